@@ -1,0 +1,14 @@
+"""llmfit-core: will this LLM run on this machine, and how fast? Answered before the download."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "fit"]
+
+
+def fit(ref, hardware=None, quant=None, context=None, **kwargs):
+    """Predict memory, placement, speed and verdict for `ref` on `hardware`; see llmfit_core.api.fit."""
+    from llmfit_core.api import fit as _fit
+
+    return _fit(ref, hardware=hardware, quant=quant, context=context, **kwargs)

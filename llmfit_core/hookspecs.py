@@ -1,0 +1,62 @@
+"""Hook specifications for llmfit plugins (pluggy project name `llmfit`).
+
+Built-in adapters (Hugging Face Hub, llama.cpp, MLX, Ollama) implement these through the same
+`llmfit` entry-point group as third-party plugins.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("llmfit")
+hookimpl = pluggy.HookimplMarker("llmfit")
+
+
+@hookspec(firstresult=True)
+def llmfit_resolve_model(ref: str, options: dict):
+    """Turn a model reference into a ModelSpec.
+
+    :param ref: what the user typed (`org/name`, `org/name:Q4_K_M`, `ollama:llama3`, a path, ...).
+    :param options: resolver options: `quant`, `file`, `revision`, `exact` (read headers), `offline`.
+    :return: a ModelSpec, or None when this plugin does not handle `ref`.
+        firstresult: the first plugin that returns a ModelSpec wins.
+    """
+
+
+@hookspec
+def llmfit_list_models(query: str, options: dict):
+    """Models a source can offer for `query` (Hub search, Ollama library, local caches).
+
+    :return: a list of ModelRef, or None. Results of all plugins are concatenated.
+    """
+
+
+@hookspec
+def llmfit_detect_hardware(profile):
+    """Add or refine accelerators and bandwidth figures on a detected HardwareProfile, in place.
+
+    :param profile: the HardwareProfile detected so far. Return value is ignored.
+    """
+
+
+@hookspec
+def llmfit_backends(hardware):
+    """Runtimes available here and their characteristics.
+
+    :return: a list of Backend (llmfit_core.backends), or None.
+    """
+
+
+@hookspec
+def llmfit_before_download(ref: str, report, options: dict):
+    """Veto or annotate a download before any weight byte moves.
+
+    :param report: the FitReport for what would be downloaded.
+    :return: a Decision (llmfit_core.plugin_types) or None. Any "block" decision stops the download
+        unless the user forced it.
+    """
+
+
+@hookspec
+def llmfit_register_commands(cli):
+    """Add subcommands to the `llmfit` click group `cli`."""

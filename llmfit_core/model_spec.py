@@ -1,0 +1,76 @@
+"""ModelSpec: the architecture facts and stored-weight facts of one model file or repo."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Tensor groups used in ModelSpec.group_bytes. Readers sort every tensor into one of these.
+TENSOR_GROUPS = ("token_embd", "output", "attn", "ffn", "ffn_experts", "norm", "other")
+
+
+@dataclass
+class ModelSpec:
+    """What the estimators need to know about a model.
+
+    Exact figures come from GGUF tensor infos or safetensors headers; otherwise they are derived
+    from config.json and a bits-per-weight table, and `source`/`notes` say so.
+    """
+
+    ref: str
+    arch: str
+    params: int  # total parameters
+    active_params: int  # parameters used per token (MoE: shared + active experts)
+    n_layers: int
+    hidden_size: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int  # K head dim
+    vocab_size: int
+    max_context: int
+    head_dim_v: int | None = None  # V head dim when it differs from K (MLA, some gemma)
+    ffn_size: int = 0
+    sliding_window: int | None = None
+    # per-layer flags: True where the layer uses sliding-window attention (len == n_layers), or None
+    swa_layers: list[bool] | None = None
+    # per-layer KV heads when they differ between layers (e.g. OpenELM), else None
+    layer_kv_heads: list[int] | None = None
+    # number of layers that carry a KV cache (hybrid SSM/attention models have fewer), None = all
+    n_kv_layers: int | None = None
+    n_experts: int = 0
+    n_experts_used: int = 0
+    expert_ffn_size: int = 0
+    tied_embeddings: bool = False
+
+    # weights as stored
+    format: str = "unknown"  # gguf | safetensors | mlx | config
+    quant: str | None = None  # Q4_K_M, F16, BF16, MLX-4bit, GPTQ-4bit, ...
+    file_bytes: int | None = None  # size of the file(s) on disk / on the Hub
+    weight_bytes: int = 0  # bytes of all weight tensors as stored
+    group_bytes: dict[str, int] = field(default_factory=dict)  # TENSOR_GROUPS -> bytes
+    layer_bytes: list[int] = field(default_factory=list)  # bytes of each repeating block
+    tensor_types: dict[str, int] = field(default_factory=dict)  # ggml/st dtype name -> tensor count
+    files: list[str] = field(default_factory=list)
+
+    source: str = "unknown"  # gguf-header | safetensors-header | config+quant | catalog | ollama
+    exact: bool = False  # weight bytes exact (from tensor infos)
+    notes: list[str] = field(default_factory=list)  # what was guessed
+    metadata: dict = field(default_factory=dict)  # reader-specific extras (small values only)
+
+    @property
+    def kv_layers(self) -> int:
+        return self.n_kv_layers if self.n_kv_layers is not None else self.n_layers
+
+    @property
+    def v_head_dim(self) -> int:
+        return self.head_dim_v if self.head_dim_v is not None else self.head_dim
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 1
+
+    @property
+    def bits_per_weight(self) -> float:
+        return 8.0 * self.weight_bytes / self.params if self.params else 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,90 @@
+"""FitReport: the answer for one model on one machine; `to_dict()` is the `fit --json` contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VERDICTS = ("runs", "offload", "tight", "no-fit")
+
+
+@dataclass
+class MemoryBreakdown:
+    weights_bytes: int = 0
+    kv_cache_bytes: int = 0
+    compute_bytes: int = 0
+    overhead_bytes: int = 0
+    gpu_bytes: int = 0
+    cpu_bytes: int = 0
+    # detail (not in the contract): output buffer, per-device split, repack copies ...
+    detail: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.overhead_bytes
+
+    def to_dict(self) -> dict:
+        return {
+            "weights_bytes": int(self.weights_bytes),
+            "kv_cache_bytes": int(self.kv_cache_bytes),
+            "compute_bytes": int(self.compute_bytes),
+            "overhead_bytes": int(self.overhead_bytes),
+            "total_bytes": int(self.total_bytes),
+            "gpu_bytes": int(self.gpu_bytes),
+            "cpu_bytes": int(self.cpu_bytes),
+        }
+
+
+@dataclass
+class FitReport:
+    model_ref: str
+    arch: str
+    params: int
+    active_params: int
+    quant: str | None
+    file_bytes: int | None
+    hardware_name: str
+    backend: str
+    context: int
+    memory: MemoryBreakdown
+    gpu_layers: int
+    total_layers: int
+    fits: bool
+    verdict: str
+    score: int
+    prefill_tok_s: float
+    decode_tok_s: float
+    decode_tok_s_range: tuple[float, float]
+    reasons: list[str] = field(default_factory=list)
+    prefill_tok_s_range: tuple[float, float] | None = None
+    prompt_tokens: int = 512
+    gen_tokens: int = 128
+    # the objects behind the report, for callers that want more than the contract
+    spec: object | None = field(default=None, repr=False)
+    hardware: object | None = field(default=None, repr=False)
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The `llmfit fit --json` contract (design.md), exactly."""
+        return {
+            "model": {
+                "ref": self.model_ref,
+                "arch": self.arch,
+                "params": int(self.params),
+                "active_params": int(self.active_params),
+                "quant": self.quant,
+                "file_bytes": None if self.file_bytes is None else int(self.file_bytes),
+            },
+            "hardware": {"name": self.hardware_name},
+            "backend": self.backend,
+            "context": int(self.context),
+            "memory": self.memory.to_dict(),
+            "gpu_layers": int(self.gpu_layers),
+            "total_layers": int(self.total_layers),
+            "fits": bool(self.fits),
+            "verdict": self.verdict,
+            "score": int(self.score),
+            "prefill_tok_s": round(float(self.prefill_tok_s), 2),
+            "decode_tok_s": round(float(self.decode_tok_s), 2),
+            "decode_tok_s_range": [round(float(x), 2) for x in self.decode_tok_s_range],
+            "reasons": list(self.reasons),
+        }

@@ -1,0 +1,1 @@
+"""llmfit adapter: hf (placeholder, owned by the plugin work item)."""

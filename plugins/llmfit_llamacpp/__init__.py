@@ -1,0 +1,1 @@
+"""llmfit adapter: llamacpp (placeholder, owned by the plugin work item)."""

@@ -1,0 +1,1 @@
+"""llmfit adapter: mlx (placeholder, owned by the plugin work item)."""

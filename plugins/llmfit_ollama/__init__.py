@@ -1,0 +1,1 @@
+"""llmfit adapter: ollama (placeholder, owned by the plugin work item)."""
