@@ -1,0 +1,152 @@
+"""The pipeline: model reference + hardware → FitReport (memory, placement, speed, verdict, score)."""
+
+from __future__ import annotations
+
+from llmfit_core.backends import Backend, default_backend, get_backend
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.report import FitReport, MemoryBreakdown
+from llmfit_core.scoring import fit_score
+
+DEFAULT_CONTEXT = 4096
+
+
+def parse_count(value) -> int | None:
+    """Parse token counts such as 4096, "16k", "32K", "1m" (k = 1024, as people mean for contexts)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        n = int(value)
+    else:
+        from llmfit_core.errors import LlmfitError
+
+        text = str(value).strip().lower().replace("_", "")
+        mult = 1
+        if text.endswith("k"):
+            mult, text = 1024, text[:-1]
+        elif text.endswith("m"):
+            mult, text = 1024 * 1024, text[:-1]
+        try:
+            n = int(float(text) * mult)
+        except ValueError:
+            raise LlmfitError(f"not a token count: {value!r} (use e.g. 4096 or 16k)") from None
+    if n <= 0:
+        from llmfit_core.errors import LlmfitError
+
+        raise LlmfitError(f"token count must be positive, got {value!r}")
+    return n
+
+
+def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=None, *, file: str | None = None,
+        offline: bool | None = None, **kwargs) -> FitReport:
+    """Predict memory, placement, speed, verdict and score for a model reference on a hardware profile.
+
+    `hardware`: None (this machine), a device/profile name, a profile JSON path, or a HardwareProfile.
+    Other keyword arguments: see `fit_spec`. Returns a FitReport whose `to_dict()` is the `fit --json` contract.
+    """
+    if isinstance(ref, ModelSpec):
+        spec = ref
+        if quant:
+            from llmfit_core.resolve import _apply_quant_if_asked
+
+            spec = _apply_quant_if_asked(spec, quant)
+    else:
+        from llmfit_core.resolve import resolve_model
+
+        spec = resolve_model(ref, quant=quant, file=file, offline=offline)
+    return fit_spec(spec, hardware=hardware, context=context, **kwargs)
+
+
+def choose_backend(spec: ModelSpec, hw, backend: str | Backend | None) -> Backend:
+    """The backend asked for, else what this hardware and model format imply (MLX models on Apple → mlx)."""
+    if isinstance(backend, Backend):
+        return backend
+    if backend:
+        return get_backend(backend)
+    if spec.format == "mlx" and any(g.vendor == "apple" for g in hw.gpus):
+        return get_backend("mlx")
+    return default_backend(hw)
+
+
+def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backend | None = None,
+             cache_type: str | None = None, cache_type_k: str | None = None, cache_type_v: str | None = None,
+             prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
+             n_seq: int | None = None, calibrated: bool = True) -> FitReport:
+    """Score a ModelSpec you already have (see `fit`)."""
+    from llmfit_core import memory, placement, throughput
+    from llmfit_core.hardware.registry import resolve_hardware
+
+    hw = resolve_hardware(hardware)
+    be = choose_backend(spec, hw, backend)
+    runtime = dict(spec.metadata.get("runtime_defaults") or {})  # e.g. Ollama's num_ctx / parallel / kv type
+    ctx = parse_count(context) or parse_count(runtime.get("context")) or min(spec.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+    ctk = cache_type_k or cache_type or runtime.get("cache_type") or "f16"
+    ctv = cache_type_v or cache_type or runtime.get("cache_type") or "f16"
+    n_seq = n_seq or int(runtime.get("n_seq") or 1)
+    if flash_attn is None and runtime.get("flash_attn") is not None:
+        flash_attn = bool(runtime.get("flash_attn"))
+    prompt_tokens = parse_count(prompt_tokens) or 512
+    gen_tokens = parse_count(gen_tokens) or 128
+
+    mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq)
+    plc = placement.place(spec, mem, hw, be, gpu_layers=gpu_layers)
+    tp = throughput.predict(spec, hw, be, plc, ctx, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+    if calibrated:
+        try:
+            from llmfit_core.bench.calibration import apply_calibration
+
+            tp = apply_calibration(tp, hw, spec)
+        except ImportError:
+            pass
+
+    breakdown = _breakdown(mem, plc)
+    verdict = plc.verdict
+    reasons = list(plc.reasons) + list(getattr(tp, "reasons", []) or [])
+    reasons += [n for n in spec.notes if n not in reasons]
+    reasons += [n for n in hw.notes if n not in reasons]
+    decode = float(tp.decode_tok_s)
+    return FitReport(
+        model_ref=spec.ref,
+        arch=spec.arch,
+        params=spec.params,
+        active_params=spec.active_params or spec.params,
+        quant=spec.quant,
+        file_bytes=spec.file_bytes,
+        hardware_name=hw.name,
+        backend=be.name,
+        context=ctx,
+        memory=breakdown,
+        gpu_layers=plc.gpu_layers,
+        total_layers=plc.total_layers,
+        fits=bool(plc.fits),
+        verdict=verdict,
+        score=fit_score(verdict, decode),
+        prefill_tok_s=float(tp.prefill_tok_s),
+        decode_tok_s=decode,
+        decode_tok_s_range=tuple(tp.decode_range),
+        prefill_tok_s_range=tuple(tp.prefill_range) if getattr(tp, "prefill_range", None) else None,
+        reasons=reasons,
+        prompt_tokens=prompt_tokens,
+        gen_tokens=gen_tokens,
+        spec=spec,
+        hardware=hw,
+        extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv},
+    )
+
+
+def _breakdown(mem, plc) -> MemoryBreakdown:
+    """Map the estimator's detail onto the contract's four parts (weights, KV, compute, overhead)."""
+    g = lambda name: int(getattr(mem, name, 0) or 0)  # noqa: E731
+    weights = g("weights_bytes")
+    kv = g("kv_cache_bytes")
+    compute = g("compute_bytes") + g("output_bytes")
+    overhead = g("overhead_bytes") + g("repack_bytes")
+    detail = {k: g(k) for k in ("output_bytes", "repack_bytes")}
+    return MemoryBreakdown(
+        weights_bytes=weights,
+        kv_cache_bytes=kv,
+        compute_bytes=compute,
+        overhead_bytes=overhead,
+        gpu_bytes=int(plc.gpu_bytes),
+        cpu_bytes=int(plc.cpu_bytes),
+        detail=detail,
+    )

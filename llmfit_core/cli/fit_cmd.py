@@ -1,0 +1,184 @@
+"""`llmfit fit` and `llmfit check`: one model on one machine (or a JSONL batch of queries)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+
+VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "bold yellow", "no-fit": "bold red"}
+
+# CLI option name -> fit() keyword; also the keys a --batch line may use (with '-' or '_').
+FIT_KEYS = {
+    "quant": "quant", "file": "file", "context": "context", "hardware": "hardware", "backend": "backend",
+    "cache_type": "cache_type", "cache_type_k": "cache_type_k", "cache_type_v": "cache_type_v",
+    "prompt_tokens": "prompt_tokens", "gen_tokens": "gen_tokens", "gpu_layers": "gpu_layers",
+    "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline",
+}
+
+
+def fit_options(fn):
+    """The options `fit` and `check` share."""
+    opts = [
+        click.option("--quant", help="Quantization: picks the GGUF file of a repo, or a what-if for other formats."),
+        click.option("--file", "file", help="The exact file in a repo (e.g. model-Q4_K_M.gguf)."),
+        click.option("--context", "-c", help="Context to reserve (tokens; 16k ok). Default min(model max, 4096)."),
+        click.option("--backend", help="llama.cpp-cuda|-metal|-vulkan|-rocm|-cpu or mlx (default: from the hardware)."),
+        click.option("--cache-type", help="KV cache type for K and V: f16, q8_0, q4_0."),
+        click.option("--cache-type-k", help="KV cache type for K."),
+        click.option("--cache-type-v", help="KV cache type for V."),
+        click.option("--prompt-tokens", default="512", show_default=True, help="Prompt length for prefill speed."),
+        click.option("--gen-tokens", default="128", show_default=True, help="Generated tokens for decode speed."),
+        click.option("--gpu-layers", type=int, help="Force this many layers on the GPU (default: as many as fit)."),
+        click.option("--flash-attn/--no-flash-attn", default=None, help="Flash attention (default: backend's default)."),
+        click.option("--parallel", type=int, help="Parallel sequences (multiplies the KV cache)."),
+        click.option("--offline", is_flag=True, default=None, help="No network: local files and the catalog only."),
+        hardware_option,
+        json_option,
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _kwargs(params: dict) -> dict:
+    return {FIT_KEYS[k]: v for k, v in params.items() if k in FIT_KEYS and v is not None}
+
+
+def register(cli) -> None:
+    """Add `fit` and `check`."""
+
+    @cli.command("fit")
+    @click.argument("ref", required=False)
+    @fit_options
+    @click.option("--batch", "batch", type=click.Path(allow_dash=True), help="JSONL file of queries ('-' = stdin).")
+    @friendly_errors
+    def fit_command(ref, batch, as_json, **params):
+        """Will REF run here? Memory, placement, speed and verdict.
+
+        REF: a local GGUF / model dir / config.json, org/name[:QUANT], ollama:NAME[:TAG], or a catalog name.
+        """
+        from llmfit_core.errors import LlmfitError
+
+        if batch:
+            run_batch(batch, defaults=_kwargs(params))
+            return
+        if not ref:
+            raise LlmfitError("missing model reference (or use --batch FILE)")
+        from llmfit_core.api import fit
+
+        report = fit(ref, **_kwargs(params))
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            print_report(report)
+
+    @cli.command("check")
+    @click.argument("ref")
+    @fit_options
+    @friendly_errors
+    def check_command(ref, as_json, **params):
+        """Exit 0 if REF fits here, 3 if it does not (for scripts)."""
+        from llmfit_core.api import fit
+
+        report = fit(ref, **_kwargs(params))
+        if as_json:
+            click.echo(json.dumps(report.to_dict(), indent=2))
+        else:
+            click.echo(one_line(report))
+        if not report.fits:
+            sys.exit(3)
+
+
+def one_line(report) -> str:
+    """A one-line summary: verdict, memory, speed."""
+    d = report.to_dict()
+    gib = d["memory"]["total_bytes"] / 2**30
+    return (
+        f"{report.verdict}: {report.model_ref} ({report.quant or '?'}) needs {gib:.1f} GiB at {report.context} ctx on "
+        f"{report.hardware_name} [{report.backend}], ~{report.decode_tok_s:.1f} tok/s decode, score {report.score}"
+    )
+
+
+def run_batch(path: str, defaults: dict) -> None:
+    """One JSON query per input line → one JSON report (or an `error` object) per output line, in order."""
+    from llmfit_core.api import fit
+    from llmfit_core.errors import LlmfitError
+
+    try:
+        stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
+    except OSError as exc:
+        raise LlmfitError(f"cannot read batch file {path}: {exc.strerror}") from None
+    hw_cache: dict = {}
+    with stream:
+        for lineno, line in enumerate(stream, 1):
+            if not line.strip():
+                continue
+            out: dict
+            try:
+                query = json.loads(line)
+                if not isinstance(query, dict) or not isinstance(query.get("ref"), str):
+                    raise LlmfitError("each line must be a JSON object with a string 'ref'")
+                opts = dict(defaults)
+                for key, value in query.items():
+                    k = key.replace("-", "_")
+                    if k == "ref":
+                        continue
+                    if k not in FIT_KEYS:
+                        raise LlmfitError(f"unknown key {key!r}")
+                    opts[FIT_KEYS[k]] = value
+                hw_key = json.dumps(opts.get("hardware"), sort_keys=True, default=str)
+                if hw_key not in hw_cache:
+                    from llmfit_core.hardware.registry import resolve_hardware
+
+                    hw_cache[hw_key] = resolve_hardware(opts.get("hardware"))
+                opts["hardware"] = hw_cache[hw_key]
+                out = fit(query["ref"], **opts).to_dict()
+            except json.JSONDecodeError as exc:
+                out = {"error": {"type": "InvalidJSON", "message": f"line {lineno}: {exc.msg}"}}
+            except LlmfitError as exc:
+                out = {"error": {"type": type(exc).__name__, "message": " ".join(str(exc).split())}}
+            except Exception as exc:  # one bad line must not end the batch
+                out = {"error": {"type": type(exc).__name__, "message": " ".join(str(exc).split()) or type(exc).__name__}}
+            if "error" in out:
+                out["line"] = lineno
+            click.echo(json.dumps(out))
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def print_report(report) -> None:
+    """A rich table with the memory breakdown, placement, speed and the reasons."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = report.memory
+    title = f"{report.model_ref}  ·  {report.quant or '?'}  ·  {report.hardware_name}  ·  {report.backend}"
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    params = f"{report.params / 1e9:.2f}B"
+    if report.active_params and report.active_params != report.params:
+        params += f" ({report.active_params / 1e9:.2f}B active)"
+    table.add_row("model", f"{report.arch}, {params} params" + (f", file {_gib(report.file_bytes)}" if report.file_bytes else ""))
+    table.add_row("weights", _gib(m.weights_bytes))
+    ctk = report.extra.get("cache_type_k", "f16")
+    table.add_row("KV cache", f"{_gib(m.kv_cache_bytes)}  ({report.context} tokens, {ctk})")
+    table.add_row("compute buffers", _gib(m.compute_bytes))
+    table.add_row("runtime overhead", _gib(m.overhead_bytes))
+    table.add_row("total", f"[bold]{_gib(m.total_bytes)}[/bold]  (GPU {_gib(m.gpu_bytes)}, RAM {_gib(m.cpu_bytes)})")
+    table.add_row("layers on GPU", f"{report.gpu_layers} / {report.total_layers}")
+    style = VERDICT_STYLE.get(report.verdict, "bold")
+    table.add_row("verdict", f"[{style}]{report.verdict}[/{style}]   score {report.score}/100")
+    lo, hi = report.decode_tok_s_range
+    table.add_row(f"prefill (pp{report.prompt_tokens})", f"{report.prefill_tok_s:,.1f} tok/s")
+    table.add_row(f"decode (tg{report.gen_tokens})", f"{report.decode_tok_s:,.1f} tok/s  (likely {lo:,.1f}–{hi:,.1f})")
+    console.print(table)
+    for reason in report.reasons:
+        console.print(f"  • {reason}", highlight=False)

@@ -1,0 +1,105 @@
+"""Model references → ModelSpec: local files first, then source plugins (Hub, Ollama), then the catalog.
+
+Forms (design.md): a local GGUF (first shard of a split), a local HF model directory or its
+config.json, `org/name` (+ `:QUANT` shorthand or `--file`), `ollama:NAME[:TAG]`, a catalog name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from llmfit_core.errors import OfflineError, RemoteError, ResolveError
+from llmfit_core.model_spec import ModelSpec
+
+_REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+def is_offline() -> bool:
+    """True when the user asked for no network (HF_HUB_OFFLINE / LLMFIT_OFFLINE)."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "LLMFIT_OFFLINE"))
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """Split the `org/name:QUANT` shorthand (llama.cpp's `-hf` form); other refs are returned unchanged."""
+    if ref.startswith("ollama:") or ":" not in ref or Path(ref).exists():
+        return ref, None
+    base, _, tag = ref.rpartition(":")
+    if _REPO_RE.match(base) and tag and "/" not in tag:
+        return base, tag
+    return ref, None
+
+
+def resolve_model(ref: str, quant: str | None = None, file: str | None = None, offline: bool | None = None,
+                  revision: str | None = None) -> ModelSpec:
+    """Turn a model reference into a ModelSpec, reading only headers.
+
+    `quant` on a GGUF repo picks the file; on a config-only/safetensors model it is a what-if
+    ("how big is this as Q4_K_M"). Raises ResolveError (or a RemoteError/ModelReadError) with one clear line.
+    """
+    ref = (ref or "").strip()
+    if not ref:
+        raise ResolveError("empty model reference")
+    offline = is_offline() if offline is None else offline
+    ref, tag = split_ref(ref)
+    quant = quant or tag
+
+    path = Path(ref).expanduser()
+    if path.exists():
+        from llmfit_core.readers.local import read_local
+
+        spec = read_local(path)
+        return _apply_quant_if_asked(spec, quant)
+
+    if _looks_like_path(ref):
+        raise ResolveError(f"no such file or directory: {ref}")
+
+    options = {"quant": quant, "file": file, "revision": revision, "offline": offline}
+    spec = None
+    remote_error: RemoteError | None = None
+    try:
+        from llmfit_core.plugins import call_hook
+
+        spec = call_hook("llmfit_resolve_model", ref=ref, options=options)
+    except OfflineError as exc:  # no network: the catalog may still know the model
+        remote_error = exc
+
+    if spec is None:
+        from llmfit_core.catalog import resolve_catalog_ref
+
+        spec = resolve_catalog_ref(ref, quant)
+        if spec is not None and remote_error is not None:
+            spec.notes.append(f"offline ({remote_error}); figures come from the shipped catalog")
+        if spec is None:
+            if remote_error is not None:
+                raise remote_error
+            raise ResolveError(
+                f"unknown model {ref!r}: not a local file, not handled by any source plugin, not in the catalog "
+                "(try `llmfit search WORD`)"
+            )
+        return spec
+    return _apply_quant_if_asked(spec, quant, picked_by_source=True)
+
+
+def _looks_like_path(ref: str) -> bool:
+    return ref.startswith(("/", "./", "../", "~")) or ref.endswith((".gguf", ".json", ".safetensors"))
+
+
+def _apply_quant_if_asked(spec: ModelSpec, quant: str | None, picked_by_source: bool = False) -> ModelSpec:
+    if not quant:
+        return spec
+    from llmfit_core.quant import apply_quant, normalize_quant
+
+    from llmfit_core.errors import UnknownQuantizationError
+
+    want = normalize_quant(quant)
+    try:
+        have = normalize_quant(spec.quant) if spec.quant else None
+    except UnknownQuantizationError:
+        have = spec.quant
+    if want == have:
+        return spec
+    if picked_by_source and spec.format == "gguf":
+        return spec  # the source picked the closest file; do not pretend otherwise
+    return apply_quant(spec, want)

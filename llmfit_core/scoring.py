@@ -1,0 +1,29 @@
+"""The fit score (0–100): does it fit, and is it fast enough to be pleasant?
+
+score = verdict base + speed points
+  verdict base: runs 45, tight 30, offload 25, no-fit 0
+  speed points: 55 × clamp(ln(decode tok/s) / ln(60), 0, 1)  (1 tok/s → 0, ~8 tok/s → 28, 20 → 40, ≥ 60 → 55)
+A no-fit model scores 0 whatever its hypothetical speed.
+"""
+
+from __future__ import annotations
+
+import math
+
+VERDICT_BASE = {"runs": 45, "tight": 30, "offload": 25, "no-fit": 0}
+SPEED_POINTS = 55
+SPEED_FULL_AT = 60.0  # tok/s where speed points saturate
+
+
+def speed_points(decode_tok_s: float) -> float:
+    """Points for generation speed on a log scale (reading speed matters, 200 vs 100 tok/s much less)."""
+    if not decode_tok_s or decode_tok_s <= 1.0 or not math.isfinite(decode_tok_s):
+        return 0.0
+    return SPEED_POINTS * min(1.0, math.log(decode_tok_s) / math.log(SPEED_FULL_AT))
+
+
+def fit_score(verdict: str, decode_tok_s: float) -> int:
+    """Combine verdict and decode speed into a 0–100 score."""
+    if verdict == "no-fit":
+        return 0
+    return int(round(min(100.0, VERDICT_BASE.get(verdict, 0) + speed_points(decode_tok_s))))
