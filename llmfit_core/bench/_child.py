@@ -1,0 +1,105 @@
+"""Child process of `llmfit bench`: loads one GGUF with llama-cpp-python and times pp/tg.
+
+Run as `python -m llmfit_core.bench._child` with a JSON settings object on stdin. It writes one JSON
+object per line on stdout: progress events, then one `result` event. llama.cpp logs go to stderr.
+Kept free of llmfit imports beyond the standard library so a crash here cannot take the parent down.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import random
+import resource
+import sys
+import time
+
+
+def _emit(obj: dict) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def _peak_rss_bytes() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
+
+
+def main() -> int:
+    s = json.loads(sys.stdin.read())
+    import llama_cpp as L
+
+    L.llama_backend_init()
+    rng = random.Random(s.get("seed", 1234))
+
+    mp = L.llama_model_default_params()
+    mp.n_gpu_layers = int(s.get("n_gpu_layers", 0))
+    mp.use_mmap = True
+    # Weight repacking (extra buffer types) crashes the AMX path on some CPUs; off unless asked for.
+    mp.use_extra_bufts = bool(s.get("repack", False))
+    model = L.llama_model_load_from_file(s["path"].encode(), mp)
+    if not model:
+        _emit({"event": "error", "message": "llama.cpp could not load the model file"})
+        return 2
+
+    cp = L.llama_context_default_params()
+    cp.n_ctx = int(s["n_ctx"])
+    cp.n_batch = int(s["n_batch"])
+    cp.n_ubatch = int(s["n_ubatch"])
+    cp.n_threads = int(s["threads"])
+    cp.n_threads_batch = int(s["threads"])
+    cp.type_k = int(s["type_k"])
+    cp.type_v = int(s["type_v"])
+    cp.flash_attn_type = int(s["flash_attn"])
+    cp.no_perf = True
+    ctx = L.llama_init_from_model(model, cp)
+    if not ctx:
+        _emit({"event": "error", "message": "llama.cpp could not create a context (out of memory or bad settings?)"})
+        return 2
+    mem = L.llama_get_memory(ctx)
+    n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
+    _emit({"event": "loaded", "rss_bytes": _peak_rss_bytes(), "n_vocab": n_vocab})
+
+    def decode(tokens: list[int]) -> None:
+        arr = (L.llama_token * len(tokens))(*tokens)
+        rc = L.llama_decode(ctx, L.llama_batch_get_one(arr, len(tokens)))
+        if rc != 0:
+            raise RuntimeError(f"llama_decode returned {rc}")
+
+    def run_pp(n: int) -> None:  # llama-bench test_prompt: n random tokens in n_batch chunks
+        done = 0
+        while done < n:
+            k = min(int(s["n_batch"]), n - done)
+            decode([rng.randrange(n_vocab) for _ in range(k)])
+            done += k
+        L.llama_synchronize(ctx)
+
+    def run_tg(n: int) -> None:  # llama-bench test_gen: n single-token decodes
+        for _ in range(n):
+            decode([rng.randrange(n_vocab)])
+            L.llama_synchronize(ctx)
+
+    results = {}
+    for test, n, fn in (("pp", int(s["pp"]), run_pp), ("tg", int(s["tg"]), run_tg)):
+        if n <= 0:
+            continue
+        if s.get("warmup", True):
+            L.llama_memory_clear(mem, False)
+            fn(min(n, int(s["n_batch"])) if test == "pp" else 1)
+        times = []
+        for rep in range(int(s["repeats"])):
+            L.llama_memory_clear(mem, False)
+            t0 = time.perf_counter()
+            fn(n)
+            times.append(time.perf_counter() - t0)
+            _emit({"event": "progress", "test": test, "rep": rep + 1, "seconds": times[-1]})
+        results[test] = {"n_tokens": n, "seconds": times}
+
+    _emit({"event": "result", "tests": results, "peak_rss_bytes": _peak_rss_bytes(), "n_vocab": n_vocab,
+           "llama_cpp_version": getattr(L, "__version__", "unknown")})
+    L.llama_free(ctx)
+    L.llama_model_free(model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""Time a GGUF the way llama-bench does (pp = one prompt batch from an empty KV cache, tg = single-token
+decode steps from an empty cache), in a child process so a crash or OOM becomes a `BenchError`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from llmfit_core.errors import BenchError
+
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+
+
+def default_threads() -> int:
+    """llama-bench's default: the number of physical cores."""
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:
+        return os.cpu_count() or 1
+
+
+@dataclass
+class BenchSettings:
+    pp: int = 512
+    tg: int = 128
+    repeats: int = 3
+    threads: int = field(default_factory=default_threads)
+    n_ctx: int | None = None  # default: pp + tg rounded up, at least 512
+    n_batch: int = 2048
+    n_ubatch: int = 512
+    cache_type_k: str = "f16"
+    cache_type_v: str = "f16"
+    flash_attn: str = "auto"
+    repack: bool = False  # llama.cpp extra buffer types (CPU weight repacking)
+    warmup: bool = True
+    timeout_s: float = 3600.0
+
+    def validate(self) -> None:
+        """Raise BenchError on settings llama.cpp would reject or that make no sense."""
+        if self.pp < 0 or self.tg < 0 or self.pp + self.tg == 0:
+            raise BenchError("need --pp and/or --tg greater than 0 (and neither negative)")
+        if self.pp > 65536 or self.tg > 65536:
+            raise BenchError("--pp/--tg above 65536 tokens is not supported")
+        if not 1 <= self.repeats <= 100:
+            raise BenchError("--repeats must be between 1 and 100")
+        if not 1 <= self.threads <= 1024:
+            raise BenchError("--threads must be between 1 and 1024")
+        if self.n_ctx is not None and not 8 <= self.n_ctx <= 1 << 20:
+            raise BenchError("--ctx must be between 8 and 1048576")
+        if self.n_ctx is not None and self.n_ctx < max(self.pp, self.tg):
+            raise BenchError(f"--ctx {self.n_ctx} is smaller than the tokens to evaluate ({max(self.pp, self.tg)})")
+        if self.n_batch < 1 or self.n_ubatch < 1:
+            raise BenchError("batch sizes must be positive")
+        if self.flash_attn not in FLASH_ATTN:
+            raise BenchError(f"flash attention must be one of {', '.join(FLASH_ATTN)}")
+        for t in (self.cache_type_k, self.cache_type_v):
+            _ggml_type(t)
+
+    @property
+    def context(self) -> int:
+        return self.n_ctx or max(512, -(-max(self.pp, self.tg) // 256) * 256)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["n_ctx"] = self.context
+        d.pop("timeout_s")
+        return d
+
+
+def _ggml_type(name: str) -> int:
+    from gguf import GGMLQuantizationType
+
+    try:
+        return int(GGMLQuantizationType[name.strip().upper()].value)
+    except KeyError:
+        raise BenchError(f"unknown KV cache type {name!r} (e.g. f16, q8_0, q4_0)") from None
+
+
+@dataclass
+class TestResult:
+    test: str  # "pp512" / "tg128"
+    n_tokens: int
+    seconds: list[float]
+    tok_s_mean: float
+    tok_s_std: float
+
+    @classmethod
+    def from_times(cls, kind: str, n_tokens: int, seconds: list[float]) -> "TestResult":
+        rates = [n_tokens / t for t in seconds if t > 0]
+        if not rates:
+            raise BenchError(f"{kind}{n_tokens}: no valid timing")
+        std = statistics.stdev(rates) if len(rates) > 1 else 0.0
+        return cls(f"{kind}{n_tokens}", n_tokens, seconds, statistics.fmean(rates), std)
+
+
+@dataclass
+class BenchResult:
+    path: str
+    settings: BenchSettings
+    tests: list[TestResult]
+    peak_rss_bytes: int
+    llama_cpp_version: str
+    wall_s: float
+
+    def get(self, kind: str) -> TestResult | None:
+        """The pp or tg result, if it was run."""
+        return next((t for t in self.tests if t.test.startswith(kind)), None)
+
+
+def check_gguf_file(path: str | os.PathLike) -> Path:
+    """A readable GGUF file, or a BenchError saying why not."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise BenchError(f"no such file: {p}")
+    if not p.is_file():
+        raise BenchError(f"not a file: {p}")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise BenchError(f"cannot read {p}: {exc.strerror}") from None
+    if magic != b"GGUF":
+        raise BenchError(f"{p.name} is not a GGUF file (llmfit bench runs GGUF models with llama.cpp)")
+    return p
+
+
+def run_bench(path: str | os.PathLike, settings: BenchSettings,
+              on_event: Callable[[dict], None] | None = None) -> BenchResult:
+    """Benchmark one GGUF in a child process; `on_event` receives progress events."""
+    settings.validate()
+    p = check_gguf_file(path)
+    try:
+        import psutil
+
+        avail = psutil.virtual_memory().available
+        if p.stat().st_size > avail:
+            raise BenchError(f"{p.name} ({p.stat().st_size / 2**30:.1f} GiB) is larger than the available memory "
+                             f"({avail / 2**30:.1f} GiB); not starting the benchmark")
+    except ImportError:
+        pass
+    payload = {
+        "path": str(p), "pp": settings.pp, "tg": settings.tg, "repeats": settings.repeats,
+        "threads": settings.threads, "n_ctx": settings.context, "n_batch": settings.n_batch,
+        "n_ubatch": min(settings.n_ubatch, settings.n_batch), "type_k": _ggml_type(settings.cache_type_k),
+        "type_v": _ggml_type(settings.cache_type_v), "flash_attn": FLASH_ATTN[settings.flash_attn],
+        "repack": settings.repack, "warmup": settings.warmup,
+    }
+    t0 = time.perf_counter()
+    result: dict | None = None
+    error: str | None = None
+    with tempfile.TemporaryFile() as errf:
+        proc = subprocess.Popen([sys.executable, "-m", "llmfit_core.bench._child"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=errf, text=True)
+        timed_out = threading.Event()
+
+        def _stop() -> None:  # watchdog: a hung child is killed even if it prints nothing
+            timed_out.set()
+            proc.kill()
+
+        watchdog = threading.Timer(settings.timeout_s, _stop)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            proc.stdin.write(json.dumps(payload))
+            proc.stdin.close()
+            for line in proc.stdout:
+                try:
+                    ev = json.loads(line)
+                except ValueError:
+                    continue
+                if ev.get("event") == "result":
+                    result = ev
+                elif ev.get("event") == "error":
+                    error = str(ev.get("message"))
+                elif on_event:
+                    on_event(ev)
+            proc.wait()
+        except BaseException:  # KeyboardInterrupt included: never leave the child running
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            watchdog.cancel()
+        if timed_out.is_set():
+            raise BenchError(f"benchmark of {p.name} exceeded {settings.timeout_s:.0f} s and was stopped")
+        errf.seek(0, os.SEEK_END)
+        errf.seek(max(0, errf.tell() - 4096))
+        tail = [ln for ln in errf.read().decode(errors="replace").splitlines() if ln.strip()]
+    rc = proc.returncode
+    if rc != 0 or result is None:
+        raise BenchError(_explain_failure(p.name, rc, error, tail[-1] if tail else ""))
+    tests = [TestResult.from_times(k, v["n_tokens"], v["seconds"]) for k, v in result["tests"].items()]
+    return BenchResult(str(p), settings, tests, int(result["peak_rss_bytes"]),
+                       str(result.get("llama_cpp_version", "unknown")), time.perf_counter() - t0)
+
+
+def _explain_failure(name: str, rc: int | None, error: str | None, last_log: str) -> str:
+    if error:
+        return f"benchmark of {name} failed: {error}"
+    if rc is not None and rc < 0:
+        sig = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+        if sig == "SIGKILL":
+            return f"benchmark of {name} was killed (SIGKILL: most likely out of memory); earlier records are intact"
+        hint = " (try without --repack)" if sig in ("SIGSEGV", "SIGILL", "SIGBUS") else ""
+        return f"llama.cpp crashed with {sig} while benchmarking {name}{hint}"
+    if rc and "No module named 'llama_cpp'" in last_log:
+        return "llama-cpp-python is not installed (pip install llama-cpp-python)"
+    return f"benchmark of {name} failed (exit code {rc}): {last_log[:200] or 'no output'}"
