@@ -40,6 +40,11 @@ class ModelSpec:
     n_experts_used: int = 0
     expert_ffn_size: int = 0
     tied_embeddings: bool = False
+    # optional extras (readers): shared experts, leading dense layers of MoE models, MLA latent rank
+    n_shared_experts: int = 0
+    shared_expert_ffn_size: int = 0
+    n_dense_layers: int = 0
+    kv_lora_rank: int = 0
 
     # weights as stored
     format: str = "unknown"  # gguf | safetensors | mlx | config
@@ -55,6 +60,9 @@ class ModelSpec:
     exact: bool = False  # weight bytes exact (from tensor infos)
     notes: list[str] = field(default_factory=list)  # what was guessed
     metadata: dict = field(default_factory=dict)  # reader-specific extras (small values only)
+    # llama.cpp-style tensor list (name, ggml shape ne0-first, type name) in file order, or None;
+    # lets quant.apply_quant redo llama.cpp's per-tensor mix
+    tensors: list[tuple[str, tuple[int, ...], str]] | None = None
 
     @property
     def kv_layers(self) -> int:
