@@ -1,7 +1,16 @@
 """Hook specifications for llmfit plugins (pluggy project name `llmfit`).
 
 Built-in adapters (Hugging Face Hub, llama.cpp, MLX, Ollama) implement these through the same
-`llmfit` entry-point group as third-party plugins.
+`llmfit` entry-point group as third-party plugins::
+
+    # pyproject.toml of a plugin
+    [project.entry-points.llmfit]
+    myplugin = "my_package.llmfit_plugin"   # a module with @hookimpl functions
+
+Implementations may accept any subset of a hook's arguments (pluggy). Raise an `llmfit_core.errors`
+exception for an explained failure (it reaches the user as one line); any other exception disables the
+plugin for the run with one warning. A plugin module may also define `runner_status() -> (bool, str)`
+(see `llmfit_core.plugins`). See `examples/third_party_plugin/` for a complete plugin.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ def llmfit_resolve_model(ref: str, options: dict):
     """Turn a model reference into a ModelSpec.
 
     :param ref: what the user typed (`org/name`, `org/name:Q4_K_M`, `ollama:llama3`, a path, ...).
-    :param options: resolver options: `quant`, `file`, `revision`, `exact` (read headers), `offline`.
+    :param options: resolver options: `quant`, `file`, `revision`, `exact` (read headers), `offline`
+        (no network: use caches only). Unknown keys must be ignored.
     :return: a ModelSpec, or None when this plugin does not handle `ref`.
         firstresult: the first plugin that returns a ModelSpec wins.
     """
@@ -27,6 +37,7 @@ def llmfit_resolve_model(ref: str, options: dict):
 def llmfit_list_models(query: str, options: dict):
     """Models a source can offer for `query` (Hub search, Ollama library, local caches).
 
+    :param options: `limit`, `source` (only answer when it names you or is None), `offline`.
     :return: a list of ModelRef, or None. Results of all plugins are concatenated.
     """
 
