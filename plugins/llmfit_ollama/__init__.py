@@ -1,1 +1,50 @@
-"""llmfit adapter: ollama (placeholder, owned by the plugin work item)."""
+"""llmfit adapter for Ollama: `ollama:NAME[:TAG]` from the local store, the local API or the registry.
+
+Hooks: `llmfit_resolve_model` (refs starting with `ollama:`), `llmfit_list_models` (installed models).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+from llmfit_core.hookspecs import hookimpl
+from llmfit_core.plugin_types import ModelRef
+
+from .names import is_ollama_ref
+
+
+def runner_status() -> tuple[bool, str]:
+    """Whether Ollama itself (the CLI or its Python client) is available here."""
+    exe = shutil.which("ollama")
+    try:
+        import ollama  # noqa: F401
+
+        client = "python client installed"
+    except ImportError:
+        client = "python client missing (pip install 'llmfit-core[ollama]')"
+    if exe:
+        return True, f"ollama CLI at {exe}; {client}"
+    return client.startswith("python client installed"), f"ollama CLI not on PATH; {client}"
+
+
+@hookimpl
+def llmfit_resolve_model(ref, options):
+    if not is_ollama_ref(ref):
+        return None
+    from .resolver import resolve_ollama
+
+    return resolve_ollama(ref, options or {})
+
+
+@hookimpl
+def llmfit_list_models(query, options):
+    """Installed Ollama models (local store, else the local server) whose name contains `query`."""
+    from .installed import installed_models
+
+    q = (query or "").lower()
+    if q.startswith("ollama:"):
+        q = q[len("ollama:"):]
+    return [m for m in installed_models() if q in m.name.lower()]
+
+
+__all__ = ["runner_status", "llmfit_resolve_model", "llmfit_list_models", "ModelRef"]

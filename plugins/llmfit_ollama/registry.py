@@ -1,0 +1,170 @@
+"""The Ollama registry (OCI distribution v2): manifests, small blobs, and ranged reads of the model blob."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from llmfit_core.errors import (
+    AuthRequiredError,
+    HeaderTooLargeError,
+    ModelReadError,
+    NotFoundError,
+    OfflineError,
+    RemoteError,
+)
+
+from .names import OllamaName, blob_name
+
+DEFAULT_REGISTRY = "https://registry.ollama.ai"
+MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
+MAX_MANIFEST = 1 << 20
+MAX_SMALL_BLOB = 1 << 16
+MAX_HEADER = 64 << 20
+FIRST_BLOCK = 256 << 10
+TIMEOUT = 15.0
+
+
+def registry_url() -> str:
+    """Base URL of the registry (env `LLMFIT_OLLAMA_REGISTRY` overrides, for tests and mirrors)."""
+    return os.environ.get("LLMFIT_OLLAMA_REGISTRY", DEFAULT_REGISTRY).rstrip("/")
+
+
+def _client():
+    import httpx
+
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=True)
+
+
+def _check(resp, what: str) -> None:
+    if resp.status_code in (401, 403):
+        raise AuthRequiredError(f"{what}: the registry refused access (HTTP {resp.status_code})", resp.status_code, str(resp.url))
+    if resp.status_code == 404:
+        raise NotFoundError(f"{what}: not found in the Ollama registry", 404, str(resp.url))
+    if resp.status_code >= 400:
+        raise RemoteError(f"{what}: registry answered HTTP {resp.status_code}", resp.status_code, str(resp.url))
+
+
+def _get_capped(client, url: str, what: str, cap: int, headers=None) -> bytes:
+    import httpx
+
+    try:
+        with client.stream("GET", url, headers=headers or {}) as resp:
+            _check(resp, what)
+            data = bytearray()
+            for chunk in resp.iter_bytes():
+                data += chunk
+                if len(data) > cap:
+                    raise HeaderTooLargeError(f"{what}: larger than {cap} bytes; refusing to read it")
+            return bytes(data)
+    except httpx.TransportError as exc:
+        raise OfflineError(f"cannot reach the Ollama registry at {registry_url()} ({type(exc).__name__})", url=url) from None
+
+
+def fetch_manifest(name: OllamaName) -> dict:
+    """GET the manifest for `name`; invalid or truncated JSON raises ModelReadError."""
+    url = f"{registry_url()}/v2/{name.namespace}/{name.name}/manifests/{name.tag}"
+    with _client() as client:
+        raw = _get_capped(client, url, f"ollama:{name.short} manifest", MAX_MANIFEST, {"Accept": MANIFEST_ACCEPT})
+    return parse_manifest(raw, name.short)
+
+
+def parse_manifest(raw: bytes, label: str) -> dict:
+    """Decode and sanity-check a manifest (registry or local store)."""
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ModelReadError(f"Ollama manifest for {label} is truncated or not valid JSON") from None
+    layers = manifest.get("layers") if isinstance(manifest, dict) else None
+    if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        raise ModelReadError(f"Ollama manifest for {label} has no valid 'layers' list")
+    return manifest
+
+
+def layer(manifest: dict, kind: str) -> dict | None:
+    """The first layer whose media type ends with `.image.<kind>` (model, params, projector, ...)."""
+    for item in manifest["layers"]:
+        if str(item.get("mediaType", "")).endswith(f".image.{kind}"):
+            blob_name(item.get("digest"))  # validate the digest
+            size = item.get("size")
+            if not isinstance(size, int) or size < 0:
+                raise ModelReadError(f"Ollama manifest layer {kind} has an invalid size")
+            return item
+    return None
+
+
+def fetch_small_blob(name: OllamaName, digest: str) -> bytes:
+    """A config/params blob (JSON, a few hundred bytes), capped."""
+    blob_name(digest)
+    url = f"{registry_url()}/v2/{name.namespace}/{name.name}/blobs/{digest}"
+    with _client() as client:
+        return _get_capped(client, url, f"ollama:{name.short} blob {digest[:19]}", MAX_SMALL_BLOB)
+
+
+class RangeReader:
+    """Sequential `read(n)` over ranged GETs of one blob: only the bytes asked for move.
+
+    Blocks start at 256 KiB and double; the total is capped at `max_bytes`. A server that ignores
+    Range is read only up to the block size, then the connection is closed.
+    """
+
+    def __init__(self, url: str, size: int | None, max_bytes: int = MAX_HEADER):
+        self.url, self.size, self.max_bytes = url, size, max_bytes
+        self._client = _client()
+        self._buf = bytearray()
+        self._pos = 0  # read position inside _buf
+        self._offset = 0  # file offset of the end of what we fetched
+        self._block = FIRST_BLOCK
+        self.bytes_fetched = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _fetch(self) -> bool:
+        import httpx
+
+        if self.size is not None and self._offset >= self.size:
+            return False
+        if self.bytes_fetched >= self.max_bytes:
+            raise HeaderTooLargeError(f"GGUF header is larger than {self.max_bytes} bytes; stopped reading")
+        end = self._offset + min(self._block, self.max_bytes - self.bytes_fetched) - 1
+        if self.size is not None:
+            end = min(end, self.size - 1)
+        want = end - self._offset + 1
+        try:
+            with self._client.stream("GET", self.url, headers={"Range": f"bytes={self._offset}-{end}"}) as resp:
+                _check(resp, "model blob")
+                if resp.status_code == 200 and self._offset > 0:
+                    raise RemoteError("the registry ignores Range requests; not downloading the whole blob", 200, self.url)
+                data = bytearray()
+                for chunk in resp.iter_bytes():
+                    data += chunk
+                    if len(data) >= want:
+                        break
+        except httpx.TransportError as exc:
+            raise OfflineError(f"cannot reach the Ollama registry ({type(exc).__name__})", url=self.url) from None
+        data = bytes(data[:want])
+        if not data:
+            return False
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+        self._offset += len(data)
+        self.bytes_fetched += len(data)
+        self._block *= 2
+        return True
+
+    def read(self, n: int) -> bytes:
+        while len(self._buf) - self._pos < n:
+            if not self._fetch():
+                break
+        out = bytes(self._buf[self._pos : self._pos + n])
+        self._pos += len(out)
+        return out
