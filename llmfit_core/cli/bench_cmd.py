@@ -1,7 +1,240 @@
-"""Subcommands registered by this module (placeholder: owned by another work item)."""
+"""`llmfit bench`, `llmfit calibrate`, `llmfit data import`: real measurements on this machine."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import click
+
+from llmfit_core.cli.common import friendly_errors, json_option
+from llmfit_core.errors import BenchError
+
+
+def _local_gguf(ref: str) -> Path:
+    """A local GGUF for REF: a path, or what the resolver maps REF to on this disk."""
+    p = Path(ref).expanduser()
+    if p.exists():
+        return p
+    try:
+        from llmfit_core.resolve import resolve_model
+
+        spec = resolve_model(ref, offline=True)
+        for f in spec.files or []:
+            fp = Path(f).expanduser()
+            if fp.is_file() and fp.suffix == ".gguf":
+                return fp
+    except ImportError:
+        pass
+    except Exception:  # the resolver could not map it: say what bench needs instead
+        pass
+    raise BenchError(f"no local GGUF file for {ref!r}: llmfit bench runs a GGUF on this disk "
+                     "(or use --synthetic SHAPE:QUANT, e.g. llama-0.5b:Q4_K_M)")
+
+
+def _progress_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
+
+
+@click.command("bench")
+@click.argument("ref", required=False)
+@click.option("--synthetic", metavar="SHAPE:QUANT", help="Bench a random-weight model of a real shape, e.g. llama-0.5b:Q4_K_M.")
+@click.option("--pp", default=512, show_default=True, type=int, help="Prompt tokens (one batch from an empty cache).")
+@click.option("--tg", default=128, show_default=True, type=int, help="Generated tokens (single-token decode steps).")
+@click.option("--repeats", "-r", default=3, show_default=True, type=int, help="Timed repetitions (after one warm-up).")
+@click.option("--threads", "-t", default=None, type=int, help="Threads (default: physical cores).")
+@click.option("--ctx", "n_ctx", default=None, type=int, help="Context size (default: enough for pp/tg, at least 512).")
+@click.option("--batch-size", "n_batch", default=2048, show_default=True, type=int)
+@click.option("--ubatch-size", "n_ubatch", default=512, show_default=True, type=int)
+@click.option("--cache-type-k", default="f16", show_default=True)
+@click.option("--cache-type-v", default="f16", show_default=True)
+@click.option("--flash-attn", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True)
+@click.option("--repack/--no-repack", default=False, show_default=True,
+              help="llama.cpp CPU weight repacking (extra buffer types); crashes on some AMX CPUs.")
+@click.option("--timeout", default=3600.0, show_default=True, type=float, help="Stop a run after this many seconds.")
+@click.option("--no-record", is_flag=True, help="Do not append the result to the local store.")
+@click.option("--export", "export_file", metavar="FILE", default=None,
+              help="Write the local runs, anonymised, to FILE (for sharing) instead of benchmarking.")
+@json_option
+@friendly_errors
+def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ubatch, cache_type_k, cache_type_v,
+                  flash_attn, repack, timeout, no_record, export_file, as_json):
+    """Run a GGUF like llama-bench (pp/tg tok/s, peak memory) and record it; REF is a local GGUF path."""
+    from llmfit_core.bench import store
+
+    if export_file:
+        if ref or synthetic:
+            raise BenchError("--export writes the recorded runs; do not give a model with it")
+        from llmfit_core.bench.exchange import export_records
+
+        n = export_records(store.read_records(), export_file)
+        if as_json:
+            click.echo(json.dumps({"exported": n, "file": str(export_file)}))
+        else:
+            click.echo(f"exported {n} anonymised bench records to {export_file}")
+        return
+    if bool(ref) == bool(synthetic):
+        raise BenchError("give either a local GGUF path or --synthetic SHAPE:QUANT")
+
+    from llmfit_core.bench.fingerprint import this_machine
+    from llmfit_core.bench.records import make_record, predict_for, read_spec
+    from llmfit_core.bench.runner import BenchSettings, default_threads, run_bench
+
+    settings = BenchSettings(pp=pp, tg=tg, repeats=repeats, threads=threads or default_threads(), n_ctx=n_ctx,
+                             n_batch=n_batch, n_ubatch=n_ubatch, cache_type_k=cache_type_k, cache_type_v=cache_type_v,
+                             flash_attn=flash_attn, repack=repack, timeout_s=timeout)
+    settings.validate()
+    console = _progress_console()
+    if synthetic:
+        from llmfit_core.bench.synthetic import parse_ref, synthetic_model, synthetic_spec
+
+        parse_ref(synthetic)
+        with console.status(f"generating synthetic {synthetic} (first use only)..."):
+            path = synthetic_model(synthetic)
+        spec = synthetic_spec(synthetic, path)
+        source = "synthetic"
+    else:
+        from llmfit_core.bench.runner import check_gguf_file
+
+        path = check_gguf_file(_local_gguf(ref))
+        spec = read_spec(path)
+        source = "local"
+
+    hw = this_machine()
+    result = _run_with_progress(path, settings, console, quiet=as_json)
+    prediction = None
+    try:
+        prediction = predict_for(spec, hw, settings.context, pp, tg)
+    except Exception as exc:  # the measurement stands even if the predictor cannot handle this model
+        console.print(f"[yellow]llmfit: warning: no prediction ({type(exc).__name__}: {exc})[/yellow]")
+    record = make_record(result, hw, spec, prediction, source=source)
+    store_file = None if no_record else store.append_record(record)
+    if as_json:
+        click.echo(json.dumps({**record, "store": str(store_file) if store_file else None}, indent=1))
+        return
+    _print_result(record, path, store_file)
+
+
+def _run_with_progress(path, settings, console, quiet: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from llmfit_core.bench.runner import run_bench
+
+    steps = 1 + settings.repeats * ((settings.pp > 0) + (settings.tg > 0))
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=True, disable=quiet) as prog:
+        task = prog.add_task(f"loading {Path(path).name}", total=steps)
+
+        def on_event(ev):
+            if ev.get("event") == "loaded":
+                prog.update(task, advance=1, description="warm-up + timing")
+            elif ev.get("event") == "progress":
+                n = settings.pp if ev["test"] == "pp" else settings.tg
+                prog.update(task, advance=1, description=f"{ev['test']}{n} run {ev['rep']}/{settings.repeats}: "
+                                                         f"{n / ev['seconds']:.1f} tok/s")
+
+        return run_bench(path, settings, on_event)
+
+
+def _print_result(record: dict, path, store_file) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    model = record["model"]
+    title = f"{Path(path).name}  ({model.get('arch', '?')}, {model.get('quant', '?')}, " \
+            f"{(model.get('params') or 0) / 1e9:.2f} B params)" if model.get("params") else Path(path).name
+    t = Table(title=title)
+    for col in ("test", "measured tok/s", "predicted tok/s", "measured / predicted"):
+        t.add_column(col, justify="right")
+    pred = record.get("prediction") or {}
+    for kind, r in record["results"].items():
+        p = pred.get(f"{kind}_tok_s")
+        t.add_row(r["test"], f"{r['tok_s']:.2f} ± {r['tok_s_std']:.2f}", f"{p:.2f}" if p else "-",
+                  f"{r['tok_s'] / p:.2f}" if p else "-")
+    c = Console()
+    c.print(t)
+    st = record["settings"]
+    c.print(f"peak memory (RSS) {_fmt_bytes(record['peak_rss_bytes'])}; {st['threads']} threads, n_ctx {st['n_ctx']}, "
+            f"{st['repeats']} repeats, repack {'on' if st['repack'] else 'off'}; llama-cpp-python "
+            f"{record['runtime']['llama_cpp_python']}")
+    if not pred:
+        c.print("(no prediction: the throughput predictor or GGUF reader is not available)")
+    if store_file:
+        c.print(f"recorded in {store_file}")
+
+
+@click.command("calibrate")
+@click.option("--dry-run", is_flag=True, help="Report the fit without saving it.")
+@json_option
+@friendly_errors
+def calibrate_command(dry_run, as_json):
+    """Fit this machine's correction (per test and quant family) from the local bench records."""
+    from llmfit_core.bench.calibration import calibrate, calibration_path
+    from llmfit_core.bench.fingerprint import this_machine
+    from llmfit_core.bench.store import read_records
+
+    hw = this_machine()
+    cal, report = calibrate(read_records(), hw, save=not dry_run)
+    if not report:
+        raise BenchError("no bench records with a prediction for this machine yet; "
+                         "run e.g. `llmfit bench --synthetic llama-0.5b:Q4_K_M` first")
+    if as_json:
+        click.echo(json.dumps({"calibration": cal.to_dict(), "error": report,
+                               "saved": None if dry_run else str(calibration_path())}, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"calibration for this machine ({cal.fingerprint})")
+    for col in ("test", "quant family", "records", "factor"):
+        t.add_column(col, justify="right")
+    for test, fams in cal.factors.items():
+        for fam, f in sorted(fams.items()):
+            t.add_row(test, "all" if fam == "*" else fam, str(cal.counts[test][fam]), f"x{f:.3f}")
+    c = Console()
+    c.print(t)
+    for test, r in report.items():
+        c.print(f"{test}: MAPE {r['mape_before']:.1f}% uncalibrated -> {r['mape_after_loo']:.1f}% calibrated "
+                f"(leave-one-out over {r['n']} records)")
+    c.print("not saved (--dry-run)" if dry_run else f"saved to {calibration_path()}")
+
+
+@click.group("data")
+def data_group():
+    """Shared benchmark data: import exported bench files into the training rows."""
+
+
+@data_group.command("import")
+@click.argument("files", nargs=-1, required=True)
+@json_option
+@friendly_errors
+def data_import_command(files, as_json):
+    """Validate and merge `llmfit bench --export` files (deduplicated by record id)."""
+    from llmfit_core.bench.exchange import import_file
+
+    out = []
+    for f in files:
+        r = import_file(f)
+        out.append({"file": f, "added": r.added, "duplicates": r.duplicates, "rejected": r.rejected,
+                    "total": r.total, "rows": str(r.rows_path)})
+    if as_json:
+        click.echo(json.dumps(out, indent=1))
+        return
+    for o in out:
+        click.echo(f"{o['file']}: {o['added']} added, {o['duplicates']} already present, {len(o['rejected'])} rejected; "
+                   f"{o['total']} records in {o['rows']}")
+        for why in o["rejected"][:10]:
+            click.echo(f"  rejected {why}", err=True)
+
 
 def register(cli) -> None:
-    """Add this module's subcommands to the `llmfit` group."""
+    """Add bench, calibrate and data import to the `llmfit` group."""
+    cli.add_command(bench_command)
+    cli.add_command(calibrate_command)
+    cli.add_command(data_group)

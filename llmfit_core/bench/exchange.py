@@ -1,0 +1,228 @@
+"""Export local bench records as an anonymised shareable file, and import such files into training rows.
+
+Export keeps a whitelist of fields (hardware facts, model facts, settings, results); nothing that names
+a host, user or path survives. Import validates every record, dedupes by record id into
+`imported.jsonl` in the data dir and regenerates `bench_rows.csv` in the public benchmark schema
+(device, backend, model, params_b, quant, test, tok_s, n_gpu_layers_or_note) that the training reads.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmfit_core.bench.store import append_line, data_dir, read_jsonl
+from llmfit_core.errors import BenchError
+
+EXPORT_FORMAT = "llmfit-bench-export"
+EXPORT_VERSION = 1
+MAX_IMPORT_BYTES = 64 << 20
+MAX_RECORDS = 100_000
+IMPORTED_NAME = "imported.jsonl"
+ROWS_NAME = "bench_rows.csv"
+CSV_FIELDS = ("device", "backend", "model", "params_b", "quant", "test", "tok_s", "n_gpu_layers_or_note")
+
+_HW_KEYS = ("cpu_model", "cpu_cores", "cpu_threads", "cpu_arch", "cpu_isa", "mem_bandwidth_gbs", "ram_gb", "os")
+_SETTINGS_KEYS = ("pp", "tg", "repeats", "threads", "n_ctx", "n_batch", "n_ubatch", "cache_type_k", "cache_type_v",
+                  "flash_attn", "repack", "warmup")
+_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_FP_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def _scrub_text(value, max_len: int = 200):
+    """Short plain strings only; anything path-like is dropped."""
+    if not isinstance(value, str):
+        return value
+    if "/" in value or "\\" in value or "@" in value:
+        return None
+    return value[:max_len]
+
+
+def anonymise(record: dict) -> dict:
+    """The shareable subset of a local record (whitelisted fields, no names or paths)."""
+    from llmfit_core.bench.records import SPEC_FIELDS
+
+    hw = record.get("hardware") or {}
+    model = record.get("model") or {}
+    out_model = {k: model.get(k) for k in SPEC_FIELDS if k in model}
+    out_model["arch"] = _scrub_text(out_model.get("arch"))
+    out_model["quant"] = _scrub_text(out_model.get("quant"))
+    return {
+        "version": record.get("version", 1),
+        "id": record.get("id"),
+        "timestamp": str(record.get("timestamp", ""))[:10],  # the day is enough
+        "source": record.get("source") if record.get("source") in ("local", "synthetic") else "local",
+        "hardware_fingerprint": record.get("hardware_fingerprint"),
+        "hardware": {**{k: _scrub_text(hw.get(k)) for k in _HW_KEYS},
+                     "gpus": [{"vendor": _scrub_text(g.get("vendor")), "name": _scrub_text(g.get("name")),
+                               "vram_gb": g.get("vram_gb")} for g in (hw.get("gpus") or []) if isinstance(g, dict)]},
+        "model": out_model,
+        "settings": {k: (record.get("settings") or {}).get(k) for k in _SETTINGS_KEYS},
+        "results": {t: {k: v for k, v in r.items() if k in ("test", "n_tokens", "tok_s", "tok_s_std")}
+                    for t, r in (record.get("results") or {}).items() if t in ("pp", "tg") and isinstance(r, dict)},
+        "peak_rss_bytes": record.get("peak_rss_bytes"),
+        "prediction": {k: v for k, v in (record.get("prediction") or {}).items() if k in ("pp_tok_s", "tg_tok_s")} or None,
+        "runtime": {k: _scrub_text(v) for k, v in (record.get("runtime") or {}).items() if k in ("name", "llama_cpp_python")},
+    }
+
+
+def export_records(records: list[dict], path: str | os.PathLike) -> int:
+    """Write valid records, anonymised, to `path` (JSON); returns how many were written."""
+    good = []
+    for r in records:
+        a = anonymise(r)
+        if validate_record(a) is None:
+            good.append(a)
+    doc = {"format": EXPORT_FORMAT, "version": EXPORT_VERSION, "records": good}
+    p = Path(path).expanduser()
+    tmp = p.with_name(p.name + ".tmp")
+    try:
+        with open(tmp, "w") as fh:
+            json.dump(doc, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise BenchError(f"cannot write {p}: {exc.strerror or exc}") from None
+    return len(good)
+
+
+def _pos(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def validate_record(r) -> str | None:
+    """None when `r` is a usable exported record, else the reason it is not."""
+    if not isinstance(r, dict):
+        return "not an object"
+    if not isinstance(r.get("id"), str) or not _ID_RE.match(r["id"]):
+        return "missing or malformed id"
+    if not isinstance(r.get("hardware_fingerprint"), str) or not _FP_RE.match(r["hardware_fingerprint"]):
+        return "missing or malformed hardware_fingerprint"
+    hw, model, st, res = (r.get(k) for k in ("hardware", "model", "settings", "results"))
+    if not all(isinstance(x, dict) for x in (hw, model, st, res)):
+        return "hardware, model, settings and results must be objects"
+    if not isinstance(hw.get("cpu_model"), str) or not hw["cpu_model"]:
+        return "hardware.cpu_model missing"
+    if not isinstance(model.get("quant"), str) or not model["quant"]:
+        return "model.quant missing"
+    if not _pos(model.get("params")):
+        return "model.params must be a positive number"
+    if not _pos(st.get("threads")):
+        return "settings.threads must be positive"
+    if not res:
+        return "no results"
+    for t, v in res.items():
+        if t not in ("pp", "tg") or not isinstance(v, dict):
+            return f"unknown result {t!r}"
+        if not _pos(v.get("tok_s")) or v["tok_s"] > 1e7:
+            return f"results.{t}.tok_s must be a positive number"
+        if not _pos(v.get("n_tokens")):
+            return f"results.{t}.n_tokens must be positive"
+    # no personal data may come in through an import either
+    blob = json.dumps(r)
+    if re.search(r'"(?:/|[A-Za-z]:\\\\)[^"]*"', blob):
+        return "contains a path"
+    return None
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    duplicates: int = 0
+    rejected: list[str] = field(default_factory=list)  # "record N: reason"
+    rows_path: Path | None = None
+    total: int = 0
+
+
+def load_export(path: str | os.PathLike) -> list:
+    """The records of an export file, or a BenchError saying what is wrong with the file."""
+    p = Path(path).expanduser()
+    try:
+        size = p.stat().st_size
+    except OSError:
+        raise BenchError(f"no such file: {p}") from None
+    if size > MAX_IMPORT_BYTES:
+        raise BenchError(f"{p.name} is {size >> 20} MiB; an export larger than {MAX_IMPORT_BYTES >> 20} MiB is refused")
+    try:
+        doc = json.loads(p.read_bytes())
+    except (ValueError, UnicodeDecodeError):
+        raise BenchError(f"{p.name} is not a JSON file") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read {p}: {exc.strerror}") from None
+    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+        raise BenchError(f"{p.name} is not an llmfit bench export (format != {EXPORT_FORMAT!r})")
+    if doc.get("version") != EXPORT_VERSION:
+        raise BenchError(f"{p.name} has export version {doc.get('version')!r}; this llmfit reads version {EXPORT_VERSION}")
+    recs = doc.get("records")
+    if not isinstance(recs, list):
+        raise BenchError(f"{p.name}: 'records' must be a list")
+    if len(recs) > MAX_RECORDS:
+        raise BenchError(f"{p.name} has {len(recs)} records; at most {MAX_RECORDS} per file")
+    return recs
+
+
+def import_file(path: str | os.PathLike, directory: Path | None = None) -> ImportResult:
+    """Validate an export file and merge its new records (by id) into the training data of the data dir."""
+    d = directory or data_dir()
+    recs = load_export(path)
+    imported_path = d / IMPORTED_NAME
+    seen = {r.get("id") for r in read_jsonl(imported_path)}
+    res = ImportResult()
+    for i, r in enumerate(recs, 1):
+        why = validate_record(r)
+        if why:
+            res.rejected.append(f"record {i}: {why}")
+            continue
+        if r["id"] in seen:
+            res.duplicates += 1
+            continue
+        append_line(imported_path, anonymise(r))
+        seen.add(r["id"])
+        res.added += 1
+    res.rows_path = write_training_rows(read_jsonl(imported_path), d / ROWS_NAME)
+    res.total = len(seen - {None})
+    return res
+
+
+def device_name(hw: dict) -> str:
+    """A device label for training rows: GPU names when present, else the CPU model and core count."""
+    gpus = [g.get("name") for g in hw.get("gpus") or [] if g.get("name")]
+    if gpus:
+        return " + ".join(gpus)
+    return f"{hw.get('cpu_model')} ({hw.get('cpu_cores')} cores, {hw.get('ram_gb')} GB)"
+
+
+def to_public_rows(r: dict) -> list[dict]:
+    """The rows of one record in the public CSV schema (one per test)."""
+    m, st, hw = r["model"], r["settings"], r["hardware"]
+    label = f"{m.get('arch', 'model')}-{m['params'] / 1e9:.2f}b" + ("-synthetic" if r.get("source") == "synthetic" else "")
+    note = (f"llmfit bench, CPU-only, {st.get('threads')} threads, n_ctx {st.get('n_ctx')}, "
+            f"repack {'on' if st.get('repack') else 'off'}, llama-cpp-python {(r.get('runtime') or {}).get('llama_cpp_python')}; "
+            f"id {r['id']}")
+    rows = []
+    for t, v in sorted(r["results"].items()):
+        rows.append({"device": device_name(hw), "backend": "CPU", "model": label,
+                     "params_b": round(m["params"] / 1e9, 4), "quant": m["quant"], "test": v.get("test") or f"{t}{v['n_tokens']}",
+                     "tok_s": round(float(v["tok_s"]), 3), "n_gpu_layers_or_note": note})
+    return rows
+
+
+def write_training_rows(records: list[dict], path: Path) -> Path:
+    """(Re)write the CSV of all imported records atomically; returns its path."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        for r in records:
+            if validate_record(r) is None:
+                w.writerows(to_public_rows(r))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,88 @@
+"""`llmfit bench --synthetic SHAPE:QUANT`: a cached random-weight GGUF of a real architecture (via synth.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+import platformdirs
+
+from llmfit_core.errors import BenchError
+from llmfit_core.model_spec import ModelSpec
+
+
+def cache_dir() -> Path:
+    """Where synthetic models are kept (`LLMFIT_CACHE_DIR` overrides the platform cache dir)."""
+    d = Path(os.environ.get("LLMFIT_CACHE_DIR") or platformdirs.user_cache_dir("llmfit")) / "synthetic"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """`llama-0.5b:Q4_K_M` -> ("llama-0.5b", "Q4_K_M"); the quant defaults to Q4_K_M."""
+    from llmfit_core.synth import QUANT_FTYPES, SHAPES
+
+    shape, _, quant = ref.strip().partition(":")
+    quant = (quant or "Q4_K_M").strip().upper()
+    if shape not in SHAPES:
+        raise BenchError(f"unknown synthetic shape {shape!r}; choose one of: {', '.join(SHAPES)}")
+    if quant not in QUANT_FTYPES:
+        raise BenchError(f"unknown quantization {quant!r} for --synthetic; choose one of: {', '.join(QUANT_FTYPES)}")
+    return shape, quant
+
+
+def synthetic_model(ref: str, directory: Path | None = None) -> Path:
+    """Path of the synthetic GGUF for `SHAPE:QUANT`, generated (and quantized) on first use."""
+    from llmfit_core.synth import write_synthetic_gguf
+
+    shape, quant = parse_ref(ref)
+    d = directory or cache_dir()
+    path = d / f"{shape}-{quant}.gguf"
+    if path.exists() and path.stat().st_size > 0:
+        return path
+    tmp = d / f".{shape}-{quant}.{os.getpid()}.partial.gguf"
+    try:
+        try:
+            import psutil
+
+            from llmfit_core.synth import shape_params
+
+            need = shape_params(shape) * 4  # F16 temporary + quantized copy + quantizer working memory
+            free_disk = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize
+            if need > free_disk:
+                raise BenchError(f"not enough disk space in {d} for synthetic {shape} (~{need / 2**30:.1f} GiB)")
+            if shape_params(shape) * 2 > psutil.virtual_memory().available:
+                raise BenchError(f"synthetic {shape} needs more memory than is available")
+        except ImportError:
+            pass
+        write_synthetic_gguf(tmp, shape, quant)
+        os.replace(tmp, path)  # only a complete file ever gets the cache name
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def synthetic_spec(ref: str, path: Path) -> ModelSpec:
+    """ModelSpec of a synthetic model: the GGUF reader when available, else synth's shape facts scaled to the file."""
+    shape, quant = parse_ref(ref)
+    try:
+        from llmfit_core.readers.gguf import read_gguf
+
+        spec = read_gguf(str(path))
+        spec.ref = f"synthetic:{shape}:{quant}"
+        return spec
+    except ImportError:
+        pass
+    from llmfit_core.synth import shape_spec
+
+    spec = shape_spec(shape)
+    size = path.stat().st_size
+    if quant == "F16":
+        return dataclasses.replace(spec, ref=f"synthetic:{shape}:{quant}", file_bytes=size)
+    scale = size / spec.weight_bytes if spec.weight_bytes else 1.0
+    return dataclasses.replace(
+        spec, ref=f"synthetic:{shape}:{quant}", quant=quant, file_bytes=size, weight_bytes=int(spec.weight_bytes * scale),
+        group_bytes={k: int(v * scale) for k, v in spec.group_bytes.items()},
+        layer_bytes=[int(b * scale) for b in spec.layer_bytes], exact=False,
+        notes=spec.notes + ["weight bytes scaled from the file size (GGUF reader not available)"])
