@@ -1,0 +1,101 @@
+"""Learned correction: ONNX models predicting log(measured / roofline) for decode and prefill.
+
+Files: `weights/throughput_decode.onnx` and `weights/throughput_prefill.onnx` (written by
+training/train_throughput.py). Each carries its metadata (feature names, cross-validated residual
+quantiles for the uncertainty band) in the ONNX metadata_props. Loaded lazily, once per process and
+directory; a missing or corrupt file gives a `Correction` with `ok=False` and a reason, never an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from llmfit_core.throughput.features import FEATURES
+
+HEADS = ("decode", "prefill")
+LOG_CLIP = 2.0  # never move the roofline by more than e^2 (x7.4) either way
+# Band around the plain roofline when no correction is available (log units, round priors).
+FALLBACK_BAND = {"decode": (-0.9, 0.1), "prefill": (-1.2, 0.2)}
+
+
+def weights_dirs() -> list[Path]:
+    """Where the ONNX files are looked for: the checkout's `weights/`, then the installed package data."""
+    import llmfit_core
+
+    pkg = Path(llmfit_core.__file__).resolve().parent
+    return [pkg.parent / "weights", pkg / "data" / "weights"]
+
+
+@dataclass
+class Head:
+    session: object
+    input_name: str
+    band: tuple[float, float]  # residual quantiles in log units (lo, hi)
+
+
+@dataclass
+class Correction:
+    """Both heads, or ok=False with the reason the roofline is used alone."""
+
+    heads: dict[str, Head] = field(default_factory=dict)
+    ok: bool = False
+    reason: str = ""
+    source: str = ""
+
+    def apply(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """log-ratio per head for the feature matrix X (rows x len(FEATURES))."""
+        out = {}
+        for name, head in self.heads.items():
+            y = head.session.run(None, {head.input_name: X.astype(np.float32, copy=False)})[0]
+            out[name] = np.clip(np.asarray(y, dtype=np.float64).reshape(-1), -LOG_CLIP, LOG_CLIP)
+        return out
+
+    def band(self, head: str) -> tuple[float, float]:
+        if self.ok:
+            return self.heads[head].band
+        return FALLBACK_BAND[head]
+
+
+def _load_head(path: Path) -> Head:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    meta = sess.get_modelmeta().custom_metadata_map
+    names = json.loads(meta.get("feature_names", "[]"))
+    if tuple(names) != FEATURES:
+        raise ValueError("feature list differs from this version of llmfit-core")
+    band = (float(meta["band_lo"]), float(meta["band_hi"]))
+    inp = sess.get_inputs()[0]
+    return Head(session=sess, input_name=inp.name, band=band)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(directory: str | None) -> Correction:
+    dirs = [Path(directory)] if directory else weights_dirs()
+    missing = []
+    for d in dirs:
+        paths = {h: d / f"throughput_{h}.onnx" for h in HEADS}
+        if not all(p.is_file() for p in paths.values()):
+            missing.append(str(d))
+            continue
+        try:
+            heads = {h: _load_head(p) for h, p in paths.items()}
+        except Exception as exc:  # onnxruntime raises its own types for corrupt files
+            msg = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            return Correction(ok=False, reason=f"learned correction unusable ({msg}): roofline only", source=str(d))
+        return Correction(heads=heads, ok=True, source=str(d))
+    return Correction(ok=False, reason="learned correction not found (weights/throughput_*.onnx): roofline only")
+
+
+def load_correction(directory: str | Path | None = None) -> Correction:
+    """The correction models from `directory` (default: weights_dirs()), loaded once per process."""
+    return _load(str(directory) if directory else None)

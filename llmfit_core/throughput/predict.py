@@ -1,0 +1,213 @@
+"""Public throughput API: roofline x learned correction, one pair (`predict`) or many (`predict_batch`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from llmfit_core.throughput.correction import FALLBACK_BAND, load_correction
+from llmfit_core.throughput.features import EXTRA_DEFAULTS, build_features
+from llmfit_core.throughput.quantfamily import FAMILY_CODE
+from llmfit_core.throughput.roofline import (
+    BACKEND_CODE,
+    DECODE_BW_EFF,
+    HardwareFigures,
+    ModelFigures,
+    hardware_figures,
+    model_figures,
+    roofline_arrays,
+)
+
+
+@dataclass
+class ThroughputPrediction:
+    """Predicted speed of one model on one machine/backend/placement (tokens per second)."""
+
+    prefill_tok_s: float
+    decode_tok_s: float
+    decode_range: tuple[float, float]
+    prefill_range: tuple[float, float]
+    roofline_decode: float
+    roofline_prefill: float
+    correction_applied: bool
+    reasons: list[str] = field(default_factory=list)
+    bound: str = "memory"  # what limits decode: memory | compute
+
+    def to_dict(self) -> dict:
+        return {
+            "prefill_tok_s": self.prefill_tok_s,
+            "decode_tok_s": self.decode_tok_s,
+            "decode_tok_s_range": list(self.decode_range),
+            "prefill_tok_s_range": list(self.prefill_range),
+            "roofline_decode": self.roofline_decode,
+            "roofline_prefill": self.roofline_prefill,
+            "correction_applied": self.correction_applied,
+            "bound": self.bound,
+            "reasons": list(self.reasons),
+        }
+
+
+MODEL_KEYS = ("weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "bits_per_weight")
+
+
+def model_arrays(figures: Sequence[ModelFigures]) -> dict[str, np.ndarray]:
+    """Stack ModelFigures of many model x quant pairs into the arrays predict_batch takes."""
+    return {
+        "weight_bytes": np.array([m.weight_bytes for m in figures], float),
+        "kv_bytes_per_pos": np.array([m.kv_bytes_per_pos for m in figures], float),
+        "active_params": np.array([m.active_params for m in figures], float),
+        "attn_dim_layers": np.array([m.attn_dim_layers for m in figures], float),
+        "n_layers": np.array([m.n_layers for m in figures], float),
+        "qfam_code": np.array([FAMILY_CODE[m.quant_family] for m in figures], int),
+        "bits_per_weight": np.array([m.bits_per_weight for m in figures], float),
+    }
+
+
+def hardware_arrays(hf: HardwareFigures) -> dict:
+    """Scalar inputs of one HardwareFigures, in predict_batch's vocabulary."""
+    return {
+        "backend_code": BACKEND_CODE[hf.backend_kind],
+        "gpu_frac": hf.gpu_frac,
+        "n_gpus": hf.n_gpus,
+        "gpu_bw_gbs": hf.gpu_bw_gbs,
+        "gpu_tflops": hf.gpu_tflops,
+        "cpu_bw_gbs": hf.cpu_bw_gbs,
+        "cpu_gflops": hf.cpu_gflops,
+        "unified": hf.unified,
+        "vendor_code": hf.vendor_code,
+        "isa_code": hf.isa_code,
+        "threads": hf.threads,
+    }
+
+
+def decode_position(prompt_tokens: int, gen_tokens: int, context: int | None = None) -> float:
+    """Average KV position while generating `gen_tokens` after a `prompt_tokens` prompt."""
+    pos = float(prompt_tokens) + float(gen_tokens) / 2.0
+    return min(pos, float(context)) if context else pos
+
+
+_ROOF_KEYS = (
+    "weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "backend_code",
+    "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos",
+)
+
+
+def predict_batch(
+    inputs: Mapping[str, object],
+    apply_correction: bool = True,
+    weights_dir=None,
+) -> dict[str, np.ndarray]:
+    """Vectorised prediction. `inputs`: model_arrays(...) | hardware_arrays(...) | {prompt_tokens, decode_pos}
+    (any value may be a scalar or an array; per-pair `gpu_frac` overrides the hardware's). Returns arrays:
+    decode_tok_s, prefill_tok_s, decode_lo/hi, prefill_lo/hi, roofline_decode, roofline_prefill, and
+    `correction_applied` (bool scalar)."""
+    inputs = dict(inputs)
+    inputs.setdefault("prompt_tokens", 512)
+    inputs.setdefault("decode_pos", decode_position(inputs["prompt_tokens"] if np.isscalar(inputs["prompt_tokens"]) else 512, 128))
+    for k, v in EXTRA_DEFAULTS.items():
+        inputs.setdefault(k, v)
+    missing = [k for k in _ROOF_KEYS if k not in inputs]
+    if missing:
+        raise KeyError(f"predict_batch inputs missing: {', '.join(missing)}")
+    roof = roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS})
+    rd, rp = roof["decode_tok_s"], roof["prefill_tok_s"]
+    corr = load_correction(weights_dir) if apply_correction else None
+    used = corr is not None and corr.ok
+    if used:
+        logs = corr.apply(build_features(inputs, roof))
+        ld, lp = logs["decode"], logs["prefill"]
+    else:
+        ld = lp = np.zeros(np.broadcast(rd, rp).shape)
+    dec, pre = rd * np.exp(ld), rp * np.exp(lp)
+    (dlo, dhi) = corr.band("decode") if used else FALLBACK_BAND["decode"]
+    (plo, phi) = corr.band("prefill") if used else FALLBACK_BAND["prefill"]
+    return {
+        "decode_tok_s": dec,
+        "prefill_tok_s": pre,
+        "decode_lo": dec * np.exp(dlo),
+        "decode_hi": dec * np.exp(dhi),
+        "prefill_lo": pre * np.exp(plo),
+        "prefill_hi": pre * np.exp(phi),
+        "roofline_decode": rd,
+        "roofline_prefill": rp,
+        "correction_applied": used,
+        "decode_mem_s": roof["decode_mem_s"],
+        "decode_compute_s": roof["decode_compute_s"],
+        "decode_bytes": roof["decode_bytes"],
+    }
+
+
+def predict(
+    spec,
+    hardware,
+    backend=None,
+    placement=None,
+    context: int | None = None,
+    prompt_tokens: int = 512,
+    gen_tokens: int = 128,
+    threads: int | None = None,
+    kv_bytes_per_elem: float = 2.0,
+    apply_correction: bool = True,
+    weights_dir=None,
+) -> ThroughputPrediction:
+    """Predict prefill and decode tok/s of `spec` on `hardware` with `backend` and `placement`.
+
+    backend: a llmfit_core.backends.Backend or name (None: the hardware's default). placement: any object
+    or dict with gpu_layers, total_layers (and optionally per_gpu_bytes); None = all layers on the GPU.
+    """
+    from llmfit_core.backends import default_backend
+
+    if backend is None:
+        backend = default_backend(hardware)
+    if prompt_tokens < 1 or gen_tokens < 1:
+        from llmfit_core.errors import LlmfitError
+
+        raise LlmfitError("prompt_tokens and gen_tokens must be at least 1")
+    mf = model_figures(spec, kv_bytes_per_elem=kv_bytes_per_elem)
+    hf = hardware_figures(hardware, backend, placement, n_layers=mf.n_layers, threads=threads)
+    inputs = {**model_arrays([mf]), **hardware_arrays(hf)}
+    inputs["prompt_tokens"] = prompt_tokens
+    inputs["decode_pos"] = decode_position(prompt_tokens, gen_tokens, context)
+    out = predict_batch(inputs, apply_correction=apply_correction, weights_dir=weights_dir)
+
+    def f(k):
+        return float(np.asarray(out[k]).reshape(-1)[0])
+
+    reasons = list(mf.notes) + list(hf.reasons)
+    mem_s, cmp_s = f("decode_mem_s"), f("decode_compute_s")
+    gb = f("decode_bytes") / 1e9
+    bk = BACKEND_CODE[hf.backend_kind]
+    if hf.gpu_frac >= 1.0:
+        where = f"{hf.gpu_bw_gbs:.0f} GB/s effective {DECODE_BW_EFF[bk]:.0%}"
+    elif hf.gpu_frac <= 0.0:
+        where = f"{hf.cpu_bw_gbs:.0f} GB/s (CPU, {hf.threads} threads) effective {DECODE_BW_EFF[BACKEND_CODE['cpu']]:.0%}"
+    else:
+        where = f"{hf.gpu_frac:.0%} on GPU at {hf.gpu_bw_gbs:.0f} GB/s, the rest on CPU at {hf.cpu_bw_gbs:.0f} GB/s"
+        reasons.append(f"partial offload: {hf.gpu_frac:.0%} of layers on the GPU, the CPU part dominates decode time")
+    bound = "memory" if mem_s >= cmp_s else "compute"
+    if bound == "memory":
+        reasons.insert(0, f"decode is memory-bound: {gb:.2f} GB read per token at {where}")
+    else:
+        reasons.insert(0, f"decode is compute-bound (dequantizing {mf.quant_family} weights): {gb:.2f} GB per token, {where}")
+    if hf.n_gpus > 1:
+        reasons.append(f"layer split over {hf.n_gpus} GPUs: decode runs through them one after another")
+    if out["correction_applied"]:
+        reasons.append(
+            f"learned correction: decode x{f('decode_tok_s') / f('roofline_decode'):.2f}, "
+            f"prefill x{f('prefill_tok_s') / f('roofline_prefill'):.2f} over the roofline"
+        )
+    elif apply_correction:
+        reasons.append(load_correction(weights_dir).reason)
+    return ThroughputPrediction(
+        prefill_tok_s=f("prefill_tok_s"),
+        decode_tok_s=f("decode_tok_s"),
+        decode_range=(f("decode_lo"), f("decode_hi")),
+        prefill_range=(f("prefill_lo"), f("prefill_hi")),
+        roofline_decode=f("roofline_decode"),
+        roofline_prefill=f("roofline_prefill"),
+        correction_applied=bool(out["correction_applied"]),
+        reasons=reasons,
+        bound=bound,
+    )

@@ -1,0 +1,352 @@
+"""Roofline physics for LLM inference speed: decode is bytes-per-token over bandwidth, prefill is
+FLOPs-per-token over compute (capped by the bandwidth bound of one micro-batch).
+
+The core (`roofline_arrays`) is vectorised with numpy so one call scores one pair or 20,000.
+Efficiency priors below are fractions of documented peak figures (hardware table bandwidth_gbs,
+fp16_tflops; CPU FLOPs from cores x frequency x SIMD width). They are deliberately round numbers:
+the learned correction (correction.py) fits what physics leaves out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from llmfit_core.throughput.quantfamily import FAMILY_CODE, bits_per_weight, quant_family
+
+# Backends by device (llmfit_core.backends.Backend.device, "mlx" for runtime mlx).
+BACKEND_KINDS = ("cuda", "metal", "vulkan", "rocm", "sycl", "cpu", "mlx")
+BACKEND_CODE = {name: i for i, name in enumerate(BACKEND_KINDS)}
+
+# Fraction of peak memory bandwidth a decode step streams at (weights are read once per token).
+DECODE_BW_EFF = np.array([0.80, 0.80, 0.70, 0.70, 0.60, 0.75, 0.80])
+# Fixed per-layer, per-token cost (kernel launches, thread barriers), seconds.
+LAYER_OVERHEAD_S = np.array([4e-6, 8e-6, 10e-6, 8e-6, 12e-6, 20e-6, 10e-6])
+# Fraction of peak FP16 (GPU) / FP32 (CPU) FLOPs a prefill micro-batch reaches, by backend.
+PREFILL_COMPUTE_EFF = np.array([0.45, 0.60, 0.30, 0.35, 0.25, 0.50, 0.60])
+# Dequantization: relative prefill speed per quant family on GPU (float .. other), see FAMILIES.
+PREFILL_FAMILY_EFF = np.array([1.00, 0.90, 0.85, 0.70, 0.80, 0.90, 0.70])
+# Dequantization on CPU matrix-vector products: fraction of FP32 FMA peak reached (decode).
+CPU_DECODE_FAMILY_EFF = np.array([0.35, 0.50, 0.40, 0.25, 0.35, 0.30, 0.30])
+# GPU matrix-vector (decode) uses plain SIMT units, roughly a quarter of the tensor FP16 figure.
+GPU_DECODE_COMPUTE_FRACTION = 0.25
+MULTI_GPU_HOP_S = 40e-6  # per token, per extra GPU in a layer split (sync + activation copy)
+PARTIAL_OFFLOAD_SYNC_S = 60e-6  # per token, CPU<->GPU hand-over in a partial offload
+PCIE_GBS = 25.0  # host->GPU copy rate used when llama.cpp streams CPU-resident weights for prefill
+UBATCH = 512  # llama.cpp default n_ubatch: weights are read once per micro-batch in prefill
+
+# CPU peak FP32 FLOPs per cycle per core (2 FMA units x lanes x 2), by ISA.
+_FLOPS_PER_CYCLE = {"avx512": 64, "avx2": 32, "neon_apple": 32, "neon": 16, "none": 8}
+_DEFAULT_GHZ = {"x86_64": 3.0, "arm64": 2.4, "apple": 3.2}
+_PER_CORE_GBS = {"x86_64": 20.0, "arm64": 12.0, "apple": 60.0}
+
+
+@dataclass
+class ModelFigures:
+    """Per-token physics of a model as stored."""
+
+    weight_bytes: float  # weight bytes read per generated token (MoE: shared + active experts)
+    kv_bytes_per_pos: float  # K+V bytes read per cached position, all layers
+    active_params: float
+    attn_dim_layers: float  # n_layers x n_heads x head_dim: attention FLOPs = 4 x this x ctx
+    n_layers: int
+    quant_family: str
+    bits_per_weight: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class HardwareFigures:
+    """Effective hardware figures for one backend + placement."""
+
+    backend_kind: str
+    gpu_bw_gbs: float  # combined over the GPUs of a layer split (time-weighted)
+    gpu_tflops: float
+    cpu_bw_gbs: float  # reachable by the threads used
+    cpu_gflops: float  # FP32 peak of the threads used
+    gpu_frac: float  # fraction of layers (and bytes) on the GPU(s)
+    n_gpus: int
+    threads: int
+    unified: bool
+    isa_code: int  # 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon+dotprod/i8mm
+    vendor_code: int  # 0 cpu, 1 nvidia, 2 amd, 3 intel, 4 apple
+    reasons: list[str] = field(default_factory=list)
+
+
+VENDOR_CODE = {"cpu": 0, "nvidia": 1, "amd": 2, "intel": 3, "apple": 4}
+
+
+def backend_kind(backend) -> str:
+    """Map a Backend (or a name) to one of BACKEND_KINDS."""
+    if backend is None:
+        return "cpu"
+    if isinstance(backend, str):
+        from llmfit_core.backends import get_backend
+
+        backend = get_backend(backend)
+    if backend.runtime == "mlx":
+        return "mlx"
+    return backend.device if backend.device in BACKEND_CODE else "vulkan"
+
+
+def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
+    """Bytes and FLOPs per token of a ModelSpec (exact group bytes when the reader had them)."""
+    notes: list[str] = []
+    fam = quant_family(spec.quant)
+    bpw = spec.bits_per_weight
+    if not bpw:
+        bpw = bits_per_weight(spec.quant) or 16.0
+        if bits_per_weight(spec.quant) is None:
+            notes.append(f"bits per weight of {spec.quant!r} unknown: assumed 16")
+    total = float(spec.weight_bytes) if spec.weight_bytes else spec.params * bpw / 8.0
+    gb = spec.group_bytes or {}
+    if gb:
+        # the token embedding is a row lookup, not a full read (unless tied: then it is the output head)
+        embd = 0.0 if spec.tied_embeddings else float(gb.get("token_embd", 0))
+        per_token = total - embd
+        experts = float(gb.get("ffn_experts", 0))
+        if spec.is_moe and experts and spec.n_experts_used:
+            per_token -= experts * (1.0 - spec.n_experts_used / spec.n_experts)
+    else:
+        embd = 0.0 if spec.tied_embeddings else spec.vocab_size * spec.hidden_size * bpw / 8.0
+        per_token = (total - embd) * (spec.active_params / spec.params if spec.params else 1.0)
+        if spec.is_moe:
+            notes.append("per-token MoE bytes from the active-parameter ratio")
+    per_token = max(per_token, total * 0.01)
+    kv_heads = spec.layer_kv_heads
+    if kv_heads:
+        kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
+        kv_per_pos *= spec.kv_layers / max(len(kv_heads), 1)
+    else:
+        kv_per_pos = spec.kv_layers * spec.n_kv_heads * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
+    return ModelFigures(
+        weight_bytes=per_token,
+        kv_bytes_per_pos=float(kv_per_pos),
+        active_params=float(spec.active_params or spec.params),
+        attn_dim_layers=float(spec.kv_layers * spec.n_heads * spec.head_dim),
+        n_layers=int(spec.n_layers),
+        quant_family=fam,
+        bits_per_weight=float(bpw),
+        notes=notes,
+    )
+
+
+def _isa(cpu) -> tuple[str, int]:
+    isa = {s.lower() for s in (cpu.isa or [])}
+    arch = (cpu.arch or "").lower()
+    apple = "apple" in (cpu.model or "").lower()
+    if arch in ("arm64", "aarch64") or "neon" in isa or apple:
+        kind = "neon_apple" if apple else "neon"
+        return kind, 4 if ({"dotprod", "i8mm"} & isa or apple) else 3
+    if any(s.startswith("avx512") for s in isa):
+        return "avx512", 2
+    if "avx2" in isa:
+        return "avx2", 1
+    return "none", 0
+
+
+def cpu_figures(hardware, threads: int | None = None) -> tuple[float, float, int, int, list[str]]:
+    """(reachable bandwidth GB/s, FP32 peak GFLOPS, threads used, ISA code, reasons) for the CPU."""
+    cpu = hardware.cpu
+    reasons: list[str] = []
+    kind, isa_code = _isa(cpu)
+    apple = kind == "neon_apple"
+    arch_key = "apple" if apple else ("arm64" if kind.startswith("neon") else "x86_64")
+    cores = max(int(cpu.cores or 1), 1)
+    if cpu.p_cores and cpu.e_cores is not None:
+        cores_eff = cpu.p_cores + 0.5 * cpu.e_cores
+    else:
+        cores_eff = float(cores)
+    used = min(int(threads), cpu.threads or int(threads)) if threads else cores
+    used = max(used, 1)
+    # threads beyond physical cores (hyper-threads) add little to a memory/FMA-bound loop
+    scale = min(used, cores) / cores
+    cores_used = cores_eff * scale + 0.1 * max(used - cores, 0)
+    if cpu.fp32_gflops:
+        gflops = float(cpu.fp32_gflops) * scale
+    else:
+        gflops = cores_used * _DEFAULT_GHZ[arch_key] * _FLOPS_PER_CYCLE[kind]
+        reasons.append(f"CPU FLOPs estimated: {cores_used:g} cores x {_DEFAULT_GHZ[arch_key]} GHz x {kind} SIMD")
+    bw = cpu.mem_bandwidth_gbs
+    if not bw:
+        if hardware.unified_memory and hardware.gpus and hardware.gpus[0].bandwidth_gbs:
+            bw = 0.6 * hardware.gpus[0].bandwidth_gbs
+        else:
+            bw = 51.2  # dual-channel DDR4-3200
+        reasons.append(f"bandwidth of this CPU estimated ({bw:.0f} GB/s)")
+    elif "cpu.mem_bandwidth_gbs" in (hardware.estimated or []):
+        reasons.append(f"bandwidth of this CPU estimated ({bw:.0f} GB/s)")
+    bw = min(float(bw), cores_used * _PER_CORE_GBS[arch_key])
+    return bw, gflops, used, isa_code, reasons
+
+
+def _placement_numbers(placement, n_layers: int, has_gpu: bool) -> tuple[float, list | None]:
+    if placement is None:
+        return (1.0 if has_gpu else 0.0), None
+    get = placement.get if isinstance(placement, dict) else (lambda k, d=None: getattr(placement, k, d))
+    gl = get("gpu_layers")
+    tl = get("total_layers") or n_layers
+    per_gpu = get("per_gpu_bytes") or get("per_gpu")
+    frac = 1.0 if gl is None else min(max(float(gl) / max(tl, 1), 0.0), 1.0)
+    if isinstance(per_gpu, dict):
+        per_gpu = list(per_gpu.values())
+    if per_gpu is not None:
+        per_gpu = [float(getattr(p, "bytes", p) if not isinstance(p, dict) else p.get("bytes", 0)) for p in per_gpu]
+    return (frac if has_gpu else 0.0), per_gpu
+
+
+def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, threads: int | None = None) -> HardwareFigures:
+    """Effective figures of `hardware` for `backend` with `placement` (None = all layers on the GPU)."""
+    kind = backend_kind(backend)
+    reasons: list[str] = []
+    cpu_bw, cpu_gflops, used, isa_code, cpu_reasons = cpu_figures(hardware, threads)
+    gpus = list(hardware.gpus) if kind != "cpu" else []
+    frac, per_gpu = _placement_numbers(placement, n_layers, bool(gpus))
+    gpu_bw = gpu_tflops = 0.0
+    n_gpus = 0
+    vendor = "cpu"
+    if gpus and frac > 0:
+        if per_gpu and any(per_gpu):
+            used_gpus = [(g, b) for g, b in zip(gpus, per_gpu) if b > 0] or [(gpus[0], 1.0)]
+        else:
+            used_gpus = [(g, g.vram_bytes or 1.0) for g in gpus]
+        n_gpus = len(used_gpus)
+        vendor = used_gpus[0][0].vendor
+        total = sum(b for _, b in used_gpus)
+        t_bw = t_fl = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
+        for g, b in used_gpus:
+            bw, tf = g.bandwidth_gbs, g.fp16_tflops
+            if not bw:
+                bw = {"apple": 200.0, "nvidia": 450.0, "amd": 450.0}.get(g.vendor, 250.0)
+                reasons.append(f"bandwidth of {g.name} unknown: assumed {bw:.0f} GB/s")
+            elif any(e.startswith("gpus") and "bandwidth" in e for e in hardware.estimated or []):
+                reasons.append(f"bandwidth of {g.name} estimated ({bw:.0f} GB/s)")
+            if not tf:
+                tf = bw * (0.03 if g.vendor == "apple" else 0.12)
+                reasons.append(f"FP16 TFLOPS of {g.name} unknown: estimated {tf:.1f} from its bandwidth")
+            t_bw += (b / total) / bw
+            t_fl += (b / total) / tf
+        gpu_bw, gpu_tflops = 1.0 / t_bw, 1.0 / t_fl
+    elif kind != "cpu":
+        reasons.append("no GPU available for this backend: running on the CPU")
+        kind = "cpu"
+        frac = 0.0
+    if frac < 1.0:
+        reasons.extend(cpu_reasons)
+    return HardwareFigures(
+        backend_kind=kind,
+        gpu_bw_gbs=gpu_bw,
+        gpu_tflops=gpu_tflops,
+        cpu_bw_gbs=cpu_bw,
+        cpu_gflops=cpu_gflops,
+        gpu_frac=frac,
+        n_gpus=n_gpus,
+        threads=used,
+        unified=bool(hardware.unified_memory),
+        isa_code=isa_code,
+        vendor_code=VENDOR_CODE.get(vendor, 0),
+        reasons=reasons,
+    )
+
+
+def roofline_arrays(
+    *,
+    weight_bytes,
+    kv_bytes_per_pos,
+    active_params,
+    attn_dim_layers,
+    n_layers,
+    qfam_code,
+    backend_code,
+    gpu_frac,
+    n_gpus,
+    gpu_bw_gbs,
+    gpu_tflops,
+    cpu_bw_gbs,
+    cpu_gflops,
+    unified,
+    prompt_tokens,
+    decode_pos,
+) -> dict[str, np.ndarray]:
+    """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token)."""
+    a = np.asarray
+    W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
+    L = a(n_layers, float)
+    qf, bk = a(qfam_code, int), a(backend_code, int)
+    f = np.clip(a(gpu_frac, float), 0.0, 1.0)
+    ng = a(n_gpus, float)
+    gbw = np.maximum(a(gpu_bw_gbs, float), 1e-3) * 1e9
+    gfl = np.maximum(a(gpu_tflops, float), 1e-3) * 1e12
+    cbw = np.maximum(a(cpu_bw_gbs, float), 1e-3) * 1e9
+    cfl = np.maximum(a(cpu_gflops, float), 1e-3) * 1e9
+    uni = a(unified, bool)
+    pp = np.maximum(a(prompt_tokens, float), 1.0)
+    pos = np.maximum(a(decode_pos, float), 0.0)
+    cpu_code = BACKEND_CODE["cpu"]
+    on_gpu = f > 0
+
+    # ---- decode: bytes per token / effective bandwidth, compute as a second ceiling ----
+    bytes_tok = W + kvp * pos
+    flops_tok = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pos
+    g_mem = f * bytes_tok / (gbw * DECODE_BW_EFF[bk])
+    g_cmp = f * flops_tok * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
+    t_gpu = np.maximum(g_mem, g_cmp) + f * L * LAYER_OVERHEAD_S[bk] + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S
+    c_mem = (1 - f) * bytes_tok / (cbw * DECODE_BW_EFF[cpu_code])
+    c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[qf])
+    t_cpu = np.maximum(c_mem, c_cmp) + (1 - f) * L * LAYER_OVERHEAD_S[cpu_code]
+    t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0)
+    t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync
+
+    # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
+    batch = np.minimum(pp, UBATCH)
+    pflops = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pp / 2.0
+    pg_cmp = f * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
+    pg_mem = f * W / (batch * gbw * DECODE_BW_EFF[bk])
+    pt_gpu = np.maximum(pg_cmp, pg_mem) + f * L * LAYER_OVERHEAD_S[bk] / batch
+    pc_cmp = (1 - f) * pflops / (cfl * PREFILL_COMPUTE_EFF[cpu_code] * PREFILL_FAMILY_EFF[qf])
+    pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
+    pt_cpu = np.maximum(pc_cmp, pc_mem)
+    # with a GPU present llama.cpp streams CPU-resident weights to it for large batches (>= 32 tokens)
+    stream_bw = np.where(uni, gbw, PCIE_GBS * 1e9)
+    pt_stream = (1 - f) * W / (batch * stream_bw) + (1 - f) * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
+    pt_cpu = np.where(on_gpu & (batch >= 32), np.minimum(pt_cpu, pt_stream), pt_cpu)
+    t_pre = np.where(on_gpu, pt_gpu, 0.0) + pt_cpu
+
+    return {
+        "decode_tok_s": 1.0 / t_dec,
+        "prefill_tok_s": 1.0 / t_pre,
+        "decode_mem_s": np.where(on_gpu, g_mem, 0.0) + c_mem,
+        "decode_compute_s": np.where(on_gpu, g_cmp, 0.0) + c_cmp,
+        "decode_bytes": bytes_tok,
+        "prefill_compute_s": np.where(on_gpu, pg_cmp, 0.0) + pc_cmp,
+        "prefill_mem_s": np.where(on_gpu, pg_mem, 0.0) + pc_mem,
+    }
+
+
+def roofline(mf: ModelFigures, hf: HardwareFigures, prompt_tokens: int = 512, decode_pos: float = 576.0) -> dict[str, float]:
+    """Scalar roofline for one model on one hardware placement (see roofline_arrays)."""
+    out = roofline_arrays(**roofline_kwargs(mf, hf, prompt_tokens, decode_pos))
+    return {k: float(v) for k, v in out.items()}
+
+
+def roofline_kwargs(mf: ModelFigures, hf: HardwareFigures, prompt_tokens, decode_pos) -> dict:
+    """The keyword arguments of roofline_arrays for one (model, hardware) pair."""
+    return dict(
+        weight_bytes=mf.weight_bytes,
+        kv_bytes_per_pos=mf.kv_bytes_per_pos,
+        active_params=mf.active_params,
+        attn_dim_layers=mf.attn_dim_layers,
+        n_layers=mf.n_layers,
+        qfam_code=FAMILY_CODE[mf.quant_family],
+        backend_code=BACKEND_CODE[hf.backend_kind],
+        gpu_frac=hf.gpu_frac,
+        n_gpus=hf.n_gpus,
+        gpu_bw_gbs=hf.gpu_bw_gbs,
+        gpu_tflops=hf.gpu_tflops,
+        cpu_bw_gbs=hf.cpu_bw_gbs,
+        cpu_gflops=hf.cpu_gflops,
+        unified=hf.unified,
+        prompt_tokens=prompt_tokens,
+        decode_pos=decode_pos,
+    )

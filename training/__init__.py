@@ -1,0 +1,1 @@
+"""Training code for the throughput correction (not shipped in the wheel)."""
