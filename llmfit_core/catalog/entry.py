@@ -1,0 +1,95 @@
+"""CatalogEntry: one model of the catalog, and how it becomes a ModelSpec."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# Architecture fields every usable entry carries (the estimator needs them).
+ARCH_FIELDS = ("n_layers", "hidden_size", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "max_context")
+USES = ("chat", "coding", "reasoning", "vision", "embedding", "tool-use")
+FORMATS = ("gguf", "safetensors", "mlx", "awq", "gptq")
+
+
+@dataclass
+class CatalogEntry:
+    """A catalog model: identity, architecture facts, licence, uses, available formats, field sources."""
+
+    id: str
+    family: str
+    arch: str
+    params: int
+    active_params: int
+    n_layers: int
+    hidden_size: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    max_context: int
+    ffn_size: int = 0
+    sliding_window: int | None = None
+    n_experts: int = 0
+    n_experts_used: int = 0
+    expert_ffn_size: int = 0
+    shared_ffn_size: int = 0
+    tied_embeddings: bool = False
+    license: str | None = None
+    released: str | None = None  # YYYY-MM-DD
+    uses: list[str] = field(default_factory=list)
+    format: str = "safetensors"  # what the repo itself stores
+    quant: str | None = None  # native quantization of the repo (F16, MLX-4bit, AWQ-4bit, ...)
+    # GGUF repos: [{"repo": id, "quants": {"Q4_K_M": bytes-or-null, ...}, "quants_source": "..."}]
+    gguf: list[dict] = field(default_factory=list)
+    mlx: list[str] = field(default_factory=list)
+    awq: list[str] = field(default_factory=list)
+    gptq: list[str] = field(default_factory=list)
+    mirrors: list[str] = field(default_factory=list)  # re-uploads merged into this entry
+    variant_of: str | None = None  # set when this repo is a quantized copy of another entry
+    # per-field source: "*" is the default for every field, other keys override it
+    src: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_moe(self) -> bool:
+        return self.n_experts > 1
+
+    @property
+    def formats(self) -> list[str]:
+        """Formats this model can be had in (the repo itself plus known variants)."""
+        out = {self.format}
+        if self.gguf:
+            out.add("gguf")
+        for f in ("mlx", "awq", "gptq"):
+            if getattr(self, f):
+                out.add(f)
+        return sorted(out)
+
+    @property
+    def short_name(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+    def source_of(self, name: str) -> str:
+        return self.src.get(name, self.src.get("*", "unknown"))
+
+    def gguf_size(self, quant: str) -> int | None:
+        """Exact file size of `quant` in the first GGUF repo that lists one, else None."""
+        for g in self.gguf:
+            size = (g.get("quants") or {}).get(quant)
+            if size:
+                return int(size)
+        return None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        # compact: drop empty/default values
+        return {k: v for k, v in d.items() if v not in (None, [], {}, 0, False) or k in ("id", "params")}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "CatalogEntry":
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def to_spec(self, quant: str | None = None):
+        """A ModelSpec for this model stored as `quant` (default: Q4_K_M for GGUF-able models)."""
+        from llmfit_core.catalog.sizes import spec_for_entry
+
+        return spec_for_entry(self, quant)

@@ -1,0 +1,131 @@
+"""Catalog entry -> ModelSpec: an HF-style config, then the readers' config path (or a tensor list of our own).
+
+The tensor list uses llama.cpp's GGUF tensor names and ggml shapes, so `quant.apply_quant` computes
+the weight bytes with llama.cpp's real per-tensor quantization mix.
+"""
+
+from __future__ import annotations
+
+from llmfit_core.model_spec import ModelSpec
+
+DEFAULT_QUANT = "Q4_K_M"
+
+
+def entry_config(e) -> dict:
+    """The HF config.json facts of a catalog entry (what `spec_from_config` reads)."""
+    cfg = {
+        "model_type": e.arch,
+        "num_hidden_layers": e.n_layers,
+        "hidden_size": e.hidden_size,
+        "num_attention_heads": e.n_heads,
+        "num_key_value_heads": e.n_kv_heads,
+        "head_dim": e.head_dim,
+        "vocab_size": e.vocab_size,
+        "max_position_embeddings": e.max_context,
+        "intermediate_size": e.ffn_size or e.expert_ffn_size,
+        "tie_word_embeddings": e.tied_embeddings,
+        "torch_dtype": "bfloat16",
+    }
+    if e.sliding_window:
+        cfg["sliding_window"] = e.sliding_window
+    if e.is_moe:
+        cfg.update(num_experts=e.n_experts, num_local_experts=e.n_experts, num_experts_per_tok=e.n_experts_used,
+                   moe_intermediate_size=e.expert_ffn_size)
+        if e.shared_ffn_size:
+            cfg["shared_expert_intermediate_size"] = e.shared_ffn_size
+    return cfg
+
+
+def entry_tensors(e) -> list[tuple[str, tuple[int, ...], str]]:
+    """GGUF-named tensors (name, ggml shape, type) of the entry's architecture, stored as BF16."""
+    H, t = e.hidden_size, "BF16"
+    q, kv = e.n_heads * e.head_dim, e.n_kv_heads * e.head_dim
+    out = [("token_embd.weight", (H, e.vocab_size), t)]
+    for i in range(e.n_layers):
+        p = f"blk.{i}."
+        out += [
+            (p + "attn_norm.weight", (H,), "F32"),
+            (p + "attn_q.weight", (H, q), t),
+            (p + "attn_k.weight", (H, kv), t),
+            (p + "attn_v.weight", (H, kv), t),
+            (p + "attn_output.weight", (q, H), t),
+            (p + "ffn_norm.weight", (H,), "F32"),
+        ]
+        if e.is_moe:
+            F, E = e.expert_ffn_size, e.n_experts
+            out += [
+                (p + "ffn_gate_inp.weight", (H, E), "F32"),
+                (p + "ffn_gate_exps.weight", (H, F, E), t),
+                (p + "ffn_up_exps.weight", (H, F, E), t),
+                (p + "ffn_down_exps.weight", (F, H, E), t),
+            ]
+            if e.shared_ffn_size:
+                S = e.shared_ffn_size
+                out += [(p + "ffn_gate_shexp.weight", (H, S), t), (p + "ffn_up_shexp.weight", (H, S), t),
+                        (p + "ffn_down_shexp.weight", (S, H), t)]
+        else:
+            F = e.ffn_size
+            out += [(p + "ffn_gate.weight", (H, F), t), (p + "ffn_up.weight", (H, F), t), (p + "ffn_down.weight", (F, H), t)]
+    out.append(("output_norm.weight", (H,), "F32"))
+    if not e.tied_embeddings:
+        out.append(("output.weight", (H, e.vocab_size), t))
+    return out
+
+
+def _base_spec(e) -> ModelSpec:
+    from llmfit_core.quant import tensor_group, tensor_layer, tensor_nbytes
+
+    tensors = entry_tensors(e)
+    groups: dict[str, int] = {}
+    layers = [0] * e.n_layers
+    total = 0
+    for name, shape, t in tensors:
+        n = tensor_nbytes(t, shape)
+        total += n
+        g = tensor_group(name)
+        groups[g] = groups.get(g, 0) + n
+        li = tensor_layer(name)
+        if li is not None:
+            layers[li] += n
+    return ModelSpec(
+        ref=e.id, arch=e.arch, params=e.params, active_params=e.active_params or e.params,
+        n_layers=e.n_layers, hidden_size=e.hidden_size, n_heads=e.n_heads, n_kv_heads=e.n_kv_heads,
+        head_dim=e.head_dim, vocab_size=e.vocab_size, max_context=e.max_context, ffn_size=e.ffn_size,
+        sliding_window=e.sliding_window, n_experts=e.n_experts, n_experts_used=e.n_experts_used,
+        expert_ffn_size=e.expert_ffn_size, tied_embeddings=e.tied_embeddings, format="safetensors", quant="BF16",
+        weight_bytes=total, group_bytes=groups, layer_bytes=layers, tensors=tensors, source="catalog",
+        notes=[f"architecture from the shipped catalog ({e.source_of('params')})"],
+    )
+
+
+def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
+    """ModelSpec of catalog entry `e` stored as `quant`.
+
+    Default quant: the repo's own (MLX/AWQ/GPTQ variants), else Q4_K_M (the usual GGUF download).
+    When a GGUF repo lists the exact file size of that quant, it becomes `file_bytes`.
+    """
+    from llmfit_core.quant import apply_quant, normalize_quant
+
+    q = normalize_quant(quant) if quant else (e.quant if e.quant and e.format in ("mlx", "awq", "gptq") else DEFAULT_QUANT)
+    try:
+        q = normalize_quant(q)
+    except Exception:
+        q = DEFAULT_QUANT
+    spec = None
+    try:
+        from llmfit_core.readers.hf_config import spec_from_config
+
+        spec = spec_from_config(entry_config(e), e.id, quant=q)
+    except Exception:  # reader not available or does not know this architecture: use our tensor list
+        spec = None
+    if spec is None or not spec.weight_bytes:
+        spec = apply_quant(_base_spec(e), q) if q not in ("BF16",) else _base_spec(e)
+    # the catalog's validated counts win over anything re-derived
+    spec.params = e.params
+    spec.active_params = e.active_params or e.params
+    spec.source = "catalog"
+    size = e.gguf_size(q)
+    if size:
+        spec.file_bytes = size
+    spec.metadata = dict(spec.metadata or {}, catalog_id=e.id, family=e.family, license=e.license)
+    return spec

@@ -1,0 +1,239 @@
+"""Loading the catalog: the shipped data file merged with private registries.
+
+Private registries: files or directories listed in `LLMFIT_CATALOG_PATH` (os.pathsep-separated) plus
+the user's own additions (`llmfit catalog add`, in the user data dir). Files are `.json` (a list, or
+{"models": [...]}), `.jsonl` or `.json.gz`; entries use the CatalogEntry field names. A malformed
+entry is reported (file, entry, reason) and skipped; the rest is kept. Later sources override earlier
+ones by id.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from llmfit_core.catalog.entry import CatalogEntry
+from llmfit_core.errors import CatalogError, ResolveError
+
+ENV_PATH = "LLMFIT_CATALOG_PATH"
+SHIPPED = "catalog.json.gz"
+MAX_FILE_BYTES = 64 << 20  # a private catalog larger than this is refused (bounded memory)
+CATALOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+
+
+@dataclass
+class Catalog:
+    """All catalog entries, with lookups by id, short name and mirror id."""
+
+    entries: list[CatalogEntry]
+    warnings: list[str] = field(default_factory=list)  # skipped entries: "file: entry: reason"
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self._by_id = {e.id: e for e in self.entries}
+        self._by_lower: dict[str, list[CatalogEntry]] = {}
+        self._by_short: dict[str, list[CatalogEntry]] = {}
+        for e in self.entries:
+            self._by_lower.setdefault(e.id.lower(), []).append(e)
+            self._by_short.setdefault(e.short_name.lower(), []).append(e)
+            for m in e.mirrors:
+                self._by_lower.setdefault(m.lower(), []).append(e)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def get(self, model_id: str) -> CatalogEntry | None:
+        return self._by_id.get(model_id)
+
+    @property
+    def models(self) -> list[CatalogEntry]:
+        """Entries that are models in their own right (not a quantized copy of another entry)."""
+        return [e for e in self.entries if not e.variant_of]
+
+    def find(self, ref: str) -> CatalogEntry | None:
+        """Exact id, case-insensitive id or mirror id, or a unique short name; ResolveError if ambiguous."""
+        if ref in self._by_id:
+            return self._by_id[ref]
+        key = ref.lower()
+        hits = self._by_lower.get(key)
+        if hits:
+            return hits[0]
+        if "/" in key:
+            return None
+        hits = self._by_short.get(key) or []
+        if len(hits) > 1:
+            originals = [e for e in hits if not e.variant_of]
+            hits = originals or hits
+        if len(hits) > 1:
+            # the model most GGUF publishers converted is the one people mean
+            hits = sorted(hits, key=lambda e: (-len(e.gguf) - len(e.mirrors), e.released or "9999"))
+            if len(hits[0].gguf) + len(hits[0].mirrors) > len(hits[1].gguf) + len(hits[1].mirrors):
+                return hits[0]
+            names = ", ".join(e.id for e in hits[:5])
+            raise ResolveError(f"{ref!r} is ambiguous in the catalog: {names}{' ...' if len(hits) > 5 else ''}; use the full id")
+        return hits[0] if hits else None
+
+
+def shipped_path() -> Path:
+    return Path(str(resources.files("llmfit_core") / "data" / SHIPPED))
+
+
+def user_catalog_path() -> Path:
+    """Where `llmfit catalog add` records models (JSONL in the user data dir; LLMFIT_HOME overrides)."""
+    home = os.environ.get("LLMFIT_HOME")
+    if home:
+        return Path(home) / "catalog" / "added.jsonl"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("llmfit")) / "catalog" / "added.jsonl"
+
+
+def read_entries(path: Path) -> tuple[list[dict], list[str]]:
+    """Raw entry dicts of one catalog file, and problems that made parts of it unreadable."""
+    problems: list[str] = []
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size > MAX_FILE_BYTES:
+        raise CatalogError(f"{path}: {size:,} bytes is larger than the {MAX_FILE_BYTES >> 20} MiB limit for a catalog file")
+    raw = path.read_bytes()
+    if path.name.endswith(".gz"):
+        try:
+            with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as gz:
+                raw = gz.read(MAX_FILE_BYTES * 4 + 1)
+        except (OSError, EOFError) as exc:
+            raise CatalogError(f"{path}: not a valid gzip file ({exc})") from None
+        if len(raw) > MAX_FILE_BYTES * 4:
+            raise CatalogError(f"{path}: decompresses to more than {MAX_FILE_BYTES * 4 >> 20} MiB")
+    text = raw.decode("utf-8", errors="replace")
+    name = path.name.removesuffix(".gz")
+    if name.endswith(".jsonl"):
+        out = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                problems.append(f"{path}: line {i}: invalid JSON ({exc.msg})")
+        return out, problems
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CatalogError(f"{path}: invalid JSON at line {exc.lineno} ({exc.msg})") from None
+    if isinstance(doc, dict) and isinstance(doc.get("models"), list):
+        return doc["models"], problems
+    if isinstance(doc, list):
+        return doc, problems
+    if isinstance(doc, dict) and "id" in doc:
+        return [doc], problems
+    raise CatalogError(f"{path}: expected a list of models or {{\"models\": [...]}}")
+
+
+def parse_entry(raw, where: str, validate: bool = True) -> CatalogEntry:
+    """One raw dict -> validated CatalogEntry; CatalogError names `where` and the reason."""
+    from llmfit_core.catalog.validate import validate_entry
+
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: entry is a {type(raw).__name__}, not an object")
+    if not isinstance(raw.get("id"), str):
+        raise CatalogError(f"{where}: entry has no string 'id'")
+    try:
+        e = CatalogEntry.from_dict(raw)
+    except TypeError as exc:
+        raise CatalogError(f"{where}: {raw.get('id')}: {exc}") from None
+    for name in ("uses", "gguf", "mlx", "awq", "gptq", "mirrors"):
+        if not isinstance(getattr(e, name), list):
+            raise CatalogError(f"{where}: {e.id}: '{name}' must be a list")
+    if not isinstance(e.src, dict):
+        raise CatalogError(f"{where}: {e.id}: 'src' must be an object")
+    e.family = e.family or e.arch
+    if validate:
+        try:
+            validate_entry(e)
+        except CatalogError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
+    return e
+
+
+def load_file(path: Path, origin: str) -> tuple[list[CatalogEntry], list[str]]:
+    """Validated entries of one private catalog file, plus a warning per skipped entry."""
+    raws, warnings = read_entries(path)
+    out = []
+    for i, raw in enumerate(raws):
+        try:
+            e = parse_entry(raw, f"{path}: entry {i + 1}")
+        except CatalogError as exc:
+            warnings.append(str(exc))
+            continue
+        e.src.setdefault("*", origin)
+        e.src["catalog_file"] = str(path)
+        out.append(e)
+    return out, warnings
+
+
+def private_files(spec: str | None) -> list[Path]:
+    """Catalog files named by LLMFIT_CATALOG_PATH (files, or directories scanned for catalog files)."""
+    files: list[Path] = []
+    for part in (spec or "").split(os.pathsep):
+        if not part.strip():
+            continue
+        p = Path(part.strip()).expanduser()
+        if p.is_dir():
+            files += sorted(f for f in p.iterdir() if f.is_file() and f.name.endswith(CATALOG_SUFFIXES))
+        else:
+            files.append(p)
+    return files
+
+
+def _load_shipped() -> list[CatalogEntry]:
+    path = shipped_path()
+    if not path.exists():
+        raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
+    doc = json.loads(gzip.decompress(path.read_bytes()))
+    return [CatalogEntry.from_dict(d) for d in doc["models"]]
+
+
+@lru_cache(maxsize=4)
+def _load(private_spec: str | None, user_file: str, include_shipped: bool) -> Catalog:
+    entries: dict[str, CatalogEntry] = {}
+    warnings: list[str] = []
+    sources: list[str] = []
+    if include_shipped:
+        for e in _load_shipped():
+            entries[e.id] = e
+        sources.append(str(shipped_path()))
+    files = private_files(private_spec)
+    if Path(user_file).exists():
+        files.append(Path(user_file))
+    for f in files:
+        try:
+            got, warns = load_file(f, f"private catalog {f}")
+        except CatalogError as exc:
+            warnings.append(str(exc))
+            continue
+        warnings += warns
+        sources.append(str(f))
+        for e in got:
+            entries[e.id] = e
+    return Catalog(list(entries.values()), warnings, sources)
+
+
+def load_catalog(include_shipped: bool = True, private_path: str | None = None) -> Catalog:
+    """The shipped catalog merged with private registries (LLMFIT_CATALOG_PATH or `private_path`) and user additions."""
+    spec = private_path if private_path is not None else os.environ.get(ENV_PATH)
+    return _load(spec, str(user_catalog_path()), include_shipped)
+
+
+def clear_cache() -> None:
+    """Forget loaded catalogs (after `catalog add` / `catalog update` wrote new entries)."""
+    _load.cache_clear()

@@ -1,0 +1,142 @@
+"""Validation of catalog entries: architecture sanity, parameter count recomputed from the architecture.
+
+Used by the catalog build script, private registries (LLMFIT_CATALOG_PATH) and `llmfit catalog validate`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from llmfit_core.catalog.entry import ARCH_FIELDS, USES, CatalogEntry
+from llmfit_core.errors import CatalogError
+
+# Declared counts may differ this much from the architecture-derived count (norms, biases, position
+# embeddings, vision towers of small multimodal models are not in the formula).
+PARAM_TOLERANCE = 0.05
+
+# FFN with two matrices (up, down) instead of gated three (gate, up, down).
+_NON_GATED = {
+    "gpt2", "gpt_neox", "gptj", "bert", "roberta", "xlm-roberta", "bloom", "falcon", "phi", "opt",
+    "gpt_bigcode", "starcoder2", "codegen", "mpt", "distilbert", "nomic_bert", "modernbert", "electra",
+    "deberta", "deberta-v2", "mpnet", "stablelm_epoch",
+}
+# Architectures whose layers are not all attention+FFN blocks: the simple formula does not apply,
+# so a disagreement there is not evidence of a wrong declared count.
+_HYBRID = re.compile(r"mamba|jamba|nemotron_h|lfm2|qwen3_next|hybrid|falcon_h|rwkv|zamba|bamba|plamo|xlstm|recurrent|qwen3_5|qwen4_exp", re.I)
+# Repos whose declared count was read from packed (quantized) tensors and is too small.
+_PACKED = re.compile(r"(\d)bit|[-_]bit|nvfp4|mxfp4|fp8|int4|int8|awq|gptq|bnb|mlx|autoround|hqq|exl2|[-_]q\d|w4a16|w8a8|dwq|\boq\d", re.I)
+_STUB_NAME = re.compile(r"tiny[-_]?random|dummy|[-_/]test[-_]|[-_]test$|^test[-_]|debug|[-_]stub|placeholder|hf-internal-testing", re.I)
+
+
+@dataclass
+class Recount:
+    total: int
+    active: int
+    tied: bool
+
+
+def recompute_params(e: CatalogEntry) -> Recount | None:
+    """Parameter count of a decoder/encoder stack from its architecture fields (None if incomplete).
+
+    Per layer: attention q,o = hidden × heads·head_dim each, k,v = hidden × kv_heads·head_dim each;
+    FFN gated 3·hidden·ffn (2× for non-gated archs); MoE: experts·3·hidden·expert_ffn + shared + router.
+    Embeddings vocab·hidden, doubled when the output matrix is not tied (the closer of the two is chosen).
+    """
+    if not all(getattr(e, f) for f in ARCH_FIELDS):
+        return None
+    H, L = e.hidden_size, e.n_layers
+    attn = 2 * H * e.n_heads * e.head_dim + 2 * H * e.n_kv_heads * e.head_dim
+    mats = 2 if e.arch.lower() in _NON_GATED else 3
+    if e.is_moe:
+        if not e.expert_ffn_size:
+            return None
+        experts = e.n_experts * 3 * H * e.expert_ffn_size + 3 * H * e.shared_ffn_size + H * e.n_experts
+        used = (e.n_experts_used or 1) * 3 * H * e.expert_ffn_size + 3 * H * e.shared_ffn_size + H * e.n_experts
+        layer, layer_active = attn + experts, attn + used
+    else:
+        if not e.ffn_size:
+            return None
+        layer = layer_active = attn + mats * H * e.ffn_size
+    emb = e.vocab_size * H
+    best = None
+    for tied in (True, False):
+        total = L * layer + emb * (1 if tied else 2)
+        if best is None or abs(total - e.params) < abs(best.total - e.params):
+            best = Recount(total, L * layer_active + emb * (1 if tied else 2), tied)
+    return best
+
+
+def check_arch(e: CatalogEntry) -> None:
+    """Raise CatalogError when architecture fields are missing or impossible."""
+    missing = [f for f in ARCH_FIELDS if not getattr(e, f)]
+    if missing:
+        raise CatalogError(f"{e.id}: missing architecture fields: {', '.join(missing)}")
+    for f in ARCH_FIELDS + ("ffn_size", "n_experts", "n_experts_used", "expert_ffn_size", "params"):
+        v = getattr(e, f)
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise CatalogError(f"{e.id}: {f} must be a non-negative integer, got {v!r}")
+    if not (1 <= e.n_layers <= 1000 and 1 <= e.n_heads <= 1024 and 1 <= e.n_kv_heads <= e.n_heads):
+        raise CatalogError(f"{e.id}: impossible head/layer counts (layers {e.n_layers}, heads {e.n_heads}, kv {e.n_kv_heads})")
+    if e.n_heads % e.n_kv_heads:
+        raise CatalogError(f"{e.id}: {e.n_heads} attention heads not divisible by {e.n_kv_heads} KV heads")
+    if not (16 <= e.head_dim <= 1024 and 64 <= e.hidden_size <= 65536 and e.max_context >= 128):
+        raise CatalogError(f"{e.id}: implausible sizes (head_dim {e.head_dim}, hidden {e.hidden_size}, context {e.max_context})")
+    if e.is_moe and not (1 <= e.n_experts_used <= e.n_experts):
+        raise CatalogError(f"{e.id}: {e.n_experts_used} active experts of {e.n_experts}")
+
+
+def is_stub(e: CatalogEntry) -> str | None:
+    """Why this entry is a test stub / toy model, or None."""
+    if _STUB_NAME.search(e.id):
+        return "test stub (name)"
+    if e.params and e.params < 10_000_000 and e.hidden_size < 256:
+        return f"toy model ({e.params} parameters, hidden {e.hidden_size})"
+    if e.n_layers < 2 or e.hidden_size < 128:
+        return f"toy model (layers {e.n_layers}, hidden {e.hidden_size})"
+    return None
+
+
+def validate_entry(e: CatalogEntry) -> list[str]:
+    """Check `e` in place; repair an obviously wrong declared parameter count.
+
+    Returns the list of repairs made; raises CatalogError (with the reason) when the entry must be dropped.
+    """
+    if not e.id or "/" not in e.id and not e.id.startswith("local:"):
+        raise CatalogError(f"{e.id!r}: id must be an HF repo id org/name (or local:NAME)")
+    check_arch(e)
+    stub = is_stub(e)
+    if stub:
+        raise CatalogError(f"{e.id}: {stub}")
+    bad_uses = [u for u in e.uses if u not in USES]
+    if bad_uses:
+        raise CatalogError(f"{e.id}: unknown use tags {bad_uses} (known: {', '.join(USES)})")
+    repairs: list[str] = []
+    rc = recompute_params(e)
+    if rc is None:
+        raise CatalogError(f"{e.id}: cannot recompute parameters (FFN/expert size missing)")
+    e.tied_embeddings = rc.tied
+    declared = e.params
+    ratio = rc.total / declared if declared > 0 else float("inf")
+    if abs(ratio - 1) > PARAM_TOLERANCE:
+        hybrid = bool(_HYBRID.search(e.arch))
+        packed = bool(_PACKED.search(e.id)) or e.format in ("mlx", "awq", "gptq")
+        if not hybrid and (declared < 0.01 * rc.total or (packed and ratio > 1)):
+            why = "far too small" if declared < 0.01 * rc.total else "counted from packed quantized tensors"
+            e.params = rc.total
+            e.src["params"] = f"recomputed from architecture (declared {declared:,} was {why})"
+            repairs.append(f"params {declared:,} -> {rc.total:,} ({why})")
+        else:
+            kind = "hybrid architecture not modelled" if hybrid else "declared count disagrees with architecture"
+            raise CatalogError(f"{e.id}: {kind}: declared {declared:,}, architecture gives {rc.total:,} ({ratio - 1:+.0%})")
+    if e.is_moe:
+        if not e.active_params or abs(e.active_params / rc.active - 1) > 0.25:
+            if e.active_params:
+                repairs.append(f"active_params {e.active_params:,} -> {rc.active:,}")
+            e.active_params = rc.active
+            e.src["active_params"] = "recomputed from architecture"
+    else:
+        e.active_params = e.params
+    if e.active_params > e.params:
+        e.active_params = e.params
+    return repairs

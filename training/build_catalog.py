@@ -1,0 +1,310 @@
+"""Build llmfit_core/data/catalog.json.gz from the llmfit 1.1.17 model list (MIT, see data/CATALOG_SOURCES.md).
+
+    python training/build_catalog.py [--source PATH] [--out-dir llmfit_core/data]
+
+Every entry is converted, its missing architecture fields filled from an identical twin, validated
+(llmfit_core.catalog.validate: parameter count recomputed from the architecture), repaired or dropped,
+and re-uploads merged. The counts and reasons go to data/catalog_build_report.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import re
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry  # noqa: E402
+from llmfit_core.catalog.validate import validate_entry  # noqa: E402
+from llmfit_core.errors import CatalogError  # noqa: E402
+
+SOURCE = Path("/work/shared/catalog/llmfit-1.1.17-models.json.gz")
+SRC_TAG = "llmfit-1.1.17"
+# GGUF quantizations the big GGUF publishers (bartowski, unsloth, mradermacher, ggml-org) usually
+# offer; the source list does not say which files each repo has, so this is marked as assumed.
+STANDARD_GGUF_QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
+
+_FAMILY = re.compile(
+    r"(llama|qwen|gemma|mistral|mixtral|ministral|devstral|codestral|magistral|phi|deepseek|granite|falcon|smollm|olmo|"
+    r"glm|yi|internlm|minicpm|starcoder|codellama|nemotron|exaone|gpt-oss|command-r|hermes|lfm|kimi|minimax|"
+    r"aya|seed|ernie|hunyuan|baichuan|stablelm|tinyllama|bloom|gpt2|pythia|opt|t5|bert|e5|bge|gte|nomic|jina|"
+    r"mpt|zephyr|openchat|vicuna|orca|dolphin|solar|internvl|llava|pixtral|moondream|apertus|cohere)"
+    r"[-_ ]?(\d+(?:\.\d+)?)?(?![\d.]*[bmkx]\b)",
+    re.I,
+)
+_VARIANT_SUFFIX = re.compile(
+    r"([-_.](gguf|mlx|awq|gptq|int[248]|fp8|nvfp4|mxfp4|bnb|4bit|8bit|[2-8]bit|\d+-?bit|autoround|dwq|hqq|exl2|"
+    r"w4a16|w8a8|unsloth|dynamic|bf16|fp16|quantized|mixed|q\d(_k)?(_[msl])?))+$",
+    re.I,
+)
+
+
+def family_of(name: str, arch: str) -> str:
+    base = name.rsplit("/", 1)[-1]
+    m = _FAMILY.search(base) or _FAMILY.search(arch)
+    if not m:
+        return arch.lower() or "unknown"
+    fam = m.group(1).lower()
+    return f"{fam}-{m.group(2)}" if m.group(2) else fam
+
+
+def uses_of(raw: dict) -> list[str]:
+    name = raw["name"].lower()
+    uc = (raw.get("use_case") or "").lower()
+    caps = set(raw.get("capabilities") or [])
+    out = []
+    if re.search(r"instruct|chat|-it\b|-it-|assistant|hermes|dolphin|zephyr|openchat|vicuna", name) or "chat" in uc:
+        out.append("chat")
+    if "code" in uc or re.search(r"cod(er|e)|starcoder|devstral|codestral|deepseek-coder", name):
+        out.append("coding")
+    if "reason" in uc or re.search(r"-r1\b|-r1-|reason|think|qwq|\bo1\b|magistral", name):
+        out.append("reasoning")
+    if "vision" in caps or "multimodal" in uc or re.search(r"-vl\b|-vl-|vision|llava|pixtral|internvl", name):
+        out.append("vision")
+    if "embedding" in uc or re.search(r"embed|bge-|gte-|e5-", name):
+        out.append("embedding")
+    if "tool_use" in caps:
+        out.append("tool-use")
+    return out
+
+
+def convert(raw: dict) -> CatalogEntry:
+    """llmfit 1.1.17 entry -> CatalogEntry (fields not validated yet)."""
+    name = raw["name"]
+    fmt = (raw.get("format") or "").lower()
+    lname = name.lower()
+    if lname.endswith("gguf"):
+        fmt_repo, quant = "gguf", raw.get("quantization")
+    elif fmt in ("mlx", "awq", "gptq"):
+        fmt_repo, quant = fmt, raw.get("quantization")
+        if fmt == "mlx":
+            m = re.search(r"(\d+)[-_]?bit", lname)
+            quant = f"MLX-{m.group(1)}bit" if m else "MLX"
+    else:
+        fmt_repo = "safetensors"
+        quant = raw.get("quantization") if fmt == "autoround" else None
+    moe = bool(raw.get("is_moe")) and (raw.get("num_experts") or 0) > 1
+    ffn = raw.get("moe_intermediate_size") or 0
+    e = CatalogEntry(
+        id=name,
+        family=family_of(name, raw.get("architecture") or ""),
+        arch=(raw.get("architecture") or "unknown"),
+        params=int(raw.get("parameters_raw") or 0),
+        active_params=int(raw.get("active_parameters") or 0),
+        n_layers=raw.get("num_hidden_layers") or 0,
+        hidden_size=raw.get("hidden_size") or 0,
+        n_heads=raw.get("num_attention_heads") or 0,
+        n_kv_heads=raw.get("num_key_value_heads") or 0,
+        head_dim=raw.get("head_dim") or 0,
+        vocab_size=raw.get("vocab_size") or 0,
+        max_context=raw.get("context_length") or 0,
+        ffn_size=0 if moe else ffn,
+        n_experts=(raw.get("num_experts") or 0) if moe else 0,
+        n_experts_used=(raw.get("active_experts") or 0) if moe else 0,
+        expert_ffn_size=ffn if moe else 0,
+        shared_ffn_size=(raw.get("shared_expert_intermediate_size") or 0) if moe else 0,
+        license=raw.get("license"),
+        released=raw.get("release_date"),
+        uses=uses_of(raw),
+        format=fmt_repo,
+        quant=quant,
+        src={"*": SRC_TAG, "family": "derived from name", "uses": "derived from use_case/capabilities/name"},
+    )
+    seen = set()
+    for g in raw.get("gguf_sources") or []:
+        repo = g.get("repo")
+        if repo and repo.lower() not in seen:
+            seen.add(repo.lower())
+            e.gguf.append({"repo": repo, "quants": {q: None for q in STANDARD_GGUF_QUANTS},
+                           "quants_source": "assumed: usual quant set of GGUF publishers; sizes unknown"})
+    return e
+
+
+def _twin_key(e: CatalogEntry):
+    return (e.arch, e.n_layers, e.n_heads, e.n_kv_heads, e.head_dim)
+
+
+def fill_from_twins(entries: list[CatalogEntry]) -> int:
+    """Fill missing architecture fields from a complete entry of the same shape and size (±2%)."""
+    fillable = ("hidden_size", "vocab_size", "ffn_size", "expert_ffn_size")
+    complete = defaultdict(list)
+    for e in entries:
+        if all(getattr(e, f) for f in ARCH_FIELDS) and (e.ffn_size or e.expert_ffn_size):
+            complete[_twin_key(e)].append(e)
+    filled = 0
+    for e in entries:
+        need = [f for f in ("hidden_size", "vocab_size") if not getattr(e, f)]
+        if not (e.ffn_size or e.expert_ffn_size):
+            need.append("expert_ffn_size" if e.is_moe else "ffn_size")
+        if not need or not all((e.n_layers, e.n_heads, e.n_kv_heads, e.head_dim)) or e.params <= 0:
+            continue
+        twins = [t for t in complete.get(_twin_key(e), []) if t.is_moe == e.is_moe and abs(t.params / e.params - 1) < 0.02]
+        if not twins:
+            continue
+        twin = min(twins, key=lambda t: (abs(t.params - e.params), t.id))
+        for f in need:
+            if f in fillable and getattr(twin, f):
+                setattr(e, f, getattr(twin, f))
+                e.src[f] = f"filled from twin {twin.id}"
+        filled += 1
+    return filled
+
+
+def base_key(e: CatalogEntry):
+    base = e.id.rsplit("/", 1)[-1].lower()
+    prev = None
+    while prev != base:
+        prev, base = base, _VARIANT_SUFFIX.sub("", base)
+    return (base, e.arch, e.n_layers, e.hidden_size)
+
+
+def merge_duplicates(entries: list[CatalogEntry]) -> tuple[list[CatalogEntry], Counter]:
+    """Merge re-uploads of the same model (same base name and architecture, params within 1%).
+
+    The original (full-precision repo, most GGUF sources, earliest release, shortest id) stays;
+    MLX/AWQ/GPTQ/GGUF copies are kept as entries with `variant_of` and listed on the original;
+    plain re-uploads are folded into `mirrors` and removed.
+    """
+    groups = defaultdict(list)
+    for e in entries:
+        groups[base_key(e)].append(e)
+    out, stats = [], Counter()
+    for group in groups.values():
+        if len(group) == 1:
+            out.append(group[0])
+            continue
+        group.sort(key=lambda e: (e.format != "safetensors", -len(e.gguf), e.released or "9999", len(e.id), e.id))
+        canon = group[0]
+        out.append(canon)
+        for e in group[1:]:
+            if abs(e.params / canon.params - 1) > 0.01:
+                out.append(e)
+                continue
+            if e.format in ("mlx", "awq", "gptq"):
+                getattr(canon, e.format).append(e.id)
+                e.variant_of = canon.id
+                out.append(e)
+                stats[f"{e.format} variant linked"] += 1
+            elif e.format == "gguf":
+                if e.id.lower() not in {g["repo"].lower() for g in canon.gguf}:
+                    canon.gguf.append({"repo": e.id, "quants": {q: None for q in STANDARD_GGUF_QUANTS},
+                                       "quants_source": "assumed: usual quant set of GGUF publishers; sizes unknown"})
+                e.variant_of = canon.id
+                out.append(e)
+                stats["gguf repo linked"] += 1
+            else:
+                canon.mirrors.append(e.id)
+                for g in e.gguf:
+                    if g["repo"].lower() not in {x["repo"].lower() for x in canon.gguf}:
+                        canon.gguf.append(g)
+                canon.uses = sorted(set(canon.uses) | set(e.uses))
+                stats["re-upload merged"] += 1
+    return out, stats
+
+
+def build(source: Path, out_dir: Path) -> dict:
+    raws = json.load(gzip.open(source))
+    entries, dropped, reasons_examples = [], Counter(), defaultdict(list)
+
+    def drop(reason: str, name: str):
+        dropped[reason] += 1
+        if len(reasons_examples[reason]) < 3:
+            reasons_examples[reason].append(name)
+
+    seen = {}
+    for raw in raws:
+        key = raw["name"].lower()
+        if key in seen:
+            drop("exact duplicate id", raw["name"])
+            continue
+        seen[key] = True
+        uc = (raw.get("use_case") or "").lower()
+        if "speech" in uc or "audio" in uc or "tts" in (raw.get("capabilities") or []):
+            drop("not a text LLM (speech/audio model)", raw["name"])
+            continue
+        entries.append(convert(raw))
+    n_filled = fill_from_twins(entries)
+    valid, repairs = [], Counter()
+    repair_examples = defaultdict(list)
+    for e in entries:
+        try:
+            fixes = validate_entry(e)
+        except CatalogError as exc:
+            msg = str(exc).split(": ", 1)[1]
+            head = msg.split(":")[0]
+            reason = head if ("declared" in msg or "missing" in head or "hybrid" in head) else re.sub(r"[-+]?\d[\d,.%]*", "N", msg)
+            drop(reason, e.id)
+            continue
+        for f in fixes:
+            kind = f.split(" ", 1)[0] + (" (" + f.rsplit("(", 1)[1] if "(" in f else "")
+            repairs[kind] += 1
+            if len(repair_examples[kind]) < 3:
+                repair_examples[kind].append(f"{e.id}: {f}")
+        valid.append(e)
+    merged, merge_stats = merge_duplicates(valid)
+    merged.sort(key=lambda e: e.id.lower())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "format": "llmfit-catalog/1",
+        "source": f"{source.name} (AlexsJones/llmfit 1.1.17, MIT), validated by training/build_catalog.py",
+        "models": [e.to_dict() for e in merged],
+    }
+    data = json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
+    (out_dir / "catalog.json.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
+    stats = {
+        "input": len(raws), "kept": len(merged), "dropped": dict(dropped), "repairs": dict(repairs),
+        "filled_from_twin": n_filled, "merge": dict(merge_stats),
+        "variants": sum(1 for e in merged if e.variant_of), "bytes": (out_dir / "catalog.json.gz").stat().st_size,
+    }
+    _write_report(out_dir / "catalog_build_report.md", stats, reasons_examples, repair_examples, merged)
+    return stats
+
+
+def _write_report(path: Path, s: dict, drop_ex, repair_ex, merged) -> None:
+    lines = [
+        "# Catalog build report", "",
+        f"Source: `{SOURCE.name}` ({s['input']:,} entries), built by `training/build_catalog.py`.", "",
+        f"- kept: **{s['kept']:,}** entries ({s['kept'] - s['variants']:,} models + {s['variants']:,} quantized/GGUF variants linked to their original)",
+        f"- dropped: **{sum(s['dropped'].values()):,}**",
+        f"- repaired: **{sum(s['repairs'].values()):,}** fields",
+        f"- architecture fields filled from an identical twin (same arch, layers, heads, KV heads, head_dim, params ±2%): {s['filled_from_twin']:,}",
+        f"- merges: {', '.join(f'{k}: {v:,}' for k, v in sorted(s['merge'].items()))}",
+        f"- file size: {s['bytes'] / 1e6:.2f} MB gzipped", "",
+        "Validation rule: the parameter count recomputed from the architecture (llmfit_core/catalog/validate.py)",
+        "must agree with the declared one within 5%. Declared counts that are far too small (<1% of the",
+        "architecture's) or were counted from packed quantized tensors (MLX/AWQ/GPTQ/NVFP4 repos) are repaired",
+        "from the architecture; other disagreements are dropped.", "",
+        "## Dropped, by reason", "", "| reason | count | examples |", "|---|---:|---|",
+    ]
+    for reason, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {reason} | {n:,} | {', '.join(drop_ex[reason])} |")
+    lines += ["", "## Repaired, by kind", "", "| repair | count | examples |", "|---|---:|---|"]
+    for kind, n in sorted(s["repairs"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {kind} | {n:,} | {'; '.join(repair_ex[kind])} |")
+    fams = Counter(e.family for e in merged if not e.variant_of)
+    uses = Counter(u for e in merged if not e.variant_of for u in e.uses)
+    lines += ["", "## Contents", "", f"Top families: {', '.join(f'{k} {v}' for k, v in fams.most_common(15))}", "",
+              f"Use tags: {', '.join(f'{k} {v}' for k, v in uses.most_common())}", "",
+              "GGUF quantization lists are the usual set of the big publishers (assumed, sizes unknown) until",
+              "`llmfit catalog update` reads the real file list and sizes from the Hub.", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--source", type=Path, default=SOURCE)
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "llmfit_core" / "data")
+    args = ap.parse_args(argv)
+    stats = build(args.source, args.out_dir)
+    print(json.dumps(stats, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
