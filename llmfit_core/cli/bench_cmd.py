@@ -128,7 +128,8 @@ def _run_with_progress(path, settings, console, quiet: bool):
 
     steps = 1 + settings.repeats * ((settings.pp > 0) + (settings.tg > 0))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=True, disable=quiet) as prog:
+                  TimeElapsedColumn(), console=console, transient=True,
+                  disable=quiet or not console.is_terminal) as prog:
         task = prog.add_task(f"loading {Path(path).name}", total=steps)
 
         def on_event(ev):

@@ -1,0 +1,72 @@
+"""End to end: `llmfit bench` runs a real (tiny, synthetic) model in a child process and records it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from llmfit_core.bench.runner import BenchSettings, _explain_failure, run_bench
+from llmfit_core.errors import BenchError
+
+
+def _llmfit(args, tmp_path, timeout=120):
+    env = dict(os.environ, LLMFIT_DATA_DIR=str(tmp_path / "data"), LLMFIT_CACHE_DIR=str(tmp_path / "cache"))
+    return subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_bench_synthetic_through_cli_appends_a_record(tmp_path):
+    pytest.importorskip("llama_cpp")
+    r = _llmfit(["bench", "--synthetic", "llama-tiny:Q4_0", "--pp", "64", "--tg", "16", "-r", "1", "--json"], tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout)
+    lines = (tmp_path / "data" / "bench.jsonl").read_text().splitlines()
+    assert len(lines) == 1
+    rec = json.loads(lines[0])
+    assert rec["id"] == out["id"] and rec["source"] == "synthetic"
+    assert rec["results"]["pp"]["test"] == "pp64" and rec["results"]["tg"]["test"] == "tg16"
+    assert rec["results"]["pp"]["tok_s"] > 0 and rec["results"]["tg"]["tok_s"] > 0
+    assert rec["model"]["quant"] == "Q4_0" and rec["model"]["file_bytes"] > 0
+    assert rec["peak_rss_bytes"] > rec["model"]["file_bytes"]
+    assert rec["settings"]["pp"] == 64 and rec["settings"]["repeats"] == 1
+    # the cached synthetic model is complete and reused
+    assert [p.name for p in (tmp_path / "cache" / "synthetic").iterdir()] == ["llama-tiny-Q4_0.gguf"]
+
+    # a broken model fails with one line and leaves the record intact
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + os.urandom(4000))
+    r = _llmfit(["bench", str(bad), "--pp", "8", "--tg", "2", "-r", "1"], tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0 and r.stderr.startswith("llmfit: error:")
+    assert (tmp_path / "data" / "bench.jsonl").read_text().splitlines() == lines
+
+
+def test_bad_input_is_refused_before_running(tmp_path):
+    not_gguf = tmp_path / "x.bin"
+    not_gguf.write_bytes(b"hello")
+    with pytest.raises(BenchError, match="not a GGUF"):
+        run_bench(not_gguf, BenchSettings(pp=8, tg=2, repeats=1))
+    with pytest.raises(BenchError, match="no such file"):
+        run_bench(tmp_path / "missing.gguf", BenchSettings())
+    for bad in (BenchSettings(pp=0, tg=0), BenchSettings(repeats=0), BenchSettings(threads=0),
+                BenchSettings(pp=512, n_ctx=64), BenchSettings(cache_type_k="q9_9"), BenchSettings(flash_attn="x")):
+        with pytest.raises(BenchError):
+            bad.validate()
+
+
+def test_crash_signals_become_clear_messages():
+    assert "SIGSEGV" in _explain_failure("m.gguf", -signal.SIGSEGV, None, "") and "--repack" in _explain_failure(
+        "m.gguf", -signal.SIGSEGV, None, "")
+    assert "out of memory" in _explain_failure("m.gguf", -signal.SIGKILL, None, "")
+    assert "could not load" in _explain_failure("m.gguf", 2, "llama.cpp could not load the model file", "")
+
+
+def test_cli_bench_needs_exactly_one_model(tmp_path):
+    r = _llmfit(["bench"], tmp_path, timeout=60)
+    assert r.returncode == 1 and r.stderr.startswith("llmfit: error: give either")
