@@ -1,7 +1,114 @@
-"""Subcommands registered by this module (placeholder: owned by another work item)."""
+"""`llmfit ollama ls` (installed models, annotated) and `llmfit ollama pull NAME` (check, then pull)."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import click
+
+from llmfit_core.cli.common import fail, friendly_errors, hardware_option, json_option
+from llmfit_core.errors import LlmfitError, RemoteError
+
+EXIT_NO_FIT = 3
+
+
+def _gib(n) -> str:
+    return "-" if n is None else f"{n / 2**30:.1f}G"
+
 
 def register(cli) -> None:
-    """Add this module's subcommands to the `llmfit` group."""
+    """Add `llmfit ollama ls|pull` to the `llmfit` group."""
+
+    @cli.group("ollama")
+    def ollama():
+        """Ollama models: annotate installed ones, check before `ollama pull`."""
+
+    @ollama.command("ls")
+    @hardware_option
+    @click.option("--context", default=None, help="Context to reserve (default: what Ollama would use).")
+    @json_option
+    @friendly_errors
+    def ls_cmd(hardware, context, as_json):
+        """Installed models (local store, else the local server), each with its fit on this machine."""
+        from llmfit_core.api import fit
+        from llmfit_ollama.installed import installed_models
+
+        rows = []
+        for m in installed_models():
+            row = {"name": m.name, "size_bytes": m.size_bytes, "quant": m.quant}
+            try:
+                rep = fit(m.ref, hardware=hardware, context=context)
+                row.update(quant=rep.quant or m.quant, verdict=rep.verdict, fits=rep.fits, context=rep.context,
+                           total_bytes=rep.memory.total_bytes, decode_tok_s=round(rep.decode_tok_s, 2))
+            except LlmfitError as exc:
+                row.update(verdict="error", error=" ".join(str(exc).split())[:200])
+            rows.append(row)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            click.echo("no Ollama models installed (local store and local server)")
+            return
+        click.echo(f"{'NAME':<32} {'SIZE':>7} {'QUANT':<8} {'VERDICT':<8} {'NEEDS':>7} {'CTX':>6} {'TOK/S':>7}")
+        for r in rows:
+            if r["verdict"] == "error":
+                click.echo(f"{r['name']:<32} {_gib(r['size_bytes']):>7} {str(r['quant'] or '-'):<8} error: {r['error']}")
+                continue
+            click.echo(f"{r['name']:<32} {_gib(r['size_bytes']):>7} {str(r['quant'] or '-'):<8} {r['verdict']:<8} "
+                       f"{_gib(r['total_bytes']):>7} {r['context']:>6} {r['decode_tok_s']:>7.1f}")
+
+    @ollama.command("pull")
+    @click.argument("name")
+    @hardware_option
+    @click.option("--context", default=None, help="Context to reserve (default: what Ollama would use).")
+    @click.option("--force", is_flag=True, help="Pull even when the model does not fit.")
+    @click.option("--strict", is_flag=True, help="Stop when the check itself fails (default: warn and pull).")
+    @friendly_errors
+    def pull_cmd(name, hardware, context, force, strict):
+        """Check NAME from its manifest and GGUF header, then run the real pull (exit 3 if it does not fit)."""
+        from llmfit_core.api import fit
+        from llmfit_core.shims import describe
+        from llmfit_ollama.names import parse_name
+
+        oname = parse_name(name)  # rejects path traversal and odd names before anything else
+        try:
+            rep = fit(oname.ref, hardware=hardware, context=context)
+        except LlmfitError as exc:
+            if strict:
+                raise
+            click.echo(f"llmfit: warning: could not check ollama:{oname.short}: {' '.join(str(exc).split())[:300]}; "
+                       "pulling anyway", err=True)
+            rep = None
+        if rep is not None:
+            if not rep.fits and not force:
+                fail(f"{describe(rep)}; does not fit; not pulling (use --force to pull anyway)", EXIT_NO_FIT)
+            click.echo(f"llmfit: {describe(rep)}" + ("; pulling anyway (--force)" if not rep.fits else ""), err=True)
+        sys.exit(_pull(oname.short))
+
+
+def _pull(name: str) -> int:
+    """Run the real pull: the `ollama` CLI when on PATH (shims bypassed), else the local API, streaming progress."""
+    exe = shutil.which("ollama")
+    if exe:
+        env = dict(os.environ, LLMFIT_BYPASS="1")  # we already checked; do not let a shim check again
+        return subprocess.call([exe, "pull", name], env=env)
+    from llmfit_ollama import localapi
+
+    last = None
+    try:
+        for item in localapi.pull(name):
+            status = item.get("status") or ""
+            total, done = item.get("total"), item.get("completed")
+            line = f"{status} {100 * done // total}%" if total and done is not None else status
+            if line != last:
+                click.echo(line, err=True)
+                last = line
+    except RemoteError as exc:
+        fail(f"ollama pull {name}: {exc}")
+    except ImportError:
+        fail("neither the `ollama` CLI nor the `ollama` Python client is installed; cannot pull")
+    return 0
