@@ -1,0 +1,372 @@
+"""Memory estimator: what llama.cpp (or MLX) allocates to run a model at a given context.
+
+llama.cpp figures follow the vendored llama.cpp of llama-cpp-python 0.3.36 (sources cited inline):
+
+* weights: exact bytes from GGUF tensor infos (`spec.weight_bytes`), split per layer for placement;
+* KV cache (llama-context.cpp, llama-kv-cache.cpp, llama-kv-cache-iswa.cpp): the context is padded to
+  256 cells (`n_ctx = GGML_PAD(n_ctx, 256)`; per sequence when not unified); each KV layer holds
+  `cells x ggml_row_size(type_k, kv_heads*head_dim_k)` + the same for V; sliding-window layers hold
+  `GGML_PAD(min(n_ctx, n_swa*(n_seq if unified else 1) + n_ubatch), 256)` cells (x n_seq streams)
+  unless `swa_full` (the C API default is swa_full=true; llama-server/llama-cli default false);
+* output buffer (llama_context::output_reserve): `n_vocab x max(n_outputs, n_seq) x 4` bytes;
+* compute buffer: the peak of ggml-alloc over the reserve graph (n_ubatch tokens, all outputs). The
+  peak is the largest of three stages, fitted on the CPU backend's logged sizes (see
+  `compute_buffer_bytes`, benchmarks/memory_accuracy.py for the check);
+* repack: CPU builds with extra buffer types copy Q4_0/Q4_K/IQ4_NL/Q8_0 matmul weights into a
+  CPU_REPACK buffer beside the mapped file (design.md: RSS 1.6-1.9x the file).
+
+MLX: weights as stored, fp16 KV (mlx-lm's KVCache grows in steps of 256; RotatingKVCache caps sliding
+window layers), activations of one prefill chunk (2048 tokens), unified memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from llmfit_core.backends import Backend, get_backend
+from llmfit_core.errors import LlmfitError, UnknownQuantizationError
+from llmfit_core.model_spec import ModelSpec
+
+MIB = 1024**2
+GIB = 1024**3
+
+# Runtime memory outside llama.cpp's logged buffers, per device (bytes). Sources / assumptions:
+#  cuda: CUDA context + cuBLAS workspace, 300-500 MiB per GPU (nvidia-smi on llama-server with a
+#        tiny model; llama.cpp issue discussions); we use 400 MiB.
+#  rocm: HIP context + hipBLAS/rocBLAS kernels, similar to CUDA: 400 MiB.
+#  vulkan: driver + pipeline objects: ~150 MiB. sycl: oneAPI runtime ~300 MiB.
+#  metal: the Metal device and pipelines live in unified memory: ~100 MiB.
+#  cpu: the process itself (binary, libc, thread stacks, ggml threadpool): ~30 MiB.
+#  mlx: the MLX runtime + Python interpreter: ~200 MiB.
+RUNTIME_OVERHEAD = {"cuda": 400 * MIB, "rocm": 400 * MIB, "vulkan": 150 * MIB, "sycl": 300 * MIB,
+                    "metal": 100 * MIB, "cpu": 30 * MIB, "mlx": 200 * MIB}
+
+# ggml types llama.cpp's CPU backend repacks (ggml-cpu/repack.cpp, x86 AVX2/AVX512 and ARM NEON builds).
+REPACK_TYPES = ("Q4_0", "Q4_K", "IQ4_NL", "Q8_0")
+
+KV_PAD = 256  # llama-context.cpp: cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)
+MLX_KV_STEP = 256  # mlx_lm.models.cache.KVCache.step
+MLX_PREFILL_STEP = 2048  # mlx_lm.generate prefill_step_size
+
+
+@dataclass
+class MemoryEstimate:
+    """Memory one model needs on one backend at one context (bytes)."""
+
+    backend: str
+    context: int  # as requested
+    n_ctx: int  # KV cells llama.cpp allocates for full-attention layers (padded, all sequences)
+    n_ctx_swa: int | None  # KV cells of sliding-window layers, None when the model has none
+    n_ubatch: int
+    flash_attn: bool
+    cache_type_k: str
+    cache_type_v: str
+    weights_bytes: int
+    kv_cache_bytes: int
+    compute_bytes: int
+    output_bytes: int  # llama.cpp's output (logits) buffer
+    overhead_bytes: int  # runtime outside the logged buffers (CUDA context, process)
+    repack_bytes: int = 0  # CPU_REPACK copy of weights (0 unless the CPU backend repacks)
+    layer_bytes: list[int] = field(default_factory=list)  # weights of each repeating layer
+    kv_layer_bytes: list[int] = field(default_factory=list)  # KV cache of each layer (0 for layers without KV)
+    input_bytes: int = 0  # token embeddings (llama.cpp keeps them in host memory)
+    output_layer_bytes: int = 0  # output head + final norm (llama.cpp's "+1" offloadable layer)
+    compute_stages: dict[str, int] = field(default_factory=dict)
+    exact_weights: bool = False
+    reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def buffers_bytes(self) -> int:
+        """What llama.cpp itself logs as allocated: model (+repack), KV, compute and output buffers."""
+        return self.weights_bytes + self.repack_bytes + self.kv_cache_bytes + self.compute_bytes + self.output_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return self.buffers_bytes + self.overhead_bytes
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["total_bytes"] = self.total_bytes
+        d["buffers_bytes"] = self.buffers_bytes
+        return d
+
+
+def fmt_bytes(n: float) -> str:
+    """Human size in GiB/MiB (binary units, like vendors label memory)."""
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
+
+
+def fmt_ctx(n: int) -> str:
+    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else str(n)
+
+
+def _pad(x: int, n: int) -> int:
+    return (x + n - 1) // n * n
+
+
+def ggml_row_bytes(type_name: str, n: int) -> int:
+    """Bytes of one row of `n` elements of ggml type `type_name` (f16, q8_0, ...), from gguf's table."""
+    import gguf
+
+    try:
+        t = gguf.GGMLQuantizationType[type_name.strip().upper()]
+    except KeyError:
+        raise UnknownQuantizationError(f"unknown KV cache type {type_name!r} (try f16, q8_0 or q4_0)") from None
+    block, size = gguf.GGML_QUANT_SIZES[t]
+    if n % block:
+        raise UnknownQuantizationError(f"KV cache type {type_name} needs rows that are a multiple of {block} (got {n})")
+    return n // block * size
+
+
+def _backend(backend) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    if backend is None:
+        return get_backend("cpu")
+    return get_backend(str(backend))
+
+
+def kv_cells(context: int, n_seq: int = 1, kv_unified: bool = False) -> int:
+    """Cells llama.cpp allocates for full-attention layers (all sequences together)."""
+    n_ctx = _pad(max(int(context), 1), KV_PAD)
+    if kv_unified or n_seq <= 1:
+        return n_ctx
+    return _pad(n_ctx // n_seq, KV_PAD) * n_seq
+
+
+def swa_cells(context: int, n_swa: int, n_ubatch: int, n_seq: int = 1, kv_unified: bool = False,
+              swa_full: bool = False) -> int:
+    """Cells of the sliding-window cache (llama_kv_cache_iswa), all streams together."""
+    full = kv_cells(context, n_seq, kv_unified)
+    if swa_full:
+        return full
+    streams = 1 if kv_unified else max(n_seq, 1)
+    size_base = full // streams
+    per_stream = _pad(min(size_base, n_swa * (max(n_seq, 1) if kv_unified else 1) + n_ubatch), KV_PAD)
+    return per_stream * streams
+
+
+def _layer_kv_heads(spec: ModelSpec) -> list[int]:
+    if spec.layer_kv_heads and len(spec.layer_kv_heads) == spec.n_layers:
+        return [int(h) for h in spec.layer_kv_heads]
+    heads = [int(spec.n_kv_heads)] * spec.n_layers
+    n_kv = spec.kv_layers
+    if n_kv < spec.n_layers:  # hybrid models: only some layers keep a KV cache; which ones is unknown
+        heads = [int(spec.n_kv_heads)] * n_kv + [0] * (spec.n_layers - n_kv)
+    return heads
+
+
+def _is_swa(spec: ModelSpec) -> list[bool]:
+    if not spec.sliding_window:
+        return [False] * spec.n_layers
+    if spec.swa_layers and len(spec.swa_layers) == spec.n_layers:
+        return [bool(x) for x in spec.swa_layers]
+    return [False] * spec.n_layers  # window known but not which layers: treat as full attention
+
+
+def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
+                    n_ubatch: int = 512, n_seq: int = 1, kv_unified: bool = False,
+                    swa_full: bool = False) -> tuple[list[int], int, int | None]:
+    """Per-layer KV bytes, full-attention cells, sliding-window cells (None without SWA layers)."""
+    if spec.kv_lora_rank:  # MLA (DeepSeek): llama.cpp caches the latent (kv_lora_rank + rope dims) as K, no V
+        pass
+    full = kv_cells(context, n_seq, kv_unified)
+    swa_flags = _is_swa(spec)
+    n_swa_cells = swa_cells(context, int(spec.sliding_window), n_ubatch, n_seq, kv_unified, swa_full) if any(swa_flags) else None
+    out = []
+    for heads, swa in zip(_layer_kv_heads(spec), swa_flags):
+        if heads <= 0:
+            out.append(0)
+            continue
+        cells = n_swa_cells if swa else full
+        k_row = _pad(ggml_row_bytes(cache_type_k, heads * spec.head_dim), 1)
+        v_row = ggml_row_bytes(cache_type_v, heads * spec.v_head_dim)
+        out.append(cells * (k_row + v_row))
+    return out, full, n_swa_cells
+
+
+def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: bool, n_kv_swa: int | None = None,
+                         device: str = "cpu") -> dict[str, int]:
+    """Peak compute-buffer bytes of llama.cpp's reserve graph, as the largest of three stages.
+
+    Fitted to the CPU backend's logged `compute buffer size` (ggml-alloc reuses freed tensors, so the
+    peak is one stage's live set). T = n_ubatch tokens, all of them outputs, f32 activations:
+      output stage: logits  T*n_vocab*4 + T*n_embd*4*(2 with flash attention, else 3)
+      ffn stage:    KQ mask (f16 with FA, f32 without) + T*4*(4*n_embd + 3*n_ff_active)
+      attn stage:   (no FA) KQ scores T*n_kv*n_head*4 + mask + T*4*(5*n_embd + 2*n_embd_kv);
+                    (FA)    mask + T*4*(3*n_embd + n_q + 2*n_embd_kv)
+    where n_ff_active is n_expert_used*expert_ffn for MoE layers and the mask covers the full cache
+    (+ the SWA cache's mask for sliding-window models). CUDA/Metal/Vulkan use the same graph and the
+    same allocator; their FA kernels need no extra graph memory and the CPU copy of the inputs sits in a
+    small host buffer, so the same stages are used there (an assumption we could not measure here).
+    """
+    T = max(int(n_ubatch), 1)
+    n_embd = spec.hidden_size
+    n_q = spec.n_heads * spec.head_dim
+    n_kv_embd = spec.n_kv_heads * max(spec.head_dim, spec.v_head_dim)
+    if spec.is_moe and spec.expert_ffn_size:
+        ff = spec.n_experts_used * spec.expert_ffn_size + spec.n_shared_experts * (spec.shared_expert_ffn_size or spec.expert_ffn_size)
+        ff = max(ff, spec.ffn_size if spec.n_dense_layers else 0)
+    else:
+        ff = spec.ffn_size or 4 * n_embd
+    mbytes = 2 if flash_attn else 4
+    mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
+    extra_embd = 1 if spec.arch.startswith("gemma") else 0  # softcapping keeps one more tensor alive (no FA)
+    stages = {
+        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (2 if flash_attn else 3),
+        "ffn": mask + T * 4 * (4 * n_embd + 3 * ff),
+    }
+    if flash_attn:
+        stages["attn"] = mask + T * 4 * (3 * n_embd + n_q + 2 * n_kv_embd)
+    else:
+        stages["attn"] = T * n_kv * spec.n_heads * 4 + mask + T * 4 * ((5 + extra_embd) * n_embd + 2 * n_kv_embd)
+    stages["inputs"] = T * 16  # token ids, positions, KV indices, output ids
+    return stages
+
+
+def _weights_split(spec: ModelSpec) -> tuple[list[int], int, int]:
+    """(per-layer bytes, input embedding bytes, output layer bytes) summing to the weight bytes."""
+    total = int(spec.weight_bytes or sum(spec.group_bytes.values()))
+    g = spec.group_bytes or {}
+    embd = int(g.get("token_embd", 0))
+    out = int(g.get("output", 0))
+    if not g:  # no groups: estimate embeddings from the vocabulary at the model's average width
+        bpw = spec.bits_per_weight or 16.0
+        embd = int(spec.vocab_size * spec.hidden_size * bpw / 8)
+        out = 0 if spec.tied_embeddings else embd
+    if spec.layer_bytes and len(spec.layer_bytes) == spec.n_layers:
+        layers = [int(b) for b in spec.layer_bytes]
+        rest = total - sum(layers) - embd - out
+        out += max(rest, 0)  # final norm and any odd tensors travel with the output layer
+    else:
+        per = max(total - embd - out, 0) // max(spec.n_layers, 1)
+        layers = [per] * spec.n_layers
+        out += max(total - embd - out - per * spec.n_layers, 0)
+    return layers, embd, out
+
+
+def repack_bytes(spec: ModelSpec) -> int:
+    """Bytes llama.cpp's CPU backend copies into CPU_REPACK buffers (layer matmul weights of repackable types)."""
+    if spec.tensors:
+        from llmfit_core.quant import tensor_nbytes
+
+        total = 0
+        for name, shape, tname in spec.tensors:
+            if len(shape) >= 2 and tname.upper() in REPACK_TYPES and not name.startswith("token_embd"):
+                total += tensor_nbytes(tname, shape)
+        return total
+    q = (spec.quant or "").upper()
+    if any(q.startswith(p) for p in ("Q4_0", "Q4_K", "IQ4_NL", "Q8_0")):
+        layers, _, _ = _weights_split(spec)
+        return int(sum(layers) * 0.97)  # nearly all layer weight bytes are matmul weights
+    return 0
+
+
+def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
+                    n_batch: int = 2048, n_ubatch: int = 512, flash_attn: bool | None = None, n_seq: int = 1,
+                    swa_full: bool = False, kv_unified: bool = False, repack: bool | None = None) -> MemoryEstimate:
+    """Estimate the memory `spec` needs on `backend` (a Backend or its name) with `context` tokens.
+
+    `flash_attn` None = llama.cpp's auto (on for CPU, CUDA, Metal, Vulkan builds of 2025+). `repack`
+    None = only for the CPU backend and only for repackable types (Q4_0/Q4_K/IQ4_NL/Q8_0).
+    """
+    be = _backend(backend)
+    context = int(context)
+    if context <= 0:
+        raise LlmfitError(f"context must be a positive number of tokens (got {context})")
+    if context > 16 * 1024 * 1024:
+        raise LlmfitError(f"context of {context} tokens is beyond any model we know")
+    if n_seq < 1 or n_ubatch < 1 or n_batch < 1:
+        raise LlmfitError("n_seq, n_batch and n_ubatch must be at least 1")
+    if be.runtime == "mlx":
+        return _estimate_mlx(spec, be, context, n_seq)
+
+    fa = True if flash_attn is None else bool(flash_attn)
+    n_batch_eff = min(n_batch, context)  # llama-context.cpp: n_batch = min(n_ctx, n_batch) for causal models
+    T = min(n_ubatch, n_batch_eff)
+    kv_layers, n_full, n_swa = kv_cache_layers(spec, context, cache_type_k, cache_type_v, T, n_seq, kv_unified, swa_full)
+    kv_total = sum(kv_layers)
+    stages = compute_buffer_bytes(spec, n_full, T, fa, n_swa, be.device)
+    compute = max(stages["output"], stages["ffn"], stages["attn"]) + stages["inputs"]
+    output = spec.vocab_size * max(n_seq, 1) * 4
+    layers, embd, out_layer = _weights_split(spec)
+    weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
+    do_repack = (be.device == "cpu") if repack is None else bool(repack)
+    rp = repack_bytes(spec) if do_repack else 0
+    overhead = RUNTIME_OVERHEAD.get(be.device, 100 * MIB) * (1 if be.device in ("cpu", "metal") else 1)
+
+    reasons = [f"weights need {fmt_bytes(weights)}" + ("" if spec.exact else " (estimated from the quantization)")]
+    ctk = cache_type_k if cache_type_k == cache_type_v else f"{cache_type_k}/{cache_type_v}"
+    reasons.append(f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(kv_total)} ({ctk})"
+                   + (f", sliding-window layers capped at {n_swa} cells" if n_swa else ""))
+    reasons.append(f"compute buffers need {fmt_bytes(compute)} (batch {T}, flash attention {'on' if fa else 'off'})")
+    if rp:
+        reasons.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(rp)}")
+    notes = []
+    if spec.kv_lora_rank:
+        notes.append("MLA KV cache (DeepSeek-style) estimated as a regular cache: llama.cpp stores less")
+    if spec.sliding_window and not any(_is_swa(spec)):
+        notes.append("sliding-window layers unknown: KV cache counted at full context for all layers")
+    return MemoryEstimate(
+        backend=be.name, context=context, n_ctx=n_full, n_ctx_swa=n_swa, n_ubatch=T, flash_attn=fa,
+        cache_type_k=cache_type_k, cache_type_v=cache_type_v, weights_bytes=weights, kv_cache_bytes=kv_total,
+        compute_bytes=compute, output_bytes=output, overhead_bytes=overhead, repack_bytes=rp, layer_bytes=layers,
+        kv_layer_bytes=kv_layers, input_bytes=embd, output_layer_bytes=out_layer, compute_stages=stages,
+        exact_weights=bool(spec.exact), reasons=reasons, notes=notes,
+    )
+
+
+def _estimate_mlx(spec: ModelSpec, be: Backend, context: int, n_seq: int) -> MemoryEstimate:
+    """MLX (mlx-lm): weights as stored, fp16 KV in 256-token steps, one prefill chunk of activations."""
+    cells = _pad(context, MLX_KV_STEP) * max(n_seq, 1)
+    swa_flags = _is_swa(spec)
+    kv_layers = []
+    for heads, swa in zip(_layer_kv_heads(spec), swa_flags):
+        c = min(cells, int(spec.sliding_window) * max(n_seq, 1)) if swa else cells
+        kv_layers.append(c * heads * (spec.head_dim + spec.v_head_dim) * 2)
+    T = min(MLX_PREFILL_STEP, context)
+    ff = spec.n_experts_used * spec.expert_ffn_size if spec.is_moe and spec.expert_ffn_size else (spec.ffn_size or 4 * spec.hidden_size)
+    # logits in fp32 for the chunk + fp16 activations + attention scores of one layer (fused sdpa is not
+    # used for long prompts on every build, so keep the scores)
+    compute = T * spec.vocab_size * 4 + T * 2 * (4 * spec.hidden_size + 3 * ff) + T * min(cells, context) * spec.n_heads * 2
+    layers, embd, out_layer = _weights_split(spec)
+    weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
+    kv_total = sum(kv_layers)
+    return MemoryEstimate(
+        backend=be.name, context=context, n_ctx=cells, n_ctx_swa=None, n_ubatch=T, flash_attn=True,
+        cache_type_k="f16", cache_type_v="f16", weights_bytes=weights, kv_cache_bytes=kv_total,
+        compute_bytes=compute, output_bytes=0, overhead_bytes=RUNTIME_OVERHEAD["mlx"], layer_bytes=layers,
+        kv_layer_bytes=kv_layers, input_bytes=embd, output_layer_bytes=out_layer, exact_weights=bool(spec.exact),
+        reasons=[f"weights need {fmt_bytes(weights)}",
+                 f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(kv_total)} (fp16, MLX)",
+                 f"prefill activations need {fmt_bytes(compute)} ({T}-token chunks)"],
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Vectorised path: many models x quants at once (catalog ranking). Same formulas, numpy arrays.
+
+
+def estimate_totals(weight_bytes, n_layers, n_kv_heads, head_dim, hidden_size, vocab_size, ffn_size, n_heads,
+                    context, kv_bytes_per_elem=2.0, n_ubatch=512, flash_attn=True, overhead=0):
+    """Vectorised llama.cpp total bytes (weights + KV + compute + output + overhead) over numpy arrays.
+
+    Ignores sliding windows and MoE (use estimate_memory for the exact figure); every argument may be a
+    scalar or an array broadcastable to the others. ~1 microsecond per row.
+    """
+    w = np.asarray(weight_bytes, dtype=np.float64)
+    ctx = np.ceil(np.asarray(context, dtype=np.float64) / KV_PAD) * KV_PAD
+    T = np.minimum(n_ubatch, np.asarray(context, dtype=np.float64))
+    L, hk, hd = (np.asarray(x, dtype=np.float64) for x in (n_layers, n_kv_heads, head_dim))
+    E, V, F, H = (np.asarray(x, dtype=np.float64) for x in (hidden_size, vocab_size, ffn_size, n_heads))
+    kv = 2.0 * L * ctx * hk * hd * kv_bytes_per_elem
+    mb = 2.0 if flash_attn else 4.0
+    out_stage = T * V * 4 + T * E * 4 * (2 if flash_attn else 3)
+    ffn_stage = T * ctx * mb + T * 4 * (4 * E + 3 * F)
+    attn_stage = T * ctx * mb + T * 4 * (3 * E + H * hd + 2 * hk * hd) if flash_attn else \
+        T * ctx * H * 4 + T * ctx * mb + T * 4 * (5 * E + 2 * hk * hd)
+    compute = np.maximum(np.maximum(out_stage, ffn_stage), attn_stage) + T * 32
+    return w + kv + compute + V * 4 + overhead

@@ -1,0 +1,288 @@
+"""Synthetic GGUF models: random weights in the exact tensor layout of real architectures.
+
+`write_synthetic_gguf(path, "llama-0.1b", quant="Q4_K_M")` writes a file llama.cpp loads and runs
+(random weights, a byte-level vocabulary), so memory and speed can be measured without downloads.
+F16/F32 are written with `gguf.GGUFWriter` (streamed tensor by tensor, so a 1 GB file needs little
+RAM); other quantizations are produced by llama.cpp's own quantizer (`llama_model_quantize`) run in
+a subprocess, so a crash in native code becomes a `BenchError`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from llmfit_core.errors import BenchError, LlmfitError
+from llmfit_core.model_spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class SynthShape:
+    """The architecture facts of one synthetic model (names follow llama.cpp's GGUF keys)."""
+
+    arch: str  # GGUF general.architecture: llama | qwen2 | gemma2 | qwen3moe | phi3
+    n_layers: int
+    n_embd: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    n_ff: int
+    vocab: int
+    ctx_train: int = 8192
+    tied: bool = False  # no output.weight: llama.cpp reuses token_embd
+    qkv_bias: bool = False  # qwen2
+    qk_norm: bool = False  # qwen3moe
+    fused_qkv: bool = False  # phi3: attn_qkv, ffn_up is 2*n_ff wide, no ffn_gate
+    sliding_window: int = 0  # gemma2: every other layer (pattern 2) uses the window
+    swa_pattern: int = 0
+    n_experts: int = 0
+    n_experts_used: int = 0
+    expert_ff: int = 0
+    real: str = ""  # the real model this shape copies, if any
+
+
+# Small shapes keep tests fast; real-scale shapes (marked by `real`) copy published configs.
+SHAPES: dict[str, SynthShape] = {
+    "llama-tiny": SynthShape("llama", 4, 256, 4, 2, 64, 768, 4096, ctx_train=4096),
+    "llama-0.1b": SynthShape("llama", 12, 768, 12, 4, 64, 2048, 32000),
+    "llama-0.5b": SynthShape("llama", 24, 1024, 16, 4, 64, 4096, 32000),
+    "llama-1b": SynthShape("llama", 16, 2048, 32, 8, 64, 8192, 128256, ctx_train=131072, tied=True, real="Llama-3.2-1B"),
+    "llama-3b": SynthShape("llama", 28, 3072, 24, 8, 128, 8192, 128256, ctx_train=131072, tied=True, real="Llama-3.2-3B"),
+    "llama-8b": SynthShape("llama", 32, 4096, 32, 8, 128, 14336, 128256, ctx_train=131072, real="Llama-3.1-8B"),
+    "qwen2-tiny": SynthShape("qwen2", 4, 256, 4, 2, 64, 768, 4096, ctx_train=4096, tied=True, qkv_bias=True),
+    "qwen2-0.5b": SynthShape("qwen2", 24, 896, 14, 2, 64, 4864, 151936, ctx_train=32768, tied=True, qkv_bias=True, real="Qwen2.5-0.5B"),
+    "qwen2-1.5b": SynthShape("qwen2", 28, 1536, 12, 2, 128, 8960, 151936, ctx_train=32768, tied=True, qkv_bias=True, real="Qwen2.5-1.5B"),
+    "gemma2-tiny": SynthShape("gemma2", 4, 256, 4, 2, 64, 768, 4096, ctx_train=4096, tied=True, sliding_window=256, swa_pattern=2),
+    "gemma2-0.3b": SynthShape("gemma2", 12, 1024, 8, 4, 128, 4096, 32000, tied=True, sliding_window=512, swa_pattern=2),
+    "gemma2-2b": SynthShape("gemma2", 26, 2304, 8, 4, 256, 9216, 256000, tied=True, sliding_window=4096, swa_pattern=2, real="gemma-2-2b"),
+    "qwen3moe-tiny": SynthShape("qwen3moe", 4, 256, 4, 2, 64, 768, 4096, ctx_train=4096, qk_norm=True, n_experts=8, n_experts_used=2, expert_ff=256),
+    "qwen3moe-0.5b": SynthShape("qwen3moe", 12, 1024, 16, 4, 64, 3072, 32000, qk_norm=True, n_experts=16, n_experts_used=4, expert_ff=512),
+    "qwen3moe-30b": SynthShape("qwen3moe", 48, 2048, 32, 4, 128, 6144, 151936, ctx_train=40960, qk_norm=True, n_experts=128, n_experts_used=8, expert_ff=768, real="Qwen3-30B-A3B"),
+    "phi3-mini": SynthShape("phi3", 32, 3072, 32, 32, 96, 8192, 32064, ctx_train=4096, fused_qkv=True, real="Phi-3-mini-4k"),
+}
+
+# llama.cpp file types (enum llama_ftype) the quantizer accepts by name.
+QUANT_FTYPES = {"F32": 0, "F16": 1, "Q4_0": 2, "Q8_0": 7, "Q5_0": 8, "Q2_K": 10, "Q3_K_M": 12, "Q4_K_S": 14,
+                "Q4_K_M": 15, "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18, "BF16": 32}
+
+
+def get_shape(shape: str | SynthShape) -> SynthShape:
+    """Look a shape up by name (or pass a SynthShape through)."""
+    if isinstance(shape, SynthShape):
+        return shape
+    try:
+        return SHAPES[shape]
+    except KeyError:
+        raise LlmfitError(f"unknown synthetic shape {shape!r}; choose one of: {', '.join(SHAPES)}") from None
+
+
+def shape_tensors(shape: SynthShape) -> list[tuple[str, tuple[int, ...]]]:
+    """(GGUF tensor name, ggml shape ne[0..]) for every tensor the architecture needs, in file order."""
+    import gguf
+
+    t, M = gguf.TENSOR_NAMES, gguf.MODEL_TENSOR
+    s = shape
+    q_dim, kv_dim = s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim
+    out: list[tuple[str, tuple[int, ...]]] = [(t[M.TOKEN_EMBD] + ".weight", (s.n_embd, s.vocab))]
+    for i in range(s.n_layers):
+        def n(key, suffix="weight", i=i):
+            return f"{t[key].format(bid=i)}.{suffix}"
+
+        out.append((n(M.ATTN_NORM), (s.n_embd,)))
+        if s.fused_qkv:
+            out.append((n(M.ATTN_QKV), (s.n_embd, q_dim + 2 * kv_dim)))
+        else:
+            out += [(n(M.ATTN_Q), (s.n_embd, q_dim)), (n(M.ATTN_K), (s.n_embd, kv_dim)), (n(M.ATTN_V), (s.n_embd, kv_dim))]
+            if s.qkv_bias:
+                out += [(n(M.ATTN_Q, "bias"), (q_dim,)), (n(M.ATTN_K, "bias"), (kv_dim,)), (n(M.ATTN_V, "bias"), (kv_dim,))]
+        if s.qk_norm:
+            out += [(n(M.ATTN_Q_NORM), (s.head_dim,)), (n(M.ATTN_K_NORM), (s.head_dim,))]
+        out.append((n(M.ATTN_OUT), (q_dim, s.n_embd)))
+        if s.arch == "gemma2":
+            out.append((n(M.ATTN_POST_NORM), (s.n_embd,)))
+        out.append((n(M.FFN_NORM), (s.n_embd,)))
+        if s.n_experts:
+            out += [(n(M.FFN_GATE_INP), (s.n_embd, s.n_experts)),
+                    (n(M.FFN_GATE_EXP), (s.n_embd, s.expert_ff, s.n_experts)),
+                    (n(M.FFN_DOWN_EXP), (s.expert_ff, s.n_embd, s.n_experts)),
+                    (n(M.FFN_UP_EXP), (s.n_embd, s.expert_ff, s.n_experts))]
+        elif s.fused_qkv:
+            out += [(n(M.FFN_DOWN), (s.n_ff, s.n_embd)), (n(M.FFN_UP), (s.n_embd, 2 * s.n_ff))]
+        else:
+            out += [(n(M.FFN_GATE), (s.n_embd, s.n_ff)), (n(M.FFN_DOWN), (s.n_ff, s.n_embd)), (n(M.FFN_UP), (s.n_embd, s.n_ff))]
+        if s.arch == "gemma2":
+            out.append((n(M.FFN_POST_NORM), (s.n_embd,)))
+    out.append((t[M.OUTPUT_NORM] + ".weight", (s.n_embd,)))
+    if not s.tied:
+        out.append((t[M.OUTPUT] + ".weight", (s.n_embd, s.vocab)))
+    return out
+
+
+def shape_params(shape: str | SynthShape) -> int:
+    """Total parameter count of a shape."""
+    return int(sum(np.prod(ne) for _, ne in shape_tensors(get_shape(shape))))
+
+
+def _vocab(size: int) -> tuple[list[str], list[float], list[int]]:
+    import gguf
+
+    if size < 259:
+        raise LlmfitError("a synthetic vocabulary needs at least 259 tokens (3 specials + 256 byte tokens)")
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
+    types = [gguf.TokenType.UNKNOWN, gguf.TokenType.CONTROL, gguf.TokenType.CONTROL] + [gguf.TokenType.BYTE] * 256
+    tokens += [f"tok{i}" for i in range(size - len(tokens))]
+    types += [gguf.TokenType.NORMAL] * (size - len(types))
+    scores = [0.0] * 259 + [-float(i) for i in range(size - 259)]
+    return tokens, scores, [int(x) for x in types]
+
+
+def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: int) -> None:
+    import gguf
+
+    w = gguf.GGUFWriter(str(path), s.arch)
+    w.add_name(name)
+    w.add_file_type(QUANT_FTYPES[dtype])
+    w.add_context_length(s.ctx_train)
+    w.add_embedding_length(s.n_embd)
+    w.add_block_count(s.n_layers)
+    w.add_feed_forward_length(s.n_ff)
+    w.add_head_count(s.n_heads)
+    w.add_head_count_kv(s.n_kv_heads)
+    w.add_layer_norm_rms_eps(1e-6)
+    w.add_rope_freq_base(10000.0)
+    if s.head_dim != s.n_embd // s.n_heads:
+        w.add_key_length(s.head_dim)
+        w.add_value_length(s.head_dim)
+    if s.sliding_window:
+        w.add_sliding_window(s.sliding_window)
+        w.add_sliding_window_pattern(s.swa_pattern)
+    if s.arch == "gemma2":
+        w.add_attn_logit_softcapping(50.0)
+        w.add_final_logit_softcapping(30.0)
+    if s.n_experts:
+        w.add_expert_count(s.n_experts)
+        w.add_expert_used_count(s.n_experts_used)
+        w.add_expert_feed_forward_length(s.expert_ff)
+    tokens, scores, types = _vocab(s.vocab)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_unk_token_id(0)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+
+    tensors = shape_tensors(s)
+    np_type = np.float16 if dtype == "F16" else np.float32
+    for tname, ne in tensors:
+        t_dtype = np.float32 if len(ne) == 1 else np_type
+        nbytes = int(np.prod(ne)) * np.dtype(t_dtype).itemsize
+        w.add_tensor_info(tname, tuple(reversed(ne)), np.dtype(t_dtype), nbytes)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    # A pool of random values reused at random offsets: real-looking data at disk speed.
+    rng = np.random.default_rng(seed)
+    pool = (rng.standard_normal(1 << 22, dtype=np.float32) * 0.02).astype(np.float32)
+    for tname, ne in tensors:
+        count = int(np.prod(ne))
+        if len(ne) == 1:
+            data = np.ones(count, dtype=np.float32)  # norms / biases: harmless values
+        else:
+            start = int(rng.integers(0, pool.size))
+            data = np.resize(np.roll(pool, -start), count).astype(np_type if len(ne) > 1 else np.float32)
+        w.write_tensor_data(data.reshape(tuple(reversed(ne))))
+    w.close()
+
+
+_QUANTIZE_CHILD = """
+import sys, llama_cpp
+src, dst, ftype, nthread = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+p = llama_cpp.llama_model_quantize_default_params()
+p.ftype = ftype
+p.nthread = nthread
+rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), p)
+sys.exit(0 if rc == 0 else 2)
+"""
+
+
+def quantize_gguf(src: str | os.PathLike, dst: str | os.PathLike, quant: str, n_threads: int | None = None,
+                  timeout: float = 1800) -> Path:
+    """Quantize a GGUF with llama.cpp's quantizer in a subprocess; returns `dst`."""
+    q = quant.upper()
+    if q not in QUANT_FTYPES:
+        raise LlmfitError(f"cannot quantize to {quant!r}; choose one of: {', '.join(QUANT_FTYPES)}")
+    nthread = n_threads or min(os.cpu_count() or 1, 4)
+    try:
+        res = subprocess.run([sys.executable, "-c", _QUANTIZE_CHILD, str(src), str(dst), str(QUANT_FTYPES[q]), str(nthread)],
+                             capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"llama.cpp quantizer timed out after {timeout:.0f} s on {src}") from None
+    if res.returncode != 0 or not Path(dst).exists():
+        tail = (res.stderr or "").strip().splitlines()[-1:] or [f"exit code {res.returncode}"]
+        raise BenchError(f"llama.cpp quantizer failed for {quant} ({tail[0]})")
+    return Path(dst)
+
+
+def write_synthetic_gguf(path: str | os.PathLike, shape: str | SynthShape, quant: str = "F16",
+                         vocab: int | None = None, seed: int = 0, n_threads: int | None = None) -> Path:
+    """Write a random-weight GGUF of `shape` (a name in SHAPES or a SynthShape) at `path`.
+
+    `quant`: F16 or F32 are written directly; Q8_0, Q4_0, Q4_K_M, ... go through llama.cpp's
+    quantizer (an F16 temporary beside `path`). `vocab` overrides the shape's vocabulary size.
+    """
+    s = get_shape(shape)
+    if vocab is not None:
+        s = replace(s, vocab=int(vocab))
+    name = shape if isinstance(shape, str) else s.arch
+    path = Path(path)
+    q = quant.upper()
+    if q in ("F16", "F32"):
+        _write_float_gguf(path, s, f"synthetic {name}", q, seed)
+        return path
+    tmp = path.with_name(path.name + ".f16.tmp")
+    try:
+        _write_float_gguf(tmp, s, f"synthetic {name}", "F16", seed)
+        return quantize_gguf(tmp, path, q, n_threads=n_threads)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
+    """The ModelSpec of an F16 synthetic model (exact bytes: 2-D tensors F16, 1-D F32)."""
+    s = get_shape(shape)
+    if vocab is not None:
+        s = replace(s, vocab=int(vocab))
+    groups: dict[str, int] = {}
+    layer_bytes = [0] * s.n_layers
+    total_params = 0
+    total = 0
+    for name, ne in shape_tensors(s):
+        count = int(np.prod(ne))
+        nbytes = count * (4 if len(ne) == 1 else 2)
+        total_params += count
+        total += nbytes
+        if name.startswith("blk."):
+            layer_bytes[int(name.split(".")[1])] += nbytes
+        g = ("token_embd" if name.startswith("token_embd") else "output" if name.startswith("output.") else
+             "norm" if len(ne) == 1 else "ffn_experts" if "_exps" in name else "ffn" if ".ffn_" in name else
+             "attn" if ".attn_" in name else "other")
+        groups[g] = groups.get(g, 0) + nbytes
+    active = total_params
+    if s.n_experts:
+        per_expert = 3 * s.n_embd * s.expert_ff
+        active -= s.n_layers * per_expert * (s.n_experts - s.n_experts_used)
+    swa = [bool(s.swa_pattern) and (i % s.swa_pattern) < (s.swa_pattern - 1) for i in range(s.n_layers)] if s.sliding_window else None
+    return ModelSpec(
+        ref=shape if isinstance(shape, str) else s.arch, arch=s.arch, params=total_params, active_params=active,
+        n_layers=s.n_layers, hidden_size=s.n_embd, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
+        vocab_size=s.vocab, max_context=s.ctx_train, ffn_size=s.n_ff, sliding_window=s.sliding_window or None,
+        swa_layers=swa, n_experts=s.n_experts, n_experts_used=s.n_experts_used, expert_ffn_size=s.expert_ff,
+        tied_embeddings=s.tied, format="gguf", quant="F16", weight_bytes=total, group_bytes=groups,
+        layer_bytes=layer_bytes, source="synthetic-shape", exact=True,
+    )
