@@ -24,7 +24,9 @@ DECODE_BW_EFF = np.array([0.80, 0.80, 0.70, 0.70, 0.60, 0.75, 0.80])
 # Fixed per-layer, per-token cost (kernel launches, thread barriers), seconds.
 LAYER_OVERHEAD_S = np.array([4e-6, 8e-6, 10e-6, 8e-6, 12e-6, 20e-6, 10e-6])
 # Fraction of peak FP16 (GPU) / FP32 (CPU) FLOPs a prefill micro-batch reaches, by backend.
-PREFILL_COMPUTE_EFF = np.array([0.45, 0.60, 0.30, 0.35, 0.25, 0.50, 0.60])
+PREFILL_COMPUTE_EFF = np.array([0.45, 0.75, 0.30, 0.35, 0.25, 0.50, 0.60])
+# Dequantizing matrix-vector kernels stream below the F16 rate on GPUs (K-quant/IQ unpacking), by family.
+GPU_DECODE_FAMILY_EFF = np.array([1.00, 0.90, 0.80, 0.70, 0.90, 0.95, 0.80])
 # Dequantization: relative prefill speed per quant family on GPU (float .. other), see FAMILIES.
 PREFILL_FAMILY_EFF = np.array([1.00, 0.90, 0.85, 0.70, 0.80, 0.90, 0.70])
 # Dequantization on CPU matrix-vector products: fraction of FP32 FMA peak reached (decode).
@@ -289,7 +291,7 @@ def roofline_arrays(
     # ---- decode: bytes per token / effective bandwidth, compute as a second ceiling ----
     bytes_tok = W + kvp * pos
     flops_tok = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pos
-    g_mem = f * bytes_tok / (gbw * DECODE_BW_EFF[bk])
+    g_mem = f * bytes_tok / (gbw * DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[qf])
     g_cmp = f * flops_tok * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
     t_gpu = np.maximum(g_mem, g_cmp) + f * L * LAYER_OVERHEAD_S[bk] + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S
     c_mem = (1 - f) * bytes_tok / (cbw * DECODE_BW_EFF[cpu_code])

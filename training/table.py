@@ -1,0 +1,66 @@
+"""Turn training Rows into the roofline inputs / features / targets the correction is trained on.
+
+Uses exactly the inference code path (model_figures, hardware_figures, model_arrays, hardware_arrays,
+roofline_arrays, build_features), so training and prediction see the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from llmfit_core.throughput.features import build_features
+from llmfit_core.throughput.predict import _ROOF_KEYS, hardware_arrays, model_arrays
+from llmfit_core.throughput.roofline import hardware_figures, model_figures, roofline_arrays
+
+
+@dataclass
+class Table:
+    inputs: dict[str, np.ndarray]
+    roof: dict[str, np.ndarray]
+    X: np.ndarray
+    measured: np.ndarray
+    is_decode: np.ndarray  # bool
+    weight: np.ndarray
+    groups: np.ndarray  # device names
+    sources: np.ndarray
+    heuristic: np.ndarray  # plain "bandwidth / model bytes" decode tok/s (nan for prefill rows)
+
+    @property
+    def roofline(self) -> np.ndarray:
+        return np.where(self.is_decode, self.roof["decode_tok_s"], self.roof["prefill_tok_s"])
+
+    @property
+    def target(self) -> np.ndarray:
+        """log(measured / roofline) of each row's own head."""
+        return np.log(self.measured / self.roofline)
+
+
+def build_table(rows) -> Table:
+    """Stack rows into a Table (one roofline evaluation for all rows)."""
+    per_row = []
+    heur = []
+    for r in rows:
+        mf = model_figures(r.spec)
+        hf = hardware_figures(r.hardware, r.backend, r.placement, n_layers=mf.n_layers, threads=r.threads)
+        d = {**{k: v[0] for k, v in model_arrays([mf]).items()}, **hardware_arrays(hf)}
+        d["prompt_tokens"], d["decode_pos"], d["bench_kind"] = r.prompt_tokens, r.decode_pos, r.bench_kind
+        per_row.append(d)
+        bw = hf.gpu_bw_gbs if hf.gpu_frac > 0 else (r.hardware.cpu.mem_bandwidth_gbs or hf.cpu_bw_gbs)
+        heur.append(bw * 1e9 / r.spec.weight_bytes if r.test == "tg" else np.nan)
+    keys = list(per_row[0].keys())
+    inputs = {k: np.array([d[k] for d in per_row]) for k in keys}
+    roof = roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS})
+    X = build_features(inputs, roof)
+    return Table(
+        inputs=inputs,
+        roof=roof,
+        X=X,
+        measured=np.array([r.tok_s for r in rows], float),
+        is_decode=np.array([r.test == "tg" for r in rows]),
+        weight=np.array([r.weight for r in rows], float),
+        groups=np.array([r.device for r in rows]),
+        sources=np.array([r.source for r in rows]),
+        heuristic=np.array(heur, float),
+    )

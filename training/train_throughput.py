@@ -1,0 +1,244 @@
+"""Train the throughput correction, evaluate it leaving whole devices out, export ONNX + model card.
+
+    python -m training.train_throughput [--extra rows.csv|records.jsonl ...] [--out weights/]
+
+Deterministic: fixed seeds, sorted inputs; the same data gives the same ONNX outputs and card.
+Writes weights/throughput_decode.onnx, weights/throughput_prefill.onnx, weights/MODEL_CARD.md and
+weights/throughput_reference.json (fixed feature rows + the sklearn outputs, checked by the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.model_selection import GroupKFold
+
+from llmfit_core.throughput.correction import HEADS
+from llmfit_core.throughput.features import FEATURES
+from training.data import DATA_DIR, PUBLIC_FILES, REPO, load_rows
+from training.table import Table, build_table
+
+SEED = 0
+N_FOLDS = 5
+BAND_Q = (0.10, 0.90)  # residual quantiles -> ~80% band
+PRIMARY_MIN_WEIGHT = 0.5  # rows below this weight (unverified transcriptions) are not scored as primary
+PARAMS = dict(n_estimators=250, max_depth=3, learning_rate=0.05, subsample=1.0, min_samples_leaf=8, loss="huber", alpha=0.9)
+
+
+def make_model() -> GradientBoostingRegressor:
+    return GradientBoostingRegressor(random_state=SEED, **PARAMS)
+
+
+def wquantile(x: np.ndarray, q: float, w: np.ndarray | None = None) -> float:
+    """Weighted quantile (inverted CDF)."""
+    x = np.asarray(x, float)
+    w = np.ones_like(x) if w is None else np.asarray(w, float)
+    order = np.argsort(x, kind="stable")
+    cw = np.cumsum(w[order])
+    return float(x[order][np.searchsorted(cw, q * cw[-1])])
+
+
+@dataclass
+class HeadEval:
+    oof_log: np.ndarray  # out-of-fold predicted log ratio (rows of this head)
+    covered: np.ndarray  # measured within the band built from the other folds' residuals
+    band: tuple[float, float]  # final band from all out-of-fold residuals
+
+
+def cross_validate(t: Table, mask: np.ndarray) -> HeadEval:
+    """Group K-fold by device on the rows in `mask`: out-of-fold corrections and band coverage."""
+    X, y, w, g = t.X[mask], t.target[mask], t.weight[mask], t.groups[mask]
+    oof = np.zeros(len(y))
+    fold_of = np.zeros(len(y), int)
+    for k, (tr, te) in enumerate(GroupKFold(n_splits=N_FOLDS).split(X, y, g)):
+        m = make_model().fit(X[tr], y[tr], sample_weight=w[tr])
+        oof[te] = m.predict(X[te])
+        fold_of[te] = k
+    resid = y - oof
+    covered = np.zeros(len(y), bool)
+    for k in range(N_FOLDS):  # band for fold k from the residuals of the other folds only
+        other = fold_of != k
+        lo, hi = (wquantile(resid[other], q, w[other]) for q in BAND_Q)
+        te = fold_of == k
+        covered[te] = (resid[te] >= lo) & (resid[te] <= hi)
+    band = tuple(wquantile(resid, q, w) for q in BAND_Q)
+    return HeadEval(oof, covered, band)
+
+
+def ape(pred, meas):
+    return np.abs(pred - meas) / meas
+
+
+def metrics_table(t: Table, evals: dict[str, HeadEval]) -> list[dict]:
+    """Rows of the CV error table: per head and method, MAPE and median APE on primary and all rows."""
+    out = []
+    for head in HEADS:
+        mask = t.is_decode if head == "decode" else ~t.is_decode
+        ev = evals[head]
+        meas, roof = t.measured[mask], t.roofline[mask]
+        corr = roof * np.exp(ev.oof_log)
+        prim = t.weight[mask] >= PRIMARY_MIN_WEIGHT
+        methods = {"roofline": roof, "roofline+correction": corr}
+        if head == "decode":
+            methods = {"heuristic bandwidth/model bytes": t.heuristic[mask], **methods}
+        for name, pred in methods.items():
+            a = ape(pred, meas)
+            out.append({
+                "head": head, "method": name,
+                "mape_primary": float(np.mean(a[prim])), "mdape_primary": float(np.median(a[prim])),
+                "mape_all": float(np.mean(a)), "n_primary": int(prim.sum()), "n_all": int(len(a)),
+                "coverage_primary": float(np.mean(ev.covered[prim])) if name == "roofline+correction" else None,
+            })
+    return out
+
+
+def per_source_table(t: Table, evals: dict[str, HeadEval]) -> list[dict]:
+    """MAPE of the corrected prediction per data source and head (left-out devices)."""
+    out = []
+    for head in HEADS:
+        mask = t.is_decode if head == "decode" else ~t.is_decode
+        pred = t.roofline[mask] * np.exp(evals[head].oof_log)
+        a, r = ape(pred, t.measured[mask]), ape(t.roofline[mask], t.measured[mask])
+        src = t.sources[mask]
+        for s in sorted(set(src)):
+            m = src == s
+            out.append({"head": head, "source": s, "n": int(m.sum()), "mape_roofline": float(r[m].mean()), "mape_corrected": float(a[m].mean())})
+    return out
+
+
+def export_onnx(model: GradientBoostingRegressor, path: Path, head: str, band: tuple[float, float], n_rows: int) -> None:
+    """skl2onnx export with the feature list and the band in metadata_props."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    onx = convert_sklearn(model, initial_types=[("X", FloatTensorType([None, len(FEATURES)]))], target_opset=15)
+    meta = {"feature_names": json.dumps(list(FEATURES)), "band_lo": repr(band[0]), "band_hi": repr(band[1]),
+            "head": head, "target": "log(measured_tok_s / roofline_tok_s)", "train_rows": str(n_rows)}
+    for k, v in sorted(meta.items()):
+        p = onx.metadata_props.add()
+        p.key, p.value = k, v
+    onx.producer_name = "llmfit-core training/train_throughput.py"
+    onx.producer_version = "1"
+    onx.doc_string = f"llmfit-core throughput correction ({head})"
+    path.write_bytes(onx.SerializeToString())
+
+
+def train(extra: list[str] | None = None, out_dir: Path | None = None, quiet: bool = False) -> dict:
+    """Full pipeline; returns the evaluation summary (also written into the model card)."""
+    out_dir = Path(out_dir or REPO / "weights")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, report = load_rows(extra)
+    t = build_table(rows)
+    evals, models = {}, {}
+    for head in HEADS:
+        mask = t.is_decode if head == "decode" else ~t.is_decode
+        evals[head] = cross_validate(t, mask)
+        models[head] = make_model().fit(t.X[mask], t.target[mask], sample_weight=t.weight[mask])
+        export_onnx(models[head], out_dir / f"throughput_{head}.onnx", head, evals[head].band, int(mask.sum()))
+    table = metrics_table(t, evals)
+    sources = per_source_table(t, evals)
+    # reference rows for the parity test: every 25th row of the table, outputs of the sklearn models
+    idx = np.arange(0, len(t.X), 25)
+    ref = {"features": list(FEATURES), "X": t.X[idx].astype(float).round(6).tolist()}
+    Xr = np.asarray(ref["X"], np.float32)
+    ref.update({h: models[h].predict(Xr).tolist() for h in HEADS})
+    (out_dir / "throughput_reference.json").write_text(json.dumps(ref, indent=1) + "\n")
+    summary = {"table": table, "sources": sources, "bands": {h: evals[h].band for h in HEADS},
+               "used": dict(sorted(report.used.items())), "skipped": dict(sorted(report.skipped.items())),
+               "n_rows": len(rows), "n_devices": len(set(t.groups)), "extra": [Path(e).name for e in extra or []]}
+    (out_dir / "MODEL_CARD.md").write_text(model_card(summary))
+    if not quiet:
+        print(format_table(table))
+    return summary
+
+
+def format_table(table: list[dict]) -> str:
+    lines = ["| head | method | MAPE (primary) | median APE (primary) | MAPE (all rows) | n primary / all | band coverage (primary) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in table:
+        cov = f"{r['coverage_primary']:.0%}" if r["coverage_primary"] is not None else "–"
+        lines.append(f"| {r['head']} | {r['method']} | {r['mape_primary']:.1%} | {r['mdape_primary']:.1%} | {r['mape_all']:.1%} | "
+                     f"{r['n_primary']} / {r['n_all']} | {cov} |")
+    return "\n".join(lines)
+
+
+def model_card(s: dict) -> str:
+    used = "\n".join(f"| {k} | {v} | {PUBLIC_FILES.get(k, 1.0)} |" for k, v in s["used"].items())
+    skipped = "\n".join(f"| {k} | {v} |" for k, v in s["skipped"].items())
+    src = "\n".join(f"| {r['head']} | {r['source']} | {r['n']} | {r['mape_roofline']:.1%} | {r['mape_corrected']:.1%} |" for r in s["sources"])
+    bands = ", ".join(f"{h}: x{np.exp(lo):.2f} .. x{np.exp(hi):.2f}" for h, (lo, hi) in s["bands"].items())
+    feats = ", ".join(f"`{f}`" for f in FEATURES)
+    extra = f" --extra {' '.join(s['extra'])}" if s["extra"] else ""
+    return f"""# Throughput correction — model card
+
+Two gradient-boosted regressors (scikit-learn `GradientBoostingRegressor`, {PARAMS}, seed {SEED}),
+exported with skl2onnx: `throughput_decode.onnx` and `throughput_prefill.onnx`. Each predicts
+**log(measured tok/s / roofline tok/s)** for its phase; llmfit-core multiplies the roofline
+(`llmfit_core/throughput/roofline.py`) by exp(prediction), clipped to e^±2. Metadata in each file:
+feature names, band quantiles, head.
+
+## Data
+Public benchmark tables copied to `data/benchdata/` (sources and URLs: `data/benchdata/SOURCES.md`),
+mapped to hardware facts (hardware.csv + CPU facts in `training/data.py`) and model architecture facts
+(`training/model_configs.py`). {s['n_rows']} rows, {s['n_devices']} physical devices.
+
+| file | rows used | weight |
+|---|---|---|
+{used}
+
+Skipped rows:
+
+| reason | rows |
+|---|---|
+{skipped}
+
+## Features (physics only, no device or model names)
+{feats}
+
+## Training command
+`python -m training.train_throughput{extra}` (regenerates both ONNX files, this card and
+`throughput_reference.json`; deterministic).
+
+## Cross-validated error (group {N_FOLDS}-fold by physical device: whole devices left out)
+Primary rows = weight >= {PRIMARY_MIN_WEIGHT} (the unverified secondary transcription is excluded from primary scores).
+The heuristic is "tok/s = bandwidth / model bytes" (decode only; no comparable prefill heuristic).
+
+{format_table(s['table'])}
+
+Band: residual quantiles {BAND_Q[0]:.0%}/{BAND_Q[1]:.0%} of the out-of-fold log residuals ({bands}).
+Coverage is measured per fold with a band built from the other folds' residuals only.
+
+### Per source (left-out devices)
+
+| head | source | rows | MAPE roofline | MAPE corrected |
+|---|---|---|---|---|
+{src}
+
+## Limits
+Most rows are NVIDIA CUDA and Apple Metal with LLaMA-family dense models; CPU, Vulkan, ROCm, MLX and
+MoE rows are few, so corrections there lean on the roofline. Quantization of some rows is assumed
+(Ollama default tags = Q4_K_M, "unspecified" = Q4_0 at half weight). Multi-GPU rows are layer splits.
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--extra", nargs="*", default=[], help="extra rows: public-schema CSV or llmfit bench records JSONL")
+    ap.add_argument("--out", default=None, help="output directory (default: weights/)")
+    args = ap.parse_args(argv)
+    for p in args.extra:
+        if not Path(p).is_file():
+            print(f"error: extra rows file not found: {p}", file=sys.stderr)
+            return 1
+    train(args.extra, Path(args.out) if args.out else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
