@@ -93,6 +93,20 @@ class LocalSource(ByteSource):
         self._f.close()
 
 
+class MemorySource(ByteSource):
+    """Bytes already in memory (tests, data received elsewhere)."""
+
+    def __init__(self, data: bytes, name: str = "<memory>", max_bytes: int = DEFAULT_MAX_BYTES):
+        super().__init__(max_bytes)
+        self._data = bytes(data)
+        self.size = len(self._data)
+        self.name = name
+
+    def _read(self, offset: int, n: int) -> bytes:
+        self._charge(n)
+        return self._data[offset:offset + n]
+
+
 def _is_hf_url(url: str) -> bool:
     try:
         from huggingface_hub import constants

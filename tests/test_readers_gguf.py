@@ -1,0 +1,179 @@
+"""GGUF header reader: exact round trip against gguf's own reader, architectures, hostile files."""
+
+from __future__ import annotations
+
+import struct
+
+import gguf
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fixtures.models.gen import make_gguf
+from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError, UnknownQuantizationError
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import tensor_nbytes
+from llmfit_core.readers.gguf import read_gguf, read_gguf_header, split_names
+from llmfit_core.readers.source import LocalSource, MemorySource
+
+
+@pytest.fixture(scope="module")
+def llama_file(tmp_path_factory):
+    return make_gguf(tmp_path_factory.mktemp("g") / "tiny-llama.gguf")
+
+
+def test_round_trip_matches_gguf_reader(llama_file):
+    spec = read_gguf(llama_file)
+    ref = gguf.GGUFReader(llama_file)
+    assert spec.params == sum(int(t.n_elements) for t in ref.tensors)
+    assert spec.weight_bytes == sum(int(t.n_bytes) for t in ref.tensors)
+    # every tensor's exact byte count, padded to the alignment, fills the data section exactly
+    sizes = {t.name: int(t.n_bytes) for t in ref.tensors}
+    mine = {name: tensor_nbytes(ty, shape) for name, shape, ty in spec.tensors}
+    assert mine == sizes
+    padded = sum((b + 31) // 32 * 32 for b in sizes.values())
+    assert spec.metadata["gguf.tensor_data_bytes"] == padded
+    assert spec.metadata["gguf.data_offset"] == ref.data_offset
+    assert spec.file_bytes == llama_file.stat().st_size
+    assert (spec.arch, spec.n_layers, spec.hidden_size, spec.n_heads, spec.n_kv_heads, spec.head_dim) == (
+        "llama", 4, 256, 4, 2, 64)
+    assert spec.vocab_size == 512 and spec.max_context == 2048 and spec.ffn_size == 512
+    assert spec.quant == "F16" and spec.exact and spec.format == "gguf"
+    assert spec.group_bytes["token_embd"] == spec.group_bytes["output"] == 512 * 256 * 2
+    assert spec.group_bytes["norm"] == (2 * 4 + 1) * 256 * 4
+    assert len(spec.layer_bytes) == 4 and len(set(spec.layer_bytes)) == 1
+    assert sum(spec.group_bytes.values()) == spec.weight_bytes
+    assert spec.tensor_types == {"F16": 30, "F32": 9}
+    assert not spec.tied_embeddings
+    assert spec.metadata["tokenizer.ggml.tokens.count"] == 512
+
+
+def test_moe_active_params(tmp_path):
+    spec = read_gguf(make_gguf(tmp_path / "moe.gguf", n_layers=2, experts=4, experts_used=2, ff=128))
+    per_expert = 3 * 128 * 256  # gate, up, down of one expert in one layer
+    assert spec.n_experts == 4 and spec.n_experts_used == 2 and spec.is_moe
+    assert spec.params - spec.active_params == 2 * (4 - 2) * per_expert
+    assert spec.group_bytes["ffn_experts"] == 2 * 4 * per_expert * 2
+
+
+def test_sliding_window_gemma2_pattern_and_tied(tmp_path):
+    spec = read_gguf(make_gguf(tmp_path / "g2.gguf", arch="gemma2", n_layers=6, sliding_window=128, tied=True))
+    assert spec.sliding_window == 128
+    assert spec.swa_layers == [True, False] * 3  # llama.cpp: pattern 2, last of each period is global
+    assert spec.tied_embeddings
+
+
+def test_sliding_window_pattern_key_and_per_layer_kv(tmp_path):
+    def extra(w):
+        w.add_sliding_window_pattern([True, True, False, True])
+    spec = read_gguf(make_gguf(tmp_path / "g3.gguf", arch="gemma3", n_layers=4, sliding_window=64, kv_extra=extra))
+    assert spec.swa_layers == [True, True, False, True]
+    spec = read_gguf(make_gguf(tmp_path / "g3b.gguf", arch="gemma3", n_layers=12, sliding_window=64))
+    assert spec.swa_layers == ([True] * 5 + [False]) * 2
+
+
+def test_split_gguf_summed(tmp_path, llama_file):
+    w = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "llama", split_max_tensors=20)
+    w.add_block_count(2); w.add_embedding_length(64); w.add_head_count(2); w.add_context_length(128)
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        w.add_tensor(f"blk.{i % 2}.t{i}.weight", rng.standard_normal((4, 64)).astype(np.float16))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    shards = sorted(p.name for p in tmp_path.glob("m-*.gguf"))
+    assert shards == ["m-00001-of-00002.gguf", "m-00002-of-00002.gguf"]
+    spec = read_gguf(tmp_path / shards[0])
+    assert spec.params == 30 * 4 * 64 and spec.weight_bytes == 30 * 4 * 64 * 2
+    assert len(spec.files) == 2 and spec.file_bytes == sum((tmp_path / s).stat().st_size for s in shards)
+    assert split_names("a/x-00002-of-00003.gguf") == [f"a/x-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    assert split_names("x.gguf") is None
+
+
+def test_ud_quant_label_from_name(tmp_path):
+    spec = read_gguf(make_gguf(tmp_path / "Qwen3-8B-UD-Q4_K_XL.gguf", n_layers=1))
+    assert spec.quant == "UD-Q4_K_XL"
+
+
+# ---- hostile input ------------------------------------------------------------------------------
+
+def _header(n_tensors, n_kv):
+    return struct.pack("<IIQQ", gguf.GGUF_MAGIC, 3, n_tensors, n_kv)
+
+
+def _str(s: bytes):
+    return struct.pack("<Q", len(s)) + s
+
+
+def test_not_gguf_and_truncated(tmp_path, llama_file):
+    with pytest.raises(ModelReadError, match="not a GGUF"):
+        read_gguf_header(MemorySource(b"PK\x03\x04" + bytes(100), "x.zip"))
+    data = llama_file.read_bytes()
+    with pytest.raises(ModelReadError, match="truncated"):
+        read_gguf_header(MemorySource(data[:5000], "cut.gguf"))
+    with pytest.raises(ModelReadError, match="truncated"):  # header whole, weights cut off
+        read_gguf_header(MemorySource(data[: len(data) // 2], "cut.gguf"))
+    with pytest.raises(ModelReadError, match="version"):
+        read_gguf_header(MemorySource(struct.pack("<II", gguf.GGUF_MAGIC, 7) + bytes(64)))
+
+
+def test_absurd_counts_and_lengths():
+    with pytest.raises(HeaderTooLargeError):
+        read_gguf_header(MemorySource(_header(1 << 40, 0)))
+    with pytest.raises(HeaderTooLargeError):
+        read_gguf_header(MemorySource(_header(0, 1 << 40)))
+    # a key string claiming 1 TB
+    with pytest.raises(HeaderTooLargeError, match="string"):
+        read_gguf_header(MemorySource(_header(0, 1) + struct.pack("<Q", 1 << 40) + bytes(64)))
+    # an array claiming 2^60 uint32 items
+    body = _str(b"k") + struct.pack("<IIQ", 9, 4, 1 << 60)
+    with pytest.raises(LlmfitError):
+        read_gguf_header(MemorySource(_header(0, 1) + body + bytes(64)))
+
+
+def test_bad_tensor_infos():
+    def one_tensor(n_dims, dims, gtype):
+        return (_header(1, 0) + _str(b"w.weight") + struct.pack("<I", n_dims)
+                + struct.pack("<" + "Q" * len(dims), *dims) + struct.pack("<IQ", gtype, 0) + bytes(4096))
+    with pytest.raises(ModelReadError, match="5 dimensions"):
+        read_gguf_header(MemorySource(one_tensor(5, [32] * 5, 0)))
+    with pytest.raises(UnknownQuantizationError, match="unknown ggml type 4242"):
+        read_gguf_header(MemorySource(one_tensor(1, [32], 4242)))
+    with pytest.raises(ModelReadError, match="block size"):  # Q4_0 row of 33 elements
+        read_gguf_header(MemorySource(one_tensor(1, [33], 2)))
+    assert read_gguf_header(MemorySource(one_tensor(1, [32], 2))).tensors[0].nbytes == 18
+
+
+def test_byte_cap(llama_file):
+    src = LocalSource(llama_file, max_bytes=4000)
+    with pytest.raises(HeaderTooLargeError):
+        read_gguf_header(src)
+    assert src.bytes_read <= 4000
+    src = LocalSource(llama_file)
+    h = read_gguf_header(src)
+    assert src.bytes_read < h.data_offset  # fixed-size arrays were skipped, weights never read
+
+
+@pytest.fixture(scope="module")
+def small_gguf(tmp_path_factory):
+    path = make_gguf(tmp_path_factory.mktemp("s") / "s.gguf", n_layers=1, hidden=64, heads=2, kv=1, ff=64, vocab=40)
+    return path.read_bytes()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_headers_never_crash(small_gguf, data):
+    blob = bytearray(small_gguf)
+    header_end = read_gguf_header(MemorySource(small_gguf)).data_offset
+    for _ in range(data.draw(st.integers(1, 4))):
+        pos = data.draw(st.integers(0, header_end - 1))
+        blob[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    cap = 64 * 1024
+    src = MemorySource(bytes(blob), "m.gguf", max_bytes=cap)
+    try:
+        spec = read_gguf(src)
+        assert isinstance(spec, ModelSpec)
+    except LlmfitError:
+        pass
+    assert src.bytes_read <= cap
