@@ -1,0 +1,136 @@
+"""Quantization facts: names, type sizes, llama.cpp mixes checked against llama.cpp's real quantizer."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from fixtures.models.gen import make_gguf
+from llmfit_core.errors import UnknownQuantizationError
+from llmfit_core.quant import (
+    apply_quant,
+    base_file_type,
+    bits_per_weight,
+    llamacpp_tensor_types,
+    MixContext,
+    normalize_quant,
+    quant_fact,
+    tensor_group,
+    tensor_nbytes,
+)
+from llmfit_core.readers.gguf import read_gguf
+
+
+@pytest.mark.parametrize("raw,canon", [
+    ("q4_k_m", "Q4_K_M"), ("Q4KM", "Q4_K_M"), ("4bit", "Q4_K_M"), ("int4", "Q4_K_M"), ("int8", "Q8_0"),
+    ("fp16", "F16"), ("float32", "F32"), ("bf16", "BF16"), ("iq4_xs", "IQ4_XS"), ("mxfp4", "MXFP4_MOE"),
+    ("MLX-4bit", "MLX-4bit"), ("mlx_8bit", "MLX-8bit"), ("gptq-4bit", "GPTQ-4bit"), ("nf4", "BNB-4bit"),
+    ("UD-Q4_K_XL", "UD-Q4_K_XL"), ("ud-q2_k_xl", "UD-Q2_K_XL"), ("GGUF-Q8_0", "Q8_0"), ("tq1_0", "TQ1_0"),
+])
+def test_normalize(raw, canon):
+    assert normalize_quant(raw) == canon
+
+
+@pytest.mark.parametrize("bad", ["", "Q9_K", "int7", "mlx-7bit", "x" * 200, "Q4_K_Z"])
+def test_normalize_rejects(bad):
+    with pytest.raises(UnknownQuantizationError):
+        normalize_quant(bad)
+
+
+def test_sizes_from_gguf_constants():
+    assert bits_per_weight("Q4_K") == 4.5 and bits_per_weight("Q6_K") == 6.5625 and bits_per_weight("Q8_0") == 8.5
+    assert tensor_nbytes("Q4_0", (4096, 11008)) == 11008 * 4096 // 32 * 18
+    assert tensor_nbytes("F32", (7,)) == 28
+    assert base_file_type("UD-Q4_K_XL") == "Q4_K_M"
+    assert quant_fact("MLX-4bit").bits == 4.5  # 4 bits + fp16 scale and bias per 64
+    with pytest.raises(UnknownQuantizationError):
+        tensor_nbytes("Q9_9", (32,))
+
+
+def test_tensor_groups():
+    assert [tensor_group(n) for n in ("token_embd.weight", "output.weight", "output_norm.weight",
+                                      "blk.3.attn_k.weight", "blk.3.ffn_down_exps.weight", "blk.0.ffn_up.weight",
+                                      "blk.0.attn_norm.weight", "rope_freqs.weight")] == [
+        "token_embd", "output", "norm", "attn", "ffn_experts", "ffn", "norm", "other"]
+
+
+def _llama_tensors(n_layers, hidden=4096, kv=1024, ff=14336, vocab=128256, tied=False):
+    ts = [("token_embd.weight", (hidden, vocab), "BF16")]
+    for i in range(n_layers):
+        ts += [(f"blk.{i}.attn_norm.weight", (hidden,), "F32"), (f"blk.{i}.attn_q.weight", (hidden, hidden), "BF16"),
+               (f"blk.{i}.attn_k.weight", (hidden, kv), "BF16"), (f"blk.{i}.attn_v.weight", (hidden, kv), "BF16"),
+               (f"blk.{i}.attn_output.weight", (hidden, hidden), "BF16"), (f"blk.{i}.ffn_norm.weight", (hidden,), "F32"),
+               (f"blk.{i}.ffn_gate.weight", (hidden, ff), "BF16"), (f"blk.{i}.ffn_up.weight", (hidden, ff), "BF16"),
+               (f"blk.{i}.ffn_down.weight", (ff, hidden), "BF16")]
+    ts.append(("output_norm.weight", (hidden,), "F32"))
+    if not tied:
+        ts.append(("output.weight", (hidden, vocab), "BF16"))
+    return ts
+
+
+def test_q4_k_m_mix_llama_8b_shape():
+    """Llama-3.1-8B Q4_K_M: attn_v/ffn_down Q6_K on use_more_bits layers, output Q6_K, rest Q4_K, norms F32."""
+    ts = _llama_tensors(32)
+    types = dict(zip([t[0] for t in ts], llamacpp_tensor_types(ts, "Q4_K_M", MixContext(n_layers=32, n_gqa=4))))
+    six = [i for i in range(32) if types[f"blk.{i}.attn_v.weight"].name == "Q6_K"]
+    assert six == [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
+    assert [i for i in range(32) if types[f"blk.{i}.ffn_down.weight"].name == "Q6_K"] == six
+    assert types["output.weight"].name == "Q6_K" and types["token_embd.weight"].name == "Q4_K"
+    assert types["blk.5.attn_q.weight"].name == "Q4_K" and types["blk.5.attn_norm.weight"].name == "F32"
+    total = sum(tensor_nbytes(types[n], s) for n, s, _ in ts)
+    # published Llama-3.1-8B-Instruct-Q4_K_M.gguf: 4,920,739,232 bytes including its header (a few MB)
+    assert abs(total / 4.915e9 - 1) < 0.01
+    # tied embeddings: token_embd takes the output type
+    tied = _llama_tensors(4, tied=True)
+    ty = llamacpp_tensor_types(tied, "Q4_0", MixContext(n_layers=4))
+    assert ty[0].name == "Q6_K"
+
+
+def test_apply_quant_other_families(tmp_path):
+    spec = read_gguf(make_gguf(tmp_path / "a.gguf", n_layers=2))
+    mlx = apply_quant(spec, "MLX-4bit")
+    lin = sum(int(__import__("math").prod(s)) for n, s, _ in spec.tensors if len(s) == 2)
+    norms = sum(tensor_nbytes(t, s) for n, s, t in spec.tensors if len(s) == 1)
+    assert mlx.weight_bytes == pytest.approx(lin * 4.5 / 8 + norms, rel=1e-6)
+    assert mlx.quant == "MLX-4bit" and mlx.format == "mlx" and not mlx.exact
+    assert any("MLX-4bit" in n for n in mlx.notes)
+    assert sum(mlx.group_bytes.values()) == mlx.weight_bytes
+    gptq = apply_quant(spec, "gptq-4bit")  # embeddings and lm_head stay 16-bit
+    assert gptq.group_bytes["token_embd"] == spec.group_bytes["token_embd"]
+    f16 = apply_quant(spec, "f16")
+    assert f16.weight_bytes == spec.weight_bytes
+
+
+_QUANTIZE = textwrap.dedent("""
+    import ctypes, sys, llama_cpp
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.ftype = int(sys.argv[3]); p.nthread = 1
+    sys.exit(llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(p)))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quant,ftype", [("Q4_K_M", 15), ("Q8_0", 7), ("Q4_0", 2)])
+def test_apply_quant_matches_llama_cpp_quantizer(tmp_path, quant, ftype):
+    pytest.importorskip("llama_cpp")
+    src = make_gguf(tmp_path / "f16.gguf", n_layers=8, hidden=256, heads=8, kv=2, ff=512, vocab=256)
+    out = tmp_path / f"{quant}.gguf"
+    r = subprocess.run([sys.executable, "-c", _QUANTIZE, str(src), str(out), str(ftype)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    real = read_gguf(out)
+    assert real.quant == quant
+    predicted = apply_quant(read_gguf(src), quant)
+    assert predicted.weight_bytes == pytest.approx(real.weight_bytes, rel=0.01)
+    # and tensor by tensor: the same ggml types
+    assert {n: t for n, _, t in real.tensors} == {
+        n: t for (n, _, _), t in zip(read_gguf(src).tensors, _types(read_gguf(src), quant))}
+    assert predicted.group_bytes == real.group_bytes and predicted.layer_bytes == real.layer_bytes
+
+
+def _types(spec, quant):
+    from llmfit_core.quant import _mix_context
+    return [t.name for t in llamacpp_tensor_types(spec.tensors, quant, _mix_context(spec))]
