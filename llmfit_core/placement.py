@@ -1,0 +1,305 @@
+"""Placement: which layers llama.cpp puts on which GPU, what stays in RAM, and the verdict.
+
+llama.cpp (llama-model.cpp, load_tensors) counts n_layer + 1 offloadable layers: the repeating blocks
+plus the output layer. With n_gpu_layers = g the output layer and the last g-1 blocks go to the GPUs
+(`i_gpu_start = n_layer + 1 - g`); the token embeddings always stay in host memory. Several GPUs
+share the offloaded layers in proportion to their free memory (the default tensor_split). Each
+layer's KV cache lives with the layer (offload_kqv). Apple Silicon: one pool of unified memory, of
+which Metal lets the GPU wire about recommendedMaxWorkingSetSize (~0.75 x RAM from 36 GiB up, ~0.67
+below).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from llmfit_core.backends import Backend, get_backend
+from llmfit_core.errors import LlmfitError
+from llmfit_core.memory import GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, fmt_bytes, fmt_ctx
+from llmfit_core.model_spec import ModelSpec
+
+VERDICTS = ("runs", "offload", "tight", "no-fit")
+MARGIN_FRACTION = 0.05  # safety margin: 5% of the memory pool ...
+MARGIN_MIN = GIB // 2  # ... but at least 0.5 GiB
+
+
+@dataclass
+class Placement:
+    """Where a model's memory goes and whether it fits."""
+
+    gpu_layers: int
+    total_layers: int  # n_layers + 1 (the output layer), as llama.cpp counts
+    gpu_bytes: int
+    cpu_bytes: int  # host RAM (weights kept on CPU, their KV, host buffers, process)
+    per_gpu_bytes: list[int] = field(default_factory=list)
+    per_gpu: list[dict] = field(default_factory=list)  # name, bytes, capacity_bytes, layers
+    fits: bool = False
+    verdict: str = "no-fit"
+    headroom_bytes: int = 0  # smallest spare memory over the pools used (negative when it does not fit)
+    margin_bytes: int = 0
+    ram_capacity_bytes: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def margin_for(capacity: int) -> int:
+    """Safety margin for a memory pool of `capacity` bytes."""
+    return max(MARGIN_MIN, int(MARGIN_FRACTION * capacity))
+
+
+def metal_working_set(total_ram_bytes: int) -> int:
+    """macOS' default recommendedMaxWorkingSetSize: ~0.75 x RAM from 36 GiB up, ~0.67 below."""
+    return int(total_ram_bytes * (0.75 if total_ram_bytes >= 36 * GIB else 2 / 3))
+
+
+def _backend(backend) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    return get_backend(str(backend or "cpu"))
+
+
+def _layer_device(n_layer: int, gpu_layers: int, splits: list[float]) -> list[int]:
+    """Device index (-1 = CPU) of each of the n_layer + 1 layers, as llama.cpp assigns them."""
+    i_gpu_start = max(n_layer + 1 - gpu_layers, 0)
+    act = min(gpu_layers, n_layer + 1)
+    out = []
+    for il in range(n_layer + 1):
+        if il < i_gpu_start or act == 0:
+            out.append(-1)
+            continue
+        frac = (il - i_gpu_start) / act
+        dev = next((i for i, s in enumerate(splits) if frac < s), len(splits) - 1)  # std::upper_bound
+        out.append(dev)
+    return out
+
+
+def _split_fractions(capacities: list[int]) -> list[float]:
+    total = sum(max(c, 0) for c in capacities) or 1
+    acc, out = 0.0, []
+    for c in capacities:
+        acc += max(c, 0) / total
+        out.append(acc)
+    out[-1] = 1.0
+    return out
+
+
+def _assign(spec: ModelSpec, mem: MemoryEstimate, gpu_layers: int, n_gpus: int, splits: list[float]):
+    """Bytes per GPU and on the CPU for a given gpu_layers."""
+    n = spec.n_layers
+    devs = _layer_device(n, gpu_layers, splits)
+    per_gpu = [0] * n_gpus
+    per_gpu_layers = [0] * n_gpus
+    cpu = mem.input_bytes + mem.output_bytes
+    stages = mem.compute_stages or {}
+    body_compute = max(stages.get("ffn", 0), stages.get("attn", 0)) + stages.get("inputs", 0) or mem.compute_bytes
+    for il in range(n):
+        w = mem.layer_bytes[il] if il < len(mem.layer_bytes) else 0
+        kv = mem.kv_layer_bytes[il] if il < len(mem.kv_layer_bytes) else 0
+        if devs[il] < 0:
+            cpu += w + kv
+        else:
+            per_gpu[devs[il]] += w + kv
+            per_gpu_layers[devs[il]] += 1
+    out_w = mem.output_layer_bytes + (mem.input_bytes if spec.tied_embeddings else 0)  # tied: token_embd duplicated
+    if devs[n] < 0:
+        cpu += mem.output_layer_bytes
+    else:
+        per_gpu[devs[n]] += out_w
+        per_gpu_layers[devs[n]] += 1
+    # compute buffers: every GPU in use gets the body stages; the one with the output layer the full peak.
+    # With any GPU, llama.cpp also offloads big CPU-layer matmuls to the first GPU (op_offload).
+    if gpu_layers > 0 or n_gpus:
+        for d in range(n_gpus):
+            if per_gpu_layers[d] or d == 0:
+                per_gpu[d] += mem.compute_bytes if (devs[n] == d or (devs[n] < 0 and d == 0)) else body_compute
+    cpu += body_compute if devs[0] < 0 else stages.get("inputs", 0) + spec.hidden_size * mem.n_ubatch * 4
+    return per_gpu, cpu, per_gpu_layers
+
+
+def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_layers: int | None = None) -> Placement:
+    """Split `mem` between the GPUs and RAM of `hardware` the way llama.cpp would, and give a verdict.
+
+    `gpu_layers` None = as many layers as fit (like llama.cpp's --fit / Ollama); otherwise that many.
+    """
+    be = _backend(backend or mem.backend)
+    total_layers = spec.n_layers + 1
+    ram_total = hardware.memory.total_bytes
+    ram_avail = hardware.memory.available_bytes
+    if ram_avail <= 0 and ram_total <= 0:
+        raise LlmfitError("the hardware profile has no memory size (memory.total_gb)")
+    if gpu_layers is not None and gpu_layers < 0:
+        raise LlmfitError(f"gpu_layers must be 0 or more (got {gpu_layers})")
+    reasons: list[str] = []
+    process = RUNTIME_OVERHEAD["cpu"]
+
+    unified = hardware.unified_memory or any(g.vendor == "apple" for g in hardware.gpus)
+    if not be.gpu or not hardware.gpus:
+        return _place_cpu(spec, mem, ram_avail, ram_total, total_layers, be, hardware)
+    if unified:
+        return _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, gpu_layers)
+
+    gpus = hardware.gpus
+    overhead = RUNTIME_OVERHEAD.get(be.device, 300 * MIB)
+    caps = []
+    for g in gpus:
+        vram = int((g.vram_free_gb if g.vram_free_gb is not None else (g.vram_gb or 0.0)) * GIB)
+        caps.append(max(vram - overhead, 0))
+    splits = _split_fractions(caps)
+
+    def fits_all(gl: int, use_margin: bool) -> bool:
+        per, cpu, _ = _assign(spec, mem, gl, len(gpus), splits)
+        ok = all(p <= c - (margin_for(c + overhead) if use_margin else 0) for p, c in zip(per, caps))
+        return ok
+
+    if gpu_layers is None:
+        if fits_all(total_layers, False):
+            gl = total_layers
+        else:
+            gl = 0
+            for cand in range(total_layers, -1, -1):
+                if fits_all(cand, True):
+                    gl = cand
+                    break
+    else:
+        gl = min(gpu_layers, total_layers)
+    per, cpu, per_layers = _assign(spec, mem, gl, len(gpus), splits)
+    cpu += process
+    gpu_head = [c - p for p, c in zip(per, caps)]
+    ram_head = ram_avail - cpu
+    ram_margin = margin_for(ram_total or ram_avail)
+    gpu_ok = all(h >= 0 for h in gpu_head)
+    fits = gpu_ok and ram_head >= 0
+    tight_gpu = any(h < margin_for(c + overhead) for h, c, p in zip(gpu_head, caps, per) if p)
+    if not fits:
+        verdict = "no-fit"
+    elif gl == total_layers:
+        verdict = "tight" if (tight_gpu or ram_head < ram_margin) else "runs"
+    else:
+        verdict = "tight" if ram_head < ram_margin else "offload"
+
+    per_gpu = [{"name": g.name, "bytes": int(p), "capacity_bytes": int(c + overhead), "layers": int(n)}
+               for g, p, c, n in zip(gpus, per, caps, per_layers)]
+    reasons += _memory_reasons(mem)
+    names = " + ".join(f"{g.name} ({fmt_bytes(g.vram_bytes)})" for g in gpus)
+    if gl == total_layers:
+        reasons.append(f"all {total_layers} layers fit on the {names}" if len(gpus) == 1 else
+                       f"all {total_layers} layers split across {names}: " +
+                       ", ".join(f"{d['layers']} on {d['name']}" for d in per_gpu))
+    elif gl > 0:
+        reasons.append(f"offloads {gl} of {total_layers} layers to the {names}; the rest run from RAM (slower)")
+    else:
+        reasons.append(f"no layer fits in the {names} after the {be.device.upper()} runtime's {fmt_bytes(overhead)}; "
+                       "the model runs from RAM")
+    if not fits:
+        short = -min(min(gpu_head, default=0), ram_head) if gpu_layers is not None else -ram_head
+        reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
+                       if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM at {gl} GPU layers")
+    elif verdict == "tight":
+        reasons.append(f"less than the {fmt_bytes(ram_margin)} safety margin left; other programs may push it out")
+    headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
+    return Placement(
+        gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),
+        per_gpu_bytes=[int(p) for p in per], per_gpu=per_gpu, fits=fits, verdict=verdict,
+        headroom_bytes=int(headroom), margin_bytes=int(ram_margin), ram_capacity_bytes=int(ram_avail), reasons=reasons,
+    )
+
+
+def _memory_reasons(mem: MemoryEstimate) -> list[str]:
+    out = [f"KV cache at {fmt_ctx(mem.context)} context needs {fmt_bytes(mem.kv_cache_bytes)}"]
+    if mem.repack_bytes:
+        out.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(mem.repack_bytes)}")
+    return out
+
+
+def _place_cpu(spec, mem, ram_avail, ram_total, total_layers, be, hardware) -> Placement:
+    need = mem.total_bytes
+    head = ram_avail - need
+    margin = margin_for(ram_total or ram_avail)
+    fits = head >= 0
+    verdict = "no-fit" if not fits else ("tight" if head < margin else "runs")
+    reasons = _memory_reasons(mem)
+    reasons.append(f"needs {fmt_bytes(need)} of RAM, {fmt_bytes(ram_avail)} available")
+    if hardware.gpus and not be.gpu:
+        reasons.append(f"runs on the CPU ({be.name}); the GPU is not used")
+    if not fits:
+        reasons.append(f"does not fit: short by {fmt_bytes(-head)} of RAM")
+    elif verdict == "tight":
+        reasons.append(f"less than the {fmt_bytes(margin)} safety margin left")
+    return Placement(gpu_layers=0, total_layers=total_layers, gpu_bytes=0, cpu_bytes=int(need), fits=fits,
+                     verdict=verdict, headroom_bytes=int(head), margin_bytes=int(margin),
+                     ram_capacity_bytes=int(ram_avail), reasons=reasons)
+
+
+def _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, gpu_layers) -> Placement:
+    """Apple Silicon (and other unified-memory machines): one pool, a GPU working-set limit inside it."""
+    g = hardware.gpus[0]
+    limit = int(g.vram_bytes) if g.vram_gb else metal_working_set(ram_total or ram_avail)
+    need = mem.total_bytes + (RUNTIME_OVERHEAD["cpu"] if be.runtime != "mlx" else 0)
+    margin = margin_for(ram_total or ram_avail)
+    reasons = _memory_reasons(mem)
+    host_only = mem.input_bytes + mem.output_bytes + RUNTIME_OVERHEAD["cpu"]  # token_embd stays in host buffers
+    gpu_need = need - host_only
+    pool_head = ram_avail - need
+    if be.runtime == "mlx":
+        gl = total_layers
+        fits = pool_head >= 0 and gpu_need <= limit
+        soft = int(0.9 * limit)  # mlx-lm warns above 0.9 x recommended working set
+        if not fits:
+            verdict = "no-fit"
+            reasons.append(f"needs {fmt_bytes(need)}; Metal's working-set limit is {fmt_bytes(limit)} "
+                           f"of {fmt_bytes(ram_total)} unified memory"
+                           + (" (raise it with sudo sysctl iogpu.wired_limit_mb=...)" if need <= ram_avail else ""))
+        else:
+            verdict = "tight" if (gpu_need > soft or pool_head < margin) else "runs"
+            reasons.append(f"needs {fmt_bytes(need)} of {fmt_bytes(limit)} Metal working set ({fmt_bytes(ram_total)} unified memory)")
+            if gpu_need > soft:
+                reasons.append("above 0.9 x the recommended working set: mlx-lm warns and may swap")
+        headroom = min(limit - gpu_need, pool_head)
+        return Placement(gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(gpu_need), cpu_bytes=int(host_only),
+                         per_gpu_bytes=[int(gpu_need)],
+                         per_gpu=[{"name": g.name, "bytes": int(gpu_need), "capacity_bytes": int(limit), "layers": gl}],
+                         fits=fits, verdict=verdict, headroom_bytes=int(headroom), margin_bytes=int(margin),
+                         ram_capacity_bytes=int(ram_avail), reasons=reasons)
+
+    # llama.cpp-metal: layers beyond the working set can stay on the CPU side of the same memory
+    splits = [1.0]
+    gpu_cap = limit
+
+    def gpu_part(gl):
+        per, cpu, _ = _assign(spec, mem, gl, 1, splits)
+        return per[0], cpu
+
+    if gpu_layers is None:
+        gl = 0
+        for cand in range(total_layers, -1, -1):
+            p, _ = gpu_part(cand)
+            if p <= gpu_cap - (0 if cand == total_layers else margin_for(gpu_cap)):
+                gl = cand
+                break
+    else:
+        gl = min(gpu_layers, total_layers)
+    p, cpu = gpu_part(gl)
+    cpu += RUNTIME_OVERHEAD["cpu"]
+    need = p + cpu
+    pool_head = ram_avail - need
+    fits = pool_head >= 0 and p <= gpu_cap
+    if not fits:
+        verdict = "no-fit"
+        reasons.append(f"does not fit: needs {fmt_bytes(need)}, {fmt_bytes(ram_avail)} of unified memory available")
+    elif gl == total_layers:
+        verdict = "tight" if (pool_head < margin or gpu_cap - p < margin_for(gpu_cap)) else "runs"
+        reasons.append(f"all {total_layers} layers on the {g.name} GPU: {fmt_bytes(p)} of its "
+                       f"{fmt_bytes(gpu_cap)} Metal working set")
+    else:
+        verdict = "tight" if pool_head < margin else "offload"
+        reasons.append(f"offloads {gl} of {total_layers} layers to the {g.name} GPU (Metal working set "
+                       f"{fmt_bytes(gpu_cap)}); the rest run on the CPU cores")
+    if fits and verdict == "tight":
+        reasons.append(f"less than the {fmt_bytes(margin)} safety margin left")
+    return Placement(gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(p), cpu_bytes=int(cpu),
+                     per_gpu_bytes=[int(p)],
+                     per_gpu=[{"name": g.name, "bytes": int(p), "capacity_bytes": int(gpu_cap), "layers": gl}],
+                     fits=fits, verdict=verdict, headroom_bytes=int(min(pool_head, gpu_cap - p)),
+                     margin_bytes=int(margin), ram_capacity_bytes=int(ram_avail), reasons=reasons)
