@@ -21,7 +21,6 @@ MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 MAX_MANIFEST = 1 << 20
 MAX_SMALL_BLOB = 1 << 16
 MAX_HEADER = 64 << 20
-FIRST_BLOCK = 256 << 10
 TIMEOUT = 15.0
 
 
@@ -99,72 +98,3 @@ def fetch_small_blob(name: OllamaName, digest: str) -> bytes:
     url = f"{registry_url()}/v2/{name.namespace}/{name.name}/blobs/{digest}"
     with _client() as client:
         return _get_capped(client, url, f"ollama:{name.short} blob {digest[:19]}", MAX_SMALL_BLOB)
-
-
-class RangeReader:
-    """Sequential `read(n)` over ranged GETs of one blob: only the bytes asked for move.
-
-    Blocks start at 256 KiB and double; the total is capped at `max_bytes`. A server that ignores
-    Range is read only up to the block size, then the connection is closed.
-    """
-
-    def __init__(self, url: str, size: int | None, max_bytes: int = MAX_HEADER):
-        self.url, self.size, self.max_bytes = url, size, max_bytes
-        self._client = _client()
-        self._buf = bytearray()
-        self._pos = 0  # read position inside _buf
-        self._offset = 0  # file offset of the end of what we fetched
-        self._block = FIRST_BLOCK
-        self.bytes_fetched = 0
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _fetch(self) -> bool:
-        import httpx
-
-        if self.size is not None and self._offset >= self.size:
-            return False
-        if self.bytes_fetched >= self.max_bytes:
-            raise HeaderTooLargeError(f"GGUF header is larger than {self.max_bytes} bytes; stopped reading")
-        end = self._offset + min(self._block, self.max_bytes - self.bytes_fetched) - 1
-        if self.size is not None:
-            end = min(end, self.size - 1)
-        want = end - self._offset + 1
-        try:
-            with self._client.stream("GET", self.url, headers={"Range": f"bytes={self._offset}-{end}"}) as resp:
-                _check(resp, "model blob")
-                if resp.status_code == 200 and self._offset > 0:
-                    raise RemoteError("the registry ignores Range requests; not downloading the whole blob", 200, self.url)
-                data = bytearray()
-                for chunk in resp.iter_bytes():
-                    data += chunk
-                    if len(data) >= want:
-                        break
-        except httpx.TransportError as exc:
-            raise OfflineError(f"cannot reach the Ollama registry ({type(exc).__name__})", url=self.url) from None
-        data = bytes(data[:want])
-        if not data:
-            return False
-        if self._pos:
-            del self._buf[: self._pos]
-            self._pos = 0
-        self._buf += data
-        self._offset += len(data)
-        self.bytes_fetched += len(data)
-        self._block *= 2
-        return True
-
-    def read(self, n: int) -> bytes:
-        while len(self._buf) - self._pos < n:
-            if not self._fetch():
-                break
-        out = bytes(self._buf[self._pos : self._pos + n])
-        self._pos += len(out)
-        return out

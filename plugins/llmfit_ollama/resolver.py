@@ -77,29 +77,18 @@ def _parse_params_text(text: str | None) -> dict:
     return out
 
 
-def read_gguf_file(path, ref: str, size: int | None = None) -> ModelSpec:
-    """GGUF header of a local file, through the readers package when it is there."""
-    try:
-        from llmfit_core.readers.gguf import read_gguf
-    except ImportError:
-        from .gguf_fallback import read_header
+def read_gguf_file(path, ref: str) -> ModelSpec:
+    """GGUF header of a local blob (the readers package; header bytes only)."""
+    from llmfit_core.readers.gguf import read_gguf
 
-        with open(path, "rb") as fh:
-            return read_header(fh.read, ref, size if size is not None else os.path.getsize(path))
     return read_gguf(str(path), ref=ref)
 
 
 def read_gguf_url(url: str, ref: str, size: int | None) -> ModelSpec:
-    """GGUF header of a remote blob by Range reads (header bytes only)."""
-    try:
-        from llmfit_core.readers.gguf import read_gguf
-        from llmfit_core.readers.source import HTTPRangeSource
-    except ImportError:
-        from .gguf_fallback import read_header
+    """GGUF header of a registry blob by Range reads (no auth headers: this is not the Hub)."""
+    from llmfit_core.readers.gguf import read_gguf_url as _read
 
-        with registry.RangeReader(url, size) as reader:
-            return read_header(reader.read, ref, size)
-    spec = read_gguf(HTTPRangeSource(url, headers={}, max_bytes=registry.MAX_HEADER), ref=ref)
+    spec = _read(url, ref=ref, headers={}, max_bytes=registry.MAX_HEADER)
     if size and not spec.file_bytes:
         spec.file_bytes = size
     return spec
@@ -129,7 +118,8 @@ def _from_store(name: OllamaName) -> ModelSpec | None:
     if manifest is None:
         return None
     path, size = store.model_layer_path(manifest, name.short)
-    spec = read_gguf_file(path, name.ref, size)
+    spec = read_gguf_file(path, name.ref)
+    spec.file_bytes = spec.file_bytes or size
     params_layer = registry.layer(manifest, "params")
     params = _parse_params_blob(store.read_small_blob(params_layer["digest"])) if params_layer else {}
     config = None
