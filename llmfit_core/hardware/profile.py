@@ -23,6 +23,9 @@ class CPUInfo:
     p_cores: int | None = None
     e_cores: int | None = None
     fp32_gflops: float | None = None  # peak, when known or estimated
+    vendor: str | None = None  # GenuineIntel | AuthenticAMD | ARM implementer name | Apple
+    memory_type: str | None = None  # e.g. "DDR5-5600", used to estimate bandwidth with memory_channels
+    memory_channels: int | None = None  # 64-bit channels (a 128-bit LPDDR bus counts as 2)
 
 
 @dataclass
@@ -50,6 +53,12 @@ class GPUInfo:
     compute_capability: str | None = None
     gpu_cores: int | None = None
     driver: str | None = None
+    fp32_tflops: float | None = None
+    cuda_version: str | None = None
+    memory_bus_width: int | None = None  # bits
+    max_mem_clock_mhz: float | None = None  # as NVML reports it (bandwidth = bus/8 * clock * 2)
+    arch: str | None = None  # e.g. "Ada", "gfx1100"
+    pci_id: str | None = None  # "0x1002:0x744c"
 
     @property
     def vram_bytes(self) -> int:
@@ -67,6 +76,9 @@ class HardwareProfile:
     # which figures were estimated rather than read or looked up, e.g. "cpu.mem_bandwidth_gbs"
     estimated: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    board: str | None = None  # e.g. "Raspberry Pi 5 Model B Rev 1.0" (device-tree model)
+    # where a figure came from: "cpu.mem_bandwidth_gbs" -> "measured" | "table" | "estimated" | "detected" | "file"
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_gpu(self) -> bool:
@@ -110,4 +122,6 @@ class HardwareProfile:
             os=data.get("os"),
             estimated=list(data.get("estimated") or []),
             notes=list(data.get("notes") or []),
+            board=data.get("board"),
+            sources=dict(data.get("sources") or {}),
         )

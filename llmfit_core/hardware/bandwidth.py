@@ -1,0 +1,147 @@
+"""Measured CPU memory bandwidth: a short multi-threaded numpy copy/scan test, cached per CPU model.
+
+The cache is a JSON file in `platformdirs.user_cache_dir("llmfit")` (or `$LLMFIT_CACHE_DIR`):
+{"<cpu model>": {"gbs": 23.4, "method": "copy", "threads": 2, "array_mb": 256, "measured_at": "..."}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class BandwidthResult:
+    """One measurement: the best figure over the runs (GB/s = 1e9 bytes/s)."""
+
+    gbs: float
+    copy_gbs: float
+    scan_gbs: float
+    threads: int
+    array_mb: int
+    runs: int
+
+
+def cache_dir() -> Path:
+    """Where llmfit keeps cached measurements."""
+    env = os.environ.get("LLMFIT_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("llmfit"))
+
+
+def cache_file() -> Path:
+    return cache_dir() / "bandwidth.json"
+
+
+def _load_cache() -> dict:
+    try:
+        data = json.loads(cache_file().read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def cached_bandwidth(cpu_model: str) -> float | None:
+    """The cached measured bandwidth (GB/s) for this CPU model, or None."""
+    entry = _load_cache().get(cpu_model)
+    if isinstance(entry, dict) and isinstance(entry.get("gbs"), (int, float)) and entry["gbs"] > 0:
+        return float(entry["gbs"])
+    return None
+
+
+def store_bandwidth(cpu_model: str, result: BandwidthResult) -> Path:
+    """Record a measurement in the cache file (atomic replace) and return its path."""
+    data = _load_cache()
+    data[cpu_model] = {
+        "gbs": round(result.gbs, 2),
+        "copy_gbs": round(result.copy_gbs, 2),
+        "scan_gbs": round(result.scan_gbs, 2),
+        "threads": result.threads,
+        "array_mb": result.array_mb,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = cache_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def _array_bytes(l3_kb: int | None, available_bytes: int | None) -> int:
+    """Arrays well beyond the last-level cache (8x L3, at least 128 MiB), bounded by 1/8 of free RAM and 1 GiB."""
+    want = max(128 * MIB, 8 * (l3_kb or 32 * 1024) * 1024)
+    cap = 1024 * MIB
+    if available_bytes:
+        cap = min(cap, max(16 * MIB, available_bytes // 8))
+    return int(min(want, cap))
+
+
+def run_bandwidth_test(seconds: float = 1.0, threads: int | None = None, array_bytes: int | None = None,
+                       l3_kb: int | None = None) -> BandwidthResult:
+    """Measure copy (read+write) and scan (read) bandwidth with `threads` workers; best of as many runs as fit in `seconds`."""
+    import psutil
+
+    threads = max(1, threads or psutil.cpu_count(logical=False) or 1)
+    nbytes = array_bytes or _array_bytes(l3_kb, psutil.virtual_memory().available)
+    n = max(threads * 1024, nbytes // 8)
+    src = np.ones(n, dtype=np.float64)  # touch all pages up front
+    dst = np.zeros(n, dtype=np.float64)
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    chunks = [(bounds[i], bounds[i + 1]) for i in range(threads)]
+
+    def copy_part(se):
+        s, e = se
+        np.copyto(dst[s:e], src[s:e])
+
+    def scan_part(se):
+        s, e = se
+        return float(np.add.reduce(src[s:e]))
+
+    best_copy = best_scan = 0.0
+    runs = 0
+    deadline = time.perf_counter() + max(0.05, seconds)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        while True:
+            t0 = time.perf_counter()
+            list(pool.map(copy_part, chunks))
+            t1 = time.perf_counter()
+            list(pool.map(scan_part, chunks))
+            t2 = time.perf_counter()
+            runs += 1
+            best_copy = max(best_copy, 2 * n * 8 / max(t1 - t0, 1e-9) / 1e9)
+            best_scan = max(best_scan, n * 8 / max(t2 - t1, 1e-9) / 1e9)
+            if runs >= 2 and time.perf_counter() >= deadline:
+                break
+            if runs >= 50:
+                break
+    return BandwidthResult(gbs=max(best_copy, best_scan), copy_gbs=best_copy, scan_gbs=best_scan, threads=threads,
+                           array_mb=int(n * 8 // MIB), runs=runs)
+
+
+def measure_bandwidth(seconds: float = 1.0, cpu_model: str | None = None, store: bool = True) -> float:
+    """Measure this machine's memory bandwidth in GB/s and cache it under the CPU model; returns the figure."""
+    from llmfit_core.hardware.cpu import read_linux_cpu
+
+    cpu = read_linux_cpu()
+    model = cpu_model or (cpu.model if cpu else None)
+    if model is None:
+        import platform
+
+        model = platform.processor() or "unknown CPU"
+    result = run_bandwidth_test(seconds, threads=cpu.cores if cpu else None, l3_kb=cpu.l3_cache_kb if cpu else None)
+    if store:
+        store_bandwidth(model, result)
+    return result.gbs
