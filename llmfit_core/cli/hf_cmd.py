@@ -1,7 +1,257 @@
-"""Subcommands registered by this module (placeholder: owned by another work item)."""
+"""`llmfit hf search|ls|download|install-extension`: Hub listings annotated for this machine, checked downloads."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import click
+
+from llmfit_core.cli.common import fail, friendly_errors, hardware_option, json_option
+from llmfit_core.errors import LlmfitError
+
+EXIT_NO_FIT = 3
+
+DOWNLOAD_HELP = """Check that the model fits, then run `hf download` with the same arguments.
+
+\b
+ARGS are exactly those of `hf download` (REPO_ID [FILES...] --include/--exclude/--revision/...).
+llmfit's own options (anywhere in ARGS):
+  --force            download even if it does not fit
+  --strict           stop when the check itself fails (default: warn and download)
+  --hardware NAME    check against another device/profile instead of this machine
+  --context N        context length the memory estimate reserves
+Exit code 3 when the model does not fit (nothing downloaded).
+"""
+
+
+def _human(n) -> str:
+    if n is None:
+        return "?"
+    n = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return "?"
+
+
+def _verdict_style(v: str | None) -> str:
+    return {"runs": "green", "tight": "yellow", "offload": "cyan", "no-fit": "red"}.get(v or "", "dim")
+
+
+def _print_rows(rows, title: str, show_file: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("repo" if not show_file else "file", overflow="fold")
+    table.add_column("quant")
+    table.add_column("size", justify="right")
+    table.add_column("verdict")
+    table.add_column("memory", justify="right")
+    table.add_column("decode tok/s", justify="right")
+    table.add_column("best here")
+    table.add_column("note", overflow="fold")
+    for r in rows:
+        name = r.file if show_file else r.repo_id
+        style = _verdict_style(r.verdict)
+        table.add_row(
+            name or r.repo_id,
+            r.quant or "-",
+            _human(r.size_bytes),
+            f"[{style}]{r.verdict or '?'}[/{style}]" + ("" if r.exact or r.verdict is None else "~"),
+            _human(r.memory_bytes) if r.memory_bytes else "-",
+            f"{r.decode_tok_s:.1f}" if r.decode_tok_s is not None else "-",
+            ("*" if show_file and r.best_quant and r.best_quant in (r.quant, r.file) else "") + (r.best_quant or "-"),
+            r.note,
+        )
+    Console().print(table)
+    if any(r.verdict and not r.exact for r in rows):
+        click.echo("~ estimated from file sizes/config (use --exact to read headers)", err=True)
+
+
+@click.group("hf")
+def hf_group():
+    """Hugging Face Hub: annotated search and listings, checked downloads."""
+
+
+@hf_group.command("search")
+@click.argument("query")
+@click.option("--limit", default=20, show_default=True, type=int, help="How many repos to list.")
+@click.option("--exact", is_flag=True, help="Read headers (slower; exact memory figures).")
+@click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
+@hardware_option
+@json_option
+@friendly_errors
+def search_command(query, limit, exact, context, hardware, as_json):
+    """Search the Hub; each repo annotated with verdict, memory, decode tok/s and the best quant here."""
+    from llmfit_hf.listing import search
+
+    rows = search(query, limit=limit, exact=exact, hardware=hardware, context=context)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no models found for {query!r}", err=True)
+        return
+    _print_rows(rows, f"Hub search: {query}", show_file=False)
+
+
+@hf_group.command("ls")
+@click.argument("repo_id")
+@click.option("--revision", default=None, help="Branch, tag or commit.")
+@click.option("--exact", is_flag=True, help="Read every file's header (default: one header per repo).")
+@click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
+@hardware_option
+@json_option
+@friendly_errors
+def ls_command(repo_id, revision, exact, context, hardware, as_json):
+    """List a repo's model files (GGUF variants, safetensors/MLX weights), each annotated for this machine."""
+    from llmfit_hf import parse_ref
+    from llmfit_hf.listing import ls_repo
+
+    parsed = parse_ref(repo_id)
+    if parsed is None:
+        raise LlmfitError(f"not a Hugging Face repo id: {repo_id!r} (expected org/name)")
+    rows = ls_repo(parsed[0], revision=revision, exact=exact, hardware=hardware, context=context)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
+        return
+    _print_rows(rows, parsed[0], show_file=True)
+
+
+@hf_group.command("download", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                                "help_option_names": []}, help=DOWNLOAD_HELP)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def download_command(args):
+    if not args or args[0] in ("-h", "--help"):
+        click.echo(DOWNLOAD_HELP)
+        return
+    sys.exit(download_main(list(args), prog="llmfit hf download"))
+
+
+def split_llmfit_options(args: list[str]) -> tuple[dict, list[str]]:
+    """Take llmfit's own options out of a `hf download` argument list; the rest is passed on untouched."""
+    mine = {"force": False, "strict": False, "hardware": None, "context": None}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest.extend(args[i:])
+            break
+        name, eq, val = a.partition("=")
+        if a in ("--force", "--strict"):
+            mine[a[2:]] = True
+        elif name in ("--hardware", "--context"):
+            if not eq:
+                i += 1
+                if i >= len(args):
+                    raise LlmfitError(f"{name} needs a value")
+                val = args[i]
+            mine[name[2:]] = val
+        else:
+            rest.append(a)
+        i += 1
+    return mine, rest
+
+
+def hf_command() -> list[str]:
+    """How to run the real `hf` CLI: the program on PATH, else huggingface_hub's module entry point."""
+    exe = shutil.which("hf")
+    if exe:
+        return [exe]
+    return [sys.executable, "-c", "import sys; from huggingface_hub.cli.hf import main; sys.exit(main())"]
+
+
+def download_main(argv: list[str], prog: str = "llmfit hf download") -> int:
+    """Check, then run `hf download ARGS` (untouched). Returns the exit code (3: does not fit)."""
+    try:
+        mine, rest = split_llmfit_options(argv)
+    except LlmfitError as exc:
+        click.echo(f"llmfit: error: {exc}", err=True)
+        return 2
+    code = check_download(rest, **mine)
+    if code is not None:
+        return code
+    try:
+        return subprocess.call(hf_command() + ["download", *rest])
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        click.echo(f"llmfit: error: cannot run hf: {exc}", err=True)
+        return 1
+
+
+def check_download(args: list[str], force=False, strict=False, hardware=None, context=None) -> int | None:
+    """The pre-download check. None: go ahead; an int: stop with that exit code. Messages go to stderr."""
+    if os.environ.get("LLMFIT_BYPASS") == "1":
+        return None
+    try:
+        from llmfit_hf.predownload import check_plan, describe, parse_download_args, plan_download
+
+        d = parse_download_args(args)
+        if d.dry_run or (d.repo_type not in (None, "model")):
+            return None  # a dry run downloads nothing; datasets/spaces are not models
+        planned = plan_download(d)
+        res = check_plan(d.repo_id, planned, revision=d.revision, hardware=hardware, context=context,
+                         options={"force": force, "strict": strict})
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # fail open unless --strict
+        from llmfit_core.errors import AuthRequiredError, NotFoundError
+
+        msg = " ".join(str(exc).split())[:300] or type(exc).__name__
+        if isinstance(exc, (AuthRequiredError, NotFoundError)):
+            click.echo(f"llmfit: error: {msg}", err=True)  # the download would fail the same way
+            return 1
+        if strict:
+            click.echo(f"llmfit: error: fit check failed ({msg}); stopping (--strict)", err=True)
+            return 1
+        click.echo(f"llmfit: warning: fit check failed ({msg}); downloading anyway", err=True)
+        return None
+    if res.status == "nothing":
+        return None
+    size = _human(res.download_bytes)
+    lines = describe(res)
+    if res.status == "fits":
+        click.echo(f"llmfit: {d.repo_id}: fits ({size} to download)", err=True)
+        for line in lines:
+            click.echo(line, err=True)
+        return None
+    if res.status == "error":
+        if strict:
+            click.echo(f"llmfit: error: fit check failed ({res.message}); stopping (--strict)", err=True)
+            return 1
+        click.echo(f"llmfit: warning: fit check incomplete ({res.message}); downloading anyway", err=True)
+        return None
+    # no-fit
+    click.echo(f"llmfit: {d.repo_id}: does NOT fit this machine ({size} would be downloaded)", err=True)
+    for line in lines:
+        click.echo(line, err=True)
+    if force:
+        click.echo("llmfit: --force given: downloading anyway", err=True)
+        return None
+    click.echo("llmfit: stopped before download (use --force to download anyway, `llmfit hf ls "
+               f"{d.repo_id}` to see what fits)", err=True)
+    return EXIT_NO_FIT
+
+
+@hf_group.command("install-extension")
+@click.option("--dir", "root", default=None, help="hf extensions directory (default: ~/.local/share/hf/extensions).")
+@friendly_errors
+def install_extension_command(root):
+    """Register `hf fit` as a local hf CLI extension (offline), so `hf fit download ARGS...` works."""
+    from llmfit_core.cli.hf_extension import install_extension
+
+    path = install_extension(root)
+    click.echo(f"registered `hf fit` ({path}); try: hf fit download ORG/NAME FILE.gguf")
+
 
 def register(cli) -> None:
-    """Add this module's subcommands to the `llmfit` group."""
+    """Add the `hf` group to the `llmfit` CLI."""
+    cli.add_command(hf_group)

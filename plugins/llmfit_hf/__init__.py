@@ -1,1 +1,80 @@
-"""llmfit adapter: hf (placeholder, owned by the plugin work item)."""
+"""llmfit adapter for the Hugging Face Hub: `org/name[:QUANT]` references, Hub search, download checks.
+
+Hooks: `llmfit_resolve_model` (repo ids), `llmfit_list_models` (Hub search). The CLI side lives in
+`llmfit_core/cli/hf_cmd.py` (`llmfit hf search|ls|download|install-extension`) and the Python guard in
+`llmfit_core/guard.py`. huggingface_hub is imported lazily: without it the adapter stays loaded but
+answers nothing, and `llmfit plugins` says how to install it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from llmfit_core.hookspecs import hookimpl
+
+_URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/", "hf://")
+
+
+def runner_status() -> tuple[bool, str]:
+    """Whether huggingface_hub (and the `hf` CLI) are installed (no network)."""
+    from llmfit_hf.hub import available
+
+    return available()
+
+
+def parse_ref(ref: str) -> tuple[str, str | None] | None:
+    """`org/name`, `org/name:QUANT`, `hf.co/org/name[:QUANT]` → (repo_id, quant); None when not a repo ref."""
+    from llmfit_hf.hub import is_repo_id
+
+    r = ref.strip()
+    for p in _URL_PREFIXES:
+        if r.startswith(p):
+            r = r[len(p):].strip("/")
+            break
+    quant = None
+    if ":" in r:
+        r, _, quant = r.rpartition(":")
+        if not quant or "/" in quant:
+            return None
+    if not is_repo_id(r):
+        return None
+    return r, quant or None
+
+
+@hookimpl
+def llmfit_resolve_model(ref: str, options: dict):
+    """Resolve a Hub repo id to a ModelSpec (GGUF header or safetensors headers + config.json)."""
+    if os.path.exists(os.path.expanduser(ref)):
+        return None
+    parsed = parse_ref(ref)
+    if parsed is None:
+        return None
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        return None  # the catalog may still know it; `llmfit plugins` explains
+    options = options or {}
+    repo_id, tag = parsed
+    if options.get("offline"):
+        from llmfit_core.errors import OfflineError
+
+        raise OfflineError(f"offline: cannot read {repo_id} from the Hub")
+    from llmfit_hf.resolver import resolve_repo
+
+    return resolve_repo(repo_id, quant=options.get("quant") or tag, file=options.get("file"),
+                        revision=options.get("revision"), exact=options.get("exact", True))
+
+
+@hookimpl
+def llmfit_list_models(query: str, options: dict):
+    """Hub search results as ModelRefs (one API call; sizes only where the Hub gives them)."""
+    options = options or {}
+    if options.get("source") not in (None, "huggingface", "hf") or options.get("offline"):
+        return None
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        return None
+    from llmfit_hf.listing import search_refs
+
+    return search_refs(query, limit=int(options.get("limit") or 20))

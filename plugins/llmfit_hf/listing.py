@@ -1,0 +1,319 @@
+"""Hub listings annotated for this machine: `llmfit hf search` (many repos) and `llmfit hf ls` (one repo).
+
+Quick by default: search is one `list_models` call (with the `gguf`/`safetensors`/`config`/`siblings`
+expansions) plus one tiny config.json per safetensors repo, fetched in parallel; ls is one
+`model_info(files_metadata=True)` call plus ONE header (the smallest GGUF variant: the architecture is
+the same for all variants; each variant's weights come from its file size). `exact=True` reads every
+variant's header (GGUF) or every safetensors header.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from dataclasses import dataclass, field
+
+from llmfit_core.errors import LlmfitError
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.plugin_types import ModelRef
+
+from llmfit_hf import hub
+from llmfit_hf.files import gguf_variants, safetensors_files
+from llmfit_hf.resolver import (RepoListing, config_spec, fetch_config, gguf_spec, guessed_spec, listing_from_info,
+                                repo_listing, safetensors_spec)
+
+SEARCH_EXPAND = ["author", "downloads", "likes", "tags", "library_name", "pipeline_tag", "gguf", "safetensors",
+                 "config", "siblings", "sha", "gated"]
+# what-if quantizations tried for "best quant for this machine", best quality first
+WHAT_IF = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
+_RANK = {"runs": 0, "tight": 1, "offload": 2, "no-fit": 3}
+
+
+@dataclass
+class Row:
+    """One annotated line of a listing (a repo, or one GGUF/MLX file of a repo)."""
+
+    repo_id: str
+    file: str = ""
+    quant: str | None = None
+    kind: str = ""
+    size_bytes: int | None = None
+    verdict: str | None = None
+    fits: bool | None = None
+    memory_bytes: int | None = None
+    decode_tok_s: float | None = None
+    score: int | None = None
+    best_quant: str | None = None
+    exact: bool = False
+    downloads: int | None = None
+    note: str = ""
+    report: object | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "repo": self.repo_id, "file": self.file or None, "quant": self.quant, "kind": self.kind,
+            "size_bytes": self.size_bytes, "verdict": self.verdict, "fits": self.fits,
+            "memory_bytes": self.memory_bytes,
+            "decode_tok_s": None if self.decode_tok_s is None else round(self.decode_tok_s, 2),
+            "score": self.score, "best_quant": self.best_quant, "exact": self.exact,
+            "downloads": self.downloads, "note": self.note,
+        }
+
+
+class Annotator:
+    """Runs the predictor for specs against one hardware profile (resolved once)."""
+
+    def __init__(self, hardware=None, context=None):
+        self.context = context
+        self.error = None
+        try:
+            from llmfit_core.hardware.registry import resolve_hardware
+
+            self.hardware = resolve_hardware(hardware)
+        except LlmfitError:
+            raise
+        except Exception as exc:  # predictor not available: listings still show sizes
+            self.hardware = hardware
+            self.error = f"predictor unavailable ({type(exc).__name__}: {exc})"
+
+    def fit(self, spec: ModelSpec):
+        """(FitReport, None) or (None, one-line reason)."""
+        if self.error:
+            return None, self.error
+        try:
+            from llmfit_core.api import fit_spec
+
+            return fit_spec(spec, hardware=self.hardware, context=self.context), None
+        except LlmfitError as exc:
+            return None, str(exc)
+        except Exception as exc:  # one model the predictor chokes on must not sink the listing
+            return None, f"predictor failed: {type(exc).__name__}: {exc}"
+
+    def fill(self, row: Row, spec: ModelSpec) -> Row:
+        rep, err = self.fit(spec)
+        row.exact = bool(spec.exact)
+        if rep is None:
+            row.note = (row.note + "; " if row.note else "") + (err or "")
+            return row
+        row.report = rep
+        row.verdict, row.fits, row.score = rep.verdict, rep.fits, rep.score
+        row.memory_bytes = rep.memory.total_bytes
+        row.decode_tok_s = rep.decode_tok_s
+        return row
+
+
+def _better(a: Row, b: Row | None) -> bool:
+    """Is `a` a better pick for this machine than `b`? Runs-in-fast-memory first, then quality (size)."""
+    if b is None:
+        return True
+    ra, rb = _RANK.get(a.verdict or "no-fit", 3), _RANK.get(b.verdict or "no-fit", 3)
+    if ra != rb:
+        return ra < rb
+    if ra == 3:
+        return (a.size_bytes or 0) < (b.size_bytes or 0)  # nothing fits: the smallest is the closest
+    return (a.size_bytes or 0) > (b.size_bytes or 0)
+
+
+def mark_best(rows: list[Row]) -> str | None:
+    best = None
+    for r in rows:
+        if r.verdict is not None and _better(r, best):
+            best = r
+    if best is None or best.verdict == "no-fit":
+        return None
+    for r in rows:
+        r.best_quant = best.quant or best.file
+    return best.quant or best.file
+
+
+def _what_if_best(spec: ModelSpec, ann: Annotator) -> str | None:
+    """Best quantization of a safetensors model for this machine (what-if via quant.apply_quant)."""
+    if not getattr(spec, "tensors", None):
+        return None
+    from llmfit_core.quant import apply_quant
+
+    rows = []
+    for q in WHAT_IF:
+        try:
+            s = apply_quant(spec, q)
+        except Exception:
+            continue
+        r = ann.fill(Row(spec.ref, quant=q, size_bytes=s.weight_bytes), s)
+        rows.append(r)
+    return mark_best(rows)
+
+
+# -- one repo ----------------------------------------------------------------------------------
+
+
+def ls_repo(repo_id: str, revision: str | None = None, exact: bool = False, hardware=None, context=None,
+            annotator: Annotator | None = None) -> list[Row]:
+    """Annotated rows for one repo: one per GGUF variant, or one for the safetensors/MLX weights."""
+    listing = repo_listing(repo_id, revision)
+    return _annotate_listing(listing, revision, exact, annotator or Annotator(hardware, context))
+
+
+def _annotate_listing(listing: RepoListing, revision, exact: bool, ann: Annotator) -> list[Row]:
+    kind = listing.kind
+    rows: list[Row] = []
+    if kind == "gguf":
+        variants = listing.variants
+        base = None
+        for v in variants:
+            row = Row(listing.repo_id, v.label, v.quant, "gguf", v.size, downloads=listing.downloads)
+            try:
+                if exact or base is None:
+                    spec = gguf_spec(listing, v, revision)
+                    base = base or spec
+                else:
+                    spec = gguf_spec(listing, v, revision, base=base)
+            except LlmfitError as exc:
+                if isinstance(exc, hub_auth_errors()):
+                    raise
+                row.note = str(exc)
+                rows.append(row)
+                continue
+            rows.append(ann.fill(row, spec))
+        mark_best(rows)
+        return rows
+    if kind in ("safetensors", "mlx"):
+        weights = safetensors_files(listing.files)
+        size = sum(listing.files[w] or 0 for w in weights) or None
+        row = Row(listing.repo_id, f"{len(weights)} safetensors file(s)", None, kind, size, downloads=listing.downloads)
+        spec = safetensors_spec(listing, revision, exact=True if exact or kind == "mlx" else exact)
+        row.quant = spec.quant
+        ann.fill(row, spec)
+        if kind == "safetensors":
+            row.best_quant = _what_if_best(spec, ann)
+        else:
+            row.best_quant = row.quant if row.verdict and row.verdict != "no-fit" else None
+        return [row]
+    return [Row(listing.repo_id, "", None, kind, sum(s or 0 for s in listing.files.values()),
+                downloads=listing.downloads, note="no GGUF or safetensors weights")]
+
+
+def hub_auth_errors():
+    from llmfit_core.errors import AuthRequiredError, OfflineError
+
+    return (AuthRequiredError, OfflineError)
+
+
+# -- search ------------------------------------------------------------------------------------
+
+
+def _list_models(query: str, limit: int, author: str | None = None):
+    with hub.hub_errors(f"search {query!r}"):
+        return list(hub.api().list_models(search=query or None, author=author, limit=limit, expand=SEARCH_EXPAND))
+
+
+def search_refs(query: str, limit: int = 20) -> list[ModelRef]:
+    """Hub search results as ModelRefs (for the `llmfit_list_models` hook)."""
+    out = []
+    for info in _list_models(query, limit):
+        listing = listing_from_info(info)
+        kind = listing.kind
+        if kind == "gguf":
+            for v in listing.variants:
+                out.append(ModelRef(ref=f"{info.id}:{v.quant}" if v.quant else info.id, source="huggingface",
+                                    name=info.id, file=v.first, quant=v.quant, size_bytes=v.size, format="gguf"))
+        else:
+            out.append(ModelRef(ref=info.id, source="huggingface", name=info.id, format=kind,
+                                extra={"downloads": info.downloads}))
+    return out
+
+
+def search(query: str, limit: int = 20, exact: bool = False, hardware=None, context=None) -> list[Row]:
+    """Annotated Hub search: one row per repo (its best quant for this machine)."""
+    if limit < 1 or limit > 500:
+        raise LlmfitError("--limit must be between 1 and 500")
+    ann = Annotator(hardware, context)
+    infos = _list_models(query, limit)
+    listings = [listing_from_info(i) for i in infos]
+
+    def one(listing: RepoListing) -> list[Row]:
+        try:
+            if exact:
+                full = repo_listing(listing.repo_id)
+                rows = _annotate_listing(full, None, True, ann)
+            else:
+                rows = _quick_rows(listing, ann)
+        except LlmfitError as exc:
+            return [Row(listing.repo_id, kind=listing.kind, downloads=listing.downloads, note=str(exc))]
+        return rows
+
+    with cf.ThreadPoolExecutor(max_workers=4) as pool:
+        per_repo = list(pool.map(one, listings))
+    out = []
+    for rows in per_repo:
+        out.append(_summary(rows))
+    return out
+
+
+def _summary(rows: list[Row]) -> Row:
+    """The repo's row: its best variant (or the first one when nothing fits)."""
+    best = None
+    for r in rows:
+        if r.verdict is not None and _better(r, best):
+            best = r
+    pick = best or rows[0]
+    if len(rows) > 1:
+        pick.note = (pick.note + "; " if pick.note else "") + f"{len(rows)} files"
+    return pick
+
+
+def _quick_rows(listing: RepoListing, ann: Annotator) -> list[Row]:
+    """Rows from the search payload alone (+ config.json for safetensors repos): no header reads."""
+    kind = listing.kind
+    if kind == "gguf":
+        g = listing.gguf or {}
+        params = g.get("total")
+        rows = []
+        for v in gguf_variants(listing.files):
+            row = Row(listing.repo_id, v.label, v.quant, "gguf", v.size, downloads=listing.downloads)
+            if not params:
+                row.note = "the Hub gives no parameter count; use --exact"
+                rows.append(row)
+                continue
+            try:
+                from llmfit_core.quant import quant_fact
+
+                bits = quant_fact(v.quant).bits if v.quant else 4.8
+            except Exception:
+                bits = 4.8
+            est = int(params * bits / 8)
+            row.size_bytes = v.size or est
+            spec = guessed_spec(f"{listing.repo_id}:{v.quant}", params, g.get("architecture", "llama"),
+                                g.get("context_length"), v.quant, v.size or est)
+            rows.append(ann.fill(row, spec))
+        mark_best(rows)
+        return rows or [Row(listing.repo_id, kind=kind, downloads=listing.downloads, note="no GGUF files")]
+    if kind in ("safetensors", "mlx"):
+        if "config.json" not in listing.files:
+            return [Row(listing.repo_id, kind=kind, downloads=listing.downloads, note="no config.json")]
+        cfg = fetch_config(listing.repo_id)
+        spec = config_spec(cfg, listing.repo_id)
+        st = listing.safetensors or {}
+        nbytes = _bytes_from_param_counts(st.get("parameters") or {})
+        if nbytes:
+            from llmfit_hf.resolver import _scale_weights
+
+            _scale_weights(spec, nbytes)
+        if kind == "mlx":
+            spec.format = "mlx"
+            q = cfg.get("quantization") or {}
+            if q.get("bits"):
+                spec.quant = f"MLX-{q['bits']}bit"
+        row = Row(listing.repo_id, "", spec.quant, kind, nbytes or None, downloads=listing.downloads)
+        ann.fill(row, spec)
+        row.best_quant = _what_if_best(spec, ann) if kind == "safetensors" else (
+            row.quant if row.verdict and row.verdict != "no-fit" else None)
+        return [row]
+    return [Row(listing.repo_id, kind=kind, downloads=listing.downloads, note="no GGUF or safetensors weights")]
+
+
+_DTYPE_BYTES = {"F64": 8, "I64": 8, "U64": 8, "F32": 4, "I32": 4, "U32": 4, "F16": 2, "BF16": 2, "I16": 2,
+                "U16": 2, "F8_E4M3": 1, "F8_E5M2": 1, "I8": 1, "U8": 1, "BOOL": 1}
+
+
+def _bytes_from_param_counts(params: dict) -> int:
+    """Exact weight bytes from the Hub's safetensors parameter counts per dtype."""
+    return int(sum(n * _DTYPE_BYTES.get(d.upper(), 2) for d, n in params.items()))
