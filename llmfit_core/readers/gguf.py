@@ -167,6 +167,8 @@ def _read_value(c: _Cursor, vtype: GGUFValueType, key: str, depth: int = 0):
             if rem is not None and count * 8 > rem:
                 raise ModelReadError(f"{c.src.name}: truncated (array {key!r} of {count} strings runs past the end)")
             keep = count <= 16
+            if not keep:
+                c.src.readahead(count * 12)
             out = []
             for _ in range(count):
                 s = _read_string(c, MAX_STRING_LEN, f"metadata {key!r}", keep=keep)
@@ -198,6 +200,8 @@ def _parse_header(source: ByteSource) -> GGUFHeader:
     c = _Cursor(source)
     try:
         magic = c.unpack("<I")
+    except HeaderTooLargeError:
+        raise
     except ModelReadError:
         raise ModelReadError(f"{source.name}: not a GGUF file (too short)") from None
     if magic != GGUF_MAGIC:
@@ -220,6 +224,7 @@ def _parse_header(source: ByteSource) -> GGUFHeader:
         vtype = _value_type(c, key)
         meta[key] = _read_value(c, vtype, key)
     tensors: list[GGUFTensor] = []
+    source.readahead(n_tensors * 72 + 64)
     for _ in range(n_tensors):
         name = _read_string(c, MAX_KEY_LEN, "a tensor name")
         n_dims = c.unpack("<I")

@@ -20,7 +20,7 @@ from llmfit_core.errors import (
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 FIRST_CHUNK = 64 * 1024
-MAX_CHUNK = 4 * 1024 * 1024
+MAX_CHUNK = 1024 * 1024
 
 
 class ByteSource:
@@ -53,6 +53,9 @@ class ByteSource:
                 "(corrupt or hostile file?)"
             )
         self.bytes_read += n
+
+    def readahead(self, n: int) -> None:
+        """Hint: about `n` more bytes will be read sequentially (remote sources size their next request)."""
 
     def _read(self, offset: int, n: int) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -119,7 +122,7 @@ def _is_hf_url(url: str) -> bool:
 
 
 class HTTPRangeSource(ByteSource):
-    """An HTTP(S) file read with `Range: bytes=a-b` requests in growing chunks (64 KiB, doubling).
+    """An HTTP(S) file read with `Range: bytes=a-b` requests in growing chunks (64 KiB, x1.5, at most 1 MiB).
 
     Uses huggingface_hub's shared httpx client (redirects, offline mode, proxies). Hub URLs get the
     user's token headers (HF_TOKEN / `hf auth login`). A server that ignores Range (200 with the whole
@@ -148,6 +151,10 @@ class HTTPRangeSource(ByteSource):
         self._buf_start = 0
         self._stream = None  # (response, iterator) when the server ignores Range
         self._stream_done = False
+        self._capped = False
+
+    def readahead(self, n: int) -> None:
+        self._chunk = max(4096, min(int(n), MAX_CHUNK))
 
     # -- transport ---------------------------------------------------------------------------
     def _client(self):
@@ -210,7 +217,13 @@ class HTTPRangeSource(ByteSource):
             if self._stream is not None:
                 it = self._stream[1]
             for piece in it:
-                self._charge(len(piece))
+                allowed = self.max_bytes - self.bytes_read
+                if len(piece) > allowed:  # stop exactly at the cap
+                    out += piece[:allowed]
+                    self.bytes_read += allowed
+                    self._capped = True
+                    break
+                self.bytes_read += len(piece)
                 out += piece
                 if len(out) >= want:
                     break
@@ -236,6 +249,8 @@ class HTTPRangeSource(ByteSource):
             self._buf = bytearray()
             self._buf_start = offset
             buf_end = offset
+        if end - buf_end > self.max_bytes - self.bytes_read:
+            self._charge(end - buf_end)  # raises HeaderTooLargeError
         fetch_end = max(end, buf_end + self._chunk)
         if self.size is not None:
             fetch_end = min(fetch_end, self.size)
@@ -255,7 +270,7 @@ class HTTPRangeSource(ByteSource):
             if self._stream is None:
                 resp.close()
         self._buf += data
-        self._chunk = min(self._chunk * 2, MAX_CHUNK)
+        self._chunk = min(self._chunk * 3 // 2, MAX_CHUNK)
         # keep the window bounded: drop what lies well before the current read
         if offset - self._buf_start > MAX_CHUNK:
             drop = offset - self._buf_start
@@ -268,7 +283,10 @@ class HTTPRangeSource(ByteSource):
         end = offset + n
         resp = self._stream[0]
         while self._buf_start + len(self._buf) < end and not self._stream_done:
-            want = max(end - (self._buf_start + len(self._buf)), 64 * 1024)
+            if self._capped or self.bytes_read >= self.max_bytes:
+                self._charge(end - (self._buf_start + len(self._buf)))  # raises HeaderTooLargeError
+            need = end - (self._buf_start + len(self._buf))
+            want = max(need, min(64 * 1024, self.max_bytes - self.bytes_read))
             self._buf += self._pull(resp, want)
             # forget bytes before the current read so memory stays small while skipping
             if offset - self._buf_start > MAX_CHUNK:
