@@ -74,9 +74,9 @@ def test_leave_one_out_improves_a_consistent_bias():
     assert "pp" not in rep
 
 
-def _record(fp, quant, meas_tg, pred_tg, threads=None):
+def _record(fp, quant, meas_tg, pred_tg, threads=None, params=10**9):
     return {"hardware_fingerprint": fp, "settings": {"threads": threads or default_threads(), "n_ctx": 512},
-            "model": {"quant": quant}, "results": {"tg": {"tok_s": meas_tg}, "pp": {"tok_s": 0}},
+            "model": {"quant": quant, "params": params}, "results": {"tg": {"tok_s": meas_tg}, "pp": {"tok_s": 0}},
             "prediction": {"tg_tok_s": pred_tg, "pp_tok_s": 5.0}}
 
 
@@ -84,7 +84,7 @@ def test_samples_only_from_this_machine_default_threads_and_valid_numbers():
     fp = fingerprint(HW)
     recs = [_record(fp, "Q4_K_M", 10, 20), _record("0" * 16, "Q4_K_M", 10, 20),
             _record(fp, "Q4_K_M", 10, 20, threads=default_threads() + 1), _record(fp, "Q8_0", float("nan"), 20),
-            {"garbage": True}, _record(fp, "F16", 30, 10)]
+            {"garbage": True}, _record(fp, "F16", 30, 10), _record(fp, "Q4_0", 10, 20, params=5_000_000)]
     s = samples_from_records(recs, fp, repredict=False)
     assert sorted((x.test, x.family, x.measured) for x in s) == [("tg", "float", 30.0), ("tg", "kquant", 10.0)]
 

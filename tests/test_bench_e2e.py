@@ -33,7 +33,7 @@ def test_bench_synthetic_through_cli_appends_a_record(tmp_path):
     assert rec["results"]["pp"]["test"] == "pp64" and rec["results"]["tg"]["test"] == "tg16"
     assert rec["results"]["pp"]["tok_s"] > 0 and rec["results"]["tg"]["tok_s"] > 0
     assert rec["model"]["quant"] == "Q4_0" and rec["model"]["file_bytes"] > 0
-    assert rec["peak_rss_bytes"] > rec["model"]["file_bytes"]
+    assert rec["peak_rss_bytes"] > rec["model"]["file_bytes"] and 0 < rec["baseline_rss_bytes"] < rec["peak_rss_bytes"]
     assert rec["settings"]["pp"] == 64 and rec["settings"]["repeats"] == 1
     # the cached synthetic model is complete and reused
     assert [p.name for p in (tmp_path / "cache" / "synthetic").iterdir()] == ["llama-tiny-Q4_0.gguf"]

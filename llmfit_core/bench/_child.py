@@ -24,12 +24,21 @@ def _peak_rss_bytes() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
 
 
+def _current_rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return _peak_rss_bytes()
+
+
 def main() -> int:
     s = json.loads(sys.stdin.read())
     import llama_cpp as L
 
     L.llama_backend_init()
     rng = random.Random(s.get("seed", 1234))
+    baseline_rss = _current_rss_bytes()  # interpreter + llama.cpp library, before the model
 
     mp = L.llama_model_default_params()
     mp.n_gpu_layers = int(s.get("n_gpu_layers", 0))
@@ -94,7 +103,8 @@ def main() -> int:
             _emit({"event": "progress", "test": test, "rep": rep + 1, "seconds": times[-1]})
         results[test] = {"n_tokens": n, "seconds": times}
 
-    _emit({"event": "result", "tests": results, "peak_rss_bytes": _peak_rss_bytes(), "n_vocab": n_vocab,
+    _emit({"event": "result", "tests": results, "peak_rss_bytes": _peak_rss_bytes(), "baseline_rss_bytes": baseline_rss,
+           "n_vocab": n_vocab,
            "llama_cpp_version": getattr(L, "__version__", "unknown")})
     L.llama_free(ctx)
     L.llama_model_free(model)

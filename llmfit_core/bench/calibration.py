@@ -3,7 +3,8 @@
 factor = exp(sum(log(measured / predicted)) / (n + PRIOR)): the geometric mean of measured/predicted,
 shrunk toward 1 when there are few records. A family without records falls back to the test's factor over
 all families (itself shrunk toward 1). Records only count for the hardware fingerprint they were taken on
-and for the default thread count (the predictor assumes all physical cores).
+and for the default thread count (the predictor assumes all physical cores); runs of tiny models
+(< MIN_PARAMS) are left out because they time per-call overhead, not throughput.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ CALIBRATION_NAME = "calibration.json"
 PRIOR = 2.0  # pseudo-records at ratio 1
 MAX_FACTOR = 20.0  # clamp: a factor beyond this means a broken record, not a machine trait
 TESTS = ("pp", "tg")
+# Below this size a run measures fixed per-call overhead, not throughput: not calibration data.
+MIN_PARAMS = 50_000_000
 
 
 def family_of(quant: str | None) -> str:
@@ -116,6 +119,9 @@ def samples_from_records(records: list[dict], fp: str, repredict: bool = True) -
                 continue
             st = r.get("settings") or {}
             if int(st.get("threads", -1)) != default_threads():
+                continue
+            params = (r.get("model") or {}).get("params")
+            if params is not None and params < MIN_PARAMS:
                 continue
             pred = r.get("prediction")
             if repredict:

@@ -66,6 +66,7 @@ def anonymise(record: dict) -> dict:
         "results": {t: {k: v for k, v in r.items() if k in ("test", "n_tokens", "tok_s", "tok_s_std")}
                     for t, r in (record.get("results") or {}).items() if t in ("pp", "tg") and isinstance(r, dict)},
         "peak_rss_bytes": record.get("peak_rss_bytes"),
+        "baseline_rss_bytes": record.get("baseline_rss_bytes"),
         "prediction": {k: v for k, v in (record.get("prediction") or {}).items() if k in ("pp_tok_s", "tg_tok_s")} or None,
         "runtime": {k: _scrub_text(v) for k, v in (record.get("runtime") or {}).items() if k in ("name", "llama_cpp_python")},
     }

@@ -77,6 +77,7 @@ def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None
         "results": {t.test[:2]: {"test": t.test, "n_tokens": t.n_tokens, "tok_s": t.tok_s_mean,
                                  "tok_s_std": t.tok_s_std, "seconds": t.seconds} for t in result.tests},
         "peak_rss_bytes": result.peak_rss_bytes,
+        "baseline_rss_bytes": result.baseline_rss_bytes,
         "prediction": prediction,
         "runtime": {"name": "llama.cpp-cpu", "llama_cpp_python": result.llama_cpp_version},
     }

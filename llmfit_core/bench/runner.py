@@ -113,6 +113,7 @@ class BenchResult:
     peak_rss_bytes: int
     llama_cpp_version: str
     wall_s: float
+    baseline_rss_bytes: int = 0  # child RSS before loading the model (interpreter + llama.cpp)
 
     def get(self, kind: str) -> TestResult | None:
         """The pp or tg result, if it was run."""
@@ -203,7 +204,8 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
         raise BenchError(_explain_failure(p.name, rc, error, tail[-1] if tail else ""))
     tests = [TestResult.from_times(k, v["n_tokens"], v["seconds"]) for k, v in result["tests"].items()]
     return BenchResult(str(p), settings, tests, int(result["peak_rss_bytes"]),
-                       str(result.get("llama_cpp_version", "unknown")), time.perf_counter() - t0)
+                       str(result.get("llama_cpp_version", "unknown")), time.perf_counter() - t0,
+                       int(result.get("baseline_rss_bytes") or 0))
 
 
 def _explain_failure(name: str, rc: int | None, error: str | None, last_log: str) -> str:
