@@ -101,6 +101,15 @@ def test_apply_calibration_scales_only_matching_hardware(tmp_path, monkeypatch):
     assert p.decode_tok_s == 10.0  # the input is not mutated
     assert apply_calibration(p, HW, spec("F16")).decode_tok_s == pytest.approx(20.0)
     assert apply_calibration(p, OTHER, spec("Q4_K_M")) is p
+    # the bench measures the CPU backend: GPU predictions are left alone
+    assert apply_calibration(p, HW, spec("Q4_K_M"), backend="llama.cpp-cuda") is p
+    assert apply_calibration(p, HW, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
+    from llmfit_core.hardware.profile import GPUInfo
+
+    gpu_hw = HardwareProfile(cpu=HW.cpu, memory=HW.memory, gpus=[GPUInfo("nvidia", "RTX 4090", 24)])
+    save_calibration(Calibration(fingerprint(gpu_hw), factors={"tg": {"*": 0.5}}, counts={"tg": {"*": 1}}))
+    assert apply_calibration(p, gpu_hw, spec("Q4_K_M")) is p
+    assert apply_calibration(p, gpu_hw, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
 
 
 def test_apply_calibration_survives_a_corrupt_file(tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ CALIBRATION_NAME = "calibration.json"
 PRIOR = 2.0  # pseudo-records at ratio 1
 MAX_FACTOR = 20.0  # clamp: a factor beyond this means a broken record, not a machine trait
 TESTS = ("pp", "tg")
+CALIBRATED_BACKENDS = ("llama.cpp-cpu", "cpu")  # `llmfit bench` runs with n_gpu_layers=0
 # Below this size a run measures fixed per-call overhead, not throughput: not calibration data.
 MIN_PARAMS = 50_000_000
 
@@ -197,12 +198,17 @@ def load_calibration(directory: Path | None = None) -> Calibration | None:
         return None
 
 
-def apply_calibration(prediction, hardware, spec):
+def apply_calibration(prediction, hardware, spec, backend=None):
     """Scale a ThroughputPrediction by this machine's calibration factors; unchanged if none applies.
 
-    Only applies when `hardware` has the fingerprint the calibration was fitted on. Never raises.
+    Only applies when `hardware` has the fingerprint the calibration was fitted on and the prediction is
+    for the CPU backend the bench measured (`backend` name or Backend; None = CPU unless the hardware has
+    a GPU). Never raises.
     """
     try:
+        be = getattr(backend, "name", backend)
+        if (be is not None and be not in CALIBRATED_BACKENDS) or (be is None and getattr(hardware, "gpus", None)):
+            return prediction
         cal = load_calibration()
         if cal is None or fingerprint(hardware) != cal.fingerprint:
             return prediction
