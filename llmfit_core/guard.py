@@ -1,0 +1,281 @@
+"""Python download guard: the fit check for code that calls huggingface_hub directly.
+
+    import llmfit_core.guard as guard
+    guard.install(mode="warn")   # or "block": raise DownloadBlockedError before any weight byte
+    ...                          # hf_hub_download / snapshot_download / Llama.from_pretrained / mlx_lm.load
+    guard.uninstall()
+
+Opt-in without code changes: `python -m llmfit_core.guard script.py [args]` runs a script with the guard
+installed (mode from `LLMFIT_GUARD`, default warn); or call `llmfit_core.guard.autoinstall()`, which
+installs it only when `LLMFIT_GUARD=warn|block` is set (the HF adapter calls it when llmfit's plugins load).
+No `.pth` or sitecustomize magic.
+
+What is wrapped: `huggingface_hub.hf_hub_download` / `snapshot_download` (the package attributes, which
+llama-cpp-python's `Llama.from_pretrained` imports inside the method at call time), the defining modules'
+names (`huggingface_hub.file_download.hf_hub_download`, `huggingface_hub._snapshot_download.snapshot_download`)
+and mlx-lm's module-level import `mlx_lm.utils.snapshot_download` (patched when mlx_lm.utils is loaded).
+The guard never changes what is downloaded: the original function is called with the same arguments and
+its return value is returned unchanged. Files already in the cache are not checked again (the dry run
+says `will_download=False`), and a dry run the caller asked for is passed straight through.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+import threading
+import warnings
+
+from llmfit_core.errors import LlmfitError
+
+MODES = ("warn", "block")
+
+
+class DownloadBlockedError(LlmfitError):
+    """The guard (block mode) stopped a download of a model that does not fit this machine."""
+
+    exit_code = 3
+
+
+class FitWarning(UserWarning):
+    """Emitted by the guard in warn mode when a download does not fit (or could not be checked)."""
+
+
+# (module name, attribute) pairs the guard patches
+TARGETS = (
+    ("huggingface_hub", "hf_hub_download"),
+    ("huggingface_hub", "snapshot_download"),
+    ("huggingface_hub.file_download", "hf_hub_download"),
+    ("huggingface_hub._snapshot_download", "snapshot_download"),
+    ("mlx_lm.utils", "snapshot_download"),
+)
+
+
+class _Guard:
+    """The installed guard: its mode, the originals it replaced, what it already checked."""
+
+    def __init__(self, mode: str, hardware=None, context=None, strict: bool = False):
+        self.mode = mode
+        self.hardware = hardware
+        self.context = context
+        self.strict = strict
+        self.originals: dict[tuple[str, str], object] = {}
+        self.checked: dict[tuple, object] = {}  # (repo, revision, files) -> CheckResult
+        self.local = threading.local()
+
+    # -- the check ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        return getattr(self.local, "depth", 0) > 0
+
+    def run_inner(self, fn, *args, **kwargs):
+        self.local.depth = getattr(self.local, "depth", 0) + 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.local.depth -= 1
+
+    def check(self, kind: str, original, args: tuple, kwargs: dict) -> None:
+        """Dry-run the same call, check the model files it would fetch; warn or raise."""
+        from llmfit_hf.predownload import PlannedFile, check_plan
+
+        call = dict(kwargs)
+        call["dry_run"] = True
+        try:
+            infos = self.run_inner(original, *args, **call)
+        except Exception as exc:  # the real call will raise the same error (or work from cache)
+            self._fail_open(f"could not plan the download ({type(exc).__name__}: {exc})")
+            return
+        if not isinstance(infos, list):
+            infos = [infos]
+        planned = [PlannedFile(i.filename, i.file_size, bool(i.will_download)) for i in infos]
+        if not any(p.will_download for p in planned):
+            return  # everything is cached: nothing to check
+        repo_id = kwargs.get("repo_id") or (args[0] if args else None)
+        revision = kwargs.get("revision")
+        if kwargs.get("repo_type") not in (None, "model") or not repo_id:
+            return
+        key = (repo_id, revision, tuple(sorted(p.name for p in planned if p.will_download)))
+        res = self.checked.get(key)
+        if res is None:
+            try:
+                res = self.run_inner(check_plan, repo_id, planned, revision=revision, hardware=self.hardware,
+                                     context=self.context, options={"guard": self.mode})
+            except Exception as exc:
+                self._fail_open(f"fit check failed for {repo_id} ({type(exc).__name__}: {exc})")
+                return
+            self.checked[key] = res
+        self._decide(repo_id, res)
+
+    def _decide(self, repo_id: str, res) -> None:
+        from llmfit_hf.predownload import describe
+
+        if res.status in ("fits", "nothing"):
+            return
+        if res.status == "error":
+            self._fail_open(f"fit check incomplete for {repo_id} ({res.message})")
+            return
+        detail = "; ".join(line.strip() for line in describe(res))
+        msg = f"{repo_id} does not fit this machine: {detail}"
+        if self.mode == "block":
+            raise DownloadBlockedError(msg + " (blocked by llmfit guard; LLMFIT_GUARD=warn to only warn)")
+        warnings.warn(msg, FitWarning, stacklevel=4)
+
+    def _fail_open(self, message: str) -> None:
+        if self.strict and self.mode == "block":
+            raise DownloadBlockedError(message + " (strict guard)")
+        warnings.warn("llmfit guard: " + message, FitWarning, stacklevel=5)
+
+    # -- wrappers ----------------------------------------------------------------------------
+    def wrap(self, kind: str, original):
+        guard = self
+
+        @functools.wraps(original)
+        def guarded(*args, **kwargs):
+            if guard.busy() or kwargs.get("dry_run") or kwargs.get("local_files_only"):
+                return original(*args, **kwargs)
+            if kind == "hf_hub_download":
+                kwargs_for_plan = _normalize_subfolder(kwargs)
+            else:
+                kwargs_for_plan = kwargs
+            guard.check(kind, original, args, kwargs_for_plan)
+            # the untouched call; nested calls (snapshot_download → hf_hub_download per file) skip the check
+            return guard.run_inner(original, *args, **kwargs)
+
+        guarded.__llmfit_guard__ = True
+        guarded.__wrapped__ = original
+        return guarded
+
+    def patch(self) -> None:
+        for mod_name, attr in TARGETS:
+            if mod_name.startswith("mlx_lm") and mod_name not in sys.modules:
+                continue  # importing mlx is heavy: patched by patch_loaded_modules() when it is loaded
+            self._patch_one(mod_name, attr)
+
+    def _patch_one(self, mod_name: str, attr: str) -> None:
+        try:
+            mod = importlib.import_module(mod_name)
+        except Exception:
+            return
+        current = getattr(mod, attr, None)
+        if current is None or getattr(current, "__llmfit_guard__", False):
+            return
+        kind = attr
+        self.originals[(mod_name, attr)] = current
+        setattr(mod, attr, self.wrap(kind, current))
+
+    def unpatch(self) -> None:
+        for (mod_name, attr), original in self.originals.items():
+            mod = sys.modules.get(mod_name)
+            if mod is not None and getattr(getattr(mod, attr, None), "__llmfit_guard__", False):
+                setattr(mod, attr, original)
+        self.originals.clear()
+
+
+def _normalize_subfolder(kwargs: dict) -> dict:
+    """llama-cpp-python passes subfolder='.' for top-level files; the dry run must name the same file."""
+    if kwargs.get("subfolder") in (".", ""):
+        kw = dict(kwargs)
+        kw["subfolder"] = None
+        return kw
+    return kwargs
+
+
+_guard: _Guard | None = None
+
+
+def install(mode: str = "warn", hardware=None, context=None, strict: bool = False) -> None:
+    """Wrap huggingface_hub's download functions (and the names consumers imported) with the fit check.
+
+    mode "warn": a FitWarning when a model does not fit, then the download; "block": DownloadBlockedError
+    before any weight byte. `strict` (block mode): a failed check blocks too. Calling it again changes the mode.
+    """
+    global _guard
+    if mode not in MODES:
+        raise LlmfitError(f"guard mode must be one of {', '.join(MODES)}, not {mode!r}")
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        raise LlmfitError("huggingface_hub is not installed: nothing to guard") from None
+    if _guard is not None:
+        _guard.mode, _guard.hardware, _guard.context, _guard.strict = mode, hardware, context, strict
+        _guard.patch()
+        return
+    _guard = _Guard(mode, hardware, context, strict)
+    _guard.patch()
+
+
+def patch_loaded_modules() -> None:
+    """Patch consumers loaded after install() (e.g. mlx_lm.utils). Cheap; call before using them."""
+    if _guard is not None:
+        _guard.patch()
+        for mod_name, attr in TARGETS:
+            if mod_name in sys.modules:
+                _guard._patch_one(mod_name, attr)
+
+
+def uninstall() -> None:
+    """Restore the original functions."""
+    global _guard
+    if _guard is not None:
+        _guard.unpatch()
+        _guard = None
+
+
+def installed_mode() -> str | None:
+    """"warn" / "block" when installed, else None."""
+    return None if _guard is None else _guard.mode
+
+
+def autoinstall() -> str | None:
+    """Install the guard when LLMFIT_GUARD=warn|block is set (opt-in); returns the mode or None."""
+    mode = os.environ.get("LLMFIT_GUARD", "").strip().lower()
+    if mode in ("", "0", "off", "no", "false"):
+        return None
+    if mode in ("1", "on", "yes", "true"):
+        mode = "warn"
+    if mode not in MODES:
+        print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block; guard not installed", file=sys.stderr)
+        return None
+    try:
+        install(mode, hardware=os.environ.get("LLMFIT_HARDWARE") or None)
+    except LlmfitError as exc:
+        print(f"llmfit: warning: guard not installed ({exc})", file=sys.stderr)
+        return None
+    return mode
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m llmfit_core.guard [--block|--warn] script.py [args]` or `-m module [args]`."""
+    import runpy
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    mode = os.environ.get("LLMFIT_GUARD", "warn").strip().lower() or "warn"
+    while args and args[0] in ("--block", "--warn"):
+        mode = args.pop(0)[2:]
+    if not args or args[0] in ("-h", "--help"):
+        print("usage: python -m llmfit_core.guard [--warn|--block] SCRIPT.py [ARGS] | -m MODULE [ARGS]")
+        return 0 if args else 2
+    try:
+        install(mode if mode in MODES else "warn")
+    except LlmfitError as exc:
+        print(f"llmfit: error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        if args[0] == "-m" and len(args) > 1:
+            sys.argv = args[1:]
+            runpy.run_module(args[1], run_name="__main__", alter_sys=True)
+        else:
+            sys.argv = args
+            runpy.run_path(args[0], run_name="__main__")
+    except DownloadBlockedError as exc:
+        print(f"llmfit: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 3
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
