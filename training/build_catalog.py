@@ -67,7 +67,7 @@ def uses_of(raw: dict) -> list[str]:
         out.append("reasoning")
     if "vision" in caps or "multimodal" in uc or re.search(r"-vl\b|-vl-|vision|llava|pixtral|internvl", name):
         out.append("vision")
-    if "embedding" in uc or re.search(r"embed|bge-|gte-|e5-", name):
+    if "embedding" in uc or re.search(r"embed|\bbge-|\bgte-|\be5-", name):
         out.append("embedding")
     if "tool_use" in caps:
         out.append("tool-use")

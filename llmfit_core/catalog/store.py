@@ -56,7 +56,9 @@ class Catalog:
     @property
     def models(self) -> list[CatalogEntry]:
         """Entries that are models in their own right (not a quantized copy of another entry)."""
-        return [e for e in self.entries if not e.variant_of]
+        if getattr(self, "_models", None) is None:
+            self._models = [e for e in self.entries if not e.variant_of]
+        return self._models
 
     def find(self, ref: str) -> CatalogEntry | None:
         """Exact id, case-insensitive id or mirror id, or a unique short name; ResolveError if ambiguous."""

@@ -1,0 +1,581 @@
+"""Recommendations: rank every catalog model × quantization for one hardware profile under constraints.
+
+Vectorised: per-model arrays are built once per catalog (`catalog_arrays`), then memory
+(`memory.estimate_totals`), a layer-split placement and speed (`throughput.predict_batch`) are computed
+for all model × quant pairs in numpy. The top N are then re-scored one by one with the full pipeline
+(`api.fit_spec`), so what is shown is exactly what `llmfit fit --json` would say.
+
+Score (higher is better), documented:
+    rank = quality(model) − quant_penalty(quant) + speed_points + headroom_points
+    quality        = 30 + 12·log2(effective params in billions) + family_bonus   (MoE: sqrt(total·active))
+    ties (same score to 0.1) go to models with more known GGUF repos / re-uploads (what people actually run)
+    quant_penalty  = 10 × perplexity increase over F16 (llama.cpp quantize table, quant_quality.py)
+    speed_points   = 15 × clamp(ln(decode tok/s) / ln(60), 0, 1)
+    headroom       = runs +5, tight −5, offload −10
+For each model the chosen quantization is the highest-quality one that meets every constraint; the next
+better one is named with the constraint it broke.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from llmfit_core.constraints import Constraints, describe_field, fmt_gib
+from llmfit_core.errors import ConstraintError
+from llmfit_core.catalog.validate import _PACKED
+from llmfit_core.quant_quality import GGUF_LADDER, quality_penalty
+
+DEFAULT_CONTEXT = 4096
+# Without a speed constraint, prefer models that generate at least reading speed; dropped (with a note)
+# when nothing on this machine reaches it.
+DEFAULT_MIN_TPS = 5.0
+DEFAULT_LADDER = tuple(q for q in GGUF_LADDER if q != "F16")  # F16 only when asked: Q8_0 has the same quality
+TIGHT_FRACTION = 0.9  # more than 90% of the budget used: "tight"
+# Newer generations beat older ones at the same size (published benchmark standings); small, documented nudges.
+FAMILY_BONUS = {
+    "qwen-3": 6, "qwen-3.5": 7, "gpt-oss": 6, "gemma-3": 5, "gemma-4": 7, "phi-4": 5, "llama-3.3": 4, "llama-3.1": 3,
+    "llama-3.2": 3, "llama-3": 2, "qwen-2.5": 3, "deepseek": 4, "mistral": 0, "llama-2": -8, "llama": 0,
+    "gpt2": -20, "opt": -15, "bloom": -15, "pythia": -15,
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# hardware
+
+
+def resolve_hw(hardware=None):
+    """HardwareProfile for None (this machine), a device/profile name, a JSON path or a profile."""
+    from llmfit_core.hardware.profile import HardwareProfile
+
+    if isinstance(hardware, HardwareProfile):
+        return hardware
+    from llmfit_core.hardware.registry import resolve_hardware
+
+    return resolve_hardware(hardware)
+
+
+def budgets(hw) -> dict:
+    """Memory budgets (bytes) of a profile: GPU VRAM (discrete), and the system RAM usable by a model."""
+    from llmfit_core.backends import default_backend
+
+    be = default_backend(hw)
+    ram = hw.memory.available_bytes if hw.memory.available_gb else hw.memory.total_bytes
+    apple = any(g.vendor == "apple" for g in hw.gpus)
+    if hw.unified_memory:
+        # Metal's recommended working set is about 75% of unified memory
+        ram = int(hw.memory.total_bytes * (0.75 if apple else 0.9))
+        vram = ram if be.gpu else 0
+    else:
+        vram = sum(g.vram_bytes for g in hw.gpus) if be.gpu else 0
+    return {"backend": be, "vram": int(vram), "ram": int(ram), "unified": bool(hw.unified_memory)}
+
+
+# ------------------------------------------------------------------------------------------------
+# per-catalog arrays
+
+
+@dataclass
+class CatalogArrays:
+    entries: list
+    params: np.ndarray
+    active: np.ndarray
+    layers: np.ndarray
+    kv_heads: np.ndarray
+    heads: np.ndarray
+    head_dim: np.ndarray
+    hidden: np.ndarray
+    vocab: np.ndarray
+    ffn: np.ndarray  # dense FFN, or active experts' FFN width for the compute buffer
+    max_ctx: np.ndarray
+    emb: np.ndarray  # token embedding params
+    out: np.ndarray  # output head params (0 when tied)
+    dense_layer: np.ndarray  # attention + dense FFN + shared expert params
+    experts: np.ndarray  # routed expert params (all experts)
+    expert_frac: np.ndarray  # fraction of experts used per token
+    quality: np.ndarray
+    uses: list
+    has_gguf: np.ndarray
+
+
+    def take(self, idx: np.ndarray) -> "CatalogArrays":
+        """The arrays of the models at `idx`."""
+        kw = {}
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            kw[name] = v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx]
+        return CatalogArrays(**kw)
+
+
+_ARRAYS: dict[int, CatalogArrays] = {}
+
+
+def catalog_arrays(entries) -> CatalogArrays:
+    """Per-model numpy arrays of a list of catalog entries (cached by list identity)."""
+    key = id(entries)
+    if key in _ARRAYS and _ARRAYS[key].entries is entries:
+        return _ARRAYS[key]
+    f = lambda name: np.array([getattr(e, name) or 0 for e in entries], dtype=np.float64)  # noqa: E731
+    params, active = f("params"), f("active_params")
+    active = np.where(active > 0, active, params)
+    H, V, L = f("hidden_size"), f("vocab_size"), f("n_layers")
+    nh, kv, hd = f("n_heads"), f("n_kv_heads"), f("head_dim")
+    E, Eu, eF, sF, F = f("n_experts"), f("n_experts_used"), f("expert_ffn_size"), f("shared_ffn_size"), f("ffn_size")
+    tied = np.array([bool(e.tied_embeddings) for e in entries])
+    emb = V * H
+    out = np.where(tied, 0.0, V * H)
+    attn = L * (2 * H * nh * hd + 2 * H * kv * hd)
+    moe = E > 1
+    experts = np.where(moe, L * E * 3 * H * eF, 0.0)
+    dense_ffn = np.where(moe, L * 3 * H * sF, L * 3 * H * F)
+    rest = np.maximum(params - emb - out, 1.0)
+    scale = rest / np.maximum(attn + dense_ffn + experts, 1.0)  # match the validated declared count
+    eff = np.where(moe, np.sqrt(params * active), params) / 1e9
+    fam_bonus = np.array([FAMILY_BONUS.get(e.family, FAMILY_BONUS.get(e.family.split("-")[0], 0)) for e in entries], float)
+    quality = 30.0 + 12.0 * np.log2(np.maximum(eff, 0.01)) + fam_bonus
+    arr = CatalogArrays(
+        entries=entries, params=params, active=active, layers=L, kv_heads=kv, heads=nh, head_dim=hd, hidden=H, vocab=V,
+        ffn=np.where(moe, np.maximum(Eu, 1) * eF + sF, F), max_ctx=f("max_context"), emb=emb, out=out,
+        dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
+        quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
+    )
+    _ARRAYS.clear()
+    _ARRAYS[key] = arr
+    return arr
+
+
+_GROUP_BPW: dict[str, dict[str, float]] = {}
+
+
+def group_bpw(quant: str) -> dict[str, float]:
+    """Bits per weight of each tensor group when llama.cpp stores a model as `quant` (from quant.apply_quant
+    on reference shapes: a Llama-3-8B-like dense model and a Qwen3-30B-A3B-like MoE)."""
+    if quant in _GROUP_BPW:
+        return _GROUP_BPW[quant]
+    from llmfit_core.catalog.entry import CatalogEntry
+    from llmfit_core.catalog.sizes import _base_spec
+    from llmfit_core.quant import apply_quant
+
+    dense = CatalogEntry(id="ref/dense", family="ref", arch="llama", params=8_030_261_248, active_params=0, n_layers=32,
+                         hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256, max_context=8192,
+                         ffn_size=14336)
+    moe = CatalogEntry(id="ref/moe", family="ref", arch="qwen3moe", params=30_532_122_624, active_params=0, n_layers=48,
+                       hidden_size=2048, n_heads=32, n_kv_heads=4, head_dim=128, vocab_size=151936, max_context=8192,
+                       n_experts=128, n_experts_used=8, expert_ffn_size=768)
+    out: dict[str, float] = {}
+    for ref in (dense, moe):
+        base = _base_spec(ref)
+        q = apply_quant(base, quant) if quant != "BF16" else base
+        for g, b in q.group_bytes.items():
+            n = base.group_bytes.get(g, 0) / 2  # BF16: 2 bytes per weight
+            if n and (g not in out or ref is dense):
+                out[g] = 8.0 * b / n
+    _GROUP_BPW[quant] = out
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class Recommendation:
+    """One recommended model with its chosen quantization."""
+
+    entry: object  # CatalogEntry
+    quant: str
+    rank_score: float
+    quality: float
+    total_bytes: int
+    gpu_bytes: int
+    cpu_bytes: int
+    verdict: str
+    fits: bool
+    decode_tok_s: float
+    prefill_tok_s: float
+    context: int
+    rejected_better: str | None = None  # why the next better quantization was not chosen
+    report: object | None = None  # FitReport from the full pipeline (top N)
+
+    def to_dict(self) -> dict:
+        """FitReport.to_dict() (the `fit --json` contract) plus the catalog id and ranking facts."""
+        d = self.report.to_dict() if self.report is not None else {}
+        d.update({
+            "model_id": self.entry.id,
+            "family": self.entry.family,
+            "license": self.entry.license,
+            "uses": list(self.entry.uses),
+            "rank_score": round(self.rank_score, 2),
+            "quality": round(self.quality, 2),
+            "rejected_better": self.rejected_better,
+        })
+        return d
+
+
+@dataclass
+class RecommendResult:
+    hardware_name: str
+    backend: str
+    context: int | None
+    constraints: Constraints
+    items: list[Recommendation] = field(default_factory=list)
+    models_considered: int = 0
+    pairs_considered: int = 0
+    pairs_passing: int = 0
+    rank_ms: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "hardware": self.hardware_name,
+            "backend": self.backend,
+            "constraints": dict(self.constraints.describe()),
+            "models_considered": self.models_considered,
+            "pairs_considered": self.pairs_considered,
+            "pairs_passing": self.pairs_passing,
+            "recommendations": [r.to_dict() for r in self.items],
+            "notes": list(self.notes),
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# the vectorised core
+
+
+def _ladder(c: Constraints) -> tuple[str, ...]:
+    if c.quants:
+        return tuple(c.quants)
+    if c.formats and all(f in ("mlx",) for f in c.formats):
+        return ("MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit")
+    if c.formats and all(f in ("awq", "gptq") for f in c.formats):
+        return tuple(f"{c.formats[0].upper()}-4bit" for _ in (0,)) + (f"{c.formats[0].upper()}-8bit",)
+    return DEFAULT_LADDER
+
+
+def _model_mask(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
+    """Per-model constraint masks (name -> bool array over models)."""
+    n = len(arr.entries)
+    masks: dict[str, np.ndarray] = {}
+    if not c.uses or "embedding" not in c.uses:
+        masks["_text"] = np.array([not (u == {"embedding"} or "embedding" in u and "chat" not in u) for u in arr.uses])
+    if c.uses:
+        masks["uses"] = np.array([all(x in u for x in c.uses) for u in arr.uses])
+    if c.licenses:
+        lic = [(e.license or "").lower() for e in arr.entries]
+        masks["licenses"] = np.array([any(l == x or l.startswith(x) for x in c.licenses) for l in lic])
+    if c.families:
+        masks["families"] = np.array([any(e.family.startswith(x) or x in e.id.lower() for x in c.families) for e in arr.entries])
+    if c.formats:
+        masks["formats"] = np.array([any(x in e.formats for x in c.formats) for e in arr.entries])
+    if c.min_params:
+        masks["min_params"] = arr.params >= c.min_params
+    if c.max_params:
+        masks["max_params"] = arr.params <= c.max_params
+    if c.context:
+        masks["context"] = arr.max_ctx >= c.context
+    if not masks:
+        masks["_all"] = np.ones(n, bool)
+    return masks
+
+
+def _speed(inputs: dict, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """decode/prefill tok/s: learned correction for `rows` (candidates), plain roofline for the rest."""
+    from llmfit_core.throughput.predict import predict_batch
+
+    n = rows.size
+    dec, pre = np.empty(n), np.empty(n)
+    for want, corr in ((rows, True), (~rows, False)):
+        if not want.any():
+            continue
+        sub = {k: (v[want] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in inputs.items()}
+        out = predict_batch(sub, apply_correction=corr)
+        dec[want] = np.asarray(out["decode_tok_s"]).reshape(-1)
+        pre[want] = np.asarray(out["prefill_tok_s"]).reshape(-1)
+    return dec, pre
+
+
+def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Memory, placement, speed and score for every model × quant (arrays shaped [models, quants])."""
+    from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_totals
+    from llmfit_core.quant_quality import quant_quality  # noqa: F401  (penalties below)
+    from llmfit_core.throughput.predict import FAMILY_CODE, hardware_arrays
+    from llmfit_core.throughput.quantfamily import quant_family
+    from llmfit_core.throughput.roofline import hardware_figures
+
+    b = budgets(hw)
+    be = b["backend"]
+    nq = len(ladder)
+    col = lambda x: np.asarray(x, dtype=np.float64)[:, None]  # noqa: E731
+    ctx = np.minimum(col(arr.max_ctx), c.context or DEFAULT_CONTEXT) if not c.context else np.full((len(arr.entries), 1), float(c.context))
+    bpw = [group_bpw(q) for q in ladder]
+    row = lambda key, default: np.array([g.get(key, g.get(default, 16.0)) for g in bpw])[None, :]  # noqa: E731
+    emb_b = col(arr.emb) * row("token_embd", "ffn") / 8
+    out_b = col(arr.out) * row("output", "ffn") / 8
+    # attention and dense FFN share one effective rate (weighted by the reference model's mix)
+    dense_rate = (row("attn", "ffn") * 0.2 + row("ffn", "attn") * 0.8)
+    layer_b = col(arr.dense_layer) * dense_rate / 8
+    exp_b = col(arr.experts) * row("ffn_experts", "ffn") / 8
+    weights = emb_b + out_b + layer_b + exp_b
+    overhead = RUNTIME_OVERHEAD.get(be.device if be.runtime != "mlx" else "mlx", 100 << 20)
+    total = estimate_totals(weights, col(arr.layers), col(arr.kv_heads), col(arr.head_dim), col(arr.hidden), col(arr.vocab),
+                            col(arr.ffn), col(arr.heads), ctx, overhead=overhead)
+    # placement: all on the GPU if it fits, else layers split GPU/CPU, else CPU only (budget: RAM)
+    vram, ram = float(b["vram"]), float(b["ram"])
+    if b["unified"] or vram <= 0:
+        gpu_frac = np.full(total.shape, 1.0 if vram > 0 else 0.0)
+        gpu_bytes = total * gpu_frac
+        cpu_bytes = total - gpu_bytes
+        budget = vram if vram > 0 else ram
+        fits = total <= budget
+        verdict = np.where(fits, np.where(total > TIGHT_FRACTION * budget, "tight", "runs"), "no-fit")
+    else:
+        gpu_frac = np.clip(vram / np.maximum(total, 1.0), 0.0, 1.0)
+        gpu_frac = np.where(gpu_frac >= 1.0, 1.0, np.floor(gpu_frac * col(arr.layers)) / col(arr.layers))
+        gpu_bytes = np.minimum(total, total * gpu_frac)
+        cpu_bytes = total - gpu_bytes
+        fits = (gpu_frac >= 1.0) | (cpu_bytes <= ram)
+        verdict = np.where(gpu_frac >= 1.0, np.where(total > TIGHT_FRACTION * vram, "tight", "runs"),
+                           np.where(fits, "offload", "no-fit"))
+    # speed
+    hfig = hardware_figures(hw, be, None, n_layers=32)
+    per_tok = (np.where(col(arr.out) > 0, 0.0, emb_b) + out_b + layer_b + exp_b * col(arr.expert_frac))
+    fam_codes = np.array([FAMILY_CODE[quant_family(q)] for q in ladder])[None, :]
+    inputs = dict(hardware_arrays(hfig))
+    shape = total.shape
+    inputs.update({
+        "weight_bytes": per_tok.ravel(),
+        "kv_bytes_per_pos": np.broadcast_to(col(arr.layers * arr.kv_heads * arr.head_dim * 2 * 2), shape).ravel(),
+        "active_params": np.broadcast_to(col(arr.active), shape).ravel(),
+        "attn_dim_layers": np.broadcast_to(col(arr.layers * arr.heads * arr.head_dim), shape).ravel(),
+        "n_layers": np.broadcast_to(col(arr.layers), shape).ravel(),
+        "qfam_code": np.broadcast_to(fam_codes, shape).ravel(),
+        "bits_per_weight": (weights * 8 / np.maximum(col(arr.params), 1)).ravel(),
+        "gpu_frac": gpu_frac.ravel() if hfig.backend_kind != "cpu" else np.zeros(total.size),
+    })
+    cand = fits if c.fits else np.ones(shape, bool)
+    if c.max_memory_bytes:
+        cand = cand & (total <= c.max_memory_bytes)
+    if c.max_vram_bytes:
+        cand = cand & (gpu_bytes <= c.max_vram_bytes)
+    dec, pre = _speed(inputs, cand.ravel())
+    decode, prefill = dec.reshape(shape), pre.reshape(shape)
+    penalty = np.array([quality_penalty(q) for q in ladder])[None, :]
+    quality = col(arr.quality) - penalty
+    speed_pts = 15.0 * np.clip(np.log(np.maximum(decode, 1e-9)) / math.log(60.0), 0.0, 1.0)
+    head_pts = np.select([verdict == "runs", verdict == "tight", verdict == "offload"], [5.0, -5.0, -10.0], -100.0)
+    return {"total": total, "gpu_bytes": gpu_bytes, "cpu_bytes": cpu_bytes, "fits": fits, "verdict": verdict,
+            "decode": decode, "prefill": prefill, "quality": quality, "rank": quality + speed_pts + head_pts,
+            "ctx": np.broadcast_to(ctx, shape), "budget_ram": ram, "budget_vram": vram, "backend": be}
+
+
+def _pair_masks(ev: dict, c: Constraints) -> dict[str, np.ndarray]:
+    masks = {}
+    if c.fits:
+        masks["fits"] = ev["fits"]
+    if c.max_memory_bytes:
+        masks["max_memory_bytes"] = ev["total"] <= c.max_memory_bytes
+    if c.max_vram_bytes:
+        masks["max_vram_bytes"] = ev["gpu_bytes"] <= c.max_vram_bytes
+    if c.min_tps:
+        masks["min_tps"] = ev["decode"] >= c.min_tps
+    if c.min_prefill_tps:
+        masks["min_prefill_tps"] = ev["prefill"] >= c.min_prefill_tps
+    return masks
+
+
+def _why_rejected(ev: dict, c: Constraints, i: int, j: int, quant: str) -> str:
+    """First constraint quant j of model i breaks, in words ("Q6_K needs 9.1 GB > 8.0 GB")."""
+    t = ev["total"][i, j]
+    if c.max_memory_bytes and t > c.max_memory_bytes:
+        return f"{quant} needs {fmt_gib(t)} > {fmt_gib(c.max_memory_bytes)}"
+    if c.fits and not ev["fits"][i, j]:
+        avail = ev["budget_vram"] + ev["budget_ram"] if ev["budget_vram"] and ev["budget_ram"] != ev["budget_vram"] else ev["budget_ram"]
+        return f"{quant} needs {fmt_gib(t)}, does not fit ({fmt_gib(avail)} usable)"
+    if c.max_vram_bytes and ev["gpu_bytes"][i, j] > c.max_vram_bytes:
+        return f"{quant} needs {fmt_gib(ev['gpu_bytes'][i, j])} VRAM > {fmt_gib(c.max_vram_bytes)}"
+    if c.min_tps and ev["decode"][i, j] < c.min_tps:
+        return f"{quant} decodes at {ev['decode'][i, j]:.1f} tok/s < {c.min_tps:g}"
+    if c.min_prefill_tps and ev["prefill"][i, j] < c.min_prefill_tps:
+        return f"{quant} prefills at {ev['prefill'][i, j]:.0f} tok/s < {c.min_prefill_tps:g}"
+    return f"{quant} scores lower"
+
+
+def _explain_empty(model_masks: dict, pair_masks: dict, ev: dict | None, c: Constraints) -> str:
+    """Which constraint excluded everything (ConstraintError text). Masks are [models, 1] or [models, quants]."""
+    allm = {**model_masks, **pair_masks}
+    shape = np.broadcast_shapes(*(m.shape for m in allm.values()))
+    allm = {k: np.broadcast_to(v, shape) for k, v in allm.items()}
+    names = [k for k in allm if not k.startswith("_")]
+    base = np.ones(shape, bool)
+    for k in allm:
+        if k.startswith("_"):
+            base &= allm[k]
+
+    def label(k):
+        return "fits this hardware" if k == "fits" else describe_field(k, getattr(c, k))
+
+    def hint(k):
+        if ev is None:
+            return ""
+        fit = base & ev["fits"]
+        if k == "min_tps" and fit.any():
+            return f" (fastest model that fits: {ev['decode'][fit].max():.1f} tok/s)"
+        if k == "min_prefill_tps" and fit.any():
+            return f" (fastest prefill that fits: {ev['prefill'][fit].max():.0f} tok/s)"
+        if k in ("max_memory_bytes", "fits") and base.any():
+            return f" (smallest candidate needs {fmt_gib(ev['total'][base].min())})"
+        if k == "max_vram_bytes" and base.any():
+            return f" (smallest GPU share needed: {fmt_gib(ev['gpu_bytes'][base].min())})"
+        return ""
+
+    for k in names:  # a constraint that alone leaves nothing
+        if not (base & allm[k]).any():
+            return f"no model meets the constraints: '{label(k)}' alone excludes every model{hint(k)}"
+    culprits = []
+    for k in names:
+        rest = base.copy()
+        for o in names:
+            if o != k:
+                rest &= allm[o]
+        if rest.any():
+            culprits.append(f"'{label(k)}' (without it: {int(rest.any(axis=1).sum())} models)")
+    if culprits:
+        return "no model meets all constraints together; excluded by " + " or ".join(culprits)
+    return "no model meets all constraints together (" + ", ".join(label(k) for k in names) + ")"
+
+
+def recommend(constraints: Constraints | None = None, hardware=None, top: int = 10, catalog=None,
+              refine: bool = True) -> RecommendResult:
+    """Best models × quantizations for `hardware` under `constraints` (see module doc for the score).
+
+    Raises ConstraintError naming the constraint that excluded everything.
+    """
+    from llmfit_core.catalog import load_catalog
+
+    c = constraints or Constraints()
+    if top < 1 or top > 1000:
+        raise ConstraintError(f"--top must be between 1 and 1000, got {top}")
+    hw = resolve_hw(hardware)
+    cat = catalog or load_catalog()
+    t0 = time.perf_counter()
+    models = cat.models
+    full = catalog_arrays(models)
+    ladder = _ladder(c)
+    mmask = _model_mask(full, c)
+    if c.formats == [] and not c.quants:
+        # quantized re-uploads (MLX/NVFP4/bnb... repos) are not what one downloads as GGUF
+        mmask["_not_packed"] = np.array([bool(e.gguf) or not _PACKED.search(e.id) for e in models])
+    sel = np.ones(len(models), bool)
+    for m in mmask.values():
+        sel &= m
+    res = RecommendResult(hardware_name=hw.name, backend="", context=c.context, constraints=c, models_considered=int(sel.sum()))
+    if not sel.any():
+        raise ConstraintError(_explain_empty({k: v[:, None] for k, v in mmask.items()}, {}, None, c))
+    idx = np.nonzero(sel)[0]
+    arr = full.take(idx)
+    models = [models[i] for i in idx]
+    ev = evaluate(arr, hw, c, ladder)
+    res.backend = ev["backend"].name
+    pmask = _pair_masks(ev, c)
+    ok = np.ones(ev["total"].shape, bool)
+    for m in pmask.values():
+        ok &= m
+    res.pairs_considered, res.pairs_passing = int(ev["total"].size), int(ok.sum())
+    if not ok.any():
+        raise ConstraintError(_explain_empty({}, pmask, ev, c))
+    rc = c
+    if not c.min_tps:
+        fast = ok & (ev["decode"] >= DEFAULT_MIN_TPS)
+        if fast.any():
+            ok = fast
+            rc = replace(c, min_tps=DEFAULT_MIN_TPS)
+            res.notes.append(f"no speed constraint given: showing models that generate at least {DEFAULT_MIN_TPS:g} tok/s "
+                             "(add e.g. 'min 1 tok/s' to see slower, larger ones)")
+        else:
+            res.notes.append(f"nothing reaches {DEFAULT_MIN_TPS:g} tok/s here: showing the best that fits, however slow")
+        res.pairs_passing = int(ok.sum())
+    # per model: the highest-quality passing quant (ladder order = quality order, ties -> earlier = smaller)
+    qual = np.where(ok, ev["quality"], -np.inf)
+    best_j = np.argmax(np.round(qual, 1), axis=1)
+    has = ok.any(axis=1)
+    rows = np.nonzero(has)[0]
+    rank = ev["rank"][rows, best_j[rows]]
+    avail = np.array([min(len(models[i].gguf), 3) + min(len(models[i].mirrors), 3) for i in rows], float)
+    order = rows[np.lexsort((-avail, -np.round(rank, 1)))]
+    res.rank_ms = (time.perf_counter() - t0) * 1000
+    dropped: list[str] = []
+    for i in order[: max(top * 3, top + 5)]:
+        if len(res.items) >= top:
+            break
+        j = int(best_j[i])
+        e = models[i]
+        better = [k for k in range(len(ladder)) if ev["quality"][i, k] > ev["quality"][i, j] + 0.05 and not ok[i, k]]
+        rej = _why_rejected(ev, rc, i, min(better, key=lambda k: ev["quality"][i, k]), ladder[min(better, key=lambda k: ev["quality"][i, k])]) if better else None
+        rec = Recommendation(entry=e, quant=ladder[j], rank_score=float(ev["rank"][i, j]), quality=float(ev["quality"][i, j]),
+                             total_bytes=int(ev["total"][i, j]), gpu_bytes=int(ev["gpu_bytes"][i, j]), cpu_bytes=int(ev["cpu_bytes"][i, j]),
+                             verdict=str(ev["verdict"][i, j]), fits=bool(ev["fits"][i, j]), decode_tok_s=float(ev["decode"][i, j]),
+                             prefill_tok_s=float(ev["prefill"][i, j]), context=int(ev["ctx"][i, 0]), rejected_better=rej)
+        if refine:
+            rec.report = _full_report(e, ladder[j], hw, rec.context)
+            if rec.report is not None:
+                r = rec.report
+                rec.total_bytes, rec.verdict, rec.fits = r.memory.total_bytes, r.verdict, r.fits
+                rec.gpu_bytes, rec.cpu_bytes = r.memory.gpu_bytes, r.memory.cpu_bytes
+                rec.decode_tok_s, rec.prefill_tok_s = r.decode_tok_s, r.prefill_tok_s
+                broken = _broken_by_report(r, c)
+                if broken:
+                    dropped.append(f"{e.id} {ladder[j]}: {broken}")
+                    continue
+        if rec.report is None:
+            rec.report = _vector_report(rec, hw, ev["backend"].name)
+        res.items.append(rec)
+    if dropped:
+        res.notes.append(f"{len(dropped)} candidate(s) dropped after the full per-model estimate, e.g. {dropped[0]}")
+    if not res.items:
+        raise ConstraintError("no model meets the constraints once estimated in full; " + "; ".join(dropped[:3]))
+    return res
+
+
+def _broken_by_report(r, c: Constraints) -> str | None:
+    if c.fits and not r.fits:
+        return f"does not fit ({fmt_gib(r.memory.total_bytes)})"
+    if c.max_memory_bytes and r.memory.total_bytes > c.max_memory_bytes:
+        return f"needs {fmt_gib(r.memory.total_bytes)} > {fmt_gib(c.max_memory_bytes)}"
+    if c.max_vram_bytes and r.memory.gpu_bytes > c.max_vram_bytes:
+        return f"needs {fmt_gib(r.memory.gpu_bytes)} VRAM > {fmt_gib(c.max_vram_bytes)}"
+    if c.min_tps and r.decode_tok_s < c.min_tps:
+        return f"{r.decode_tok_s:.1f} tok/s < {c.min_tps:g}"
+    if c.min_prefill_tps and r.prefill_tok_s < c.min_prefill_tps:
+        return f"prefill {r.prefill_tok_s:.0f} tok/s < {c.min_prefill_tps:g}"
+    return None
+
+
+def _full_report(entry, quant, hw, context):
+    """FitReport from the full per-model pipeline, or None when a stage is not available."""
+    try:
+        from llmfit_core.api import fit_spec
+    except ImportError:
+        return None
+    try:
+        return fit_spec(entry.to_spec(quant), hardware=hw, context=context)
+    except ImportError:
+        return None
+
+
+def _vector_report(rec: Recommendation, hw, backend: str):
+    from llmfit_core.report import FitReport, MemoryBreakdown
+    from llmfit_core.scoring import fit_score
+
+    e = rec.entry
+    return FitReport(
+        model_ref=e.id, arch=e.arch, params=e.params, active_params=e.active_params or e.params, quant=rec.quant,
+        file_bytes=e.gguf_size(rec.quant), hardware_name=hw.name, backend=backend, context=rec.context,
+        memory=MemoryBreakdown(weights_bytes=rec.total_bytes, gpu_bytes=rec.gpu_bytes, cpu_bytes=rec.cpu_bytes),
+        gpu_layers=e.n_layers if rec.gpu_bytes >= rec.total_bytes and rec.gpu_bytes else 0, total_layers=e.n_layers,
+        fits=rec.fits, verdict=rec.verdict, score=fit_score(rec.verdict, rec.decode_tok_s),
+        prefill_tok_s=rec.prefill_tok_s, decode_tok_s=rec.decode_tok_s, decode_tok_s_range=(rec.decode_tok_s * 0.7, rec.decode_tok_s * 1.3),
+        reasons=["vectorised catalog estimate (full pipeline unavailable)"],
+    )
