@@ -25,7 +25,7 @@ from llmfit_core.bench.calibration import Sample, family_of, leave_one_out, mape
 from llmfit_core.bench.exchange import CSV_FIELDS, anonymise, to_public_rows
 from llmfit_core.bench.fingerprint import fingerprint, summary, this_machine
 from llmfit_core.bench.records import make_record, predict_for
-from llmfit_core.bench.runner import BenchSettings, run_bench
+from llmfit_core.bench.runner import BenchSettings, check_memory, run_bench
 from llmfit_core.bench.store import append_record
 from llmfit_core.bench.synthetic import synthetic_model, synthetic_spec
 
@@ -56,6 +56,7 @@ def main(argv=None) -> int:
                 path = synthetic_model(ref)
                 spec = synthetic_spec(ref, path)
                 settings = BenchSettings(pp=a.pp, tg=a.tg, repeats=a.repeats)
+                mem_est = check_memory(spec, settings)
                 res = run_bench(path, settings)
             except Exception as exc:  # one failed config must not lose the others
                 print(f"{ref}: FAILED {type(exc).__name__}: {exc}", flush=True)
@@ -66,12 +67,14 @@ def main(argv=None) -> int:
             except Exception as exc:
                 print(f"{ref}: predictor failed: {type(exc).__name__}: {exc}", flush=True)
                 pred = None
-            rec = make_record(res, hw, spec, pred, source="synthetic")
+            rec = make_record(res, hw, spec, pred, source="synthetic", memory_estimate_bytes=mem_est)
             records.append(rec)
             if a.record:
                 append_record(rec)
             row = {"shape": shape, "quant": quant, "params_m": spec.params / 1e6, "file_mib": path.stat().st_size / 2**20,
-                   "peak_rss_mib": res.peak_rss_bytes / 2**20}
+                   "peak_rss_mib": res.peak_rss_bytes / 2**20,
+                   "model_rss_mib": (res.peak_rss_bytes - res.baseline_rss_bytes) / 2**20,
+                   "mem_estimate_mib": mem_est / 2**20 if mem_est else None, "load_1m": rec["load_avg"][0]}
             for k in ("pp", "tg"):
                 r = rec["results"][k]
                 row[f"{k}_meas"], row[f"{k}_std"] = r["tok_s"], r["tok_s_std"]
@@ -128,19 +131,22 @@ def _markdown(rows, meta) -> str:
         f"{hw['cpu_model']}, {hw['cpu_cores']} cores, {hw['ram_gb']} GB RAM, ISA {', '.join(hw['cpu_isa'])}; "
         f"llama-cpp-python {meta['llama_cpp_python']} (CPU, repack off, {meta['threads']} threads); "
         f"pp{pp} / tg{tg}, {meta['repeats']} repeats after a warm-up; {meta['date']}; run took {meta['wall_s']:.0f} s.",
-        "The machine's 2 cores are shared with other jobs, so the std column matters.", "",
-        f"| shape | quant | params (M) | file (MiB) | peak RSS (MiB) | pp{pp} measured | pp{pp} predicted | ratio "
-        f"| tg{tg} measured | tg{tg} predicted | ratio |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "The machine's cores are shared with other jobs: the load column is the 1-minute load average after each run "
+        "(above the core count, other work competed for the CPU and the measurement is low).", "",
+        f"| shape | quant | params (M) | file (MiB) | peak RSS (MiB) | RSS above baseline (MiB) | memory estimate (MiB) | pp{pp} measured | pp{pp} predicted | ratio "
+        f"| tg{tg} measured | tg{tg} predicted | ratio | load (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['shape']} | {r['quant']} | failed: {r['error'][:80]} |||||||||")
+            lines.append(f"| {r['shape']} | {r['quant']} | failed: {r['error'][:80]} |||||||||||")
             continue
-        cells = [r["shape"], r["quant"], f"{r['params_m']:.0f}", f"{r['file_mib']:.0f}", f"{r['peak_rss_mib']:.0f}"]
+        cells = [r["shape"], r["quant"], f"{r['params_m']:.0f}", f"{r['file_mib']:.0f}", f"{r['peak_rss_mib']:.0f}",
+                 f"{r['model_rss_mib']:.0f}", _f(r["mem_estimate_mib"])]
         for k in ("pp", "tg"):
             p = r[f"{k}_pred"]
             cells += [f"{r[f'{k}_meas']:.1f} ± {r[f'{k}_std']:.1f}", _f(p), f"{r[f'{k}_meas'] / p:.2f}" if p else "-"]
+        cells.append(f"{r['load_1m']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Error on this machine", "",
               "| test | n | MAPE uncalibrated | MAPE calibrated (leave-one-out) |", "|---|---:|---:|---:|"]

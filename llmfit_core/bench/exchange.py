@@ -67,6 +67,8 @@ def anonymise(record: dict) -> dict:
                     for t, r in (record.get("results") or {}).items() if t in ("pp", "tg") and isinstance(r, dict)},
         "peak_rss_bytes": record.get("peak_rss_bytes"),
         "baseline_rss_bytes": record.get("baseline_rss_bytes"),
+        "memory_estimate_bytes": record.get("memory_estimate_bytes"),
+        "load_avg": record.get("load_avg"),
         "prediction": {k: v for k, v in (record.get("prediction") or {}).items() if k in ("pp_tok_s", "tg_tok_s")} or None,
         "runtime": {k: _scrub_text(v) for k, v in (record.get("runtime") or {}).items() if k in ("name", "llama_cpp_python")},
     }

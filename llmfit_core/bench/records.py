@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import uuid
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def predict_for(spec: ModelSpec | None, hw: HardwareProfile, n_ctx: int, pp: int
 
 
 def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None, prediction: dict | None,
-                source: str = "local") -> dict:
+                source: str = "local", memory_estimate_bytes: int | None = None) -> dict:
     """The JSON record of one bench run (schema version RECORD_VERSION)."""
     return {
         "version": RECORD_VERSION,
@@ -78,6 +79,8 @@ def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None
                                  "tok_s_std": t.tok_s_std, "seconds": t.seconds} for t in result.tests},
         "peak_rss_bytes": result.peak_rss_bytes,
         "baseline_rss_bytes": result.baseline_rss_bytes,
+        "memory_estimate_bytes": memory_estimate_bytes,
+        "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,  # at the end
         "prediction": prediction,
         "runtime": {"name": "llama.cpp-cpu", "llama_cpp_python": result.llama_cpp_version},
     }

@@ -137,6 +137,38 @@ def check_gguf_file(path: str | os.PathLike) -> Path:
     return p
 
 
+def estimate_run_memory(spec, settings: BenchSettings) -> int | None:
+    """The memory estimator's total bytes for this run on the CPU backend, or None without an estimator."""
+    if spec is None:
+        return None
+    try:
+        from llmfit_core.memory import estimate_memory
+    except ImportError:
+        return None
+    fa = {"auto": None, "on": True, "off": False}[settings.flash_attn]
+    est = estimate_memory(spec, "llama.cpp-cpu", settings.context, cache_type_k=settings.cache_type_k,
+                          cache_type_v=settings.cache_type_v, n_batch=settings.n_batch, n_ubatch=settings.n_ubatch,
+                          flash_attn=fa, repack=settings.repack)
+    return int(est.total_bytes)
+
+
+def check_memory(spec, settings: BenchSettings) -> int | None:
+    """Refuse (BenchError) a run the memory estimator says cannot fit in available RAM; returns the estimate."""
+    try:
+        need = estimate_run_memory(spec, settings)
+    except Exception:  # the estimator cannot handle this model: the file-size check still applies
+        return None
+    try:
+        import psutil
+    except ImportError:
+        return need
+    avail = psutil.virtual_memory().available
+    if need is not None and need > avail:
+        raise BenchError(f"this run needs about {need / 2**30:.1f} GiB (weights + KV cache at n_ctx {settings.context}) "
+                         f"but {avail / 2**30:.1f} GiB is available; lower --ctx or pick a smaller model")
+    return need
+
+
 def run_bench(path: str | os.PathLike, settings: BenchSettings,
               on_event: Callable[[dict], None] | None = None) -> BenchResult:
     """Benchmark one GGUF in a child process; `on_event` receives progress events."""

@@ -106,6 +106,9 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
         spec = read_spec(path)
         source = "local"
 
+    from llmfit_core.bench.runner import check_memory
+
+    mem_estimate = check_memory(spec, settings)
     hw = this_machine()
     result = _run_with_progress(path, settings, console, quiet=as_json)
     prediction = None
@@ -113,7 +116,7 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
         prediction = predict_for(spec, hw, settings.context, pp, tg)
     except Exception as exc:  # the measurement stands even if the predictor cannot handle this model
         console.print(f"[yellow]llmfit: warning: no prediction ({type(exc).__name__}: {exc})[/yellow]")
-    record = make_record(result, hw, spec, prediction, source=source)
+    record = make_record(result, hw, spec, prediction, source=source, memory_estimate_bytes=mem_estimate)
     store_file = None if no_record else store.append_record(record)
     if as_json:
         click.echo(json.dumps({**record, "store": str(store_file) if store_file else None}, indent=1))
@@ -161,7 +164,9 @@ def _print_result(record: dict, path, store_file) -> None:
     c = Console()
     c.print(t)
     st = record["settings"]
-    c.print(f"peak memory (RSS) {_fmt_bytes(record['peak_rss_bytes'])}; {st['threads']} threads, n_ctx {st['n_ctx']}, "
+    est = record.get("memory_estimate_bytes")
+    c.print(f"peak memory (RSS) {_fmt_bytes(record['peak_rss_bytes'])}"
+            f"{f' (estimate {_fmt_bytes(est)})' if est else ''}; {st['threads']} threads, n_ctx {st['n_ctx']}, "
             f"{st['repeats']} repeats, repack {'on' if st['repack'] else 'off'}; llama-cpp-python "
             f"{record['runtime']['llama_cpp_python']}")
     if not pred:
