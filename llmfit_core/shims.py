@@ -335,7 +335,7 @@ def _llamacpp_target(args: list[str]) -> CheckTarget | None:
         return None
     if context == 0:
         context = None  # 0 = the model's own context; let the estimate choose
-    return CheckTarget(repo, f"{repo}", file=file, context=context)
+    return CheckTarget(repo, f"{repo}", file=file, context=context, options={"llamacpp": True})
 
 
 def target_for(tool: str, args: list[str]) -> CheckTarget | None:
@@ -350,7 +350,9 @@ def target_for(tool: str, args: list[str]) -> CheckTarget | None:
 
 
 def _gib(n) -> str:
-    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+    if n is None:
+        return "?"
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
 def describe(report) -> str:
@@ -378,7 +380,17 @@ def check_target(target: CheckTarget, hardware=None):
 
     hardware = hardware or os.environ.get("LLMFIT_HARDWARE") or None
     context = target.context or _env_context()
-    return fit(target.ref, hardware=hardware, quant=target.quant, context=context, file=target.file)
+    report = fit(target.ref, hardware=hardware, quant=target.quant, context=context, file=target.file)
+    if target.options.get("llamacpp") and report.spec is not None:
+        try:
+            from llmfit_llamacpp import suggest_settings
+
+            s = suggest_settings(report.spec, hardware=hardware, context=context or report.spec.max_context)
+            if s.fits:
+                report.extra["suggestion"] = s.text
+        except Exception:  # the suggestion is a nicety; the verdict stands without it
+            pass
+    return report
 
 
 def _env_context():

@@ -1,1 +1,168 @@
-"""llmfit adapter: llamacpp (placeholder, owned by the plugin work item)."""
+"""llmfit adapter for llama.cpp (llama-cpp-python): which backend this build has, `Llama.from_pretrained`
+references, and the `n_gpu_layers` / `n_ctx` that fit.
+
+Hooks: `llmfit_backends` (the backend of the installed build). Functions: `detect_build()`,
+`resolve_from_pretrained(repo_id, filename)`, `suggest_settings(spec, hardware=None, context=None)`.
+llama_cpp is imported lazily: without it only this adapter is disabled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fnmatch
+import os
+import re
+from dataclasses import dataclass, field
+
+from llmfit_core.hookspecs import hookimpl
+
+# ggml backend registry names -> llmfit backend names
+_GGML_TO_BACKEND = {"cuda": "llama.cpp-cuda", "metal": "llama.cpp-metal", "vulkan": "llama.cpp-vulkan",
+                    "rocm": "llama.cpp-rocm", "hip": "llama.cpp-rocm", "sycl": "llama.cpp-sycl"}
+
+
+@dataclass
+class LlamaCppBuild:
+    """What the installed llama-cpp-python was built with."""
+
+    version: str
+    gpu_offload: bool  # llama_supports_gpu_offload()
+    ggml_backends: list[str] = field(default_factory=list)  # ggml registry: ["CPU"], ["CUDA", "CPU"], ...
+    system_info: str = ""
+
+    @property
+    def backend(self) -> str:
+        """The llmfit backend name this build runs models on (`llama.cpp-cpu` without GPU offload)."""
+        if self.gpu_offload:
+            for name in self.ggml_backends:
+                b = _GGML_TO_BACKEND.get(name.lower())
+                if b:
+                    return b
+        return "llama.cpp-cpu"
+
+
+def _ggml_backends(lib_dir: str) -> list[str]:
+    """Names from ggml's backend registry (the low-level C API), [] when it cannot be read."""
+    path = os.path.join(lib_dir, "libggml.so" if os.name != "nt" else "ggml.dll")
+    if not os.path.exists(path):
+        path = os.path.join(lib_dir, "libggml.dylib")
+    try:
+        lib = ctypes.CDLL(path)
+        lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+        lib.ggml_backend_reg_get.restype = ctypes.c_void_p
+        lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+        n = lib.ggml_backend_reg_count()
+        return [lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)).decode() for i in range(min(n, 64))]
+    except (OSError, AttributeError):
+        return []
+
+
+def detect_build() -> LlamaCppBuild:
+    """Inspect the installed llama-cpp-python; raises ImportError when it is missing."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info()
+    info = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
+    backends = _ggml_backends(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"))
+    if not backends:  # older builds: fall back to the system info line
+        backends = [n for n in ("CUDA", "Metal", "Vulkan", "ROCm", "SYCL") if re.search(rf"\b{n}\b", info, re.I)] + ["CPU"]
+    return LlamaCppBuild(version=getattr(llama_cpp, "__version__", "?"),
+                         gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
+                         ggml_backends=backends, system_info=" ".join(info.split()))
+
+
+def runner_status() -> tuple[bool, str]:
+    """Whether llama-cpp-python is importable, and which backend it was built with."""
+    try:
+        b = detect_build()
+    except ImportError:
+        return False, "llama-cpp-python not installed (pip install 'llmfit-core[llamacpp]')"
+    except Exception as exc:  # a broken build: say so, do not crash `llmfit plugins`
+        return False, f"llama-cpp-python present but unusable: {type(exc).__name__}: {exc}"
+    gpu = "GPU offload" if b.gpu_offload else "no GPU offload"
+    return True, f"llama-cpp-python {b.version}: {b.backend} ({gpu}; ggml backends: {', '.join(b.ggml_backends)})"
+
+
+@hookimpl
+def llmfit_backends(hardware):
+    """The backend of the installed llama-cpp-python build (a CPU-only build on a GPU machine is CPU)."""
+    from llmfit_core.backends import BACKENDS
+
+    try:
+        b = detect_build()
+    except ImportError:
+        return None
+    return [BACKENDS[b.backend]]
+
+
+_QUANT_RE = re.compile(r"(?i)(IQ\d_[A-Z0-9]+(?:_[A-Z]+)?|Q\d_K(?:_[SML])?|Q\d_\d|BF16|F16|F32)")
+
+
+def resolve_from_pretrained(repo_id: str, filename: str | None = None, **options):
+    """ModelSpec for `Llama.from_pretrained(repo_id, filename)`, through the Hub adapter (headers only).
+
+    `filename` may be a glob, as from_pretrained allows (`*Q4_K_M.gguf`): it then selects by quant.
+    """
+    from llmfit_core.errors import ResolveError
+    from llmfit_core.plugins import call_hook
+
+    opts = dict(options)
+    if filename:
+        if any(c in filename for c in "*?["):
+            m = _QUANT_RE.search(filename)
+            if m:
+                opts.setdefault("quant", m.group(1).upper())
+            opts["file_glob"] = filename
+        else:
+            opts["file"] = filename
+    spec = call_hook("llmfit_resolve_model", ref=repo_id, options=opts)
+    if spec is None:
+        raise ResolveError(f"no source plugin could resolve {repo_id!r} (is the Hugging Face adapter enabled?)")
+    if opts.get("file_glob") and spec.files and not any(fnmatch.fnmatch(f.rsplit("/", 1)[-1], filename) for f in spec.files):
+        spec.notes.append(f"picked {spec.files[0]} for the pattern {filename!r}")
+    return spec
+
+
+@dataclass
+class LlamaCppSettings:
+    """Settings to pass to `Llama(...)` / `llama-cli` so the model fits."""
+
+    n_gpu_layers: int
+    n_ctx: int
+    fits: bool
+    verdict: str
+    backend: str
+    total_layers: int
+
+    @property
+    def text(self) -> str:
+        if not self.fits:
+            return f"does not fit even with n_ctx={self.n_ctx}"
+        return f"use n_gpu_layers={self.n_gpu_layers}, n_ctx={self.n_ctx}"
+
+
+_CTX_STEPS = (131072, 65536, 32768, 16384, 8192, 4096, 2048, 1024, 512)
+
+
+def suggest_settings(spec, hardware=None, context=None, backend=None) -> LlamaCppSettings:
+    """The largest n_ctx (up to `context`, default the model's maximum) that fits, and the GPU layers
+    for it. On this machine the installed build's backend is used (CPU-only build -> n_gpu_layers=0)."""
+    from llmfit_core.api import fit_spec, parse_count
+
+    if backend is None and hardware is None:
+        try:
+            backend = detect_build().backend
+        except ImportError:
+            backend = None
+    cap = parse_count(context) or spec.max_context or 4096
+    steps = [cap] + [c for c in _CTX_STEPS if c < cap]
+    rep = None
+    for n_ctx in steps:
+        rep = fit_spec(spec, hardware=hardware, context=n_ctx, backend=backend)
+        if rep.fits:
+            break
+    gpu_layers = rep.gpu_layers if rep.backend != "llama.cpp-cpu" else 0
+    return LlamaCppSettings(n_gpu_layers=gpu_layers, n_ctx=rep.context, fits=rep.fits, verdict=rep.verdict,
+                            backend=rep.backend, total_layers=rep.total_layers)
