@@ -491,6 +491,7 @@ class FakeHub:
             "HF_HOME": str(hf_home),
             "HF_HUB_DISABLE_XET": "1",
             "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_UPDATE_CHECK": "1",
             "HF_HUB_DISABLE_PROGRESS_BARS": "1",
             "HF_HUB_ETAG_TIMEOUT": "10",
             "NO_PROXY": "127.0.0.1,localhost",
