@@ -91,6 +91,8 @@ GEERLING_MAP = [
 # MLX rows name the chip without its GPU core count: the top configuration is assumed (documented).
 MLX_DEVICE = {"Apple M2 Ultra": "Apple M2 Ultra (76-core GPU)", "Apple M4 Max": "Apple M4 Max (40-core GPU)",
               "Apple M3 Ultra (256GB)": "Apple M3 Ultra (60-core GPU)"}
+# geerlingguy host systems of the external GPUs: a Raspberry Pi host (PCIe x1, 4x Cortex-A76) limits the GPU
+GEERLING_PI_HOST = re.compile(r"^Pi (?:CM5|5|500\+)\b")
 OLLAMA_DEFAULT_QUANT = {"gpt-oss-20b": "MXFP4_MOE"}  # Ollama tags: everything else here is Q4_K_M
 
 
@@ -242,6 +244,7 @@ def public_rows(path: Path, weight: float, table: dict, report: LoadReport) -> l
             model = r["model"].strip()
             w = weight
             n_gpus = 1
+            pi_host = False
             m = re.fullmatch(r"(.*) x(\d+)", dev)
             if m:
                 dev, n_gpus = m.group(1), int(m.group(2))
@@ -251,6 +254,7 @@ def public_rows(path: Path, weight: float, table: dict, report: LoadReport) -> l
                     report.skipped["device not in hardware table (geerlingguy system)"] += 1
                     continue
                 dev = mapped
+                pi_host = bool(GEERLING_PI_HOST.match(r["device"])) and "(" in r["device"]
             if source.startswith("mlx"):
                 if "NOT wired" in note:
                     report.skipped["MLX without wired memory (paging)"] += 1
@@ -259,6 +263,8 @@ def public_rows(path: Path, weight: float, table: dict, report: LoadReport) -> l
             if "unspecified" in r["quant"]:
                 w *= 0.5
             hw = hardware_for(dev, table, n_gpus)
+            if hw is not None and source.startswith("geerlingguy") and pi_host and hw.gpus:
+                hw.cpu = CPUInfo(model="Raspberry Pi 5 host", mem_bandwidth_gbs=17.1, **CPU_FACTS["Raspberry Pi 5 8GB"])
             if hw is None:
                 report.skipped["device facts missing"] += 1
                 continue

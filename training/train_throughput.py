@@ -71,6 +71,11 @@ def cross_validate(t: Table, mask: np.ndarray) -> HeadEval:
     return HeadEval(oof, covered, band)
 
 
+def primary_mask(t: Table) -> np.ndarray:
+    """Rows scored as primary: verified sources, and not the 2023 `./main` runs (unknown prompt, old build)."""
+    return (t.weight >= PRIMARY_MIN_WEIGHT) & (t.inputs["bench_kind"] != 1)
+
+
 def ape(pred, meas):
     return np.abs(pred - meas) / meas
 
@@ -83,7 +88,7 @@ def metrics_table(t: Table, evals: dict[str, HeadEval]) -> list[dict]:
         ev = evals[head]
         meas, roof = t.measured[mask], t.roofline[mask]
         corr = roof * np.exp(ev.oof_log)
-        prim = t.weight[mask] >= PRIMARY_MIN_WEIGHT
+        prim = primary_mask(t)[mask]
         methods = {"roofline": roof, "roofline+correction": corr}
         if head == "decode":
             methods = {"heuristic bandwidth/model bytes": t.heuristic[mask], **methods}
@@ -123,6 +128,7 @@ def export_onnx(model: GradientBoostingRegressor, path: Path, head: str, band: t
     for k, v in sorted(meta.items()):
         p = onx.metadata_props.add()
         p.key, p.value = k, v
+    onx.graph.name = f"llmfit_throughput_{head}"  # skl2onnx uses a random uuid: fixed for byte-identical output
     onx.producer_name = "llmfit-core training/train_throughput.py"
     onx.producer_version = "1"
     onx.doc_string = f"llmfit-core throughput correction ({head})"
@@ -206,7 +212,7 @@ Skipped rows:
 `throughput_reference.json`; deterministic).
 
 ## Cross-validated error (group {N_FOLDS}-fold by physical device: whole devices left out)
-Primary rows = weight >= {PRIMARY_MIN_WEIGHT} (the unverified secondary transcription is excluded from primary scores).
+Primary rows = llama-bench / Ollama / MLX rows of the verified sources (weight >= {PRIMARY_MIN_WEIGHT}); the unverified\nsecondary transcription and the Dec-2023 `./main` rows (unknown prompt length, old multi-GPU code) count only in \"all rows\".
 The heuristic is "tok/s = bandwidth / model bytes" (decode only; no comparable prefill heuristic).
 
 {format_table(s['table'])}

@@ -37,6 +37,10 @@ MULTI_GPU_HOP_S = 40e-6  # per token, per extra GPU in a layer split (sync + act
 PARTIAL_OFFLOAD_SYNC_S = 60e-6  # per token, CPU<->GPU hand-over in a partial offload
 PCIE_GBS = 25.0  # host->GPU copy rate used when llama.cpp streams CPU-resident weights for prefill
 UBATCH = 512  # llama.cpp default n_ubatch: weights are read once per micro-batch in prefill
+NBATCH = 2048  # llama.cpp default n_batch: micro-batches of one batch pipeline across GPUs of a layer split
+# Without flash attention llama.cpp materialises the full K.Q block of each micro-batch in F32 (masked
+# part included) and runs softmax over it: attention costs several times its causal matmul FLOPs.
+ATTN_PREFILL_COST = 3.0
 
 # CPU peak FP32 FLOPs per cycle per core (2 FMA units x lanes x 2), by ISA.
 _FLOPS_PER_CYCLE = {"avx512": 64, "avx2": 32, "neon_apple": 32, "neon": 16, "none": 8}
@@ -302,8 +306,12 @@ def roofline_arrays(
 
     # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
     batch = np.minimum(pp, UBATCH)
-    pflops = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pp / 2.0
-    pg_cmp = f * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
+    pflops = 2.0 * P + ATTN_PREFILL_COST * 4.0 * a(attn_dim_layers, float) * pp / 2.0
+    # layer split: the micro-batches of one n_batch pipeline through the GPUs (llama.cpp pipeline parallelism)
+    n_ub = np.ceil(np.minimum(pp, NBATCH) / UBATCH)
+    g = np.maximum(ng, 1.0)
+    pipeline = n_ub * g / (n_ub + g - 1.0)
+    pg_cmp = f * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf] * pipeline)
     pg_mem = f * W / (batch * gbw * DECODE_BW_EFF[bk])
     pt_gpu = np.maximum(pg_cmp, pg_mem) + f * L * LAYER_OVERHEAD_S[bk] / batch
     pc_cmp = (1 - f) * pflops / (cfl * PREFILL_COMPUTE_EFF[cpu_code] * PREFILL_FAMILY_EFF[qf])

@@ -1,0 +1,234 @@
+"""Throughput predictor: roofline physics, the shipped ONNX correction, fallbacks, batch API."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llmfit_core.backends import BACKENDS
+from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.throughput import (
+    hardware_arrays,
+    hardware_figures,
+    load_correction,
+    model_arrays,
+    model_figures,
+    predict,
+    predict_batch,
+)
+from llmfit_core.throughput.correction import weights_dirs
+from llmfit_core.throughput.quantfamily import base_ggml_type, bits_per_weight, quant_family
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from training.model_configs import build_spec  # noqa: E402
+
+WEIGHTS = REPO / "weights"
+
+
+def gpu_box(bw=1008.0, tflops=330.0, n=1, vram=24.0, vendor="nvidia", name="RTX 4090") -> HardwareProfile:
+    return HardwareProfile(
+        name="box",
+        cpu=CPUInfo(model="x86", cores=16, threads=32, isa=["avx2", "fma", "avx512f"], mem_bandwidth_gbs=83.0),
+        memory=MemoryInfo(64.0),
+        gpus=[GPUInfo(vendor, name, vram, bandwidth_gbs=bw, fp16_tflops=tflops) for _ in range(n)],
+    )
+
+
+def cpu_box(bw=50.0, cores=8) -> HardwareProfile:
+    return HardwareProfile(name="cpu", cpu=CPUInfo(model="x86", cores=cores, threads=cores, isa=["avx2", "fma"], mem_bandwidth_gbs=bw),
+                           memory=MemoryInfo(64.0))
+
+
+def mac(bw=400.0, tflops=13.6) -> HardwareProfile:
+    return HardwareProfile(name="mac", cpu=CPUInfo(model="Apple M2 Max", cores=12, threads=12, arch="arm64", isa=["neon", "dotprod"]),
+                           memory=MemoryInfo(96.0), gpus=[GPUInfo("apple", "Apple M2 Max", None, bandwidth_gbs=bw, fp16_tflops=tflops)],
+                           unified_memory=True)
+
+
+@pytest.fixture(scope="module")
+def llama8b():
+    return build_spec("llama-3-8b", "Q4_K_M")
+
+
+# ---------------------------------------------------------------- quant facts
+
+
+def test_quant_family_and_bits_come_from_gguf_sizes():
+    assert quant_family("Q4_K_M") == "kquant" and base_ggml_type("Q4_K_M") == "Q4_K"
+    assert quant_family("q4_0") == "legacy" and quant_family("IQ3_XXS") == "iq"
+    assert quant_family("F16") == quant_family("BF16") == "float"
+    assert quant_family("MLX-4bit") == "mlx" and quant_family("GPTQ-4bit") == "other"
+    assert bits_per_weight("Q4_0") == pytest.approx(4.5)  # 18 bytes per 32 weights
+    assert bits_per_weight("Q8_0") == pytest.approx(8.5)
+    assert bits_per_weight("Q6_K") == pytest.approx(6.5625)
+    assert bits_per_weight("no-such-quant") is None
+
+
+# ---------------------------------------------------------------- roofline physics
+
+
+def test_memory_bound_decode_scales_with_bandwidth():
+    spec = build_spec("llama-3-70b", "Q4_K_M")  # big model: per-layer overheads are negligible
+    kw = dict(apply_correction=False, placement={"gpu_layers": 80, "total_layers": 80})
+    slow = predict(spec, gpu_box(bw=1000.0, vram=80), **kw)
+    fast = predict(spec, gpu_box(bw=2000.0, vram=80), **kw)
+    assert slow.bound == "memory"
+    assert fast.decode_tok_s / slow.decode_tok_s == pytest.approx(2.0, rel=0.05)
+    assert "memory-bound" in slow.reasons[0]
+
+
+def test_moe_reads_only_active_experts():
+    moe = build_spec("qwen3-30b-a3b", "Q4_K_M")
+    mf = model_figures(moe)
+    experts = moe.group_bytes["ffn_experts"]
+    dense_part = moe.weight_bytes - experts - moe.group_bytes["token_embd"]
+    assert mf.weight_bytes == pytest.approx(dense_part + experts * 8 / 128, rel=1e-6)
+    assert mf.weight_bytes < 0.2 * moe.weight_bytes
+    # same total size as a dense model, several times faster to decode
+    dense = build_spec("qwen2.5-72b", "Q3_K_S")
+    hw = gpu_box(bw=2000, vram=80)
+    assert predict(moe, hw, apply_correction=False).decode_tok_s > 4 * predict(dense, hw, apply_correction=False).decode_tok_s
+
+
+def test_partial_offload_slower_than_full_gpu_and_cpu_slower_than_gpu(llama8b):
+    hw = gpu_box()
+    full = predict(llama8b, hw, placement={"gpu_layers": 32, "total_layers": 32}, apply_correction=False)
+    half = predict(llama8b, hw, placement={"gpu_layers": 16, "total_layers": 32}, apply_correction=False)
+    none = predict(llama8b, hw, backend="cpu", apply_correction=False)
+    assert full.decode_tok_s > 3 * half.decode_tok_s
+    assert half.decode_tok_s > none.decode_tok_s
+    assert full.prefill_tok_s > half.prefill_tok_s > none.prefill_tok_s
+    assert any("partial offload" in r for r in half.reasons)
+
+
+def test_layer_split_over_gpus_does_not_speed_up_decode(llama8b):
+    one = predict(llama8b, gpu_box(n=1), apply_correction=False)
+    four = predict(llama8b, gpu_box(n=4), apply_correction=False)
+    assert four.decode_tok_s < one.decode_tok_s
+    assert any("4 GPUs" in r for r in four.reasons)
+
+
+def test_kv_cache_read_slows_decode_at_long_context(llama8b):
+    short = predict(llama8b, gpu_box(), prompt_tokens=64, apply_correction=False)
+    long = predict(llama8b, gpu_box(), prompt_tokens=30000, context=32768, apply_correction=False)
+    assert long.decode_tok_s < short.decode_tok_s
+    assert long.prefill_tok_s < short.prefill_tok_s
+
+
+def test_missing_figures_are_estimated_and_said(llama8b):
+    hw = gpu_box()
+    hw.gpus[0].bandwidth_gbs = None
+    hw.gpus[0].fp16_tflops = None
+    p = predict(llama8b, hw)
+    assert any("bandwidth of RTX 4090 unknown" in r for r in p.reasons)
+    assert any("TFLOPS of RTX 4090 unknown" in r for r in p.reasons)
+    cpu = cpu_box()
+    cpu.cpu.mem_bandwidth_gbs = None
+    p = predict(llama8b, cpu)
+    assert any("bandwidth of this CPU estimated" in r for r in p.reasons)
+    assert math.isfinite(p.decode_tok_s) and p.decode_tok_s > 0
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+@pytest.mark.parametrize("quant", ["Q4_K_M", "Q4_0", "F16", "Q8_0"])
+def test_predictions_positive_finite_for_all_backends(backend, quant):
+    spec = build_spec("llama-3.2-3b", quant)
+    hw = mac() if BACKENDS[backend].device == "metal" else gpu_box()
+    p = predict(spec, hw, backend=backend)
+    for v in (p.prefill_tok_s, p.decode_tok_s, *p.decode_range, *p.prefill_range, p.roofline_decode, p.roofline_prefill):
+        assert math.isfinite(v) and v > 0
+    assert p.decode_range[0] <= p.decode_tok_s <= p.decode_range[1]
+    assert p.prefill_range[0] <= p.prefill_tok_s <= p.prefill_range[1]
+
+
+def test_gpu_backend_without_gpu_runs_on_cpu(llama8b):
+    p = predict(llama8b, cpu_box(), backend="cuda", apply_correction=False)
+    q = predict(llama8b, cpu_box(), backend="cpu", apply_correction=False)
+    assert p.decode_tok_s == pytest.approx(q.decode_tok_s)
+    assert any("no GPU" in r for r in p.reasons)
+
+
+# ---------------------------------------------------------------- learned correction
+
+
+def test_shipped_onnx_loads_and_matches_training_reference():
+    corr = load_correction(WEIGHTS)
+    assert corr.ok, corr.reason
+    ref = json.loads((WEIGHTS / "throughput_reference.json").read_text())
+    X = np.asarray(ref["X"], np.float32)
+    out = corr.apply(X)
+    for head in ("decode", "prefill"):
+        expect = np.clip(np.asarray(ref[head]), -2.0, 2.0)
+        np.testing.assert_allclose(out[head], expect, atol=1e-4)
+        lo, hi = corr.band(head)
+        assert lo < 0 < hi
+
+
+def test_default_weights_dir_is_the_checkout():
+    assert weights_dirs()[0] == WEIGHTS
+
+
+def test_correction_is_applied_and_reported(llama8b):
+    p = predict(llama8b, gpu_box())
+    assert p.correction_applied
+    assert p.decode_tok_s != pytest.approx(p.roofline_decode, rel=1e-9)
+    assert any(r.startswith("learned correction") for r in p.reasons)
+
+
+def test_missing_onnx_falls_back_to_roofline(tmp_path, llama8b):
+    p = predict(llama8b, gpu_box(), weights_dir=tmp_path)
+    assert not p.correction_applied
+    assert p.decode_tok_s == pytest.approx(p.roofline_decode)
+    assert any("not found" in r and "roofline only" in r for r in p.reasons)
+
+
+def test_corrupt_onnx_falls_back_to_roofline(tmp_path, llama8b):
+    for head in ("decode", "prefill"):
+        (tmp_path / f"throughput_{head}.onnx").write_bytes(b"\x08\x07garbage, not a protobuf" * 10)
+    p = predict(llama8b, gpu_box(), weights_dir=tmp_path)
+    assert not p.correction_applied
+    assert p.prefill_tok_s == pytest.approx(p.roofline_prefill)
+    assert any("unusable" in r for r in p.reasons)
+
+
+# ---------------------------------------------------------------- batch API
+
+
+def test_predict_batch_matches_single_predictions():
+    specs = [build_spec(m, q) for m in ("llama-3-8b", "llama-3.2-3b", "qwen3-30b-a3b") for q in ("Q4_K_M", "F16")]
+    hw = gpu_box(vram=80)
+    hf = hardware_figures(hw, BACKENDS["llama.cpp-cuda"], None)
+    inputs = {**model_arrays([model_figures(s) for s in specs]), **hardware_arrays(hf), "prompt_tokens": 512, "decode_pos": 576.0}
+    out = predict_batch(inputs)
+    assert out["decode_tok_s"].shape == (len(specs),)
+    for i, s in enumerate(specs):
+        p = predict(s, hw)
+        assert out["decode_tok_s"][i] == pytest.approx(p.decode_tok_s, rel=1e-5)
+        assert out["prefill_tok_s"][i] == pytest.approx(p.prefill_tok_s, rel=1e-5)
+        assert out["decode_lo"][i] == pytest.approx(p.decode_range[0], rel=1e-5)
+
+
+def test_predict_batch_rejects_incomplete_inputs():
+    with pytest.raises(KeyError, match="missing"):
+        predict_batch({"weight_bytes": np.ones(3)})
+
+
+def test_bad_token_counts_are_an_llmfit_error(llama8b):
+    from llmfit_core.errors import LlmfitError
+
+    with pytest.raises(LlmfitError):
+        predict(llama8b, gpu_box(), prompt_tokens=0)
+
+
+def test_spec_without_group_bytes_uses_active_ratio():
+    spec = ModelSpec(ref="x", arch="llama", params=8_000_000_000, active_params=8_000_000_000, n_layers=32, hidden_size=4096,
+                     n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256, max_context=8192, quant="Q8_0")
+    mf = model_figures(spec)  # no weight_bytes: params x bits per weight of Q8_0, minus the embedding lookup
+    assert mf.weight_bytes == pytest.approx((8e9 - 128256 * 4096) * 8.5 / 8, rel=1e-6)
