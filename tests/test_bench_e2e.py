@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -70,3 +71,55 @@ def test_crash_signals_become_clear_messages():
 def test_cli_bench_needs_exactly_one_model(tmp_path):
     r = _llmfit(["bench"], tmp_path, timeout=60)
     assert r.returncode == 1 and r.stderr.startswith("llmfit: error: give either")
+
+
+def test_memory_preflight_refuses_what_cannot_fit(monkeypatch):
+    import psutil
+
+    from llmfit_core.bench.runner import check_memory
+    from llmfit_core.synth import shape_spec
+
+    spec = shape_spec("llama-0.5b")
+
+    class VM:
+        available = 2 * 2**30
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: VM)
+    assert check_memory(spec, BenchSettings(pp=512, tg=128)) < VM.available
+    with pytest.raises(BenchError, match="lower --ctx"):
+        check_memory(spec, BenchSettings(pp=512, tg=128, n_ctx=1 << 20))
+
+
+@pytest.mark.slow
+def test_interrupted_bench_keeps_records_and_leaves_no_child(tmp_path):
+    pytest.importorskip("llama_cpp")
+    import psutil
+
+    from llmfit_core.bench.store import append_record, store_path
+
+    append_record({"id": "0" * 32, "earlier": True}, tmp_path / "data")
+    before = store_path(tmp_path / "data").read_bytes()
+    env = dict(os.environ, LLMFIT_DATA_DIR=str(tmp_path / "data"), LLMFIT_CACHE_DIR=str(tmp_path / "cache"))
+    p = subprocess.Popen([sys.executable, "-m", "llmfit_core.cli.main", "bench", "--synthetic", "llama-tiny:F16",
+                          "--pp", "8", "--tg", "4000", "-r", "50"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        parent = psutil.Process(p.pid)
+        children = []
+        for _ in range(300):  # wait for the benchmark child to start
+            children = parent.children()
+            if children:
+                break
+            time.sleep(0.1)
+        assert children, "bench child never started"
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130 and "interrupted" in err
+    assert store_path(tmp_path / "data").read_bytes() == before
+    time.sleep(0.2)
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
