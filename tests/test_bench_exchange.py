@@ -152,3 +152,12 @@ def test_cli_export_then_import(tmp_path, monkeypatch):
     res = CliRunner().invoke(cli, ["data", "import", str(out), "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)[0]["added"] == 1
+
+
+def test_imported_records_are_training_rows(tmp_path):
+    data = pytest.importorskip("training.data")
+    r = import_file(_export(tmp_path, [local_record(), local_record()]), tmp_path)
+    report = data.LoadReport()
+    rows = data.record_rows(tmp_path / exchange.IMPORTED_NAME, report)
+    assert r.added == 2 and len(rows) == 4 and not report.skipped
+    assert sorted((row.test, row.tok_s) for row in rows) == [("pp", 48.5)] * 2 + [("tg", 12.25)] * 2
