@@ -135,32 +135,40 @@ def export_onnx(model: GradientBoostingRegressor, path: Path, head: str, band: t
     path.write_bytes(onx.SerializeToString())
 
 
+def evaluate(extra: list[str] | None = None) -> tuple[Table, dict, dict]:
+    """Load rows, cross-validate both heads; returns (table, evals per head, summary without files)."""
+    rows, report = load_rows(extra)
+    t = build_table(rows)
+    evals = {}
+    for head in HEADS:
+        mask = t.is_decode if head == "decode" else ~t.is_decode
+        evals[head] = cross_validate(t, mask)
+    summary = {"table": metrics_table(t, evals), "sources": per_source_table(t, evals),
+               "bands": {h: evals[h].band for h in HEADS},
+               "used": dict(sorted(report.used.items())), "skipped": dict(sorted(report.skipped.items())),
+               "n_rows": len(rows), "n_devices": len(set(t.groups)), "extra": [Path(e).name for e in extra or []]}
+    return t, evals, summary
+
+
 def train(extra: list[str] | None = None, out_dir: Path | None = None, quiet: bool = False) -> dict:
     """Full pipeline; returns the evaluation summary (also written into the model card)."""
     out_dir = Path(out_dir or REPO / "weights")
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows, report = load_rows(extra)
-    t = build_table(rows)
-    evals, models = {}, {}
+    t, evals, summary = evaluate(extra)
+    models = {}
     for head in HEADS:
         mask = t.is_decode if head == "decode" else ~t.is_decode
-        evals[head] = cross_validate(t, mask)
         models[head] = make_model().fit(t.X[mask], t.target[mask], sample_weight=t.weight[mask])
         export_onnx(models[head], out_dir / f"throughput_{head}.onnx", head, evals[head].band, int(mask.sum()))
-    table = metrics_table(t, evals)
-    sources = per_source_table(t, evals)
     # reference rows for the parity test: every 25th row of the table, outputs of the sklearn models
     idx = np.arange(0, len(t.X), 25)
     ref = {"features": list(FEATURES), "X": t.X[idx].astype(float).round(6).tolist()}
     Xr = np.asarray(ref["X"], np.float32)
     ref.update({h: models[h].predict(Xr).tolist() for h in HEADS})
     (out_dir / "throughput_reference.json").write_text(json.dumps(ref, indent=1) + "\n")
-    summary = {"table": table, "sources": sources, "bands": {h: evals[h].band for h in HEADS},
-               "used": dict(sorted(report.used.items())), "skipped": dict(sorted(report.skipped.items())),
-               "n_rows": len(rows), "n_devices": len(set(t.groups)), "extra": [Path(e).name for e in extra or []]}
     (out_dir / "MODEL_CARD.md").write_text(model_card(summary))
     if not quiet:
-        print(format_table(table))
+        print(format_table(summary["table"]))
     return summary
 
 
