@@ -25,6 +25,8 @@ def local_record(**over):
                      "cpu_isa": ["avx2"], "ram_gb": 23.5, "os": "Linux", "hostname": "alice-laptop",
                      "gpus": [{"vendor": "nvidia", "name": "RTX 4090", "vram_gb": 24, "uuid": "GPU-1234"}]},
         "model": {"arch": "llama", "params": 1_235_814_400, "active_params": 1_235_814_400, "n_layers": 16,
+                  "hidden_size": 2048, "n_heads": 32, "n_kv_heads": 8, "head_dim": 64, "vocab_size": 128256,
+                  "max_context": 131072, "weight_bytes": 800_000_000,
                   "quant": "Q4_K_M", "file_bytes": 807_694_464, "files": ["/home/alice/models/secret-model-name.gguf"],
                   "ref": "/home/alice/models/secret-model-name.gguf", "metadata": {"general.name": "secret-model-name"}},
         "settings": {"pp": 512, "tg": 128, "repeats": 3, "threads": 2, "n_ctx": 640, "user": "alice"},
