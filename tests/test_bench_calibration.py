@@ -112,6 +112,13 @@ def test_apply_calibration_scales_only_matching_hardware(tmp_path, monkeypatch):
     assert apply_calibration(p, gpu_hw, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
 
 
+def test_apply_calibration_without_data_dir_changes_nothing_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path / "none"))
+    p = FakePrediction(100.0, 10.0)
+    assert apply_calibration(p, HW, spec("Q4_0")) is p
+    assert not (tmp_path / "none").exists()
+
+
 def test_apply_calibration_survives_a_corrupt_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path))
     (tmp_path / cal_mod.CALIBRATION_NAME).write_text('{"fingerprint": ')

@@ -171,8 +171,8 @@ def leave_one_out(samples: list[Sample], fp: str = "", prior: float = PRIOR) -> 
     return out
 
 
-def calibration_path(directory: Path | None = None) -> Path:
-    return (directory or data_dir()) / CALIBRATION_NAME
+def calibration_path(directory: Path | None = None, create: bool = True) -> Path:
+    return (directory or data_dir(create=create)) / CALIBRATION_NAME
 
 
 def save_calibration(cal: Calibration, directory: Path | None = None) -> Path:
@@ -189,7 +189,7 @@ def save_calibration(cal: Calibration, directory: Path | None = None) -> Path:
 
 def load_calibration(directory: Path | None = None) -> Calibration | None:
     """The saved calibration, or None when there is none or it cannot be read."""
-    path = calibration_path(directory)
+    path = calibration_path(directory, create=False)
     try:
         if path.stat().st_size > 1 << 20:
             return None

@@ -23,10 +23,11 @@ class StoreWarning(UserWarning):
     """A line of the store could not be read and was skipped."""
 
 
-def data_dir() -> Path:
-    """The llmfit data dir (`LLMFIT_DATA_DIR` overrides the platform default); created if missing."""
+def data_dir(create: bool = True) -> Path:
+    """The llmfit data dir (`LLMFIT_DATA_DIR` overrides the platform default); created if missing and asked."""
     d = Path(os.environ.get("LLMFIT_DATA_DIR") or platformdirs.user_data_dir("llmfit"))
-    d.mkdir(parents=True, exist_ok=True)
+    if create:
+        d.mkdir(parents=True, exist_ok=True)
     return d
 
 
@@ -96,4 +97,4 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def read_records(directory: Path | None = None) -> list[dict]:
     """All readable records of the local store, oldest first."""
-    return read_jsonl(store_path(directory))
+    return read_jsonl((directory or data_dir(create=False)) / STORE_NAME)
