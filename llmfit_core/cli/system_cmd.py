@@ -1,7 +1,169 @@
-"""Subcommands registered by this module (placeholder: owned by another work item)."""
+"""`llmfit system` (this machine or --hardware) and `llmfit hardware list|show|validate`."""
 
 from __future__ import annotations
 
+import json
+
+import click
+
+from llmfit_core.cli.common import fail, friendly_errors, hardware_option, json_option
+
+
+def _fmt(v, unit: str = "", nd: int = 1) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        v = f"{v:.{nd}f}".rstrip("0").rstrip(".")
+    return f"{v}{unit}"
+
+
+def _src(profile, key: str) -> str:
+    src = profile.sources.get(key)
+    if key in profile.estimated:
+        src = "estimated"
+    return f" ({src})" if src else ""
+
+
+def _print_profile(profile) -> None:
+    """A rich table of a HardwareProfile (CPU, ISA, cores, RAM, bandwidth and where it came from, GPUs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    t = Table(title=f"Hardware: {profile.name}", show_header=False, title_justify="left")
+    t.add_column("item", style="bold")
+    t.add_column("value")
+    c = profile.cpu
+    t.add_row("OS", profile.os or "-")
+    if profile.board:
+        t.add_row("Board", profile.board)
+    t.add_row("CPU", f"{c.model} ({c.arch})")
+    cores = f"{c.cores} cores / {c.threads} threads"
+    if c.p_cores is not None and c.e_cores is not None:
+        cores += f" ({c.p_cores} P + {c.e_cores} E)"
+    t.add_row("Cores", cores)
+    t.add_row("ISA", ", ".join(c.isa) or "-")
+    if c.l2_cache_kb or c.l3_cache_kb:
+        t.add_row("Cache", f"L2 {_fmt(c.l2_cache_kb, ' KiB')}, L3 {_fmt(c.l3_cache_kb, ' KiB')}")
+    mem = f"{_fmt(profile.memory.total_gb, ' GiB')} total"
+    if profile.memory.available_gb is not None:
+        mem += f", {_fmt(profile.memory.available_gb, ' GiB')} available"
+    if profile.unified_memory:
+        mem += " (unified with the GPU)"
+    t.add_row("RAM", mem)
+    t.add_row("RAM bandwidth", f"{_fmt(c.mem_bandwidth_gbs, ' GB/s')}{_src(profile, 'cpu.mem_bandwidth_gbs')}")
+    if not profile.gpus:
+        t.add_row("GPU", "none (CPU-only)")
+    for i, g in enumerate(profile.gpus):
+        parts = [f"{g.vendor}"]
+        if g.vram_gb is not None:
+            vram = f"{_fmt(g.vram_gb, ' GiB')} VRAM{_src(profile, f'gpus[{i}].vram_gb')}"
+            if g.vram_free_gb is not None:
+                vram += f", {_fmt(g.vram_free_gb, ' GiB')} free"
+            parts.append(vram)
+        parts.append(f"{_fmt(g.bandwidth_gbs, ' GB/s')}{_src(profile, f'gpus[{i}].bandwidth_gbs')}")
+        parts.append(f"FP16 {_fmt(g.fp16_tflops, ' TFLOPS')}{_src(profile, f'gpus[{i}].fp16_tflops')}")
+        if g.compute_capability:
+            parts.append(f"CC {g.compute_capability}")
+        if g.gpu_cores:
+            parts.append(f"{g.gpu_cores} cores")
+        if g.driver:
+            parts.append(f"driver {g.driver}" + (f" / CUDA {g.cuda_version}" if g.cuda_version else ""))
+        t.add_row(f"GPU {i}", f"{g.name}: " + ", ".join(parts))
+    console.print(t)
+    for n in profile.notes:
+        console.print(f"note: {n}", highlight=False)
+
 
 def register(cli) -> None:
-    """Add this module's subcommands to the `llmfit` group."""
+    """Add `llmfit system` and `llmfit hardware list|show|validate`."""
+
+    @cli.command("system")
+    @hardware_option
+    @click.option("--measure-bandwidth", is_flag=True, help="Measure RAM bandwidth (a ~1 s numpy test) and cache it.")
+    @click.option("--seconds", default=1.0, show_default=True, type=click.FloatRange(0.1, 30.0),
+                  help="Duration of the bandwidth test.")
+    @json_option
+    @friendly_errors
+    def system_cmd(hardware, measure_bandwidth, seconds, as_json):
+        """Show this machine's profile (CPU, ISA, RAM, bandwidth, GPUs) or a named/file profile."""
+        from llmfit_core.hardware import registry
+
+        if measure_bandwidth:
+            if hardware:
+                fail("--measure-bandwidth measures this machine; it cannot be combined with --hardware")
+            from llmfit_core.hardware.bandwidth import measure_bandwidth as measure
+
+            detected = registry.resolve_hardware(None)
+            gbs = measure(seconds, cpu_model=detected.cpu.model)
+            registry.clear_detection_cache()
+            if not as_json:
+                click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (cached for {detected.cpu.model!r})")
+        profile = registry.resolve_hardware(hardware)
+        if as_json:
+            click.echo(json.dumps(profile.to_dict(), indent=2))
+        else:
+            _print_profile(profile)
+
+    @cli.group("hardware")
+    def hardware_group():
+        """The built-in device table and hardware profiles."""
+
+    @hardware_group.command("list")
+    @click.option("--kind", type=click.Choice(["gpu", "cpu", "apple", "profile"]), default=None,
+                  help="Only one kind of entry.")
+    @json_option
+    @friendly_errors
+    def list_cmd(kind, as_json):
+        """Devices of the built-in table and the built-in profiles."""
+        from llmfit_core.hardware import devices, registry
+
+        devs = [] if kind == "profile" else devices.all_devices(kind)
+        profiles = registry.builtin_profile_names() if kind in (None, "profile") else []
+        if as_json:
+            rows = [d.to_dict() for d in devs]
+            rows += [{"name": n, "kind": "profile"} for n in profiles]
+            click.echo(json.dumps(rows, indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(soft_wrap=True)
+        if devs:
+            t = Table(title=f"Devices ({len(devs)})", title_justify="left")
+            for col, just in (("name", "left"), ("kind", "left"), ("memory GiB", "right"), ("GB/s", "right"),
+                              ("FP16 TFLOPS", "right"), ("CC / cores", "left")):
+                t.add_column(col, justify=just)
+            for d in devs:
+                mem = "/".join(_fmt(m) for m in d.mem_gb) or "-"
+                extra = d.compute_capability or (f"{d.gpu_cores} GPU cores" if d.gpu_cores else
+                                                 (f"{d.cpu_cores} cores" if d.cpu_cores else "-"))
+                t.add_row(d.name, d.kind, mem, _fmt(d.bandwidth_gbs), _fmt(d.fp16_tflops), extra)
+            console.print(t)
+        if profiles:
+            console.print("Built-in profiles: " + ", ".join(profiles), highlight=False)
+
+    @hardware_group.command("show")
+    @click.argument("name_or_path")
+    @json_option
+    @friendly_errors
+    def show_cmd(name_or_path, as_json):
+        """A profile for a device name, built-in profile or profile file, with gaps filled."""
+        from llmfit_core.hardware import registry
+
+        profile = registry.resolve_hardware(name_or_path)
+        if as_json:
+            click.echo(json.dumps(profile.to_dict(), indent=2))
+        else:
+            _print_profile(profile)
+
+    @hardware_group.command("validate")
+    @click.argument("path", type=click.Path(dir_okay=True))
+    @friendly_errors
+    def validate_cmd(path):
+        """Check a hardware-profile JSON file: exit 0 when valid, 1 with what is wrong."""
+        from llmfit_core.hardware import registry
+
+        profile = registry.fill_missing(registry.load_profile_file(path))
+        est = f"; estimated: {', '.join(profile.estimated)}" if profile.estimated else ""
+        click.echo(f"{path}: valid ({profile.name}: {len(profile.gpus)} GPU(s), {profile.memory.total_gb:g} GiB RAM{est})")
