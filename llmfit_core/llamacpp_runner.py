@@ -55,6 +55,8 @@ class LlamaLog:
     kv_v_mib: list[float] = field(default_factory=list)
     graph_nodes: int | None = None
     graph_splits: int | None = None
+    # "compute buffer size is N MiB" (4 decimals, logged when the context is freed), per backend
+    compute_precise: dict[str, float] = field(default_factory=dict)
 
     def total(self, kind: str) -> int:
         """Sum of the buffers of one kind, in bytes."""
@@ -81,6 +83,8 @@ class LlamaLog:
 
     @property
     def compute_bytes(self) -> int:
+        if self.compute_precise:
+            return int(round(sum(self.compute_precise.values()) * MIB))
         return self.total("compute")
 
     @property
@@ -93,11 +97,13 @@ class LlamaLog:
 
 
 _BUF_RE = re.compile(r"^\S*:\s*(\S+)\s+(model|KV|compute|output|RS)\s+buffer size\s*=\s*([0-9.]+)\s*MiB", re.M)
+_OLD_MODEL_RE = re.compile(r"^llm_load_tensors:\s*(\S+)\s+buffer size\s*=\s*([0-9.]+)\s*MiB", re.M)  # 2024 builds
 _KV_SELF_RE = re.compile(r"KV self size\s*=\s*([0-9.]+)\s*MiB")
 _KV_RE = re.compile(r"llama_kv_cache:\s+size\s*=\s*[0-9.]+\s*MiB\s*\(\s*(\d+)\s+cells,\s*(\d+)\s+layers.*?K \((\w+)\):\s*([0-9.]+)\s*MiB,\s*V \((\w+)\):\s*([0-9.]+)\s*MiB")
 _INT_RE = {k: re.compile(rf"^\S*:\s*{k}\s*=\s*(\d+)\s*$", re.M) for k in ("n_ctx", "n_ctx_seq", "n_batch", "n_ubatch")}
 _FA_RE = re.compile(r"(?:flash_attn\s*=\s*(?:\w+\s*->\s*)?|Flash Attention )(\w+)")
 _GRAPH_RE = re.compile(r"graph(?: nodes|: nodes)\s*=\s*(\d+)")
+_COMPUTE_PRECISE_RE = re.compile(r"(\S+)\s+compute buffer size is\s+([0-9.]+)\s*MiB")
 _SPLITS_RE = re.compile(r"(?:graph splits|splits)\s*=\s*(\d+)")
 
 
@@ -106,6 +112,8 @@ def parse_llama_log(text: str) -> LlamaLog:
     log = LlamaLog()
     for backend, kind, mib in _BUF_RE.findall(text):
         log.buffers.append(BufferLine(kind.lower(), backend, float(mib)))
+    for backend, mib in _OLD_MODEL_RE.findall(text):
+        log.buffers.append(BufferLine("model", backend, float(mib)))
     if not log.total("kv"):  # older builds: "KV self size  =  X MiB"
         for mib in _KV_SELF_RE.findall(text):
             log.buffers.append(BufferLine("kv", "CPU", float(mib)))
@@ -122,6 +130,10 @@ def parse_llama_log(text: str) -> LlamaLog:
     if fa:
         val = fa[-1].lower()
         log.flash_attn = True if val in ("enabled", "1", "true", "on") else False if val in ("disabled", "0", "false", "off") else None
+    for backend, mib in _COMPUTE_PRECISE_RE.findall(text):
+        log.compute_precise[backend] = float(mib)
+    if "enabling flash_attn since it is required" in text:
+        log.flash_attn = True
     m = _GRAPH_RE.search(text)
     log.graph_nodes = int(m.group(1)) if m else None
     m = _SPLITS_RE.search(text)
@@ -220,8 +232,7 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
 
             sig = signal.Signals(-res.returncode).name
             raise BenchError(f"llama.cpp crashed ({sig}) on {path.name}; try extra_bufts=False or a portable build")
-        last = [ln for ln in res.stderr.strip().splitlines() if ln.strip()][-1:] or [f"exit code {res.returncode}"]
-        raise BenchError(f"llama.cpp failed on {path.name}: {last[0][:200]}")
+        raise BenchError(f"llama.cpp failed on {path.name}: {_failure_line(res.stderr, res.returncode)}")
     try:
         out = json.loads(res.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -233,6 +244,15 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
         load_seconds=out["load_seconds"], prompt_tokens=out["prompt_tokens"], prompt_seconds=out["prompt_seconds"],
         gen_tokens=out["gen_tokens"], gen_seconds=out["gen_seconds"], log_text=res.stderr,
     )
+
+
+def _failure_line(stderr: str, returncode: int) -> str:
+    """The most telling line of a failed child's log: llama.cpp's own error before our generic one."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errs = [ln for ln in lines if re.search(r"error|failed|requires|unknown|invalid", ln, re.I)]
+    specific = [ln for ln in errs if not ln.startswith("error: llama.cpp could not")]
+    pick = (specific or errs or lines or [f"exit code {returncode}"])[-1]
+    return pick[:200]
 
 
 def _rss() -> int:

@@ -189,7 +189,7 @@ def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", ca
 
 
 def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: bool, n_kv_swa: int | None = None,
-                         device: str = "cpu") -> dict[str, int]:
+                         device: str = "cpu", quant_kv: bool = False) -> dict[str, int]:
     """Peak compute-buffer bytes of llama.cpp's reserve graph, as the largest of three stages.
 
     Fitted to the CPU backend's logged `compute buffer size` (ggml-alloc reuses freed tensors, so the
@@ -215,8 +215,10 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
     mbytes = 2 if flash_attn else 4
     mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
     extra_embd = 1 if spec.arch.startswith("gemma") else 0  # softcapping keeps one more tensor alive (no FA)
+    # A quantized KV cache changes ggml-alloc's reuse pattern: the output stage keeps a third residual
+    # and the ffn stage one less, depending on context (measured). Take the larger of both (<= +T*n_embd*4).
     stages = {
-        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (2 if flash_attn else 3),
+        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (2 if flash_attn and not quant_kv else 3),
         "ffn": mask + T * 4 * (4 * n_embd + 3 * ff),
     }
     if flash_attn:
@@ -285,11 +287,16 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
         return _estimate_mlx(spec, be, context, n_seq)
 
     fa = True if flash_attn is None else bool(flash_attn)
+    if cache_type_v.strip().lower() not in ("f16", "f32", "bf16"):
+        if flash_attn is False:  # llama_init_from_model refuses this combination
+            raise LlmfitError(f"llama.cpp needs flash attention for a quantized V cache ({cache_type_v})")
+        fa = True
     n_batch_eff = min(n_batch, context)  # llama-context.cpp: n_batch = min(n_ctx, n_batch) for causal models
     T = min(n_ubatch, n_batch_eff)
     kv_layers, n_full, n_swa = kv_cache_layers(spec, context, cache_type_k, cache_type_v, T, n_seq, kv_unified, swa_full)
     kv_total = sum(kv_layers)
-    stages = compute_buffer_bytes(spec, n_full, T, fa, n_swa, be.device)
+    quant_kv = any(t.strip().lower() not in ("f16", "f32", "bf16") for t in (cache_type_k, cache_type_v))
+    stages = compute_buffer_bytes(spec, n_full, T, fa, n_swa, be.device, quant_kv)
     compute = max(stages["output"], stages["ffn"], stages["attn"]) + stages["inputs"]
     output = spec.vocab_size * max(n_seq, 1) * 4
     layers, embd, out_layer = _weights_split(spec)
@@ -368,5 +375,5 @@ def estimate_totals(weight_bytes, n_layers, n_kv_heads, head_dim, hidden_size, v
     ffn_stage = T * ctx * mb + T * 4 * (4 * E + 3 * F)
     attn_stage = T * ctx * mb + T * 4 * (3 * E + H * hd + 2 * hk * hd) if flash_attn else \
         T * ctx * H * 4 + T * ctx * mb + T * 4 * (5 * E + 2 * hk * hd)
-    compute = np.maximum(np.maximum(out_stage, ffn_stage), attn_stage) + T * 32
+    compute = np.maximum(np.maximum(out_stage, ffn_stage), attn_stage) + T * 16
     return w + kv + compute + V * 4 + overhead

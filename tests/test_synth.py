@@ -1,0 +1,81 @@
+"""Synthetic GGUF writer: files carry the shapes, vocabulary and types we asked for."""
+
+from __future__ import annotations
+
+import gguf
+import numpy as np
+import pytest
+
+from llmfit_core.errors import LlmfitError
+from llmfit_core.synth import SHAPES, shape_params, shape_spec, shape_tensors, write_synthetic_gguf
+
+
+def _field(reader, key):
+    f = reader.fields[key]
+    return f.contents()
+
+
+@pytest.mark.parametrize("name", ["llama-tiny", "gemma2-tiny", "qwen3moe-tiny", "qwen2-tiny"])
+def test_f16_file_matches_shape(tmp_path, name):
+    path = write_synthetic_gguf(tmp_path / f"{name}.gguf", name)
+    r = gguf.GGUFReader(path)
+    s = SHAPES[name]
+    assert _field(r, "general.architecture") == s.arch
+    assert _field(r, f"{s.arch}.block_count") == s.n_layers
+    assert _field(r, f"{s.arch}.attention.head_count_kv") == s.n_kv_heads
+    tokens = _field(r, "tokenizer.ggml.tokens")
+    assert len(tokens) == s.vocab and "<0x41>" in tokens
+    got = {t.name: (tuple(int(x) for x in t.shape), t.tensor_type.name) for t in r.tensors}
+    want = shape_tensors(s)
+    assert [n for n, _ in want] == [t.name for t in r.tensors]
+    for n, ne in want:
+        assert got[n][0] == ne
+        assert got[n][1] == ("F32" if len(ne) == 1 else "F16")
+    assert sum(int(t.n_bytes) for t in r.tensors) == shape_spec(name).weight_bytes
+    assert sum(int(np.prod(t.shape)) for t in r.tensors) == shape_params(name)
+    if s.sliding_window:
+        assert _field(r, f"{s.arch}.attention.sliding_window") == s.sliding_window
+    if s.n_experts:
+        assert _field(r, f"{s.arch}.expert_count") == s.n_experts
+
+
+def test_weights_are_random_not_constant(tmp_path):
+    path = write_synthetic_gguf(tmp_path / "a.gguf", "llama-tiny", seed=1)
+    r = gguf.GGUFReader(path)
+    q = next(t for t in r.tensors if t.name == "blk.0.attn_q.weight")
+    data = np.asarray(q.data, dtype=np.float32)
+    assert 0.005 < float(data.std()) < 0.1
+
+
+def test_shape_spec_moe_active_params():
+    spec = shape_spec("qwen3moe-tiny")
+    s = SHAPES["qwen3moe-tiny"]
+    per_expert = 3 * s.n_embd * s.expert_ff
+    assert spec.params - spec.active_params == s.n_layers * per_expert * (s.n_experts - s.n_experts_used)
+    assert spec.swa_layers is None
+    assert shape_spec("gemma2-tiny").swa_layers == [True, False, True, False]
+
+
+def test_real_scale_shape_counts():
+    # Llama-3.2-3B has 3.21 B parameters (tied embeddings), Qwen2.5-0.5B 0.49 B
+    assert abs(shape_params("llama-3b") / 3.2128e9 - 1) < 0.005
+    assert abs(shape_params("qwen2-0.5b") / 0.494e9 - 1) < 0.01
+
+
+def test_unknown_shape_and_quant(tmp_path):
+    with pytest.raises(LlmfitError, match="unknown synthetic shape"):
+        write_synthetic_gguf(tmp_path / "x.gguf", "llama-999b")
+    with pytest.raises(LlmfitError, match="cannot quantize"):
+        write_synthetic_gguf(tmp_path / "x.gguf", "llama-tiny", quant="Q3_XYZ")
+    with pytest.raises(LlmfitError, match="at least 259"):
+        write_synthetic_gguf(tmp_path / "x.gguf", "llama-tiny", vocab=100)
+
+
+@pytest.mark.slow
+def test_quantized_with_llama_cpp(tmp_path):
+    path = write_synthetic_gguf(tmp_path / "q.gguf", "llama-tiny", quant="Q8_0")
+    r = gguf.GGUFReader(path)
+    types = {t.name: t.tensor_type.name for t in r.tensors}
+    assert types["blk.0.ffn_up.weight"] == "Q8_0"
+    assert types["blk.0.attn_norm.weight"] == "F32"
+    assert not (tmp_path / "q.gguf.f16.tmp").exists()
