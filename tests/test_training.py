@@ -1,0 +1,118 @@
+"""Training pipeline of the throughput correction: data loading, ONNX export parity, reproducibility."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from llmfit_core.throughput.correction import load_correction  # noqa: E402
+from llmfit_core.throughput.features import FEATURES  # noqa: E402
+from training.data import load_rows, parse_test  # noqa: E402
+from training.model_configs import build_spec  # noqa: E402
+from training.table import build_table  # noqa: E402
+from training.train_throughput import export_onnx, make_model, wquantile  # noqa: E402
+
+PUBLIC_FIELDS = ("device", "backend", "model", "params_b", "quant", "test", "tok_s", "n_gpu_layers_or_note")
+
+
+@pytest.fixture(scope="module")
+def public():
+    return load_rows()
+
+
+def test_public_rows_resolve_devices_models_and_tests(public):
+    rows, report = public
+    assert len(rows) > 1000
+    assert report.used["xiongjiedai_gpu_benchmarks.csv"] > 900
+    assert report.skipped["device not in hardware table (geerlingguy system)"] > 0
+    multi = [r for r in rows if r.source.startswith("xiong") and len(r.hardware.gpus) == 4]
+    assert multi and all(r.device in ("RTX 3090", "RTX 4090", "RTX 5000 Ada", "RTX A6000", "RTX 6000 Ada", "A40",
+                                      "A100 PCIe 80GB", "H100 PCIe") for r in multi)
+    unverified = [r for r in rows if "unverified" in r.source]
+    assert unverified and all(r.weight < 0.5 for r in unverified)
+    assert all(r.tok_s > 0 for r in rows)
+
+
+def test_parse_test_labels():
+    assert parse_test("pp512") == ("pp", 512, 0.0, 0)
+    assert parse_test("tg128") == ("tg", 512, 64.0, 0)
+    assert parse_test("tg_main")[3] == 1 and parse_test("tg_eval_rate")[3] == 2
+    assert parse_test("pp4096+tg128") is None
+
+
+def test_model_configs_match_published_sizes():
+    # llama-3-8b has 8.03 B parameters; Q4_K_M files are about 4.9 GB
+    s = build_spec("llama-3-8b", "Q4_K_M")
+    assert s.params == pytest.approx(8.03e9, rel=0.01)
+    assert s.weight_bytes == pytest.approx(4.92e9, rel=0.03)
+    moe = build_spec("qwen3-30b-a3b", "Q4_K_M")
+    assert moe.params == pytest.approx(30.5e9, rel=0.02) and moe.active_params == pytest.approx(3.3e9, rel=0.05)
+
+
+def test_extra_rows_csv_and_bench_records_are_loaded(tmp_path):
+    csv_path = tmp_path / "rows.csv"
+    with open(csv_path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=PUBLIC_FIELDS)
+        w.writeheader()
+        w.writerow(dict(device="RTX 3060", backend="CUDA", model="llama-3-8b", params_b=8, quant="Q4_K_M", test="tg128", tok_s=50,
+                        n_gpu_layers_or_note="local"))
+        w.writerow(dict(device="Unknown GPU 9000", backend="CUDA", model="llama-3-8b", params_b=8, quant="Q4_K_M", test="tg128", tok_s=50,
+                        n_gpu_layers_or_note="local"))
+    spec = build_spec("tinyllama-1.1b", "Q4_K_M").to_dict()
+    rec = {"hardware": {"cpu_model": "AMD EPYC", "cpu_cores": 2, "cpu_threads": 2, "cpu_arch": "x86_64", "cpu_isa": ["avx2"],
+                        "mem_bandwidth_gbs": 20.0, "ram_gb": 8, "gpus": []},
+           "model": spec, "settings": {"threads": 2},
+           "results": {"pp": {"test": "pp64", "n_tokens": 64, "tok_s": 40.0}, "tg": {"test": "tg16", "n_tokens": 16, "tok_s": 9.0}}}
+    jl = tmp_path / "records.jsonl"
+    jl.write_text(json.dumps(rec) + "\n" + json.dumps({"hardware": {}}) + "\n\n")
+    rows, report = load_rows([csv_path, jl])
+    base, _ = load_rows()
+    assert len(rows) == len(base) + 1 + 2
+    assert report.used["rows.csv"] == 1 and report.used["bench:records.jsonl"] == 2
+    assert report.skipped["device facts missing"] >= 1
+    assert sum(v for k, v in report.skipped.items() if k.startswith("bad record") or k.startswith("record without")) == 1
+    local = [r for r in rows if r.source == "bench:records.jsonl"]
+    assert {r.test for r in local} == {"pp", "tg"} and local[0].threads == 2
+    table = build_table(local)  # runs through the same roofline as inference
+    assert np.all(np.isfinite(table.target))
+
+
+def test_weighted_quantile():
+    x = np.array([3.0, 1.0, 2.0, 4.0])
+    assert wquantile(x, 0.5) == 2.0
+    assert wquantile(x, 0.5, np.array([0, 0, 0, 1.0])) == 4.0
+
+
+def test_onnx_export_matches_sklearn(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, len(FEATURES))).astype(np.float32)
+    models = {}
+    for head, coef in (("decode", 0.3), ("prefill", -0.2)):
+        y = coef * X[:, 0] + 0.1 * np.sin(X[:, 3])
+        models[head] = make_model().set_params(n_estimators=30).fit(X, y)
+        export_onnx(models[head], tmp_path / f"throughput_{head}.onnx", head, (-0.1, 0.2), 200)
+    corr = load_correction(tmp_path)
+    assert corr.ok, corr.reason
+    out = corr.apply(X)
+    for head, m in models.items():
+        np.testing.assert_allclose(out[head], m.predict(X), atol=1e-5)
+    assert corr.band("decode") == (-0.1, 0.2)
+
+
+@pytest.mark.slow
+def test_training_reproduces_shipped_weights(tmp_path):
+    """Same data -> the same ONNX bytes as the files in weights/ (they are regenerated, not hand-edited)."""
+    from training.train_throughput import train
+
+    train(out_dir=tmp_path, quiet=True)
+    shipped = REPO / "weights"
+    for name in ("throughput_decode.onnx", "throughput_prefill.onnx", "throughput_reference.json", "MODEL_CARD.md"):
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), f"{name} differs: rerun python -m training.train_throughput"
