@@ -493,7 +493,11 @@ def llamacpp_tensor_types(tensors, ftype: str, ctx: MixContext) -> list[T]:
     out = []
     for (name, shape, cur), cat in zip(tensors, cats):
         if not quantizable(name, len(shape)):
-            out.append(ggml_type(cur))
+            t = ggml_type(cur)
+            # convert_hf_to_gguf stores 1-D tensors (norms, biases) and MoE routers as F32
+            if t in (T.F16, T.BF16) and (len(shape) == 1 or "ffn_gate_inp" in name):
+                t = T.F32
+            out.append(t)
             continue
         new = default
         if quantized:

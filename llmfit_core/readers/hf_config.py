@@ -1,0 +1,457 @@
+"""Hugging Face config.json -> ModelSpec, by rebuilding the model's tensor list the way llama.cpp names it.
+
+Parameter count = the sum of the elements of that tensor list:
+  token_embd (vocab x hidden) [+ output (hidden x vocab) unless tied] + output_norm
+  + per layer: attention (q, k, v, o projections; fused qkv for phi3; MLA low-rank q_a/q_b/kv_a/kv_b for
+    deepseek; biases where the family has them; q/k norms for qwen3/gemma3) + norms
+    + feed-forward: dense gate/up/down (hidden x ffn), or MoE router (hidden x experts) + experts
+    x (gate, up, down at the expert ffn size) + shared experts, dense for deepseek's first_k_dense_replace layers.
+Active parameters (MoE) = total - (experts - experts_used) x one expert's weights, per MoE layer.
+Vision towers of multimodal configs (gemma3, ...) are not counted (llama.cpp keeps them in an mmproj file).
+Checked against published sizes: Llama-3.1-8B 8.03B, Qwen2.5-7B 7.62B, Mixtral-8x7B 46.7B/12.9B,
+gemma-2-9b 9.24B, DeepSeek-V3 671B/37B (tests/test_readers_config.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from llmfit_core.errors import UnknownArchitectureError, UnknownQuantizationError
+from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
+from llmfit_core.quant import (
+    apply_quant,
+    normalize_quant,
+    quant_fact,
+    quantizable,
+    tensor_group,
+    tensor_layer,
+    tensor_nbytes,
+)
+
+# HF model_type -> llama.cpp architecture name (what convert_hf_to_gguf writes)
+_ARCH = {
+    "llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
+    "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3",
+    "gemma3_text": "gemma3", "phi3": "phi3", "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2",
+    "gpt_oss": "gpt-oss", "granite": "granite", "olmo2": "olmo2", "smollm3": "smollm3", "cohere2": "cohere2",
+    "starcoder2": "starcoder2", "internlm2": "internlm2", "exaone": "exaone", "phimoe": "phimoe",
+}
+_KNOWN = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
+          "gemma3_text", "phi3", "deepseek_v2", "deepseek_v3", "gpt_oss"}
+_DTYPES = {"bfloat16": "BF16", "float16": "F16", "half": "F16", "float32": "F32", "float": "F32"}
+
+
+def _get(cfg: dict, *names, default=None):
+    for n in names:
+        v = cfg.get(n)
+        if v is not None:
+            return v
+    return default
+
+
+def _int(v, default=0) -> int:
+    if isinstance(v, bool) or v is None:
+        return default
+    if isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v < 1 << 40:
+        return int(v)
+    return default
+
+
+def _text_config(config: dict) -> dict:
+    """The language-model part of a (possibly multimodal) config."""
+    tc = config.get("text_config")
+    if isinstance(tc, dict):
+        merged = dict(tc)
+        for k in ("torch_dtype", "dtype", "quantization", "quantization_config", "tie_word_embeddings"):
+            if k not in merged and k in config:
+                merged[k] = config[k]
+        if "model_type" not in tc and config.get("model_type"):
+            merged["model_type"] = config["model_type"]
+        return merged
+    return config
+
+
+def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelSpec:
+    """ModelSpec from a config.json dict (weights as the repo stores them, or as `quant` what-if).
+
+    Raises UnknownArchitectureError when not even hidden size and layer count can be found.
+    """
+    if not isinstance(config, dict):
+        raise UnknownArchitectureError(f"{ref}: config.json is not a JSON object")
+    top = config
+    cfg = _text_config(config)
+    notes: list[str] = []
+    mt = str(cfg.get("model_type") or top.get("model_type") or "").lower()
+    if cfg is not top:
+        notes.append("multimodal config: language model only (vision tower not counted)")
+
+    hidden = _int(_get(cfg, "hidden_size", "n_embd", "d_model", "dim"))
+    n_layers = _int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+    if not hidden or not n_layers:
+        raise UnknownArchitectureError(
+            f"{ref}: cannot estimate model_type {mt or '?'}: config.json has no hidden size or layer count"
+        )
+    if mt not in _KNOWN:
+        notes.append(f"model_type {mt or '?'} not modelled exactly: estimated as a llama-like decoder")
+    n_heads = _int(_get(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads"))
+    if not n_heads:
+        n_heads = max(1, hidden // 128)
+        notes.append(f"attention heads guessed: {n_heads}")
+    n_kv = _int(_get(cfg, "num_key_value_heads", "n_head_kv", "num_kv_heads", "n_kv_heads"), n_heads)
+    if cfg.get("multi_query"):
+        n_kv = 1
+    head_dim = _int(cfg.get("head_dim")) or hidden // n_heads
+    ffn = _int(_get(cfg, "intermediate_size", "n_inner", "ffn_dim", "ffn_hidden_size"))
+    if not ffn:
+        ffn = 4 * hidden
+        notes.append("feed-forward size guessed: 4 x hidden")
+    vocab = _int(_get(cfg, "vocab_size", "padded_vocab_size"))
+    if not vocab:
+        vocab = 32000
+        notes.append("vocabulary size guessed: 32000")
+    max_ctx = _int(_get(cfg, "max_position_embeddings", "n_positions", "seq_length", "max_seq_len",
+                        "max_sequence_length"))
+    if not max_ctx:
+        max_ctx = 4096
+        notes.append("context length guessed: 4096")
+    rs = cfg.get("rope_scaling")
+    if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "yarn" and mt.startswith("qwen"):
+        pass  # Qwen's yarn factor is opt-in; llama.cpp uses max_position_embeddings
+    tied = cfg.get("tie_word_embeddings")
+    if tied is None:
+        tied = mt in ("gemma", "gemma2", "gemma3", "gemma3_text")
+    tied = bool(tied)
+    if mt.startswith("gemma"):
+        tied = True
+
+    dtype_raw = str(_get(cfg, "torch_dtype", "dtype", default="") or "").lower().replace("torch.", "")
+    dtype = _DTYPES.get(dtype_raw)
+    if dtype is None:
+        dtype = "BF16"
+        notes.append(f"weights dtype {dtype_raw or 'missing'}: assumed BF16")
+
+    # --- MoE facts
+    n_exp = _int(_get(cfg, "num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts"))
+    n_used = _int(_get(cfg, "num_experts_per_tok", "experts_per_token", "num_experts_per_token", "moe_top_k"))
+    exp_ff = _int(_get(cfg, "moe_intermediate_size", "expert_intermediate_size")) or (ffn if n_exp else 0)
+    n_shared = _int(cfg.get("n_shared_experts"))
+    shared_ff = _int(cfg.get("shared_expert_intermediate_size")) or (exp_ff * n_shared if n_shared else 0)
+    if shared_ff and not n_shared:
+        n_shared = 1
+    dense_lead = _int(cfg.get("first_k_dense_replace"))
+    moe_freq = _int(_get(cfg, "moe_layer_freq", "decoder_sparse_step"), 1) or 1
+    mlp_only = set(cfg.get("mlp_only_layers") or []) if isinstance(cfg.get("mlp_only_layers"), list) else set()
+
+    def is_moe_layer(i: int) -> bool:
+        if n_exp <= 1 or i < dense_lead or i in mlp_only:
+            return False
+        return (i + 1) % moe_freq == 0 if mt == "qwen2_moe" else (i - dense_lead) % moe_freq == 0
+
+    # --- attention details
+    family = mt
+    mla = family in ("deepseek_v2", "deepseek_v3") and _int(cfg.get("kv_lora_rank")) > 0
+    qkv_bias = bool(cfg.get("attention_bias")) or family in ("qwen2", "qwen2_moe")
+    o_bias = bool(cfg.get("attention_bias")) and family not in ("qwen2", "qwen2_moe")
+    qk_norm = family in ("qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2")
+    post_norms = family in ("gemma2", "gemma3", "gemma3_text")
+    fused = family == "phi3"
+    gpt_oss = family == "gpt_oss"
+
+    T: list[tuple[str, tuple[int, ...], str]] = []
+
+    def add(name, shape, dt=dtype):
+        if len(shape) == 1:  # norms and biases are stored in the checkpoint dtype
+            dt = dtype
+        T.append((name, tuple(int(x) for x in shape), dt))
+
+    add("token_embd.weight", (hidden, vocab))
+    kv_lora = q_lora = rope_dim = nope_dim = v_dim = 0
+    if mla:
+        kv_lora = _int(cfg.get("kv_lora_rank"))
+        q_lora = _int(cfg.get("q_lora_rank"))
+        rope_dim = _int(cfg.get("qk_rope_head_dim"), 64)
+        nope_dim = _int(cfg.get("qk_nope_head_dim"), 128)
+        v_dim = _int(cfg.get("v_head_dim"), 128)
+    for i in range(n_layers):
+        b = f"blk.{i}."
+        add(b + "attn_norm.weight", (hidden,), "F32")
+        if mla:
+            if q_lora:
+                add(b + "attn_q_a.weight", (hidden, q_lora))
+                add(b + "attn_q_a_norm.weight", (q_lora,), "F32")
+                add(b + "attn_q_b.weight", (q_lora, n_heads * (nope_dim + rope_dim)))
+            else:
+                add(b + "attn_q.weight", (hidden, n_heads * (nope_dim + rope_dim)))
+            add(b + "attn_kv_a_mqa.weight", (hidden, kv_lora + rope_dim))
+            add(b + "attn_kv_a_norm.weight", (kv_lora,), "F32")
+            add(b + "attn_kv_b.weight", (kv_lora, n_heads * (nope_dim + v_dim)))
+            add(b + "attn_output.weight", (n_heads * v_dim, hidden))
+        elif fused:
+            add(b + "attn_qkv.weight", (hidden, (n_heads + 2 * n_kv) * head_dim))
+            add(b + "attn_output.weight", (n_heads * head_dim, hidden))
+        else:
+            add(b + "attn_q.weight", (hidden, n_heads * head_dim))
+            add(b + "attn_k.weight", (hidden, n_kv * head_dim))
+            add(b + "attn_v.weight", (hidden, n_kv * head_dim))
+            add(b + "attn_output.weight", (n_heads * head_dim, hidden))
+            if qkv_bias or gpt_oss:
+                add(b + "attn_q.bias", (n_heads * head_dim,), "F32")
+                add(b + "attn_k.bias", (n_kv * head_dim,), "F32")
+                add(b + "attn_v.bias", (n_kv * head_dim,), "F32")
+            if o_bias or gpt_oss:
+                add(b + "attn_output.bias", (hidden,), "F32")
+            if gpt_oss:
+                add(b + "attn_sinks.weight", (n_heads,), "F32")
+        if qk_norm:
+            add(b + "attn_q_norm.weight", (head_dim,), "F32")
+            add(b + "attn_k_norm.weight", (head_dim,), "F32")
+        if post_norms:
+            add(b + "post_attention_norm.weight", (hidden,), "F32")
+        add(b + "ffn_norm.weight", (hidden,), "F32")
+        if is_moe_layer(i):
+            add(b + "ffn_gate_inp.weight", (hidden, n_exp), "F32")
+            if gpt_oss:
+                add(b + "ffn_gate_inp.bias", (n_exp,), "F32")
+            if family == "deepseek_v3":
+                add(b + "exp_probs_b.bias", (n_exp,), "F32")
+            add(b + "ffn_gate_exps.weight", (hidden, exp_ff, n_exp))
+            add(b + "ffn_up_exps.weight", (hidden, exp_ff, n_exp))
+            add(b + "ffn_down_exps.weight", (exp_ff, hidden, n_exp))
+            if gpt_oss:
+                add(b + "ffn_gate_exps.bias", (exp_ff, n_exp), "F32")
+                add(b + "ffn_up_exps.bias", (exp_ff, n_exp), "F32")
+                add(b + "ffn_down_exps.bias", (hidden, n_exp), "F32")
+            if shared_ff:
+                add(b + "ffn_gate_shexp.weight", (hidden, shared_ff))
+                add(b + "ffn_up_shexp.weight", (hidden, shared_ff))
+                add(b + "ffn_down_shexp.weight", (shared_ff, hidden))
+                if family == "qwen2_moe":
+                    add(b + "ffn_gate_inp_shexp.weight", (hidden,), "F32")
+        elif fused:
+            add(b + "ffn_up.weight", (hidden, 2 * ffn))
+            add(b + "ffn_down.weight", (ffn, hidden))
+        else:
+            add(b + "ffn_gate.weight", (hidden, ffn))
+            add(b + "ffn_up.weight", (hidden, ffn))
+            add(b + "ffn_down.weight", (ffn, hidden))
+        if post_norms:
+            add(b + "post_ffw_norm.weight", (hidden,), "F32")
+    add("output_norm.weight", (hidden,), "F32")
+    if not tied:
+        add("output.weight", (hidden, vocab))
+    if _int(cfg.get("num_nextn_predict_layers")):
+        notes.append("multi-token-prediction layers not counted (llama.cpp does not load them)")
+
+    # --- sliding window
+    sliding = _int(cfg.get("sliding_window")) or None
+    swa = None
+    layer_types = cfg.get("layer_types")
+    if isinstance(layer_types, list) and len(layer_types) == n_layers and sliding:
+        swa = [str(t).startswith("sliding") for t in layer_types]
+    elif sliding and family == "gemma2":
+        swa = [i % 2 == 0 for i in range(n_layers)]
+    elif sliding and family in ("gemma3", "gemma3_text", "cohere2"):
+        pat = _int(_get(cfg, "sliding_window_pattern", "_sliding_window_pattern"), 6 if "gemma" in family else 4)
+        swa = [pat == 0 or i % pat < pat - 1 for i in range(n_layers)]
+    elif sliding and gpt_oss:
+        swa = [i % 2 == 0 for i in range(n_layers)]
+    elif sliding and cfg.get("use_sliding_window", True) is not False and family in ("mistral", "mixtral", "qwen2"):
+        notes.append(f"sliding_window {sliding} in config is ignored by llama.cpp for {family}")
+    if swa is not None and not any(swa):
+        swa = None
+
+    # --- MLA KV layout as llama.cpp stores it: one latent "head" of kv_lora + rope dims
+    if mla:
+        kv_heads, hd_k, hd_v = 1, kv_lora + rope_dim, kv_lora
+    else:
+        kv_heads, hd_k, hd_v = n_kv, head_dim, None
+
+    params = sum(math.prod(s) for _, s, _ in T)
+    expert_params = sum(math.prod(s) for n, s, _ in T if tensor_group(n) == "ffn_experts")
+    active = params
+    if n_exp > 1 and expert_params:
+        active = params - expert_params * max(0, n_exp - max(n_used, 1)) // n_exp
+
+    spec = ModelSpec(
+        ref=ref,
+        arch=_ARCH.get(family, family or "unknown"),
+        params=params,
+        active_params=active,
+        n_layers=n_layers,
+        hidden_size=hidden,
+        n_heads=n_heads,
+        n_kv_heads=kv_heads,
+        head_dim=hd_k,
+        head_dim_v=hd_v,
+        vocab_size=vocab,
+        max_context=max_ctx,
+        ffn_size=ffn,
+        sliding_window=sliding if swa else None,
+        swa_layers=swa,
+        n_experts=n_exp if n_exp > 1 else 0,
+        n_experts_used=n_used if n_exp > 1 else 0,
+        expert_ffn_size=exp_ff if n_exp > 1 else 0,
+        n_shared_experts=n_shared,
+        shared_expert_ffn_size=shared_ff,
+        n_dense_layers=dense_lead,
+        kv_lora_rank=kv_lora,
+        tied_embeddings=tied,
+        format="safetensors",
+        quant=dtype,
+        source="config",
+        exact=False,
+        notes=notes,
+        metadata={"hf_model_type": mt, "torch_dtype": dtype},
+        tensors=T,
+    )
+    _fill_sizes(spec, [tensor_nbytes(t, s) for _, s, t in T])
+
+    stored = _stored_quant(top, cfg, spec)
+    if stored is not None:
+        spec = stored
+    if quant:
+        spec = apply_quant(spec, quant)
+    return spec
+
+
+def _fill_sizes(spec: ModelSpec, sizes: list[int]) -> None:
+    groups = {g: 0 for g in TENSOR_GROUPS}
+    layers = [0] * spec.n_layers
+    for (name, _, _), size in zip(spec.tensors, sizes):
+        groups[tensor_group(name)] += size
+        li = tensor_layer(name)
+        if li is not None and li < spec.n_layers:
+            layers[li] += size
+    spec.group_bytes = {g: b for g, b in groups.items() if b}
+    spec.layer_bytes = layers
+    spec.weight_bytes = sum(sizes)
+
+
+# --------------------------------------------------------------------------------------------------
+# quantized checkpoints: MLX `quantization`, `quantization_config` (GPTQ/AWQ/bitsandbytes/fp8/mxfp4)
+
+# llama.cpp tensor name -> HF module path (for MLX per-layer overrides)
+_HF_NAMES = {
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj", "attn_qkv": "self_attn.qkv_proj", "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj", "ffn_gate_inp": "mlp.gate",
+    "ffn_gate_exps": "mlp.switch_mlp.gate_proj", "ffn_up_exps": "mlp.switch_mlp.up_proj",
+    "ffn_down_exps": "mlp.switch_mlp.down_proj", "ffn_gate_shexp": "mlp.shared_expert.gate_proj",
+    "ffn_up_shexp": "mlp.shared_expert.up_proj", "ffn_down_shexp": "mlp.shared_expert.down_proj",
+}
+
+
+def hf_module_name(name: str) -> str | None:
+    """llama.cpp tensor name -> the HF module path MLX uses for per-layer quantization overrides."""
+    if name.startswith("token_embd."):
+        return "model.embed_tokens"
+    if name.startswith("output."):
+        return "lm_head"
+    m = re.match(r"^blk\.(\d+)\.([a-z_]+)\.weight$", name)
+    if m and m.group(2) in _HF_NAMES:
+        return f"model.layers.{m.group(1)}.{_HF_NAMES[m.group(2)]}"
+    return None
+
+
+def _mlx_bytes(n: int, bits: int, group: int, mode: str) -> int:
+    if mode in ("mxfp4", "mxfp8"):  # one uint8 scale per group of 32, no bias
+        return n * bits // 8 + n // group
+    return n * bits // 8 + (n // group) * 4  # fp16 scale + fp16 bias per group
+
+
+def _stored_quant(top: dict, cfg: dict, spec: ModelSpec) -> ModelSpec | None:
+    q = top.get("quantization") or top.get("quantization_config") or cfg.get("quantization")
+    qc = top.get("quantization_config") or cfg.get("quantization_config")
+    if isinstance(top.get("quantization"), dict) and "bits" in top["quantization"]:
+        return _mlx(top["quantization"], spec)
+    if isinstance(q, dict) and "bits" in q and "quant_method" not in q:
+        return _mlx(q, spec)
+    if not isinstance(qc, dict):
+        return None
+    method = str(qc.get("quant_method", "")).lower()
+    if method in ("gptq", "awq"):
+        bits = _int(qc.get("bits") or qc.get("w_bit"), 4)
+        group = _int(qc.get("group_size") or qc.get("q_group_size"), 128)
+        label = f"{method.upper()}-{bits}bit" + ("" if group in (128, 0) else f"-g{group}")
+        if group <= 0:  # per-channel
+            label = f"{method.upper()}-{bits}bit"
+        try:
+            return _requant(spec, normalize_quant(label), "safetensors")
+        except UnknownQuantizationError:
+            spec.notes.append(f"{method} with {bits} bits not modelled; sizes as {spec.quant}")
+            return None
+    if method == "bitsandbytes":
+        if qc.get("load_in_4bit"):
+            return _requant(spec, "BNB-4bit", "safetensors")
+        if qc.get("load_in_8bit"):
+            return _requant(spec, "BNB-8bit", "safetensors")
+        return None
+    if method in ("fp8", "fbgemm_fp8", "compressed-tensors") and method != "compressed-tensors":
+        return _requant(spec, "FP8", "safetensors")
+    if method == "mxfp4":
+        sizes = []
+        for name, shape, dt in spec.tensors:
+            n = math.prod(shape)
+            sizes.append(n // 2 + n // 32 if tensor_group(name) == "ffn_experts" and len(shape) == 3
+                         else tensor_nbytes(dt, shape))
+        _fill_sizes(spec, sizes)
+        spec.quant = "MXFP4"
+        spec.notes.append("MoE experts stored as MXFP4 (4.25 bits per weight), the rest in " +
+                          spec.metadata.get("torch_dtype", "BF16"))
+        return spec
+    spec.notes.append(f"quantization method {method or '?'} not modelled; sizes as {spec.quant}")
+    return None
+
+
+def _requant(spec: ModelSpec, label: str, fmt: str) -> ModelSpec:
+    out = apply_quant(spec, label)
+    out.format = fmt
+    out.source = "config"
+    out.notes = [n for n in out.notes if "re-computed" not in n] + [f"stored as {label} (from config.json)"]
+    return out
+
+
+def _mlx(q: dict, spec: ModelSpec) -> ModelSpec:
+    bits = _int(q.get("bits"), 4)
+    group = _int(q.get("group_size"), 64) or 64
+    mode = str(q.get("mode", "affine"))
+    if bits not in (2, 3, 4, 5, 6, 8):
+        raise UnknownQuantizationError(f"{spec.ref}: MLX quantization with {bits} bits")
+    sizes = []
+    overridden = 0
+    for name, shape, dt in spec.tensors:
+        n = math.prod(shape)
+        hf = hf_module_name(name)
+        b, g = bits, group
+        ov = q.get(hf) if hf else None
+        if ov is False:
+            sizes.append(n * 2)
+            overridden += 1
+            continue
+        if isinstance(ov, dict):
+            b, g = _int(ov.get("bits"), bits), _int(ov.get("group_size"), group) or group
+            overridden += 1
+        if quantizable(name, len(shape)) and "ffn_gate_inp" not in name and shape[0] % g == 0:
+            sizes.append(_mlx_bytes(n, b, g, mode))
+        else:
+            sizes.append(n * 2 if dt != "F32" else n * 2)  # MLX keeps norms/biases in the model dtype
+    _fill_sizes(spec, sizes)
+    spec.quant = f"MLX-{bits}bit"
+    spec.format = "mlx"
+    spec.metadata["mlx_group_size"] = group
+    spec.notes.append(f"MLX {mode} quantization: {bits} bits, group {group}"
+                      + (f", {overridden} per-layer overrides" if overridden else ""))
+    return spec
+
+
+def quant_label_from_config(config: dict) -> str | None:
+    """The stored quantization of a config.json ("MLX-4bit", "GPTQ-4bit", ...), or None for plain weights."""
+    try:
+        return spec_from_config(config, "config").quant if (
+            config.get("quantization") or config.get("quantization_config")) else None
+    except Exception:
+        return None
+
+
+__all__ = ["spec_from_config", "hf_module_name", "quant_label_from_config", "quant_fact"]

@@ -1,0 +1,100 @@
+"""config.json -> ModelSpec: parameter counts of real published configs, SWA, MoE, MLA, quantized checkpoints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fixtures.models.gen import llama_hf_config
+from llmfit_core.errors import UnknownArchitectureError
+from llmfit_core.readers.hf_config import hf_module_name, spec_from_config
+
+CONFIGS = Path(__file__).parent / "fixtures" / "models" / "configs"
+
+
+def load(name):
+    return json.loads((CONFIGS / f"{name}.json").read_text())
+
+
+# published parameter counts (model cards / safetensors totals); language model only
+@pytest.mark.parametrize("name,total,active", [
+    ("llama-3.1-8b", 8.03e9, 8.03e9),
+    ("qwen2.5-7b", 7.62e9, 7.62e9),
+    ("mixtral-8x7b", 46.7e9, 12.9e9),
+    ("gemma-2-9b", 9.24e9, 9.24e9),
+    ("qwen3-30b-a3b", 30.5e9, 3.3e9),
+    ("deepseek-v3", 671e9, 37e9),  # without the multi-token-prediction layer
+    ("phi-3-mini", 3.82e9, 3.82e9),
+    ("gpt-oss-20b", 20.9e9, 3.6e9 + 0.58e9),  # OpenAI's 3.6B active excludes the 0.58B embedding table
+])
+def test_parameter_counts_match_published(name, total, active):
+    spec = spec_from_config(load(name), name)
+    assert spec.params == pytest.approx(total, rel=0.01)
+    assert spec.active_params == pytest.approx(active, rel=0.02)
+
+
+def test_llama_8b_exact_layout():
+    spec = spec_from_config(load("llama-3.1-8b"), "x")
+    assert spec.params == 8_030_261_248  # the safetensors total of meta-llama/Llama-3.1-8B
+    assert (spec.arch, spec.n_layers, spec.n_kv_heads, spec.head_dim, spec.vocab_size, spec.max_context) == (
+        "llama", 32, 8, 128, 128256, 131072)
+    assert spec.quant == "BF16" and spec.weight_bytes == 2 * spec.params
+    assert not spec.exact and spec.source == "config"
+
+
+def test_sliding_windows():
+    g2 = spec_from_config(load("gemma-2-9b"), "g2")
+    assert g2.sliding_window == 4096 and g2.swa_layers[:4] == [True, False, True, False] and g2.tied_embeddings
+    g3 = spec_from_config(load("gemma-3-4b-it"), "g3")  # text_config nesting
+    assert g3.arch == "gemma3" and g3.n_layers == 34 and g3.head_dim == 256
+    assert g3.swa_layers[:6] == [True] * 5 + [False] and sum(g3.swa_layers) == 29
+    assert any("vision" in n for n in g3.notes)
+    oss = spec_from_config(load("gpt-oss-20b"), "oss")
+    assert oss.sliding_window == 128 and oss.swa_layers[:2] == [True, False]
+    q = spec_from_config(load("qwen2.5-7b"), "q")
+    assert q.swa_layers is None and q.sliding_window is None
+    phi = spec_from_config(load("phi-3-mini"), "phi")
+    assert phi.swa_layers is None  # llama.cpp disables Phi-3's SWA
+
+
+def test_mla_and_moe_facts():
+    ds = spec_from_config(load("deepseek-v3"), "ds")
+    assert ds.arch == "deepseek2" and ds.kv_lora_rank == 512
+    assert (ds.n_kv_heads, ds.head_dim, ds.head_dim_v) == (1, 576, 512)  # llama.cpp's MLA cache layout
+    assert (ds.n_experts, ds.n_experts_used, ds.n_shared_experts, ds.n_dense_layers) == (256, 8, 1, 3)
+    assert ds.quant == "FP8"
+    assert ds.group_bytes["token_embd"] == 129280 * 7168 * 2  # fp8 checkpoints keep embeddings in bf16
+    mx = spec_from_config(load("mixtral-8x7b"), "mx")
+    assert mx.arch == "llama" and mx.n_experts == 8 and mx.expert_ffn_size == 14336
+
+
+def test_quantized_checkpoints():
+    base = llama_hf_config(hidden=4096, layers=2, heads=32, kv=8, ff=14336, vocab=128256)
+    bf16 = spec_from_config(base, "b")
+    mlx = spec_from_config(dict(base, quantization={"group_size": 64, "bits": 4}), "m")
+    assert mlx.quant == "MLX-4bit" and mlx.format == "mlx"
+    lin = sum(__import__("math").prod(s) for n, s, _ in bf16.tensors if len(s) == 2)
+    assert mlx.weight_bytes == pytest.approx(lin * 4.5 / 8, rel=0.001)
+    # per-layer override: lm_head at 8 bits -> bigger
+    ov = spec_from_config(dict(base, quantization={"group_size": 64, "bits": 4, "lm_head": {"bits": 8, "group_size": 64}}), "o")
+    assert ov.group_bytes["output"] == 128256 * 4096 * (8 + 0.5) / 8
+    gptq = spec_from_config(dict(base, quantization_config={"quant_method": "gptq", "bits": 4, "group_size": 128}), "g")
+    assert gptq.quant == "GPTQ-4bit" and gptq.group_bytes["token_embd"] == bf16.group_bytes["token_embd"]
+    assert gptq.layer_bytes[0] == pytest.approx(bf16.layer_bytes[0] * (4 + 20 / 128) / 16, rel=0.001)
+    bnb = spec_from_config(dict(base, quantization_config={"quant_method": "bitsandbytes", "load_in_4bit": True}), "n")
+    assert bnb.quant == "BNB-4bit"
+    what_if = spec_from_config(base, "w", quant="Q4_K_M")
+    assert what_if.quant == "Q4_K_M" and what_if.group_bytes["output"] == 128256 * 4096 // 256 * 210
+    assert hf_module_name("blk.3.ffn_down.weight") == "model.layers.3.mlp.down_proj"
+
+
+def test_unknown_architecture():
+    spec = spec_from_config({"model_type": "brandnew", "hidden_size": 512, "num_hidden_layers": 4}, "x")
+    assert spec.params > 0 and any("brandnew" in n for n in spec.notes)
+    assert any("heads guessed" in n for n in spec.notes) and any("vocabulary" in n for n in spec.notes)
+    with pytest.raises(UnknownArchitectureError, match="no hidden size"):
+        spec_from_config({"model_type": "whisper"}, "x")
+    with pytest.raises(UnknownArchitectureError):
+        spec_from_config(["not", "a", "dict"], "x")
