@@ -1,1 +1,72 @@
-"""llmfit adapter: mlx (placeholder, owned by the plugin work item)."""
+"""llmfit adapter for MLX (mlx / mlx-lm): availability, the `mlx` backend on Apple Silicon, and the
+unified-memory verdict against Metal's GPU working-set limit.
+
+MLX repos (mlx-community style: `config.json` `quantization` + safetensors headers) are resolved by the
+Hugging Face adapter and the readers (`hf_config.spec_from_config` knows MLX bits/group_size/per-layer
+overrides); this adapter scores them with backend "mlx" and times tiny fp16 models for calibration
+(`llmfit_mlx.calibrate`). mlx is imported lazily: without it only this adapter is disabled.
+"""
+
+from __future__ import annotations
+
+from llmfit_core.hookspecs import hookimpl
+
+
+def mlx_device() -> str | None:
+    """"gpu" (Metal), "cpu" (e.g. `mlx[cpu]` on Linux), or None when mlx does not import."""
+    try:
+        import mlx.core as mx
+    except Exception:  # ImportError, or a wheel without a usable backend
+        return None
+    try:
+        return "gpu" if mx.metal.is_available() else "cpu"
+    except Exception:
+        return "cpu"
+
+
+def runner_status() -> tuple[bool, str]:
+    """Whether mlx and mlx-lm import here, and on which device MLX runs."""
+    dev = mlx_device()
+    if dev is None:
+        return False, "mlx not importable (pip install 'llmfit-core[mlx]'; on Linux it needs mlx[cpu])"
+    import mlx.core as mx
+
+    try:
+        import mlx_lm
+
+        lm = f"mlx-lm {getattr(mlx_lm, '__version__', '?')}"
+    except Exception:
+        lm = "mlx-lm missing"
+    where = "Metal GPU" if dev == "gpu" else "CPU only (no Metal): far slower than on Apple Silicon"
+    return True, f"mlx {mx.__version__} on {where}; {lm}"
+
+
+@hookimpl
+def llmfit_backends(hardware):
+    """`mlx` where it can run on a GPU: Apple Silicon hardware profiles (MLX uses Metal + unified memory)."""
+    from llmfit_core.backends import BACKENDS
+
+    if hardware is not None and any(getattr(g, "vendor", None) == "apple" for g in getattr(hardware, "gpus", [])):
+        return [BACKENDS["mlx"]]
+    return None
+
+
+def working_set_bytes(hardware) -> int | None:
+    """Metal's recommended GPU working set on an Apple hardware profile (None elsewhere)."""
+    from llmfit_core.placement import metal_working_set
+
+    for g in getattr(hardware, "gpus", []):
+        if g.vendor == "apple":
+            return int(g.vram_bytes) if g.vram_gb else int(metal_working_set(hardware.memory.total_bytes))
+    return None
+
+
+def fit_mlx(ref_or_spec, hardware=None, context=None, **kwargs):
+    """The FitReport for running a model with mlx-lm (backend "mlx"): unified memory, working-set limit."""
+    from llmfit_core.api import fit
+
+    report = fit(ref_or_spec, hardware=hardware, context=context, backend="mlx", **kwargs)
+    hw = report.hardware
+    if hw is not None and not any(g.vendor == "apple" for g in hw.gpus):
+        report.reasons.append("MLX targets Apple Silicon; on this hardware it runs on the CPU only")
+    return report
