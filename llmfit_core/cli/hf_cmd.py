@@ -48,14 +48,16 @@ def _print_rows(rows, title: str, show_file: bool) -> None:
     from rich.table import Table
 
     table = Table(title=title)
-    table.add_column("repo" if not show_file else "file", overflow="fold")
+    table.add_column("repo" if not show_file else "file", overflow="fold", min_width=24)
     table.add_column("quant")
     table.add_column("size", justify="right")
     table.add_column("verdict")
     table.add_column("memory", justify="right")
     table.add_column("decode tok/s", justify="right")
     table.add_column("best here")
-    table.add_column("note", overflow="fold")
+    show_note = any(r.note for r in rows)
+    if show_note:
+        table.add_column("note", overflow="fold")
     for r in rows:
         name = r.file if show_file else r.repo_id
         style = _verdict_style(r.verdict)
@@ -67,7 +69,7 @@ def _print_rows(rows, title: str, show_file: bool) -> None:
             _human(r.memory_bytes) if r.memory_bytes else "-",
             f"{r.decode_tok_s:.1f}" if r.decode_tok_s is not None else "-",
             ("*" if show_file and r.best_quant and r.best_quant in (r.quant, r.file) else "") + (r.best_quant or "-"),
-            r.note,
+            *([r.note] if show_note else []),
         )
     Console().print(table)
     if any(r.verdict and not r.exact for r in rows):
@@ -218,8 +220,10 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
         return None
     size = _human(res.download_bytes)
     lines = describe(res)
+    hw_names = sorted({m.report.hardware_name for m in res.models if m.report is not None})
+    where = f"on {', '.join(hw_names)}" if hardware and hw_names else "on this machine"
     if res.status == "fits":
-        click.echo(f"llmfit: {d.repo_id}: fits ({size} to download)", err=True)
+        click.echo(f"llmfit: {d.repo_id}: fits {where} ({size} to download)", err=True)
         for line in lines:
             click.echo(line, err=True)
         return None
@@ -230,7 +234,7 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
         click.echo(f"llmfit: warning: fit check incomplete ({res.message}); downloading anyway", err=True)
         return None
     # no-fit
-    click.echo(f"llmfit: {d.repo_id}: does NOT fit this machine ({size} would be downloaded)", err=True)
+    click.echo(f"llmfit: {d.repo_id}: does NOT fit {where} ({size} would be downloaded)", err=True)
     for line in lines:
         click.echo(line, err=True)
     if force:

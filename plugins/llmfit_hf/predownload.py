@@ -216,7 +216,25 @@ def check_plan(repo_id: str, planned: list[PlannedFile], revision: str | None = 
 
 
 def _gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / 2**30:.1f} GiB"
+    """Bytes in a human unit (KiB..TiB)."""
+    if n is None:
+        return "?"
+    x = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if x < 1024:
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= 1024
+    return f"{x:.1f} TiB"
+
+
+def main_reason(report) -> str | None:
+    """The reason that explains a verdict best (the 'does not fit' / 'needs' line), else the first."""
+    reasons = list(getattr(report, "reasons", []) or [])
+    for key in ("does not fit", "needs ", "short by"):
+        for r in reasons:
+            if key in r:
+                return r
+    return reasons[0] if reasons else None
 
 
 def describe(res: CheckResult) -> list[str]:
@@ -231,8 +249,9 @@ def describe(res: CheckResult) -> list[str]:
             f"  {m.label} [{r.quant or '?'}, {_gib(m.size)}]: {r.verdict} on {r.hardware_name} "
             f"({_gib(r.memory.total_bytes)} needed, ~{r.decode_tok_s:.1f} tok/s decode)"
         )
-        if not r.fits and r.reasons:
-            lines.append(f"    {r.reasons[0]}")
+        why = main_reason(r)
+        if not r.fits and why:
+            lines.append(f"    {why}")
     for d in res.decisions:
         if getattr(d, "message", ""):
             lines.append(f"  [{getattr(d, 'plugin', '') or 'plugin'}] {d.action}: {d.message}")
