@@ -1,0 +1,144 @@
+"""Memory-estimate accuracy against what llama.cpp itself allocates.
+
+Generates small real GGUF models (llama-style GQA, gemma2 sliding window, qwen3moe MoE) in F16, Q8_0,
+Q4_0 and Q4_K_M, loads each through llama-cpp-python in a subprocess at several contexts and KV cache
+types, and compares our weights / KV / compute / output / total with llama.cpp's logged buffers
+(and with the child's RSS growth after a short decode). Prints a table and writes
+benchmarks/results/memory_accuracy.md and .json.
+
+    python benchmarks/memory_accuracy.py [--quick] [--workdir DIR] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from llmfit_core.llamacpp_runner import load_and_measure
+from llmfit_core.memory import estimate_memory
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.synth import write_synthetic_gguf
+
+MIB = 1024 * 1024
+RESULTS = Path(__file__).parent / "results"
+
+SHAPES = ["llama-0.1b", "gemma2-0.3b", "qwen3moe-0.5b"]
+QUANTS = ["F16", "Q8_0", "Q4_0", "Q4_K_M"]
+CONTEXTS = [512, 2048, 8192]
+KV_TYPES = ["f16", "q8_0"]
+
+
+def _pct(est: float, real: float) -> float:
+    return 100.0 * (est - real) / real if real else 0.0
+
+
+def run_case(path: Path, spec, shape: str, quant: str, ctx: int, kv: str, threads: int, extra_bufts: bool = False) -> dict:
+    rep = load_and_measure(path, n_ctx=ctx, type_k=kv, type_v=kv, n_threads=threads, extra_bufts=extra_bufts,
+                           prompt_tokens=32, gen_tokens=4)
+    m = estimate_memory(spec, "cpu", ctx, cache_type_k=kv, cache_type_v=kv, repack=extra_bufts, swa_full=False)
+    log = rep.log
+    est_model = m.weights_bytes + m.repack_bytes
+    return {
+        "shape": shape, "quant": quant, "context": ctx, "kv_type": kv, "repack": extra_bufts,
+        "file_bytes": rep.file_bytes,
+        "llama": {"model": log.model_bytes, "repack": log.repack_bytes, "kv": log.kv_bytes, "compute": log.compute_bytes,
+                  "output": log.output_bytes, "total": log.total_bytes, "kv_cells": log.kv_cells},
+        "est": {"model": est_model, "repack": m.repack_bytes, "kv": m.kv_cache_bytes, "compute": m.compute_bytes,
+                "output": m.output_bytes, "total": m.buffers_bytes, "kv_cells": [m.n_ctx] + ([m.n_ctx_swa] if m.n_ctx_swa else [])},
+        "err_pct": {"model": _pct(est_model, log.model_bytes), "kv": _pct(m.kv_cache_bytes, log.kv_bytes),
+                    "compute": _pct(m.compute_bytes, log.compute_bytes), "total": _pct(m.buffers_bytes, log.total_bytes)},
+        # KV is exact when it matches to the log's rounding (0.01 MiB per logged buffer)
+        "kv_exact": abs(m.kv_cache_bytes - log.kv_bytes) <= 0.005 * MIB * max(len(log.kv_cells), 1) + 1,
+        "rss_growth": rep.rss_growth,
+        "rss_vs_total_pct": _pct(m.buffers_bytes, rep.rss_growth),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one shape, two quants, two contexts")
+    ap.add_argument("--workdir", default=None, help="where to write the generated models (default: a temp dir)")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    shapes, quants, contexts = (SHAPES[:1], QUANTS[:2], CONTEXTS[:2]) if a.quick else (SHAPES, QUANTS, CONTEXTS)
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows = []
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
+        for shape in shapes:
+            for quant in quants:
+                path = Path(tmp) / f"{shape}-{quant}.gguf"
+                write_synthetic_gguf(path, shape, quant=quant, n_threads=a.threads)
+                spec = read_gguf(path)
+                for ctx, kv in itertools.product(contexts, KV_TYPES):
+                    rows.append(run_case(path, spec, shape, quant, ctx, kv, a.threads))
+                    console.print(f"{shape} {quant} ctx={ctx} kv={kv}: total {rows[-1]['err_pct']['total']:+.2f}%")
+                if quant in ("Q4_0", "Q4_K_M"):  # CPU weight repacking (extra buffer types) on
+                    rows.append(run_case(path, spec, shape, quant, contexts[-1], "f16", a.threads, extra_bufts=True))
+                path.unlink()
+
+    table = Table(title="llmfit memory estimate vs llama.cpp's logged buffers (CPU)")
+    for col in ("shape", "quant", "ctx", "kv", "repack", "model MiB", "err", "KV MiB", "KV exact", "compute MiB", "err",
+                "total MiB", "err", "RSS growth MiB"):
+        table.add_column(col, justify="right")
+    md = ["| shape | quant | ctx | kv | repack | model MiB (llama.cpp) | model err | KV MiB | KV exact | compute MiB (llama.cpp / ours) | compute err | total MiB (llama.cpp / ours) | total err | RSS growth MiB |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        L, E, P = r["llama"], r["est"], r["err_pct"]
+        cells = [r["shape"], r["quant"], str(r["context"]), r["kv_type"], "yes" if r["repack"] else "no",
+                 f"{L['model'] / MIB:.1f}", f"{P['model']:+.2f}%", f"{L['kv'] / MIB:.2f}", "yes" if r["kv_exact"] else "NO",
+                 f"{L['compute'] / MIB:.2f} / {E['compute'] / MIB:.2f}", f"{P['compute']:+.2f}%",
+                 f"{L['total'] / MIB:.1f} / {E['total'] / MIB:.1f}", f"{P['total']:+.2f}%", f"{r['rss_growth'] / MIB:.0f}"]
+        table.add_row(*cells)
+        md.append("| " + " | ".join(cells) + " |")
+    console.print(table)
+    worst = max(rows, key=lambda r: abs(r["err_pct"]["total"]))
+    worst_c = max(rows, key=lambda r: abs(r["err_pct"]["compute"]))
+    summary = {
+        "cases": len(rows),
+        "kv_exact": sum(r["kv_exact"] for r in rows),
+        "max_abs_total_err_pct": abs(worst["err_pct"]["total"]),
+        "worst_total_case": {k: worst[k] for k in ("shape", "quant", "context", "kv_type", "repack")},
+        "max_abs_compute_err_pct": abs(worst_c["err_pct"]["compute"]),
+        "worst_compute_case": {k: worst_c[k] for k in ("shape", "quant", "context", "kv_type", "repack")},
+        "within_3pct": sum(abs(r["err_pct"]["total"]) <= 3.0 for r in rows),
+        "seconds": round(time.time() - t0, 1),
+    }
+    console.print(summary)
+    import llama_cpp
+
+    env = {"llama_cpp_python": llama_cpp.__version__, "python": platform.python_version(), "machine": platform.machine()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "memory_accuracy.json").write_text(json.dumps({"summary": summary, "env": env, "rows": rows}, indent=1))
+    head = [
+        "# Memory estimate accuracy (llama.cpp, CPU backend)",
+        "",
+        f"Generated by `benchmarks/memory_accuracy.py` with llama-cpp-python {env['llama_cpp_python']} "
+        "(portable CPU build). Synthetic random-weight models of real architectures (llmfit_core.synth), "
+        "loaded in a subprocess; `llama.cpp` columns are its logged buffer sizes (model incl. CPU_REPACK, KV, "
+        "compute, output), `ours` is `estimate_memory(..., backend='cpu')` without runtime overhead. "
+        "RSS growth is the child's resident memory after loading and decoding 36 tokens (the KV cache is only "
+        "resident as it fills, mapped weights only once touched).",
+        "",
+        f"- cases: {summary['cases']}; KV exact: {summary['kv_exact']}/{summary['cases']}; "
+        f"total within 3%: {summary['within_3pct']}/{summary['cases']}",
+        f"- worst total error: {summary['max_abs_total_err_pct']:.2f}% ({summary['worst_total_case']})",
+        f"- worst compute-buffer error: {summary['max_abs_compute_err_pct']:.2f}% ({summary['worst_compute_case']})",
+        "",
+    ]
+    (RESULTS / "memory_accuracy.md").write_text("\n".join(head + md) + "\n")
+    return 0 if summary["within_3pct"] == summary["cases"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
