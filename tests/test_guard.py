@@ -1,0 +1,141 @@
+"""The Python download guard against the fake Hub (real huggingface_hub functions, wrapped)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+hh = pytest.importorskip("huggingface_hub")
+
+from llmfit_core import guard  # noqa: E402
+
+SLACK = 1 << 20
+
+
+@pytest.fixture
+def tiny_box(tmp_path):
+    p = tmp_path / "tiny-box.json"
+    p.write_text(json.dumps({"name": "tiny-box", "cpu": {"model": "x", "cores": 2, "threads": 2, "isa": ["avx2"],
+                                                         "mem_bandwidth_gbs": 20},
+                             "memory": {"total_gb": 0.02, "available_gb": 0.02}, "gpus": [], "unified_memory": False}))
+    return str(p)
+
+
+@pytest.fixture
+def guarded():
+    yield guard
+    guard.uninstall()
+
+
+def _cached(cache, repo, name):
+    return list((cache / f"models--{repo.replace('/', '--')}").glob(f"snapshots/*/{name}"))
+
+
+def test_block_raises_before_any_weight_byte(hf_env, fake_hub, guarded):
+    guarded.install("block")
+    f = fake_hub.repos["fake-org/Huge-GGUF"].files["huge-Q4_K_M.gguf"]
+    with pytest.raises(guard.DownloadBlockedError) as ei:
+        hh.hf_hub_download("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf")
+    assert "does not fit" in str(ei.value)
+    # the name consumers import from the defining module is wrapped too
+    from huggingface_hub.file_download import hf_hub_download
+
+    with pytest.raises(guard.DownloadBlockedError):
+        hf_hub_download(repo_id="fake-org/Huge-GGUF", filename="huge-Q4_K_M.gguf")
+    with pytest.raises(guard.DownloadBlockedError):
+        hh.snapshot_download("fake-org/Huge-GGUF", allow_patterns=["*Q8_0*"])
+    assert fake_hub.served("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf") <= 2 * (len(f.head) + SLACK)
+    assert not _cached(hf_env["cache"], "fake-org/Huge-GGUF", "huge-Q4_K_M.gguf")
+
+
+def test_guard_does_not_change_what_is_downloaded(hf_env, fake_hub, guarded, tiny_box):
+    guarded.install("warn", hardware=tiny_box)
+    with pytest.warns(guard.FitWarning, match="does not fit"):
+        path = hh.hf_hub_download("fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    guard.uninstall()
+    assert path == hh.hf_hub_download("fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")  # same path, same file
+    f = fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q4_K_M.gguf"]
+    with open(path, "rb") as fh:
+        assert fh.read(len(f.head)) == f.head
+    # snapshot: same return value with and without the guard
+    guarded.install("block")
+    snap = hh.snapshot_download("fake-org/Tiny-GGUF", allow_patterns=["*Q8_0*"])
+    guard.uninstall()
+    assert snap == hh.snapshot_download("fake-org/Tiny-GGUF", allow_patterns=["*Q8_0*"])
+
+
+def test_cached_files_are_not_checked_again(hf_env, fake_hub, guarded):
+    guarded.install("block")
+    hh.hf_hub_download("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")
+    fake_hub.reset_counts()
+    hh.hf_hub_download("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")
+    assert not [r for r in fake_hub.requests if r[2] is not None]  # no ranged header reads
+    assert not [r for r in fake_hub.requests if r[1].startswith("/api/models/")]
+
+
+def test_dry_run_and_uninstall_pass_through(hf_env, guarded):
+    original = hh.hf_hub_download
+    guarded.install("block")
+    assert hh.hf_hub_download is not original and guard.installed_mode() == "block"
+    info = hh.hf_hub_download("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf", dry_run=True)  # asked for: no check
+    assert info.will_download
+    guard.uninstall()
+    assert hh.hf_hub_download is original and guard.installed_mode() is None
+
+
+def test_llama_from_pretrained_is_guarded(hf_env, guarded):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    guarded.install("block")
+    with pytest.raises(guard.DownloadBlockedError):
+        llama_cpp.Llama.from_pretrained("fake-org/Huge-GGUF", "*Q4_K_M.gguf")
+
+
+def test_mlx_lm_loader_name_is_patched_when_loaded(hf_env, guarded, monkeypatch):
+    import types
+
+    fake = types.ModuleType("mlx_lm.utils")
+    fake.snapshot_download = hh.snapshot_download
+    monkeypatch.setitem(sys.modules, "mlx_lm.utils", fake)  # the real one imports mlx (slow); same name binding
+    guarded.install("block")
+    assert getattr(fake.snapshot_download, "__llmfit_guard__", False)
+    with pytest.raises(guard.DownloadBlockedError):
+        fake.snapshot_download("fake-org/Huge-GGUF", allow_patterns=["*Q4_K_M*"])
+
+
+def test_autoinstall_is_opt_in(monkeypatch, guarded, capsys):
+    monkeypatch.delenv("LLMFIT_GUARD", raising=False)
+    assert guard.autoinstall() is None and guard.installed_mode() is None
+    monkeypatch.setenv("LLMFIT_GUARD", "sometimes")
+    assert guard.autoinstall() is None and "not warn|block" in capsys.readouterr().err
+    monkeypatch.setenv("LLMFIT_GUARD", "block")
+    assert guard.autoinstall() == "block" and guard.installed_mode() == "block"
+    with pytest.raises(Exception):
+        guard.install("explode")
+
+
+def test_python_m_guard_runs_a_script_unchanged(hf_env, tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nfrom huggingface_hub import hf_hub_download\n"
+                      "print(hf_hub_download('fake-org/Huge-GGUF', 'huge-Q4_K_M.gguf'))\n")
+    res = subprocess.run([sys.executable, "-m", "llmfit_core.guard", "--block", str(script)], env=hf_env["env"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 3 and "does not fit" in res.stderr and "Traceback" not in res.stderr
+    ok = tmp_path / "ok.py"
+    ok.write_text("import sys\nprint(sys.argv[1:])\n")
+    res = subprocess.run([sys.executable, "-m", "llmfit_core.guard", str(ok), "a", "--b"], env=hf_env["env"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "['a', '--b']"
+
+
+def test_warn_mode_fails_open_on_planning_errors(hf_env, guarded):
+    guarded.install("warn")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        with pytest.raises(Exception) as ei:  # the real call's own error, unchanged
+            hh.hf_hub_download("fake-org/nope", "x.gguf")
+    assert type(ei.value).__name__ == "RepositoryNotFoundError"
+    assert any(issubclass(x.category, guard.FitWarning) for x in w)
