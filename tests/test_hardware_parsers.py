@@ -163,3 +163,12 @@ def test_apple_system_profiler_json_and_intel_mac():
     assert c.isa == ["avx", "avx2", "fma", "f16c"]
     assert (c.cores, c.threads, mem.total_gb) == (8, 16, 16.0)
     assert apple.chip_name_with_cores("Apple M3 Max", 40) == "Apple M3 Max (40-core GPU)"
+
+
+def test_amd_cpuinfo_cache_size_is_l2():
+    text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD Ryzen 9 7950X 16-Core Processor\ncache size\t: 1024 KB\n" \
+           "physical id\t: 0\ncore id\t\t: 0\nflags\t\t: avx avx2 fma f16c avx512f avx512_vnni avx512_bf16\n"
+    c = cpu.parse_cpuinfo(text)
+    assert (c.l2_cache_kb, c.l3_cache_kb) == (1024, None)
+    assert c.isa == ["avx", "avx2", "fma", "f16c", "avx512", "avx512_vnni", "avx512_bf16"]
+    assert c.model == "AMD Ryzen 9 7950X 16-Core Processor"

@@ -185,3 +185,44 @@ def test_detect_on_a_recorded_mac(monkeypatch):
     assert prof.unified_memory and prof.memory.total_gb == 64
     assert prof.gpus[0].gpu_cores == 40 and prof.gpus[0].bandwidth_gbs == 400 and prof.gpus[0].fp16_tflops == 14.2
     assert prof.cpu.mem_bandwidth_gbs == 400 and prof.estimated == []
+
+
+def _linux_replay(monkeypatch, nvml_values=None, total_gb=8.0):
+    from llmfit_core.hardware import nvidia, sysfs_gpu
+    from llmfit_core.hardware.profile import MemoryInfo
+
+    monkeypatch.setattr(detect.sys, "platform", "linux")
+    monkeypatch.setattr(detect, "_memory", lambda: MemoryInfo(total_gb=total_gb, available_gb=total_gb - 1))
+    monkeypatch.setattr(sysfs_gpu, "detect_amdsmi", lambda notes: None)
+    if nvml_values is None:
+        monkeypatch.setattr(nvidia, "query_nvml", lambda: (_ for _ in ()).throw(ImportError("no pynvml")))
+    else:
+        monkeypatch.setattr(nvidia, "query_nvml", lambda: nvml_values)
+    monkeypatch.setattr(nvidia, "run_nvidia_smi", lambda timeout=5.0: None)
+
+
+def test_detect_replayed_raspberry_pi5(monkeypatch):
+    _linux_replay(monkeypatch, total_gb=7.9)
+    prof = registry.fill_missing(detect.detect_hardware(run_hooks=False, root=str(FIX / "rpi5")))
+    assert prof.board == "Raspberry Pi 5 Model B Rev 1.0"
+    assert prof.cpu.arch == "arm64" and prof.cpu.cores == 4 and prof.gpus == []
+    assert prof.cpu.mem_bandwidth_gbs == 17.1 and prof.sources["cpu.mem_bandwidth_gbs"] == "table"
+    assert "no GPU found: CPU-only" in prof.notes
+
+
+def test_detect_replayed_two_nvidia_gpus_and_amd(monkeypatch):
+    values = json.loads((FIX / "nvidia_2gpu" / "nvml.json").read_text())
+    _linux_replay(monkeypatch, nvml_values=values, total_gb=128)
+    real = detect.cpu_mod.read_linux_cpu
+    monkeypatch.setattr(detect.cpu_mod, "read_linux_cpu", lambda root="/": real(str(FIX / "xeon_amx")))
+    prof = registry.fill_missing(detect.detect_hardware(run_hooks=False, root=str(FIX / "amd_sysfs")))
+    assert [g.vendor for g in prof.gpus] == ["nvidia", "nvidia", "amd"]
+    g4090, g3090, amd = prof.gpus
+    assert g4090.bandwidth_gbs == 1008.1 and prof.sources["gpus[0].bandwidth_gbs"] == "detected"  # measured bus beats table
+    assert g4090.fp16_tflops == 330.3 and prof.sources["gpus[0].fp16_tflops"] == "table"
+    assert g3090.fp16_tflops == 142 and g3090.compute_capability == "8.6"
+    assert amd.name == "Radeon RX 7900 XTX" and amd.bandwidth_gbs == 960 and amd.fp16_tflops == 122.8
+    assert amd.vram_gb == 23.98  # what sysfs reports, not the table's 24
+    assert prof.cpu.model == "Intel Xeon Platinum 8488C" and "amx" in prof.cpu.isa
+    # a cloud SKU that is not in the table: 8 cores -> the conservative 40 GB/s class estimate, flagged
+    assert prof.cpu.mem_bandwidth_gbs == 40.0 and prof.estimated == ["cpu.mem_bandwidth_gbs"]

@@ -101,21 +101,21 @@ def parse_cpuinfo(text: str) -> CPUInfo:
     threads = len(procs)
     if "flags" in first or "vendor_id" in first:
         arch = "x86_64"
+        vendor = first.get("vendor_id")
         flags = set(first.get("flags", "").split())
         isa = [ours for flag, ours in X86_ISA.items() if flag in flags]
         model = _clean_model(first.get("model name", "unknown x86 CPU"))
         pairs = {(p.get("physical id", "0"), p.get("core id", p["processor"])) for p in procs}
         cores = len(pairs)
         if "core id" not in first and "cpu cores" in first:
-            cores = int(first["cpu cores"])
-        vendor = first.get("vendor_id")
-        l2 = None
-        cache = first.get("cache size")
-        l3 = None
-        if cache:  # x86 "cache size" is the last-level cache seen by this CPU
-            m = re.match(r"(\d+)\s*KB", cache, re.I)
-            if m:
-                l3 = int(m.group(1))
+            cores = int(first["cpu cores"]) if first["cpu cores"].isdigit() else cores
+        l2 = l3 = None
+        cache = parse_cache_size(first.get("cache size", "")) if first.get("cache size") else None
+        if cache:  # "cache size" is L3 on Intel but the per-core L2 on AMD; sysfs (read_linux_cpu) is exact
+            if vendor == "AuthenticAMD":
+                l2 = cache
+            else:
+                l3 = cache
         return CPUInfo(model=model, cores=max(1, cores), threads=threads, isa=_unique(isa), arch=arch,
                        vendor=vendor, l2_cache_kb=l2, l3_cache_kb=l3)
     # ARM (aarch64): no model name; Features, implementer and part per core.

@@ -6,7 +6,6 @@ module only wires them together. Missing figures are filled later by `registry.f
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 
@@ -51,8 +50,11 @@ def _fallback_cpu() -> CPUInfo:
     return CPUInfo(model=model, cores=cores, threads=threads, isa=isa, arch=arch)
 
 
-def detect_hardware(run_hooks: bool = True) -> HardwareProfile:
-    """Profile this machine (CPU, RAM, GPUs, OS); no GPU or library -> CPU-only with a note. Plugins refine it."""
+def detect_hardware(run_hooks: bool = True, root: str = "/") -> HardwareProfile:
+    """Profile this machine (CPU, RAM, GPUs, OS); no GPU or library -> CPU-only with a note. Plugins refine it.
+
+    `root` relocates /proc and /sys (Linux) so recorded trees can be replayed in tests.
+    """
     notes: list[str] = []
     sources: dict[str, str] = {}
     gpus = []
@@ -69,17 +71,17 @@ def detect_hardware(run_hooks: bool = True) -> HardwareProfile:
                 notes.append("system_profiler gave no GPU core count; the chip's largest GPU variant is assumed")
         mem.available_gb = _memory().available_gb
     else:
-        cpu = cpu_mod.read_linux_cpu() if sys.platform.startswith("linux") else None
+        cpu = cpu_mod.read_linux_cpu(root) if sys.platform.startswith("linux") else None
         if cpu is None:
             cpu = _fallback_cpu()
         mem = _memory()
-        board = cpu_mod.read_board_model()
+        board = cpu_mod.read_board_model(root)
         if board and cpu.arch.startswith("arm"):
             cpu.model = f"{board}: {cpu.model}" if board not in cpu.model else cpu.model
         gpus = nvidia.detect_nvidia(notes)
         amd_gpus = sysfs_gpu.detect_amdsmi(notes)
         if amd_gpus is None:
-            amd_gpus = sysfs_gpu.parse_drm_cards(sysfs_gpu.read_drm_cards(), notes)
+            amd_gpus = sysfs_gpu.parse_drm_cards(sysfs_gpu.read_drm_cards(root), notes)
         gpus += amd_gpus
     if not gpus:
         notes.append("no GPU found: CPU-only")
@@ -105,8 +107,3 @@ def detect_hardware(run_hooks: bool = True) -> HardwareProfile:
         call_hook("llmfit_detect_hardware", profile=profile)
     return profile
 
-
-def detected_cpu_count() -> int:
-    """Physical cores of this machine (for thread settings)."""
-    c = cpu_mod.read_linux_cpu()
-    return c.cores if c else (os.cpu_count() or 1)
