@@ -154,8 +154,9 @@ def _layer_kv_heads(spec: ModelSpec) -> list[int]:
         return [int(h) for h in spec.layer_kv_heads]
     heads = [int(spec.n_kv_heads)] * spec.n_layers
     n_kv = spec.kv_layers
-    if n_kv < spec.n_layers:  # hybrid models: only some layers keep a KV cache; which ones is unknown
-        heads = [int(spec.n_kv_heads)] * n_kv + [0] * (spec.n_layers - n_kv)
+    if n_kv < spec.n_layers:  # hybrid models: only some layers keep a KV cache; spread them evenly
+        keep = {int(i * spec.n_layers / max(n_kv, 1)) for i in range(n_kv)}
+        heads = [int(spec.n_kv_heads) if i in keep else 0 for i in range(spec.n_layers)]
     return heads
 
 
@@ -171,8 +172,6 @@ def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", ca
                     n_ubatch: int = 512, n_seq: int = 1, kv_unified: bool = False,
                     swa_full: bool = False) -> tuple[list[int], int, int | None]:
     """Per-layer KV bytes, full-attention cells, sliding-window cells (None without SWA layers)."""
-    if spec.kv_lora_rank:  # MLA (DeepSeek): llama.cpp caches the latent (kv_lora_rank + rope dims) as K, no V
-        pass
     full = kv_cells(context, n_seq, kv_unified)
     swa_flags = _is_swa(spec)
     n_swa_cells = swa_cells(context, int(spec.sliding_window), n_ubatch, n_seq, kv_unified, swa_full) if any(swa_flags) else None
@@ -182,8 +181,12 @@ def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", ca
             out.append(0)
             continue
         cells = n_swa_cells if swa else full
-        k_row = _pad(ggml_row_bytes(cache_type_k, heads * spec.head_dim), 1)
-        v_row = ggml_row_bytes(cache_type_v, heads * spec.v_head_dim)
+        if spec.kv_lora_rank:  # MLA (DeepSeek): one latent row (kv_lora_rank + rope dims) as K, no V cache
+            rope = int(spec.metadata.get("qk_rope_head_dim") or spec.metadata.get("rope_dim") or 64)
+            k_row, v_row = ggml_row_bytes(cache_type_k, spec.kv_lora_rank + rope), 0
+        else:
+            k_row = ggml_row_bytes(cache_type_k, heads * spec.head_dim)
+            v_row = ggml_row_bytes(cache_type_v, heads * spec.v_head_dim)
         out.append(cells * (k_row + v_row))
     return out, full, n_swa_cells
 
@@ -314,7 +317,9 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
         reasons.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(rp)}")
     notes = []
     if spec.kv_lora_rank:
-        notes.append("MLA KV cache (DeepSeek-style) estimated as a regular cache: llama.cpp stores less")
+        notes.append(f"MLA KV cache: llama.cpp stores one {spec.kv_lora_rank}-wide latent (+ RoPE dims) per token and layer")
+    if spec.kv_layers < spec.n_layers:
+        notes.append(f"hybrid model: {spec.kv_layers} of {spec.n_layers} layers keep a KV cache; recurrent state not counted")
     if spec.sliding_window and not any(_is_swa(spec)):
         notes.append("sliding-window layers unknown: KV cache counted at full context for all layers")
     return MemoryEstimate(

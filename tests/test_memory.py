@@ -151,3 +151,18 @@ def test_real_loads_match(tmp_path, shape, ctx, ctk, fa, quant):
     assert -0.001 < (m.compute_bytes - rep.log.compute_bytes) / rep.log.compute_bytes < tol
     assert abs(rep.log.model_bytes - m.weights_bytes) <= 0.01 * MIB
     assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < 0.03
+
+
+def test_mla_and_hybrid_kv():
+    from dataclasses import replace
+
+    base = shape_spec("llama-tiny")
+    mla = replace(base, kv_lora_rank=512, metadata={"qk_rope_head_dim": 64})
+    m = estimate_memory(mla, "cpu", 1024)
+    assert m.kv_layer_bytes == [1024 * 576 * 2] * base.n_layers  # latent + rope as K, no V
+    assert any("MLA" in n for n in m.notes)
+    hybrid = replace(base, n_kv_layers=2)
+    h = estimate_memory(hybrid, "cpu", 1024)
+    per_layer = 1024 * 2 * 64 * 2 * 2
+    assert sorted(h.kv_layer_bytes) == [0, 0, per_layer, per_layer]
+    assert any("hybrid" in n for n in h.notes)
