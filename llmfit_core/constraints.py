@@ -267,7 +267,7 @@ def parse_constraints(text: str | list[str] | tuple[str, ...] | None) -> Constra
     if text is None:
         return Constraints()
     if isinstance(text, (list, tuple)):
-        text = ", ".join(str(t) for t in text)
+        return _parse_args([str(t) for t in text])
     if len(text) > 2000:
         raise ConstraintError("constraint text longer than 2000 characters")
     c = Constraints()
@@ -287,6 +287,23 @@ def parse_constraints(text: str | list[str] | tuple[str, ...] | None) -> Constra
                 continue
             raise ConstraintError(f"cannot understand constraint {piece!r}; examples: {_EXAMPLES}")
     return c.check()
+
+
+def _parse_args(args: list[str]) -> Constraints:
+    """Command-line words: each argument is a constraint, or joins the next ones until they parse
+    (`llmfit recommend use coding "min 20 tok/s"`)."""
+    pieces, buf = [], ""
+    for a in args:
+        buf = f"{buf} {a}".strip()
+        try:
+            parse_constraints(buf)
+        except ConstraintError:
+            continue
+        pieces.append(buf)
+        buf = ""
+    if buf:
+        parse_constraints(buf)  # raises with the piece it cannot understand
+    return parse_constraints(", ".join(pieces))
 
 
 def from_flags(min_tps=None, max_memory=None, max_vram=None, context=None, use=(), license=(), family=(), fmt=(),

@@ -6,12 +6,14 @@ for all model × quant pairs in numpy. The top N are then re-scored one by one w
 (`api.fit_spec`), so what is shown is exactly what `llmfit fit --json` would say.
 
 Score (higher is better), documented:
-    rank = quality(model) − quant_penalty(quant) + speed_points + headroom_points
+    rank = quality(model) − quant_penalty(quant) + speed_points + headroom_points + availability
     quality        = 30 + 12·log2(effective params in billions) + family_bonus   (MoE: sqrt(total·active))
     ties (same score to 0.1) go to models with more known GGUF repos / re-uploads (what people actually run)
     quant_penalty  = 10 × perplexity increase over F16 (llama.cpp quantize table, quant_quality.py)
     speed_points   = 15 × clamp(ln(decode tok/s) / ln(60), 0, 1)
     headroom       = runs +5, tight −5, offload −10
+    availability   = 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3): models people actually run
+                     (the source list has no download counts; GGUF conversions by the big publishers are the proxy)
 For each model the chosen quantization is the highest-quality one that meets every constraint; the next
 better one is named with the constraint it broke.
 """
@@ -99,6 +101,8 @@ class CatalogArrays:
     quality: np.ndarray
     uses: list
     has_gguf: np.ndarray
+    avail: np.ndarray  # availability points: 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3)
+    packed: np.ndarray  # repo id looks like a quantized re-upload (MLX/NVFP4/bnb/...) without GGUF repos
 
 
     def take(self, idx: np.ndarray) -> "CatalogArrays":
@@ -141,6 +145,8 @@ def catalog_arrays(entries) -> CatalogArrays:
         ffn=np.where(moe, np.maximum(Eu, 1) * eF + sF, F), max_ctx=f("max_context"), emb=emb, out=out,
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
         quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
+        avail=np.array([2.0 * min(len(e.gguf), 3) + min(len(e.mirrors), 3) for e in entries]),
+        packed=np.array([not e.gguf and bool(_PACKED.search(e.id)) for e in entries]),
     )
     _ARRAYS.clear()
     _ARRAYS[key] = arr
@@ -155,6 +161,24 @@ def group_bpw(quant: str) -> dict[str, float]:
     on reference shapes: a Llama-3-8B-like dense model and a Qwen3-30B-A3B-like MoE)."""
     if quant in _GROUP_BPW:
         return _GROUP_BPW[quant]
+    if not _GROUP_BPW:  # precomputed by training/build_catalog.py (same computation, saves ~150 ms per process)
+        try:
+            import json
+            from importlib import resources
+
+            _GROUP_BPW.update(json.loads((resources.files("llmfit_core") / "data" / GROUP_BPW_FILE).read_text()))
+            if quant in _GROUP_BPW:
+                return _GROUP_BPW[quant]
+        except (OSError, ValueError):
+            pass
+    return compute_group_bpw(quant)
+
+
+GROUP_BPW_FILE = "catalog_group_bpw.json"
+
+
+def compute_group_bpw(quant: str) -> dict[str, float]:
+    """group_bpw computed now with quant.apply_quant (what the precomputed file holds)."""
     from llmfit_core.catalog.entry import CatalogEntry
     from llmfit_core.catalog.sizes import _base_spec
     from llmfit_core.quant import apply_quant
@@ -290,14 +314,20 @@ def _speed(inputs: dict, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for want, corr in ((rows, True), (~rows, False)):
         if not want.any():
             continue
-        sub = {k: (v[want] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in inputs.items()}
+        if want.all():
+            sub = inputs
+        else:
+            sub = {k: (v[want] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in inputs.items()}
         out = predict_batch(sub, apply_correction=corr)
         dec[want] = np.asarray(out["decode_tok_s"]).reshape(-1)
         pre[want] = np.asarray(out["prefill_tok_s"]).reshape(-1)
     return dec, pre
 
 
-def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...]) -> dict[str, np.ndarray]:
+CORRECT_MODELS = 300
+
+
+def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], correct_models: int = CORRECT_MODELS) -> dict:
     """Memory, placement, speed and score for every model × quant (arrays shaped [models, quants])."""
     from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_totals
     from llmfit_core.quant_quality import quant_quality  # noqa: F401  (penalties below)
@@ -360,14 +390,31 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...]) ->
         cand = cand & (total <= c.max_memory_bytes)
     if c.max_vram_bytes:
         cand = cand & (gpu_bytes <= c.max_vram_bytes)
-    dec, pre = _speed(inputs, cand.ravel())
-    decode, prefill = dec.reshape(shape), pre.reshape(shape)
     penalty = np.array([quality_penalty(q) for q in ladder])[None, :]
     quality = col(arr.quality) - penalty
-    speed_pts = 15.0 * np.clip(np.log(np.maximum(decode, 1e-9)) / math.log(60.0), 0.0, 1.0)
     head_pts = np.select([verdict == "runs", verdict == "tight", verdict == "offload"], [5.0, -5.0, -10.0], -100.0)
+    base_rank = quality + head_pts + col(arr.avail)
+
+    def speed_pts(decode):
+        return 15.0 * np.clip(np.log(np.maximum(decode, 1e-9)) / math.log(60.0), 0.0, 1.0)
+
+    # 1) roofline speeds for every pair; 2) the learned correction for the pairs of the `correct_models`
+    # best candidates by that provisional rank (it moves speeds by tens of percent: a model far below
+    # cannot climb into the top N, and the full pipeline re-scores the top N anyway).
+    dec, pre = _speed(inputs, np.zeros(total.size, bool))
+    decode, prefill = dec.reshape(shape), pre.reshape(shape)
+    if correct_models:
+        prov = np.where(cand, base_rank + speed_pts(decode), -np.inf).max(axis=1)
+        k = min(correct_models, int(np.isfinite(prov).sum()))
+        if k:
+            top_models = np.argpartition(-prov, k - 1)[:k]
+            rows = np.zeros(shape, bool)
+            rows[top_models] = True
+            rows &= cand
+            dec, pre = _speed(inputs, rows.ravel())
+            decode, prefill = dec.reshape(shape), pre.reshape(shape)
     return {"total": total, "gpu_bytes": gpu_bytes, "cpu_bytes": cpu_bytes, "fits": fits, "verdict": verdict,
-            "decode": decode, "prefill": prefill, "quality": quality, "rank": quality + speed_pts + head_pts,
+            "decode": decode, "prefill": prefill, "quality": quality, "rank": base_rank + speed_pts(decode),
             "ctx": np.broadcast_to(ctx, shape), "budget_ram": ram, "budget_vram": vram, "backend": be}
 
 
@@ -467,7 +514,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     mmask = _model_mask(full, c)
     if c.formats == [] and not c.quants:
         # quantized re-uploads (MLX/NVFP4/bnb... repos) are not what one downloads as GGUF
-        mmask["_not_packed"] = np.array([bool(e.gguf) or not _PACKED.search(e.id) for e in models])
+        mmask["_not_packed"] = ~full.packed
     sel = np.ones(len(models), bool)
     for m in mmask.values():
         sel &= m
@@ -503,8 +550,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     has = ok.any(axis=1)
     rows = np.nonzero(has)[0]
     rank = ev["rank"][rows, best_j[rows]]
-    avail = np.array([min(len(models[i].gguf), 3) + min(len(models[i].mirrors), 3) for i in rows], float)
-    order = rows[np.lexsort((-avail, -np.round(rank, 1)))]
+    order = rows[np.lexsort((-arr.avail[rows], -np.round(rank, 1)))]
     res.rank_ms = (time.perf_counter() - t0) * 1000
     dropped: list[str] = []
     for i in order[: max(top * 3, top + 5)]:
@@ -535,7 +581,9 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     if dropped:
         res.notes.append(f"{len(dropped)} candidate(s) dropped after the full per-model estimate, e.g. {dropped[0]}")
     if not res.items:
-        raise ConstraintError("no model meets the constraints once estimated in full; " + "; ".join(dropped[:3]))
+        cons = ", ".join(t for _, t in c.describe()) or "fits this hardware"
+        raise ConstraintError(f"no model meets '{cons}' once estimated in full: the best candidates fall short, e.g. "
+                              + "; ".join(dropped[:2]))
     return res
 
 

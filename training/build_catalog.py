@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry  # noqa: E402
+from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry, family_of  # noqa: E402
 from llmfit_core.catalog.validate import validate_entry  # noqa: E402
 from llmfit_core.errors import CatalogError  # noqa: E402
 
@@ -30,28 +30,11 @@ SRC_TAG = "llmfit-1.1.17"
 # offer; the source list does not say which files each repo has, so this is marked as assumed.
 STANDARD_GGUF_QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 
-_FAMILY = re.compile(
-    r"(llama|qwen|gemma|mistral|mixtral|ministral|devstral|codestral|magistral|phi|deepseek|granite|falcon|smollm|olmo|"
-    r"glm|yi|internlm|minicpm|starcoder|codellama|nemotron|exaone|gpt-oss|command-r|hermes|lfm|kimi|minimax|"
-    r"aya|seed|ernie|hunyuan|baichuan|stablelm|tinyllama|bloom|gpt2|pythia|opt|t5|bert|e5|bge|gte|nomic|jina|"
-    r"mpt|zephyr|openchat|vicuna|orca|dolphin|solar|internvl|llava|pixtral|moondream|apertus|cohere)"
-    r"[-_ ]?(\d+(?:\.\d+)?)?(?![\d.]*[bmkx]\b)",
-    re.I,
-)
 _VARIANT_SUFFIX = re.compile(
     r"([-_.](gguf|mlx|awq|gptq|int[248]|fp8|nvfp4|mxfp4|bnb|4bit|8bit|[2-8]bit|\d+-?bit|autoround|dwq|hqq|exl2|"
     r"w4a16|w8a8|unsloth|dynamic|bf16|fp16|quantized|mixed|q\d(_k)?(_[msl])?))+$",
     re.I,
 )
-
-
-def family_of(name: str, arch: str) -> str:
-    base = name.rsplit("/", 1)[-1]
-    m = _FAMILY.search(base) or _FAMILY.search(arch)
-    if not m:
-        return arch.lower() or "unknown"
-    fam = m.group(1).lower()
-    return f"{fam}-{m.group(2)}" if m.group(2) else fam
 
 
 def uses_of(raw: dict) -> list[str]:
@@ -263,6 +246,12 @@ def build(source: Path, out_dir: Path) -> dict:
         "variants": sum(1 for e in merged if e.variant_of), "bytes": (out_dir / "catalog.json.gz").stat().st_size,
     }
     _write_report(out_dir / "catalog_build_report.md", stats, reasons_examples, repair_examples, merged)
+    from llmfit_core.quant_quality import GGUF_LADDER
+    from llmfit_core.recommend import GROUP_BPW_FILE, compute_group_bpw
+
+    quants = list(GGUF_LADDER) + ["MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit", "AWQ-4bit", "AWQ-8bit", "GPTQ-4bit", "GPTQ-8bit"]
+    bpw = {q: {g: round(v, 5) for g, v in compute_group_bpw(q).items()} for q in quants}
+    (out_dir / GROUP_BPW_FILE).write_text(json.dumps(bpw, indent=1, sort_keys=True) + "\n")
     return stats
 
 

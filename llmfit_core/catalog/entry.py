@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 # Architecture fields every usable entry carries (the estimator needs them).
 ARCH_FIELDS = ("n_layers", "hidden_size", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "max_context")
 USES = ("chat", "coding", "reasoning", "vision", "embedding", "tool-use")
 FORMATS = ("gguf", "safetensors", "mlx", "awq", "gptq")
+
+_FAMILY = re.compile(
+    r"(llama|qwen|gemma|mistral|mixtral|ministral|devstral|codestral|magistral|phi|deepseek|granite|falcon|smollm|olmo|"
+    r"glm|yi|internlm|minicpm|starcoder|codellama|nemotron|exaone|gpt-oss|command-r|hermes|lfm|kimi|minimax|"
+    r"aya|seed|ernie|hunyuan|baichuan|stablelm|tinyllama|bloom|gpt2|pythia|opt|t5|bert|e5|bge|gte|nomic|jina|"
+    r"mpt|zephyr|openchat|vicuna|orca|dolphin|solar|internvl|llava|pixtral|moondream|apertus|cohere)"
+    r"[-_ ]?(\d+(?:\.\d+)?)?(?![\d.]*[bmkx]\b)",
+    re.I,
+)
+
+def family_of(name: str, arch: str) -> str:
+    """Model family from the repo name (e.g. "llama-3.1", "qwen-2.5"), else from the architecture."""
+    base = name.rsplit("/", 1)[-1]
+    m = _FAMILY.search(base) or _FAMILY.search(arch)
+    if not m:
+        return arch.lower() or "unknown"
+    fam = m.group(1).lower()
+    return f"{fam}-{m.group(2)}" if m.group(2) else fam
+
+
 
 
 @dataclass

@@ -88,14 +88,14 @@ def shipped_path() -> Path:
     return Path(str(resources.files("llmfit_core") / "data" / SHIPPED))
 
 
-def user_catalog_path() -> Path:
-    """Where `llmfit catalog add` records models (JSONL in the user data dir; LLMFIT_HOME overrides)."""
+def user_catalog_dir() -> Path:
+    """Where `llmfit catalog add` / `catalog update` write (user data dir; LLMFIT_HOME overrides)."""
     home = os.environ.get("LLMFIT_HOME")
     if home:
-        return Path(home) / "catalog" / "added.jsonl"
+        return Path(home) / "catalog"
     from platformdirs import user_data_dir
 
-    return Path(user_data_dir("llmfit")) / "catalog" / "added.jsonl"
+    return Path(user_data_dir("llmfit")) / "catalog"
 
 
 def read_entries(path: Path) -> tuple[list[dict], list[str]]:
@@ -206,7 +206,7 @@ def _load_shipped() -> list[CatalogEntry]:
 
 
 @lru_cache(maxsize=4)
-def _load(private_spec: str | None, user_file: str, include_shipped: bool) -> Catalog:
+def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Catalog:
     entries: dict[str, CatalogEntry] = {}
     warnings: list[str] = []
     sources: list[str] = []
@@ -214,9 +214,8 @@ def _load(private_spec: str | None, user_file: str, include_shipped: bool) -> Ca
         for e in _load_shipped():
             entries[e.id] = e
         sources.append(str(shipped_path()))
-    files = private_files(private_spec)
-    if Path(user_file).exists():
-        files.append(Path(user_file))
+    # user additions first, then private registries (later files override earlier ones by id)
+    files = (private_files(user_dir) if Path(user_dir).is_dir() else []) + private_files(private_spec)
     for f in files:
         try:
             got, warns = load_file(f, f"private catalog {f}")
@@ -233,7 +232,7 @@ def _load(private_spec: str | None, user_file: str, include_shipped: bool) -> Ca
 def load_catalog(include_shipped: bool = True, private_path: str | None = None) -> Catalog:
     """The shipped catalog merged with private registries (LLMFIT_CATALOG_PATH or `private_path`) and user additions."""
     spec = private_path if private_path is not None else os.environ.get(ENV_PATH)
-    return _load(spec, str(user_catalog_path()), include_shipped)
+    return _load(spec, str(user_catalog_dir()), include_shipped)
 
 
 def clear_cache() -> None:

@@ -1,7 +1,373 @@
-"""Subcommands registered by this module (placeholder: owned by another work item)."""
+"""`llmfit catalog update|add|validate|info|show`, `llmfit search`, `llmfit list`, `llmfit recommend`, `llmfit plan`.
+
+Heavy modules (numpy, the catalog, rich) are imported inside the commands: `llmfit --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import sys
+
+import click
+
+from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+
+VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "yellow", "no-fit": "bold red"}
+GIB = 1024**3
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)
+
+
+def _status(text: str):
+    """A spinner on stderr while something loads (silent when stderr is not a terminal)."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext()
+    return _console(stderr=True).status(text)
+
+
+def _load():
+    from llmfit_core.catalog import load_catalog
+
+    with _status("loading the model catalog..."):
+        cat = load_catalog()
+    for w in cat.warnings[:20]:
+        click.echo(f"llmfit: warning: skipped catalog entry: {w}", err=True)
+    if len(cat.warnings) > 20:
+        click.echo(f"llmfit: warning: ... and {len(cat.warnings) - 20} more skipped entries", err=True)
+    return cat
+
+
+def _gib(n) -> str:
+    return "-" if n is None else f"{n / GIB:.1f} GB"
+
+
+def _params(n) -> str:
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M"
+
+
+def _print_json(obj) -> None:
+    import json
+
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def _print_csv(header: list[str], rows: list[list]) -> None:
+    import csv
+
+    w = csv.writer(sys.stdout, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+
+
+def filter_options(fn):
+    for opt in reversed([
+        click.option("--family", multiple=True, help="Model family, e.g. llama-3.1, qwen-2.5 (repeatable)."),
+        click.option("--min-params", default=None, help="Smallest size, e.g. 1B."),
+        click.option("--max-params", default=None, help="Largest size, e.g. 14B."),
+        click.option("--use", multiple=True, help="chat, coding, reasoning, vision, embedding, tool-use (repeatable)."),
+        click.option("--format", "fmt", multiple=True, help="gguf, safetensors, mlx, awq, gptq (repeatable)."),
+        click.option("--license", multiple=True, help="Licence id, e.g. apache-2.0, mit (repeatable)."),
+        click.option("--context", default=None, help="Needed context, e.g. 16k."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _entry_rows(entries):
+    return [[e.id, e.family, _params(e.params), e.max_context, ",".join(e.uses), ",".join(e.formats), e.license or ""]
+            for e in entries]
+
+
+def _show_entries(entries, total: int, as_json: bool, as_csv: bool, limit: int) -> None:
+    shown = entries[:limit]
+    if as_json:
+        _print_json({"count": len(entries), "models": [e.to_dict() for e in shown]})
+        return
+    header = ["id", "family", "params", "context", "uses", "formats", "license"]
+    if as_csv:
+        _print_csv(header, _entry_rows(shown))
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{len(entries):,} of {total:,} catalog models" + (f" (first {limit})" if len(entries) > limit else ""))
+    for h in header:
+        t.add_column(h, justify="right" if h in ("params", "context") else "left", overflow="fold")
+    for r in _entry_rows(shown):
+        t.add_row(*[str(x) for x in r])
+    _console().print(t)
+
+
+def _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=False):
+    from llmfit_core.constraints import from_flags
+
+    return from_flags(context=context, use=use, license=license, family=family, fmt=fmt,
+                      min_params=min_params, max_params=max_params, fits=fits)
+
 
 def register(cli) -> None:
-    """Add this module's subcommands to the `llmfit` group."""
+    """Add catalog, search, list, recommend and plan to the `llmfit` group."""
+
+    @cli.group("catalog")
+    def catalog_group():
+        """The model catalog: shipped data, private registries (LLMFIT_CATALOG_PATH), Hub updates."""
+
+    @catalog_group.command("info")
+    @json_option
+    @friendly_errors
+    def catalog_info(as_json):
+        """How many models the catalog holds and where they come from."""
+        cat = _load()
+        d = {"entries": len(cat), "models": len(cat.models), "variants": len(cat) - len(cat.models),
+             "sources": cat.sources, "skipped": cat.warnings}
+        if as_json:
+            _print_json(d)
+        else:
+            click.echo(f"{d['entries']:,} entries ({d['models']:,} models + {d['variants']:,} quantized variants)")
+            for s in cat.sources:
+                click.echo(f"  from {s}")
+            if cat.warnings:
+                click.echo(f"  {len(cat.warnings)} entries skipped (see warnings above)")
+
+    @catalog_group.command("show")
+    @click.argument("ref")
+    @friendly_errors
+    def catalog_show(ref):
+        """All catalog facts of one model, with the source of each field."""
+        from llmfit_core.errors import ResolveError
+
+        e = _load().find(ref)
+        if e is None:
+            raise ResolveError(f"{ref!r} is not in the catalog (try `llmfit search {ref.split('/')[-1]}`)")
+        _print_json(e.to_dict())
+
+    @catalog_group.command("validate")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @json_option
+    @friendly_errors
+    def catalog_validate(file, as_json):
+        """Check a catalog file; every bad entry is reported with the reason (exit 1 if any)."""
+        from pathlib import Path
+
+        from llmfit_core.catalog.store import load_file
+
+        good, problems = load_file(Path(file), f"file {file}")
+        if as_json:
+            _print_json({"file": file, "valid": len(good), "invalid": len(problems), "problems": problems})
+        else:
+            for p in problems:
+                click.echo(f"invalid: {p}", err=True)
+            click.echo(f"{file}: {len(good)} valid, {len(problems)} invalid entries")
+        if problems:
+            sys.exit(1)
+
+    @catalog_group.command("add")
+    @click.argument("ref")
+    @friendly_errors
+    def catalog_add(ref):
+        """Record a local model (GGUF, model dir, config.json) or a Hub repo in your catalog."""
+        from llmfit_core.catalog.hub import add_ref
+
+        with _status(f"reading {ref}..."):
+            e = add_ref(ref)
+        click.echo(f"added {e.id}: {e.arch}, {_params(e.params)} parameters, context {e.max_context:,}")
+
+    @catalog_group.command("update")
+    @click.option("--search", default=None, help="Hub search text (e.g. 'qwen3').")
+    @click.option("--author", default=None, help="Only models of this author/org.")
+    @click.option("--limit", default=50, show_default=True, help="Models to fetch.")
+    @json_option
+    @friendly_errors
+    def catalog_update(search, author, limit, as_json):
+        """Fetch models (and exact GGUF file sizes) from the Hub into your catalog (HF_ENDPOINT honoured)."""
+        from llmfit_core.catalog.hub import update_catalog
+
+        if sys.stderr.isatty() and not as_json:
+            from rich.progress import Progress
+
+            with Progress(console=_console(stderr=True), transient=True) as prog:
+                task = prog.add_task("querying the Hub", total=None)
+
+                def progress(n, total, rid):
+                    prog.update(task, completed=n, total=total, description=rid[:50])
+
+                res = update_catalog(search=search, author=author, limit=limit, progress=progress)
+        else:
+            res = update_catalog(search=search, author=author, limit=limit)
+        if as_json:
+            _print_json(res.to_dict())
+            return
+        click.echo(f"{len(res.added)} models added/refreshed, {len(res.updated)} with GGUF sizes, "
+                   f"{len(res.skipped)} skipped -> {res.path}")
+        for s in res.updated[:20]:
+            click.echo(f"  gguf: {s}")
+        for s in res.skipped[:20]:
+            click.echo(f"  skipped: {s}", err=True)
+
+    @cli.command("search")
+    @click.argument("query")
+    @filter_options
+    @click.option("--limit", default=30, show_default=True)
+    @json_option
+    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @friendly_errors
+    def search_cmd(query, family, min_params, max_params, use, fmt, license, context, limit, as_json, as_csv):
+        """Find catalog models by name (all words must match)."""
+        from llmfit_core.catalog.search import filter_entries, search_entries
+
+        if len(query) > 200:
+            raise click.BadParameter("query longer than 200 characters")
+        cat = _load()
+        c = _constraints_from(family, min_params, max_params, use, fmt, license, context)
+        hits = filter_entries(search_entries(cat.entries, query), c)
+        _show_entries(hits, len(cat), as_json, as_csv, limit)
+
+    @cli.command("list")
+    @filter_options
+    @click.option("--fits", is_flag=True, help="Only models with a quantization that fits the hardware.")
+    @hardware_option
+    @click.option("--limit", default=50, show_default=True)
+    @click.option("--all", "show_all", is_flag=True, help="Include quantized variants (MLX/AWQ/GPTQ copies).")
+    @json_option
+    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @friendly_errors
+    def list_cmd(family, min_params, max_params, use, fmt, license, context, fits, hardware, limit, show_all, as_json, as_csv):
+        """List catalog models, filtered."""
+        from llmfit_core.catalog.search import filter_entries
+
+        cat = _load()
+        c = _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=fits)
+        base = cat.entries if show_all else cat.models
+        with _status("checking fit..." if fits else "filtering..."):
+            hits = filter_entries(base, c, hardware=hardware if fits else None) if (fits or c.describe()) else list(base)
+        hits.sort(key=lambda e: (-len(e.gguf), e.id.lower()))
+        _show_entries(hits, len(base), as_json, as_csv, limit)
+
+    @cli.command("recommend")
+    @click.argument("constraints", nargs=-1)
+    @hardware_option
+    @click.option("--top", default=10, show_default=True, help="How many models.")
+    @click.option("--min-tps", default=None, help="Minimum decode tokens/s.")
+    @click.option("--prefill-min", default=None, help="Minimum prefill tokens/s.")
+    @click.option("--max-memory", default=None, help="Most memory the model may take, e.g. 8GB.")
+    @click.option("--max-vram", default=None, help="Most VRAM the model may take, e.g. 12GB.")
+    @filter_options
+    @click.option("--quant", multiple=True, help="Only these quantizations (repeatable).")
+    @click.option("--include-no-fit", is_flag=True, help="Also rank models that do not fit.")
+    @json_option
+    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @friendly_errors
+    def recommend_cmd(constraints, hardware, top, min_tps, prefill_min, max_memory, max_vram, family, min_params,
+                      max_params, use, fmt, license, context, quant, include_no_fit, as_json, as_csv):
+        """Best models for this machine (or --hardware), e.g. `llmfit recommend "min 20 tok/s, max 8GB" use coding`."""
+        from llmfit_core.constraints import from_flags, parse_constraints
+        from llmfit_core.recommend import recommend
+
+        c = parse_constraints(list(constraints)).merge(from_flags(
+            min_tps=min_tps, prefill_min=prefill_min, max_memory=max_memory, max_vram=max_vram, context=context, use=use,
+            license=license, family=family, fmt=fmt, quant=quant, min_params=min_params, max_params=max_params,
+            fits=not include_no_fit))
+        cat = _load()
+        with _status("ranking models × quantizations..."):
+            res = recommend(c, hardware=hardware, top=top, catalog=cat)
+        if as_json:
+            _print_json(res.to_dict())
+            return
+        header = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "score", "why not better"]
+        rows = [[n, r.entry.id, r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
+                 f"{r.prefill_tok_s:.0f}", f"{r.rank_score:.1f}", r.rejected_better or "best quant"] for n, r in enumerate(res.items, 1)]
+        if as_csv:
+            _print_csv(header, rows)
+            return
+        from rich.table import Table
+
+        cons = ", ".join(t for _, t in c.describe()) or "no constraints"
+        t = Table(title=f"Best models for {res.hardware_name} ({res.backend}) — {cons}",
+                  caption=f"{res.pairs_passing:,} of {res.pairs_considered:,} model × quant pairs pass; ranked in {res.rank_ms:.0f} ms")
+        for h in header:
+            t.add_column(h, justify="right" if h in ("rank", "params", "memory", "decode tok/s", "prefill tok/s", "score") else "left",
+                         overflow="fold")
+        for row in rows:
+            row[5] = f"[{VERDICT_STYLE.get(row[5], 'bold')}]{row[5]}[/]"
+            t.add_row(*[str(x) for x in row])
+        con = _console()
+        con.print(t)
+        for n in res.notes:
+            con.print(f"[dim]note: {n}[/dim]")
+
+    @cli.command("plan")
+    @click.argument("models", nargs=-1, required=True)
+    @hardware_option
+    @click.option("--target-tps", type=float, default=None, help="Find the smallest device reaching this decode speed.")
+    @click.option("--quant", default=None, help="Quantization for catalog/config models (default Q4_K_M).")
+    @click.option("--context", default=None, help="Context per model, e.g. 8k.")
+    @json_option
+    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @friendly_errors
+    def plan_cmd(models, hardware, target_tps, quant, context, as_json, as_csv):
+        """Several models on one machine, or (--target-tps) the smallest device for one model."""
+        from llmfit_core.plan import plan_models, plan_target
+
+        if target_tps is not None:
+            if len(models) != 1:
+                raise click.UsageError("--target-tps takes exactly one model")
+            with _status("checking every device of the table..."):
+                tp = plan_target(models[0], target_tps, hardware=hardware, quant=quant, context=context)
+            if as_json:
+                _print_json(tp.to_dict())
+                return
+            rows = [[d.device, d.kind, f"{d.memory_gb:g} GB", f"{d.bandwidth_gbs or 0:.0f}", f"{d.decode_tok_s:.1f}", d.verdict]
+                    for d in tp.reaching[:15]]
+            if as_csv:
+                _print_csv(["device", "kind", "memory", "bandwidth GB/s", "decode tok/s", "verdict"], rows)
+                return
+            con = _console()
+            here = tp.here
+            con.print(f"{tp.ref} ({tp.quant}) here on {here.hardware_name}: {here.decode_tok_s:.1f} tok/s, "
+                      f"[{VERDICT_STYLE.get(here.verdict, 'bold')}]{here.verdict}[/], needs {_gib(here.memory.total_bytes)}")
+            if tp.smallest:
+                s = tp.smallest
+                con.print(f"smallest device reaching {target_tps:g} tok/s: [bold]{s.device}[/] ({s.memory_gb:g} GB, "
+                          f"{s.decode_tok_s:.1f} tok/s)")
+            for line in tp.lacks:
+                con.print(f"  - {line}")
+            if rows:
+                from rich.table import Table
+
+                t = Table(title=f"devices reaching {target_tps:g} tok/s (smallest first)")
+                for h in ("device", "kind", "memory", "bandwidth GB/s", "decode tok/s", "verdict"):
+                    t.add_column(h)
+                for r in rows:
+                    t.add_row(*r)
+                con.print(t)
+            return
+        with _status("estimating each model..."):
+            p = plan_models(list(models), hardware=hardware, quant=quant, context=context)
+        if as_json:
+            _print_json(p.to_dict())
+            return
+        header = ["model", "quant", "where", "memory", "decode tok/s", "prefill tok/s"]
+        rows = [[i.ref, i.quant or "", i.device, _gib(i.total_bytes), f"{i.decode_tok_s:.1f}", f"{i.prefill_tok_s:.0f}"]
+                for i in p.items]
+        if as_csv:
+            _print_csv(header, rows)
+            return
+        from rich.table import Table
+
+        verdict = "[bold green]fits[/]" if p.fits else "[bold red]does not fit together[/]"
+        t = Table(title=f"{len(p.items)} models on {p.hardware_name}: {verdict}",
+                  caption=f"total {_gib(p.total_bytes)} (GPU {_gib(p.gpu_bytes)} of {_gib(p.vram_bytes)}, "
+                          f"CPU/RAM {_gib(p.cpu_bytes)} of {_gib(p.ram_bytes)}); speeds when run one at a time")
+        for h in header:
+            t.add_column(h, justify="right" if h in ("memory", "decode tok/s", "prefill tok/s") else "left")
+        for r in rows:
+            t.add_row(*r)
+        con = _console()
+        con.print(t)
+        for n in p.notes:
+            con.print(f"note: {n}")

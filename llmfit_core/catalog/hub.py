@@ -1,0 +1,277 @@
+"""Catalog entries from the Hugging Face Hub (HF_ENDPOINT honoured) and from local models.
+
+`update_catalog(...)` lists models (huggingface_hub `list_models`), turns safetensors repos into entries
+(config.json -> readers.hf_config.spec_from_config, parameter count from the Hub's safetensors
+metadata), attaches GGUF repos with their exact per-quant file sizes to their base model, validates
+everything and writes `hub.jsonl` in the user catalog directory. `add_ref(REF)` records one local
+or Hub model in `added.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmfit_core.catalog.entry import CatalogEntry, family_of
+from llmfit_core.errors import CatalogError, LlmfitError, ModelReadError
+
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.I)
+_GGUF_QUANT = re.compile(r"(?:^|[-_.])((?:UD-)?(?:I?Q\d(?:_[A-Z0-9]+)*|F16|BF16|F32|MXFP4(?:_MOE)?))(?:[-_.]|$)", re.I)
+
+
+@dataclass
+class UpdateResult:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)  # existing entries that got GGUF sizes
+    skipped: list[str] = field(default_factory=list)  # "repo: reason"
+    path: str = ""
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def entry_from_spec(spec, repo_id: str, info=None, params: int | None = None) -> CatalogEntry:
+    """CatalogEntry from a ModelSpec read from config.json or a GGUF header (+ Hub model info)."""
+    tags = list(getattr(info, "tags", None) or [])
+    lic = next((t.split(":", 1)[1] for t in tags if t.startswith("license:")), None)
+    created = getattr(info, "created_at", None)
+    src = {"*": "config.json via readers.hf_config" if spec.source.startswith("config") else spec.source}
+    if params:
+        src["params"] = "hub safetensors metadata"
+    else:
+        src["params"] = "computed from the architecture"
+    if lic:
+        src["license"] = "hub tags"
+    name = repo_id.lower()
+    uses = []
+    if re.search(r"instruct|chat|-it\b|-it-", name):
+        uses.append("chat")
+    if re.search(r"cod(er|e)", name):
+        uses.append("coding")
+    if re.search(r"-r1\b|reason|think|qwq", name):
+        uses.append("reasoning")
+    if re.search(r"-vl\b|-vl-|vision|llava", name) or "image-text-to-text" in tags:
+        uses.append("vision")
+    if "sentence-similarity" in tags or "feature-extraction" in tags or "embed" in name:
+        uses.append("embedding")
+    fmt = "mlx" if spec.format == "mlx" else ("gguf" if spec.format == "gguf" else "safetensors")
+    return CatalogEntry(
+        id=repo_id, family=family_of(repo_id, spec.arch), arch=spec.arch, params=int(params or spec.params),
+        active_params=int(spec.active_params or 0), n_layers=spec.n_layers, hidden_size=spec.hidden_size,
+        n_heads=spec.n_heads, n_kv_heads=spec.n_kv_heads, head_dim=spec.head_dim, vocab_size=spec.vocab_size,
+        max_context=spec.max_context, ffn_size=0 if spec.is_moe else spec.ffn_size, sliding_window=spec.sliding_window,
+        n_experts=spec.n_experts if spec.is_moe else 0, n_experts_used=spec.n_experts_used if spec.is_moe else 0,
+        expert_ffn_size=spec.expert_ffn_size if spec.is_moe else 0, tied_embeddings=spec.tied_embeddings,
+        license=lic, released=created.date().isoformat() if hasattr(created, "date") else None, uses=uses,
+        format=fmt, quant=spec.quant if fmt != "safetensors" else None, src=src,
+    )
+
+
+def gguf_quant_sizes(siblings) -> dict[str, int]:
+    """{quant: total bytes} of the GGUF files of a repo listing (split files summed, mmproj skipped)."""
+    from llmfit_core.quant import normalize_quant
+
+    out: dict[str, int] = {}
+    for s in siblings or []:
+        name = getattr(s, "rfilename", None) or (s.get("rfilename") if isinstance(s, dict) else None)
+        size = getattr(s, "size", None) if not isinstance(s, dict) else s.get("size")
+        if not name or not name.lower().endswith(".gguf") or "mmproj" in name.lower() or size is None:
+            continue
+        stem = _SHARD.sub(".gguf", name.rsplit("/", 1)[-1])[: -len(".gguf")]
+        m = None
+        for m in _GGUF_QUANT.finditer(stem):
+            pass
+        if m is None:
+            continue
+        try:
+            q = normalize_quant(m.group(1))
+        except LlmfitError:
+            continue
+        out[q] = out.get(q, 0) + int(size)
+    return out
+
+
+def _api():
+    from huggingface_hub import HfApi
+
+    return HfApi()
+
+
+def _hub_call(fn, *a, **kw):
+    """Call huggingface_hub, mapping its errors to one-line LlmfitErrors."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    from llmfit_core.errors import AuthRequiredError, NotFoundError, OfflineError, RemoteError
+
+    try:
+        return fn(*a, **kw)
+    except GatedRepoError as exc:
+        raise AuthRequiredError(f"gated repository: {exc.__class__.__name__} (log in with `hf auth login`)") from None
+    except RepositoryNotFoundError:
+        raise NotFoundError(f"not found on the Hub: {a[0] if a else kw}") from None
+    except HfHubHTTPError as exc:
+        raise RemoteError(f"Hub error: {str(exc).splitlines()[0]}") from None
+    except (OSError, ConnectionError) as exc:
+        raise OfflineError(f"cannot reach the Hub ({exc.__class__.__name__}); set HF_ENDPOINT or try again online") from None
+
+
+def fetch_entry(repo_id: str, api=None) -> CatalogEntry:
+    """A validated catalog entry for a safetensors/MLX Hub repo (config.json + Hub metadata)."""
+    from huggingface_hub import hf_hub_download
+
+    from llmfit_core.catalog.validate import validate_entry
+    from llmfit_core.readers.hf_config import spec_from_config
+
+    api = api or _api()
+    info = _hub_call(api.model_info, repo_id, expand=["safetensors", "tags", "createdAt", "config"])
+    path = _hub_call(hf_hub_download, repo_id, "config.json")
+    try:
+        config = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelReadError(f"{repo_id}: config.json unreadable ({exc})") from None
+    spec = spec_from_config(config, repo_id)
+    st = getattr(info, "safetensors", None)
+    params = getattr(st, "total", None) if st is not None else None
+    entry = entry_from_spec(spec, repo_id, info, params)
+    validate_entry(entry)
+    return entry
+
+
+def _base_name(repo_id: str) -> str:
+    base = repo_id.rsplit("/", 1)[-1]
+    return re.sub(r"[-_.]gguf$", "", base, flags=re.I).lower()
+
+
+def update_catalog(search: str | None = None, author: str | None = None, limit: int = 50, catalog=None,
+                   progress=None, out_dir: Path | None = None) -> UpdateResult:
+    """Fetch models from the Hub into the user catalog (hub.jsonl); GGUF repos add exact per-quant sizes."""
+    from llmfit_core.catalog.store import clear_cache, load_catalog, user_catalog_dir
+
+    if limit < 1 or limit > 5000:
+        raise CatalogError(f"--limit must be between 1 and 5000, got {limit}")
+    api = _api()
+    cat = catalog or load_catalog()
+    listed = list(_hub_call(api.list_models, search=search, author=author, limit=limit))
+    out_dir = out_dir or user_catalog_dir()
+    path = out_dir / "hub.jsonl"
+    existing = _read_jsonl(path)
+    res = UpdateResult(path=str(path))
+    gguf_repos = []
+    for n, m in enumerate(listed, 1):
+        rid = m.id
+        if progress:
+            progress(n, len(listed), rid)
+        tags = set(getattr(m, "tags", None) or [])
+        if "gguf" in tags or rid.lower().endswith("gguf"):
+            gguf_repos.append(rid)
+            continue
+        try:
+            e = fetch_entry(rid, api)
+        except LlmfitError as exc:
+            res.skipped.append(f"{rid}: {exc}")
+            continue
+        old = existing.get(e.id) or (cat.get(e.id).to_dict() if cat.get(e.id) else None)
+        if old and old.get("gguf"):
+            e.gguf = old["gguf"]
+        existing[e.id] = e.to_dict()
+        res.added.append(e.id)
+    for rid in gguf_repos:
+        try:
+            info = _hub_call(api.model_info, rid, files_metadata=True)
+        except LlmfitError as exc:
+            res.skipped.append(f"{rid}: {exc}")
+            continue
+        sizes = gguf_quant_sizes(info.siblings)
+        if not sizes:
+            res.skipped.append(f"{rid}: no GGUF files with a recognisable quantization")
+            continue
+        base = _find_base(rid, cat, existing)
+        if base is None:
+            res.skipped.append(f"{rid}: no base model in the catalog for this GGUF repo")
+            continue
+        d = existing.get(base) or cat.get(base).to_dict()
+        gg = [g for g in d.get("gguf", []) if g.get("repo", "").lower() != rid.lower()]
+        gg.insert(0, {"repo": rid, "quants": sizes, "quants_source": "hub api (file sizes)"})
+        d["gguf"] = gg
+        d.setdefault("src", {})["gguf"] = "hub api"
+        existing[base] = d
+        res.updated.append(f"{base} <- {rid} ({len(sizes)} quants)")
+    _write_jsonl(path, existing)
+    clear_cache()
+    return res
+
+
+def _find_base(gguf_repo: str, cat, existing: dict) -> str | None:
+    base = _base_name(gguf_repo)
+    for mid in existing:
+        if mid.rsplit("/", 1)[-1].lower() == base:
+            return mid
+    for e in cat.entries:
+        if any(g.get("repo", "").lower() == gguf_repo.lower() for g in e.gguf):
+            return e.id
+    try:
+        e = cat.find(base)
+    except LlmfitError:
+        return None
+    return e.id if e else None
+
+
+def _read_jsonl(path: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict) and isinstance(d.get("id"), str):
+                out[d["id"]] = d
+    return out
+
+
+def _write_jsonl(path: Path, entries: dict[str, dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(d, separators=(",", ":")) + "\n" for d in entries.values()))
+    tmp.replace(path)
+
+
+def add_ref(ref: str, out_dir: Path | None = None) -> CatalogEntry:
+    """Record a local model (GGUF file, model dir or config.json) or a Hub repo in the user catalog."""
+    from llmfit_core.catalog.store import clear_cache, user_catalog_dir
+    from llmfit_core.catalog.validate import validate_entry
+
+    p = Path(ref).expanduser()
+    if p.exists():
+        if p.is_file() and p.suffix.lower() == ".gguf":
+            from llmfit_core.readers.gguf import read_gguf
+
+            spec = read_gguf(str(p))
+            entry = entry_from_spec(spec, f"local:{p.stem}")
+            entry.gguf = [{"repo": str(p.resolve()), "quants": {spec.quant or "unknown": p.stat().st_size},
+                           "quants_source": "local file size"}]
+        else:
+            cfg_path = p / "config.json" if p.is_dir() else p
+            try:
+                config = json.loads(cfg_path.read_text())
+            except (OSError, ValueError) as exc:
+                raise ModelReadError(f"{cfg_path}: not a readable config.json ({exc})") from None
+            from llmfit_core.readers.hf_config import spec_from_config
+
+            name = (p if p.is_dir() else p.parent).name
+            spec = spec_from_config(config, f"local:{name}")
+            entry = entry_from_spec(spec, f"local:{name}")
+        entry.src["*"] = f"local: {p.resolve()}"
+        validate_entry(entry)
+    elif re.fullmatch(r"[\w.\-]+/[\w.\-]+", ref):
+        entry = fetch_entry(ref)
+    else:
+        raise CatalogError(f"{ref!r} is neither an existing local path nor a Hub repo id org/name")
+    path = (out_dir or user_catalog_dir()) / "added.jsonl"
+    entries = _read_jsonl(path)
+    entries[entry.id] = entry.to_dict()
+    _write_jsonl(path, entries)
+    clear_cache()
+    return entry
