@@ -341,9 +341,12 @@ def _estimate_mlx(spec: ModelSpec, be: Backend, context: int, n_seq: int) -> Mem
         kv_layers.append(c * heads * (spec.head_dim + spec.v_head_dim) * 2)
     T = min(MLX_PREFILL_STEP, context)
     ff = spec.n_experts_used * spec.expert_ffn_size if spec.is_moe and spec.expert_ffn_size else (spec.ffn_size or 4 * spec.hidden_size)
-    # logits in fp32 for the chunk + fp16 activations + attention scores of one layer (fused sdpa is not
-    # used for long prompts on every build, so keep the scores)
-    compute = T * spec.vocab_size * 4 + T * 2 * (4 * spec.hidden_size + 3 * ff) + T * min(cells, context) * spec.n_heads * 2
+    # mlx-lm's prefill evaluates only the cache state per chunk (MLX is lazy: chunk logits are never
+    # computed), so: fp16 activations of one chunk + the last token's fp32 logits; the attention scores of
+    # one layer only where MLX's fused prefill attention kernel does not cover the head size (64/80/128).
+    compute = T * 2 * (4 * spec.hidden_size + 3 * ff) + spec.vocab_size * 4
+    if spec.head_dim not in (64, 80, 128):
+        compute += T * min(cells, context) * spec.n_heads * 2
     layers, embd, out_layer = _weights_split(spec)
     weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
     kv_total = sum(kv_layers)

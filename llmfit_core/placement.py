@@ -245,17 +245,17 @@ def _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, 
     if be.runtime == "mlx":
         gl = total_layers
         fits = pool_head >= 0 and gpu_need <= limit
-        soft = int(0.9 * limit)  # mlx-lm warns above 0.9 x recommended working set
+        soft = int(0.9 * limit)  # mlx_lm.generate.wired_limit warns when the weights exceed 0.9 x this
         if not fits:
             verdict = "no-fit"
             reasons.append(f"needs {fmt_bytes(need)}; Metal's working-set limit is {fmt_bytes(limit)} "
                            f"of {fmt_bytes(ram_total)} unified memory"
                            + (" (raise it with sudo sysctl iogpu.wired_limit_mb=...)" if need <= ram_avail else ""))
         else:
-            verdict = "tight" if (gpu_need > soft or pool_head < margin) else "runs"
+            verdict = "tight" if (mem.weights_bytes > soft or pool_head < margin or limit - gpu_need < margin) else "runs"
             reasons.append(f"needs {fmt_bytes(need)} of {fmt_bytes(limit)} Metal working set ({fmt_bytes(ram_total)} unified memory)")
-            if gpu_need > soft:
-                reasons.append("above 0.9 x the recommended working set: mlx-lm warns and may swap")
+            if mem.weights_bytes > soft:
+                reasons.append("weights above 0.9 x the recommended working set: mlx-lm warns it can be slow")
         headroom = min(limit - gpu_need, pool_head)
         return Placement(gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(gpu_need), cpu_bytes=int(host_only),
                          per_gpu_bytes=[int(gpu_need)],
