@@ -418,6 +418,8 @@ def run_check(tool: str, args: list[str], err=None) -> int:
         if target is None:
             return 0
         label = target.label
+        if tool in ("hf", "huggingface-cli"):
+            return _check_hf_download(args, tool, err)
         report = check_target(target)
     except KeyboardInterrupt:
         print("llmfit: interrupted", file=err)
@@ -436,6 +438,36 @@ def run_check(tool: str, args: list[str], err=None) -> int:
         print(f"llmfit: {describe(report)}; downloading anyway (LLMFIT_FORCE=1)", file=err)
         return 0
     print(f"llmfit: stopped: {describe(report)}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)
+    return EXIT_NO_FIT
+
+
+def _check_hf_download(args: list[str], tool: str, err) -> int:
+    """`hf download ...`: the Hub adapter's exact plan (huggingface_hub dry run), every model in it checked."""
+    from llmfit_hf.predownload import check_plan, parse_download_args, plan_download
+
+    d = parse_download_args(args[1:])
+    planned = plan_download(d)
+    hardware = os.environ.get("LLMFIT_HARDWARE") or None
+    res = check_plan(d.repo_id, planned, d.revision, hardware=hardware, context=_env_context())
+    if res.status == "nothing":
+        return 0
+    if res.status == "error":
+        from llmfit_core.errors import LlmfitError
+
+        raise LlmfitError(res.message or "the fit check failed")
+    checked = [m for m in res.models if m.report is not None]
+    bad = [m for m in checked if not m.report.fits]
+    first = (bad or checked)[0]
+    more = f" (+{len(checked) - 1} more model(s))" if len(checked) > 1 else ""
+    line = f"hf download {d.repo_id} [{first.label}]: {describe(first.report)}{more}"
+    if res.status == "fits":
+        print(f"llmfit: {line}", file=err)
+        return 0
+    why = "" if bad else f"; blocked by a plugin: {res.message}"
+    if _flag("LLMFIT_FORCE"):
+        print(f"llmfit: {line}{why}; downloading anyway (LLMFIT_FORCE=1)", file=err)
+        return 0
+    print(f"llmfit: stopped: {line}{why}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)
     return EXIT_NO_FIT
 
 

@@ -111,3 +111,10 @@ def test_llama_server_and_hf_download_that_do_not_fit_stop(shim_run, fake_hub):
     r, args = shim_run("hf", "download", "fake-org/Huge-GGUF", "huge-Q4_K_M.gguf")
     assert r.returncode == 3 and args is None and "no-fit" in r.stderr
     assert fake_hub.served("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf") < 8 << 20  # header bytes, not 40 GB
+
+
+def test_hf_download_that_fits_passes_through_with_one_line(shim_run, fake_hub):
+    r, args = shim_run("hf", "download", "fake-org/Tiny-GGUF", "--include", "*Q8_0*", "--local-dir", "a dir")
+    assert r.returncode == 0, r.stderr
+    assert args == ["download", "fake-org/Tiny-GGUF", "--include", "*Q8_0*", "--local-dir", "a dir"]
+    assert len(r.stderr.splitlines()) == 1 and "tiny-Q8_0" in r.stderr and "runs" in r.stderr

@@ -226,3 +226,19 @@ def test_ollama_pull_that_fits_runs_the_real_program(shimenv, ollama_reg, small_
     assert recorded(shimenv) == ["pull", "tiny"]
     line = r.stderr.decode().strip()
     assert line.startswith("llmfit: ollama:tiny:latest") and "runs" in line
+
+
+def test_ollama_run_of_an_installed_model_is_not_checked(shimenv, ollama_reg, small_machine):
+    from fakeollama import install_local
+
+    install_local(Path(shimenv["env"]["OLLAMA_MODELS"]), make_model("huge", "70b", "big"))
+    ollama_reg.requests.clear()
+    r = run(shimenv, "ollama", ["run", "huge:70b", "say hi"], LLMFIT_HARDWARE=small_machine,
+            OLLAMA_HOST=ollama_reg.url, LLMFIT_OLLAMA_REGISTRY=ollama_reg.url)
+    assert r.returncode == 0 and recorded(shimenv) == ["run", "huge:70b", "say hi"]
+    assert r.stderr == b"" and ollama_reg.requests == []
+    # not installed: `ollama run` pulls it, so it is checked
+    r = run(shimenv, "ollama", ["run", "--verbose", "tiny"], LLMFIT_HARDWARE=small_machine,
+            OLLAMA_HOST=ollama_reg.url, LLMFIT_OLLAMA_REGISTRY=ollama_reg.url)
+    assert r.returncode == 0 and recorded(shimenv) == ["run", "--verbose", "tiny"]
+    assert "ollama:tiny:latest" in r.stderr.decode()
