@@ -226,3 +226,54 @@ def test_detect_replayed_two_nvidia_gpus_and_amd(monkeypatch):
     assert prof.cpu.model == "Intel Xeon Platinum 8488C" and "amx" in prof.cpu.isa
     # a cloud SKU that is not in the table: 8 cores -> the conservative 40 GB/s class estimate, flagged
     assert prof.cpu.mem_bandwidth_gbs == 40.0 and prof.estimated == ["cpu.mem_bandwidth_gbs"]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.sampled_from(
+        ["name", "cpu", "memory", "gpus", "cores", "threads", "isa", "total_gb", "available_gb", "vendor", "vram_gb",
+         "bandwidth_gbs", "unified_memory", "estimated", "notes", "sources", "mem_bandwidth_gbs", "gpu_cores", "board"]), kids, max_size=5),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_json)
+def test_any_json_is_a_valid_profile_or_one_clear_error(data):
+    try:
+        prof = registry.validate_profile_dict(data)
+    except HardwareProfileError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    prof = registry.fill_missing(prof)
+    json.dumps(prof.to_dict(), allow_nan=False)
+    assert prof.memory.total_gb > 0
+
+
+_PATHS = [("name",), ("cpu", "cores"), ("cpu", "isa"), ("cpu", "mem_bandwidth_gbs"), ("cpu", "model"), ("memory", "total_gb"),
+          ("memory", "available_gb"), ("gpus", 0, "vram_gb"), ("gpus", 0, "name"), ("gpus", 0, "vendor"),
+          ("gpus", 0, "bandwidth_gbs"), ("gpus", 0, "compute_capability"), ("unified_memory",), ("gpus",), ("cpu",)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), _json), min_size=1, max_size=3))
+def test_mutated_design_example_never_crashes(mutations):
+    data = json.loads(json.dumps(DESIGN_EXAMPLE))
+    for path, value in mutations:
+        node = data
+        try:
+            for k in path[:-1]:
+                node = node[k]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue
+    try:
+        prof = registry.resolve_hardware(data)
+    except HardwareProfileError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    json.dumps(prof.to_dict(), allow_nan=False)
+    assert all(g.bandwidth_gbs and g.bandwidth_gbs > 0 for g in prof.gpus)
+    assert prof.cpu.mem_bandwidth_gbs and prof.cpu.mem_bandwidth_gbs > 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -40,7 +41,7 @@ def _check_number(d: dict, key: str, where: str, required: bool = False, positiv
             raise HardwareProfileError(f"{where}{key} is required")
         return
     v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise HardwareProfileError(f"{where}{key} must be a number, got {json.dumps(v)[:40]}")
     if positive and v <= 0 or v < 0:
         raise HardwareProfileError(f"{where}{key} must be {'positive' if positive else '>= 0'}, got {v}")
@@ -69,6 +70,7 @@ def validate_profile_dict(data, path: str | None = None) -> HardwareProfile:
         raise HardwareProfileError(f"{w}a hardware profile must be a JSON object, got {type(data).__name__}")
     _check_str(data, "name", w)
     _check_str(data, "os", w)
+    _check_str(data, "board", w)
     for key in ("cpu", "memory"):
         if key in data and data[key] is not None and not isinstance(data[key], dict):
             raise HardwareProfileError(f"{w}'{key}' must be an object")
