@@ -172,3 +172,32 @@ def test_amd_cpuinfo_cache_size_is_l2():
     assert (c.l2_cache_kb, c.l3_cache_kb) == (1024, None)
     assert c.isa == ["avx", "avx2", "fma", "f16c", "avx512", "avx512_vnni", "avx512_bf16"]
     assert c.model == "AMD Ryzen 9 7950X 16-Core Processor"
+
+
+def test_amdsmi_when_importable(monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("amdsmi")
+    fake.amdsmi_init = lambda: None
+    fake.amdsmi_shut_down = lambda: None
+    fake.amdsmi_get_processor_handles = lambda: ["h0", "h1"]
+    fake.amdsmi_get_gpu_asic_info = lambda h: {"market_name": "AMD Instinct MI300X", "device_id": "0x74a1"}
+    fake.amdsmi_get_gpu_vram_usage = lambda h: {"vram_total": 196592, "vram_used": 1024 if h == "h0" else 0}
+    monkeypatch.setitem(sys.modules, "amdsmi", fake)
+    gpus = sysfs_gpu.detect_amdsmi([])
+    assert [g.name for g in gpus] == ["AMD Instinct MI300X"] * 2
+    assert gpus[0].vram_gb == round(196592 / 1024, 2) and gpus[0].vram_free_gb == round((196592 - 1024) / 1024, 2)
+    fake.amdsmi_get_processor_handles = lambda: (_ for _ in ()).throw(RuntimeError("driver not loaded"))
+    notes: list[str] = []
+    assert sysfs_gpu.detect_amdsmi(notes) is None and "amdsmi failed" in notes[0]
+
+
+def test_strix_halo_apu_is_unified_memory():
+    from llmfit_core.hardware.profile import HardwareProfile
+    from llmfit_core.hardware.registry import fill_missing
+
+    gpus = sysfs_gpu.parse_drm_cards({"card0": {"vendor": "0x1002", "device": "0x1586", "mem_info_vram_total": str(96 * GIB)}})
+    assert gpus[0].name == "AMD Ryzen AI Max+ 395 (Radeon 8060S)" and gpus[0].vram_gb is None
+    prof = fill_missing(HardwareProfile(name="halo", gpus=gpus))
+    assert prof.unified_memory and prof.gpus[0].bandwidth_gbs == 256 and prof.cpu.mem_bandwidth_gbs == 256
