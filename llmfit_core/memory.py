@@ -43,8 +43,23 @@ GIB = 1024**3
 RUNTIME_OVERHEAD = {"cuda": 400 * MIB, "rocm": 400 * MIB, "vulkan": 150 * MIB, "sycl": 300 * MIB,
                     "metal": 100 * MIB, "cpu": 30 * MIB, "mlx": 200 * MIB}
 
-# ggml types llama.cpp's CPU backend repacks (ggml-cpu/repack.cpp, x86 AVX2/AVX512 and ARM NEON builds).
-REPACK_TYPES = ("Q4_0", "Q4_K", "IQ4_NL", "Q8_0")
+# ggml types llama.cpp's CPU backend repacks (ggml-cpu/repack.cpp, ggml_repack_get_optimal_repack_type)
+# into CPU_REPACK buffers, by CPU feature. Matmul weights only (2-D, and 3-D MoE experts), not token_embd.
+REPACK_TYPES_X86_AVX2 = ("Q4_0", "Q4_K", "IQ4_NL", "MXFP4")
+REPACK_TYPES_X86_AVX512 = REPACK_TYPES_X86_AVX2 + ("Q2_K",)
+REPACK_TYPES_ARM = ("Q4_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "MXFP4", "Q8_0")  # NEON + dotprod / i8mm
+
+
+def repack_types(isa: list[str] | None = None, arch: str | None = None) -> tuple[str, ...]:
+    """ggml types the CPU backend repacks on a CPU with these ISA flags (None: a typical AVX2 x86 CPU)."""
+    flags = {f.lower() for f in (isa or [])}
+    if (arch or "").lower() in ("arm64", "aarch64") or "neon" in flags:
+        return REPACK_TYPES_ARM if ({"dotprod", "i8mm"} & flags or not flags) else ()
+    if isa is None:
+        return REPACK_TYPES_X86_AVX2
+    if any(f.startswith("avx512") for f in flags):
+        return REPACK_TYPES_X86_AVX512
+    return REPACK_TYPES_X86_AVX2 if "avx2" in flags else ()
 
 KV_PAD = 256  # llama-context.cpp: cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)
 MLX_KV_STEP = 256  # mlx_lm.models.cache.KVCache.step
@@ -253,30 +268,34 @@ def _weights_split(spec: ModelSpec) -> tuple[list[int], int, int]:
     return layers, embd, out
 
 
-def repack_bytes(spec: ModelSpec) -> int:
-    """Bytes llama.cpp's CPU backend copies into CPU_REPACK buffers (layer matmul weights of repackable types)."""
+def repack_bytes(spec: ModelSpec, types: tuple[str, ...] | None = None) -> int:
+    """Bytes llama.cpp's CPU backend copies into CPU_REPACK buffers: matmul weights of repackable `types`."""
+    types = REPACK_TYPES_X86_AVX2 if types is None else types
     if spec.tensors:
         from llmfit_core.quant import tensor_nbytes
 
         total = 0
         for name, shape, tname in spec.tensors:
-            if len(shape) >= 2 and tname.upper() in REPACK_TYPES and not name.startswith("token_embd"):
+            if len(shape) >= 2 and tname.upper() in types and not name.startswith("token_embd"):
                 total += tensor_nbytes(tname, shape)
         return total
     q = (spec.quant or "").upper()
-    if any(q.startswith(p) for p in ("Q4_0", "Q4_K", "IQ4_NL", "Q8_0")):
+    main = q.split("_")[0] + ("_" + q.split("_")[1] if "_" in q else "")
+    if q and (main in types or q[:4] in types):  # no tensor list: nearly all layer bytes are matmul weights
         layers, _, _ = _weights_split(spec)
-        return int(sum(layers) * 0.97)  # nearly all layer weight bytes are matmul weights
+        return int(sum(layers) * 0.97)
     return 0
 
 
 def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
                     n_batch: int = 2048, n_ubatch: int = 512, flash_attn: bool | None = None, n_seq: int = 1,
-                    swa_full: bool = False, kv_unified: bool = False, repack: bool | None = None) -> MemoryEstimate:
+                    swa_full: bool = False, kv_unified: bool = False, repack: bool | None = None,
+                    cpu_isa: list[str] | None = None, cpu_arch: str | None = None) -> MemoryEstimate:
     """Estimate the memory `spec` needs on `backend` (a Backend or its name) with `context` tokens.
 
     `flash_attn` None = llama.cpp's auto (on for CPU, CUDA, Metal, Vulkan builds of 2025+). `repack`
-    None = only for the CPU backend and only for repackable types (Q4_0/Q4_K/IQ4_NL/Q8_0).
+    None = only for the CPU backend, for the types the CPU (`cpu_isa` flags / `cpu_arch`, default AVX2
+    x86) repacks. `swa_full` False is llama-server's default (the C API's default is True).
     """
     be = _backend(backend)
     context = int(context)
@@ -305,7 +324,7 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     layers, embd, out_layer = _weights_split(spec)
     weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
     do_repack = (be.device == "cpu") if repack is None else bool(repack)
-    rp = repack_bytes(spec) if do_repack else 0
+    rp = repack_bytes(spec, repack_types(cpu_isa, cpu_arch)) if do_repack else 0
     overhead = RUNTIME_OVERHEAD.get(be.device, 100 * MIB) * (1 if be.device in ("cpu", "metal") else 1)
 
     reasons = [f"weights need {fmt_bytes(weights)}" + ("" if spec.exact else " (estimated from the quantization)")]

@@ -166,3 +166,20 @@ def test_mla_and_hybrid_kv():
     per_layer = 1024 * 2 * 64 * 2 * 2
     assert sorted(h.kv_layer_bytes) == [0, 0, per_layer, per_layer]
     assert any("hybrid" in n for n in h.notes)
+
+
+def test_repack_types_by_cpu():
+    from llmfit_core.memory import repack_bytes, repack_types
+
+    assert "Q4_K" in repack_types(["avx2", "fma"]) and "Q8_0" not in repack_types(["avx2"])
+    assert "Q2_K" in repack_types(["avx2", "avx512f"])
+    assert "Q8_0" in repack_types(["neon", "dotprod"], "arm64")
+    assert repack_types(["sse4_2"]) == ()
+    from dataclasses import replace
+
+    spec = replace(shape_spec("llama-tiny"), quant="Q4_0",
+                   tensors=[("token_embd.weight", (256, 4096), "Q4_0"), ("blk.0.ffn_up.weight", (256, 768), "Q4_0"),
+                            ("blk.0.attn_norm.weight", (256,), "F32"), ("output.weight", (256, 4096), "Q6_K")])
+    assert repack_bytes(spec) == 256 * 768 // 32 * 18  # only the layer matmul; not token_embd, not Q6_K on x86
+    assert repack_bytes(spec, repack_types(["neon", "dotprod"], "arm64")) == 256 * 768 // 32 * 18 + 256 * 4096 // 256 * 210
+    assert estimate_memory(spec, "cuda", 512).repack_bytes == 0
