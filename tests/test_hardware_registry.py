@@ -277,3 +277,11 @@ def test_mutated_design_example_never_crashes(mutations):
     json.dumps(prof.to_dict(), allow_nan=False)
     assert all(g.bandwidth_gbs and g.bandwidth_gbs > 0 for g in prof.gpus)
     assert prof.cpu.mem_bandwidth_gbs and prof.cpu.mem_bandwidth_gbs > 0
+
+
+def test_fill_missing_is_idempotent():
+    prof = HardwareProfile(name="x", gpus=[GPUInfo(vendor="nvidia", name="Mystery GPU 1"), GPUInfo(vendor="apple", name="Apple M1")])
+    once = registry.fill_missing(prof).to_dict()
+    twice = registry.fill_missing(prof).to_dict()
+    assert once == twice
+    assert once["memory"]["total_gb"] == 0 and "total RAM unknown" in once["notes"]

@@ -188,6 +188,11 @@ def builtin_profile(name: str) -> HardwareProfile | None:
 
 # ---------------------------------------------------------------- filling gaps
 
+def _note(profile: HardwareProfile, note: str) -> None:
+    if note not in profile.notes:
+        profile.notes.append(note)
+
+
 def _estimate(profile: HardwareProfile, key: str, note: str) -> None:
     if key not in profile.estimated:
         profile.estimated.append(key)
@@ -218,7 +223,10 @@ def estimate_cpu_bandwidth(cpu: CPUInfo, board: str | None = None) -> float:
 
 
 def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> HardwareProfile:
-    """Complete missing GPU VRAM/bandwidth/TFLOPS and CPU bandwidth from the device table, else estimate (flagged)."""
+    """Complete missing GPU VRAM/bandwidth/TFLOPS and CPU bandwidth from the device table, else estimate (flagged).
+
+    Fills in place and returns the same profile; filling twice changes nothing.
+    """
     # GPUs
     for i, g in enumerate(profile.gpus):
         dev = devices.lookup_device(g.name, g.gpu_cores, mem_gb=g.vram_gb)
@@ -254,7 +262,7 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
                 g.fp16_tflops = DEFAULT_GPU_FP16.get(g.vendor, 5.0)
             _estimate(profile, f"{p}.fp16_tflops", f"{g.name}: FP16 throughput assumed {g.fp16_tflops:g} TFLOPS")
         if g.vram_gb is None and g.vendor != "apple" and not profile.unified_memory:
-            profile.notes.append(f"{g.name}: VRAM unknown (not in the device table); give vram_gb in a profile file")
+            _note(profile, f"{g.name}: VRAM unknown (not in the device table); give vram_gb in a profile file")
     if any(g.vendor == "apple" for g in profile.gpus):
         profile.unified_memory = True
     # CPU bandwidth
@@ -291,7 +299,7 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
             _estimate(profile, key, f"CPU memory bandwidth unknown for {cpu.model!r}: assumed {cpu.mem_bandwidth_gbs:g} GB/s "
                                      "(run `llmfit system --measure-bandwidth`)")
     if not profile.memory.total_gb:
-        profile.notes.append("total RAM unknown")
+        _note(profile, "total RAM unknown")
     return profile
 
 
