@@ -1,0 +1,23 @@
+"""An ordinary huggingface_hub download script, checked for fit before any weight byte moves.
+
+The only addition is the guard; in block mode a model that does not fit raises DownloadBlockedError
+before the download starts. Without editing a script:  LLMFIT_GUARD=block python -m llmfit_core.guard script.py
+
+    python examples/guard_download.py [REPO_ID] [FILENAME]   (needs the Hub, or HF_ENDPOINT pointing at a mirror)
+"""
+
+import sys
+
+import llmfit_core.guard as guard
+from huggingface_hub import hf_hub_download
+
+guard.install(mode="block")
+
+repo_id = sys.argv[1] if len(sys.argv) > 1 else "bartowski/Llama-3.2-1B-Instruct-GGUF"
+filename = sys.argv[2] if len(sys.argv) > 2 else "Llama-3.2-1B-Instruct-Q4_K_M.gguf"
+try:
+    path = hf_hub_download(repo_id, filename)
+except guard.DownloadBlockedError as exc:
+    print(f"not downloaded: {exc}")
+    sys.exit(3)
+print("downloaded to", path)

@@ -1,0 +1,37 @@
+"""The examples a user would copy must run as documented (offline, on the shipped catalog)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(*args):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "LLMFIT_OFFLINE": "1"})
+
+
+def test_fit_api_example_prints_three_verdicts():
+    proc = run(str(EXAMPLES / "fit_api.py"), "--hardware", "workstation-4090")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 3
+    assert lines[0].split()[1] == "runs"  # 8B Q4_K_M on a 24 GiB card
+    assert lines[2].split()[1] == "offload"  # 70B Q4_K_M does not fit 24 GiB of VRAM
+
+
+def test_batch_example_answers_every_line():
+    proc = run("-m", "llmfit_core.cli.main", "fit", "--batch", str(EXAMPLES / "batch_queries.jsonl"), "--offline")
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(out) == 4 and all("error" not in o for o in out)
+    assert out[1]["context"] == 16384
+    assert out[0]["memory"]["weights_bytes"] < out[1]["memory"]["weights_bytes"]  # Q4_K_M < Q8_0
+    assert out[3]["hardware"]["name"] == "dual-3090"
+
+
+def test_hardware_profile_example_is_valid():
+    proc = run("-m", "llmfit_core.cli.main", "hardware", "validate", str(EXAMPLES / "hardware_profile.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
