@@ -55,8 +55,8 @@ def test_registry_reads_only_the_header(fake, env):
     assert spec.metadata["ollama"]["origin"] == "registry" and not spec.metadata["ollama"]["installed"]
     assert spec.metadata["runtime_defaults"]["context"] == 8192  # num_ctx from the params layer
     served = fake.model_bytes_served()
-    # the token strings must be walked; the fixed-size score array (4 bytes/token) may be skipped by seeking
-    assert m.facts["header_bytes"] - 4 * m.facts["vocab"] <= served <= 2 * m.facts["header_bytes"] + (1 << 20)
+    # at most the header (the reader may even skip parts of it by seeking), never tensor data
+    assert 0 < served <= 2 * m.facts["header_bytes"] + (1 << 20)
     assert served < spec.file_bytes / 1000
 
 

@@ -209,8 +209,8 @@ def test_ollama_pull_that_does_not_fit_stops_after_header_bytes(shimenv, ollama_
     assert len(lines) == 1 and "no-fit" in lines[0] and "ollama:huge:70b" in lines[0]
     facts = make_model("huge", "70b", "big").facts
     served = ollama_reg.model_bytes_served()
-    # header only (its fixed-size score array may be skipped), never tensor data
-    assert facts["header_bytes"] - 4 * facts["vocab"] <= served <= 2 * facts["header_bytes"] + (1 << 20)
+    # at most the header (the reader may skip parts of it by seeking), never tensor data
+    assert 0 < served <= 2 * facts["header_bytes"] + (1 << 20)
     assert not ollama_reg.pulls
 
     r = run(shimenv, "ollama", ["pull", "huge:70b"], LLMFIT_HARDWARE=small_machine, LLMFIT_FORCE="1",
