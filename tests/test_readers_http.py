@@ -110,3 +110,57 @@ def test_split_remote(httpserver, tmp_path):
         _serve(httpserver, "/" + p.name, p.read_bytes(), sent=[])
     spec = read_gguf(httpserver.url_for("/s-00001-of-00002.gguf"))
     assert spec.params == 5 * 64 and len(spec.files) == 2
+
+
+@pytest.fixture(scope="module")
+def bpe_gguf(tmp_path_factory):
+    """A gpt2-style tokenizer header (tokens, token types, merges, then more keys) of ~1 MB."""
+    import random
+
+    import gguf
+    import numpy as np
+    rng = random.Random(0)
+    vocab = 30000
+
+    def tok(i):
+        return "".join(rng.choice("abcdefghijklmnopqrstuvwxyzĠ") for _ in range(2 + i * 10 // vocab + rng.randint(0, 3)))
+    path = tmp_path_factory.mktemp("bpe") / "bpe.gguf"
+    w = gguf.GGUFWriter(str(path), "qwen2")
+    w.add_block_count(2); w.add_embedding_length(64); w.add_head_count(2); w.add_head_count_kv(1)
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list([tok(i) for i in range(vocab)])
+    w.add_token_types([1] * vocab)
+    w.add_token_merges([tok(i) + " " + tok(i) for i in range(vocab - 256)])
+    w.add_bos_token_id(7)
+    w.add_chat_template("{{ messages }}" * 100)
+    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_tensor("token_embd.weight", np.zeros((vocab, 64), np.float32))
+    for i in range(2):
+        w.add_tensor(f"blk.{i}.attn_q.weight", np.zeros((64, 64), np.float32))
+        w.add_tensor(f"blk.{i}.attn_norm.weight", np.zeros(64, np.float32))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    return path.read_bytes()
+
+
+def test_big_string_arrays_are_skipped_remotely(httpserver, bpe_gguf):
+    sent = []
+    url = _serve(httpserver, "/bpe.gguf", bpe_gguf, sent=sent)
+    remote = read_gguf(url)
+    local = read_gguf_bytes(bpe_gguf)
+    header = local.metadata["gguf.data_offset"]
+    assert header > 500_000
+    assert sum(sent) < header / 4  # tokens and merges were not transferred
+    assert remote.tensors == local.tensors and remote.weight_bytes == local.weight_bytes
+    assert remote.vocab_size == 30000 and remote.metadata["gguf.data_offset"] == header
+    assert remote.metadata["tokenizer.ggml.bos_token_id"] == 7  # keys after the skipped arrays are still read
+    assert remote.quant == "F32"
+
+
+def test_skip_falls_back_when_the_file_does_not_validate(httpserver, bpe_gguf):
+    # a file with trailing garbage fails the end-of-file check: the reader walks the strings instead
+    data = bpe_gguf + bytes(4096)
+    sent = []
+    url = _serve(httpserver, "/bpe2.gguf", data, sent=sent)
+    remote = read_gguf(url)
+    assert remote.tensors == read_gguf_bytes(bpe_gguf).tensors
+    assert sum(sent) > remote.metadata["gguf.data_offset"] * 0.9

@@ -219,10 +219,43 @@ def _parse_header(source: ByteSource) -> GGUFHeader:
     if rem is not None and (n_kv * 12 + n_tensors * 24) > rem:
         raise ModelReadError(f"{source.name}: truncated (declares {n_kv} metadata entries and {n_tensors} tensors)")
     meta: dict = {}
-    for _ in range(n_kv):
+    tensors = None
+    for i in range(n_kv):
         key = _read_string(c, MAX_KEY_LEN, "a metadata key")
         vtype = _value_type(c, key)
+        if vtype == GGUFValueType.ARRAY and getattr(source, "sparse", False):
+            mark = c.pos
+            etype, count = c.unpack("<I"), c.unpack("<Q")
+            if etype == GGUFValueType.STRING and JUMP_MIN <= count <= MAX_ARRAY:
+                jumped = _jump_string_array(c, n_kv - i - 1, n_tensors, meta)
+                if jumped is not None:
+                    meta[key] = _Skipped(GGUFValueType.STRING, count)
+                    meta.update(jumped[0])
+                    tensors, c.pos = jumped[1], jumped[2]
+                    meta["gguf.skipped_string_bytes"] = True
+                    break
+            c.pos = mark
         meta[key] = _read_value(c, vtype, key)
+    if tensors is None:
+        tensors = _read_tensor_infos(c, n_tensors)
+    align = meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
+    meta.pop("gguf.skipped_string_bytes", None)
+    if not isinstance(align, int) or align <= 0 or align > 1 << 20 or align & (align - 1):
+        raise ModelReadError(f"{source.name}: invalid general.alignment {align!r}")
+    data_offset = (c.pos + align - 1) // align * align
+    if source.size is not None and tensors:
+        end = max(t.offset + t.nbytes for t in tensors)
+        if data_offset + end > source.size:
+            raise ModelReadError(
+                f"{source.name}: truncated (tensor data needs {data_offset + end} bytes, file has {source.size})"
+            )
+    counts = {k: len(v) for k, v in meta.items() if isinstance(v, (_Skipped, list))}
+    small = {k: v for k, v in meta.items() if not isinstance(v, _Skipped)}
+    return GGUFHeader(version, small, tensors, data_offset, align, source.size, source.bytes_read, source.name, counts)
+
+
+def _read_tensor_infos(c: _Cursor, n_tensors: int) -> list[GGUFTensor]:
+    source = c.src
     tensors: list[GGUFTensor] = []
     source.readahead(n_tensors * 72 + 64)
     for _ in range(n_tensors):
@@ -248,19 +281,142 @@ def _parse_header(source: ByteSource) -> GGUFHeader:
             raise ModelReadError(f"{source.name}: tensor {name!r} declares {t.n_elements} elements")
         t.nbytes  # validates block alignment of ne0
         tensors.append(t)
+    return tensors
+
+
+# --------------------------------------------------------------------------------------------------
+# Remote shortcut: skip the bulk of big string arrays (tokens, merges) instead of transferring them.
+#
+# A string array can only be walked, but over HTTP we can probe: small windows inside a string array
+# parse as a chain of short length-prefixed UTF-8 strings, windows past it do not. A galloping +
+# binary search finds where the string data ends, a short walk finds the exact end, and the rest of
+# the header is parsed from there. The result is accepted only if the remaining metadata and all
+# tensor infos parse and the tensor data then ends exactly at the end of the file (within the
+# alignment); otherwise we fall back to walking every string.
+
+JUMP_MIN = 8192  # string arrays with at least this many items are worth skipping
+PROBE = 4096
+_KEY_RE = re.compile(rb"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+$")
+
+
+def _chain_start(buf: bytes, need: int = 12) -> int | None:
+    """Offset in `buf` where a chain of `need` plausible GGUF strings starts, if any."""
+    for k in range(0, min(64, len(buf))):
+        pos, ok = k, 0
+        while ok < need and pos + 8 <= len(buf):
+            n = int.from_bytes(buf[pos:pos + 8], "little")
+            if not 1 <= n <= 512 or pos + 8 + n > len(buf):
+                break
+            try:
+                buf[pos + 8:pos + 8 + n].decode("utf-8")
+            except UnicodeDecodeError:
+                break
+            pos += 8 + n
+            ok += 1
+        if ok >= need:
+            return k
+    return None
+
+
+def _inside_strings(src: ByteSource, x: int) -> bool:
+    if src.size is not None and x + PROBE > src.size:
+        return False
+    return _chain_start(src.probe(x, PROBE)) is not None
+
+
+def _jump_string_array(c: _Cursor, kv_left: int, n_tensors: int, meta: dict, depth: int = 0):
+    """Try to skip a big string array starting at c.pos. Returns (metadata, tensors, end pos) or None."""
+    src = c.src
+    start = c.pos
+    if src.size is None:
+        return None
+    try:
+        lo, step = start, 64 * 1024
+        while start + step < src.size and _inside_strings(src, start + step):
+            lo = start + step
+            step *= 2
+        hi = min(start + step, src.size)
+        while hi - lo > 2 * PROBE:
+            mid = (lo + hi) // 2
+            if _inside_strings(src, mid):
+                lo = mid
+            else:
+                hi = mid
+        window = src.probe(lo, min(PROBE, src.size - lo))
+        k = _chain_start(window) if lo != start else 0
+        if k is None:
+            return None
+        # walk the strings from a known boundary up to the first implausible one
+        w = _Cursor(src)
+        w.pos = lo + k
+        src.readahead(hi - lo + 2 * PROBE)
+        prev = w.pos
+        limit = hi + 64 * 1024
+        while w.pos < limit:
+            n = int.from_bytes(w.read(8), "little")
+            if not 1 <= n <= 512:
+                break
+            try:
+                w.read(n).decode("utf-8")
+            except UnicodeDecodeError:
+                break
+            prev, w.pos = w.pos - 8 - n, w.pos
+        else:
+            return None
+        fail = w.pos - 8
+        src.readahead(64 * 1024)
+        for cand in (prev, fail):
+            got = _finish_from(src, cand, kv_left, n_tensors, meta, depth)
+            if got is not None:
+                return got
+    except (LlmfitError, struct.error, ValueError, UnicodeDecodeError):
+        if src.bytes_read >= src.max_bytes:
+            raise
+    return None
+
+
+def _finish_from(src: ByteSource, pos: int, kv_left: int, n_tensors: int, meta: dict, depth: int = 0):
+    """Parse the remaining metadata from `pos`, then the tensor infos; validate against the file size."""
+    found: dict = {}
+    c = _Cursor(src)
+    c.pos = pos
     align = meta.get("general.alignment", GGUF_DEFAULT_ALIGNMENT)
-    if not isinstance(align, int) or align <= 0 or align > 1 << 20 or align & (align - 1):
-        raise ModelReadError(f"{source.name}: invalid general.alignment {align!r}")
-    data_offset = (c.pos + align - 1) // align * align
-    if source.size is not None and tensors:
-        end = max(t.offset + t.nbytes for t in tensors)
-        if data_offset + end > source.size:
-            raise ModelReadError(
-                f"{source.name}: truncated (tensor data needs {data_offset + end} bytes, file has {source.size})"
-            )
-    counts = {k: len(v) for k, v in meta.items() if isinstance(v, (_Skipped, list))}
-    small = {k: v for k, v in meta.items() if not isinstance(v, _Skipped)}
-    return GGUFHeader(version, small, tensors, data_offset, align, source.size, source.bytes_read, source.name, counts)
+    for j in range(kv_left + 1):
+        here = c.pos
+        try:
+            tensors = _read_tensor_infos(c, n_tensors)
+            a = found.get("general.alignment", align)
+            if isinstance(a, int) and a > 0 and tensors and min(t.offset for t in tensors) == 0:
+                data_offset = (c.pos + a - 1) // a * a
+                slack = src.size - data_offset - max(t.offset + t.nbytes for t in tensors)
+                if 0 <= slack < max(a, 32):
+                    return found, tensors, c.pos
+        except LlmfitError:
+            if src.bytes_read >= src.max_bytes:
+                raise
+        if j == kv_left:
+            return None
+        c.pos = here
+        raw_len = c.unpack("<Q")
+        if not 1 <= raw_len <= 256:
+            return None
+        key = c.read(raw_len)
+        if not _KEY_RE.match(key):
+            return None
+        key = key.decode("ascii")
+        vtype = _value_type(c, key)
+        if vtype == GGUFValueType.ARRAY and depth < 3:
+            mark = c.pos
+            etype, count = c.unpack("<I"), c.unpack("<Q")
+            if etype == GGUFValueType.STRING and JUMP_MIN <= count <= MAX_ARRAY:
+                got = _jump_string_array(c, kv_left - j - 1, n_tensors, {**meta, **found}, depth + 1)
+                if got is not None:
+                    found[key] = _Skipped(GGUFValueType.STRING, count)
+                    found.update(got[0])
+                    return found, got[1], got[2]
+            c.pos = mark
+        found[key] = _read_value(c, vtype, key)
+    return None
 
 
 # --------------------------------------------------------------------------------------------------

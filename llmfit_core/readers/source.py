@@ -54,8 +54,17 @@ class ByteSource:
             )
         self.bytes_read += n
 
+    #: True when small random reads are cheap and precise (HTTP with Range support)
+    sparse = False
+
     def readahead(self, n: int) -> None:
         """Hint: about `n` more bytes will be read sequentially (remote sources size their next request)."""
+
+    def probe(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes at `offset` without disturbing sequential reads (counted like any read)."""
+        if self.size is not None:
+            n = max(0, min(n, self.size - offset))
+        return self.read_at(offset, n)
 
     def _read(self, offset: int, n: int) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -155,6 +164,31 @@ class HTTPRangeSource(ByteSource):
 
     def readahead(self, n: int) -> None:
         self._chunk = max(4096, min(int(n), MAX_CHUNK))
+
+    @property
+    def sparse(self) -> bool:  # Range honoured so far (we know after the first response)
+        return self._stream is None and self.requests > 0 and self.size is not None
+
+    def probe(self, offset: int, n: int) -> bytes:
+        if self.size is not None:
+            n = max(0, min(n, self.size - offset))
+        if n == 0:
+            return b""
+        lo = offset - self._buf_start
+        if 0 <= lo and offset + n <= self._buf_start + len(self._buf):
+            return bytes(self._buf[lo:lo + n])
+        if self._stream is not None:
+            return self.read_at(offset, n)
+        self._charge(0)
+        if n > self.max_bytes - self.bytes_read:
+            self._charge(n)
+        resp = self._open(offset, offset + n)
+        try:
+            if resp.status_code == 200:
+                raise ModelReadError(f"{self.name}: server stopped honouring Range requests")
+            return self._pull(resp, n)[:n]
+        finally:
+            resp.close()
 
     # -- transport ---------------------------------------------------------------------------
     def _client(self):
