@@ -128,6 +128,9 @@ def test_sysfs_variant_by_vram_and_intel_discrete():
     }
     gpus = sysfs_gpu.parse_drm_cards(cards)
     assert [(g.vendor, g.name) for g in gpus] == [("intel", "Arc A770"), ("amd", "Radeon RX 7900 XT")]
+    notes: list[str] = []
+    navi21 = sysfs_gpu.parse_drm_cards({"card0": {"vendor": "0x1002", "device": "0x73bf", "mem_info_vram_total": str(16 * GIB)}}, notes)
+    assert navi21[0].name == "Radeon RX 6800 XT" and "same VRAM" in notes[0]
     unknown = sysfs_gpu.parse_drm_cards({"card0": {"vendor": "0x1002", "device": "0x1234", "mem_info_vram_total": str(8 * GIB)}})
     assert unknown[0].name == "AMD GPU 0x1234"
 
@@ -139,7 +142,7 @@ def test_sysfs_missing_root_is_empty(tmp_path):
 def test_apple_m3_max_sysctl_and_system_profiler():
     sysctl = apple.parse_sysctl((FIX / "apple_m3_max" / "sysctl.txt").read_text())
     displays = apple.parse_system_profiler_displays((FIX / "apple_m3_max" / "system_profiler.txt").read_text())
-    assert displays == [{"name": "Apple M3 Max", "cores": 40, "vendor": "Apple (0x106b)"}]
+    assert displays == [{"name": "Apple M3 Max", "cores": 40, "vendor": "Apple (0x106b)", "vram_gb": None}]
     c, mem, gpus, unified = apple.apple_profile_parts(sysctl, displays)
     assert unified is True
     assert c.model == "Apple M3 Max" and c.arch == "arm64" and c.vendor == "Apple"
@@ -153,13 +156,19 @@ def test_apple_m3_max_sysctl_and_system_profiler():
 
 def test_apple_system_profiler_json_and_intel_mac():
     js = json.dumps({"SPDisplaysDataType": [{"_name": "Apple M2 Pro", "sppci_model": "Apple M2 Pro", "sppci_cores": "19"}]})
-    assert apple.parse_system_profiler_displays(js) == [{"name": "Apple M2 Pro", "cores": 19, "vendor": ""}]
+    assert apple.parse_system_profiler_displays(js) == [{"name": "Apple M2 Pro", "cores": 19, "vendor": "", "vram_gb": None}]
     intel = apple.parse_sysctl(
         "machdep.cpu.brand_string: Intel(R) Core(TM) i9-9880H CPU @ 2.30GHz\nhw.memsize: 17179869184\nhw.physicalcpu: 8\n"
         "hw.logicalcpu: 16\nmachdep.cpu.features: FPU VME SSE3 FMA AVX1.0 F16C\nmachdep.cpu.leaf7_features: BMI1 AVX2 BMI2\n"
     )
-    c, mem, gpus, unified = apple.apple_profile_parts(intel, [])
-    assert (unified, gpus, c.arch) == (False, [], "x86_64")
+    sp = ("Graphics/Displays:\n\n    Intel UHD Graphics 630:\n\n      Chipset Model: Intel UHD Graphics 630\n      Type: GPU\n"
+          "      VRAM (Dynamic, Max): 1536 MB\n\n    AMD Radeon Pro 5500M:\n\n      Chipset Model: AMD Radeon Pro 5500M\n"
+          "      Type: GPU\n      Bus: PCIe\n      PCIe Lane Width: x16\n      VRAM (Total): 8 GB\n      Vendor: AMD (0x1002)\n")
+    displays = apple.parse_system_profiler_displays(sp)
+    assert [(d["name"], d["vram_gb"]) for d in displays] == [("Intel UHD Graphics 630", 1.5), ("AMD Radeon Pro 5500M", 8)]
+    c, mem, gpus, unified = apple.apple_profile_parts(intel, displays)
+    assert (unified, c.arch) == (False, "x86_64")
+    assert [(g.vendor, g.name, g.vram_gb) for g in gpus] == [("amd", "AMD Radeon Pro 5500M", 8)]
     assert c.isa == ["avx", "avx2", "fma", "f16c"]
     assert (c.cores, c.threads, mem.total_gb) == (8, 16, 16.0)
     assert apple.chip_name_with_cores("Apple M3 Max", 40) == "Apple M3 Max (40-core GPU)"

@@ -71,6 +71,7 @@ def parse_system_profiler_displays(text: str) -> list[dict]:
                 "name": item.get("sppci_model") or item.get("_name") or "Apple GPU",
                 "cores": int(cores) if str(cores or "").isdigit() else None,
                 "vendor": item.get("spdisplays_vendor", ""),
+                "vram_gb": None,
             })
         return out
     gpus: list[dict] = []
@@ -81,8 +82,12 @@ def parse_system_profiler_displays(text: str) -> list[dict]:
             continue
         key, val = key.strip(), val.strip()
         if key == "Chipset Model":
-            cur = {"name": val, "cores": None, "vendor": ""}
+            cur = {"name": val, "cores": None, "vendor": "", "vram_gb": None}
             gpus.append(cur)
+        elif cur is not None and key.startswith(("VRAM (Total)", "VRAM (Dynamic")):
+            m = re.match(r"(\d+)\s*(GB|MB)", val)
+            if m:
+                cur["vram_gb"] = int(m.group(1)) / (1024 if m.group(2) == "MB" else 1)
         elif cur is not None and key == "Total Number of Cores" and val.isdigit():
             cur["cores"] = int(val)
         elif cur is not None and key == "Vendor":
@@ -135,6 +140,10 @@ def apple_profile_parts(sysctl: dict[str, str], displays: list[dict]) -> tuple[C
     if apple_silicon:
         chip = next((d for d in displays if d["name"].startswith("Apple")), None)
         gpus.append(GPUInfo(vendor="apple", name=chip["name"] if chip else brand, gpu_cores=chip["cores"] if chip else None))
+    else:  # Intel Mac: a discrete AMD GPU is usable through Metal; Intel iGPUs are not worth offloading to
+        for d in displays:
+            if "AMD" in d["name"] or "Radeon" in d["name"]:
+                gpus.append(GPUInfo(vendor="amd", name=d["name"], vram_gb=d.get("vram_gb")))
     return cpu, mem, gpus, apple_silicon
 
 

@@ -62,13 +62,11 @@ def detect_hardware(run_hooks: bool = True, root: str = "/") -> HardwareProfile:
     board = None
     if sys.platform == "darwin":
         text = apple.read_sysctl() or ""
-        cpu, mem, gpus, unified = apple.apple_profile_parts(apple.parse_sysctl(text), [])
-        if unified:
-            sp = apple.read_system_profiler()
-            displays = apple.parse_system_profiler_displays(sp) if sp else []
-            cpu, mem, gpus, unified = apple.apple_profile_parts(apple.parse_sysctl(text), displays)
-            if not displays:
-                notes.append("system_profiler gave no GPU core count; the chip's largest GPU variant is assumed")
+        sp = apple.read_system_profiler()
+        displays = apple.parse_system_profiler_displays(sp) if sp else []
+        cpu, mem, gpus, unified = apple.apple_profile_parts(apple.parse_sysctl(text), displays)
+        if unified and not displays:
+            notes.append("system_profiler gave no GPU core count; the chip's largest GPU variant is assumed")
         mem.available_gb = _memory().available_gb
     else:
         cpu = cpu_mod.read_linux_cpu(root) if sys.platform.startswith("linux") else None

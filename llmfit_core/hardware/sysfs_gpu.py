@@ -17,7 +17,7 @@ AMD, INTEL = "0x1002", "0x8086"
 # Ids from the Linux amdgpu/i915/xe PCI tables (pci.ids names), only the families people run LLMs on.
 PCI_NAMES: dict[str, list[tuple[str, float | None]]] = {
     # AMD RDNA2
-    "0x73bf": [("Radeon RX 6800 XT", 16)],
+    "0x73bf": [("Radeon RX 6800 XT", 16), ("Radeon RX 6800", 16), ("Radeon RX 6900 XT", 16)],
     "0x73a5": [("Radeon RX 6950 XT", 16)],
     "0x73af": [("Radeon RX 6900 XT", 16)],
     "0x73df": [("Radeon RX 6700 XT", 12)],
@@ -28,7 +28,7 @@ PCI_NAMES: dict[str, list[tuple[str, float | None]]] = {
     "0x747e": [("Radeon RX 7800 XT", 16), ("Radeon RX 7700 XT", 12)],
     "0x7480": [("Radeon RX 7600", 8)],
     # RDNA4
-    "0x7550": [("Radeon RX 9070 XT", 16)],
+    "0x7550": [("Radeon RX 9070 XT", 16), ("Radeon RX 9070", 16)],
     "0x7590": [("Radeon RX 9060 XT 16GB", 16)],
     # Instinct
     "0x66a1": [("Instinct MI50", 32)],
@@ -65,14 +65,19 @@ def _int(v: str | None) -> int | None:
         return None
 
 
-def _pick_name(device_id: str | None, vram_gib: float | None, vendor: str) -> str:
+def _pick_name(device_id: str | None, vram_gib: float | None, vendor: str, notes: list[str] | None = None) -> str:
+    """Marketing name for a PCI id; among variants the one whose VRAM is closest (ties: first, with a note)."""
     cands = PCI_NAMES.get(device_id or "", [])
     if not cands:
         label = "AMD GPU" if vendor == "amd" else "Intel GPU"
         return f"{label} {device_id or '?'}"
     if vram_gib is None or len(cands) == 1:
         return cands[0][0]
-    return min(cands, key=lambda c: abs((c[1] or 0) - vram_gib))[0]
+    best = min(abs((c[1] or 0) - vram_gib) for c in cands)
+    ties = [c[0] for c in cands if abs((c[1] or 0) - vram_gib) == best]
+    if len(ties) > 1 and notes is not None:
+        notes.append(f"PCI id {device_id} is one of {', '.join(ties)} (same VRAM): assumed {ties[0]}")
+    return ties[0]
 
 
 def parse_drm_cards(cards: dict[str, dict[str, str]], notes: list[str] | None = None) -> list[GPUInfo]:
@@ -93,7 +98,7 @@ def parse_drm_cards(cards: dict[str, dict[str, str]], notes: list[str] | None = 
             if not is_apu and (vram is None or vram < INTEGRATED_VRAM_GIB):
                 notes.append(f"{card}: AMD integrated GPU {dev} ignored (VRAM carve-out {vram or 0} GiB)")
                 continue
-            name = (f.get("product_name") or "").strip() or _pick_name(dev, vram, "amd")
+            name = (f.get("product_name") or "").strip() or _pick_name(dev, vram, "amd", notes)
             out.append(
                 GPUInfo(
                     vendor="amd",
