@@ -183,3 +183,23 @@ def test_repack_types_by_cpu():
     assert repack_bytes(spec) == 256 * 768 // 32 * 18  # only the layer matmul; not token_embd, not Q6_K on x86
     assert repack_bytes(spec, repack_types(["neon", "dotprod"], "arm64")) == 256 * 768 // 32 * 18 + 256 * 4096 // 256 * 210
     assert estimate_memory(spec, "cuda", 512).repack_bytes == 0
+
+
+def test_mlx_kv_matches_mlx_lm_cache():
+    """mlx-lm's KVCache grows in 256-token steps: our MLX KV figure equals the real cache arrays."""
+    mx = pytest.importorskip("mlx.core")
+    llama = pytest.importorskip("mlx_lm.models.llama")
+    from mlx_lm.models.cache import make_prompt_cache
+
+    from llmfit_core.synth import SynthShape
+
+    shape = SynthShape("llama", 2, 256, 4, 2, 64, 512, 1024)
+    args = llama.ModelArgs(model_type="llama", hidden_size=256, num_hidden_layers=2, intermediate_size=512,
+                           num_attention_heads=4, rms_norm_eps=1e-5, vocab_size=1024, num_key_value_heads=2)
+    model = llama.Model(args)
+    model.set_dtype(mx.float16)
+    cache = make_prompt_cache(model)
+    model(mx.array([[i % 1000 for i in range(700)]]), cache=cache)
+    mx.eval([c.state for c in cache])
+    real = sum(c.keys.nbytes + c.values.nbytes for c in cache)
+    assert estimate_memory(shape_spec(shape), "mlx", 700).kv_cache_bytes == real == 2 * 768 * 2 * 64 * 2 * 2
