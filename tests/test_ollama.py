@@ -77,6 +77,9 @@ def test_local_store_first_without_network(fake, env, monkeypatch):
 
     refs = llmfit_list_models("loc", {})
     assert [r.ref for r in refs] == ["ollama:local:3b"]
+    assert llmfit_list_models("loc", {"source": "huggingface"}) is None
+    install_local(env, make_model("local2", "1b", "tiny"))
+    assert len(llmfit_list_models("loc", {})) == 2 and len(llmfit_list_models("loc", {"limit": 1})) == 1
 
 
 def test_local_api_for_models_the_server_has(fake, env):

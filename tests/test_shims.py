@@ -238,7 +238,8 @@ def test_ollama_run_of_an_installed_model_is_not_checked(shimenv, ollama_reg, sm
     assert r.returncode == 0 and recorded(shimenv) == ["run", "huge:70b", "say hi"]
     assert r.stderr == b"" and ollama_reg.requests == []
     # not installed: `ollama run` pulls it, so it is checked
-    r = run(shimenv, "ollama", ["run", "--verbose", "tiny"], LLMFIT_HARDWARE=small_machine,
-            OLLAMA_HOST=ollama_reg.url, LLMFIT_OLLAMA_REGISTRY=ollama_reg.url)
+    r = run(shimenv, "ollama", ["run", "--verbose", "tiny"], stdin=b"a prompt\x00\xff from stdin\n",
+            LLMFIT_HARDWARE=small_machine, OLLAMA_HOST=ollama_reg.url, LLMFIT_OLLAMA_REGISTRY=ollama_reg.url)
     assert r.returncode == 0 and recorded(shimenv) == ["run", "--verbose", "tiny"]
+    assert r.stdout == b"a prompt\x00\xff from stdin\n"  # the check did not consume stdin or write to stdout
     assert "ollama:tiny:latest" in r.stderr.decode()

@@ -39,12 +39,17 @@ def llmfit_resolve_model(ref, options):
 @hookimpl
 def llmfit_list_models(query, options):
     """Installed Ollama models (local store, else the local server) whose name contains `query`."""
+    options = options or {}
+    if options.get("source") not in (None, "ollama"):
+        return None
     from .installed import installed_models
 
     q = (query or "").lower()
     if q.startswith("ollama:"):
         q = q[len("ollama:"):]
-    return [m for m in installed_models() if q in m.name.lower()]
+    found = [m for m in installed_models() if q in m.name.lower()]
+    limit = options.get("limit")
+    return found[:limit] if isinstance(limit, int) and limit > 0 else found
 
 
 __all__ = ["runner_status", "llmfit_resolve_model", "llmfit_list_models", "ModelRef"]
