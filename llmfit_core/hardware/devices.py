@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 
 from llmfit_core.errors import HardwareProfileError
@@ -158,8 +158,7 @@ def lookup_device(name: str, gpu_cores: int | None = None, mem_gb: float | None 
             best[dev.name] = (key, dev)
     if not best:
         return None
-    key, dev = min(best.values(), key=lambda kv: kv[0])
-    return dev
+    return min(best.values(), key=lambda kv: kv[0])[1]
 
 
 def require_device(name: str, gpu_cores: int | None = None) -> Device:

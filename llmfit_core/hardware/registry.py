@@ -18,7 +18,7 @@ from pathlib import Path
 
 from llmfit_core.errors import HardwareProfileError
 from llmfit_core.hardware import devices
-from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
+from llmfit_core.hardware.profile import CPUInfo, HardwareProfile
 
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple", "other")
 MAX_PROFILE_BYTES = 1 << 20  # a profile is a few hundred bytes; refuse megabytes of "JSON"
