@@ -119,18 +119,10 @@ def _read_string(c: _Cursor, limit: int, what: str, keep: bool = True) -> str | 
     if rem is not None and n > rem:
         raise ModelReadError(f"{c.src.name}: truncated ({what} string of {n} bytes runs past the end)")
     if not keep:
-        # walk without keeping: read through the source so remote reads stay sequential
-        c.read(n) if n <= 4096 else _walk(c, n)
+        c.skip(n)  # walk without reading the text
         return None
     raw = c.read(n)
     return raw.decode("utf-8", errors="replace")
-
-
-def _walk(c: _Cursor, n: int) -> None:
-    while n > 0:
-        step = min(n, 1 << 20)
-        c.read(step)
-        n -= step
 
 
 def _value_type(c: _Cursor, key: str) -> GGUFValueType:
