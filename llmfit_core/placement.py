@@ -179,6 +179,8 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
     else:
         verdict = "tight" if ram_head < ram_margin else "offload"
 
+    # reported per-GPU bytes include the runtime's context on every GPU in use (CUDA context, cuBLAS)
+    per = [p + overhead if p else 0 for p in per]
     per_gpu = [{"name": g.name, "bytes": int(p), "capacity_bytes": int(c + overhead), "layers": int(n)}
                for g, p, c, n in zip(gpus, per, caps, per_layers)]
     reasons += _memory_reasons(mem)
@@ -197,7 +199,8 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
         reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
                        if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM at {gl} GPU layers")
     elif verdict == "tight":
-        reasons.append(f"less than the {fmt_bytes(ram_margin)} safety margin left; other programs may push it out")
+        where = "VRAM" if tight_gpu and gl == total_layers else "RAM"
+        reasons.append(f"less than the safety margin of {where} left; other programs may push it out")
     headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
     return Placement(
         gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),

@@ -57,7 +57,7 @@ def test_single_gpu_partial_offload():
     p = place(_spec(), _mem(), hw, "cuda")
     # usable VRAM 8192 - 400 = 7792, minus 512 margin = 7280: output layer 500 + compute 300 + 5 x 1100
     assert p.gpu_layers == 6 and p.verdict == "offload" and p.fits
-    assert p.per_gpu_bytes == [6300 * MIB]
+    assert p.per_gpu_bytes == [(6300 + 400) * MIB]  # + CUDA context
     # RAM: embeddings 500 + 5 layers x 1100 + body compute 200 + process 30
     assert p.cpu_bytes == 6230 * MIB
     assert any("offloads 6 of 11 layers to the RTX 4060" in r for r in p.reasons)
@@ -67,7 +67,7 @@ def test_single_gpu_all_layers_tight():
     hw = _hw(32, 28, [{"vendor": "nvidia", "name": "RTX 3060", "vram_gb": 12}])
     p = place(_spec(), _mem(), hw, "cuda")
     # 10 x 1100 + 500 + 300 = 11800 <= 12288 - 400; 88 MiB left is under the margin
-    assert (p.gpu_layers, p.verdict, p.per_gpu_bytes) == (11, "tight", [11800 * MIB])
+    assert (p.gpu_layers, p.verdict, p.per_gpu_bytes) == (11, "tight", [(11800 + 400) * MIB])
 
 
 def test_two_gpus_split_by_free_memory():
@@ -78,14 +78,14 @@ def test_two_gpus_split_by_free_memory():
     assert _layer_device(10, 11, [24176 / 36064, 1.0]) == [0] * 8 + [1] * 3
     assert p.gpu_layers == 11 and p.verdict == "runs"
     assert [d["layers"] for d in p.per_gpu] == [8, 3]
-    assert p.per_gpu_bytes == [(8 * 1100 + 200) * MIB, (2 * 1100 + 500 + 300) * MIB]
+    assert p.per_gpu_bytes == [(8 * 1100 + 200 + 400) * MIB, (2 * 1100 + 500 + 300 + 400) * MIB]
 
 
 def test_explicit_gpu_layers_and_tied_embeddings():
     hw = _hw(32, 28, [{"vendor": "nvidia", "name": "RTX 4090", "vram_gb": 24}])
     p = place(_spec(), _mem(), hw, "cuda", gpu_layers=0)
     assert p.gpu_layers == 0 and p.verdict == "offload"
-    assert p.per_gpu_bytes == [300 * MIB]  # only the compute buffer (large matmuls are offloaded)
+    assert p.per_gpu_bytes == [(300 + 400) * MIB]  # compute buffer (big matmuls are offloaded) + context
     full = place(_spec(), _mem(), hw, "cuda")
     tied = place(_spec(tied=True), _mem(), hw, "cuda")
     assert tied.per_gpu_bytes[0] - full.per_gpu_bytes[0] == 500 * MIB  # token_embd duplicated for the output
