@@ -217,9 +217,16 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
       attn stage:   (no FA) KQ scores T*n_kv*n_head*4 + mask + T*4*(5*n_embd + 2*n_embd_kv);
                     (FA)    mask + T*4*(3*n_embd + n_q + 2*n_embd_kv)
     where n_ff_active is n_expert_used*expert_ffn for MoE layers and the mask covers the full cache
-    (+ the SWA cache's mask for sliding-window models). CUDA/Metal/Vulkan use the same graph and the
-    same allocator; their FA kernels need no extra graph memory and the CPU copy of the inputs sits in a
-    small host buffer, so the same stages are used there (an assumption we could not measure here).
+    (+ the SWA cache's mask for sliding-window models). A quantized KV cache shifts one residual between
+    the output and ffn stages (measured: within +8% of the compute buffer, never under).
+
+    GPU backends (not measurable on this machine; assumptions): CUDA/ROCm/Metal/Vulkan reserve the same
+    graph with the same allocator (ggml-alloc), so the same stages are used for the device's compute
+    buffer; the graph inputs sit in a small host buffer (CUDA_Host, ~T*n_embd*4). Not in the logged
+    buffers: CUDA's memory pool (FA with a quantized KV cache converts K/V to f16 there, cuBLAS
+    workspaces) which we fold into the per-GPU runtime overhead. With several GPUs and every layer
+    offloaded llama.cpp enables pipeline parallelism (llama-context.cpp), which keeps up to
+    GGML_SCHED_MAX_COPIES (4) copies of the graph inputs: a few MiB more per GPU.
     """
     T = max(int(n_ubatch), 1)
     n_embd = spec.hidden_size
