@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.models.gen import make_gguf
+from fixtures.models.gen import make_gguf, make_gguf_header_only
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import tensor_nbytes
@@ -177,3 +177,26 @@ def test_mutated_headers_never_crash(small_gguf, data):
     except LlmfitError:
         pass
     assert src.bytes_read <= cap
+
+
+def _k_quant_tensors(n_layers, attn_v="Q4_K"):
+    ts = [("token_embd.weight", (256, 512), "Q4_K")]
+    for i in range(n_layers):
+        ts += [(f"blk.{i}.attn_norm.weight", (256,), "F32"), (f"blk.{i}.attn_q.weight", (256, 256), "Q4_K"),
+               (f"blk.{i}.attn_k.weight", (256, 128), "Q4_K"), (f"blk.{i}.attn_v.weight", (256, 128), attn_v),
+               (f"blk.{i}.attn_output.weight", (256, 256), "Q4_K"), (f"blk.{i}.ffn_norm.weight", (256,), "F32"),
+               (f"blk.{i}.ffn_gate.weight", (256, 512), "Q4_K"), (f"blk.{i}.ffn_up.weight", (256, 512), "Q4_K"),
+               (f"blk.{i}.ffn_down.weight", (512, 256), "Q4_K")]
+    return ts + [("output_norm.weight", (256,), "F32"), ("output.weight", (256, 512), "Q6_K")]
+
+
+def test_dynamic_quant_recognised_by_name_and_types(tmp_path):
+    kv = {"add_block_count": 8, "add_embedding_length": 256, "add_head_count": 4, "add_head_count_kv": 2}
+    # every attn_v/ffn_down left at Q4_K: not llama.cpp's Q4_K_M mix (which raises some to Q6_K)
+    p = make_gguf_header_only(tmp_path / "Model-UD-Q4_K_XL.gguf", _k_quant_tensors(8), file_type="MOSTLY_Q4_K_M", kv=kv)
+    spec = read_gguf(p)
+    assert spec.quant == "UD-Q4_K_XL"
+    # llama.cpp gives attn_v and ffn_down of layers 0, 3, 6, 7 (use_more_bits) Q6_K: 8 tensors differ
+    assert spec.metadata["gguf.mix_differences"] == 8
+    assert any("standard Q4_K_M mix" in n for n in spec.notes)
+    assert spec.tensor_types == {"Q4_K": 57, "F32": 17, "Q6_K": 1}

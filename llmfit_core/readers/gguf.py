@@ -554,12 +554,13 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
     quant = ftype or dominant
     if ftype is None and dominant:
         notes.append(f"general.file_type missing: quant is the dominant tensor type {dominant}")
+    mixed = _mix_differences(tensors, ftype, arch, n_layers, n_heads, n_kv, n_experts)
     m = _UD_RE.search(os.path.basename(files[0])) if files else None
     if m:
         quant = "UD-" + m.group(1).upper()
-        notes.append("Unsloth dynamic quant: per-tensor types differ from llama.cpp's standard mix")
-    elif quant and len(qbytes) > 1 and ftype and ftype.startswith(("Q", "IQ")):
-        pass  # the standard K-quant mixes use several types
+        notes.append("Unsloth dynamic quant (UD- in the file name)")
+    if mixed:
+        notes.append(f"{mixed} tensors differ from llama.cpp's standard {ftype} mix (dynamic or custom quant)")
 
     tied = "output.weight" not in by_name
     ffn = _scalar_or_max(k("feed_forward_length"))
@@ -570,6 +571,7 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         if isinstance(v, list) and len(v) <= KEEP_ARRAY and all(isinstance(x, (int, float, bool)) for x in v):
             md[key] = v
     md["gguf.version"] = headers[0].version
+    md["gguf.mix_differences"] = mixed
     md["gguf.data_offset"] = headers[0].data_offset
     md["gguf.header_bytes_read"] = sum(h.bytes_read for h in headers)
     md["gguf.tensor_count"] = len(tensors)
@@ -618,6 +620,21 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         metadata=md,
         tensors=[(t.name, t.shape, t.type.name) for t in tensors],
     )
+
+
+def _mix_differences(tensors, ftype, arch, n_layers, n_heads, n_kv, n_experts) -> int:
+    """How many quantizable tensors have a ggml type other than llama.cpp's standard mix for `ftype`."""
+    from llmfit_core.quant import MixContext, llamacpp_tensor_types
+
+    if not ftype or ftype in ("F32", "F16", "BF16") or not tensors or n_layers <= 0:
+        return 0
+    try:
+        ctx = MixContext(n_layers=n_layers, n_gqa=max(1, n_heads // n_kv) if n_kv else 1, n_experts=n_experts,
+                         arch=arch)
+        want = llamacpp_tensor_types([(t.name, t.shape, "F16") for t in tensors], ftype, ctx)
+    except LlmfitError:
+        return 0
+    return sum(1 for t, w in zip(tensors, want) if quantizable(t.name, len(t.shape)) and t.type != w)
 
 
 # --------------------------------------------------------------------------------------------------
