@@ -110,7 +110,7 @@ def _hub_call(fn, *a, **kw):
     except GatedRepoError as exc:
         raise AuthRequiredError(f"gated repository: {exc.__class__.__name__} (log in with `hf auth login`)") from None
     except RepositoryNotFoundError:
-        raise NotFoundError(f"not found on the Hub: {a[0] if a else kw}") from None
+        raise NotFoundError(f"not found on the Hub: {a[0] if a else 'repository'}") from None
     except HfHubHTTPError as exc:
         raise RemoteError(f"Hub error: {str(exc).splitlines()[0]}") from None
     except (OSError, ConnectionError) as exc:
@@ -153,7 +153,7 @@ def update_catalog(search: str | None = None, author: str | None = None, limit: 
         raise CatalogError(f"--limit must be between 1 and 5000, got {limit}")
     api = _api()
     cat = catalog or load_catalog()
-    listed = list(_hub_call(api.list_models, search=search, author=author, limit=limit))
+    listed = _hub_call(lambda: list(api.list_models(search=search, author=author, limit=limit)))  # the listing is lazy
     out_dir = out_dir or user_catalog_dir()
     path = out_dir / "hub.jsonl"
     existing = _read_jsonl(path)

@@ -149,6 +149,12 @@ def parse_entry(raw, where: str, validate: bool = True) -> CatalogEntry:
         raise CatalogError(f"{where}: entry is a {type(raw).__name__}, not an object")
     if not isinstance(raw.get("id"), str):
         raise CatalogError(f"{where}: entry has no string 'id'")
+    from llmfit_core.catalog.entry import ARCH_FIELDS
+
+    missing = [f for f in ("arch", "params") + ARCH_FIELDS if raw.get(f) in (None, "")]
+    if missing:
+        raise CatalogError(f"{where}: {raw['id']}: missing architecture fields: {', '.join(missing)}")
+    raw = {"family": raw.get("arch"), "active_params": 0, **raw}
     try:
         e = CatalogEntry.from_dict(raw)
     except TypeError as exc:

@@ -1,0 +1,295 @@
+"""Catalog: shipped data, validation (drop/repair/merge), private registries, lookups, Hub update, CLI."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from llmfit_core.catalog import load_catalog, resolve_catalog_ref
+from llmfit_core.catalog.entry import CatalogEntry
+from llmfit_core.catalog.store import Catalog, clear_cache, load_file
+from llmfit_core.catalog.validate import recompute_params, validate_entry
+from llmfit_core.errors import CatalogError, ResolveError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _build_module():
+    spec = importlib.util.spec_from_file_location("build_catalog", ROOT / "training" / "build_catalog.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No user additions or private registries from the developer's machine."""
+    monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def llama8b(**kw) -> dict:
+    """Llama-3.1-8B's published config facts as a catalog entry dict."""
+    d = dict(id="acme/Llama-8B", family="llama-3.1", arch="llama", params=8_030_261_248, active_params=0, n_layers=32,
+             hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256, max_context=131072,
+             ffn_size=14336, license="llama3.1", uses=["chat"])
+    d.update(kw)
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# shipped data
+
+
+def test_shipped_catalog_has_2000_models_whose_params_match_their_architecture():
+    cat = load_catalog()
+    assert len(cat) >= 2000
+    assert len(cat.models) >= 2000
+    bad = []
+    for e in cat:
+        rc = recompute_params(e)
+        assert rc is not None, e.id
+        if abs(rc.total / e.params - 1) > 0.05:
+            bad.append(e.id)
+    assert bad == []
+    # every entry says where its fields come from
+    assert all(e.src.get("*") for e in cat)
+
+
+def test_shipped_file_is_compact_and_attributed():
+    data = ROOT / "llmfit_core" / "data"
+    assert (data / "catalog.json.gz").stat().st_size < 3_000_000
+    sources = (data / "CATALOG_SOURCES.md").read_text()
+    assert "MIT" in sources and "AlexsJones/llmfit" in sources
+    report = (data / "catalog_build_report.md").read_text()
+    assert "dropped" in report and "repaired" in report
+
+
+def test_well_known_models_have_correct_facts():
+    cat = load_catalog()
+    e = cat.get("meta-llama/Llama-3.1-8B-Instruct")
+    assert (e.n_layers, e.hidden_size, e.n_heads, e.n_kv_heads, e.vocab_size, e.ffn_size) == (32, 4096, 32, 8, 128256, 14336)
+    assert e.params == 8_030_261_248 and e.gguf and "chat" in e.uses
+    q = cat.get("Qwen/Qwen3-30B-A3B")
+    assert q.is_moe and q.n_experts == 128 and q.n_experts_used == 8
+    assert 2.5e9 < q.active_params < 4e9  # "A3B"
+    assert "coding" in cat.get("Qwen/Qwen2.5-Coder-7B-Instruct").uses
+
+
+def test_resolve_catalog_ref_forms():
+    exact = resolve_catalog_ref("meta-llama/Llama-3.1-8B-Instruct", None)
+    assert exact is not None and exact.quant == "Q4_K_M" and exact.source == "catalog"
+    assert resolve_catalog_ref("META-LLAMA/llama-3.1-8b-instruct", None).ref == exact.ref
+    short = resolve_catalog_ref("llama-3.1-8b-instruct", "Q8_0")
+    assert short.ref == exact.ref and short.quant == "Q8_0"
+    # Q8_0 of an 8B model: 8.5 bits on most weights -> between 7.5 and 8.5 GiB; Q4_K_M (llama.cpp: 4.58G) much less
+    assert 7.5 * 2**30 < short.weight_bytes < 8.5 * 2**30
+    assert 4.4 * 2**30 < exact.weight_bytes < 4.8 * 2**30
+    assert resolve_catalog_ref("no-such-model-anywhere-xyz", None) is None
+    assert resolve_catalog_ref("", None) is None
+
+
+def test_ambiguous_short_name_lists_candidates():
+    a = CatalogEntry.from_dict(llama8b(id="org-a/Same-Name"))
+    b = CatalogEntry.from_dict(llama8b(id="org-b/Same-Name"))
+    with pytest.raises(ResolveError, match="ambiguous.*org-a/Same-Name"):
+        Catalog([a, b]).find("same-name")
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def test_recompute_params_matches_published_counts():
+    e = CatalogEntry.from_dict(llama8b())
+    assert abs(recompute_params(e).total / 8_030_261_248 - 1) < 0.001  # Llama-3.1-8B exactly
+    moe = CatalogEntry.from_dict(llama8b(id="x/moe", arch="qwen3_moe", params=30_532_122_624, n_layers=48, hidden_size=2048,
+                                         n_heads=32, n_kv_heads=4, vocab_size=151936, ffn_size=0, n_experts=128,
+                                         n_experts_used=8, expert_ffn_size=768))
+    rc = recompute_params(moe)
+    assert abs(rc.total / 30_532_122_624 - 1) < 0.01  # Qwen3-30B-A3B
+    assert abs(rc.active / 3.3e9 - 1) < 0.1
+
+
+def test_validation_repairs_a_7b_declared_with_300k_params():
+    e = CatalogEntry.from_dict(llama8b(id="x/Broken-7B", params=300_000))
+    repairs = validate_entry(e)
+    assert e.params == recompute_params(e).total and e.params > 7e9
+    assert repairs and "far too small" in repairs[0]
+    assert "recomputed from architecture" in e.src["params"]
+
+
+def test_validation_drops_stub_and_inconsistent_entries():
+    with pytest.raises(CatalogError, match="stub"):
+        validate_entry(CatalogEntry.from_dict(llama8b(id="hf-internal-testing/tiny-random-llama")))
+    with pytest.raises(CatalogError, match="toy model"):
+        validate_entry(CatalogEntry.from_dict(llama8b(id="x/nano", params=50_000, hidden_size=64, n_layers=2, n_heads=2,
+                                                      n_kv_heads=2, head_dim=32, vocab_size=256, ffn_size=128)))
+    with pytest.raises(CatalogError, match="missing architecture fields: hidden_size"):
+        validate_entry(CatalogEntry.from_dict(llama8b(hidden_size=0)))
+    with pytest.raises(CatalogError, match="disagrees"):  # a 12B claim for an 8B architecture (not a packed repo)
+        validate_entry(CatalogEntry.from_dict(llama8b(params=12_000_000_000)))
+    with pytest.raises(CatalogError, match="not divisible"):
+        validate_entry(CatalogEntry.from_dict(llama8b(n_kv_heads=7)))
+
+
+def test_build_drops_stub_repairs_and_merges_duplicates(tmp_path):
+    build = _build_module()
+
+    def raw(name, **kw):
+        d = {"name": name, "provider": "x", "parameters_raw": 8_030_261_248, "architecture": "llama", "num_hidden_layers": 32,
+             "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256,
+             "moe_intermediate_size": 14336, "context_length": 131072, "format": "gguf", "quantization": "Q4_K_M",
+             "use_case": "Instruction following, chat", "is_moe": False, "license": "llama3.1",
+             "gguf_sources": [{"provider": "bartowski", "repo": "bartowski/Llama-8B-Instruct-GGUF"}]}
+        d.update(kw)
+        return d
+
+    rows = [
+        raw("meta-x/Llama-8B-Instruct"),
+        raw("mirror-y/Llama-8B-Instruct", gguf_sources=[]),  # a re-upload: merged
+        raw("mlx-community/Llama-8B-Instruct-4bit", format="mlx", parameters_raw=1_254_000_000),  # packed count: repaired + linked
+        raw("broken/Seven-B", parameters_raw=300_000),  # 7B with 300k params: repaired
+        raw("tester/tiny-random-llama"),  # stub: dropped
+        raw("meta-x/Llama-8B-Instruct"),  # exact duplicate: dropped
+        raw("nope/No-Arch", num_hidden_layers=None, hidden_size=None),  # broken: dropped
+    ]
+    src = tmp_path / "src.json.gz"
+    src.write_bytes(gzip.compress(json.dumps(rows).encode()))
+    stats = build.build(src, tmp_path / "out")
+    doc = json.loads(gzip.decompress((tmp_path / "out" / "catalog.json.gz").read_bytes()))
+    ids = {m["id"]: m for m in doc["models"]}
+    assert set(ids) == {"meta-x/Llama-8B-Instruct", "mlx-community/Llama-8B-Instruct-4bit", "broken/Seven-B"}
+    assert ids["meta-x/Llama-8B-Instruct"]["mirrors"] == ["mirror-y/Llama-8B-Instruct"]
+    assert ids["meta-x/Llama-8B-Instruct"]["mlx"] == ["mlx-community/Llama-8B-Instruct-4bit"]
+    assert ids["mlx-community/Llama-8B-Instruct-4bit"]["variant_of"] == "meta-x/Llama-8B-Instruct"
+    assert ids["broken/Seven-B"]["params"] > 7e9
+    assert stats["dropped"]["exact duplicate id"] == 1 and stats["dropped"]["test stub (name)"] == 1
+    assert sum(stats["repairs"].values()) == 2
+    report = (tmp_path / "out" / "catalog_build_report.md").read_text()
+    assert "test stub (name)" in report and "far too small" in report
+
+
+# ---------------------------------------------------------------------------------------------
+# private registries
+
+
+def test_private_catalog_skips_malformed_entries_and_keeps_the_rest(tmp_path, monkeypatch):
+    good = llama8b(id="corp/Internal-8B")
+    f = tmp_path / "corp.json"
+    f.write_text(json.dumps({"models": [good, {"id": "corp/NoArch", "params": 5}, "not an object",
+                                        llama8b(id="corp/Bad-Heads", n_kv_heads=7)]}))
+    (tmp_path / "broken.json").write_text("{ not json")
+    monkeypatch.setenv("LLMFIT_CATALOG_PATH", str(tmp_path))
+    cat = load_catalog()
+    assert cat.get("corp/Internal-8B") is not None
+    assert cat.get("corp/Internal-8B").src["catalog_file"] == str(f)
+    assert len(cat) > 2000  # merged over the shipped catalog
+    text = "\n".join(cat.warnings)
+    assert f"{f}: entry 2" in text and "missing architecture fields" in text
+    assert f"{f}: entry 3" in text and "not an object" in text
+    assert "corp/Bad-Heads" in text and "broken.json" in text and "invalid JSON" in text
+    assert resolve_catalog_ref("internal-8b", "Q4_K_M").ref == "corp/Internal-8B"
+
+
+def test_private_entry_overrides_shipped_one(tmp_path, monkeypatch):
+    f = tmp_path / "over.jsonl"
+    f.write_text(json.dumps(llama8b(id="meta-llama/Llama-3.1-8B-Instruct", license="corp-approved")) + "\n")
+    monkeypatch.setenv("LLMFIT_CATALOG_PATH", str(f))
+    assert load_catalog().get("meta-llama/Llama-3.1-8B-Instruct").license == "corp-approved"
+
+
+def test_oversized_catalog_file_is_refused(tmp_path, monkeypatch):
+    from llmfit_core.catalog import store
+
+    f = tmp_path / "big.json"
+    f.write_text("[" + " " * 2000 + "]")
+    monkeypatch.setattr(store, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(CatalogError, match="larger than"):
+        load_file(f, "test")
+
+
+def test_cli_catalog_validate_reports_entries_and_exit_code(tmp_path):
+    from llmfit_core.cli.main import cli
+
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps([llama8b(id="a/Good"), llama8b(id="a/Stub-test", params=1), {"id": 3}]))
+    res = CliRunner().invoke(cli, ["catalog", "validate", str(f)])
+    assert res.exit_code == 1
+    assert "1 valid, 2 invalid" in res.output
+    good = tmp_path / "g.json"
+    good.write_text(json.dumps([llama8b(id="a/Good")]))
+    assert CliRunner().invoke(cli, ["catalog", "validate", str(good)]).exit_code == 0
+    res = CliRunner().invoke(cli, ["catalog", "validate", str(tmp_path / "missing.json")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+
+
+def test_catalog_add_local_config_records_model(tmp_path):
+    from llmfit_core.cli.main import cli
+
+    d = tmp_path / "MyModel"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({
+        "model_type": "llama", "hidden_size": 2048, "intermediate_size": 8192, "num_hidden_layers": 16,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 131072,
+        "tie_word_embeddings": True, "torch_dtype": "bfloat16"}))  # Llama-3.2-1B's shape
+    res = CliRunner().invoke(cli, ["catalog", "add", str(d)])
+    assert res.exit_code == 0, res.output
+    clear_cache()
+    e = load_catalog().get("local:MyModel")
+    assert e is not None and abs(e.params / 1.236e9 - 1) < 0.02
+    res = CliRunner().invoke(cli, ["catalog", "add", "not a path nor a repo"])
+    assert res.exit_code == 1 and "neither" in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# Hub
+
+
+def test_catalog_update_against_fake_hub(fake_hub, hf_env, tmp_path):
+    from fakehub import GGUFShape, llama_config
+
+    from llmfit_core.catalog.hub import update_catalog
+
+    cfg = llama_config(hidden=2048, n_layers=16, n_heads=32, n_kv_heads=8, ffn=8192, vocab=32000, context=8192)
+    fake_hub.add_safetensors_repo("catupd-org/Cat-Llama-1B", cfg, downloads=3)
+    shape = GGUFShape(n_layers=16, hidden=2048, ffn=8192, n_heads=32, n_kv_heads=8, vocab=32000, context=8192, name="cat")
+    import dataclasses
+
+    fake_hub.add_gguf_repo("catupd-org/Cat-Llama-1B-GGUF", {"cat-llama-1b-Q4_K_M.gguf": shape,
+                                                             "cat-llama-1b-Q8_0.gguf": dataclasses.replace(shape, quant="Q8_0")},
+                           downloads=2)
+    res = update_catalog(author="catupd-org", limit=10, out_dir=tmp_path / "cat")
+    assert res.added == ["catupd-org/Cat-Llama-1B"]
+    assert any("Cat-Llama-1B-GGUF" in u for u in res.updated)
+    rows = [json.loads(x) for x in (tmp_path / "cat" / "hub.jsonl").read_text().splitlines()]
+    (entry,) = [r for r in rows if r["id"] == "catupd-org/Cat-Llama-1B"]
+    sizes = entry["gguf"][0]["quants"]
+    repo = fake_hub.repos["catupd-org/Cat-Llama-1B-GGUF"]
+    assert sizes["Q4_K_M"] == repo.files["cat-llama-1b-Q4_K_M.gguf"].size
+    assert sizes["Q8_0"] == repo.files["cat-llama-1b-Q8_0.gguf"].size
+    assert entry["src"]["params"] == "hub safetensors metadata"
+    # the recorded size becomes the spec's file size
+    e = CatalogEntry.from_dict(entry)
+    assert e.to_spec("Q8_0").file_bytes == sizes["Q8_0"]
+
+
+def test_catalog_update_offline_is_one_line_error(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from llmfit_core.cli.main import cli
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    res = CliRunner().invoke(cli, ["catalog", "update", "--limit", "2"])
+    assert res.exit_code == 1
+    assert "Traceback" not in res.output and res.output.count("\n") <= 2
+    assert "Hub" in res.output
