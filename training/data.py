@@ -92,7 +92,7 @@ GEERLING_MAP = [
 MLX_DEVICE = {"Apple M2 Ultra": "Apple M2 Ultra (76-core GPU)", "Apple M4 Max": "Apple M4 Max (40-core GPU)",
               "Apple M3 Ultra (256GB)": "Apple M3 Ultra (60-core GPU)"}
 # geerlingguy host systems of the external GPUs: a Raspberry Pi host (PCIe x1, 4x Cortex-A76) limits the GPU
-GEERLING_PI_HOST = re.compile(r"^Pi (?:CM5|5|500\+)\b")
+GEERLING_PI_HOST = re.compile(r"^Pi (?:CM5|5|500\+)(?=\s)")
 OLLAMA_DEFAULT_QUANT = {"gpt-oss-20b": "MXFP4_MOE"}  # Ollama tags: everything else here is Q4_K_M
 
 
@@ -282,7 +282,8 @@ def public_rows(path: Path, weight: float, table: dict, report: LoadReport) -> l
             if ALIASES.get(model, model) not in ARCHS:
                 report.skipped["model architecture unknown"] += 1
                 continue
-            spec = build_spec(model, _quant(model, r["quant"]))
+            bpw = re.search(r"([\d.]+)bpw", r["quant"])
+            spec = build_spec(model, _quant(model, r["quant"]), float(bpw.group(1)) if bpw else None)
             if not _fits(spec, hw, backend):
                 report.skipped["model larger than device memory (placement unknown)"] += 1
                 continue

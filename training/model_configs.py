@@ -78,8 +78,10 @@ def _bpw(t: str) -> float:
     return 8.0 * nbytes / block
 
 
-def build_spec(model: str, quant: str) -> ModelSpec:
-    """ModelSpec for a model named in the benchmark tables, stored as `quant` (a llama.cpp or MLX name)."""
+def build_spec(model: str, quant: str, bpw: float | None = None) -> ModelSpec:
+    """ModelSpec for a model named in the benchmark tables, stored as `quant` (a llama.cpp or MLX name).
+
+    `bpw`: the published average bits per weight when a source states it (stored bytes are rescaled)."""
     name = ALIASES.get(model, model)
     a = ARCHS[name]
     hd = a.head_dim or a.hidden // a.n_heads
@@ -112,6 +114,9 @@ def build_spec(model: str, quant: str) -> ModelSpec:
         "norm": int((a.n_layers * norms + a.hidden) * 4),
         "other": 0,
     }
+    if bpw:
+        scale = bpw * params / 8 / sum(v for k, v in group_bytes.items() if k != "norm")
+        group_bytes = {k: (v if k == "norm" else int(v * scale)) for k, v in group_bytes.items()}
     return ModelSpec(
         ref=f"{name}:{quant}",
         arch=a.arch,

@@ -13,6 +13,7 @@ from llmfit_core.throughput.quantfamily import FAMILY_CODE
 from llmfit_core.throughput.roofline import (
     BACKEND_CODE,
     DECODE_BW_EFF,
+    GPU_DECODE_FAMILY_EFF,
     HardwareFigures,
     ModelFigures,
     hardware_figures,
@@ -90,7 +91,7 @@ def decode_position(prompt_tokens: int, gen_tokens: int, context: int | None = N
 
 _ROOF_KEYS = (
     "weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "backend_code",
-    "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos",
+    "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos", "threads",
 )
 
 
@@ -180,7 +181,8 @@ def predict(
     gb = f("decode_bytes") / 1e9
     bk = BACKEND_CODE[hf.backend_kind]
     if hf.gpu_frac >= 1.0:
-        where = f"{hf.gpu_bw_gbs:.0f} GB/s effective {DECODE_BW_EFF[bk]:.0%}"
+        eff = DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[FAMILY_CODE[mf.quant_family]]
+        where = f"{hf.gpu_bw_gbs:.0f} GB/s effective {eff:.0%}"
     elif hf.gpu_frac <= 0.0:
         where = f"{hf.cpu_bw_gbs:.0f} GB/s (CPU, {hf.threads} threads) effective {DECODE_BW_EFF[BACKEND_CODE['cpu']]:.0%}"
     else:

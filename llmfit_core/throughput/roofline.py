@@ -23,8 +23,15 @@ BACKEND_CODE = {name: i for i, name in enumerate(BACKEND_KINDS)}
 DECODE_BW_EFF = np.array([0.80, 0.80, 0.70, 0.70, 0.60, 0.75, 0.80])
 # Fixed per-layer, per-token cost (kernel launches, thread barriers), seconds.
 LAYER_OVERHEAD_S = np.array([4e-6, 8e-6, 10e-6, 8e-6, 12e-6, 20e-6, 10e-6])
+# Fixed per-token cost (graph build, sampling, host sync), seconds.
+TOKEN_OVERHEAD_S = np.array([0.3e-3, 0.4e-3, 0.5e-3, 0.4e-3, 0.6e-3, 0.1e-3, 0.5e-3])
+# CPU thread barriers: every layer waits for all threads several times; the cost grows with the count.
+CPU_BARRIER_S_PER_THREAD = 1.0e-6
+# Prefill also streams activations through memory between the ~20 non-matmul ops of each layer (norms,
+# RoPE, softmax, SiLU, adds; F32): about 160 bytes per token per (layer x hidden) element.
+ACT_BYTES_PER_LAYER_HIDDEN = 160.0
 # Fraction of peak FP16 (GPU) / FP32 (CPU) FLOPs a prefill micro-batch reaches, by backend.
-PREFILL_COMPUTE_EFF = np.array([0.45, 0.75, 0.30, 0.35, 0.25, 0.50, 0.60])
+PREFILL_COMPUTE_EFF = np.array([0.55, 0.75, 0.30, 0.35, 0.25, 0.50, 0.60])
 # Dequantizing matrix-vector kernels stream below the F16 rate on GPUs (K-quant/IQ unpacking), by family.
 GPU_DECODE_FAMILY_EFF = np.array([1.00, 0.90, 0.80, 0.70, 0.90, 0.95, 0.80])
 # Dequantization: relative prefill speed per quant family on GPU (float .. other), see FAMILIES.
@@ -274,6 +281,7 @@ def roofline_arrays(
     unified,
     prompt_tokens,
     decode_pos,
+    threads=1,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token)."""
     a = np.asarray
@@ -300,9 +308,10 @@ def roofline_arrays(
     t_gpu = np.maximum(g_mem, g_cmp) + f * L * LAYER_OVERHEAD_S[bk] + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S
     c_mem = (1 - f) * bytes_tok / (cbw * DECODE_BW_EFF[cpu_code])
     c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[qf])
-    t_cpu = np.maximum(c_mem, c_cmp) + (1 - f) * L * LAYER_OVERHEAD_S[cpu_code]
+    barrier = LAYER_OVERHEAD_S[cpu_code] + CPU_BARRIER_S_PER_THREAD * np.maximum(a(threads, float), 1.0)
+    t_cpu = np.maximum(c_mem, c_cmp) + (1 - f) * L * barrier
     t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0)
-    t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync
+    t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync + np.where(on_gpu, TOKEN_OVERHEAD_S[bk], TOKEN_OVERHEAD_S[cpu_code])
 
     # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
     batch = np.minimum(pp, UBATCH)
@@ -313,7 +322,8 @@ def roofline_arrays(
     pipeline = n_ub * g / (n_ub + g - 1.0)
     pg_cmp = f * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf] * pipeline)
     pg_mem = f * W / (batch * gbw * DECODE_BW_EFF[bk])
-    pt_gpu = np.maximum(pg_cmp, pg_mem) + f * L * LAYER_OVERHEAD_S[bk] / batch
+    pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * DECODE_BW_EFF[bk] * pipeline)
+    pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * L * LAYER_OVERHEAD_S[bk] / batch
     pc_cmp = (1 - f) * pflops / (cfl * PREFILL_COMPUTE_EFF[cpu_code] * PREFILL_FAMILY_EFF[qf])
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
@@ -359,4 +369,5 @@ def roofline_kwargs(mf: ModelFigures, hf: HardwareFigures, prompt_tokens, decode
         unified=hf.unified,
         prompt_tokens=prompt_tokens,
         decode_pos=decode_pos,
+        threads=hf.threads,
     )
