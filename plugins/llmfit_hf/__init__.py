@@ -75,6 +75,13 @@ def llmfit_list_models(query: str, options: dict):
         import huggingface_hub  # noqa: F401
     except ImportError:
         return None
+    from llmfit_core.errors import OfflineError
     from llmfit_hf.listing import search_refs
 
-    return search_refs(query, limit=int(options.get("limit") or 20))
+    try:
+        return search_refs(query, limit=int(options.get("limit") or 20))
+    except OfflineError as exc:  # one unreachable source must not sink a listing of all sources
+        import sys
+
+        print(f"llmfit: warning: {exc}; Hub results left out", file=sys.stderr)
+        return None

@@ -1,0 +1,179 @@
+"""Plugin layer: entry-point loading, allow/deny lists, a crashing plugin, `llmfit plugins`, a real third-party plugin."""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmfit_core import plugins
+from llmfit_core.errors import NotFoundError
+from llmfit_core.hookspecs import hookimpl
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "third_party_plugin"
+
+
+def _llmfit(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env or dict(os.environ))
+
+
+class Crashes:
+    def __init__(self):
+        self.calls = 0
+
+    @hookimpl
+    def llmfit_list_models(self, query, options):
+        self.calls += 1
+        raise RuntimeError("kaboom")
+
+    @hookimpl
+    def llmfit_before_download(self, ref, report, options):
+        raise ZeroDivisionError("boom")
+
+
+class Answers:
+    @hookimpl
+    def llmfit_list_models(self, query, options):
+        return ["ok:" + query]
+
+    @hookimpl
+    def llmfit_resolve_model(self, ref, options):
+        if ref == "explained:missing":
+            raise NotFoundError("explained: no such model")
+        return None
+
+
+@pytest.fixture
+def registered():
+    names = []
+
+    def reg(obj, name):
+        plugins.register_plugin(obj, name)
+        names.append(name)
+        return obj
+
+    yield reg
+    for n in names:
+        plugins.unregister_plugin(n)
+
+
+def test_a_crashing_plugin_is_reported_once_and_skipped(registered, hf_env, capsys):
+    crash = registered(Crashes(), "crashy")
+    registered(Answers(), "answers")
+    first = plugins.call_hook("llmfit_list_models", query="q", options={})
+    assert ["ok:q"] in first
+    err = capsys.readouterr().err
+    assert err.count("crashy") == 1 and "llmfit_list_models" in err and "kaboom" in err
+    second = plugins.call_hook("llmfit_list_models", query="r", options={})
+    assert ["ok:r"] in second
+    assert capsys.readouterr().err == ""  # reported once, then disabled for the run
+    assert crash.calls == 1
+    assert plugins.status["crashy"].startswith("error in llmfit_list_models")
+
+
+def test_an_explained_error_from_a_plugin_reaches_the_user(registered, hf_env):
+    registered(Answers(), "answers")
+    with pytest.raises(NotFoundError, match="explained"):
+        plugins.call_hook("llmfit_resolve_model", ref="explained:missing", options={})
+    assert plugins.call_hook("llmfit_resolve_model", ref="nothing-handles-this", options={}) is None
+
+
+def test_a_crashing_before_download_hook_does_not_stop_a_download(registered, hf_env, capsys):
+    from llmfit_core.cli.hf_cmd import check_download
+
+    registered(Crashes(), "crashy-dl")
+    assert check_download(["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"]) is None  # go ahead
+    err = capsys.readouterr().err
+    assert "crashy-dl" in err and "llmfit_before_download" in err and "fits" in err
+
+
+def test_plugins_command_lists_builtins_hooks_and_runner(tmp_path):
+    res = _llmfit("plugins", "--json")
+    assert res.returncode == 0, res.stderr
+    info = {p["name"]: p for p in json.loads(res.stdout)}
+    assert {"huggingface", "llamacpp", "mlx", "ollama"} <= set(info)
+    hf = info["huggingface"]
+    assert hf["status"] == "loaded" and "llmfit_resolve_model" in hf["hooks"]
+    assert hf["runner_installed"] is True and "huggingface_hub" in hf["runner"]
+
+
+def test_plugins_table_shows_status_hooks_and_runner(monkeypatch):
+    from click.testing import CliRunner
+
+    from llmfit_core.cli.main import cli
+
+    fake = [plugins.PluginInfo("alpha", "loaded", "alpha_mod (alpha 1.0)", ["llmfit_resolve_model"], True, "tool 2.1"),
+            plugins.PluginInfo("beta", "failed to load: ImportError: x", "beta_mod", [], None, "")]
+    monkeypatch.setattr(plugins, "plugin_infos", lambda: fake)
+    monkeypatch.setenv("COLUMNS", "200")
+    res = CliRunner().invoke(cli, ["plugins"])
+    assert res.exit_code == 0, res.output
+    for text in ("alpha", "resolve_model", "yes", "tool 2.1", "beta", "failed to load"):
+        assert text in res.stdout
+
+
+_STATUS = "import json; from llmfit_core import plugins; plugins.load_plugins(); print(json.dumps(plugins.status))"
+
+
+def _status(env) -> dict:
+    res = subprocess.run([sys.executable, "-c", _STATUS], capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_allow_and_deny_lists():
+    st = _status(dict(os.environ, LLMFIT_DISABLE_PLUGINS="huggingface, mlx"))
+    assert st["huggingface"] == st["mlx"] == "disabled by environment" and st["ollama"] == "loaded"
+    st = _status(dict(os.environ, LLMFIT_PLUGINS="ollama"))
+    assert st["ollama"] == "loaded"
+    assert st["huggingface"] == st["mlx"] == st["llamacpp"] == "disabled by environment"
+
+
+def _pip_install_target(src: Path, target: Path) -> None:
+    """pip-install a source tree into `target` without touching site-packages (nor, if avoidable, the network)."""
+    base = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target)]
+    env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
+    has_wheel = importlib.util.find_spec("wheel") is not None
+    if not has_wheel:  # setuptools < 70.1 needs the `wheel` package to build: use a local wheel of it if there is one
+        dirs = [d for d in (os.environ.get("PIP_FIND_LINKS", "") + " /opt/pypi/files /opt/wheels").split() if d]
+        found = sorted(w for d in dirs for w in glob.glob(os.path.join(d, "wheel-*.whl")))
+        if found:
+            env["PYTHONPATH"] = found[-1]
+            has_wheel = True
+    args = base + (["--no-build-isolation", "--no-index"] if has_wheel else []) + [str(src)]
+    res = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+
+
+def test_third_party_plugin_installs_and_is_used(tmp_path):
+    target = tmp_path / "site"
+    _pip_install_target(EXAMPLE, target)
+    assert (target / "llmfit_example_plugin").is_dir()
+    assert list(target.glob("llmfit_example_plugin-*.dist-info/entry_points.txt"))
+    env = dict(os.environ, PYTHONPATH=str(target))
+    code = ("import json; from llmfit_core import plugins; "
+            "print(json.dumps([i.to_dict() for i in plugins.plugin_infos() if i.name == 'zoo']))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(env, LLMFIT_PLUGINS="zoo"))
+    (zoo,) = json.loads(res.stdout)
+    assert zoo["status"] == "loaded" and zoo["runner_installed"] is True
+    assert set(zoo["hooks"]) == {"llmfit_resolve_model", "llmfit_list_models"}
+    res = _llmfit("fit", "zoo:toy-1b", "--json", env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["model"]["ref"] == "zoo:toy-1b" and out["model"]["quant"] == "Q4_K_M"
+    assert 1.0e9 < out["model"]["params"] < 1.6e9
+    # an explained error from the plugin is one line
+    res = _llmfit("fit", "zoo:nope", env=dict(env, LLMFIT_PLUGINS="zoo"))
+    assert res.returncode == 1 and "zoo has no model" in res.stderr and "Traceback" not in res.stderr
+    # disabled by the deny-list: the reference is unknown again
+    res = _llmfit("fit", "zoo:toy-1b", env=dict(env, LLMFIT_PLUGINS="huggingface"))
+    assert res.returncode == 1 and "unknown model" in res.stderr
