@@ -225,3 +225,26 @@ def test_cli_ls_annotates_installed_models(fake, env, hw):
     r = invoke("ollama", "ls", "--hardware", hw, "--json")
     rows = json.loads(r.output)
     assert rows[0]["name"] == "local:3b" and rows[0]["fits"] is True and rows[0]["total_bytes"] > 0
+
+
+@pytest.mark.parametrize("host,url", [
+    ("", "http://127.0.0.1:11434"), ("1.2.3.4", "http://1.2.3.4:11434"), (":56789", "http://127.0.0.1:56789"),
+    ("http://example.com", "http://example.com:80"), ("https://example.com:8443/path/", "https://example.com:8443/path"),
+    ("[::1]:5000", "http://[::1]:5000"), ("0.0.0.0", "http://0.0.0.0:11434"),
+])
+def test_ollama_host_forms_match_the_ollama_client(host, url):
+    import importlib
+
+    from llmfit_ollama.localapi import base_url
+
+    parse_host = importlib.import_module("ollama._client")._parse_host  # the client's own rules
+    assert base_url(host) == url == parse_host(host)
+
+
+def test_bad_ollama_host_is_one_clear_error(monkeypatch):
+    from llmfit_ollama.localapi import base_url
+
+    with pytest.raises(ResolveError, match="OLLAMA_HOST"):
+        base_url("ftp://x")
+    with pytest.raises(ResolveError, match="OLLAMA_HOST"):
+        base_url("host:notaport")

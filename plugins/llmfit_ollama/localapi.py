@@ -1,59 +1,104 @@
-"""The local Ollama server's API (`OLLAMA_HOST`, default 127.0.0.1:11434), through the `ollama` client."""
+"""The local Ollama server's API (`OLLAMA_HOST`, default 127.0.0.1:11434).
+
+`/api/show` and `/api/tags` are two small JSON calls made with httpx directly: a pre-download check runs
+on every `ollama pull` through the shim, and importing the `ollama` client (pydantic models) costs
+about a second. Pulls, which stream progress, go through the `ollama` client.
+"""
 
 from __future__ import annotations
 
-from llmfit_core.errors import OfflineError, RemoteError
+import os
+from urllib.parse import urlsplit
+
+from llmfit_core.errors import OfflineError, RemoteError, ResolveError
 
 TIMEOUT = 5.0
+MAX_JSON = 8 << 20
 
 
-def client():
-    """An `ollama.Client` for `OLLAMA_HOST`; raises ImportError when the client is not installed."""
-    import ollama
-
-    return ollama.Client(timeout=TIMEOUT)
-
-
-def _call(fn, *args, **kw):
-    import httpx
-    import ollama
-
+def base_url(host: str | None = None) -> str:
+    """`OLLAMA_HOST` as a URL, with the same defaults as the ollama client (http, 127.0.0.1, port 11434)."""
+    raw = (os.environ.get("OLLAMA_HOST", "") if host is None else host).strip()
+    scheme, rest, port = "http", raw, 11434
+    if "://" in raw:
+        scheme, rest = raw.split("://", 1)
+        port = 443 if scheme == "https" else 80
+    if scheme not in ("http", "https"):
+        raise ResolveError(f"OLLAMA_HOST={raw!r}: only http and https are supported")
     try:
-        return fn(*args, **kw)
-    except ConnectionError:
-        raise OfflineError("the local Ollama server is not running (OLLAMA_HOST)") from None
+        parts = urlsplit(f"{scheme}://{rest}")
+        hostname = parts.hostname or "127.0.0.1"
+        port = parts.port or port
+    except ValueError:
+        raise ResolveError(f"OLLAMA_HOST={raw!r} is not a host[:port]") from None
+    if ":" in hostname:
+        hostname = f"[{hostname}]"
+    return f"{scheme}://{hostname}:{port}{parts.path.rstrip('/')}"
+
+
+def _request(method: str, path: str, body: dict | None = None):
+    import httpx
+
+    url = base_url() + path
+    try:
+        with httpx.Client(timeout=TIMEOUT) as client:
+            resp = client.request(method, url, json=body)
     except httpx.TransportError as exc:
-        raise OfflineError(f"the local Ollama server did not answer ({type(exc).__name__})") from None
-    except ollama.ResponseError as exc:
-        raise RemoteError(f"Ollama server: {str(exc.error)[:200]}", exc.status_code) from None
+        raise OfflineError(f"the local Ollama server at {base_url()} is not reachable ({type(exc).__name__})") from None
+    if resp.status_code >= 400:
+        try:
+            msg = str(resp.json().get("error", ""))[:200]
+        except ValueError:
+            msg = resp.text[:200]
+        raise RemoteError(f"Ollama server: HTTP {resp.status_code} {msg}".strip(), resp.status_code, url)
+    if len(resp.content) > MAX_JSON:
+        raise RemoteError(f"Ollama server: answer to {path} is larger than {MAX_JSON} bytes", resp.status_code, url)
+    try:
+        data = resp.json()
+    except ValueError:
+        raise RemoteError(f"Ollama server: {path} did not answer JSON", resp.status_code, url) from None
+    if not isinstance(data, dict):
+        raise RemoteError(f"Ollama server: unexpected answer to {path}", resp.status_code, url)
+    return data
 
 
 def list_models() -> list[dict]:
-    """`/api/tags`: installed models as plain dicts (name, size, details...)."""
-    with client() as c:
-        resp = _call(c.list)
-    return [m.model_dump() for m in resp.models]
+    """`/api/tags`: installed models as plain dicts (model/name, size, details...)."""
+    models = _request("GET", "/api/tags").get("models") or []
+    out = []
+    for m in models if isinstance(models, list) else []:
+        if isinstance(m, dict):
+            m = dict(m)
+            m.setdefault("model", m.get("name"))
+            out.append(m)
+    return out
 
 
 def show(model: str) -> dict | None:
     """`/api/show`: model_info, details and parameters, or None when the model is not installed."""
-    with client() as c:
-        try:
-            resp = _call(c.show, model)
-        except RemoteError as exc:
-            if exc.status == 404:
-                return None
-            raise
-    return resp.model_dump(by_alias=True)
+    try:
+        return _request("POST", "/api/show", {"model": model})
+    except RemoteError as exc:
+        if exc.status == 404:
+            return None
+        raise
 
 
 def pull(model: str):
-    """`/api/pull`, streaming: yields progress dicts (status, digest, total, completed)."""
-    with client() as c:
-        stream = _call(c.pull, model, stream=True)
-        while True:
-            try:
-                item = _call(next, stream)
-            except StopIteration:
-                return
+    """`/api/pull` through the `ollama` client, streaming: yields progress dicts (status, digest, total, completed)."""
+    import httpx
+    import ollama
+
+    client = ollama.Client(host=base_url(), timeout=None)
+    try:
+        stream = client.pull(model, stream=True)
+        for item in stream:
             yield item.model_dump(exclude_none=True)
+    except ConnectionError:
+        raise OfflineError(f"the local Ollama server at {base_url()} is not running") from None
+    except httpx.TransportError as exc:
+        raise OfflineError(f"the local Ollama server did not answer ({type(exc).__name__})") from None
+    except ollama.ResponseError as exc:
+        raise RemoteError(f"Ollama server: {str(exc.error)[:200]}", exc.status_code) from None
+    finally:
+        client.close()
