@@ -151,7 +151,8 @@ def normalize_quant(name: str) -> str:
     Raises UnknownQuantizationError for anything else.
     """
     if not isinstance(name, str) or not name.strip() or len(name) > 40:
-        raise UnknownQuantizationError(f"unknown quantization {name!r}")
+        shown = repr(name)[:40] + ("..." if len(repr(name)) > 40 else "")
+        raise UnknownQuantizationError(f"unknown quantization {shown}")
     raw = name.strip()
     s = raw.upper().replace("-", "_").replace(" ", "_").replace(".", "_")
     s = s.removeprefix("GGUF_")
@@ -516,6 +517,13 @@ def _mix_context(spec: ModelSpec) -> MixContext:
     return MixContext(n_layers=spec.n_layers, n_gqa=max(1, gqa), n_experts=spec.n_experts, arch=spec.arch)
 
 
+def _prod(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
 def _other_tensor_bytes(fact: QuantFact, name: str, shape, cur: str) -> int:
     n = 1
     for d in shape:
@@ -537,8 +545,20 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
     Returns a new ModelSpec with weight_bytes, group_bytes, layer_bytes, tensor_types recomputed.
     """
     q = normalize_quant(quant)
+    scale = 1.0
     if not spec.tensors:
-        raise ModelReadError(f"{spec.ref}: no tensor list to re-quantize (reader gave only totals)")
+        # no tensor infos (catalog, Ollama API, ...): rebuild the layout from the architecture fields
+        from llmfit_core.readers.hf_config import tensors_from_spec
+
+        tensors = tensors_from_spec(spec)
+        built = sum(_prod(s) for _, s, _ in tensors)
+        if not built:
+            raise ModelReadError(f"{spec.ref}: not enough architecture facts to re-quantize")
+        if spec.params and abs(spec.params / built - 1) > 0.002:
+            scale = spec.params / built
+        spec = dataclasses.replace(spec, tensors=tensors, notes=list(spec.notes) + [
+            "tensor layout rebuilt from architecture fields" + (
+                f" (scaled x{scale:.3f} to the stated parameter count)" if scale != 1.0 else "")])
     base = base_file_type(q)
     groups = {g: 0 for g in TENSOR_GROUPS}
     layers = [0] * spec.n_layers
@@ -563,7 +583,10 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
         if li is not None and 0 <= li < len(layers):
             layers[li] += size
         types[tname] = types.get(tname, 0) + 1
-    total = sum(sizes)
+    if scale != 1.0:
+        groups = {g: int(b * scale) for g, b in groups.items()}
+        layers = [int(b * scale) for b in layers]
+    total = sum(groups.values())
     return dataclasses.replace(
         spec,
         quant=q,

@@ -113,10 +113,11 @@ _QUANTIZE = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("quant,ftype", [("Q4_K_M", 15), ("Q8_0", 7), ("Q4_0", 2)])
-def test_apply_quant_matches_llama_cpp_quantizer(tmp_path, quant, ftype):
+@pytest.mark.parametrize("quant,ftype,experts", [("Q4_K_M", 15, 0), ("Q8_0", 7, 0), ("Q4_0", 2, 0), ("Q4_K_M", 15, 8)])
+def test_apply_quant_matches_llama_cpp_quantizer(tmp_path, quant, ftype, experts):
     pytest.importorskip("llama_cpp")
-    src = make_gguf(tmp_path / "f16.gguf", n_layers=8, hidden=256, heads=8, kv=2, ff=512, vocab=256)
+    src = make_gguf(tmp_path / "f16.gguf", n_layers=8, hidden=256, heads=8, kv=2, ff=512 if not experts else 256,
+                    vocab=256, experts=experts, experts_used=2 if experts else 0)
     out = tmp_path / f"{quant}.gguf"
     r = subprocess.run([sys.executable, "-c", _QUANTIZE, str(src), str(out), str(ftype)],
                        capture_output=True, text=True, timeout=300)
@@ -129,6 +130,18 @@ def test_apply_quant_matches_llama_cpp_quantizer(tmp_path, quant, ftype):
     assert {n: t for n, _, t in real.tensors} == {
         n: t for (n, _, _), t in zip(read_gguf(src).tensors, _types(read_gguf(src), quant))}
     assert predicted.group_bytes == real.group_bytes and predicted.layer_bytes == real.layer_bytes
+    assert real.metadata["gguf.mix_differences"] == 0
+
+
+def test_apply_quant_without_tensor_list():
+    """Catalog/Ollama specs carry only architecture fields: the layout is rebuilt from them."""
+    from llmfit_core.model_spec import ModelSpec
+    spec = ModelSpec(ref="x", arch="llama", params=8_030_261_248, active_params=8_030_261_248, n_layers=32,
+                     hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256,
+                     max_context=131072, ffn_size=14336)
+    q = apply_quant(spec, "Q4_K_M")
+    assert q.weight_bytes == pytest.approx(4.913e9, rel=0.01) and q.group_bytes["output"] == 128256 * 4096 // 256 * 210
+    assert any("rebuilt" in n for n in q.notes)
 
 
 def _types(spec, quant):

@@ -315,6 +315,30 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     return spec
 
 
+def tensors_from_spec(spec: ModelSpec) -> list[tuple[str, tuple[int, ...], str]]:
+    """A llama.cpp-style tensor list rebuilt from a ModelSpec's architecture fields (F16 weights)."""
+    if not spec.hidden_size or not spec.n_layers or spec.n_layers > 10000:
+        return []
+    cfg = {
+        "model_type": "mixtral" if spec.n_experts > 1 else "llama",
+        "hidden_size": spec.hidden_size, "num_hidden_layers": spec.n_layers,
+        "num_attention_heads": spec.n_heads or max(1, spec.hidden_size // 128),
+        "num_key_value_heads": spec.n_kv_heads or spec.n_heads or max(1, spec.hidden_size // 128),
+        "head_dim": spec.head_dim or None, "intermediate_size": spec.ffn_size or spec.expert_ffn_size or None,
+        "vocab_size": spec.vocab_size or None, "max_position_embeddings": spec.max_context or None,
+        "tie_word_embeddings": spec.tied_embeddings, "torch_dtype": "float16",
+    }
+    if spec.n_experts > 1:
+        cfg.update(num_local_experts=spec.n_experts, num_experts_per_tok=spec.n_experts_used or 1,
+                   moe_intermediate_size=spec.expert_ffn_size or spec.ffn_size,
+                   first_k_dense_replace=spec.n_dense_layers, n_shared_experts=spec.n_shared_experts or None,
+                   shared_expert_intermediate_size=spec.shared_expert_ffn_size or None)
+    try:
+        return spec_from_config({k: v for k, v in cfg.items() if v is not None}, spec.ref).tensors or []
+    except UnknownArchitectureError:
+        return []
+
+
 def _fill_sizes(spec: ModelSpec, sizes: list[int]) -> None:
     groups = {g: 0 for g in TENSOR_GROUPS}
     layers = [0] * spec.n_layers
