@@ -28,7 +28,7 @@ SEED = 0
 N_FOLDS = 5
 BAND_Q = (0.10, 0.90)  # residual quantiles -> ~80% band
 PRIMARY_MIN_WEIGHT = 0.5  # rows below this weight (unverified transcriptions) are not scored as primary
-PARAMS = dict(n_estimators=250, max_depth=3, learning_rate=0.05, subsample=1.0, min_samples_leaf=8, loss="huber", alpha=0.9)
+PARAMS = dict(n_estimators=100, max_depth=3, learning_rate=0.12, subsample=1.0, min_samples_leaf=8, loss="huber", alpha=0.9)
 
 
 def make_model() -> GradientBoostingRegressor:
