@@ -179,3 +179,16 @@ def test_mlx_repo_is_mlx_format_with_its_bits(hf_env):
     pytest.importorskip("llmfit_core.readers.hf_config")
     spec = resolve_repo("fake-community/Tiny-llama-4bit")
     assert spec.format == "mlx" and spec.quant == "MLX-4bit" and spec.exact
+
+
+def test_offline_uses_the_local_hf_cache(hf_env, monkeypatch):
+    import huggingface_hub as hh
+    from huggingface_hub import constants
+
+    hh.hf_hub_download("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")  # now cached
+    spec = llmfit_resolve_model("fake-org/Tiny-GGUF:Q8_0", {"offline": True})
+    assert spec.quant == "Q8_0" and spec.params == gguf_params(TINY) and "cache" in " ".join(spec.notes)
+    with pytest.raises(OfflineError, match="not in the local"):
+        llmfit_resolve_model("fake-org/Huge-GGUF", {"offline": True})
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # network gone: the cache answers
+    assert resolve_repo("fake-org/Tiny-GGUF", quant="Q8_0").files == ["tiny-Q8_0.gguf"]

@@ -12,6 +12,14 @@ import os
 
 from llmfit_core.hookspecs import hookimpl
 
+if os.environ.get("LLMFIT_GUARD"):  # opt-in: apps that load llmfit's plugins get the download guard too
+    try:
+        from llmfit_core.guard import autoinstall
+
+        autoinstall()
+    except Exception:  # never break plugin loading
+        pass
+
 _URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/", "hf://")
 
 
@@ -57,8 +65,12 @@ def llmfit_resolve_model(ref: str, options: dict):
     repo_id, tag = parsed
     if options.get("offline"):
         from llmfit_core.errors import OfflineError
+        from llmfit_hf.resolver import resolve_from_cache
 
-        raise OfflineError(f"offline: cannot read {repo_id} from the Hub")
+        spec = resolve_from_cache(repo_id, options.get("quant") or tag, options.get("file"), options.get("revision"))
+        if spec is None:
+            raise OfflineError(f"offline: {repo_id} is not in the local Hugging Face cache")
+        return spec
     from llmfit_hf.resolver import resolve_repo
 
     return resolve_repo(repo_id, quant=options.get("quant") or tag, file=options.get("file"),

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from llmfit_core.errors import LlmfitError, ModelReadError, NotFoundError
+from llmfit_core.errors import LlmfitError, ModelReadError, NotFoundError, OfflineError
 from llmfit_core.model_spec import ModelSpec
 
 from llmfit_hf import hub
@@ -216,8 +216,17 @@ def safetensors_spec(listing: RepoListing, revision: str | None = None, exact: b
 
 def resolve_repo(repo_id: str, quant: str | None = None, file: str | None = None, revision: str | None = None,
                  exact: bool = True) -> ModelSpec:
-    """ModelSpec for `org/name` on the Hub (GGUF variant by quant/file, or safetensors/MLX weights)."""
-    listing = repo_listing(repo_id, revision)
+    """ModelSpec for `org/name` on the Hub (GGUF variant by quant/file, or safetensors/MLX weights).
+
+    Without network (OfflineError) the local Hugging Face cache is used when it holds the model.
+    """
+    try:
+        listing = repo_listing(repo_id, revision)
+    except OfflineError as exc:
+        spec = resolve_from_cache(repo_id, quant, file, revision)
+        if spec is None:
+            raise OfflineError(f"{exc}; {repo_id} is not in the local Hugging Face cache either") from None
+        return spec
     if file:
         hub.check_filename(file)
     kind = listing.kind
@@ -238,6 +247,55 @@ def resolve_repo(repo_id: str, quant: str | None = None, file: str | None = None
         spec.notes.append("no weight files found: figures derived from config.json")
         return spec
     raise NotFoundError(f"{repo_id} has neither GGUF nor safetensors weights nor a config.json")
+
+
+# -- offline: the local Hugging Face cache ----------------------------------------------------
+
+
+def cached_listing(repo_id: str, revision: str | None = None):
+    """(RepoListing of the complete files in the local HF cache, snapshot path) or None (huggingface_hub.scan_cache_dir)."""
+    try:
+        h = hub.hf()
+        info = h.scan_cache_dir(h.constants.HF_HUB_CACHE)
+    except Exception:
+        return None
+    for repo in info.repos:
+        if repo.repo_id != repo_id or repo.repo_type != "model" or not repo.revisions:
+            continue
+        want = revision or "main"
+        rev = max(repo.revisions, key=lambda r: (want in r.refs or r.commit_hash == want, r.last_modified))
+        files = {f.file_path.relative_to(rev.snapshot_path).as_posix(): f.size_on_disk for f in rev.files}
+        return RepoListing(repo_id, rev.commit_hash, files), rev.snapshot_path
+    return None
+
+
+def resolve_from_cache(repo_id: str, quant: str | None = None, file: str | None = None,
+                       revision: str | None = None) -> ModelSpec | None:
+    """ModelSpec from files already in the local HF cache (offline), or None when the cache has no model."""
+    found = cached_listing(repo_id, revision)
+    if found is None:
+        return None
+    listing, snapshot = found
+    note = "read from the local Hugging Face cache (offline)"
+    if listing.kind == "gguf":
+        from llmfit_core.readers.gguf import read_gguf
+
+        variant = pick_variant(listing.variants, quant, file, repo_id)
+        spec = read_gguf(str(snapshot / variant.first), ref=f"{repo_id}:{variant.quant}" if variant.quant else repo_id)
+        spec.format, spec.file_bytes, spec.files = "gguf", variant.size, list(variant.files)
+        spec.notes.append(note)
+        return spec
+    if "config.json" in listing.files:
+        with open(snapshot / "config.json", encoding="utf-8") as fh:
+            cfg = json.load(fh)
+        spec = config_spec(cfg, repo_id, quant=quant)
+        weights = safetensors_files(listing.files)
+        if weights:
+            spec.file_bytes = sum(listing.files[w] or 0 for w in weights)
+            spec.files = weights
+        spec.notes.append(note)
+        return spec
+    return None
 
 
 # -- shape guess for quick listings (no header read) -------------------------------------------
