@@ -29,7 +29,8 @@ def registry_url() -> str:
     return os.environ.get("LLMFIT_OLLAMA_REGISTRY", DEFAULT_REGISTRY).rstrip("/")
 
 
-def _client():
+def client():
+    """One httpx client for the registry calls of a resolve (manifest, params and config blobs)."""
     import httpx
 
     return httpx.Client(timeout=TIMEOUT, follow_redirects=True)
@@ -60,11 +61,10 @@ def _get_capped(client, url: str, what: str, cap: int, headers=None) -> bytes:
         raise OfflineError(f"cannot reach the Ollama registry at {registry_url()} ({type(exc).__name__})", url=url) from None
 
 
-def fetch_manifest(name: OllamaName) -> dict:
+def fetch_manifest(http, name: OllamaName) -> dict:
     """GET the manifest for `name`; invalid or truncated JSON raises ModelReadError."""
     url = f"{registry_url()}/v2/{name.namespace}/{name.name}/manifests/{name.tag}"
-    with _client() as client:
-        raw = _get_capped(client, url, f"ollama:{name.short} manifest", MAX_MANIFEST, {"Accept": MANIFEST_ACCEPT})
+    raw = _get_capped(http, url, f"ollama:{name.short} manifest", MAX_MANIFEST, {"Accept": MANIFEST_ACCEPT})
     return parse_manifest(raw, name.short)
 
 
@@ -92,9 +92,8 @@ def layer(manifest: dict, kind: str) -> dict | None:
     return None
 
 
-def fetch_small_blob(name: OllamaName, digest: str) -> bytes:
+def fetch_small_blob(http, name: OllamaName, digest: str) -> bytes:
     """A config/params blob (JSON, a few hundred bytes), capped."""
     blob_name(digest)
     url = f"{registry_url()}/v2/{name.namespace}/{name.name}/blobs/{digest}"
-    with _client() as client:
-        return _get_capped(client, url, f"ollama:{name.short} blob {digest[:19]}", MAX_SMALL_BLOB)
+    return _get_capped(http, url, f"ollama:{name.short} blob {digest[:19]}", MAX_SMALL_BLOB)

@@ -172,21 +172,22 @@ def _from_api(name: OllamaName) -> ModelSpec | None:
 
 
 def _from_registry(name: OllamaName) -> ModelSpec:
-    manifest = registry.fetch_manifest(name)
-    item = registry.layer(manifest, "model")
-    if item is None:
-        raise ModelReadError(f"Ollama manifest for {name.short} has no model layer")
+    with registry.client() as http:
+        manifest = registry.fetch_manifest(http, name)
+        item = registry.layer(manifest, "model")
+        if item is None:
+            raise ModelReadError(f"Ollama manifest for {name.short} has no model layer")
+        params_layer = registry.layer(manifest, "params")
+        params = _parse_params_blob(registry.fetch_small_blob(http, name, params_layer["digest"])) if params_layer else {}
+        config = None
+        cfg = manifest.get("config")
+        if isinstance(cfg, dict) and isinstance(cfg.get("digest"), str):
+            try:
+                config = _parse_params_blob(registry.fetch_small_blob(http, name, cfg["digest"]))
+            except (ModelReadError, RemoteError):
+                config = None
     url = f"{registry.registry_url()}/v2/{name.namespace}/{name.name}/blobs/{item['digest']}"
     spec = read_gguf_url(url, name.ref, int(item["size"]))
-    params_layer = registry.layer(manifest, "params")
-    params = _parse_params_blob(registry.fetch_small_blob(name, params_layer["digest"])) if params_layer else {}
-    config = None
-    cfg = manifest.get("config")
-    if isinstance(cfg, dict) and isinstance(cfg.get("digest"), str):
-        try:
-            config = _parse_params_blob(registry.fetch_small_blob(name, cfg["digest"]))
-        except (ModelReadError, RemoteError):
-            config = None
     return _finish(spec, name, "registry", params, manifest, config)
 
 
