@@ -186,7 +186,7 @@ _RULES: list[tuple[re.Pattern, str]] = [
     (re.compile(rf"^(ram|vram|memory|mem)\s*(?:<=|<|max|under)?\s*{_NUM}\s*({_MEM_UNIT})$", re.I), "mem_kind_first"),
     (re.compile(rf"^(?:context|ctx|n_ctx)\s*(?:of\s+|=\s*|>=\s*|at\s+least\s+)?{_NUM}\s*(k|m)?(?:\s*tokens?)?$", re.I), "ctx"),
     (re.compile(rf"^{_NUM}\s*(k|m)?\s*(?:tokens?\s+)?context$", re.I), "ctx_after"),
-    (re.compile(r"^(?:use|for|use\s+case|usecase|task)\s*[:=]?\s*([\w\s,+-]+)$", re.I), "use"),
+    (re.compile(r"^(?:use\s+case|usecase|use|for|task)\b\s*[:=]?\s*([\w\s,+-]+)$", re.I), "use"),
     (re.compile(r"^(?:licen[cs]e|lic)\s*[:=]?\s*([\w.\-|]+)$", re.I), "license"),
     (re.compile(r"^family\s*[:=]?\s*([\w.\-|]+)$", re.I), "family"),
     (re.compile(r"^format\s*[:=]?\s*([\w|]+)$", re.I), "format"),

@@ -531,8 +531,9 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     for m in pmask.values():
         ok &= m
     res.pairs_considered, res.pairs_passing = int(ev["total"].size), int(ok.sum())
-    if not ok.any():
-        raise ConstraintError(_explain_empty({}, pmask, ev, c))
+    if not ok.any():  # explain over the whole catalog: a model-level constraint may be the culprit
+        ev_all = evaluate(full, hw, c, ladder, correct_models=0)
+        raise ConstraintError(_explain_empty({k: v[:, None] for k, v in mmask.items()}, _pair_masks(ev_all, c), ev_all, c))
     rc = c
     if not c.min_tps:
         fast = ok & (ev["decode"] >= DEFAULT_MIN_TPS)

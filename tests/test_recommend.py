@@ -1,0 +1,190 @@
+"""recommend: constraints respected on several machines, best quant under a cap, empty-result explanations, CLI."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from llmfit_core.api import fit_spec
+from llmfit_core.catalog import load_catalog
+from llmfit_core.catalog.entry import CatalogEntry
+from llmfit_core.catalog.store import Catalog, clear_cache
+from llmfit_core.constraints import GIB, Constraints, parse_constraints
+from llmfit_core.errors import ConstraintError
+from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
+from llmfit_core.recommend import recommend
+
+CPU16 = HardwareProfile(name="cpu-16gb", cpu=CPUInfo(model="desktop", cores=8, threads=16, isa=["avx2", "fma"],
+                                                    mem_bandwidth_gbs=60.0), memory=MemoryInfo(total_gb=16, available_gb=14))
+GPU24 = HardwareProfile(name="gpu-24gb", cpu=CPUInfo(model="desktop", cores=16, threads=32, isa=["avx2", "avx512"],
+                                                    mem_bandwidth_gbs=80.0), memory=MemoryInfo(total_gb=64, available_gb=60),
+                        gpus=[GPUInfo(vendor="nvidia", name="GeForce RTX 4090", vram_gb=24, bandwidth_gbs=1008,
+                                      fp16_tflops=165, compute_capability="8.9")])
+MAC32 = HardwareProfile(name="mac-32gb", cpu=CPUInfo(model="Apple M2 Max", cores=12, threads=12, isa=["neon", "dotprod"],
+                                                    mem_bandwidth_gbs=400.0, arch="arm64"),
+                        memory=MemoryInfo(total_gb=32), unified_memory=True,
+                        gpus=[GPUInfo(vendor="apple", name="Apple M2 Max", bandwidth_gbs=400, fp16_tflops=27, gpu_cores=38)])
+PROFILES = [CPU16, GPU24, MAC32]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def _llama8b() -> CatalogEntry:
+    return CatalogEntry(id="acme/Llama-8B-Instruct", family="llama-3.1", arch="llama", params=8_030_261_248,
+                        active_params=8_030_261_248, n_layers=32, hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128,
+                        vocab_size=128256, max_context=131072, ffn_size=14336, uses=["chat"], license="llama3.1",
+                        gguf=[{"repo": "acme/Llama-8B-Instruct-GGUF", "quants": {}}])
+
+
+@pytest.mark.parametrize("hw", PROFILES, ids=lambda h: h.name)
+def test_constraints_are_respected(hw):
+    c = parse_constraints("min 20 tok/s, max 8GB, use coding")
+    res = recommend(c, hardware=hw, top=5)
+    assert res.items
+    for r in res.items:
+        assert r.decode_tok_s >= 20, r.entry.id
+        assert r.total_bytes <= 8 * GIB, r.entry.id
+        assert "coding" in r.entry.uses
+        assert r.fits and r.verdict != "no-fit"
+        d = r.to_dict()  # the fit --json contract plus the catalog id
+        assert d["model_id"] == r.entry.id and d["memory"]["total_bytes"] == r.total_bytes
+        assert d["decode_tok_s"] >= 20 and d["model"]["quant"] == r.quant
+
+
+def test_score_is_the_documented_formula():
+    import math
+
+    e = _llama8b()
+    (r,) = recommend(Constraints(), hardware=GPU24, top=1, catalog=Catalog([e]), refine=False).items
+    assert r.quant == "Q8_0" and r.verdict == "runs"
+    quality = 30 + 12 * math.log2(8.030261248) + 3 - 10 * 0.0026  # llama-3.1 bonus 3, Q8_0 +0.0026 ppl
+    speed = 15 * min(1.0, math.log(r.decode_tok_s) / math.log(60))
+    assert r.rank_score == pytest.approx(quality + speed + 5 + 2, abs=0.01)  # runs +5, one GGUF repo +2
+    res = recommend(Constraints(), hardware=GPU24, top=8, refine=False)
+    scores = [round(r.rank_score, 1) for r in res.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_best_quant_under_a_memory_cap_and_why_the_next_was_rejected():
+    e = _llama8b()
+    totals = {q: fit_spec(e.to_spec(q), hardware=GPU24).memory.total_bytes for q in ("Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")}
+    assert totals["Q4_K_M"] < totals["Q5_K_M"] < totals["Q6_K"] < totals["Q8_0"]  # hand check of the ladder
+    cap = (totals["Q5_K_M"] + totals["Q6_K"]) // 2
+    res = recommend(Constraints(max_memory_bytes=cap), hardware=GPU24, top=1, catalog=Catalog([e]))
+    (r,) = res.items
+    assert r.quant == "Q5_K_M"
+    assert r.total_bytes <= cap
+    assert r.rejected_better.startswith("Q6_K needs ") and f"> {cap / GIB:.1f} GB" in r.rejected_better
+    # without a cap, an 8B model on a 24 GB GPU gets the best quant of the ladder
+    (free,) = recommend(Constraints(), hardware=GPU24, top=1, catalog=Catalog([e])).items
+    assert free.quant == "Q8_0" and free.rejected_better is None
+
+
+def test_speed_floor_picks_a_smaller_quant_on_cpu():
+    e = _llama8b()
+    speeds = {q: fit_spec(e.to_spec(q), hardware=CPU16).decode_tok_s for q in ("Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")}
+    assert speeds["Q8_0"] < speeds["Q4_K_M"]  # smaller weights decode faster when bandwidth-bound
+    floor = (speeds["Q4_K_M"] + speeds["Q5_K_M"]) / 2
+    if not speeds["Q5_K_M"] < floor < speeds["Q4_K_M"]:
+        pytest.skip("Q4_K_M and Q5_K_M decode at the same speed on this model of the CPU")
+    (r,) = recommend(Constraints(min_tps=floor), hardware=CPU16, top=1, catalog=Catalog([e])).items
+    assert r.quant == "Q4_K_M" and "Q5_K_M decodes at" in r.rejected_better
+
+
+def test_vectorised_estimates_agree_with_the_full_pipeline():
+    res = recommend(parse_constraints("use chat"), hardware=GPU24, top=5, refine=False)
+    for r in res.items:
+        full = fit_spec(r.entry.to_spec(r.quant), hardware=GPU24, context=r.context)
+        assert abs(r.total_bytes / full.memory.total_bytes - 1) < 0.10, r.entry.id
+        assert abs(r.decode_tok_s / full.decode_tok_s - 1) < 0.35, r.entry.id
+
+
+def test_which_constraint_excluded_everything():
+    with pytest.raises(ConstraintError, match=r"'min 100000 tok/s' alone excludes every model \(fastest model that fits: "):
+        recommend(parse_constraints("min 100000 tok/s"), hardware=CPU16)
+    with pytest.raises(ConstraintError, match="'license no-such-licence' alone excludes every model"):
+        recommend(parse_constraints("license no-such-licence"), hardware=CPU16)
+    # each is satisfiable alone, not together
+    with pytest.raises(ConstraintError, match=r"excluded by .*'max memory 1.0 GB'.*'min params 7B'|excluded by .*'min params 7B'.*'max memory 1.0 GB'"):
+        recommend(parse_constraints("max 1GB, min 7b params"), hardware=CPU16)
+
+
+def test_embedding_models_only_when_asked():
+    res = recommend(Constraints(), hardware=GPU24, top=10)
+    assert all("embedding" not in r.entry.uses or "chat" in r.entry.uses for r in res.items)
+    emb = recommend(parse_constraints("use embedding"), hardware=GPU24, top=3)
+    assert all("embedding" in r.entry.uses for r in emb.items)
+
+
+def test_bad_top_is_a_constraint_error():
+    with pytest.raises(ConstraintError, match="--top"):
+        recommend(Constraints(), hardware=CPU16, top=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_recommend_json_and_csv(tmp_path):
+    from llmfit_core.cli.main import cli
+
+    prof = tmp_path / "gpu.json"
+    prof.write_text(json.dumps(GPU24.to_dict()))
+    res = CliRunner().invoke(cli, ["recommend", "use coding", "--max-memory", "10GB", "--hardware", str(prof), "--top", "3", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert len(doc["recommendations"]) == 3
+    for r in doc["recommendations"]:
+        assert {"model", "hardware", "backend", "context", "memory", "gpu_layers", "total_layers", "fits", "verdict", "score",
+                "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "reasons", "model_id"} <= set(r)
+        assert r["memory"]["total_bytes"] <= 10 * GIB
+    res = CliRunner().invoke(cli, ["recommend", "--hardware", str(prof), "--top", "2", "--csv", "use", "chat"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.reader(io.StringIO(res.output)))
+    assert rows[0][:3] == ["rank", "model", "quant"] and len(rows) == 3
+
+
+def test_cli_recommend_errors_are_one_line():
+    from llmfit_core.cli.main import cli
+
+    for args in (["fast please"], ["min 100000 tok/s"], ["--top", "0"], ["--max-memory", "lots"]):
+        res = CliRunner().invoke(cli, ["recommend", *args])
+        assert res.exit_code == 1, args
+        assert "Traceback" not in res.output and res.output.startswith("llmfit: error: "), res.output
+        assert res.output.count("\n") == 1
+
+
+def test_cli_recommend_without_arguments_answers_on_this_machine():
+    from llmfit_core.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["recommend", "--top", "3"])
+    assert res.exit_code == 0, res.output
+    assert "Best models for" in res.output
+
+
+def test_cli_search_and_list():
+    from llmfit_core.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["search", "qwen2.5 coder", "--json", "--limit", "50"])
+    assert res.exit_code == 0
+    ids = [m["id"] for m in json.loads(res.output)["models"]]
+    assert "Qwen/Qwen2.5-Coder-7B-Instruct" in ids and all("qwen2.5" in i.lower() and "coder" in i.lower() for i in ids)
+    res = CliRunner().invoke(cli, ["list", "--use", "coding", "--max-params", "8B", "--license", "apache-2.0", "--json",
+                                   "--limit", "1000"])
+    models = json.loads(res.output)["models"]
+    assert models and all(m["params"] <= 8e9 and "coding" in m["uses"] and m["license"] == "apache-2.0" for m in models)
+    cat = load_catalog()
+    res = CliRunner().invoke(cli, ["list", "--fits", "--hardware", "Raspberry Pi 5", "--min-params", "30B", "--json"])
+    assert res.exit_code == 0
+    assert json.loads(res.output)["count"] < sum(1 for e in cat.models if e.params >= 30e9)
