@@ -98,12 +98,13 @@ def test_runtime_settings_from_environment(fake, env, monkeypatch):
     monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "4")
     monkeypatch.setenv("OLLAMA_KV_CACHE_TYPE", "q8_0")
     rd = resolve("ollama:tiny").metadata["runtime_defaults"]
-    assert (rd["context"], rd["n_seq"], rd["cache_type"]) == (32768, 4, "f16")  # q8_0 needs flash attention
+    # 4 parallel slots of 32k each: llama.cpp gets 128k of context; q8_0 needs flash attention
+    assert (rd["context"], rd["context_per_request"], rd["n_seq"], rd["cache_type"]) == (4 * 32768, 32768, 4, "f16")
     monkeypatch.setenv("OLLAMA_FLASH_ATTENTION", "1")
     rd = resolve("ollama:tiny").metadata["runtime_defaults"]
     assert rd["cache_type"] == "q8_0" and rd["flash_attn"] is True
     # the model's own num_ctx wins over OLLAMA_CONTEXT_LENGTH
-    assert resolve("ollama:huge:70b").metadata["runtime_defaults"]["context"] == 8192
+    assert resolve("ollama:huge:70b").metadata["runtime_defaults"]["context_per_request"] == 8192
     monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "many")
     with pytest.raises(ResolveError, match="OLLAMA_NUM_PARALLEL"):
         resolve("ollama:tiny")
@@ -248,3 +249,15 @@ def test_bad_ollama_host_is_one_clear_error(monkeypatch):
         base_url("ftp://x")
     with pytest.raises(ResolveError, match="OLLAMA_HOST"):
         base_url("host:notaport")
+
+
+def test_fit_uses_what_ollama_would_load(fake, env, hw, monkeypatch):
+    from llmfit_core.api import fit
+
+    one = fit("ollama:huge:70b", hardware=hw)
+    assert one.context == 8192  # num_ctx of the model's params layer
+    monkeypatch.setenv("OLLAMA_NUM_PARALLEL", "4")
+    four = fit("ollama:huge:70b", hardware=hw)
+    assert four.context == 4 * 8192  # Ollama's FAQ: parallel requests multiply the context
+    assert four.memory.kv_cache_bytes == 4 * one.memory.kv_cache_bytes
+    assert not four.fits and four.model_ref == "ollama:huge:70b"

@@ -243,3 +243,22 @@ def test_ollama_run_of_an_installed_model_is_not_checked(shimenv, ollama_reg, sm
     assert r.returncode == 0 and recorded(shimenv) == ["run", "--verbose", "tiny"]
     assert r.stdout == b"a prompt\x00\xff from stdin\n"  # the check did not consume stdin or write to stdout
     assert "ollama:tiny:latest" in r.stderr.decode()
+
+
+def test_the_shim_execs_so_signals_reach_the_real_program(shimenv):
+    import signal
+    import time
+
+    (shimenv["real"] / "ollama").write_text(
+        "#!/bin/sh\ntrap 'echo got-term; exit 77' TERM\necho $$\nwhile :; do sleep 0.05; done\n")
+    env = dict(shimenv["env"])
+    p = subprocess.Popen(["ollama", "serve"], stdout=subprocess.PIPE, env=env)
+    try:
+        pid = int(p.stdout.readline())
+        assert pid == p.pid  # same process: the shim was replaced by the real program (exec)
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 77 and out.strip() == b"got-term"

@@ -19,7 +19,8 @@ def runtime_defaults(params: dict | None = None) -> dict:
     """The settings an Ollama server would load this model with (they change the memory needed).
 
     `num_ctx` in the model's params wins over `OLLAMA_CONTEXT_LENGTH`; `OLLAMA_NUM_PARALLEL` multiplies
-    the KV cache; `OLLAMA_KV_CACHE_TYPE` applies only with flash attention on (else Ollama uses f16).
+    the context Ollama asks llama.cpp for (`context` is that total, `context_per_request` one slot's);
+    `OLLAMA_KV_CACHE_TYPE` applies only with flash attention on (else Ollama uses f16).
     """
     params = params or {}
     notes = []
@@ -39,8 +40,10 @@ def runtime_defaults(params: dict | None = None) -> dict:
     if cache != "f16" and not flash:
         notes.append(f"OLLAMA_KV_CACHE_TYPE={cache} needs OLLAMA_FLASH_ATTENTION=1; Ollama uses f16")
         cache = "f16"
-    return {"context": context, "context_from": ctx_from, "n_seq": n_seq, "cache_type": cache,
-            "flash_attn": flash, "notes": notes}
+    if n_seq > 1:  # Ollama gives each parallel slot its own num_ctx: the llama.cpp context is the product
+        notes.append(f"OLLAMA_NUM_PARALLEL={n_seq}: Ollama allocates {n_seq} x {context} tokens of context")
+    return {"context": context * n_seq, "context_per_request": context, "context_from": ctx_from, "n_seq": n_seq,
+            "cache_type": cache, "flash_attn": flash, "notes": notes}
 
 
 def _env_int(name: str) -> int | None:
