@@ -192,3 +192,24 @@ def test_offline_uses_the_local_hf_cache(hf_env, monkeypatch):
         llmfit_resolve_model("fake-org/Huge-GGUF", {"offline": True})
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # network gone: the cache answers
     assert resolve_repo("fake-org/Tiny-GGUF", quant="Q8_0").files == ["tiny-Q8_0.gguf"]
+
+
+def test_hostile_config_json_is_refused(hf_env, fake_hub, monkeypatch):
+    from fakehub import FakeFile, FakeHub, safetensors_file
+    from huggingface_hub import constants
+
+    from llmfit_core.errors import ModelReadError
+    from llmfit_hf.resolver import CONFIG_CAP, fetch_config
+
+    repo = "evil-org/Hostile-config"
+    with FakeHub() as hub:  # its own server: the shared one stays clean for listings
+        hub.add_repo(repo, [FakeFile("config.json", 300 << 20, b'{"model_type": "llama", ', lfs=False),
+                            safetensors_file("model.safetensors", {"w": ("BF16", (16, 16))})])
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+        with pytest.raises(ModelReadError, match="config.json"):
+            resolve_repo(repo)  # size known from the listing: refused before any byte
+        assert hub.served(repo, "config.json") == 0
+        with pytest.raises(ModelReadError, match="config.json"):
+            fetch_config(repo)  # size unknown (search results): streamed and cut off at the cap
+        assert hub.served(repo, "config.json") < CONFIG_CAP + (64 << 20)

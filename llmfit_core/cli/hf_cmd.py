@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import fail, friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
 from llmfit_core.errors import LlmfitError
 
 EXIT_NO_FIT = 3

@@ -289,7 +289,7 @@ def _quick_rows(listing: RepoListing, ann: Annotator) -> list[Row]:
     if kind in ("safetensors", "mlx"):
         if "config.json" not in listing.files:
             return [Row(listing.repo_id, kind=kind, downloads=listing.downloads, note="no config.json")]
-        cfg = fetch_config(listing.repo_id)
+        cfg = fetch_config(listing.repo_id, size=listing.files.get("config.json"))
         spec = config_spec(cfg, listing.repo_id)
         st = listing.safetensors or {}
         nbytes = _bytes_from_param_counts(st.get("parameters") or {})

@@ -145,22 +145,46 @@ def _scale_weights(spec: ModelSpec, new_total: int) -> None:
 # -- safetensors / MLX ---------------------------------------------------------------------------
 
 
-def fetch_config(repo_id: str, revision: str | None = None) -> dict:
-    """config.json of a repo (hf_hub_download of that one small file; cached like any Hub file)."""
-    with hub.hub_errors(f"{repo_id}/config.json"):
-        path = hub.hf().hf_hub_download(repo_id, "config.json", revision=revision)
-    import os
+def fetch_config(repo_id: str, revision: str | None = None, size: int | None = None) -> dict:
+    """config.json of a repo, at most CONFIG_CAP bytes.
 
-    if os.path.getsize(path) > CONFIG_CAP:
+    With `size` known (from the file listing) it goes through hf_hub_download, so it is cached for offline
+    use; a hostile multi-GB "config.json" is refused before any byte. With the size unknown (search
+    results) it is streamed and cut off at the cap.
+    """
+    if size is not None and size > CONFIG_CAP:
+        raise ModelReadError(f"{repo_id}/config.json is {size} bytes; refusing more than {CONFIG_CAP >> 20} MiB")
+    h = hub.hf()
+    with hub.hub_errors(f"{repo_id}/config.json"):
+        if size is not None:
+            with open(h.hf_hub_download(repo_id, "config.json", revision=revision), "rb") as fh:
+                raw = fh.read(CONFIG_CAP + 1)
+        else:
+            raw = _stream_capped(hub.file_url(repo_id, "config.json", revision), CONFIG_CAP)
+    if len(raw) > CONFIG_CAP:
         raise ModelReadError(f"{repo_id}/config.json is larger than {CONFIG_CAP >> 20} MiB")
     try:
-        with open(path, encoding="utf-8") as fh:
-            cfg = json.load(fh)
+        cfg = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ModelReadError(f"{repo_id}/config.json is not valid JSON ({exc})") from None
     if not isinstance(cfg, dict):
         raise ModelReadError(f"{repo_id}/config.json is not a JSON object")
     return cfg
+
+
+def _stream_capped(url: str, cap: int) -> bytes:
+    """GET `url` with huggingface_hub's session and token headers, reading at most cap+1 bytes."""
+    h = hub.hf()
+    buf = bytearray()
+    with h.get_session().stream("GET", url, headers=hub.token_headers(), follow_redirects=True) as resp:
+        if resp.status_code >= 400:
+            resp.read()
+            h.utils.hf_raise_for_status(resp)
+        for chunk in resp.iter_bytes():
+            buf += chunk
+            if len(buf) > cap:
+                break
+    return bytes(buf)
 
 
 def config_spec(config: dict, ref: str, quant: str | None = None) -> ModelSpec:
@@ -177,7 +201,7 @@ def safetensors_spec(listing: RepoListing, revision: str | None = None, exact: b
     repo = listing.repo_id
     if "config.json" not in listing.files:
         raise NotFoundError(f"{repo} has no config.json and no GGUF file: cannot tell its architecture")
-    cfg = config if config is not None else fetch_config(repo, revision)
+    cfg = config if config is not None else fetch_config(repo, revision, listing.files.get("config.json"))
     spec = config_spec(cfg, repo)
     weights = safetensors_files(listing.files)
     file_bytes = sum(listing.files[w] or 0 for w in weights) or None
