@@ -115,6 +115,14 @@ class CatalogArrays:
 
 
 _ARRAYS: dict[int, CatalogArrays] = {}
+_PACKED_HINTS = ("bit", "fp4", "fp8", "int4", "int8", "awq", "gptq", "bnb", "mlx", "autoround", "hqq", "exl2", "w4a16",
+                 "w8a8", "dwq", "q2", "q3", "q4", "q5", "q6", "q8")
+
+
+def _looks_packed(model_id: str) -> bool:
+    """validate._PACKED, with a cheap substring pre-check (the regex is slow over thousands of ids)."""
+    low = model_id.lower()
+    return any(h in low for h in _PACKED_HINTS) and bool(_PACKED.search(model_id))
 
 
 def catalog_arrays(entries) -> CatalogArrays:
@@ -122,7 +130,8 @@ def catalog_arrays(entries) -> CatalogArrays:
     key = id(entries)
     if key in _ARRAYS and _ARRAYS[key].entries is entries:
         return _ARRAYS[key]
-    f = lambda name: np.array([getattr(e, name) or 0 for e in entries], dtype=np.float64)  # noqa: E731
+    n = len(entries)
+    f = lambda name: np.fromiter((getattr(e, name) or 0 for e in entries), dtype=np.float64, count=n)  # noqa: E731
     params, active = f("params"), f("active_params")
     active = np.where(active > 0, active, params)
     H, V, L = f("hidden_size"), f("vocab_size"), f("n_layers")
@@ -146,7 +155,7 @@ def catalog_arrays(entries) -> CatalogArrays:
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
         quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         avail=np.array([2.0 * min(len(e.gguf), 3) + min(len(e.mirrors), 3) for e in entries]),
-        packed=np.array([not e.gguf and bool(_PACKED.search(e.id)) for e in entries]),
+        packed=np.array([not e.gguf and _looks_packed(e.id) for e in entries]),
     )
     _ARRAYS.clear()
     _ARRAYS[key] = arr

@@ -208,7 +208,7 @@ def _load_shipped() -> list[CatalogEntry]:
     if not path.exists():
         raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
     doc = json.loads(gzip.decompress(path.read_bytes()))
-    return [CatalogEntry.from_dict(d) for d in doc["models"]]
+    return [CatalogEntry(**d) for d in doc["models"]]  # written by our build script: keys are the fields
 
 
 @lru_cache(maxsize=4)
