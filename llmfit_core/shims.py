@@ -59,9 +59,9 @@ if [ -z "$real" ]; then
   printf '%s\n' "llmfit: error: the real $tool is not on PATH (only the llmfit shim in $self_dir)" >&2
   exit 127
 fi
-if [ "${LLMFIT_BYPASS:-}" = 1 ]; then
-  exec "$real" "$@"
-fi
+case ${LLMFIT_BYPASS:-} in
+  1|true|yes|on|TRUE|YES|ON|True|Yes|On) exec "$real" "$@" ;;
+esac
 
 need=
 case $tool in
@@ -83,10 +83,11 @@ if [ -n "$need" ]; then
     3) exit 3 ;;
     129|130|131|143) exit "$rc" ;;
     *)
-      if [ "${LLMFIT_STRICT:-}" = 1 ]; then
-        [ "$rc" = 1 ] || printf '%s\n' "llmfit: error: the fit check failed (exit $rc); not running $tool (LLMFIT_STRICT=1)" >&2
-        exit "$rc"
-      fi
+      case ${LLMFIT_STRICT:-} in
+        1|true|yes|on|TRUE|YES|ON|True|Yes|On)
+          [ "$rc" = 1 ] || printf '%s\n' "llmfit: error: the fit check failed (exit $rc); not running $tool (LLMFIT_STRICT=1)" >&2
+          exit "$rc" ;;
+      esac
       printf '%s\n' "llmfit: warning: the fit check failed (exit $rc); running $tool anyway" >&2 ;;
   esac
 fi
@@ -152,19 +153,24 @@ def _on_path(directory: Path) -> bool:
 def install(directory: Path | None = None, tools=TOOLS, python: str | None = None, overwrite: bool = False) -> InstallResult:
     """Write the shims into `directory` (created if needed). Files that are not llmfit shims are kept
     unless `overwrite`."""
+    from llmfit_core.errors import LlmfitError
+
     directory = Path(directory or default_dir()).expanduser()
-    directory.mkdir(parents=True, exist_ok=True)
     written, skipped = [], []
-    for tool in tools:
-        target = directory / tool
-        if target.exists() and not is_shim(target) and not overwrite:
-            skipped.append(tool)
-            continue
-        tmp = directory / f".{tool}.llmfit-tmp"
-        tmp.write_text(render_shim(tool, python))
-        tmp.chmod(0o755)
-        os.replace(tmp, target)
-        written.append(target)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for tool in tools:
+            target = directory / tool
+            if target.exists() and not is_shim(target) and not overwrite:
+                skipped.append(tool)
+                continue
+            tmp = directory / f".{tool}.llmfit-tmp"
+            tmp.write_text(render_shim(tool, python))
+            tmp.chmod(0o755)
+            os.replace(tmp, target)
+            written.append(target)
+    except OSError as exc:
+        raise LlmfitError(f"cannot write shims to {directory}: {exc.strerror or exc}") from None
     return InstallResult(directory, written, skipped, path_line(directory), _on_path(directory))
 
 

@@ -262,3 +262,21 @@ def test_the_shim_execs_so_signals_reach_the_real_program(shimenv):
         if p.poll() is None:
             p.kill()
     assert p.returncode == 77 and out.strip() == b"got-term"
+
+
+def test_install_into_a_file_is_one_clear_error(tmp_path):
+    from click.testing import CliRunner
+
+    from llmfit_core.cli.main import cli
+
+    f = tmp_path / "afile"
+    f.write_text("x")
+    r = CliRunner().invoke(cli, ["hooks", "install", "--dir", str(f / "sub")])
+    assert r.exit_code == 1 and "cannot write shims" in r.output and "Traceback" not in r.output
+
+
+def test_bypass_and_strict_accept_true_words(shimenv):
+    r = run(shimenv, "ollama", ["pull", "x"], LLMFIT_BYPASS="true")
+    assert r.returncode == 0 and r.stderr == b"" and recorded(shimenv) == ["pull", "x"]
+    r = run(shimenv, "ollama", ["pull", "x"], LLMFIT_STRICT="yes")
+    assert r.returncode == 1 and recorded(shimenv) is None

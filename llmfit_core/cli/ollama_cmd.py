@@ -34,9 +34,10 @@ def register(cli) -> None:
     @friendly_errors
     def ls_cmd(hardware, context, as_json):
         """Installed models (local store, else the local server), each with its fit on this machine."""
-        from llmfit_core.api import fit
+        from llmfit_core.api import fit, parse_count
         from llmfit_ollama.installed import installed_models
 
+        context = parse_count(context)  # bad input: one error, not one per model
         rows = []
         for m in installed_models():
             row = {"name": m.name, "size_bytes": m.size_bytes, "quant": m.quant}
