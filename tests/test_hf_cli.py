@@ -174,3 +174,18 @@ def test_hf_fit_extension_registered_locally(hf_env, fake_hub, tmp_path):
     assert res.returncode == 0, res.stderr
     assert _cached(hf_env["cache"], "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")
     assert os.access(manifest.parent / "hf-fit", os.X_OK)
+
+
+def test_search_offline_is_one_quick_line(hf_env, monkeypatch):
+    import socket
+
+    from huggingface_hub import constants
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+    res = CliRunner().invoke(cli, ["hf", "search", "llama"])
+    assert res.exit_code == 1
+    assert "cannot reach" in res.stderr and len(res.stderr.strip().splitlines()) == 1
