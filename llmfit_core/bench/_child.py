@@ -7,7 +7,6 @@ Kept free of llmfit imports beyond the standard library so a crash here cannot t
 
 from __future__ import annotations
 
-import ctypes
 import json
 import random
 import resource
