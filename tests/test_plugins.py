@@ -177,3 +177,18 @@ def test_third_party_plugin_installs_and_is_used(tmp_path):
     # disabled by the deny-list: the reference is unknown again
     res = _llmfit("fit", "zoo:toy-1b", env=dict(env, LLMFIT_PLUGINS="huggingface"))
     assert res.returncode == 1 and "unknown model" in res.stderr
+
+
+def test_without_huggingface_hub_the_adapter_says_how_to_install():
+    code = ("import sys, json; sys.modules['huggingface_hub'] = None\n"
+            "import llmfit_hf\n"
+            "print(json.dumps(llmfit_hf.runner_status()))\n"
+            "print(llmfit_hf.llmfit_resolve_model('org/name', {}))\n"
+            "from llmfit_core.cli.main import main\n"
+            "main(['hf', 'ls', 'org/name'])\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    ok, msg = json.loads(res.stdout.splitlines()[0])
+    assert ok is False and "pip install" in msg
+    assert res.stdout.splitlines()[1] == "None"  # the adapter stands aside; the catalog may still answer
+    assert res.returncode == 1 and "huggingface_hub is not installed" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
