@@ -261,3 +261,35 @@ def test_fit_uses_what_ollama_would_load(fake, env, hw, monkeypatch):
     assert four.context == 4 * 8192  # Ollama's FAQ: parallel requests multiply the context
     assert four.memory.kv_cache_bytes == 4 * one.memory.kv_cache_bytes
     assert not four.fits and four.model_ref == "ollama:huge:70b"
+
+
+@pytest.mark.parametrize("raw", [b"", b"null", b"[]", b'{"layers": "x"}', b'{"layers": [1]}',
+                                 b'{"layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:'
+                                 + b"a" * 64 + b'", "size": -1}]}',
+                                 b'{"layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": "md5:x", "size": 1}]}'])
+def test_malformed_manifests_are_model_read_errors(raw):
+    from llmfit_ollama.registry import layer, parse_manifest
+
+    with pytest.raises(ModelReadError):
+        layer(parse_manifest(raw, "x"), "model")
+
+
+def test_no_name_escapes_the_store(tmp_path):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from llmfit_ollama.names import parse_name
+    from llmfit_ollama.store import manifest_path
+
+    base = (tmp_path / "manifests").resolve()
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=st.sampled_from(list("ab./:\\_-~%$ \x00")), max_size=24))
+    def check(text):
+        try:
+            name = parse_name("ollama:" + text)
+        except ResolveError:
+            return
+        assert base in manifest_path(name, tmp_path).resolve().parents
+
+    check()
