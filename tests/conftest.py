@@ -28,6 +28,7 @@ TINY = GGUFShape(n_layers=2, hidden=256, ffn=512, n_heads=4, n_kv_heads=2, vocab
 HUGE = GGUFShape(n_layers=80, hidden=8192, ffn=28672, n_heads=64, n_kv_heads=8, vocab=152064, context=32768,
                  name="huge")
 STANDARD_REPOS = {
+    # tiny-*.gguf are complete files (zero weights) that llama-cpp-python 0.3.36 loads and evaluates
     "fake-org/Tiny-GGUF": "2 small GGUFs (tiny-Q4_K_M.gguf, tiny-Q8_0.gguf), fits anywhere",
     "fake-org/Huge-GGUF": "~70B GGUFs: huge-Q4_K_M.gguf (~40 GB), huge-Q8_0 split in 2 shards (~75 GB)",
     "fake-org/Gated-GGUF": "gated: files answer 401 GatedRepo without the token fake_hub.token",
