@@ -14,8 +14,9 @@ Score (higher is better), documented:
     headroom       = runs +5, tight −5, offload −10
     availability   = 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3): models people actually run
                      (the source list has no download counts; GGUF conversions by the big publishers are the proxy)
-For each model the chosen quantization is the highest-quality one that meets every constraint; the next
-better one is named with the constraint it broke.
+For each model the chosen quantization is the best-scoring one among those meeting every constraint
+(the highest quality unless a bigger one would offload to the CPU or decode much slower); the next better
+quantization is named with the constraint it broke, or the figures that made it score lower.
 """
 
 from __future__ import annotations
@@ -231,6 +232,7 @@ class Recommendation:
     prefill_tok_s: float
     context: int
     rejected_better: str | None = None  # why the next better quantization was not chosen
+    similar: list[str] = field(default_factory=list)  # same architecture and size, same figures (fine-tunes)
     report: object | None = None  # FitReport from the full pipeline (top N)
 
     def to_dict(self) -> dict:
@@ -244,6 +246,7 @@ class Recommendation:
             "rank_score": round(self.rank_score, 2),
             "quality": round(self.quality, 2),
             "rejected_better": self.rejected_better,
+            "similar_models": list(self.similar),
         })
         return d
 
@@ -456,7 +459,8 @@ def _why_rejected(ev: dict, c: Constraints, i: int, j: int, quant: str) -> str:
         return f"{quant} decodes at {ev['decode'][i, j]:.1f} tok/s < {c.min_tps:g}"
     if c.min_prefill_tps and ev["prefill"][i, j] < c.min_prefill_tps:
         return f"{quant} prefills at {ev['prefill'][i, j]:.0f} tok/s < {c.min_prefill_tps:g}"
-    return f"{quant} scores lower"
+    return (f"{quant} scores lower: {ev['verdict'][i, j]}, {ev['decode'][i, j]:.1f} tok/s, "
+            f"{fmt_gib(t)}")
 
 
 def _explain_empty(model_masks: dict, pair_masks: dict, ev: dict | None, c: Constraints) -> str:
@@ -504,8 +508,11 @@ def _explain_empty(model_masks: dict, pair_masks: dict, ev: dict | None, c: Cons
 
 
 def recommend(constraints: Constraints | None = None, hardware=None, top: int = 10, catalog=None,
-              refine: bool = True) -> RecommendResult:
+              refine: bool = True, distinct: bool = True) -> RecommendResult:
     """Best models × quantizations for `hardware` under `constraints` (see module doc for the score).
+
+    `distinct`: fine-tunes with the same architecture and size as a model already listed (same figures)
+    are counted in its `similar` list instead of taking a row each.
 
     Raises ConstraintError naming the constraint that excluded everything.
     """
@@ -555,21 +562,30 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
             res.notes.append(f"nothing reaches {DEFAULT_MIN_TPS:g} tok/s here: showing the best that fits, however slow")
         res.pairs_passing = int(ok.sum())
     # per model: the highest-quality passing quant (ladder order = quality order, ties -> earlier = smaller)
-    qual = np.where(ok, ev["quality"], -np.inf)
-    best_j = np.argmax(np.round(qual, 1), axis=1)
+    # per model: the quantization with the best score among those meeting every constraint (quality first,
+    # but a quant that would spill to the CPU or crawl loses to a smaller one that runs fast)
+    best_j = np.argmax(np.round(np.where(ok, ev["rank"], -np.inf), 1), axis=1)
     has = ok.any(axis=1)
     rows = np.nonzero(has)[0]
     rank = ev["rank"][rows, best_j[rows]]
     order = rows[np.lexsort((-arr.avail[rows], -np.round(rank, 1)))]
     res.rank_ms = (time.perf_counter() - t0) * 1000
     dropped: list[str] = []
-    for i in order[: max(top * 3, top + 5)]:
-        if len(res.items) >= top:
+    shown: dict[tuple, Recommendation] = {}
+    tried = 0
+    for i in order:
+        if len(res.items) >= top or tried >= max(top * 3, top + 5):
             break
         j = int(best_j[i])
         e = models[i]
-        better = [k for k in range(len(ladder)) if ev["quality"][i, k] > ev["quality"][i, j] + 0.05 and not ok[i, k]]
-        rej = _why_rejected(ev, rc, i, min(better, key=lambda k: ev["quality"][i, k]), ladder[min(better, key=lambda k: ev["quality"][i, k])]) if better else None
+        key = (e.arch, e.n_layers, e.hidden_size, round(e.params / 1e8), ladder[j])
+        if distinct and key in shown:
+            shown[key].similar.append(e.id)
+            continue
+        tried += 1
+        better = [k for k in range(len(ladder)) if ev["quality"][i, k] > ev["quality"][i, j] + 0.05]
+        nb = min(better, key=lambda k: ev["quality"][i, k]) if better else None
+        rej = _why_rejected(ev, rc, i, nb, ladder[nb]) if nb is not None else None
         rec = Recommendation(entry=e, quant=ladder[j], rank_score=float(ev["rank"][i, j]), quality=float(ev["quality"][i, j]),
                              total_bytes=int(ev["total"][i, j]), gpu_bytes=int(ev["gpu_bytes"][i, j]), cpu_bytes=int(ev["cpu_bytes"][i, j]),
                              verdict=str(ev["verdict"][i, j]), fits=bool(ev["fits"][i, j]), decode_tok_s=float(ev["decode"][i, j]),
@@ -587,6 +603,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
                     continue
         if rec.report is None:
             rec.report = _vector_report(rec, hw, ev["backend"].name)
+        shown[key] = rec
         res.items.append(rec)
     if dropped:
         res.notes.append(f"{len(dropped)} candidate(s) dropped after the full per-model estimate, e.g. {dropped[0]}")

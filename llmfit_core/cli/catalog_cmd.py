@@ -259,11 +259,12 @@ def register(cli) -> None:
     @filter_options
     @click.option("--quant", multiple=True, help="Only these quantizations (repeatable).")
     @click.option("--include-no-fit", is_flag=True, help="Also rank models that do not fit.")
+    @click.option("--all-variants", is_flag=True, help="List fine-tunes of the same size and architecture separately.")
     @json_option
     @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
     @friendly_errors
     def recommend_cmd(constraints, hardware, top, min_tps, prefill_min, max_memory, max_vram, family, min_params,
-                      max_params, use, fmt, license, context, quant, include_no_fit, as_json, as_csv):
+                      max_params, use, fmt, license, context, quant, include_no_fit, all_variants, as_json, as_csv):
         """Best models for this machine (or --hardware), e.g. `llmfit recommend "min 20 tok/s, max 8GB" use coding`."""
         from llmfit_core.constraints import from_flags, parse_constraints
         from llmfit_core.recommend import recommend
@@ -274,12 +275,12 @@ def register(cli) -> None:
             fits=not include_no_fit))
         cat = _load()
         with _status("ranking models × quantizations..."):
-            res = recommend(c, hardware=hardware, top=top, catalog=cat)
+            res = recommend(c, hardware=hardware, top=top, catalog=cat, distinct=not all_variants)
         if as_json:
             _print_json(res.to_dict())
             return
         header = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "score", "why not better"]
-        rows = [[n, r.entry.id, r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
+        rows = [[n, r.entry.id + (f" (+{len(r.similar)} similar)" if r.similar and not as_csv else ""), r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
                  f"{r.prefill_tok_s:.0f}", f"{r.rank_score:.1f}", r.rejected_better or "best quant"] for n, r in enumerate(res.items, 1)]
         if as_csv:
             _print_csv(header, rows)
