@@ -276,16 +276,32 @@ def _weights_split(spec: ModelSpec) -> tuple[list[int], int, int]:
 
 
 def repack_bytes(spec: ModelSpec, types: tuple[str, ...] | None = None) -> int:
-    """Bytes llama.cpp's CPU backend copies into CPU_REPACK buffers: matmul weights of repackable `types`."""
+    """Extra bytes from llama.cpp's CPU weight repacking (extra buffer types).
+
+    The CPU_REPACK buffer holds a copy of the matmul weights of repackable `types`; the mapped model
+    buffer then spans only the file range from the first to the last tensor that stays in it
+    (llama_model_loader::get_mapping_range), so repacked tensors at the ends of the file drop out of it.
+    Returns repack copy - bytes dropped from the mapping, exact when the spec carries its tensor list.
+    """
     types = REPACK_TYPES_X86_AVX2 if types is None else types
     if spec.tensors:
         from llmfit_core.quant import tensor_nbytes
 
-        total = 0
-        for name, shape, tname in spec.tensors:
+        align = int(spec.metadata.get("alignment") or 32)
+        total, off, first, last = 0, 0, None, 0
+        for name, shape, tname in spec.tensors:  # file order
+            nbytes = tensor_nbytes(tname, shape)
             if len(shape) >= 2 and tname.upper() in types and not name.startswith("token_embd"):
-                total += tensor_nbytes(tname, shape)
-        return total
+                total += nbytes
+            else:
+                first = off if first is None else first
+                last = off + nbytes
+            off = _pad(off + nbytes, align)
+        if total == 0:
+            return 0
+        data = off
+        mapped = (last - first) if first is not None else 0
+        return max(total - (data - mapped), 0) if data >= mapped else total
     q = (spec.quant or "").upper()
     main = q.split("_")[0] + ("_" + q.split("_")[1] if "_" in q else "")
     if q and (main in types or q[:4] in types):  # no tensor list: nearly all layer bytes are matmul weights
