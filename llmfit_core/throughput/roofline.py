@@ -148,7 +148,7 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
 def _isa(cpu) -> tuple[str, int]:
     isa = {s.lower() for s in (cpu.isa or [])}
     arch = (cpu.arch or "").lower()
-    apple = "apple" in (cpu.model or "").lower()
+    apple = "apple" in (cpu.model or "").lower() or (getattr(cpu, "vendor", None) or "").lower() == "apple"
     if arch in ("arm64", "aarch64") or "neon" in isa or apple:
         kind = "neon_apple" if apple else "neon"
         return kind, 4 if ({"dotprod", "i8mm"} & isa or apple) else 3
@@ -228,16 +228,20 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         vendor = used_gpus[0][0].vendor
         total = sum(b for _, b in used_gpus)
         t_bw = t_fl = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
+        estimated = set(hardware.estimated or [])
         for g, b in used_gpus:
+            i = next((k for k, x in enumerate(gpus) if x is g), 0)
             bw, tf = g.bandwidth_gbs, g.fp16_tflops
             if not bw:
                 bw = {"apple": 200.0, "nvidia": 450.0, "amd": 450.0}.get(g.vendor, 250.0)
                 reasons.append(f"bandwidth of {g.name} unknown: assumed {bw:.0f} GB/s")
-            elif any(e.startswith("gpus") and "bandwidth" in e for e in hardware.estimated or []):
+            elif f"gpus[{i}].bandwidth_gbs" in estimated:
                 reasons.append(f"bandwidth of {g.name} estimated ({bw:.0f} GB/s)")
             if not tf:
                 tf = bw * (0.03 if g.vendor == "apple" else 0.12)
                 reasons.append(f"FP16 TFLOPS of {g.name} unknown: estimated {tf:.1f} from its bandwidth")
+            elif f"gpus[{i}].fp16_tflops" in estimated:
+                reasons.append(f"FP16 TFLOPS of {g.name} estimated ({tf:.1f})")
             t_bw += (b / total) / bw
             t_fl += (b / total) / tf
         gpu_bw, gpu_tflops = 1.0 / t_bw, 1.0 / t_fl
