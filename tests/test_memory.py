@@ -219,3 +219,16 @@ def test_real_repack_matches_log(tmp_path):
         pytest.skip("this CPU/build does not repack Q4_0 (no AVX2)")
     m = estimate_memory(read_gguf(path), "cpu", 512, cpu_isa=["avx2"])
     assert abs(rep.log.model_bytes - (m.weights_bytes + m.repack_bytes)) <= 0.02 * MIB
+
+
+@pytest.mark.parametrize("fa,compute_mib", [(True, 25.5137), (False, 45.0098)])
+def test_parallel_sequences_recorded(fa, compute_mib):
+    """Recorded (llama.cpp 0.3.36 CPU): 4 sequences at n_ctx 4096 -> 4 streams of 1024 cells; the KQ mask
+    and scores cover one stream."""
+    from llmfit_core.synth import SynthShape
+
+    shape = SynthShape("llama", 2, 1024, 16, 4, 64, 2816, 8192)
+    m = estimate_memory(shape_spec(shape), "cpu", 4096, n_seq=4, flash_attn=fa)
+    assert m.kv_cache_bytes == 8388608
+    assert m.output_bytes == 4 * 8192 * 4
+    assert abs(m.compute_bytes / MIB - compute_mib) / compute_mib < 0.01
