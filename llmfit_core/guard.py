@@ -78,6 +78,7 @@ class _Guard:
 
     def check(self, kind: str, original, args: tuple, kwargs: dict) -> None:
         """Dry-run the same call, check the model files it would fetch; warn or raise."""
+        from llmfit_hf.hub import token_override
         from llmfit_hf.predownload import PlannedFile, check_plan
 
         call = dict(kwargs)
@@ -100,8 +101,9 @@ class _Guard:
         res = self.checked.get(key)
         if res is None:
             try:
-                res = self.run_inner(check_plan, repo_id, planned, revision=revision, hardware=self.hardware,
-                                     context=self.context, options={"guard": self.mode})
+                with token_override(kwargs.get("token")):
+                    res = self.run_inner(check_plan, repo_id, planned, revision=revision, hardware=self.hardware,
+                                         context=self.context, options={"guard": self.mode})
             except Exception as exc:
                 self._fail_open(f"fit check failed for {repo_id} ({type(exc).__name__}: {exc})")
                 return
@@ -111,7 +113,7 @@ class _Guard:
     def _decide(self, repo_id: str, res) -> None:
         from llmfit_hf.predownload import describe
 
-        if res.status in ("fits", "nothing"):
+        if res.status in ("fits", "nothing", "unchecked"):
             return
         if res.status == "error":
             self._fail_open(f"fit check incomplete for {repo_id} ({res.message})")

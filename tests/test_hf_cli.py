@@ -189,3 +189,10 @@ def test_search_offline_is_one_quick_line(hf_env, monkeypatch):
     res = CliRunner().invoke(cli, ["hf", "search", "llama"])
     assert res.exit_code == 1
     assert "cannot reach" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_download_token_argument_is_used_for_the_check(hf_env, fake_hub):
+    res = _llmfit(hf_env["env"], "hf", "download", "fake-org/Gated-GGUF", "gated-Q4_K_M.gguf", "--token", fake_hub.token)
+    assert res.returncode == 0, res.stderr
+    assert "fits" in res.stderr and fake_hub.token not in res.stderr + res.stdout
+    assert _cached(hf_env["cache"], "fake-org/Gated-GGUF", "gated-Q4_K_M.gguf")

@@ -199,9 +199,12 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
         d = parse_download_args(args)
         if d.dry_run or (d.repo_type not in (None, "model")):
             return None  # a dry run downloads nothing; datasets/spaces are not models
-        planned = plan_download(d)
-        res = check_plan(d.repo_id, planned, revision=d.revision, hardware=hardware, context=context,
-                         options={"force": force, "strict": strict})
+        from llmfit_hf.hub import token_override
+
+        with token_override(d.token):
+            planned = plan_download(d)
+            res = check_plan(d.repo_id, planned, revision=d.revision, hardware=hardware, context=context,
+                             options={"force": force, "strict": strict})
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # fail open unless --strict
@@ -217,6 +220,9 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
         click.echo(f"llmfit: warning: fit check failed ({msg}); downloading anyway", err=True)
         return None
     if res.status == "nothing":
+        return None
+    if res.status == "unchecked":
+        click.echo(f"llmfit: note: {res.message}", err=True)
         return None
     size = _human(res.download_bytes)
     lines = describe(res)

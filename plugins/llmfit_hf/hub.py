@@ -71,6 +71,25 @@ def file_url(repo_id: str, filename: str, revision: str | None = None) -> str:
     return hf().hf_hub_url(repo_id, filename, revision=revision)
 
 
+@contextmanager
+def token_override(token):
+    """Use `token` (a `--token` / `token=` argument) for the Hub calls inside the block; None/bool: unchanged."""
+    if not isinstance(token, str) or not token:
+        yield
+        return
+    import os
+
+    old = os.environ.get("HF_TOKEN")
+    os.environ["HF_TOKEN"] = token
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("HF_TOKEN", None)
+        else:
+            os.environ["HF_TOKEN"] = old
+
+
 def _is_network_error(exc: BaseException) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
     if names & {"OfflineModeIsEnabled", "ConnectError", "ConnectTimeout", "TimeoutException", "ReadTimeout",

@@ -59,7 +59,8 @@ class CheckedModel:
 
 @dataclass
 class CheckResult:
-    """Outcome: status is fits | no-fit | nothing (no weights to fetch) | error (predictor failed)."""
+    """Outcome: fits | no-fit | nothing (no weights to fetch) | unchecked (weights of a format we cannot read)
+    | error (predictor failed)."""
 
     status: str
     repo_id: str
@@ -190,7 +191,9 @@ def check_plan(repo_id: str, planned: list[PlannedFile], revision: str | None = 
         models.append(m)
     result.models = models
     if not models:
-        result.message = "weights of an unknown format; not checked"
+        result.status = "unchecked"
+        result.message = "weights in a format llmfit cannot read (" + ", ".join(
+            sorted(n for n in todo if is_weight_file(n))[:3]) + "); not checked"
         return result
     if any(m.fits is False for m in models):
         result.status = "no-fit"

@@ -113,6 +113,7 @@ def gguf_spec(listing: RepoListing, variant: GGUFVariant, revision: str | None =
         spec = copy.deepcopy(base)
         if hasattr(spec, "tensors"):
             spec.tensors = None  # the per-tensor types belong to the other file
+        spec.tensor_types = {}
         overhead = max(0, (base.file_bytes or 0) - (base.weight_bytes or 0))
         if variant.size:
             _scale_weights(spec, max(1, variant.size - overhead))
