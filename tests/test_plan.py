@@ -34,6 +34,7 @@ CPU16 = HardwareProfile(name="cpu-16gb", cpu=CPUInfo(model="desktop", cores=8, t
 def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
+    monkeypatch.setenv("LLMFIT_OFFLINE", "1")  # models come from the shipped catalog, never the network
     clear_cache()
     yield
     clear_cache()
