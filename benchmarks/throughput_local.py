@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import sys
 import time
@@ -43,6 +44,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--record", action="store_true", help="also append the runs to the local bench store")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--max-load", type=float, default=None,
+                    help="before each run wait (up to --max-wait s) until the 1-minute load average is below this "
+                         "(default: physical cores + 0.5; shared machines)")
+    ap.add_argument("--max-wait", type=float, default=60.0)
     a = ap.parse_args(argv)
 
     hw = this_machine()
@@ -51,7 +56,9 @@ def main(argv=None) -> int:
     for shape in a.shapes.split(","):
         for quant in a.quants.split(","):
             ref = f"{shape}:{quant}"
+            _wait_for_quiet(a.max_load if a.max_load is not None else BenchSettings().threads + 0.5, a.max_wait)
             t0 = time.time()
+            load_before = round(os.getloadavg()[0], 2)
             try:
                 path = synthetic_model(ref)
                 spec = synthetic_spec(ref, path)
@@ -74,7 +81,8 @@ def main(argv=None) -> int:
             row = {"shape": shape, "quant": quant, "params_m": spec.params / 1e6, "file_mib": path.stat().st_size / 2**20,
                    "peak_rss_mib": res.peak_rss_bytes / 2**20,
                    "model_rss_mib": (res.peak_rss_bytes - res.baseline_rss_bytes) / 2**20,
-                   "mem_estimate_mib": mem_est / 2**20 if mem_est else None, "load_1m": rec["load_avg"][0]}
+                   "mem_estimate_mib": mem_est / 2**20 if mem_est else None, "load_1m": rec["load_avg"][0],
+                   "load_before": load_before}
             for k in ("pp", "tg"):
                 r = rec["results"][k]
                 row[f"{k}_meas"], row[f"{k}_std"] = r["tok_s"], r["tok_s_std"]
@@ -114,6 +122,13 @@ def main(argv=None) -> int:
     return 0
 
 
+def _wait_for_quiet(max_load: float, max_wait: float) -> None:
+    """Sleep until the 1-minute load average drops below `max_load`, at most `max_wait` seconds."""
+    end = time.time() + max_wait
+    while os.getloadavg()[0] > max_load and time.time() < end:
+        time.sleep(5)
+
+
 def _f(x) -> str:
     return "-" if x is None else f"{x:.1f}"
 
@@ -131,10 +146,11 @@ def _markdown(rows, meta) -> str:
         f"{hw['cpu_model']}, {hw['cpu_cores']} cores, {hw['ram_gb']} GB RAM, ISA {', '.join(hw['cpu_isa'])}; "
         f"llama-cpp-python {meta['llama_cpp_python']} (CPU, repack off, {meta['threads']} threads); "
         f"pp{pp} / tg{tg}, {meta['repeats']} repeats after a warm-up; {meta['date']}; run took {meta['wall_s']:.0f} s.",
-        "The machine's cores are shared with other jobs: the load column is the 1-minute load average after each run "
-        "(above the core count, other work competed for the CPU and the measurement is low).", "",
+        "The machine's cores are shared with other jobs: the load column is the 1-minute load average before and after "
+        "each run (our own run adds up to the thread count; well above the core count, other work competed for the "
+        "CPU and the measurement is low).", "",
         f"| shape | quant | params (M) | file (MiB) | peak RSS (MiB) | RSS above baseline (MiB) | memory estimate (MiB) | pp{pp} measured | pp{pp} predicted | ratio "
-        f"| tg{tg} measured | tg{tg} predicted | ratio | load (1 min) |",
+        f"| tg{tg} measured | tg{tg} predicted | ratio | load before / after |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -146,7 +162,7 @@ def _markdown(rows, meta) -> str:
         for k in ("pp", "tg"):
             p = r[f"{k}_pred"]
             cells += [f"{r[f'{k}_meas']:.1f} ± {r[f'{k}_std']:.1f}", _f(p), f"{r[f'{k}_meas'] / p:.2f}" if p else "-"]
-        cells.append(f"{r['load_1m']:.1f}")
+        cells.append(f"{r['load_before']:.1f} / {r['load_1m']:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "## Error on this machine", "",
               "| test | n | MAPE uncalibrated | MAPE calibrated (leave-one-out) |", "|---|---:|---:|---:|"]
