@@ -32,20 +32,24 @@ SHAPES = ["llama-0.1b", "gemma2-0.3b", "qwen3moe-0.5b"]
 QUANTS = ["F16", "Q8_0", "Q4_0", "Q4_K_M"]
 CONTEXTS = [512, 2048, 8192]
 KV_TYPES = ["f16", "q8_0"]
+# one real-scale shape (Llama-3.2-1B: 128k vocabulary, tied embeddings), skipped with --quick
+REAL = [("llama-1b", "Q4_K_M", [512, 8192])]
 
 
 def _pct(est: float, real: float) -> float:
     return 100.0 * (est - real) / real if real else 0.0
 
 
-def run_case(path: Path, spec, shape: str, quant: str, ctx: int, kv: str, threads: int, extra_bufts: bool = False) -> dict:
+def run_case(path: Path, spec, shape: str, quant: str, ctx: int, kv: str, threads: int, extra_bufts: bool = False,
+             n_seq: int = 1) -> dict:
     rep = load_and_measure(path, n_ctx=ctx, type_k=kv, type_v=kv, n_threads=threads, extra_bufts=extra_bufts,
-                           prompt_tokens=32, gen_tokens=4)
-    m = estimate_memory(spec, "cpu", ctx, cache_type_k=kv, cache_type_v=kv, repack=extra_bufts, swa_full=False)
+                           prompt_tokens=32, gen_tokens=4, n_seq=n_seq)
+    m = estimate_memory(spec, "cpu", ctx, cache_type_k=kv, cache_type_v=kv, repack=extra_bufts, swa_full=False,
+                        n_seq=n_seq, cpu_isa=["avx2"])
     log = rep.log
     est_model = m.weights_bytes + m.repack_bytes
     return {
-        "shape": shape, "quant": quant, "context": ctx, "kv_type": kv, "repack": extra_bufts,
+        "shape": shape, "quant": quant, "context": ctx, "kv_type": kv, "repack": extra_bufts, "n_seq": n_seq,
         "file_bytes": rep.file_bytes,
         "llama": {"model": log.model_bytes, "repack": log.repack_bytes, "kv": log.kv_bytes, "compute": log.compute_bytes,
                   "output": log.output_bytes, "total": log.total_bytes, "kv_cells": log.kv_cells},
@@ -85,17 +89,29 @@ def main(argv=None) -> int:
                     console.print(f"{shape} {quant} ctx={ctx} kv={kv}: total {rows[-1]['err_pct']['total']:+.2f}%")
                 if quant in ("Q4_0", "Q4_K_M"):  # CPU weight repacking (extra buffer types) on
                     rows.append(run_case(path, spec, shape, quant, contexts[-1], "f16", a.threads, extra_bufts=True))
+                if quant == "F16":  # 4 parallel sequences (llama-server --parallel 4): 4 KV streams
+                    rows.append(run_case(path, spec, shape, quant, contexts[-1], "f16", a.threads, n_seq=4))
                 path.unlink()
+        for shape, quant, ctxs in ([] if a.quick else REAL):
+            path = Path(tmp) / f"{shape}-{quant}.gguf"
+            write_synthetic_gguf(path, shape, quant=quant, n_threads=a.threads)
+            spec = read_gguf(path)
+            for ctx, kv in itertools.product(ctxs, KV_TYPES):
+                rows.append(run_case(path, spec, shape, quant, ctx, kv, a.threads))
+                console.print(f"{shape} {quant} ctx={ctx} kv={kv}: total {rows[-1]['err_pct']['total']:+.2f}%")
+            rows.append(run_case(path, spec, shape, quant, ctxs[-1], "f16", a.threads, extra_bufts=True))
+            path.unlink()
 
     table = Table(title="llmfit memory estimate vs llama.cpp's logged buffers (CPU)")
-    for col in ("shape", "quant", "ctx", "kv", "repack", "model MiB", "err", "KV MiB", "KV exact", "compute MiB", "err",
+    for col in ("shape", "quant", "ctx", "kv", "repack/seq", "model MiB", "err", "KV MiB", "KV exact", "compute MiB", "err",
                 "total MiB", "err", "RSS growth MiB"):
         table.add_column(col, justify="right")
-    md = ["| shape | quant | ctx | kv | repack | model MiB (llama.cpp) | model err | KV MiB | KV exact | compute MiB (llama.cpp / ours) | compute err | total MiB (llama.cpp / ours) | total err | RSS growth MiB |",
+    md = ["| shape | quant | ctx | kv | repack / n_seq | model MiB (llama.cpp) | model err | KV MiB | KV exact | compute MiB (llama.cpp / ours) | compute err | total MiB (llama.cpp / ours) | total err | RSS growth MiB |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         L, E, P = r["llama"], r["est"], r["err_pct"]
-        cells = [r["shape"], r["quant"], str(r["context"]), r["kv_type"], "yes" if r["repack"] else "no",
+        cells = [r["shape"], r["quant"], str(r["context"]), r["kv_type"],
+                 ("repack" if r["repack"] else "no") + (f" / {r['n_seq']}" if r["n_seq"] > 1 else ""),
                  f"{L['model'] / MIB:.1f}", f"{P['model']:+.2f}%", f"{L['kv'] / MIB:.2f}", "yes" if r["kv_exact"] else "NO",
                  f"{L['compute'] / MIB:.2f} / {E['compute'] / MIB:.2f}", f"{P['compute']:+.2f}%",
                  f"{L['total'] / MIB:.1f} / {E['total'] / MIB:.1f}", f"{P['total']:+.2f}%", f"{r['rss_growth'] / MIB:.0f}"]
@@ -108,9 +124,9 @@ def main(argv=None) -> int:
         "cases": len(rows),
         "kv_exact": sum(r["kv_exact"] for r in rows),
         "max_abs_total_err_pct": abs(worst["err_pct"]["total"]),
-        "worst_total_case": {k: worst[k] for k in ("shape", "quant", "context", "kv_type", "repack")},
+        "worst_total_case": {k: worst[k] for k in ("shape", "quant", "context", "kv_type", "repack", "n_seq")},
         "max_abs_compute_err_pct": abs(worst_c["err_pct"]["compute"]),
-        "worst_compute_case": {k: worst_c[k] for k in ("shape", "quant", "context", "kv_type", "repack")},
+        "worst_compute_case": {k: worst_c[k] for k in ("shape", "quant", "context", "kv_type", "repack", "n_seq")},
         "within_3pct": sum(abs(r["err_pct"]["total"]) <= 3.0 for r in rows),
         "seconds": round(time.time() - t0, 1),
     }
