@@ -349,7 +349,7 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
     do_repack = (be.device == "cpu") if repack is None else bool(repack)
     rp = repack_bytes(spec, repack_types(cpu_isa, cpu_arch)) if do_repack else 0
-    overhead = RUNTIME_OVERHEAD.get(be.device, 100 * MIB) * (1 if be.device in ("cpu", "metal") else 1)
+    overhead = RUNTIME_OVERHEAD.get(be.device, 100 * MIB)  # one device; placement adds one per GPU in use
 
     reasons = [f"weights need {fmt_bytes(weights)}" + ("" if spec.exact else " (estimated from the quantization)")]
     ctk = cache_type_k if cache_type_k == cache_type_v else f"{cache_type_k}/{cache_type_v}"

@@ -9,7 +9,7 @@ from llmfit_core.errors import LlmfitError, UnknownQuantizationError
 from llmfit_core.memory import (
     estimate_memory, estimate_totals, ggml_row_bytes, kv_cells, swa_cells,
 )
-from llmfit_core.synth import SHAPES, shape_spec
+from llmfit_core.synth import shape_spec
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
