@@ -87,11 +87,13 @@ def test_search_table_output(hf_env, monkeypatch):
 
 
 def test_ls_gated_and_unknown_give_one_line(hf_env):
-    res = _llmfit(hf_env["env"], "hf", "ls", "fake-org/Gated-GGUF")
-    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1
+    res = CliRunner().invoke(cli, ["hf", "ls", "fake-org/Gated-GGUF"])
+    assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1
     assert "log" in res.stderr and "Traceback" not in res.stderr
-    res = _llmfit(hf_env["env"], "hf", "ls", "fake-org/nope")
-    assert res.returncode == 1 and res.stderr.strip().splitlines() == [res.stderr.strip()] and "not found" in res.stderr
+    res = CliRunner().invoke(cli, ["hf", "ls", "fake-org/nope"])
+    assert res.exit_code == 1 and len(res.stderr.strip().splitlines()) == 1 and "not found" in res.stderr
+    res = CliRunner().invoke(cli, ["hf", "ls", "../../etc"])
+    assert res.exit_code == 1 and "not a Hugging Face repo id" in res.stderr
 
 
 def test_download_that_does_not_fit_stops_after_the_header(hf_env, fake_hub):
