@@ -46,3 +46,23 @@ def test_real_hf_download_that_does_not_fit_never_starts(hf_shim, fake_hub, tmp_
     assert len(r.stderr.splitlines()) == 1 and "no-fit" in r.stderr
     assert not (out / "huge-Q4_K_M.gguf").exists()
     assert fake_hub.served("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf") < 8 << 20  # header reads only
+
+
+def test_ollama_pull_of_a_hub_gguf_is_checked_against_the_hub(hf_env, fake_hub, tmp_path):
+    from fakeollama import dead_host
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "ollama").write_text("#!/bin/sh\necho real-ollama \"$@\"\n")
+    (real / "ollama").chmod(0o755)
+    d = tmp_path / "shims"
+    shims.install(d, tools=("ollama",), python=sys.executable)
+    env = {k: v for k, v in hf_env["env"].items() if not k.startswith(("LLMFIT_", "OLLAMA_"))}
+    env.update(PATH=f"{d}:{real}:/usr/bin:/bin", LLMFIT_HARDWARE="cpu-only-16gb", OLLAMA_HOST=dead_host(),
+               OLLAMA_MODELS=str(tmp_path / "models"))
+    r = subprocess.run(["ollama", "pull", "hf.co/fake-org/Huge-GGUF:Q4_K_M"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 3 and r.stdout == "" and "no-fit" in r.stderr
+    r = subprocess.run(["ollama", "pull", "hf.co/fake-org/Tiny-GGUF:Q8_0"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout == "real-ollama pull hf.co/fake-org/Tiny-GGUF:Q8_0\n"

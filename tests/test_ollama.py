@@ -293,3 +293,26 @@ def test_no_name_escapes_the_store(tmp_path):
         assert base in manifest_path(name, tmp_path).resolve().parents
 
     check()
+
+
+def test_hf_co_names_are_read_from_the_hub(hf_env, tmp_path, monkeypatch):
+    """`ollama pull hf.co/org/repo:QUANT` fetches a Hub GGUF: the Hub adapter reads its header."""
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path))
+    monkeypatch.setenv("OLLAMA_HOST", dead_host())
+    spec = resolve("ollama:hf.co/fake-org/Tiny-GGUF:Q8_0")
+    assert spec.quant == "Q8_0" and spec.ref == "ollama:hf.co/fake-org/Tiny-GGUF:Q8_0"
+    assert spec.metadata["ollama"]["origin"] == "huggingface" and "runtime_defaults" in spec.metadata
+    assert resolve("ollama:huggingface.co/fake-org/Tiny-GGUF").quant == "Q4_K_M"  # Ollama's default pick
+    with pytest.raises(ResolveError):
+        resolve("ollama:hf.co/../x/y")
+    # installed hf.co models live under manifests/hf.co/ and are found there first
+    m = make_model("Tiny-GGUF", "Q8_0", "tiny", namespace="fake-org")
+    root = tmp_path / "manifests" / "hf.co" / "fake-org" / "Tiny-GGUF"
+    root.mkdir(parents=True)
+    install_local(tmp_path, m)
+    (tmp_path / "manifests" / "registry.ollama.ai" / "fake-org" / "Tiny-GGUF" / "Q8_0").rename(root / "Q8_0")
+    spec = resolve("ollama:hf.co/fake-org/Tiny-GGUF:Q8_0")
+    assert spec.metadata["ollama"]["origin"] == "local-store"
+    from llmfit_ollama import llmfit_list_models
+
+    assert [r.name for r in llmfit_list_models("tiny", {})] == ["hf.co/fake-org/Tiny-GGUF:Q8_0"]

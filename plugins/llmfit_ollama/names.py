@@ -18,16 +18,27 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,79}$")
 DIGEST = re.compile(r"^sha256[:-]([0-9a-f]{64})$")
 
 
+HF_HOSTS = ("hf.co", "huggingface.co")  # `ollama pull hf.co/org/repo:QUANT` pulls a GGUF from the Hub
+
+
 @dataclass(frozen=True)
 class OllamaName:
-    namespace: str  # "library" for official models, else the user
+    namespace: str  # "library" for official models, else the user (or the Hub org for hf.co models)
     name: str
     tag: str
+    host: str = DEFAULT_HOST  # registry.ollama.ai, or hf.co
+
+    @property
+    def on_hub(self) -> bool:
+        return self.host in HF_HOSTS
 
     @property
     def short(self) -> str:
-        """The name as `ollama` prints it (`llama3:8b`, `user/model:tag`)."""
-        base = self.name if self.namespace == DEFAULT_NAMESPACE else f"{self.namespace}/{self.name}"
+        """The name as `ollama` prints it (`llama3:8b`, `user/model:tag`, `hf.co/org/repo:Q4_K_M`)."""
+        if self.on_hub:
+            base = f"{self.host}/{self.namespace}/{self.name}"
+        else:
+            base = self.name if self.namespace == DEFAULT_NAMESPACE else f"{self.namespace}/{self.name}"
         return f"{base}:{self.tag}"
 
     @property
@@ -36,7 +47,7 @@ class OllamaName:
 
     def manifest_parts(self) -> tuple[str, str, str, str]:
         """Path parts of the manifest under `<models>/manifests/`."""
-        return (DEFAULT_HOST, self.namespace, self.name, self.tag)
+        return (self.host, self.namespace, self.name, self.tag)
 
 
 def is_ollama_ref(ref: str) -> bool:
@@ -44,7 +55,7 @@ def is_ollama_ref(ref: str) -> bool:
 
 
 def parse_name(text: str) -> OllamaName:
-    """Parse `name`, `name:tag`, `user/name:tag` (with or without the `ollama:` prefix).
+    """Parse `name`, `name:tag`, `user/name:tag`, `hf.co/org/repo:quant` (with or without `ollama:`).
 
     Raises ResolveError for path traversal, absolute paths, empty parts or odd characters.
     """
@@ -57,18 +68,21 @@ def parse_name(text: str) -> OllamaName:
     if ":" in raw.rsplit("/", 1)[-1]:
         path, tag = raw.rsplit(":", 1)
     parts = path.split("/")
+    host = DEFAULT_HOST
+    if len(parts) == 3 and parts[0].lower() in HF_HOSTS:
+        host, parts = "hf.co", parts[1:]
     if len(parts) == 1:
         namespace, name = DEFAULT_NAMESPACE, parts[0]
     elif len(parts) == 2:
         namespace, name = parts
     else:
-        raise ResolveError(f"invalid Ollama model name {text!r}: expected [user/]name[:tag]")
+        raise ResolveError(f"invalid Ollama model name {text!r}: expected [user/]name[:tag] or hf.co/org/repo[:quant]")
     for part in (namespace, name):
         if part in (".", "..") or not _PART.match(part):
             raise ResolveError(f"invalid Ollama model name {text!r}: bad part {part!r}")
     if not _TAG.match(tag) or ".." in tag:
         raise ResolveError(f"invalid Ollama tag {tag!r} in {text!r}")
-    return OllamaName(namespace, name, tag)
+    return OllamaName(namespace, name, tag, host)
 
 
 def blob_name(digest: str) -> str:

@@ -1,11 +1,20 @@
-"""Turn `ollama:NAME[:TAG]` into a ModelSpec: local store, then the local API, then the registry."""
+"""Turn `ollama:NAME[:TAG]` into a ModelSpec: local store, then the local API, then the registry
+(or, for `hf.co/org/repo:QUANT` names, the Hugging Face adapter)."""
 
 from __future__ import annotations
 
 import json
 import os
 
-from llmfit_core.errors import ModelReadError, OfflineError, RemoteError, ResolveError
+from llmfit_core.errors import (
+    AuthRequiredError,
+    LlmfitError,
+    ModelReadError,
+    NotFoundError,
+    OfflineError,
+    RemoteError,
+    ResolveError,
+)
 from llmfit_core.model_spec import ModelSpec
 
 from . import localapi, registry, store
@@ -100,7 +109,7 @@ def read_gguf_url(url: str, ref: str, size: int | None) -> ModelSpec:
 def _finish(spec: ModelSpec, name: OllamaName, origin: str, params: dict, manifest: dict | None,
             config: dict | None = None) -> ModelSpec:
     spec.ref = name.ref
-    info = {"name": name.short, "origin": origin, "installed": origin != "registry"}
+    info = {"name": name.short, "origin": origin, "installed": origin not in ("registry", "huggingface")}
     if manifest is not None:
         proj = registry.layer(manifest, "projector")
         if proj is not None:
@@ -213,4 +222,29 @@ def resolve_ollama(ref: str, options: dict | None = None) -> ModelSpec:
         return spec
     if options.get("offline"):
         raise OfflineError(f"ollama:{name.short} is not installed and offline mode is on")
+    if name.on_hub:
+        return _from_hub(name, options)
     return _from_registry(name)
+
+
+def _from_hub(name: OllamaName, options: dict) -> ModelSpec:
+    """`hf.co/org/repo:QUANT`: Ollama pulls that GGUF from the Hub, so the Hub adapter reads its header.
+    Without a quant tag Ollama takes Q4_K_M when the repo has it."""
+    from llmfit_core.plugins import call_hook
+
+    repo = f"{name.namespace}/{name.name}"
+    opts = {k: v for k, v in options.items() if k in ("offline", "revision")}
+    if name.tag != "latest":
+        spec = call_hook("llmfit_resolve_model", ref=repo, options=dict(opts, quant=name.tag))
+    else:
+        try:
+            spec = call_hook("llmfit_resolve_model", ref=repo, options=dict(opts, quant="Q4_K_M"))
+        except (NotFoundError, AuthRequiredError, OfflineError):
+            raise
+        except LlmfitError:  # no Q4_K_M file: Ollama then picks another quant, so does the Hub adapter
+            spec = None
+        if spec is None:
+            spec = call_hook("llmfit_resolve_model", ref=repo, options=opts)
+    if spec is None:
+        raise ResolveError(f"ollama:{name.short}: no source plugin could read {repo} from the Hugging Face Hub")
+    return _finish(spec, name, "huggingface", {}, None)

@@ -63,16 +63,25 @@ def read_small_blob(digest: str, root: Path | None = None) -> bytes | None:
 
 
 def list_installed(root: Path | None = None) -> list[InstalledModel]:
-    """Models whose manifests are in the local store (registry.ollama.ai only), sorted by name."""
+    """Models whose manifests are in the local store (registry.ollama.ai and hf.co), sorted by name."""
     root = root or models_dir()
-    base = root / "manifests" / DEFAULT_HOST
     out = []
-    if not base.is_dir():
-        return out
+    for host in (DEFAULT_HOST, "hf.co"):
+        base = root / "manifests" / host
+        if base.is_dir():
+            out.extend(_list_host(root, base, host))
+    return out
+
+
+def _list_host(root: Path, base: Path, host: str) -> list[InstalledModel]:
+    out = []
     for ns in sorted(p for p in base.iterdir() if p.is_dir()):
         for model in sorted(p for p in ns.iterdir() if p.is_dir()):
             for tag in sorted(p for p in model.iterdir() if p.is_file()):
-                prefix = "" if ns.name == DEFAULT_NAMESPACE else f"{ns.name}/"
+                if host != DEFAULT_HOST:
+                    prefix = f"{host}/{ns.name}/"
+                else:
+                    prefix = "" if ns.name == DEFAULT_NAMESPACE else f"{ns.name}/"
                 try:
                     name = parse_name(f"{prefix}{model.name}:{tag.name}")
                     manifest = read_local_manifest(name, root)
