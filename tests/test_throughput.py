@@ -232,3 +232,16 @@ def test_spec_without_group_bytes_uses_active_ratio():
                      n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256, max_context=8192, quant="Q8_0")
     mf = model_figures(spec)  # no weight_bytes: params x bits per weight of Q8_0, minus the embedding lookup
     assert mf.weight_bytes == pytest.approx((8e9 - 128256 * 4096) * 8.5 / 8, rel=1e-6)
+
+
+def test_accepts_the_placement_dataclass(llama8b):
+    from llmfit_core.placement import Placement
+
+    hw = gpu_box(n=2, vram=12.0)
+    plc = Placement(gpu_layers=33, total_layers=33, gpu_bytes=5 << 30, cpu_bytes=0, per_gpu_bytes=[3 << 30, 2 << 30])
+    p = predict(llama8b, hw, "llama.cpp-cuda", plc, 4096, apply_correction=False)
+    assert p.decode_tok_s > 0 and any("2 GPUs" in r for r in p.reasons)
+    part = Placement(gpu_layers=10, total_layers=33, gpu_bytes=2 << 30, cpu_bytes=3 << 30, per_gpu_bytes=[2 << 30, 0])
+    q = predict(llama8b, hw, "llama.cpp-cuda", part, 4096, apply_correction=False)
+    assert q.decode_tok_s < p.decode_tok_s / 2
+    assert not any("GPUs" in r for r in q.reasons)  # the second GPU holds nothing

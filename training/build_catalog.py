@@ -62,13 +62,21 @@ def convert(raw: dict) -> CatalogEntry:
     name = raw["name"]
     fmt = (raw.get("format") or "").lower()
     lname = name.lower()
+    if fmt not in ("mlx", "awq", "gptq"):  # the source's format field misses many quantized re-uploads
+        for hint in ("mlx", "awq", "gptq"):
+            if re.search(rf"(^|[-_/.]){hint}([-_.]|$)", lname):
+                fmt = hint
+                break
     if lname.endswith("gguf"):
         fmt_repo, quant = "gguf", raw.get("quantization")
     elif fmt in ("mlx", "awq", "gptq"):
         fmt_repo, quant = fmt, raw.get("quantization")
+        m = re.search(r"(\d+)[-_]?bit|int(\d)|w(\d)a16", lname)
+        bits = next((g for g in (m.groups() if m else ()) if g), None)
         if fmt == "mlx":
-            m = re.search(r"(\d+)[-_]?bit", lname)
-            quant = f"MLX-{m.group(1)}bit" if m else "MLX"
+            quant = f"MLX-{bits}bit" if bits else "MLX"
+        elif not quant or quant in ("Q4_K_M", "F16"):
+            quant = f"{fmt.upper()}-{bits or 4}bit"
     else:
         fmt_repo = "safetensors"
         quant = raw.get("quantization") if fmt == "autoround" else None
