@@ -13,7 +13,9 @@ No `.pth` or sitecustomize magic.
 What is wrapped: `huggingface_hub.hf_hub_download` / `snapshot_download` (the package attributes, which
 llama-cpp-python's `Llama.from_pretrained` imports inside the method at call time), the defining modules'
 names (`huggingface_hub.file_download.hf_hub_download`, `huggingface_hub._snapshot_download.snapshot_download`)
-and mlx-lm's module-level import `mlx_lm.utils.snapshot_download` (patched when mlx_lm.utils is loaded).
+and the module-level imports of mlx-lm (`mlx_lm.utils.snapshot_download`) and transformers
+(`transformers.utils.hub.hf_hub_download` / `snapshot_download`), patched when those modules are already
+loaded at install() time, or later by `patch_loaded_modules()`.
 The guard never changes what is downloaded: the original function is called with the same arguments and
 its return value is returned unchanged. Files already in the cache are not checked again (the dry run
 says `will_download=False`), and a dry run the caller asked for is passed straight through.
@@ -50,7 +52,11 @@ TARGETS = (
     ("huggingface_hub.file_download", "hf_hub_download"),
     ("huggingface_hub._snapshot_download", "snapshot_download"),
     ("mlx_lm.utils", "snapshot_download"),
+    ("transformers.utils.hub", "hf_hub_download"),
+    ("transformers.utils.hub", "snapshot_download"),
 )
+# consumers that are heavy to import: patched only when already loaded (install() or patch_loaded_modules())
+_LAZY = ("mlx_lm", "transformers")
 
 
 class _Guard:
@@ -151,8 +157,8 @@ class _Guard:
 
     def patch(self) -> None:
         for mod_name, attr in TARGETS:
-            if mod_name.startswith("mlx_lm") and mod_name not in sys.modules:
-                continue  # importing mlx is heavy: patched by patch_loaded_modules() when it is loaded
+            if mod_name.startswith(_LAZY) and mod_name not in sys.modules:
+                continue  # heavy to import: patched by patch_loaded_modules() once the app loaded it
             self._patch_one(mod_name, attr)
 
     def _patch_one(self, mod_name: str, attr: str) -> None:

@@ -94,16 +94,20 @@ def test_llama_from_pretrained_is_guarded(hf_env, guarded):
         llama_cpp.Llama.from_pretrained("fake-org/Huge-GGUF", "*Q4_K_M.gguf")
 
 
-def test_mlx_lm_loader_name_is_patched_when_loaded(hf_env, guarded, monkeypatch):
+@pytest.mark.parametrize("module,attr,call", [
+    ("mlx_lm.utils", "snapshot_download", lambda f: f("fake-org/Huge-GGUF", allow_patterns=["*Q4_K_M*"])),
+    ("transformers.utils.hub", "hf_hub_download", lambda f: f("fake-org/Big-llama", "model-00001-of-00003.safetensors")),
+])
+def test_consumer_module_names_are_patched_when_loaded(hf_env, guarded, monkeypatch, module, attr, call):
     import types
 
-    fake = types.ModuleType("mlx_lm.utils")
-    fake.snapshot_download = hh.snapshot_download
-    monkeypatch.setitem(sys.modules, "mlx_lm.utils", fake)  # the real one imports mlx (slow); same name binding
+    fake = types.ModuleType(module)
+    setattr(fake, attr, getattr(hh, attr))  # `from huggingface_hub import NAME` at import time, as they do
+    monkeypatch.setitem(sys.modules, module, fake)  # the real modules import mlx / torch-free transformers (slow)
     guarded.install("block")
-    assert getattr(fake.snapshot_download, "__llmfit_guard__", False)
+    assert getattr(getattr(fake, attr), "__llmfit_guard__", False)
     with pytest.raises(guard.DownloadBlockedError):
-        fake.snapshot_download("fake-org/Huge-GGUF", allow_patterns=["*Q4_K_M*"])
+        call(getattr(fake, attr))
 
 
 def test_autoinstall_is_opt_in(monkeypatch, guarded, capsys):

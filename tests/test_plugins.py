@@ -95,6 +95,23 @@ def test_a_crashing_before_download_hook_does_not_stop_a_download(registered, hf
     assert "crashy-dl" in err and "llmfit_before_download" in err and "fits" in err
 
 
+class Vetoes:
+    @hookimpl
+    def llmfit_before_download(self, ref, report, options):
+        from llmfit_core.plugin_types import Decision
+
+        return Decision("block", "company policy: no downloads of " + ref, "veto")
+
+
+def test_a_plugin_can_veto_a_download(registered, hf_env, capsys):
+    from llmfit_core.cli.hf_cmd import check_download
+
+    registered(Vetoes(), "veto")
+    assert check_download(["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"]) == 3
+    assert "company policy" in capsys.readouterr().err
+    assert check_download(["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"], force=True) is None
+
+
 def test_plugins_command_lists_builtins_hooks_and_runner(tmp_path):
     res = _llmfit("plugins", "--json")
     assert res.returncode == 0, res.stderr
