@@ -61,11 +61,14 @@ def resolve_hw(hardware=None):
     return resolve_hardware(hardware)
 
 
-def budgets(hw) -> dict:
-    """Memory budgets (bytes) of a profile: GPU VRAM (discrete), and the system RAM usable by a model."""
-    from llmfit_core.backends import default_backend
+def budgets(hw, mlx: bool = False) -> dict:
+    """Memory budgets (bytes) of a profile: GPU VRAM (discrete), and the system RAM usable by a model.
+    `mlx`: the models are MLX quantizations (run with MLX on Apple Silicon, like `fit` chooses)."""
+    from llmfit_core.backends import default_backend, get_backend
 
     be = default_backend(hw)
+    if mlx and any(g.vendor == "apple" for g in hw.gpus):
+        be = get_backend("mlx")
     ram = hw.memory.available_bytes if hw.memory.available_gb else hw.memory.total_bytes
     apple = any(g.vendor == "apple" for g in hw.gpus)
     if hw.unified_memory:
@@ -347,7 +350,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     from llmfit_core.throughput.quantfamily import quant_family
     from llmfit_core.throughput.roofline import hardware_figures
 
-    b = budgets(hw)
+    b = budgets(hw, mlx=all(q.startswith("MLX") for q in ladder))
     be = b["backend"]
     nq = len(ladder)
     col = lambda x: np.asarray(x, dtype=np.float64)[:, None]  # noqa: E731
