@@ -239,49 +239,17 @@ class CheckTarget:
     options: dict = field(default_factory=dict)
 
 
-_QUANT_RE = re.compile(r"(?i)(IQ\d_[A-Z0-9_]+|Q\d_K(?:_[SML])?|Q\d_\d|Q\d_K|BF16|F16|F32|Q8_0)")
-
-
 def _hf_target(args: list[str]) -> CheckTarget | None:
-    """`hf download REPO [FILES...] [--include P] [--repo-type T] [--revision R] ...`."""
-    if not args or args[0] != "download":
+    """`hf download REPO [FILES...] [OPTIONS]` of a model repo (not `--dry-run`): parsed by the Hub adapter."""
+    if not args or args[0] != "download" or any(a in ("-h", "--help") for a in args[1:]):
         return None
-    value_opts = {"--repo-type", "--type", "--revision", "--include", "--exclude", "--cache-dir", "--local-dir",
-                  "--token", "--max-workers", "--format"}
-    pos, opts = [], {}
-    i = 1
-    while i < len(args):
-        a = args[i]
-        if a.startswith("--") and "=" in a:
-            k, v = a.split("=", 1)
-            opts.setdefault(k, []).append(v)
-        elif a in value_opts:
-            opts.setdefault(a, []).append(args[i + 1] if i + 1 < len(args) else "")
-            i += 1
-        elif a.startswith("-"):
-            opts.setdefault(a, []).append("")
-        else:
-            pos.append(a)
-        i += 1
-    if "--dry-run" in opts or "-h" in opts or "--help" in opts:
-        return None  # nothing is downloaded
-    repo_type = (opts.get("--repo-type") or opts.get("--type") or ["model"])[-1]
-    if repo_type != "model" or not pos:
-        return None
-    repo = pos[0]
-    if repo.startswith("hf://"):
-        repo = repo[len("hf://"):]
-        if repo.startswith(("datasets/", "spaces/")):
-            return None
-    files = [f for f in pos[1:] if f.lower().endswith(".gguf")]
-    quant = None
-    for pattern in opts.get("--include", []):
-        m = _QUANT_RE.search(pattern)
-        if m:
-            quant = m.group(1).upper()
-    revision = (opts.get("--revision") or [None])[-1]
-    return CheckTarget(repo, f"hf download {repo}", file=files[0] if files else None, quant=quant,
-                       options={"revision": revision} if revision else {})
+    from llmfit_hf.predownload import parse_download_args
+
+    d = parse_download_args(args[1:])
+    if d.dry_run or (d.repo_type or "model") != "model":
+        return None  # nothing is downloaded, or not a model
+    files = [f for f in d.filenames if f.lower().endswith(".gguf")]
+    return CheckTarget(d.repo_id, f"hf download {d.repo_id}", file=files[0] if files else None)
 
 
 def _ollama_target(args: list[str]) -> CheckTarget | None:

@@ -165,7 +165,8 @@ def test_hooks_cli_install_status_uninstall(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("tool,args,expect", [
     ("hf", ["download", "org/m", "m-Q4_K_M.gguf"], ("org/m", "m-Q4_K_M.gguf", None, None)),
-    ("hf", ["download", "org/m", "--include", "*Q8_0*"], ("org/m", None, "Q8_0", None)),
+    ("hf", ["download", "org/m", "--include", "*Q8_0*"], ("org/m", None, None, None)),
+    ("hf", ["download", "hf://datasets/org/d"], None),
     ("hf", ["download", "--repo-type=model", "org/m", "--local-dir", "x"], ("org/m", None, None, None)),
     ("hf", ["download", "org/m", "--repo-type", "dataset"], None),
     ("hf", ["download", "org/m", "--dry-run"], None),

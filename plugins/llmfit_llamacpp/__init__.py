@@ -97,9 +97,6 @@ def llmfit_backends(hardware):
     return [BACKENDS[b.backend]]
 
 
-_QUANT_RE = re.compile(r"(?i)(IQ\d_[A-Z0-9]+(?:_[A-Z]+)?|Q\d_K(?:_[SML])?|Q\d_\d|BF16|F16|F32)")
-
-
 def resolve_from_pretrained(repo_id: str, filename: str | None = None, **options):
     """ModelSpec for `Llama.from_pretrained(repo_id, filename)`, through the Hub adapter (headers only).
 
@@ -111,9 +108,11 @@ def resolve_from_pretrained(repo_id: str, filename: str | None = None, **options
     opts = dict(options)
     if filename:
         if any(c in filename for c in "*?["):
-            m = _QUANT_RE.search(filename)
-            if m:
-                opts.setdefault("quant", m.group(1).upper())
+            from llmfit_hf.files import quant_from_name
+
+            quant = quant_from_name(re.sub(r"[*?\[\]]+", "-", filename))
+            if quant:
+                opts.setdefault("quant", quant)
             opts["file_glob"] = filename
         else:
             opts["file"] = filename
