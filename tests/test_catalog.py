@@ -293,3 +293,17 @@ def test_catalog_update_offline_is_one_line_error(tmp_path, monkeypatch):
     assert res.exit_code == 1
     assert "Traceback" not in res.output and res.output.count("\n") <= 2
     assert "Hub" in res.output
+
+
+def test_catalog_add_local_gguf_records_exact_size(tmp_path):
+    from llmfit_core.catalog.hub import add_ref
+    from llmfit_core.synth import shape_params, write_synthetic_gguf
+
+    path = tmp_path / "tiny-llama.gguf"
+    write_synthetic_gguf(path, "llama-tiny", "F16")
+    e = add_ref(str(path), out_dir=tmp_path / "cat")
+    assert e.id == "local:tiny-llama" and e.arch == "llama" and e.n_layers == 4
+    assert abs(e.params / shape_params("llama-tiny") - 1) < 0.01
+    assert e.gguf[0]["quants"] == {"F16": path.stat().st_size}
+    rows = [json.loads(x) for x in (tmp_path / "cat" / "added.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["local:tiny-llama"]
