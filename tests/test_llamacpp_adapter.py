@@ -118,3 +118,10 @@ def test_hf_download_that_fits_passes_through_with_one_line(shim_run, fake_hub):
     assert r.returncode == 0, r.stderr
     assert args == ["download", "fake-org/Tiny-GGUF", "--include", "*Q8_0*", "--local-dir", "a dir"]
     assert len(r.stderr.splitlines()) == 1 and "tiny-Q8_0" in r.stderr and "runs" in r.stderr
+
+
+def test_missing_runner_disables_only_this_adapter(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp -> ImportError
+    ok, msg = lc.runner_status()
+    assert not ok and "not installed" in msg
+    assert lc.llmfit_backends(None) is None

@@ -77,3 +77,13 @@ def test_time_generation_bad_dir_is_a_bench_error(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "nosuchmodel"}')
     with pytest.raises(BenchError):
         calibrate.time_generation(tmp_path)
+
+
+def test_missing_mlx_disables_only_this_adapter(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlx", None)
+    monkeypatch.setitem(sys.modules, "mlx.core", None)
+    assert llmfit_mlx.mlx_device() is None
+    ok, msg = llmfit_mlx.runner_status()
+    assert not ok and "not importable" in msg

@@ -316,3 +316,16 @@ def test_hf_co_names_are_read_from_the_hub(hf_env, tmp_path, monkeypatch):
     from llmfit_ollama import llmfit_list_models
 
     assert [r.name for r in llmfit_list_models("tiny", {})] == ["hf.co/fake-org/Tiny-GGUF:Q8_0"]
+
+
+def test_missing_ollama_client_pull_is_one_line(fake, env, hw, monkeypatch):
+    import sys
+
+    import llmfit_ollama
+
+    monkeypatch.setitem(sys.modules, "ollama", None)
+    monkeypatch.setenv("PATH", str(env))
+    ok, msg = llmfit_ollama.runner_status()
+    assert not ok and "python client missing" in msg
+    r = invoke("ollama", "pull", "tiny", "--hardware", hw)
+    assert r.exit_code == 1 and "neither the `ollama` CLI nor the `ollama` Python client" in r.output
