@@ -245,3 +245,24 @@ def test_accepts_the_placement_dataclass(llama8b):
     q = predict(llama8b, hw, "llama.cpp-cuda", part, 4096, apply_correction=False)
     assert q.decode_tok_s < p.decode_tok_s / 2
     assert not any("GPUs" in r for r in q.reasons)  # the second GPU holds nothing
+
+
+def test_arm_without_dotprod_is_slower_on_quantized_models():
+    def pi(isa):
+        return HardwareProfile(name="pi", cpu=CPUInfo(model="Cortex", cores=4, threads=4, arch="arm64", isa=isa, mem_bandwidth_gbs=17.0),
+                               memory=MemoryInfo(8.0))
+
+    q4 = build_spec("llama-3.2-3b", "Q4_K_M")
+    old, new = pi(["neon"]), pi(["neon", "dotprod"])
+    assert predict(q4, old, apply_correction=False).prefill_tok_s < 0.5 * predict(q4, new, apply_correction=False).prefill_tok_s
+    f16 = build_spec("llama-3.2-3b", "F16")  # float kernels do not use int8 dot products
+    assert predict(f16, old, apply_correction=False).decode_tok_s == pytest.approx(predict(f16, new, apply_correction=False).decode_tok_s)
+
+
+def test_threads_fill_performance_cores_first(llama8b):
+    hybrid = HardwareProfile(name="13900K", cpu=CPUInfo(model="i9", cores=24, threads=32, isa=["avx2", "fma"], mem_bandwidth_gbs=100.0,
+                                                        p_cores=8, e_cores=16), memory=MemoryInfo(64.0))
+    pp = {t: predict(llama8b, hybrid, threads=t, apply_correction=False).prefill_tok_s for t in (4, 8, 16, 24)}
+    assert pp[8] == pytest.approx(2 * pp[4], rel=1e-6)  # 4 -> 8 threads: all on P-cores
+    assert pp[8] < pp[16] < pp[24]
+    assert pp[24] == pytest.approx(2 * pp[8], rel=1e-6)  # 16 E-cores at half rate = 8 more P-cores

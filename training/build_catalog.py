@@ -26,9 +26,6 @@ from llmfit_core.errors import CatalogError  # noqa: E402
 
 SOURCE = Path("/work/shared/catalog/llmfit-1.1.17-models.json.gz")
 SRC_TAG = "llmfit-1.1.17"
-# GGUF quantizations the big GGUF publishers (bartowski, unsloth, mradermacher, ggml-org) usually
-# offer; the source list does not say which files each repo has, so this is marked as assumed.
-STANDARD_GGUF_QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 
 _VARIANT_SUFFIX = re.compile(
     r"([-_.](gguf|mlx|awq|gptq|int[248]|fp8|nvfp4|mxfp4|bnb|4bit|8bit|[2-8]bit|\d+-?bit|autoround|dwq|hqq|exl2|"
@@ -112,8 +109,7 @@ def convert(raw: dict) -> CatalogEntry:
         repo = g.get("repo")
         if repo and repo.lower() not in seen:
             seen.add(repo.lower())
-            e.gguf.append({"repo": repo, "quants": {q: None for q in STANDARD_GGUF_QUANTS},
-                           "quants_source": "assumed: usual quant set of GGUF publishers; sizes unknown"})
+            e.gguf.append({"repo": repo})  # no "quants": the usual set, assumed (CatalogEntry.gguf_quants)
     return e
 
 
@@ -185,8 +181,7 @@ def merge_duplicates(entries: list[CatalogEntry]) -> tuple[list[CatalogEntry], C
                 stats[f"{e.format} variant linked"] += 1
             elif e.format == "gguf":
                 if e.id.lower() not in {g["repo"].lower() for g in canon.gguf}:
-                    canon.gguf.append({"repo": e.id, "quants": {q: None for q in STANDARD_GGUF_QUANTS},
-                                       "quants_source": "assumed: usual quant set of GGUF publishers; sizes unknown"})
+                    canon.gguf.append({"repo": e.id})
                 e.variant_of = canon.id
                 out.append(e)
                 stats["gguf repo linked"] += 1
@@ -242,10 +237,20 @@ def build(source: Path, out_dir: Path) -> dict:
     merged, merge_stats = merge_duplicates(valid)
     merged.sort(key=lambda e: e.id.lower())
     out_dir.mkdir(parents=True, exist_ok=True)
+    # field sources shared by most entries are stored once ("src_defaults"); entries keep their overrides
+    src_defaults = {"*": SRC_TAG, "family": "derived from name", "uses": "derived from use_case/capabilities/name"}
+    models = []
+    for e in merged:
+        d = e.to_dict()
+        d["src"] = {k: v for k, v in e.src.items() if src_defaults.get(k) != v}
+        if not d["src"]:
+            del d["src"]
+        models.append(d)
     doc = {
         "format": "llmfit-catalog/1",
         "source": f"{source.name} (AlexsJones/llmfit 1.1.17, MIT), validated by training/build_catalog.py",
-        "models": [e.to_dict() for e in merged],
+        "src_defaults": src_defaults,
+        "models": models,
     }
     data = json.dumps(doc, separators=(",", ":"), sort_keys=False).encode()
     (out_dir / "catalog.json.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))

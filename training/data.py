@@ -50,7 +50,7 @@ CPU_FACTS = {
     "Raspberry Pi 5 8GB": dict(cores=4, threads=4, arch="arm64", isa=["neon", "dotprod"]),
     "Raspberry Pi 400 4GB": dict(cores=4, threads=4, arch="arm64", isa=["neon"]),
     "AmpereOne A192-32X": dict(cores=192, threads=192, arch="arm64", isa=["neon", "dotprod", "i8mm"]),
-    "Intel N150 (GMKtec G3 Plus)": dict(cores=4, threads=4, arch="x86_64", isa=["avx2", "fma"]),
+    "Intel N150 (GMKtec G3 Plus)": dict(cores=4, threads=4, arch="x86_64", isa=["avx2", "fma"], p_cores=0, e_cores=4),
     "Cix CP8180 (MetaComputing Framework 13 mainboard)": dict(cores=12, threads=12, arch="arm64", isa=["neon", "dotprod", "i8mm"]),
     "Apple M2 Max (CPU cores)": dict(cores=12, threads=12, arch="arm64", isa=["neon", "dotprod", "i8mm"], p_cores=8, e_cores=4, apple=True),
 }

@@ -34,7 +34,7 @@ FEATURES = (
 )
 
 # Extra per-row inputs beyond roofline_arrays' keyword arguments, with their inference defaults.
-EXTRA_DEFAULTS = {"bits_per_weight": 4.5, "vendor_code": 0, "isa_code": 0, "threads": 1, "bench_kind": 0}
+EXTRA_DEFAULTS = {"bits_per_weight": 4.5, "vendor_code": 0, "isa_code": 1, "threads": 1, "bench_kind": 0}
 
 
 def build_features(inputs: dict, roof: dict) -> np.ndarray:

@@ -91,7 +91,7 @@ def decode_position(prompt_tokens: int, gen_tokens: int, context: int | None = N
 
 _ROOF_KEYS = (
     "weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "backend_code",
-    "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos", "threads",
+    "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos", "threads", "isa_code",
 )
 
 

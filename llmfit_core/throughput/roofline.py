@@ -38,6 +38,9 @@ GPU_DECODE_FAMILY_EFF = np.array([1.00, 0.90, 0.80, 0.70, 0.90, 0.95, 0.80])
 PREFILL_FAMILY_EFF = np.array([1.00, 0.90, 0.85, 0.70, 0.80, 0.90, 0.70])
 # Dequantization on CPU matrix-vector products: fraction of FP32 FMA peak reached (decode).
 CPU_DECODE_FAMILY_EFF = np.array([0.35, 0.50, 0.40, 0.25, 0.35, 0.30, 0.30])
+# Without int8 dot-product instructions (ARM without dotprod, x86 without AVX2) quantized dot products
+# take several extra instructions per block: quantized CPU kernels run at about a third of the rate.
+CPU_NO_DOT_FACTOR = 0.35
 # GPU matrix-vector (decode) uses plain SIMT units, roughly a quarter of the tensor FP16 figure.
 GPU_DECODE_COMPUTE_FRACTION = 0.25
 MULTI_GPU_HOP_S = 40e-6  # per token, per extra GPU in a layer split (sync + activation copy)
@@ -167,20 +170,24 @@ def cpu_figures(hardware, threads: int | None = None) -> tuple[float, float, int
     apple = kind == "neon_apple"
     arch_key = "apple" if apple else ("arm64" if kind.startswith("neon") else "x86_64")
     cores = max(int(cpu.cores or 1), 1)
-    if cpu.p_cores and cpu.e_cores is not None:
-        cores_eff = cpu.p_cores + 0.5 * cpu.e_cores
-    else:
-        cores_eff = float(cores)
     used = min(int(threads), cpu.threads or int(threads)) if threads else cores
     used = max(used, 1)
-    # threads beyond physical cores (hyper-threads) add little to a memory/FMA-bound loop
-    scale = min(used, cores) / cores
-    cores_used = cores_eff * scale + 0.1 * max(used - cores, 0)
+    # threads fill performance cores first; an efficiency core counts half; hyper-threads add little
+    if cpu.p_cores is not None and cpu.e_cores is not None and (cpu.p_cores + cpu.e_cores) > 0:
+        p, e = int(cpu.p_cores), int(cpu.e_cores)
+        on_p = min(used, p)
+        on_e = min(max(used - p, 0), e)
+        cores_used = on_p + 0.5 * on_e + 0.1 * max(used - p - e, 0)
+        full = p + 0.5 * e
+    else:
+        cores_used = min(used, cores) + 0.1 * max(used - cores, 0)
+        full = float(cores)
+    scale = min(cores_used / full, 1.0) if full else 1.0
     if cpu.fp32_gflops:
         gflops = float(cpu.fp32_gflops) * scale
     else:
         gflops = cores_used * _DEFAULT_GHZ[arch_key] * _FLOPS_PER_CYCLE[kind]
-        reasons.append(f"CPU FLOPs estimated: {cores_used:g} cores x {_DEFAULT_GHZ[arch_key]} GHz x {kind} SIMD")
+        reasons.append(f"CPU FLOPs estimated: {cores_used:.3g} cores x {_DEFAULT_GHZ[arch_key]} GHz x {kind} SIMD")
     bw = cpu.mem_bandwidth_gbs
     if not bw:
         if hardware.unified_memory and hardware.gpus and hardware.gpus[0].bandwidth_gbs:
@@ -286,6 +293,7 @@ def roofline_arrays(
     prompt_tokens,
     decode_pos,
     threads=1,
+    isa_code=2,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token)."""
     a = np.asarray
@@ -311,7 +319,9 @@ def roofline_arrays(
     g_cmp = f * flops_tok * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
     t_gpu = np.maximum(g_mem, g_cmp) + f * L * LAYER_OVERHEAD_S[bk] + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S
     c_mem = (1 - f) * bytes_tok / (cbw * DECODE_BW_EFF[cpu_code])
-    c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[qf])
+    no_dot = np.isin(a(isa_code, int), (0, 3)) & (qf != 0)
+    cpu_q = np.where(no_dot, CPU_NO_DOT_FACTOR, 1.0)
+    c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[qf] * cpu_q)
     barrier = LAYER_OVERHEAD_S[cpu_code] + CPU_BARRIER_S_PER_THREAD * np.maximum(a(threads, float), 1.0)
     t_cpu = np.maximum(c_mem, c_cmp) + (1 - f) * L * barrier
     t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0)
@@ -328,7 +338,7 @@ def roofline_arrays(
     pg_mem = f * W / (batch * gbw * DECODE_BW_EFF[bk])
     pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * DECODE_BW_EFF[bk] * pipeline)
     pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * L * LAYER_OVERHEAD_S[bk] / batch
-    pc_cmp = (1 - f) * pflops / (cfl * PREFILL_COMPUTE_EFF[cpu_code] * PREFILL_FAMILY_EFF[qf])
+    pc_cmp = (1 - f) * pflops / (cfl * PREFILL_COMPUTE_EFF[cpu_code] * PREFILL_FAMILY_EFF[qf] * cpu_q)
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
     # with a GPU present llama.cpp streams CPU-resident weights to it for large batches (>= 32 tokens)
@@ -374,4 +384,5 @@ def roofline_kwargs(mf: ModelFigures, hf: HardwareFigures, prompt_tokens, decode
         prompt_tokens=prompt_tokens,
         decode_pos=decode_pos,
         threads=hf.threads,
+        isa_code=hf.isa_code,
     )
