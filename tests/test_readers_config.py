@@ -98,3 +98,11 @@ def test_unknown_architecture():
         spec_from_config({"model_type": "whisper"}, "x")
     with pytest.raises(UnknownArchitectureError):
         spec_from_config(["not", "a", "dict"], "x")
+
+
+def test_hybrid_layer_types_count_kv_layers():
+    cfg = llama_hf_config(layers=4, layer_types=["conv", "conv", "full_attention", "linear_attention"])
+    cfg["model_type"] = "lfm2"
+    spec = spec_from_config(cfg, "h")
+    assert spec.n_kv_layers == 1 and spec.kv_layers == 1
+    assert any("hybrid" in n for n in spec.notes)

@@ -164,3 +164,11 @@ def test_skip_falls_back_when_the_file_does_not_validate(httpserver, bpe_gguf):
     remote = read_gguf(url)
     assert remote.tensors == read_gguf_bytes(bpe_gguf).tensors
     assert sum(sent) > remote.metadata["gguf.data_offset"] * 0.9
+
+
+def test_wrong_content_range_rejected(httpserver):
+    from llmfit_core.errors import RemoteError
+    httpserver.expect_request("/bad.gguf").respond_with_data(b"GGUF" + bytes(100), status=206, headers={
+        "Content-Range": "bytes 500-603/10000"})
+    with pytest.raises(RemoteError, match="asked for 0"):
+        read_gguf(httpserver.url_for("/bad.gguf"))

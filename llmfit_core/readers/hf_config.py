@@ -261,6 +261,15 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     if swa is not None and not any(swa):
         swa = None
 
+    # --- hybrid models: only attention layers carry a KV cache
+    n_kv_layers = None
+    if isinstance(layer_types, list) and len(layer_types) == n_layers:
+        attn = sum(1 for t in layer_types if "attention" in str(t) and "linear" not in str(t))
+        if attn < n_layers:
+            n_kv_layers = attn
+            notes.append(f"hybrid model: {attn} of {n_layers} layers use attention with a KV cache "
+                         "(other layers' weights estimated as attention layers)")
+
     # --- MLA KV layout as llama.cpp stores it: one latent "head" of kv_lora + rope dims
     if mla:
         kv_heads, hd_k, hd_v = 1, kv_lora + rope_dim, kv_lora
@@ -289,6 +298,7 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         ffn_size=ffn,
         sliding_window=sliding if swa else None,
         swa_layers=swa,
+        n_kv_layers=n_kv_layers,
         n_experts=n_exp if n_exp > 1 else 0,
         n_experts_used=n_used if n_exp > 1 else 0,
         expert_ffn_size=exp_ff if n_exp > 1 else 0,

@@ -186,6 +186,7 @@ class HTTPRangeSource(ByteSource):
         try:
             if resp.status_code == 200:
                 raise ModelReadError(f"{self.name}: server stopped honouring Range requests")
+            self._check_range(resp, offset)
             return self._pull(resp, n)[:n]
         finally:
             resp.close()
@@ -299,6 +300,7 @@ class HTTPRangeSource(ByteSource):
                 self._learn_size(resp, whole=True)
                 return self._read_stream(offset, n)
             self._learn_size(resp)
+            self._check_range(resp, buf_end)
             data = self._pull(resp, fetch_end - buf_end)
         finally:
             if self._stream is None:
@@ -331,6 +333,15 @@ class HTTPRangeSource(ByteSource):
             raise ModelReadError(f"{self.name}: cannot seek backwards on a server without Range support")
         lo = offset - self._buf_start
         return bytes(self._buf[lo:lo + n])
+
+    def _check_range(self, resp, start: int) -> None:
+        cr = resp.headers.get("content-range", "")
+        if cr.startswith("bytes ") and "-" in cr:
+            first = cr[6:].split("-", 1)[0].strip()
+            if first.isdigit() and int(first) != start:
+                resp.close()
+                raise RemoteError(f"{self._safe_url()}: server sent bytes from {first}, asked for {start}",
+                                  url=self._safe_url())
 
     def _learn_size(self, resp, whole: bool = False) -> None:
         if self.size is not None:
