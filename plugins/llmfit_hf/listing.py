@@ -179,7 +179,7 @@ def _annotate_listing(listing: RepoListing, revision, exact: bool, ann: Annotato
         weights = safetensors_files(listing.files)
         size = sum(listing.files[w] or 0 for w in weights) or None
         row = Row(listing.repo_id, f"{len(weights)} safetensors file(s)", None, kind, size, downloads=listing.downloads)
-        spec = safetensors_spec(listing, revision, exact=True if exact or kind == "mlx" else exact)
+        spec = safetensors_spec(listing, revision, exact=True)  # one small header read per shard
         row.quant = spec.quant
         ann.fill(row, spec)
         if kind == "safetensors":
@@ -247,8 +247,11 @@ def search(query: str, limit: int = 20, exact: bool = False, hardware=None, cont
     with cf.ThreadPoolExecutor(max_workers=4) as pool:
         per_repo = list(pool.map(one, listings))
     out = []
-    for rows in per_repo:
-        out.append(_summary(rows))
+    for listing, rows in zip(listings, per_repo):
+        row = _summary(rows)
+        if listing.gated:
+            row.note = "gated: accept the terms on the Hub, log in" + ("; " + row.note if row.note else "")
+        out.append(row)
     return out
 
 

@@ -203,26 +203,20 @@ def safetensors_spec(listing: RepoListing, revision: str | None = None, exact: b
     if "config.json" not in listing.files:
         raise NotFoundError(f"{repo} has no config.json and no GGUF file: cannot tell its architecture")
     cfg = config if config is not None else fetch_config(repo, revision, listing.files.get("config.json"))
-    spec = config_spec(cfg, repo)
     weights = safetensors_files(listing.files)
     file_bytes = sum(listing.files[w] or 0 for w in weights) or None
     if exact and weights:
+        # every shard's header by capped Range reads (readers.safetensors): exact bytes per tensor group
+        from llmfit_core.readers.safetensors import read_safetensors_model
+
+        urls = [hub.file_url(repo, w, revision) for w in weights]
         with hub.hub_errors(repo):
-            meta = hub.api().get_safetensors_metadata(repo, revision=revision)
-        total = 0
-        dtypes: dict[str, int] = {}
-        for fm in meta.files_metadata.values():
-            for t in fm.tensors.values():
-                total += t.data_offsets[1] - t.data_offsets[0]
-                dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
-        if total:
-            _scale_weights(spec, total)
-            spec.exact = True
-            spec.source = "safetensors-header"
-            spec.tensor_types = dtypes
-    elif listing.safetensors and file_bytes:
-        spec.notes.append("weights from the safetensors file sizes")
-        _scale_weights(spec, file_bytes)
+            spec = read_safetensors_model(urls, config=cfg, ref=repo)
+    else:
+        spec = config_spec(cfg, repo)
+        if file_bytes:
+            spec.notes.append("weights from the safetensors file sizes")
+            _scale_weights(spec, file_bytes)
     spec.file_bytes = file_bytes
     spec.files = weights
     if listing.kind == "mlx" or "quantization" in cfg:
