@@ -9,6 +9,9 @@ from dataclasses import asdict, dataclass, field
 ARCH_FIELDS = ("n_layers", "hidden_size", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "max_context")
 USES = ("chat", "coding", "reasoning", "vision", "embedding", "tool-use")
 FORMATS = ("gguf", "safetensors", "mlx", "awq", "gptq")
+# What the big GGUF publishers (bartowski, unsloth, mradermacher, ggml-org) usually offer; the source
+# list does not say which files each repo has, so a repo without a file listing is assumed to have these.
+ASSUMED_GGUF_QUANTS = ("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0")
 
 _FAMILY = re.compile(
     r"(llama|qwen|gemma|mistral|mixtral|ministral|devstral|codestral|magistral|phi|deepseek|granite|falcon|smollm|olmo|"
@@ -59,7 +62,8 @@ class CatalogEntry:
     uses: list[str] = field(default_factory=list)
     format: str = "safetensors"  # what the repo itself stores
     quant: str | None = None  # native quantization of the repo (F16, MLX-4bit, AWQ-4bit, ...)
-    # GGUF repos: [{"repo": id, "quants": {"Q4_K_M": bytes-or-null, ...}, "quants_source": "..."}]
+    # GGUF repos: [{"repo": id, "quants": {"Q4_K_M": bytes-or-null, ...}, "quants_source": "..."}];
+    # without "quants" the repo is assumed to offer ASSUMED_GGUF_QUANTS (sizes unknown)
     gguf: list[dict] = field(default_factory=list)
     mlx: list[str] = field(default_factory=list)
     awq: list[str] = field(default_factory=list)
@@ -90,6 +94,18 @@ class CatalogEntry:
 
     def source_of(self, name: str) -> str:
         return self.src.get(name, self.src.get("*", "unknown"))
+
+    def gguf_quants(self) -> dict[str, int | None]:
+        """Quantizations offered as GGUF (exact sizes where a repo listing gave them, else None/assumed)."""
+        out: dict[str, int | None] = {}
+        for g in self.gguf:
+            quants = g.get("quants")
+            if quants is None:
+                quants = dict.fromkeys(ASSUMED_GGUF_QUANTS)
+            for q, size in quants.items():
+                if out.get(q) is None:
+                    out[q] = size
+        return out
 
     def gguf_size(self, quant: str) -> int | None:
         """Exact file size of `quant` in the first GGUF repo that lists one, else None."""

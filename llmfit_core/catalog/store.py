@@ -208,7 +208,13 @@ def _load_shipped() -> list[CatalogEntry]:
     if not path.exists():
         raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
     doc = json.loads(gzip.decompress(path.read_bytes()))
-    return [CatalogEntry(**d) for d in doc["models"]]  # written by our build script: keys are the fields
+    defaults = doc.get("src_defaults") or {}
+    out = []
+    for d in doc["models"]:  # written by our build script: keys are the fields
+        e = CatalogEntry(**d)
+        e.src = {**defaults, **e.src}
+        out.append(e)
+    return out
 
 
 @lru_cache(maxsize=4)
