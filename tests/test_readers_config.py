@@ -28,6 +28,8 @@ def load(name):
     ("deepseek-v3", 671e9, 37e9),  # without the multi-token-prediction layer
     ("phi-3-mini", 3.82e9, 3.82e9),
     ("gpt-oss-20b", 20.9e9, 3.6e9 + 0.58e9),  # OpenAI's 3.6B active excludes the 0.58B embedding table
+    ("qwen1.5-moe-a2.7b", 14.3e9, 2.7e9),  # shared expert + 60 routed
+    ("deepseek-v2-lite", 15.7e9, 2.4e9 + 0.21e9),  # no q_lora; "2.4B activated" excludes the embedding table
 ])
 def test_parameter_counts_match_published(name, total, active):
     spec = spec_from_config(load(name), name)
