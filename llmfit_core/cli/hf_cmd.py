@@ -181,7 +181,8 @@ def download_main(argv: list[str], prog: str = "llmfit hf download") -> int:
     if code is not None:
         return code
     try:
-        return subprocess.call(hf_command() + ["download", *rest])
+        # LLMFIT_BYPASS: if `hf` on PATH is llmfit's own shim (hooks/), it must not check a second time
+        return subprocess.call(hf_command() + ["download", *rest], env=dict(os.environ, LLMFIT_BYPASS="1"))
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
