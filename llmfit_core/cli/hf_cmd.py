@@ -131,8 +131,8 @@ def ls_command(repo_id, revision, exact, context, hardware, as_json):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def download_command(args):
     if not args or args[0] in ("-h", "--help"):
-        click.echo(DOWNLOAD_HELP)
-        return
+        click.echo("usage: llmfit hf download ARGS...\n\n" + DOWNLOAD_HELP.replace("\b\n", ""), err=not args)
+        sys.exit(0 if args else 2)
     sys.exit(download_main(list(args), prog="llmfit hf download"))
 
 
