@@ -397,6 +397,11 @@ def _finish_from(src: ByteSource, pos: int, kv_left: int, n_tensors: int, meta: 
             return None
         key = key.decode("ascii")
         vtype = _value_type(c, key)
+        if vtype == GGUFValueType.STRING:
+            mark = c.pos
+            if c.unpack("<Q") > 1 << 20:  # implausible here: a wrong candidate, do not fetch it
+                return None
+            c.pos = mark
         if vtype == GGUFValueType.ARRAY and depth < 3:
             mark = c.pos
             etype, count = c.unpack("<I"), c.unpack("<Q")

@@ -295,6 +295,7 @@ class HTTPRangeSource(ByteSource):
         try:
             if resp.status_code == 200:  # Range ignored: the body starts at byte 0
                 self._stream = (resp, resp.iter_raw())
+                self._stream_done = False
                 self._buf = bytearray()
                 self._buf_start = 0
                 self._learn_size(resp, whole=True)
