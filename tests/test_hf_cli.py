@@ -198,3 +198,17 @@ def test_download_token_argument_is_used_for_the_check(hf_env, fake_hub):
     assert res.returncode == 0, res.stderr
     assert "fits" in res.stderr and fake_hub.token not in res.stderr + res.stdout
     assert _cached(hf_env["cache"], "fake-org/Gated-GGUF", "gated-Q4_K_M.gguf")
+
+
+def test_download_arguments_parsed_like_hf_and_traversal_refused(capsys):
+    from llmfit_core.cli.hf_cmd import check_download
+    from llmfit_hf.predownload import parse_download_args
+
+    d = parse_download_args(["org/m", "--include", "*.gguf", "--include=*.json", "--revision", "v1",
+                             "--local-dir=x", "--force-download"])
+    assert (d.repo_id, d.filenames, d.include, d.revision, d.local_dir, d.force_download) == (
+        "org/m", [], ["*.gguf", "*.json"], "v1", "x", True)
+    d = parse_download_args(["hf://fake-org/Tiny-GGUF/tiny-Q8_0.gguf"])
+    assert (d.repo_id, d.filenames) == ("fake-org/Tiny-GGUF", ["tiny-Q8_0.gguf"])
+    assert check_download(["org/m", "../../etc/passwd"]) == 2
+    assert "invalid file name" in capsys.readouterr().err

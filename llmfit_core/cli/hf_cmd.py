@@ -194,10 +194,14 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
     """The pre-download check. None: go ahead; an int: stop with that exit code. Messages go to stderr."""
     if os.environ.get("LLMFIT_BYPASS") == "1":
         return None
-    try:
-        from llmfit_hf.predownload import check_plan, describe, parse_download_args, plan_download
+    from llmfit_hf.predownload import check_plan, describe, parse_download_args, plan_download
 
+    try:
         d = parse_download_args(args)
+    except LlmfitError as exc:  # bad input (missing repo, traversal in a file name): refuse, do not pass on
+        click.echo(f"llmfit: error: {' '.join(str(exc).split())}", err=True)
+        return 2
+    try:
         if d.dry_run or (d.repo_type not in (None, "model")):
             return None  # a dry run downloads nothing; datasets/spaces are not models
         from llmfit_hf.hub import token_override
