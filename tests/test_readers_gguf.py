@@ -200,3 +200,47 @@ def test_dynamic_quant_recognised_by_name_and_types(tmp_path):
     assert spec.metadata["gguf.mix_differences"] == 8
     assert any("standard Q4_K_M mix" in n for n in spec.notes)
     assert spec.tensor_types == {"Q4_K": 57, "F32": 17, "Q6_K": 1}
+
+
+class _SparseMemory(MemorySource):
+    sparse = True  # behave like a Range-capable server: the string-array skip is attempted
+
+
+@pytest.fixture(scope="module")
+def skip_gguf(tmp_path_factory):
+    def extra(w):
+        w.add_token_merges([f"m{i} x{i}" for i in range(9000)])
+        w.add_bos_token_id(3)
+    p = make_gguf(tmp_path_factory.mktemp("k") / "k.gguf", n_layers=1, hidden=64, heads=2, kv=1, ff=64, vocab=9000,
+                  kv_extra=None)
+    return p.read_bytes(), make_gguf(p.parent / "k2.gguf", n_layers=1, hidden=64, heads=2, kv=1, ff=64,
+                                     vocab=9000, kv_extra=extra).read_bytes()
+
+
+def test_skip_matches_full_walk(skip_gguf):
+    for blob in skip_gguf:
+        full = read_gguf_header(MemorySource(blob))
+        src = _SparseMemory(blob)
+        fast = read_gguf_header(src)
+        assert fast.tensors == full.tensors and fast.data_offset == full.data_offset
+        # keys between two skipped string arrays may be lost, but nothing read differs
+        assert all(full.metadata[k] == v for k, v in fast.metadata.items())
+        assert src.bytes_read < full.bytes_read
+        assert read_gguf(_SparseMemory(blob)).vocab_size == 9000  # from token_embd when the count was skipped
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_headers_with_skip_never_crash(skip_gguf, data):
+    blob = bytearray(skip_gguf[data.draw(st.integers(0, 1))])
+    end = read_gguf_header(MemorySource(bytes(blob))).data_offset
+    for _ in range(data.draw(st.integers(1, 6))):
+        blob[data.draw(st.integers(0, end - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    src = _SparseMemory(bytes(blob), "m.gguf", max_bytes=512 * 1024)
+    try:
+        read_gguf(src)
+    except LlmfitError:
+        pass
+    assert src.bytes_read <= 512 * 1024
