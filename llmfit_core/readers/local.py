@@ -58,15 +58,14 @@ def _from_dir(d: str, quant: str | None, config_only_ok: bool) -> ModelSpec:
     cfg_path = os.path.join(d, "config.json")
     has_st = os.path.isfile(os.path.join(d, "model.safetensors.index.json")) or any(
         f.endswith(".safetensors") for f in os.listdir(d))
-    if os.path.isfile(cfg_path):
-        config = _read_json(cfg_path)
-        if has_st:
-            return read_safetensors_model(d, config)
-        if config_only_ok:
-            spec = spec_from_config(config, d)
-            spec.notes.append("no weight files next to config.json: sizes derived from the config")
-            return spec
+    config = _read_json(cfg_path) if os.path.isfile(cfg_path) else None
+    if config is not None and has_st:
+        return read_safetensors_model(d, config)
     ggufs = _ggufs_in(d)
+    if config is not None and not ggufs and config_only_ok:
+        spec = spec_from_config(config, d)
+        spec.notes.append("no weight files next to config.json: sizes derived from the config")
+        return spec
     if quant and len(ggufs) > 1:
         from llmfit_core.quant import normalize_quant
 
