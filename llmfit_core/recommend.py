@@ -105,6 +105,8 @@ class CatalogArrays:
     quality: np.ndarray
     uses: list
     has_gguf: np.ndarray
+    kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
+    window: np.ndarray  # sliding-window size (0: none)
     avail: np.ndarray  # availability points: 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3)
     packed: np.ndarray  # repo id looks like a quantized re-upload (MLX/NVFP4/bnb/...) without GGUF repos
 
@@ -119,6 +121,9 @@ class CatalogArrays:
 
 
 _ARRAYS: dict[int, CatalogArrays] = {}
+# Share of layers with sliding-window attention (readers.hf_config's patterns): gemma2 and gpt-oss every
+# other layer, gemma3 five of six, cohere2 three of four.
+_SWA_FRACTION = {"gemma2": 0.5, "gpt_oss": 0.5, "gemma3": 5 / 6, "gemma3_text": 5 / 6, "cohere2": 0.75}
 _PACKED_HINTS = ("bit", "fp4", "fp8", "int4", "int8", "awq", "gptq", "bnb", "mlx", "autoround", "hqq", "exl2", "w4a16",
                  "w8a8", "dwq", "q2", "q3", "q4", "q5", "q6", "q8")
 
@@ -158,6 +163,8 @@ def catalog_arrays(entries) -> CatalogArrays:
         ffn=np.where(moe, np.maximum(Eu, 1) * eF + sF, F), max_ctx=f("max_context"), emb=emb, out=out,
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
         quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
+        kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
+        window=f("sliding_window"),
         avail=np.array([2.0 * min(len(e.gguf), 3) + min(len(e.mirrors), 3) for e in entries]),
         packed=np.array([not e.gguf and _looks_packed(e.id) for e in entries]),
     )
@@ -169,48 +176,58 @@ def catalog_arrays(entries) -> CatalogArrays:
 _GROUP_BPW: dict[str, dict[str, float]] = {}
 
 
-def group_bpw(quant: str) -> dict[str, float]:
+def group_bpw(quant: str, odd: bool = False) -> dict[str, float]:
     """Bits per weight of each tensor group when llama.cpp stores a model as `quant` (from quant.apply_quant
-    on reference shapes: a Llama-3-8B-like dense model and a Qwen3-30B-A3B-like MoE)."""
-    if quant in _GROUP_BPW:
-        return _GROUP_BPW[quant]
+    on reference shapes: a Llama-3-8B-like dense model and a Qwen3-30B-A3B-like MoE). `odd`: rows not a
+    multiple of 256 (e.g. hidden 2880), where llama.cpp falls back from K-quants to legacy types;
+    "token_embd_tied" is the embedding of a tied model (quantized as the output head)."""
+    key = f"{quant}@odd" if odd else quant
+    if key in _GROUP_BPW:
+        return _GROUP_BPW[key]
     if not _GROUP_BPW:  # precomputed by training/build_catalog.py (same computation, saves ~150 ms per process)
         try:
             import json
             from importlib import resources
 
             _GROUP_BPW.update(json.loads((resources.files("llmfit_core") / "data" / GROUP_BPW_FILE).read_text()))
-            if quant in _GROUP_BPW:
-                return _GROUP_BPW[quant]
+            if key in _GROUP_BPW:
+                return _GROUP_BPW[key]
         except (OSError, ValueError):
             pass
-    return compute_group_bpw(quant)
+    _GROUP_BPW[key] = compute_group_bpw(quant, odd)
+    return _GROUP_BPW[key]
 
 
 GROUP_BPW_FILE = "catalog_group_bpw.json"
 
 
-def compute_group_bpw(quant: str) -> dict[str, float]:
+def compute_group_bpw(quant: str, odd: bool = False) -> dict[str, float]:
     """group_bpw computed now with quant.apply_quant (what the precomputed file holds)."""
     from llmfit_core.catalog.entry import CatalogEntry
     from llmfit_core.catalog.sizes import _base_spec
     from llmfit_core.quant import apply_quant
 
-    dense = CatalogEntry(id="ref/dense", family="ref", arch="llama", params=8_030_261_248, active_params=0, n_layers=32,
-                         hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256, max_context=8192,
-                         ffn_size=14336)
-    moe = CatalogEntry(id="ref/moe", family="ref", arch="qwen3moe", params=30_532_122_624, active_params=0, n_layers=48,
-                       hidden_size=2048, n_heads=32, n_kv_heads=4, head_dim=128, vocab_size=151936, max_context=8192,
-                       n_experts=128, n_experts_used=8, expert_ffn_size=768)
+    h, f, ef = (2880, 7680, 2880) if odd else (4096, 14336, 768)
+    hm = 2880 if odd else 2048
+    dense = CatalogEntry(id="ref/dense", family="ref", arch="llama", params=1, active_params=0, n_layers=32,
+                         hidden_size=h, n_heads=32, n_kv_heads=8, head_dim=128, vocab_size=128256, max_context=8192,
+                         ffn_size=f)
+    tied = CatalogEntry(**{**dense.__dict__, "id": "ref/tied", "tied_embeddings": True})
+    moe = CatalogEntry(id="ref/moe", family="ref", arch="qwen3moe", params=1, active_params=0, n_layers=48,
+                       hidden_size=hm, n_heads=32, n_kv_heads=4, head_dim=128, vocab_size=151936, max_context=8192,
+                       n_experts=128, n_experts_used=8, expert_ffn_size=ef)
     out: dict[str, float] = {}
-    for ref in (dense, moe):
+    for ref in (dense, moe, tied):
         base = _base_spec(ref)
         q = apply_quant(base, quant) if quant != "BF16" else base
         for g, b in q.group_bytes.items():
             n = base.group_bytes.get(g, 0) / 2  # BF16: 2 bytes per weight
-            if n and (g not in out or ref is dense):
+            if not n:
+                continue
+            if ref is tied and g == "token_embd":
+                out["token_embd_tied"] = 8.0 * b / n
+            elif g not in out or ref is dense:
                 out[g] = 8.0 * b / n
-    _GROUP_BPW[quant] = out
     return out
 
 
@@ -355,9 +372,15 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     nq = len(ladder)
     col = lambda x: np.asarray(x, dtype=np.float64)[:, None]  # noqa: E731
     ctx = np.minimum(col(arr.max_ctx), c.context or DEFAULT_CONTEXT) if not c.context else np.full((len(arr.entries), 1), float(c.context))
-    bpw = [group_bpw(q) for q in ladder]
-    row = lambda key, default: np.array([g.get(key, g.get(default, 16.0)) for g in bpw])[None, :]  # noqa: E731
-    emb_b = col(arr.emb) * row("token_embd", "ffn") / 8
+    odd = col(arr.hidden % 256 != 0)  # llama.cpp falls back to legacy types for such rows
+    tables = {flag: [group_bpw(q, flag) for q in ladder] for flag in (False, True)}
+
+    def row(key, default):
+        plain, fallback = ([g.get(key, g.get(default, 16.0)) for g in tables[flag]] for flag in (False, True))
+        return np.where(odd, np.array(fallback)[None, :], np.array(plain)[None, :])
+
+    tied = col(arr.out) == 0  # a tied embedding is stored like the output head
+    emb_b = col(arr.emb) * np.where(tied, row("token_embd_tied", "output"), row("token_embd", "ffn")) / 8
     out_b = col(arr.out) * row("output", "ffn") / 8
     # attention and dense FFN share one effective rate (weighted by the reference model's mix)
     dense_rate = (row("attn", "ffn") * 0.2 + row("ffn", "attn") * 0.8)
@@ -365,7 +388,11 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     exp_b = col(arr.experts) * row("ffn_experts", "ffn") / 8
     weights = emb_b + out_b + layer_b + exp_b
     overhead = RUNTIME_OVERHEAD.get(be.device if be.runtime != "mlx" else "mlx", 100 << 20)
-    total = estimate_totals(weights, col(arr.layers), col(arr.kv_heads), col(arr.head_dim), col(arr.hidden), col(arr.vocab),
+    # sliding-window layers cache min(context, window + ubatch) cells (memory.swa_cells); the rest the context
+    f = col(arr.kv_swa_frac)
+    swa_cells = np.minimum(ctx, np.ceil((col(arr.window) + 512) / 256) * 256)
+    kv_layers = col(arr.layers) * ((1 - f) + f * swa_cells / np.maximum(ctx, 1))
+    total = estimate_totals(weights, kv_layers, col(arr.kv_heads), col(arr.head_dim), col(arr.hidden), col(arr.vocab),
                             col(arr.ffn), col(arr.heads), ctx, overhead=overhead)
     # placement: all on the GPU if it fits, else layers split GPU/CPU, else CPU only (budget: RAM)
     vram, ram = float(b["vram"]), float(b["ram"])

@@ -113,6 +113,20 @@ def convert(raw: dict) -> CatalogEntry:
     return e
 
 
+# Sliding-window size of architectures whose every published config.json sets one (the source list has
+# no sliding-window field): google/gemma-2-* 4096; google/gemma-3-* 1024 (gemma-3-1b: 512);
+# openai/gpt-oss-* 128; CohereForAI c4ai-command-r7b (cohere2) 4096. The layer pattern follows from the
+# architecture (readers.hf_config).
+ARCH_SLIDING_WINDOW = {"gemma2": 4096, "gemma3": 1024, "gemma3_text": 1024, "gpt_oss": 128, "cohere2": 4096}
+
+
+def fill_sliding_window(e: CatalogEntry) -> None:
+    w = ARCH_SLIDING_WINDOW.get(e.arch)
+    if w and not e.sliding_window:
+        e.sliding_window = 512 if e.arch.startswith("gemma3") and e.params < 2e9 else w
+        e.src["sliding_window"] = f"architecture default ({e.arch} config.json)"
+
+
 def _twin_key(e: CatalogEntry):
     return (e.arch, e.n_layers, e.n_heads, e.n_kv_heads, e.head_dim)
 
@@ -215,7 +229,9 @@ def build(source: Path, out_dir: Path) -> dict:
         if "speech" in uc or "audio" in uc or "tts" in (raw.get("capabilities") or []):
             drop("not a text LLM (speech/audio model)", raw["name"])
             continue
-        entries.append(convert(raw))
+        entry = convert(raw)
+        fill_sliding_window(entry)
+        entries.append(entry)
     n_filled = fill_from_twins(entries)
     valid, repairs = [], Counter()
     repair_examples = defaultdict(list)
@@ -264,7 +280,8 @@ def build(source: Path, out_dir: Path) -> dict:
     from llmfit_core.recommend import GROUP_BPW_FILE, compute_group_bpw
 
     quants = list(GGUF_LADDER) + ["MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit", "AWQ-4bit", "AWQ-8bit", "GPTQ-4bit", "GPTQ-8bit"]
-    bpw = {q: {g: round(v, 5) for g, v in compute_group_bpw(q).items()} for q in quants}
+    bpw = {f"{q}@odd" if odd else q: {g: round(v, 5) for g, v in compute_group_bpw(q, odd).items()}
+           for q in quants for odd in (False, True)}
     (out_dir / GROUP_BPW_FILE).write_text(json.dumps(bpw, indent=1, sort_keys=True) + "\n")
     return stats
 
