@@ -50,7 +50,7 @@ UBATCH = 512  # llama.cpp default n_ubatch: weights are read once per micro-batc
 NBATCH = 2048  # llama.cpp default n_batch: micro-batches of one batch pipeline across GPUs of a layer split
 # Without flash attention llama.cpp materialises the full K.Q block of each micro-batch in F32 (masked
 # part included) and runs softmax over it: attention costs several times its causal matmul FLOPs.
-ATTN_PREFILL_COST = 3.0
+ATTN_PREFILL_COST = np.array([8.0, 2.0, 6.0, 6.0, 6.0, 3.0, 2.0])  # by backend (CUDA's non-FA path is the costliest)
 
 # CPU peak FP32 FLOPs per cycle per core (2 FMA units x lanes x 2), by ISA.
 _FLOPS_PER_CYCLE = {"avx512": 64, "avx2": 32, "neon_apple": 32, "neon": 16, "none": 8}
@@ -329,7 +329,7 @@ def roofline_arrays(
 
     # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
     batch = np.minimum(pp, UBATCH)
-    pflops = 2.0 * P + ATTN_PREFILL_COST * 4.0 * a(attn_dim_layers, float) * pp / 2.0
+    pflops = 2.0 * P + ATTN_PREFILL_COST[bk] * 4.0 * a(attn_dim_layers, float) * pp / 2.0
     # layer split: the micro-batches of one n_batch pipeline through the GPUs (llama.cpp pipeline parallelism)
     n_ub = np.ceil(np.minimum(pp, NBATCH) / UBATCH)
     g = np.maximum(ng, 1.0)
