@@ -600,3 +600,55 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
         source=spec.source if spec.source.endswith("+quant") else spec.source + "+quant",
         notes=list(spec.notes) + [note],
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# summaries of the mixes (docs, catalog estimates)
+
+
+def _reference_tensors(n_layers: int, hidden: int, kv_dim: int, ffn: int, vocab: int, n_experts: int):
+    ts = [("token_embd.weight", (hidden, vocab), "F16")]
+    for i in range(n_layers):
+        b = f"blk.{i}."
+        ts += [(b + "attn_norm.weight", (hidden,), "F32"), (b + "attn_q.weight", (hidden, hidden), "F16"),
+               (b + "attn_k.weight", (hidden, kv_dim), "F16"), (b + "attn_v.weight", (hidden, kv_dim), "F16"),
+               (b + "attn_output.weight", (hidden, hidden), "F16"), (b + "ffn_norm.weight", (hidden,), "F32")]
+        if n_experts > 1:
+            ts += [(b + "ffn_gate_inp.weight", (hidden, n_experts), "F32"),
+                   (b + "ffn_gate_exps.weight", (hidden, ffn, n_experts), "F16"),
+                   (b + "ffn_up_exps.weight", (hidden, ffn, n_experts), "F16"),
+                   (b + "ffn_down_exps.weight", (ffn, hidden, n_experts), "F16")]
+        else:
+            ts += [(b + "ffn_gate.weight", (hidden, ffn), "F16"), (b + "ffn_up.weight", (hidden, ffn), "F16"),
+                   (b + "ffn_down.weight", (ffn, hidden), "F16")]
+    return ts + [("output_norm.weight", (hidden,), "F32"), ("output.weight", (hidden, vocab), "F16")]
+
+
+def describe_mix(quant: str, n_layers: int = 32, n_gqa: int = 4, n_experts: int = 0) -> dict[str, dict[str, int]]:
+    """Which ggml types llama.cpp gives each tensor role for `quant` on a Llama-3-8B-like model.
+
+    Returns {role: {ggml type: tensor count}}, roles like "attn_v", "ffn_down", "output", "norm".
+    """
+    hidden, ffn = 4096, 14336
+    ts = _reference_tensors(n_layers, hidden, hidden // n_gqa, ffn, 128256, n_experts)
+    types = llamacpp_tensor_types(ts, quant, MixContext(n_layers=n_layers, n_gqa=n_gqa, n_experts=n_experts))
+    out: dict[str, dict[str, int]] = {}
+    for (name, _, _), t in zip(ts, types):
+        role = name.split(".")[-2] if name.startswith("blk.") else name.split(".")[0]
+        role = "norm" if "norm" in role else role
+        out.setdefault(role, {})
+        out[role][t.name] = out[role].get(t.name, 0) + 1
+    return out
+
+
+def typical_bits_per_weight(quant: str) -> float:
+    """Average stored bits per weight of a whole Llama-3.1-8B-shaped model in `quant` (incl. output, norms)."""
+    q = normalize_quant(quant)
+    base = base_file_type(q)
+    ts = _reference_tensors(32, 4096, 1024, 14336, 128256, 0)
+    n = sum(_prod(s) for _, s, _ in ts)
+    if base in _DEFAULT_TYPE:
+        types = llamacpp_tensor_types(ts, base, MixContext(n_layers=32, n_gqa=4))
+        return 8.0 * sum(tensor_nbytes(t, s) for t, (_, s, _) in zip(types, ts)) / n
+    fact = quant_fact(q)
+    return 8.0 * sum(_other_tensor_bytes(fact, nm, s, c) for nm, s, c in ts) / n

@@ -147,3 +147,14 @@ def test_apply_quant_without_tensor_list():
 def _types(spec, quant):
     from llmfit_core.quant import _mix_context
     return [t.name for t in llamacpp_tensor_types(spec.tensors, quant, _mix_context(spec))]
+
+
+def test_mix_summaries():
+    from llmfit_core.quant import describe_mix, typical_bits_per_weight
+    mix = describe_mix("Q4_K_M")
+    assert mix["attn_v"] == {"Q6_K": 16, "Q4_K": 16} and mix["output"] == {"Q6_K": 1} and mix["norm"] == {"F32": 65}
+    assert describe_mix("Q8_0")["output"] == {"Q8_0": 1}
+    assert describe_mix("Q4_K_M", n_experts=8)["attn_v"] == {"Q8_0": 32}  # llama.cpp's 8-expert rule
+    # llama.cpp reports 4.89 BPW when it quantizes Llama-3-8B to Q4_K_M
+    assert typical_bits_per_weight("Q4_K_M") == pytest.approx(4.89, abs=0.01)
+    assert typical_bits_per_weight("q8_0") == pytest.approx(8.50, abs=0.01)
