@@ -17,8 +17,8 @@ _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
 def is_offline() -> bool:
-    """True when the user asked for no network (HF_HUB_OFFLINE / LLMFIT_OFFLINE)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "LLMFIT_OFFLINE"))
+    """True when the user asked llmfit for no network at all (LLMFIT_OFFLINE; HF_HUB_OFFLINE is the Hub adapter's)."""
+    return os.environ.get("LLMFIT_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:

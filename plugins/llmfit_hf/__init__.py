@@ -58,12 +58,12 @@ def llmfit_resolve_model(ref: str, options: dict):
     if parsed is None:
         return None
     try:
-        import huggingface_hub  # noqa: F401
+        import huggingface_hub.constants
     except ImportError:
         return None  # the catalog may still know it; `llmfit plugins` explains
     options = options or {}
     repo_id, tag = parsed
-    if options.get("offline"):
+    if options.get("offline") or huggingface_hub.constants.HF_HUB_OFFLINE:
         from llmfit_core.errors import OfflineError
         from llmfit_hf.resolver import resolve_from_cache
 

@@ -31,12 +31,17 @@ def runner_status() -> tuple[bool, str]:
         return False, "mlx not importable (pip install 'llmfit-core[mlx]'; on Linux it needs mlx[cpu])"
     import mlx.core as mx
 
-    try:
-        import mlx_lm
+    # mlx_lm's import costs seconds (transformers): ask the installed metadata instead
+    import importlib.metadata
+    import importlib.util
 
-        lm = f"mlx-lm {getattr(mlx_lm, '__version__', '?')}"
-    except Exception:
+    if importlib.util.find_spec("mlx_lm") is None:
         lm = "mlx-lm missing"
+    else:
+        try:
+            lm = f"mlx-lm {importlib.metadata.version('mlx-lm')}"
+        except importlib.metadata.PackageNotFoundError:
+            lm = "mlx-lm (version unknown)"
     where = "Metal GPU" if dev == "gpu" else "CPU only (no Metal): far slower than on Apple Silicon"
     return True, f"mlx {mx.__version__} on {where}; {lm}"
 
