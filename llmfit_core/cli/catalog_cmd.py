@@ -221,7 +221,9 @@ def register(cli) -> None:
         from llmfit_core.catalog.search import filter_entries, search_entries
 
         if len(query) > 200:
-            raise click.BadParameter("query longer than 200 characters")
+            from llmfit_core.errors import LlmfitError
+
+            raise LlmfitError("search query longer than 200 characters")
         cat = _load()
         c = _constraints_from(family, min_params, max_params, use, fmt, license, context)
         hits = filter_entries(search_entries(cat.entries, query), c)
@@ -316,7 +318,9 @@ def register(cli) -> None:
 
         if target_tps is not None:
             if len(models) != 1:
-                raise click.UsageError("--target-tps takes exactly one model")
+                from llmfit_core.errors import LlmfitError
+
+                raise LlmfitError("--target-tps takes exactly one model")
             with _status("checking every device of the table..."):
                 tp = plan_target(models[0], target_tps, hardware=hardware, quant=quant, context=context)
             if as_json:
