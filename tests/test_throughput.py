@@ -266,3 +266,31 @@ def test_threads_fill_performance_cores_first(llama8b):
     assert pp[8] == pytest.approx(2 * pp[4], rel=1e-6)  # 4 -> 8 threads: all on P-cores
     assert pp[8] < pp[16] < pp[24]
     assert pp[24] == pytest.approx(2 * pp[8], rel=1e-6)  # 16 E-cores at half rate = 8 more P-cores
+
+
+def test_bad_profile_figures_are_treated_as_unknown(llama8b):
+    hw = HardwareProfile.from_dict({"cpu": {"cores": "many", "mem_bandwidth_gbs": -5, "isa": ["avx2"]},
+                                    "gpus": [{"vendor": "nvidia", "name": "Odd GPU", "vram_gb": 24, "bandwidth_gbs": "fast",
+                                              "fp16_tflops": float("nan")}]})
+    p = predict(llama8b, hw)
+    assert math.isfinite(p.decode_tok_s) and p.decode_tok_s > 0
+    assert any("bandwidth of Odd GPU unknown" in r for r in p.reasons)
+    c = predict(llama8b, hw, backend="cpu")
+    assert any("bandwidth of this CPU estimated" in r for r in c.reasons)
+
+
+def test_model_without_size_is_a_clear_error():
+    from llmfit_core.errors import LlmfitError
+
+    spec = ModelSpec(ref="empty", arch="llama", params=0, active_params=0, n_layers=0, hidden_size=0, n_heads=0, n_kv_heads=0,
+                     head_dim=0, vocab_size=0, max_context=0)
+    with pytest.raises(LlmfitError, match="cannot predict"):
+        predict(spec, gpu_box())
+
+
+def test_predict_batch_default_decode_position_follows_prompt_arrays():
+    specs = [build_spec("llama-3-8b", "Q4_K_M")] * 2
+    hf = hardware_figures(gpu_box(), BACKENDS["llama.cpp-cuda"], None)
+    inputs = {**model_arrays([model_figures(s) for s in specs]), **hardware_arrays(hf), "prompt_tokens": np.array([64, 30000])}
+    out = predict_batch(inputs, apply_correction=False)
+    assert out["roofline_decode"][1] < out["roofline_decode"][0]

@@ -106,7 +106,7 @@ def predict_batch(
     `correction_applied` (bool scalar)."""
     inputs = dict(inputs)
     inputs.setdefault("prompt_tokens", 512)
-    inputs.setdefault("decode_pos", decode_position(inputs["prompt_tokens"] if np.isscalar(inputs["prompt_tokens"]) else 512, 128))
+    inputs.setdefault("decode_pos", np.asarray(inputs["prompt_tokens"], float) + 64.0)  # 128 generated tokens
     for k, v in EXTRA_DEFAULTS.items():
         inputs.setdefault(k, v)
     missing = [k for k in _ROOF_KEYS if k not in inputs]

@@ -93,6 +93,15 @@ class HardwareFigures:
 VENDOR_CODE = {"cpu": 0, "nvidia": 1, "amd": 2, "intel": 3, "apple": 4}
 
 
+def _pos(x) -> float | None:
+    """A positive finite number, else None (bad or missing profile figures are treated as unknown)."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if v > 0 and np.isfinite(v) else None
+
+
 def backend_kind(backend) -> str:
     """Map a Backend (or a name) to one of BACKEND_KINDS."""
     if backend is None:
@@ -116,6 +125,10 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         if bits_per_weight(spec.quant) is None:
             notes.append(f"bits per weight of {spec.quant!r} unknown: assumed 16")
     total = float(spec.weight_bytes) if spec.weight_bytes else spec.params * bpw / 8.0
+    if not _pos(total) or not _pos(spec.params or spec.weight_bytes):
+        from llmfit_core.errors import LlmfitError
+
+        raise LlmfitError(f"{spec.ref}: no parameter count or weight size, cannot predict its speed")
     gb = spec.group_bytes or {}
     if gb:
         # the token embedding is a row lookup, not a full read (unless tied: then it is the output head)
@@ -169,12 +182,12 @@ def cpu_figures(hardware, threads: int | None = None) -> tuple[float, float, int
     kind, isa_code = _isa(cpu)
     apple = kind == "neon_apple"
     arch_key = "apple" if apple else ("arm64" if kind.startswith("neon") else "x86_64")
-    cores = max(int(cpu.cores or 1), 1)
-    used = min(int(threads), cpu.threads or int(threads)) if threads else cores
+    cores = max(int(_pos(cpu.cores) or 1), 1)
+    used = min(int(threads), int(_pos(cpu.threads) or threads)) if threads else cores
     used = max(used, 1)
     # threads fill performance cores first; an efficiency core counts half; hyper-threads add little
-    if cpu.p_cores is not None and cpu.e_cores is not None and (cpu.p_cores + cpu.e_cores) > 0:
-        p, e = int(cpu.p_cores), int(cpu.e_cores)
+    p, e = int(_pos(cpu.p_cores) or 0), int(_pos(cpu.e_cores) or 0)
+    if cpu.p_cores is not None and cpu.e_cores is not None and p + e > 0:
         on_p = min(used, p)
         on_e = min(max(used - p, 0), e)
         cores_used = on_p + 0.5 * on_e + 0.1 * max(used - p - e, 0)
@@ -183,15 +196,15 @@ def cpu_figures(hardware, threads: int | None = None) -> tuple[float, float, int
         cores_used = min(used, cores) + 0.1 * max(used - cores, 0)
         full = float(cores)
     scale = min(cores_used / full, 1.0) if full else 1.0
-    if cpu.fp32_gflops:
+    if _pos(cpu.fp32_gflops):
         gflops = float(cpu.fp32_gflops) * scale
     else:
         gflops = cores_used * _DEFAULT_GHZ[arch_key] * _FLOPS_PER_CYCLE[kind]
         reasons.append(f"CPU FLOPs estimated: {cores_used:.3g} cores x {_DEFAULT_GHZ[arch_key]} GHz x {kind} SIMD")
-    bw = cpu.mem_bandwidth_gbs
+    bw = _pos(cpu.mem_bandwidth_gbs)
     if not bw:
-        if hardware.unified_memory and hardware.gpus and hardware.gpus[0].bandwidth_gbs:
-            bw = 0.6 * hardware.gpus[0].bandwidth_gbs
+        if hardware.unified_memory and hardware.gpus and _pos(hardware.gpus[0].bandwidth_gbs):
+            bw = 0.6 * _pos(hardware.gpus[0].bandwidth_gbs)
         else:
             bw = 51.2  # dual-channel DDR4-3200
         reasons.append(f"bandwidth of this CPU estimated ({bw:.0f} GB/s)")
@@ -238,7 +251,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         estimated = set(hardware.estimated or [])
         for g, b in used_gpus:
             i = next((k for k, x in enumerate(gpus) if x is g), 0)
-            bw, tf = g.bandwidth_gbs, g.fp16_tflops
+            bw, tf = _pos(g.bandwidth_gbs), _pos(g.fp16_tflops)
             if not bw:
                 bw = {"apple": 200.0, "nvidia": 450.0, "amd": 450.0}.get(g.vendor, 250.0)
                 reasons.append(f"bandwidth of {g.name} unknown: assumed {bw:.0f} GB/s")
