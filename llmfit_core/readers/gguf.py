@@ -338,26 +338,33 @@ def _jump_string_array(c: _Cursor, kv_left: int, n_tensors: int, meta: dict, dep
         k = _chain_start(window) if lo != start else 0
         if k is None:
             return None
-        # walk the strings from a known boundary up to the first implausible one
+        # walk the strings from a known boundary up to the first implausible one; the metadata key that
+        # follows the array also looks like a string (and so may the value after it), so the last few
+        # key-like strings are all candidates for the first key after the array
         w = _Cursor(src)
         w.pos = lo + k
         src.readahead(hi - lo + 2 * PROBE)
-        prev = w.pos
+        recent: list[tuple[int, bytes]] = []
         limit = hi + 64 * 1024
         while w.pos < limit:
-            n = int.from_bytes(w.read(8), "little")
-            if not 1 <= n <= 512:
+            here = w.pos
+            if here + 8 > src.size:
                 break
+            n = int.from_bytes(w.read(8), "little")
+            if not 1 <= n <= 512 or w.pos + n > src.size:
+                break
+            text = w.read(n)
             try:
-                w.read(n).decode("utf-8")
+                text.decode("utf-8")
             except UnicodeDecodeError:
                 break
-            prev, w.pos = w.pos - 8 - n, w.pos
+            recent.append((here, text))
+            del recent[:-16]
         else:
             return None
-        fail = w.pos - 8
+        cands = [pos for pos, text in recent if _KEY_RE.match(text)] + [w.pos - 8]
         src.readahead(64 * 1024)
-        for cand in (prev, fail):
+        for cand in cands:
             got = _finish_from(src, cand, kv_left, n_tensors, meta, depth)
             if got is not None:
                 return got
@@ -378,10 +385,11 @@ def _finish_from(src: ByteSource, pos: int, kv_left: int, n_tensors: int, meta: 
         try:
             tensors = _read_tensor_infos(c, n_tensors)
             a = found.get("general.alignment", align)
-            if isinstance(a, int) and a > 0 and tensors and min(t.offset for t in tensors) == 0:
+            if isinstance(a, int) and a > 0 and (not tensors or min(t.offset for t in tensors) == 0):
                 data_offset = (c.pos + a - 1) // a * a
-                slack = src.size - data_offset - max(t.offset + t.nbytes for t in tensors)
-                if 0 <= slack < max(a, 32):
+                end = max((t.offset + t.nbytes for t in tensors), default=0)
+                slack = src.size - data_offset - end
+                if (0 <= slack < max(a, 32)) if tensors else src.size == c.pos:
                     return found, tensors, c.pos
         except LlmfitError:
             if src.bytes_read >= src.max_bytes:
