@@ -188,3 +188,15 @@ def test_cli_search_and_list():
     res = CliRunner().invoke(cli, ["list", "--fits", "--hardware", "Raspberry Pi 5", "--min-params", "30B", "--json"])
     assert res.exit_code == 0
     assert json.loads(res.output)["count"] < sum(1 for e in cat.models if e.params >= 30e9)
+
+
+def test_results_beyond_the_full_rescore_keep_a_consistent_breakdown(monkeypatch):
+    from llmfit_core import recommend as rec_mod
+
+    monkeypatch.setattr(rec_mod, "REFINE_MAX", 2)
+    res = recommend(parse_constraints("use chat"), hardware=GPU24, top=4)
+    assert [("vectorised" in r.report.reasons[0]) for r in res.items] == [False, False, True, True]
+    for r in res.items[2:]:
+        m = r.to_dict()["memory"]
+        assert m["total_bytes"] == m["weights_bytes"] + m["kv_cache_bytes"] + m["compute_bytes"] + m["overhead_bytes"]
+        assert m["total_bytes"] == r.total_bytes and m["weights_bytes"] > m["kv_cache_bytes"] > 0
