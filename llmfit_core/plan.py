@@ -9,6 +9,7 @@ balance of speeds when the models run one at a time. Unified memory and CPU-only
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -198,14 +199,22 @@ def plan_target(ref: str, target_tps: float, hardware=None, quant: str | None = 
         if dev.kind not in kinds:
             continue
         try:
-            prof = device_profile(dev.name)
+            base = device_profile(dev.name)
         except LlmfitError:
             continue
-        r = fit_spec(spec, hardware=prof, context=context)
-        if r.verdict in ("runs", "tight") and r.decode_tok_s >= target_tps:
-            mem = (dev.main_mem_gb or prof.memory.total_gb) if dev.kind != "cpu" else prof.memory.total_gb
-            reaching.append(DeviceOption(dev.name, dev.kind, float(mem), dev.bandwidth_gbs, r.decode_tok_s, r.verdict,
-                                         r.memory.total_bytes))
+        # Apple chips come in several unified-memory sizes: each is a device of its own size
+        configs = sorted(set(dev.mem_gb)) if dev.kind == "apple" and dev.mem_gb else [None]
+        for mem_gb in configs:
+            prof = base
+            if mem_gb is not None:
+                prof = dataclasses.replace(base, memory=dataclasses.replace(base.memory, total_gb=float(mem_gb)))
+            r = fit_spec(spec, hardware=prof, context=context)
+            if r.verdict in ("runs", "tight") and r.decode_tok_s >= target_tps:
+                mem = mem_gb or ((dev.main_mem_gb or prof.memory.total_gb) if dev.kind != "cpu" else prof.memory.total_gb)
+                name = f"{dev.name} {mem_gb:g} GB" if mem_gb is not None and len(configs) > 1 else dev.name
+                reaching.append(DeviceOption(name, dev.kind, float(mem), dev.bandwidth_gbs, r.decode_tok_s, r.verdict,
+                                             r.memory.total_bytes))
+                break  # the smallest configuration of this device that works
     reaching.sort(key=lambda d: (d.memory_gb, d.bandwidth_gbs or 0.0, d.device))
     smallest = reaching[0] if reaching else None
     lacks = _lacks(here, hw, smallest, target_tps, spec)
