@@ -294,3 +294,16 @@ def test_predict_batch_default_decode_position_follows_prompt_arrays():
     inputs = {**model_arrays([model_figures(s) for s in specs]), **hardware_arrays(hf), "prompt_tokens": np.array([64, 30000])}
     out = predict_batch(inputs, apply_correction=False)
     assert out["roofline_decode"][1] < out["roofline_decode"][0]
+
+
+def test_backend_without_training_rows_gets_roofline_and_wide_band(llama8b):
+    hw = gpu_box(vendor="intel", name="Arc A770", bw=560.0, tflops=137.6, vram=16.0)
+    seen = load_correction(WEIGHTS).heads["decode"].backends
+    assert seen is not None and 4 not in seen  # sycl: no public rows
+    sycl = predict(llama8b, hw, backend="sycl")
+    assert not sycl.correction_applied
+    assert sycl.decode_tok_s == pytest.approx(sycl.roofline_decode)
+    assert any("no public benchmark rows for the sycl backend" in r for r in sycl.reasons)
+    cuda = predict(llama8b, gpu_box(), backend="cuda")
+    width = lambda p: p.decode_range[1] / p.decode_range[0]  # noqa: E731
+    assert cuda.correction_applied and width(sycl) > width(cuda)

@@ -132,7 +132,8 @@ def format_sources(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def export_onnx(model: GradientBoostingRegressor, path: Path, head: str, band: tuple[float, float], n_rows: int) -> None:
+def export_onnx(model: GradientBoostingRegressor, path: Path, head: str, band: tuple[float, float], n_rows: int,
+                backends: list[int] | None = None) -> None:
     """skl2onnx export with the feature list and the band in metadata_props."""
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
@@ -140,6 +141,8 @@ def export_onnx(model: GradientBoostingRegressor, path: Path, head: str, band: t
     onx = convert_sklearn(model, initial_types=[("X", FloatTensorType([None, len(FEATURES)]))], target_opset=15)
     meta = {"feature_names": json.dumps(list(FEATURES)), "band_lo": repr(band[0]), "band_hi": repr(band[1]),
             "head": head, "target": "log(measured_tok_s / roofline_tok_s)", "train_rows": str(n_rows)}
+    if backends is not None:
+        meta["backends"] = json.dumps(sorted(int(b) for b in backends))
     for k, v in sorted(meta.items()):
         p = onx.metadata_props.add()
         p.key, p.value = k, v
@@ -174,7 +177,8 @@ def train(extra: list[str] | None = None, out_dir: Path | None = None, quiet: bo
     for head in HEADS:
         mask = t.is_decode if head == "decode" else ~t.is_decode
         models[head] = make_model().fit(t.X[mask], t.target[mask], sample_weight=t.weight[mask])
-        export_onnx(models[head], out_dir / f"throughput_{head}.onnx", head, evals[head].band, int(mask.sum()))
+        seen = sorted(set(int(b) for b in t.inputs["backend_code"][mask]))  # the correction is not applied beyond these
+        export_onnx(models[head], out_dir / f"throughput_{head}.onnx", head, evals[head].band, int(mask.sum()), seen)
     # reference rows for the parity test: every 25th row of the table, outputs of the sklearn models
     idx = np.arange(0, len(t.X), 25)
     ref = {"features": list(FEATURES), "X": t.X[idx].astype(float).round(6).tolist()}

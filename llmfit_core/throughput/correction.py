@@ -17,6 +17,8 @@ import numpy as np
 
 from llmfit_core.throughput.features import FEATURES
 
+_BACKEND_COL = FEATURES.index("backend")
+
 HEADS = ("decode", "prefill")
 LOG_CLIP = 2.0  # never move the roofline by more than e^2 (x7.4) either way
 # Band around the plain roofline when no correction is available (log units, round priors).
@@ -36,6 +38,7 @@ class Head:
     session: object
     input_name: str
     band: tuple[float, float]  # residual quantiles in log units (lo, hi)
+    backends: frozenset[int] | None = None  # backend codes with training rows (None: all)
 
 
 @dataclass
@@ -48,12 +51,20 @@ class Correction:
     source: str = ""
 
     def apply(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """log-ratio per head for the feature matrix X (rows x len(FEATURES))."""
+        """log-ratio per head for the feature matrix X (rows x len(FEATURES)); 0 for rows of a backend
+        the correction has no training rows for (see `trained`)."""
         out = {}
         for name, head in self.heads.items():
             y = head.session.run(None, {head.input_name: X.astype(np.float32, copy=False)})[0]
-            out[name] = np.clip(np.asarray(y, dtype=np.float64).reshape(-1), -LOG_CLIP, LOG_CLIP)
+            y = np.clip(np.asarray(y, dtype=np.float64).reshape(-1), -LOG_CLIP, LOG_CLIP)
+            out[name] = np.where(self.trained(X, name), y, 0.0)
         return out
+
+    def trained(self, X: np.ndarray, head: str) -> np.ndarray:
+        """Rows whose backend had training rows for `head` (the correction is not extrapolated beyond them)."""
+        seen = self.heads[head].backends
+        col = X[:, _BACKEND_COL]
+        return np.ones(len(col), bool) if seen is None else np.isin(col.astype(int), sorted(seen))
 
     def band(self, head: str) -> tuple[float, float]:
         if self.ok:
@@ -74,8 +85,9 @@ def _load_head(path: Path) -> Head:
     if tuple(names) != FEATURES:
         raise ValueError("feature list differs from this version of llmfit-core")
     band = (float(meta["band_lo"]), float(meta["band_hi"]))
+    seen = frozenset(int(b) for b in json.loads(meta["backends"])) if "backends" in meta else None
     inp = sess.get_inputs()[0]
-    return Head(session=sess, input_name=inp.name, band=band)
+    return Head(session=sess, input_name=inp.name, band=band, backends=seen)
 
 
 @functools.lru_cache(maxsize=8)

@@ -116,14 +116,23 @@ def predict_batch(
     rd, rp = roof["decode_tok_s"], roof["prefill_tok_s"]
     corr = load_correction(weights_dir) if apply_correction else None
     used = corr is not None and corr.ok
+    n = np.broadcast(rd, rp).shape
     if used:
-        logs = corr.apply(build_features(inputs, roof))
+        X = build_features(inputs, roof)
+        logs = corr.apply(X)
         ld, lp = logs["decode"], logs["prefill"]
+        td, tp = corr.trained(X, "decode"), corr.trained(X, "prefill")
     else:
-        ld = lp = np.zeros(np.broadcast(rd, rp).shape)
+        ld = lp = np.zeros(n)
+        td = tp = np.zeros(n, bool)
     dec, pre = rd * np.exp(ld), rp * np.exp(lp)
-    (dlo, dhi) = corr.band("decode") if used else FALLBACK_BAND["decode"]
-    (plo, phi) = corr.band("prefill") if used else FALLBACK_BAND["prefill"]
+
+    def band(head, trained):
+        lo, hi = corr.band(head) if used else FALLBACK_BAND[head]
+        flo, fhi = FALLBACK_BAND[head]
+        return np.where(trained, lo, flo), np.where(trained, hi, fhi)
+
+    (dlo, dhi), (plo, phi) = band("decode", td), band("prefill", tp)
     return {
         "decode_tok_s": dec,
         "prefill_tok_s": pre,
@@ -134,6 +143,8 @@ def predict_batch(
         "roofline_decode": rd,
         "roofline_prefill": rp,
         "correction_applied": used,
+        "corrected_decode": td,  # per row: the correction covers this backend
+        "corrected_prefill": tp,
         "decode_mem_s": roof["decode_mem_s"],
         "decode_compute_s": roof["decode_compute_s"],
         "decode_bytes": roof["decode_bytes"],
@@ -195,7 +206,10 @@ def predict(
         reasons.insert(0, f"decode is compute-bound (dequantizing {mf.quant_family} weights): {gb:.2f} GB per token, {where}")
     if hf.n_gpus > 1:
         reasons.append(f"layer split over {hf.n_gpus} GPUs: decode runs through them one after another")
-    if out["correction_applied"]:
+    applied = bool(out["correction_applied"]) and bool(np.asarray(out["corrected_decode"]).reshape(-1)[0])
+    if out["correction_applied"] and not applied:
+        reasons.append(f"no public benchmark rows for the {hf.backend_kind} backend: roofline only, wide band")
+    elif applied:
         reasons.append(
             f"learned correction: decode x{f('decode_tok_s') / f('roofline_decode'):.2f}, "
             f"prefill x{f('prefill_tok_s') / f('roofline_prefill'):.2f} over the roofline"
@@ -209,7 +223,7 @@ def predict(
         prefill_range=(f("prefill_lo"), f("prefill_hi")),
         roofline_decode=f("roofline_decode"),
         roofline_prefill=f("roofline_prefill"),
-        correction_applied=bool(out["correction_applied"]),
+        correction_applied=applied,
         reasons=reasons,
         bound=bound,
     )
