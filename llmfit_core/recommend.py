@@ -6,12 +6,13 @@ for all model × quant pairs in numpy. The top N are then re-scored one by one w
 (`api.fit_spec`), so what is shown is exactly what `llmfit fit --json` would say.
 
 Score (higher is better), documented:
-    rank = quality(model) − quant_penalty(quant) + speed_points + headroom_points + availability
+    rank = quality(model) − quant_penalty(quant) + speed_points + headroom_points + availability + instruct
     quality        = 30 + 12·log2(effective params in billions) + family_bonus   (MoE: sqrt(total·active))
     ties (same score to 0.1) go to models with more known GGUF repos / re-uploads (what people actually run)
     quant_penalty  = 10 × perplexity increase over F16 (llama.cpp quantize table, quant_quality.py)
     speed_points   = 15 × clamp(ln(decode tok/s) / ln(60), 0, 1)
     headroom       = runs +5, tight −5, offload −10
+    instruct       = +3 for instruction-tuned (chat) models: what people run interactively
     availability   = 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3): models people actually run
                      (the source list has no download counts; GGUF conversions by the big publishers are the proxy)
 For each model the chosen quantization is the best-scoring one among those meeting every constraint
@@ -107,6 +108,7 @@ class CatalogArrays:
     has_gguf: np.ndarray
     kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
     window: np.ndarray  # sliding-window size (0: none)
+    instruct: np.ndarray  # 1.0 for instruction-tuned (chat) models
     avail: np.ndarray  # availability points: 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3)
     packed: np.ndarray  # repo id looks like a quantized re-upload (MLX/NVFP4/bnb/...) without GGUF repos
 
@@ -165,6 +167,7 @@ def catalog_arrays(entries) -> CatalogArrays:
         quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
         window=f("sliding_window"),
+        instruct=np.array([1.0 if "chat" in e.uses else 0.0 for e in entries]),
         avail=np.array([2.0 * min(len(e.gguf), 3) + min(len(e.mirrors), 3) for e in entries]),
         packed=np.array([not e.gguf and _looks_packed(e.id) for e in entries]),
     )
@@ -357,6 +360,7 @@ def _speed(inputs: dict, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 CORRECT_MODELS = 300
+INSTRUCT_POINTS = 3.0  # instruction-tuned models are what people run interactively; base models rank a little lower
 REFINE_MAX = 25  # items re-scored with the full pipeline; further ones keep the vectorised figures
 
 
@@ -436,7 +440,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     penalty = np.array([quality_penalty(q) for q in ladder])[None, :]
     quality = col(arr.quality) - penalty
     head_pts = np.select([verdict == "runs", verdict == "tight", verdict == "offload"], [5.0, -5.0, -10.0], -100.0)
-    base_rank = quality + head_pts + col(arr.avail)
+    base_rank = quality + head_pts + col(arr.avail) + INSTRUCT_POINTS * col(arr.instruct)
 
     def speed_pts(decode):
         return 15.0 * np.clip(np.log(np.maximum(decode, 1e-9)) / math.log(60.0), 0.0, 1.0)

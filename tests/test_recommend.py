@@ -70,7 +70,7 @@ def test_score_is_the_documented_formula():
     assert r.quant == "Q8_0" and r.verdict == "runs"
     quality = 30 + 12 * math.log2(8.030261248) + 3 - 10 * 0.0026  # llama-3.1 bonus 3, Q8_0 +0.0026 ppl
     speed = 15 * min(1.0, math.log(r.decode_tok_s) / math.log(60))
-    assert r.rank_score == pytest.approx(quality + speed + 5 + 2, abs=0.01)  # runs +5, one GGUF repo +2
+    assert r.rank_score == pytest.approx(quality + speed + 5 + 2 + 3, abs=0.01)  # runs +5, one GGUF repo +2, chat +3
     res = recommend(Constraints(), hardware=GPU24, top=8, refine=False)
     scores = [round(r.rank_score, 1) for r in res.items]
     assert scores == sorted(scores, reverse=True)
