@@ -14,7 +14,7 @@ from fixtures.models.gen import make_gguf, make_gguf_header_only
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import tensor_nbytes
-from llmfit_core.readers.gguf import read_gguf, read_gguf_header, split_names
+from llmfit_core.readers.gguf import JUMP_MIN, read_gguf, read_gguf_header, split_names
 from llmfit_core.readers.source import LocalSource, MemorySource
 
 
@@ -244,3 +244,34 @@ def test_mutated_headers_with_skip_never_crash(skip_gguf, data):
     except LlmfitError:
         pass
     assert src.bytes_read <= 512 * 1024
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31), alphabet=st.sampled_from(["abc", "a.b_c", "tokenizer.ggml", "xyzĠ▁é"]),
+       after=st.lists(st.sampled_from(["bos", "tmpl", "flag", "merges", "types", "scores"]), max_size=5),
+       n_layers=st.integers(0, 3))
+def test_skip_equals_full_walk_property(tmp_path_factory, seed, alphabet, after, n_layers):
+    """Whatever the token text and the keys around the big arrays, the skip finds what the full walk finds."""
+    import random
+    rng = random.Random(seed)
+    vocab = JUMP_MIN + rng.randint(0, 2000)
+    toks = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12))) for _ in range(vocab)]
+    path = tmp_path_factory.mktemp("p") / "p.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(n_layers)
+    w.add_token_list(toks)
+    for a in after:
+        {"bos": lambda: w.add_bos_token_id(rng.randint(0, 9)),
+         "tmpl": lambda: w.add_chat_template("t" * rng.randint(1, 3000)),
+         "flag": lambda: w.add_add_bos_token(True),
+         "merges": lambda: w.add_token_merges([t + " " + t for t in toks[:vocab - 5]]),
+         "types": lambda: w.add_token_types([1] * vocab),
+         "scores": lambda: w.add_token_scores([0.5] * vocab)}[a]()
+    for i in range(n_layers):
+        w.add_tensor(f"blk.{i}.attn_q.weight", np.zeros((4, 32), np.float16))
+    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
+    blob = path.read_bytes()
+    full = read_gguf_header(MemorySource(blob))
+    fast = read_gguf_header(_SparseMemory(blob))
+    assert fast.tensors == full.tensors and fast.data_offset == full.data_offset
+    assert all(full.metadata[k] == v for k, v in fast.metadata.items())
