@@ -1,1 +1,8 @@
-"""Model header readers: GGUF, safetensors, HF config.json, local paths. Only headers are read."""
+"""Model header readers: only headers are ever read, never the weights.
+
+- `source`: LocalSource / HTTPRangeSource / MemorySource (byte counts, hard cap, Range reads)
+- `gguf`: read_gguf(path_or_url_or_source, ref=None), read_gguf_url(url, ...), read_gguf_header(source)
+- `safetensors`: read_safetensors(path_or_url_or_source), read_safetensors_model(dir_or_files, config=None)
+- `hf_config`: spec_from_config(config, ref, quant=None)
+- `local`: read_local(path, quant=None)
+"""
