@@ -60,8 +60,6 @@ class Constraints:
         """Raise ConstraintError for contradictions visible without any model."""
         if self.min_params and self.max_params and self.min_params > self.max_params:
             raise ConstraintError(f"contradictory constraints: min params {fmt_count(self.min_params)} > max params {fmt_count(self.max_params)}")
-        if self.max_vram_bytes and self.max_memory_bytes and self.max_vram_bytes > self.max_memory_bytes:
-            pass  # VRAM cap above the total cap is harmless
         for name in ("min_tps", "min_prefill_tps", "max_memory_bytes", "max_vram_bytes", "context"):
             v = getattr(self, name)
             if v is not None and v <= 0:

@@ -310,7 +310,8 @@ def _ladder(c: Constraints) -> tuple[str, ...]:
     if c.formats and all(f in ("mlx",) for f in c.formats):
         return ("MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit")
     if c.formats and all(f in ("awq", "gptq") for f in c.formats):
-        return tuple(f"{c.formats[0].upper()}-4bit" for _ in (0,)) + (f"{c.formats[0].upper()}-8bit",)
+        fam = c.formats[0].upper()
+        return (f"{fam}-4bit", f"{fam}-8bit")
     return DEFAULT_LADDER
 
 
@@ -367,7 +368,6 @@ REFINE_MAX = 25  # items re-scored with the full pipeline; further ones keep the
 def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], correct_models: int = CORRECT_MODELS) -> dict:
     """Memory, placement, speed and score for every model × quant (arrays shaped [models, quants])."""
     from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_totals
-    from llmfit_core.quant_quality import quant_quality  # noqa: F401  (penalties below)
     from llmfit_core.throughput.predict import FAMILY_CODE, hardware_arrays
     from llmfit_core.throughput.quantfamily import quant_family
     from llmfit_core.throughput.roofline import hardware_figures
