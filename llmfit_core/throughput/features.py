@@ -30,6 +30,7 @@ FEATURES = (
     "log_roofline_prefill",
     "decode_mem_share",
     "prefill_mem_share",
+    "log_gpu_bw_per_tflops",  # machine balance: bytes per FLOP of the GPU
     "bench_kind",  # 0 llama-bench (the reference; always 0 at inference), 1 llama.cpp ./main, 2 Ollama
 )
 
@@ -73,6 +74,7 @@ def build_features(inputs: dict, roof: dict) -> np.ndarray:
         lg(col(roof["prefill_tok_s"])),
         dmem / (dmem + dcmp + 1e-12),
         pmem / (pmem + pcmp + 1e-12),
+        lg((col(inputs["gpu_bw_gbs"]) + 1.0) / (col(inputs["gpu_tflops"]) + 0.1)),
         col(g("bench_kind")),
     ]
     return np.stack(cols, axis=1).astype(np.float32)
