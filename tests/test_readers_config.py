@@ -30,6 +30,7 @@ def load(name):
     ("gpt-oss-20b", 20.9e9, 3.6e9 + 0.58e9),  # OpenAI's 3.6B active excludes the 0.58B embedding table
     ("qwen1.5-moe-a2.7b", 14.3e9, 2.7e9),  # shared expert + 60 routed
     ("deepseek-v2-lite", 15.7e9, 2.4e9 + 0.21e9),  # no q_lora; "2.4B activated" excludes the embedding table
+    ("llama-4-maverick", 400e9, 17e9),  # 128 experts on every other layer + shared expert
 ])
 def test_parameter_counts_match_published(name, total, active):
     spec = spec_from_config(load(name), name)
@@ -108,3 +109,11 @@ def test_hybrid_layer_types_count_kv_layers():
     spec = spec_from_config(cfg, "h")
     assert spec.n_kv_layers == 1 and spec.kv_layers == 1
     assert any("hybrid" in n for n in spec.notes)
+
+
+def test_llama4_scout():
+    spec = spec_from_config(load("llama-4-scout"), "scout")
+    # Meta: 109B total including the vision encoder (not counted here), 17B active
+    assert 107e9 < spec.params < 109e9 and spec.active_params == pytest.approx(17e9, rel=0.02)
+    assert spec.arch == "llama4" and spec.n_experts == 16 and spec.n_shared_experts == 1
+    assert spec.sliding_window == 8192 and spec.swa_layers[:4] == [True, True, True, False]

@@ -34,10 +34,10 @@ _ARCH = {
     "llama": "llama", "mistral": "llama", "mixtral": "llama", "qwen2": "qwen2", "qwen3": "qwen3",
     "qwen2_moe": "qwen2moe", "qwen3_moe": "qwen3moe", "gemma": "gemma", "gemma2": "gemma2", "gemma3": "gemma3",
     "gemma3_text": "gemma3", "phi3": "phi3", "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2",
-    "gpt_oss": "gpt-oss", "granite": "granite", "olmo2": "olmo2", "smollm3": "smollm3", "cohere2": "cohere2",
+    "gpt_oss": "gpt-oss", "llama4": "llama4", "llama4_text": "llama4", "granite": "granite", "olmo2": "olmo2", "smollm3": "smollm3", "cohere2": "cohere2",
     "starcoder2": "starcoder2", "internlm2": "internlm2", "exaone": "exaone", "phimoe": "phimoe",
 }
-_KNOWN = {"llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
+_KNOWN = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
           "gemma3_text", "phi3", "deepseek_v2", "deepseek_v3", "gpt_oss"}
 _DTYPES = {"bfloat16": "BF16", "float16": "F16", "half": "F16", "float32": "F32", "float": "F32"}
 
@@ -140,13 +140,21 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     if shared_ff and not n_shared:
         n_shared = 1
     dense_lead = _int(cfg.get("first_k_dense_replace"))
-    moe_freq = _int(_get(cfg, "moe_layer_freq", "decoder_sparse_step"), 1) or 1
+    moe_freq = _int(_get(cfg, "moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step"), 1) or 1
+    dense_ffn = ffn
+    if mt in ("llama4", "llama4_text"):
+        # experts and the always-on shared expert use intermediate_size, dense layers intermediate_size_mlp
+        exp_ff = shared_ff = ffn
+        n_shared = 1
+        dense_ffn = _int(cfg.get("intermediate_size_mlp")) or ffn
     mlp_only = set(cfg.get("mlp_only_layers") or []) if isinstance(cfg.get("mlp_only_layers"), list) else set()
 
     def is_moe_layer(i: int) -> bool:
         if n_exp <= 1 or i < dense_lead or i in mlp_only:
             return False
-        return (i + 1) % moe_freq == 0 if mt == "qwen2_moe" else (i - dense_lead) % moe_freq == 0
+        if mt in ("qwen2_moe", "llama4", "llama4_text"):
+            return (i + 1) % moe_freq == 0
+        return (i - dense_lead) % moe_freq == 0
 
     # --- attention details
     family = mt
@@ -232,9 +240,9 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
             add(b + "ffn_up.weight", (hidden, 2 * ffn))
             add(b + "ffn_down.weight", (ffn, hidden))
         else:
-            add(b + "ffn_gate.weight", (hidden, ffn))
-            add(b + "ffn_up.weight", (hidden, ffn))
-            add(b + "ffn_down.weight", (ffn, hidden))
+            add(b + "ffn_gate.weight", (hidden, dense_ffn))
+            add(b + "ffn_up.weight", (hidden, dense_ffn))
+            add(b + "ffn_down.weight", (dense_ffn, hidden))
         if post_norms:
             add(b + "post_ffw_norm.weight", (hidden,), "F32")
     add("output_norm.weight", (hidden,), "F32")
@@ -254,6 +262,10 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     elif sliding and family in ("gemma3", "gemma3_text", "cohere2"):
         pat = _int(_get(cfg, "sliding_window_pattern", "_sliding_window_pattern"), 6 if "gemma" in family else 4)
         swa = [pat == 0 or i % pat < pat - 1 for i in range(n_layers)]
+    elif family in ("llama4", "llama4_text") and _int(cfg.get("attention_chunk_size")):
+        sliding = _int(cfg.get("attention_chunk_size"))
+        swa = [i % 4 < 3 for i in range(n_layers)]  # llama.cpp: 3 chunked layers, then 1 global
+        notes.append(f"llama4 chunked attention: 3 of 4 layers attend within {sliding}-token chunks")
     elif sliding and gpt_oss:
         swa = [i % 2 == 0 for i in range(n_layers)]
     elif sliding and cfg.get("use_sliding_window", True) is not False and family in ("mistral", "mixtral", "qwen2"):
