@@ -114,6 +114,8 @@ def test_not_gguf_and_truncated(tmp_path, llama_file):
         read_gguf_header(MemorySource(data[: len(data) // 2], "cut.gguf"))
     with pytest.raises(ModelReadError, match="version"):
         read_gguf_header(MemorySource(struct.pack("<II", gguf.GGUF_MAGIC, 7) + bytes(64)))
+    with pytest.raises(ModelReadError, match="big-endian"):
+        read_gguf_header(MemorySource(struct.pack("<I", gguf.GGUF_MAGIC) + struct.pack(">I", 3) + bytes(64)))
 
 
 def test_absurd_counts_and_lengths():

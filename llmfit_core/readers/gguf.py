@@ -199,6 +199,8 @@ def _parse_header(source: ByteSource) -> GGUFHeader:
     if magic != GGUF_MAGIC:
         raise ModelReadError(f"{source.name}: not a GGUF file (bad magic)")
     version = c.unpack("<I")
+    if version in (2 << 24, 3 << 24):
+        raise ModelReadError(f"{source.name}: big-endian GGUF (s390x builds) is not supported")
     if version not in (2, 3):
         raise ModelReadError(f"{source.name}: unsupported GGUF version {version} (supported: 2, 3)")
     n_tensors = c.unpack("<Q")
