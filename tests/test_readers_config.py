@@ -117,3 +117,18 @@ def test_llama4_scout():
     assert 107e9 < spec.params < 109e9 and spec.active_params == pytest.approx(17e9, rel=0.02)
     assert spec.arch == "llama4" and spec.n_experts == 16 and spec.n_shared_experts == 1
     assert spec.sliding_window == 8192 and spec.swa_layers[:4] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("cfg,published", [
+    (dict(model_type="gemma", hidden_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=16,
+          head_dim=256, intermediate_size=24576, vocab_size=256000), 8.54e9),  # gemma-7b
+    (dict(model_type="phi3", hidden_size=5120, num_hidden_layers=40, num_attention_heads=40, num_key_value_heads=10,
+          intermediate_size=17920, vocab_size=100352, tie_word_embeddings=False), 14.66e9),  # phi-4
+    (dict(model_type="qwen3", hidden_size=4096, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+          head_dim=128, intermediate_size=12288, vocab_size=151936, tie_word_embeddings=False), 8.19e9),  # Qwen3-8B
+    (dict(model_type="mistral", hidden_size=5120, num_hidden_layers=40, num_attention_heads=32, num_key_value_heads=8,
+          head_dim=128, intermediate_size=14336, vocab_size=131072), 12.25e9),  # Mistral-Nemo (head_dim override)
+])
+def test_more_published_counts(cfg, published):
+    assert spec_from_config(dict(cfg, torch_dtype="bfloat16", max_position_embeddings=8192), "x").params == \
+        pytest.approx(published, rel=0.005)
