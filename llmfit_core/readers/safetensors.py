@@ -137,7 +137,7 @@ def hf_tensor_group(name: str) -> str:
         return "ffn_experts"
     if "attn" in n or "attention" in n:
         return "attn"
-    if "mlp" in n or "feed_forward" in n or "ffn" in n:
+    if "mlp" in n or "feed_forward" in n or "ffn" in n or "moe" in n:
         return "ffn"
     return "other"
 
