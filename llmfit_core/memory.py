@@ -217,8 +217,8 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
       attn stage:   (no FA) KQ scores T*n_kv*n_head*4 + mask + T*4*(5*n_embd + 2*n_embd_kv);
                     (FA)    mask + T*4*(3*n_embd + n_q + 2*n_embd_kv)
     where n_ff_active is n_expert_used*expert_ffn for MoE layers and the mask covers the full cache
-    (+ the SWA cache's mask for sliding-window models). A quantized KV cache shifts one residual between
-    the output and ffn stages (measured: within +8% of the compute buffer, never under).
+    (+ the SWA cache's mask for sliding-window models). With a quantized KV cache the allocator moves
+    one residual between the output and ffn stages depending on sizes: we take the upper envelope.
 
     GPU backends (not measurable on this machine; assumptions): CUDA/ROCm/Metal/Vulkan reserve the same
     graph with the same allocator (ggml-alloc), so the same stages are used for the device's compute
@@ -240,11 +240,13 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
     mbytes = 2 if flash_attn else 4
     mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
     extra_embd = 1 if spec.arch.startswith("gemma") else 0  # softcapping keeps one more tensor alive (no FA)
-    # A quantized KV cache changes ggml-alloc's reuse pattern: the output stage keeps a third residual
-    # and the ffn stage one less, depending on context (measured). Take the larger of both (<= +T*n_embd*4).
+    # A quantized KV cache changes ggml-alloc's reuse pattern in a size-dependent way (measured): the
+    # output stage may keep a third residual, the ffn stage one less, plus up to ~48 KiB. We take the upper
+    # envelope of both patterns: never under llama.cpp's figure, at most ~8% of the compute buffer over.
+    qkv = quant_kv and flash_attn
     stages = {
-        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (2 if flash_attn and not quant_kv else 3),
-        "ffn": mask + T * 4 * (4 * n_embd + 3 * ff),
+        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (3 if qkv or not flash_attn else 2),
+        "ffn": mask + T * 4 * (4 * n_embd + 3 * ff) + (48 * 1024 if qkv else 0),
     }
     if flash_attn:
         stages["attn"] = mask + T * 4 * (3 * n_embd + n_q + 2 * n_kv_embd)
