@@ -307,3 +307,26 @@ def test_catalog_add_local_gguf_records_exact_size(tmp_path):
     assert e.gguf[0]["quants"] == {"F16": path.stat().st_size}
     rows = [json.loads(x) for x in (tmp_path / "cat" / "added.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["local:tiny-llama"]
+
+
+def test_catalog_update_refreshes_gguf_sizes_of_known_models(fake_hub, hf_env, tmp_path):
+    import dataclasses
+
+    from fakehub import GGUFShape
+
+    from llmfit_core.catalog.hub import update_catalog
+
+    shape = GGUFShape(n_layers=4, hidden=512, ffn=1024, n_heads=8, n_kv_heads=2, vocab=1000, context=4096, name="ref")
+    fake_hub.add_gguf_repo("catupd2-org/Known-8B-GGUF", {"Known-8B-Q4_K_M.gguf": shape,
+                                                         "Known-8B-Q5_K_M.gguf": dataclasses.replace(shape, quant="Q5_K_M"),
+                                                         "Known-8B-Q8_0.gguf": dataclasses.replace(shape, quant="Q8_0")})
+    known = CatalogEntry.from_dict(llama8b(id="acme/Known-8B", gguf=[{"repo": "catupd2-org/Known-8B-GGUF"}]))
+    assert known.gguf_quants() == dict.fromkeys(("Q2_K", "Q3_K_M", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"))  # assumed
+    res = update_catalog(limit=0, refresh_gguf=5, catalog=Catalog([known]), out_dir=tmp_path / "cat")
+    assert res.added == [] and len(res.updated) == 1
+    (row,) = [json.loads(x) for x in (tmp_path / "cat" / "hub.jsonl").read_text().splitlines()]
+    e = CatalogEntry.from_dict(row)
+    files = fake_hub.repos["catupd2-org/Known-8B-GGUF"].files
+    assert e.gguf_quants() == {"Q4_K_M": files["Known-8B-Q4_K_M.gguf"].size, "Q5_K_M": files["Known-8B-Q5_K_M.gguf"].size,
+                               "Q8_0": files["Known-8B-Q8_0.gguf"].size}
+    validate_entry(e)  # the refreshed entry is still a valid catalog entry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 # Architecture fields every usable entry carries (the estimator needs them).
 ARCH_FIELDS = ("n_layers", "hidden_size", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "max_context")
@@ -117,11 +117,12 @@ class CatalogEntry:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        # compact: drop empty/default values
-        return {k: v for k, v in d.items() if v not in (None, [], {}, 0, False) or k in ("id", "params")}
+        # compact: drop empty optional values (required fields always stay)
+        return {k: v for k, v in d.items() if v not in (None, [], {}, 0, False) or k in _REQUIRED}
 
     @classmethod
     def from_dict(cls, data: dict) -> "CatalogEntry":
+        """From a dict with the field names (unknown keys ignored)."""
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -130,3 +131,6 @@ class CatalogEntry:
         from llmfit_core.catalog.sizes import spec_for_entry
 
         return spec_for_entry(self, quant)
+
+
+_REQUIRED = frozenset(f.name for f in fields(CatalogEntry) if f.default is MISSING and f.default_factory is MISSING)

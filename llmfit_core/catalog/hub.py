@@ -145,15 +145,23 @@ def _base_name(repo_id: str) -> str:
 
 
 def update_catalog(search: str | None = None, author: str | None = None, limit: int = 50, catalog=None,
-                   progress=None, out_dir: Path | None = None) -> UpdateResult:
-    """Fetch models from the Hub into the user catalog (hub.jsonl); GGUF repos add exact per-quant sizes."""
+                   progress=None, out_dir: Path | None = None, refresh_gguf: int = 0) -> UpdateResult:
+    """Fetch models from the Hub into the user catalog (hub.jsonl); GGUF repos add exact per-quant sizes.
+
+    `refresh_gguf`: also read the file list of the first GGUF repo of the N catalog models with the most
+    GGUF repos (their quantizations and exact sizes replace the assumed set). `limit=0`: no listing.
+    """
     from llmfit_core.catalog.store import clear_cache, load_catalog, user_catalog_dir
 
-    if limit < 1 or limit > 5000:
-        raise CatalogError(f"--limit must be between 1 and 5000, got {limit}")
+    if limit < 0 or limit > 5000:
+        raise CatalogError(f"--limit must be between 0 and 5000, got {limit}")
+    if refresh_gguf < 0 or refresh_gguf > 5000:
+        raise CatalogError(f"--refresh-gguf must be between 0 and 5000, got {refresh_gguf}")
     api = _api()
     cat = catalog or load_catalog()
-    listed = _hub_call(lambda: list(api.list_models(search=search, author=author, limit=limit)))  # the listing is lazy
+    listed = []
+    if limit:
+        listed = _hub_call(lambda: list(api.list_models(search=search, author=author, limit=limit)))  # lazy listing
     out_dir = out_dir or user_catalog_dir()
     path = out_dir / "hub.jsonl"
     existing = _read_jsonl(path)
@@ -177,6 +185,14 @@ def update_catalog(search: str | None = None, author: str | None = None, limit: 
             e.gguf = old["gguf"]
         existing[e.id] = e.to_dict()
         res.added.append(e.id)
+    bases: dict[str, str] = {}
+    if refresh_gguf:
+        popular = sorted((e for e in cat.models if e.gguf), key=lambda e: (-len(e.gguf), e.id))[:refresh_gguf]
+        for e in popular:
+            rid = next((g["repo"] for g in e.gguf if g.get("quants") is None), None)
+            if rid and rid not in gguf_repos:
+                gguf_repos.append(rid)
+                bases[rid] = e.id
     for rid in gguf_repos:
         try:
             info = _hub_call(api.model_info, rid, files_metadata=True)
@@ -187,7 +203,7 @@ def update_catalog(search: str | None = None, author: str | None = None, limit: 
         if not sizes:
             res.skipped.append(f"{rid}: no GGUF files with a recognisable quantization")
             continue
-        base = _find_base(rid, cat, existing)
+        base = bases.get(rid) or _find_base(rid, cat, existing)
         if base is None:
             res.skipped.append(f"{rid}: no base model in the catalog for this GGUF repo")
             continue

@@ -180,10 +180,12 @@ def register(cli) -> None:
     @catalog_group.command("update")
     @click.option("--search", default=None, help="Hub search text (e.g. 'qwen3').")
     @click.option("--author", default=None, help="Only models of this author/org.")
-    @click.option("--limit", default=50, show_default=True, help="Models to fetch.")
+    @click.option("--limit", default=50, show_default=True, help="Models to list from the Hub (0: none).")
+    @click.option("--refresh-gguf", default=0, show_default=True,
+                  help="Also read real GGUF file lists and sizes for the N catalog models with the most GGUF repos.")
     @json_option
     @friendly_errors
-    def catalog_update(search, author, limit, as_json):
+    def catalog_update(search, author, limit, refresh_gguf, as_json):
         """Fetch models (and exact GGUF file sizes) from the Hub into your catalog (HF_ENDPOINT honoured)."""
         from llmfit_core.catalog.hub import update_catalog
 
@@ -196,9 +198,10 @@ def register(cli) -> None:
                 def progress(n, total, rid):
                     prog.update(task, completed=n, total=total, description=rid[:50])
 
-                res = update_catalog(search=search, author=author, limit=limit, progress=progress)
+                res = update_catalog(search=search, author=author, limit=limit, progress=progress,
+                                     refresh_gguf=refresh_gguf)
         else:
-            res = update_catalog(search=search, author=author, limit=limit)
+            res = update_catalog(search=search, author=author, limit=limit, refresh_gguf=refresh_gguf)
         if as_json:
             _print_json(res.to_dict())
             return
