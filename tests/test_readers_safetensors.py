@@ -147,3 +147,18 @@ def test_mutated_headers_never_crash(small_st, data):
     except LlmfitError:
         pass
     assert src.bytes_read <= 32 * 1024
+
+
+def test_vision_tower_kept_apart(tmp_path):
+    cfg = llama_hf_config()
+    tensors = hf_llama_tensors(cfg)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    _model_dir(plain, cfg)
+    tensors["vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.weight"] = ("BF16", (64, 64))
+    write_safetensors(tmp_path / "model.safetensors", tensors)
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    spec, ref = read_local(tmp_path), read_local(plain)
+    assert spec.params == ref.params and spec.layer_bytes == ref.layer_bytes
+    assert spec.weight_bytes == ref.weight_bytes + 64 * 64 * 2 and spec.group_bytes["other"] == 64 * 64 * 2
+    assert any("mmproj" in n for n in spec.notes)

@@ -124,9 +124,21 @@ def _parse(src: ByteSource) -> SafetensorsHeader:
 _LAYER_RE = re.compile(r"(?:^|\.)(?:layers|h|blocks|block|layer)\.(\d+)\.")
 
 
-def hf_tensor_group(name: str) -> str:
-    """Sort a Hugging Face tensor name into one of TENSOR_GROUPS."""
+_TOWER = ("vision_tower", "vision_model", "visual.", "multi_modal_projector", "mm_projector", "audio_tower",
+          "vision_encoder", "image_newline", "embed_vision", "embed_audio")
+
+
+def is_tower_tensor(name: str) -> bool:
+    """A vision/audio encoder or projector tensor of a multimodal checkpoint (llama.cpp: the mmproj file)."""
     n = name.lower()
+    return any(k in n for k in _TOWER)
+
+
+def hf_tensor_group(name: str) -> str:
+    """Sort a Hugging Face tensor name into one of TENSOR_GROUPS (encoder towers: "other")."""
+    n = name.lower()
+    if is_tower_tensor(n):
+        return "other"
     if any(k in n for k in ("embed_tokens", "wte.", "word_embeddings", "tok_embeddings", "embeddings.weight")):
         return "token_embd"
     if n.startswith("lm_head") or ".lm_head" in n or n.startswith("output.") or "embed_out" in n:
@@ -251,19 +263,27 @@ def headers_to_spec(headers: list[SafetensorsHeader], config: dict | None, ref: 
     dbytes: dict[str, int] = {}
     packed = False
     elements = 0
+    tower = 0
     for t in tensors:
         g = hf_tensor_group(t.name)
         groups[g] += t.nbytes
         li = hf_tensor_layer(t.name)
+        if is_tower_tensor(t.name):
+            tower += t.nbytes
+            li = None
         if li is not None and li < len(layers):
             layers[li] += t.nbytes
         dtypes[t.dtype] = dtypes.get(t.dtype, 0) + 1
         dbytes[t.dtype] = dbytes.get(t.dtype, 0) + t.nbytes
         if t.name.endswith(_PACKED_SUFFIX) or t.dtype in ("U32", "I32", "U8") and t.name.endswith(".weight"):
             packed = True
-        elements += math.prod(t.shape)
+        if not is_tower_tensor(t.name):
+            elements += math.prod(t.shape)
     total = sum(groups.values())
     notes = list(spec.notes)
+    if tower:
+        notes.append(f"{tower} bytes of vision/audio encoder weights included (group 'other'; llama.cpp keeps them "
+                     "in a separate mmproj file)")
     if not packed and elements:
         if config is not None and spec.params and abs(elements / spec.params - 1) > 0.02:
             notes.append(f"config.json formula gives {spec.params} parameters, headers {elements}")
