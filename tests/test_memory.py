@@ -147,7 +147,7 @@ def test_real_loads_match(tmp_path, shape, ctx, ctk, fa, quant):
     assert abs(rep.log.kv_k_mib[0] - full_k / MIB) <= 0.005 + 1e-9
     assert rep.log.kv_cells[0] == m.n_ctx
     assert abs(rep.log.kv_bytes - m.kv_cache_bytes) <= 0.005 * MIB * len(rep.log.kv_cells)
-    tol = 0.01 if ctk == "f16" else 0.08  # quantized KV: allocator reuse varies, we take the upper stage
+    tol = 0.01 if ctk == "f16" else 0.09  # quantized KV: allocator reuse varies, we take the upper envelope
     assert -0.001 < (m.compute_bytes - rep.log.compute_bytes) / rep.log.compute_bytes < tol
     assert abs(rep.log.model_bytes - m.weights_bytes) <= 0.01 * MIB
     assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < 0.03
@@ -232,3 +232,20 @@ def test_parallel_sequences_recorded(fa, compute_mib):
     assert m.kv_cache_bytes == 8388608
     assert m.output_bytes == 4 * 8192 * 4
     assert abs(m.compute_bytes / MIB - compute_mib) / compute_mib < 0.01
+
+
+# Recorded (CPU, q8_0 KV, flash attention): llama.cpp's compute buffer in MiB. The allocator's reuse
+# pattern flips with sizes; our figure must never be below it and at most 9% above.
+QUANT_KV_RECORDED = [
+    ("w", 768, 512, 25.2949), ("w", 2048, 512, 24.5449), ("w", 512, 128, 6.2847),
+    ("gemma2-tiny", 256, 512, 4.751), ("gemma2-tiny", 768, 512, 9.002), ("qwen3moe-tiny", 512, 512, 9.502),
+]
+
+
+@pytest.mark.parametrize("shape,ctx,ub,mib", QUANT_KV_RECORDED)
+def test_quantized_kv_compute_envelope(shape, ctx, ub, mib):
+    from llmfit_core.synth import SynthShape
+
+    sh = SynthShape("llama", 2, 1024, 16, 4, 64, 2816, 8192) if shape == "w" else shape
+    m = estimate_memory(shape_spec(sh), "cpu", ctx, n_ubatch=ub, cache_type_k="q8_0", cache_type_v="q8_0")
+    assert 0 <= m.compute_bytes / MIB - mib <= 0.09 * mib
