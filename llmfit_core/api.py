@@ -103,6 +103,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons = list(plc.reasons) + list(getattr(tp, "reasons", []) or [])
     reasons += [n for n in spec.notes if n not in reasons]
     reasons += [n for n in hw.notes if n not in reasons]
+    if be.runtime == "llama.cpp" and be.gpu and plc.fits:
+        reasons.append(f"llama.cpp settings: n_gpu_layers={plc.gpu_layers} (-ngl), n_ctx={ctx} (-c)")
     decode = float(tp.decode_tok_s)
     return FitReport(
         model_ref=spec.ref,
