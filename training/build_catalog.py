@@ -234,6 +234,7 @@ def build(source: Path, out_dir: Path) -> dict:
         entries.append(entry)
     n_filled = fill_from_twins(entries)
     valid, repairs = [], Counter()
+    unverified, unverified_examples = 0, []
     repair_examples = defaultdict(list)
     for e in entries:
         try:
@@ -245,6 +246,11 @@ def build(source: Path, out_dir: Path) -> dict:
             drop(reason, e.id)
             continue
         for f in fixes:
+            if f.startswith("unverified"):
+                unverified += 1
+                if len(unverified_examples) < 3:
+                    unverified_examples.append(e.id)
+                continue
             kind = f.split(" ", 1)[0] + (" (" + f.rsplit("(", 1)[1] if "(" in f else "")
             repairs[kind] += 1
             if len(repair_examples[kind]) < 3:
@@ -272,7 +278,8 @@ def build(source: Path, out_dir: Path) -> dict:
     (out_dir / "catalog.json.gz").write_bytes(gzip.compress(data, compresslevel=9, mtime=0))
     stats = {
         "input": len(raws), "kept": len(merged), "dropped": dict(dropped), "repairs": dict(repairs),
-        "filled_from_twin": n_filled, "merge": dict(merge_stats),
+        "filled_from_twin": n_filled, "merge": dict(merge_stats), "hybrid_unverified": unverified,
+        "hybrid_examples": unverified_examples,
         "variants": sum(1 for e in merged if e.variant_of), "bytes": (out_dir / "catalog.json.gz").stat().st_size,
     }
     _write_report(out_dir / "catalog_build_report.md", stats, reasons_examples, repair_examples, merged)
@@ -293,6 +300,9 @@ def _write_report(path: Path, s: dict, drop_ex, repair_ex, merged) -> None:
         f"- kept: **{s['kept']:,}** entries ({s['kept'] - s['variants']:,} models + {s['variants']:,} quantized/GGUF variants linked to their original)",
         f"- dropped: **{sum(s['dropped'].values()):,}**",
         f"- repaired: **{sum(s['repairs'].values()):,}** fields",
+        f"- hybrid architectures (linear attention / SSM layers) kept with their declared parameter count, flagged "
+        f"unverified (a plausible 0.5-2x of the attention-only formula, not a packed re-upload): {s['hybrid_unverified']:,} "
+        f"(e.g. {', '.join(s['hybrid_examples'])}); their KV cache is estimated on all layers (conservative)",
         f"- architecture fields filled from an identical twin (same arch, layers, heads, KV heads, head_dim, params ±2%): {s['filled_from_twin']:,}",
         f"- merges: {', '.join(f'{k}: {v:,}' for k, v in sorted(s['merge'].items()))}",
         f"- file size: {s['bytes'] / 1e6:.2f} MB gzipped", "",

@@ -40,6 +40,8 @@ def entry_from_spec(spec, repo_id: str, info=None, params: int | None = None) ->
     src = {"*": "config.json via readers.hf_config" if spec.source.startswith("config") else spec.source}
     if params:
         src["params"] = "hub safetensors metadata"
+    elif spec.exact and spec.format == "gguf":
+        src["params"] = "gguf header (tensor infos)"
     else:
         src["params"] = "computed from the architecture"
     if lic:

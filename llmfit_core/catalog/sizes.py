@@ -120,7 +120,16 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
         spec = None
     if spec is None or not spec.weight_bytes:
         spec = apply_quant(_base_spec(e), q) if q not in ("BF16",) else _base_spec(e)
-    # the catalog's validated counts win over anything re-derived
+    # the catalog's validated counts win over anything re-derived; when the architecture fields miss part
+    # of the model (hybrid layers, vision towers), the weights are scaled to the declared count
+    derived = spec.params or 0
+    if derived and e.params and abs(derived / e.params - 1) > 0.05:
+        f = e.params / derived
+        spec.weight_bytes = int(spec.weight_bytes * f)
+        spec.group_bytes = {g: int(b * f) for g, b in spec.group_bytes.items()}
+        spec.layer_bytes = [int(b * f) for b in spec.layer_bytes]
+        spec.notes = list(spec.notes) + [f"weights scaled x{f:.2f} to the catalog's parameter count "
+                                         f"({e.source_of('params')})"]
     spec.params = e.params
     spec.active_params = e.active_params or e.params
     spec.source = "catalog"

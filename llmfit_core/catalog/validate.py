@@ -14,6 +14,9 @@ from llmfit_core.errors import CatalogError
 # Declared counts may differ this much from the architecture-derived count (norms, biases, position
 # embeddings, vision towers of small multimodal models are not in the formula).
 PARAM_TOLERANCE = 0.05
+# Parameter counts read from the weights themselves (trusted over the simple formula for hybrid models).
+TRUSTED_PARAM_SOURCES = ("hub safetensors metadata", "gguf header (tensor infos)")
+HYBRID_DECLARED = "declared (hybrid architecture: its layer mix is not in the catalog fields, not recomputable)"
 
 # FFN with two matrices (up, down) instead of gated three (gate, up, down).
 _NON_GATED = {
@@ -121,11 +124,21 @@ def validate_entry(e: CatalogEntry) -> list[str]:
     if abs(ratio - 1) > PARAM_TOLERANCE:
         hybrid = bool(_HYBRID.search(e.arch))
         packed = bool(_PACKED.search(e.id)) or e.format in ("mlx", "awq", "gptq")
+        trusted = e.src.get("params") in TRUSTED_PARAM_SOURCES
         if not hybrid and (declared < 0.01 * rc.total or (packed and ratio > 1)):
             why = "far too small" if declared < 0.01 * rc.total else "counted from packed quantized tensors"
             e.params = rc.total
             e.src["params"] = f"recomputed from architecture (declared {declared:,} was {why})"
             repairs.append(f"params {declared:,} -> {rc.total:,} ({why})")
+        elif hybrid and (trusted or (not packed and 0.5 < ratio < 2)):
+            # linear-attention/SSM layers are not in the catalog fields: keep a plausible declared count, say so
+            if not trusted:
+                e.src["params"] = HYBRID_DECLARED
+            repairs.append("unverified: parameter count of a hybrid architecture kept as declared")
+            if e.is_moe and not e.active_params:
+                e.active_params = int(rc.active * declared / rc.total)
+                e.src["active_params"] = "recomputed from architecture, scaled to the declared total"
+            return repairs
         else:
             kind = "hybrid architecture not modelled" if hybrid else "declared count disagrees with architecture"
             raise CatalogError(f"{e.id}: {kind}: declared {declared:,}, architecture gives {rc.total:,} ({ratio - 1:+.0%})")
