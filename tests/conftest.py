@@ -68,6 +68,10 @@ def fake_hub():
 @pytest.fixture
 def hf_env(fake_hub, tmp_path, monkeypatch):
     """Point huggingface_hub (in-process and subprocesses) at `fake_hub`, with an empty cache."""
+    try:  # import before the environment changes: constants are read at import time, and
+        import huggingface_hub.constants  # noqa: F401  (monkeypatch must restore the real values)
+    except ImportError:
+        pass
     home = tmp_path / "hf_home"
     cache = home / "hub"
     cache.mkdir(parents=True)
