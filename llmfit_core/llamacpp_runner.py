@@ -63,6 +63,7 @@ class LlamaLog:
         return sum(b.bytes for b in self.buffers if b.kind == kind)
 
     def by_backend(self, kind: str) -> dict[str, int]:
+        """Bytes of one kind of buffer per backend (CPU_Mapped, CPU_REPACK, CUDA0, ...)."""
         out: dict[str, int] = {}
         for b in self.buffers:
             if b.kind == kind:

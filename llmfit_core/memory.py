@@ -115,6 +115,7 @@ def fmt_bytes(n: float) -> str:
 
 
 def fmt_ctx(n: int) -> str:
+    """A context length the way people say it: 32768 -> "32k"."""
     return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else str(n)
 
 
