@@ -87,7 +87,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     prompt_tokens = parse_count(prompt_tokens) or 512
     gen_tokens = parse_count(gen_tokens) or 128
 
-    mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq)
+    mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
+                                 cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
     plc = placement.place(spec, mem, hw, be, gpu_layers=gpu_layers)
     tp = throughput.predict(spec, hw, be, plc, ctx, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
     if calibrated:
@@ -143,6 +144,12 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
     compute = g("compute_bytes") + g("output_bytes")
     overhead = g("overhead_bytes") + g("repack_bytes")
     detail = {k: g(k) for k in ("output_bytes", "repack_bytes")}
+    # with several GPUs each one holds its own runtime context: count the extra ones as overhead,
+    # so that total == weights + KV + compute + overhead == GPU + RAM
+    extra = int(plc.gpu_bytes) + int(plc.cpu_bytes) - (weights + kv + compute + overhead)
+    if extra > 0:
+        overhead += extra
+        detail["extra_gpu_context_bytes"] = extra
     return MemoryBreakdown(
         weights_bytes=weights,
         kv_cache_bytes=kv,
