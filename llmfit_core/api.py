@@ -95,7 +95,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         try:
             from llmfit_core.bench.calibration import apply_calibration
 
-            tp = apply_calibration(tp, hw, spec)
+            tp = apply_calibration(tp, hw, spec, backend=be)
         except ImportError:
             pass
 

@@ -102,7 +102,7 @@ class HardwareProfile:
             if not isinstance(src, dict):
                 raise HardwareProfileError(f"hardware profile field for {dc.__name__} must be an object")
             names = dc.__dataclass_fields__.keys()
-            return {k: v for k, v in src.items() if k in names}
+            return {k: v for k, v in src.items() if k in names and v is not None}  # null = missing: defaults apply
 
         try:
             cpu = CPUInfo(**pick(CPUInfo, data.get("cpu")))
