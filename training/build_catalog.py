@@ -24,7 +24,7 @@ from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry, family_of  # no
 from llmfit_core.catalog.validate import validate_entry  # noqa: E402
 from llmfit_core.errors import CatalogError  # noqa: E402
 
-SOURCE = Path("/work/shared/catalog/llmfit-1.1.17-models.json.gz")
+SOURCE = ROOT / "data" / "catalog" / "llmfit-1.1.17-models.json.gz"  # copied from ../shared/catalog (see its SOURCES.md)
 SRC_TAG = "llmfit-1.1.17"
 
 _VARIANT_SUFFIX = re.compile(
