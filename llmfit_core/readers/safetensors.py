@@ -105,11 +105,12 @@ def _parse(src: ByteSource) -> SafetensorsHeader:
             raise ModelReadError(f"{src.name}: tensor {name!r} has invalid data_offsets")
         nbytes = b - a
         bits = DTYPE_BITS.get(dtype.upper())
-        if bits is not None:
-            expect = math.prod(shape) * bits
-            if (expect + 7) // 8 != nbytes:
-                raise ModelReadError(
-                    f"{src.name}: tensor {name!r} is {nbytes} bytes but {dtype}{shape} needs {(expect + 7) // 8}")
+        if bits is None:  # the safetensors library itself refuses such a file
+            raise ModelReadError(f"{src.name}: tensor {name!r} has unknown dtype {dtype[:32]!r}")
+        expect = math.prod(shape) * bits
+        if (expect + 7) // 8 != nbytes:
+            raise ModelReadError(
+                f"{src.name}: tensor {name!r} is {nbytes} bytes but {dtype}{shape} needs {(expect + 7) // 8}")
         tensors.append(STTensor(name, dtype.upper(), tuple(shape), nbytes))
         data_len = max(data_len, b)
     if src.size is not None and 8 + n + data_len > src.size:
