@@ -81,6 +81,10 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     ctx = parse_count(context) or parse_count(runtime.get("context")) or min(spec.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
     ctk = cache_type_k or cache_type or runtime.get("cache_type") or "f16"
     ctv = cache_type_v or cache_type or runtime.get("cache_type") or "f16"
+    if n_seq is not None and (isinstance(n_seq, bool) or not isinstance(n_seq, int) or n_seq < 1):
+        from llmfit_core.errors import LlmfitError
+
+        raise LlmfitError(f"parallel sequences must be 1 or more (got {n_seq!r})")
     n_seq = n_seq or int(runtime.get("n_seq") or 1)
     if flash_attn is None and runtime.get("flash_attn") is not None:
         flash_attn = bool(runtime.get("flash_attn"))
