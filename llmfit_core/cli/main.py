@@ -43,11 +43,24 @@ _register_all()
 
 
 def main(argv=None) -> None:
+    """Run `llmfit`; a usage error (unknown command or option, bad option value) is one stderr line, exit 2."""
     try:
-        cli.main(args=argv, prog_name="llmfit", standalone_mode=True)
-    except KeyboardInterrupt:
+        rv = cli.main(args=argv, prog_name="llmfit", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a bare group (`llmfit hardware`): its help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        message = " ".join(exc.format_message().split())[:500]
+        click.echo(f"llmfit: error: {message}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("llmfit: interrupted", err=True)
         sys.exit(130)
+    # standalone_mode=False returns the exit code of click's own exits (--help, --version), else the
+    # command's return value, which standalone mode ignores
+    sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
 
 
 if __name__ == "__main__":
