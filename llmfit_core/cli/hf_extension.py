@@ -66,9 +66,12 @@ def install_extension(root: str | os.PathLike | None = None) -> Path:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `hf-fit` (console script) and of the registered `hf fit` extension."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help", "help"):
+    if args and args[0] in ("-h", "--help", "help"):
         print(USAGE)
-        sys.exit(0 if args else 2)
+        sys.exit(0)
+    if not args:
+        print("hf fit: error: missing command (download, ls or search; see 'hf fit --help')", file=sys.stderr)
+        sys.exit(2)
     cmd, rest = args[0], args[1:]
     if cmd == "download":
         from llmfit_core.cli.hf_cmd import download_main
@@ -79,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 
         llmfit_main(["hf", cmd, *rest])
         return
-    print(f"hf fit: unknown command {cmd!r}\n{USAGE}", file=sys.stderr)
+    print(f"hf fit: error: unknown command {cmd[:80]!r} (download, ls or search; see 'hf fit --help')", file=sys.stderr)
     sys.exit(2)
 
 
