@@ -57,6 +57,18 @@ def check_filename(name: str) -> str:
     return name
 
 
+def request_timeout() -> float:
+    """Seconds to wait for the Hub per request: LLMFIT_HTTP_TIMEOUT, default 20 (huggingface_hub's own client
+    waits forever for an API answer, so a server that accepts and stalls would hang every command)."""
+    import os
+
+    try:
+        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or 20)
+    except ValueError:
+        t = 20.0
+    return t if t > 0 else 20.0
+
+
 def api():
     """A fresh HfApi (reads the endpoint and token configuration at call time)."""
     return hf().HfApi()

@@ -205,7 +205,7 @@ def _list_models(query: str, limit: int, author: str | None = None):
         # list_models retries network errors with backoff (~25 s when offline): probe once, without retries
         h = hub.hf()
         h.get_session().get(f"{h.constants.ENDPOINT}/api/models", params={"limit": 1}, headers=hub.token_headers(),
-                            timeout=15)
+                            timeout=hub.request_timeout())
         return list(hub.api().list_models(search=query or None, author=author, limit=limit, expand=SEARCH_EXPAND))
 
 

@@ -80,7 +80,8 @@ def repo_listing(repo_id: str, revision: str | None = None) -> RepoListing:
     """File list with sizes (and the Hub's expansions) of one repo: one API call."""
     hub.check_repo_id(repo_id)
     with hub.hub_errors(repo_id):
-        info = hub.api().model_info(repo_id, revision=revision, files_metadata=True)
+        info = hub.api().model_info(repo_id, revision=revision, files_metadata=True,
+                                     timeout=hub.request_timeout())
     return listing_from_info(info)
 
 
@@ -100,7 +101,7 @@ def read_gguf_header(repo_id: str, filename: str, revision: str | None = None, r
     url = hub.file_url(repo_id, filename, revision)
     with hub.hub_errors(f"{repo_id}/{filename}"):
         return read_gguf_url(url, ref=ref or f"{repo_id}/{filename}", headers=hub.token_headers(),
-                             max_bytes=HEADER_CAP)
+                             max_bytes=HEADER_CAP, timeout=hub.request_timeout())
 
 
 def gguf_spec(listing: RepoListing, variant: GGUFVariant, revision: str | None = None,
@@ -177,7 +178,8 @@ def _stream_capped(url: str, cap: int) -> bytes:
     """GET `url` with huggingface_hub's session and token headers, reading at most cap+1 bytes."""
     h = hub.hf()
     buf = bytearray()
-    with h.get_session().stream("GET", url, headers=hub.token_headers(), follow_redirects=True) as resp:
+    with h.get_session().stream("GET", url, headers=hub.token_headers(), follow_redirects=True,
+                                timeout=hub.request_timeout()) as resp:
         if resp.status_code >= 400:
             resp.read()
             h.utils.hf_raise_for_status(resp)
