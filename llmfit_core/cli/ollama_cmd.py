@@ -88,15 +88,16 @@ def register(cli) -> None:
             if not rep.fits and not force:
                 fail(f"{describe(rep)}; does not fit; not pulling (use --force to pull anyway)", EXIT_NO_FIT)
             click.echo(f"llmfit: {describe(rep)}" + ("; pulling anyway (--force)" if not rep.fits else ""), err=True)
-        sys.exit(_pull(oname.short))
+        # the real CLI gets the user's own name (only our `ollama:` prefix removed), never a rewritten one
+        sys.exit(_pull(oname.short, cli_name=name[len("ollama:"):] if name.startswith("ollama:") else name))
 
 
-def _pull(name: str) -> int:
+def _pull(name: str, cli_name: str | None = None) -> int:
     """Run the real pull: the `ollama` CLI when on PATH (shims bypassed), else the local API, streaming progress."""
     exe = shutil.which("ollama")
     if exe:
         env = dict(os.environ, LLMFIT_BYPASS="1")  # we already checked; do not let a shim check again
-        return subprocess.call([exe, "pull", name], env=env)
+        return subprocess.call([exe, "pull", cli_name or name], env=env)
     from llmfit_ollama import localapi
 
     last = None
