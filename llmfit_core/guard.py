@@ -265,6 +265,26 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print("usage: python -m llmfit_core.guard [--warn|--block] SCRIPT.py [ARGS] | -m MODULE [ARGS]")
         return 0 if args else 2
+    # what we run must exist: checked here, so a typo is one line, while the script's own errors stay its own
+    if args[0] == "-m":
+        import importlib.util
+
+        try:
+            found = len(args) > 1 and importlib.util.find_spec(args[1]) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            print(f"llmfit: error: no module named {args[1] if len(args) > 1 else ''!r} to run", file=sys.stderr)
+            return 2
+    elif args[0].startswith("-"):
+        print(f"llmfit: error: unknown option {args[0]!r} (use --warn, --block, -m MODULE or SCRIPT.py)",
+              file=sys.stderr)
+        return 2
+    elif not os.path.exists(args[0]):
+        print(f"llmfit: error: no such script: {args[0]}", file=sys.stderr)
+        return 2
+    if mode not in MODES and mode not in ("1", "on", "yes", "true"):
+        print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block; using warn", file=sys.stderr)
     try:
         install(mode if mode in MODES else "warn")
     except LlmfitError as exc:
