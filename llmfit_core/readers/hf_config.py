@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 
-from llmfit_core.errors import UnknownArchitectureError, UnknownQuantizationError
+from llmfit_core.errors import HeaderTooLargeError, UnknownArchitectureError, UnknownQuantizationError
 from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
 from llmfit_core.quant import (
     apply_quant,
@@ -28,6 +28,9 @@ from llmfit_core.quant import (
     tensor_layer,
     tensor_nbytes,
 )
+
+MAX_LAYERS = 4096  # real models have at most a few hundred
+MAX_HIDDEN = 1 << 20
 
 # HF model_type -> llama.cpp architecture name (what convert_hf_to_gguf writes)
 _ARCH = {
@@ -89,9 +92,16 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     hidden = _int(_get(cfg, "hidden_size", "n_embd", "d_model", "dim"))
     n_layers = _int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
     if not hidden or not n_layers:
+        raw = {k: cfg[k] for k in ("hidden_size", "num_hidden_layers") if k in cfg}
+        bad = "; ".join(f"{k}={v!r}"[:60] for k, v in raw.items() if not _int(v))
         raise UnknownArchitectureError(
             f"{ref}: cannot estimate model_type {mt or '?'}: config.json has no hidden size or layer count"
+            + (f" (not a positive integer: {bad})" if bad else "")
         )
+    # the tensor list below grows with the layer count: a hostile config must not make it unbounded
+    if n_layers > MAX_LAYERS or hidden > MAX_HIDDEN:
+        raise HeaderTooLargeError(f"{ref}: config.json declares {n_layers} layers of width {hidden} "
+                                  f"(limits {MAX_LAYERS} and {MAX_HIDDEN})")
     if mt not in _KNOWN:
         notes.append(f"model_type {mt or '?'} not modelled exactly: estimated as a llama-like decoder")
     n_heads = _int(_get(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads"))
