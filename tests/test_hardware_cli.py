@@ -96,7 +96,7 @@ def test_bandwidth_test_small_and_cache(tmp_path):
     assert res.runs >= 2 and res.threads == 1 and res.array_mb == 8
     for v in (res.gbs, res.copy_gbs, res.scan_gbs):
         assert math.isfinite(v) and v > 0
-    assert res.gbs == max(res.copy_gbs, res.scan_gbs)
+    assert res.gbs == res.scan_gbs  # the figure is the streaming READ rate, not the copy rate
     assert bandwidth.cached_bandwidth("cpu X") is None
     path = bandwidth.store_bandwidth("cpu X", res)
     assert path.parent == tmp_path / "cache"
@@ -105,6 +105,49 @@ def test_bandwidth_test_small_and_cache(tmp_path):
     assert bandwidth.cached_bandwidth("cpu X") is None
     assert bandwidth._array_bytes(l3_kb=32 * 1024, available_bytes=None) == 256 * 1024 * 1024
     assert bandwidth._array_bytes(l3_kb=32 * 1024, available_bytes=512 * 1024 * 1024) == 64 * 1024 * 1024
+
+
+def test_bandwidth_cache_ignores_entries_of_the_old_copy_test(tmp_path):
+    """Entries written before the read test (no "method") meant max(copy, scan): not used any more."""
+    bandwidth.cache_file().parent.mkdir(parents=True, exist_ok=True)
+    bandwidth.cache_file().write_text(json.dumps({"cpu Y": {"gbs": 12.0, "threads": 2}, "cpu Z": {"gbs": 40.0, "method": "read"},
+                                                  "cpu W": {"gbs": True, "method": "read"}}))
+    assert bandwidth.cached_bandwidth("cpu Y") is None
+    assert bandwidth.cached_bandwidth("cpu Z") == 40.0
+    assert bandwidth.cached_bandwidth("cpu W") is None
+
+
+def test_cached_read_figure_is_used_by_detection(tmp_path):
+    from llmfit_core.hardware.profile import CPUInfo, HardwareProfile, MemoryInfo
+
+    prof = HardwareProfile(name="m", cpu=CPUInfo(model="cpu Q", cores=2, threads=2), memory=MemoryInfo(8.0))
+    res = bandwidth.BandwidthResult(gbs=33.3, copy_gbs=20.0, scan_gbs=33.3, threads=2, array_mb=256, runs=5)
+    bandwidth.store_bandwidth("cpu Q", res)
+    filled = registry.fill_missing(prof, use_measured=True)
+    assert filled.cpu.mem_bandwidth_gbs == 33.3 and filled.sources["cpu.mem_bandwidth_gbs"] == "measured"
+    assert "cpu.mem_bandwidth_gbs" not in filled.estimated
+
+
+@pytest.mark.parametrize("cpu,lo,hi", [
+    (dict(model="AMD EPYC", cores=2, isa=["avx2", "avx512"]), 40, 60),  # VM slice: its cores' share (measured here: 35-59)
+    (dict(model="AMD EPYC 9654", cores=96, isa=["avx2", "avx512"]), 250, 400),  # 12-channel socket
+    (dict(model="Intel Core i5-8250U", cores=4, isa=["avx2"]), 50, 80),  # dual-channel laptop
+    (dict(model="Intel Core i3-N305", cores=1, isa=["avx2"]), 10, 25),  # one core cannot pull the platform
+    (dict(model="Cortex-A76", cores=4, arch="arm64", isa=["neon"]), 30, 50),
+])
+def test_cpu_bandwidth_estimate_by_class(cpu, lo, hi):
+    from llmfit_core.hardware.profile import CPUInfo
+
+    assert lo <= registry.estimate_cpu_bandwidth(CPUInfo(**cpu)) <= hi
+
+
+def test_unknown_cpu_bandwidth_is_flagged_as_an_estimate():
+    from llmfit_core.hardware.profile import CPUInfo, HardwareProfile, MemoryInfo
+
+    prof = registry.fill_missing(HardwareProfile(name="m", cpu=CPUInfo(model="AMD EPYC", cores=2, threads=2, isa=["avx512"]),
+                                                 memory=MemoryInfo(8.0)))
+    assert "cpu.mem_bandwidth_gbs" in prof.estimated
+    assert any("estimated" in n and "--measure-bandwidth" in n for n in prof.notes)
 
 
 @pytest.mark.slow

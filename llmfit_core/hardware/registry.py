@@ -209,17 +209,35 @@ def bandwidth_from_memory_type(memory_type: str | None, channels: int | None) ->
     return round((channels or 2) * int(m.group(1)) * 8 / 1000, 1)
 
 
+_SERVER_CPU = re.compile(r"epyc|xeon|threadripper|ampere|altra|graviton|neoverse|kunpeng|grace", re.I)
+
+
 def estimate_cpu_bandwidth(cpu: CPUInfo, board: str | None = None) -> float:
-    """A conservative CPU memory bandwidth (GB/s) when nothing is known: by class, capped at ~12 GB/s per core."""
-    if cpu.arch.startswith("arm") and (board or cpu.cores <= 8):
-        base = 15.0 if board else 40.0
-    elif cpu.cores >= 32:
-        base = 150.0
-    elif cpu.cores >= 12:
-        base = 60.0
+    """An ESTIMATE of the CPU's streaming read bandwidth (GB/s) when nothing is known.
+
+    min(what the cores can pull, what the platform's memory channels deliver): one x86 core streams
+    ~25 GB/s (server parts and AVX-512 cores, which keep more loads in flight) or ~18 GB/s (client AVX2),
+    an ARM core ~12 GB/s; a client platform (2 channels DDR4/DDR5) delivers ~60-80 GB/s, a server socket
+    (8-12 channels) 100-300 GB/s. A VM slice of a server CPU gets its cores' share, not the socket.
+    `llmfit system --measure-bandwidth` replaces the estimate with a measurement.
+    """
+    cores = max(1, int(cpu.cores or 1))
+    model = cpu.model or ""
+    isa = {x.lower() for x in cpu.isa or []}
+    server = bool(_SERVER_CPU.search(model))
+    if (cpu.arch or "").startswith(("arm", "aarch")):
+        if board:
+            return 15.0  # single-board computers: one 16/32-bit LPDDR4 channel
+        per_core, platform = 12.0, (200.0 if server and cores >= 32 else 100.0 if server else 60.0)
+        if cores <= 8 and not server:
+            platform = 40.0
     else:
-        base = 40.0
-    return round(min(base, 12.0 * max(1, cpu.cores)), 1)
+        per_core = 25.0 if server or any(x.startswith("avx512") for x in isa) else 18.0
+        if server:
+            platform = 300.0 if cores >= 32 else 150.0 if cores >= 12 else 100.0
+        else:
+            platform = 80.0 if cores >= 12 else 60.0
+    return round(min(platform, per_core * cores), 1)
 
 
 def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> HardwareProfile:
@@ -296,8 +314,8 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
             _estimate(profile, key, f"CPU memory bandwidth {from_type:g} GB/s from {cpu.memory_type} x {cpu.memory_channels or 2} channels")
         else:
             cpu.mem_bandwidth_gbs = estimate_cpu_bandwidth(cpu, profile.board)
-            _estimate(profile, key, f"CPU memory bandwidth unknown for {cpu.model!r}: assumed {cpu.mem_bandwidth_gbs:g} GB/s "
-                                     "(run `llmfit system --measure-bandwidth`)")
+            _estimate(profile, key, f"CPU memory bandwidth unknown for {cpu.model!r}: estimated {cpu.mem_bandwidth_gbs:g} GB/s "
+                                     f"from {cpu.cores} cores (run `llmfit system --measure-bandwidth` to measure it)")
     if not profile.memory.total_gb:
         _note(profile, "total RAM unknown")
     return profile
