@@ -265,7 +265,8 @@ def test_threads_fill_performance_cores_first(llama8b):
     pp = {t: predict(llama8b, hybrid, threads=t, apply_correction=False).prefill_tok_s for t in (4, 8, 16, 24)}
     assert pp[8] == pytest.approx(2 * pp[4], rel=1e-6)  # 4 -> 8 threads: all on P-cores
     assert pp[8] < pp[16] < pp[24]
-    assert pp[24] == pytest.approx(2 * pp[8], rel=1e-6)  # 16 E-cores at half rate = 8 more P-cores
+    # 16 E-cores with half-width FMA units at a lower clock: 0.3 of a P-core's FLOPs each = 4.8 more P-cores
+    assert pp[24] == pytest.approx((8 + 0.3 * 16) / 8 * pp[8], rel=1e-6)
 
 
 def test_bad_profile_figures_are_treated_as_unknown(llama8b):
@@ -307,3 +308,95 @@ def test_backend_without_training_rows_gets_roofline_and_wide_band(llama8b):
     cuda = predict(llama8b, gpu_box(), backend="cuda")
     width = lambda p: p.decode_range[1] / p.decode_range[0]  # noqa: E731
     assert cuda.correction_applied and width(sycl) > width(cuda)
+
+
+def _epyc(bw=55.0, vendor="AuthenticAMD", model="AMD EPYC") -> HardwareProfile:
+    cpu = CPUInfo(model=model, cores=2, threads=2, isa=["avx2", "fma", "avx512", "avx512_vnni"], mem_bandwidth_gbs=bw, vendor=vendor)
+    return HardwareProfile(name="vm", cpu=cpu, memory=MemoryInfo(23.5))
+
+
+def test_amd_avx512_is_256_bit_wide():
+    """Zen 4 runs AVX-512 as two 256-bit halves: the same FP32 peak per cycle as AVX2, half of Intel's AVX-512."""
+    from llmfit_core.throughput.roofline import cpu_figures
+
+    _, amd, _, amd_isa, _ = cpu_figures(_epyc())
+    _, intel, _, intel_isa, _ = cpu_figures(_epyc(vendor="GenuineIntel", model="Intel Xeon"))
+    assert intel == pytest.approx(2 * amd) and amd_isa == 1 and intel_isa == 2
+
+
+def test_two_core_cpu_decode_quantized_compute_bound_f16_memory_bound():
+    """On 2 cores dequantization, not bandwidth, limits Q8_0/Q4_K_M decode; F16 streams at the bandwidth.
+    Order measured with llama.cpp here (benchmarks/results/throughput_local.md): Q4_K_M > Q8_0 > F16."""
+    hw = _epyc()
+    preds = {q: predict(build_spec("llama-2-7b", q), hw, "llama.cpp-cpu", threads=2, apply_correction=False)
+             for q in ("F16", "Q8_0", "Q4_K_M")}
+    assert preds["F16"].bound == "memory"
+    assert preds["Q8_0"].bound == "compute" and preds["Q4_K_M"].bound == "compute"
+    assert preds["Q4_K_M"].decode_tok_s > preds["Q8_0"].decode_tok_s > preds["F16"].decode_tok_s
+    # compute-bound: more bandwidth does not help the quantized model, it does help F16
+    fast = _epyc(bw=110.0)
+    assert predict(build_spec("llama-2-7b", "Q8_0"), fast, "llama.cpp-cpu", threads=2, apply_correction=False).decode_tok_s == \
+        pytest.approx(preds["Q8_0"].decode_tok_s, rel=1e-6)
+    slow = _epyc(bw=30.0)
+    assert predict(build_spec("llama-2-7b", "F16"), slow, "llama.cpp-cpu", threads=2, apply_correction=False).decode_tok_s < \
+        0.6 * preds["F16"].decode_tok_s
+
+
+def test_prefill_does_not_multiply_the_output_head_for_every_prompt_token():
+    """Only the last prompt token's logits are computed: a big-vocabulary model's prefill is faster than
+    counting every parameter, and the head parameters are the vocabulary x hidden matrices."""
+    spec = build_spec("llama-2-7b", "F16")
+    mf = model_figures(spec)
+    vh = spec.vocab_size * spec.hidden_size
+    assert mf.head_params == pytest.approx(vh if spec.tied_embeddings else 2 * vh)
+    hf = hardware_figures(_epyc(), "llama.cpp-cpu", n_layers=mf.n_layers, threads=2)
+    base = {**model_arrays([mf]), **hardware_arrays(hf), "prompt_tokens": 512, "decode_pos": 576.0}
+    with_head = predict_batch(base, apply_correction=False)
+    without = predict_batch({**base, "head_params": 0.0}, apply_correction=False)
+    assert with_head["roofline_prefill"][0] > without["roofline_prefill"][0]
+    assert with_head["roofline_decode"][0] == pytest.approx(without["roofline_decode"][0])  # decode reads the head
+
+
+def test_roofline_matches_this_machines_llama_cpp_runs():
+    """The stored llama.cpp runs of this project's machine (18 models x quants, data/benchdata/local_*.jsonl)
+    against the roofline with the measured read bandwidth: no correction involved."""
+    from llmfit_core.bench.records import spec_from_facts
+
+    recs = [json.loads(x) for x in (REPO / "data/benchdata/local_amd_epyc_2c_llamacpp0336.jsonl").read_text().splitlines() if x]
+    ratios = {"tg": [], "pp": []}
+    for r in recs:
+        h = r["hardware"]
+        hw = _epyc(bw=h["mem_bandwidth_gbs"])
+        p = predict(spec_from_facts(r["model"]), hw, "llama.cpp-cpu", threads=r["settings"]["threads"], apply_correction=False)
+        ratios["tg"].append(r["results"]["tg"]["tok_s"] / p.decode_tok_s)
+        ratios["pp"].append(r["results"]["pp"]["tok_s"] / p.prefill_tok_s)
+    tg, pp = np.array(ratios["tg"]), np.array(ratios["pp"])
+    assert len(tg) == 18
+    assert 0.85 < np.median(tg) < 1.2 and tg.min() > 0.7 and tg.max() < 1.35
+    assert 0.85 < np.median(pp) < 1.35 and pp.min() > 0.65 and pp.max() < 1.6
+
+
+def test_correction_shrink_metadata_scales_the_log_correction(tmp_path):
+    """A backend with few training devices gets its log correction multiplied by the factor in the ONNX metadata."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from llmfit_core.throughput.features import FEATURES
+    from llmfit_core.throughput.roofline import BACKEND_CODE
+    from training.train_throughput import export_onnx
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, len(FEATURES))).astype(np.float32)
+    col = FEATURES.index("backend")
+    X[:, col] = np.where(np.arange(200) % 2, BACKEND_CODE["cpu"], BACKEND_CODE["cuda"])
+    y = X[:, 0] * 0.3 + 0.5
+    m = GradientBoostingRegressor(n_estimators=20, random_state=0).fit(X, y)
+    for head in ("decode", "prefill"):
+        export_onnx(m, tmp_path / f"throughput_{head}.onnx", head, (-0.1, 0.1), 200,
+                    [BACKEND_CODE["cpu"], BACKEND_CODE["cuda"]], {BACKEND_CODE["cpu"]: 0.25, BACKEND_CODE["cuda"]: 1.0})
+    corr = load_correction(tmp_path)
+    assert corr.ok, corr.reason
+    out = corr.apply(X)["decode"]
+    raw = np.clip(m.predict(X), -2, 2)
+    cpu = X[:, col] == BACKEND_CODE["cpu"]
+    np.testing.assert_allclose(out[cpu], 0.25 * raw[cpu], atol=1e-5)
+    np.testing.assert_allclose(out[~cpu], raw[~cpu], atol=1e-5)

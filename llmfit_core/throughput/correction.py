@@ -39,6 +39,7 @@ class Head:
     input_name: str
     band: tuple[float, float]  # residual quantiles in log units (lo, hi)
     backends: frozenset[int] | None = None  # backend codes with training rows (None: all)
+    shrink: dict[int, float] | None = None  # backend code -> factor on the log correction (thin data -> toward roofline)
 
 
 @dataclass
@@ -57,6 +58,9 @@ class Correction:
         for name, head in self.heads.items():
             y = head.session.run(None, {head.input_name: X.astype(np.float32, copy=False)})[0]
             y = np.clip(np.asarray(y, dtype=np.float64).reshape(-1), -LOG_CLIP, LOG_CLIP)
+            if head.shrink:
+                codes = X[:, _BACKEND_COL].astype(int)
+                y = y * _shrink_lookup(head.shrink)[np.clip(codes, 0, 63)]
             out[name] = np.where(self.trained(X, name), y, 0.0)
         return out
 
@@ -70,6 +74,19 @@ class Correction:
         if self.ok:
             return self.heads[head].band
         return FALLBACK_BAND[head]
+
+
+@functools.lru_cache(maxsize=16)
+def _shrink_table(items: tuple) -> np.ndarray:
+    table = np.ones(64)
+    for code, factor in items:
+        if 0 <= code < 64:
+            table[code] = factor
+    return table
+
+
+def _shrink_lookup(shrink: dict[int, float]) -> np.ndarray:
+    return _shrink_table(tuple(sorted(shrink.items())))
 
 
 def _load_head(path: Path) -> Head:
@@ -86,8 +103,9 @@ def _load_head(path: Path) -> Head:
         raise ValueError("feature list differs from this version of llmfit-core")
     band = (float(meta["band_lo"]), float(meta["band_hi"]))
     seen = frozenset(int(b) for b in json.loads(meta["backends"])) if "backends" in meta else None
+    shrink = {int(k): float(v) for k, v in json.loads(meta["shrink"]).items()} if "shrink" in meta else None
     inp = sess.get_inputs()[0]
-    return Head(session=sess, input_name=inp.name, band=band, backends=seen)
+    return Head(session=sess, input_name=inp.name, band=band, backends=seen, shrink=shrink)
 
 
 @functools.lru_cache(maxsize=8)

@@ -63,6 +63,7 @@ def model_arrays(figures: Sequence[ModelFigures]) -> dict[str, np.ndarray]:
         "n_layers": np.array([m.n_layers for m in figures], float),
         "qfam_code": np.array([FAMILY_CODE[m.quant_family] for m in figures], int),
         "bits_per_weight": np.array([m.bits_per_weight for m in figures], float),
+        "head_params": np.array([m.head_params for m in figures], float),
     }
 
 
@@ -92,6 +93,7 @@ def decode_position(prompt_tokens: int, gen_tokens: int, context: int | None = N
 _ROOF_KEYS = (
     "weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "backend_code",
     "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos", "threads", "isa_code",
+    "head_params",
 )
 
 
@@ -109,6 +111,7 @@ def predict_batch(
     inputs.setdefault("decode_pos", np.asarray(inputs["prompt_tokens"], float) + 64.0)  # 128 generated tokens
     for k, v in EXTRA_DEFAULTS.items():
         inputs.setdefault(k, v)
+    inputs.setdefault("head_params", 0.0)  # callers that do not know it: prefill counts every parameter
     missing = [k for k in _ROOF_KEYS if k not in inputs]
     if missing:
         raise KeyError(f"predict_batch inputs missing: {', '.join(missing)}")

@@ -36,8 +36,31 @@ PREFILL_COMPUTE_EFF = np.array([0.55, 0.75, 0.30, 0.35, 0.25, 0.50, 0.60])
 GPU_DECODE_FAMILY_EFF = np.array([1.00, 0.90, 0.80, 0.70, 0.90, 0.95, 0.80])
 # Dequantization: relative prefill speed per quant family on GPU (float .. other), see FAMILIES.
 PREFILL_FAMILY_EFF = np.array([1.00, 0.90, 0.85, 0.70, 0.80, 0.90, 0.70])
-# Dequantization on CPU matrix-vector products: fraction of FP32 FMA peak reached (decode).
-CPU_DECODE_FAMILY_EFF = np.array([0.35, 0.50, 0.40, 0.25, 0.35, 0.30, 0.30])
+# Dequantizing CPU matrix-vector products (decode): fraction of the FP32 FMA peak they reach, by ISA row
+# (isa_code 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon+dotprod) and family column (FAMILIES order).
+# From the structure of ggml's vec_dot kernels (ggml-cpu/arch/*/quants.c, llama.cpp b6xxx):
+# - x86 quantized kernels are 256-bit AVX2 code even on AVX-512 machines. q8_0/q4_0 (legacy) handle one
+#   32-weight block per iteration with a single FMA accumulator: the FMA latency chain (4 cycles) caps
+#   them at ~8 weights/cycle/core in theory; with the activation row quantisation, fp16 scale conversions
+#   and the per-op thread barriers llama.cpp decode reaches about half of that, ~4 weights/cycle
+#   (= 8 FLOP/cycle: 0.25 of a 32-FLOP/cycle AVX2 or Zen-4 AVX-512 core).
+# - q4_K/q5_K/q6_K (kquant) process 256-weight super-blocks with integer accumulators (maddubs + madd,
+#   one FP FMA per super-block): ~5 weights/cycle in llama.cpp decode (0.33 of 32 FLOP/cycle).
+# - IQ types add table lookups per 8 weights (about half the K-quant rate); MXFP4 a lookup per nibble.
+# - F16/BF16 convert 16 halves per cycle per FMA port and run at FMA speed (0.5: only one source operand
+#   is converted, the FMA port also does the conversion); they are memory-bound in practice.
+# - NEON kernels are 128-bit with sdot (dotprod): per cycle the same weights as a 256-bit core at half the
+#   FMA peak, so their fraction of the (smaller) NEON peak is higher; without sdot see CPU_NO_DOT_FACTOR.
+# A 512-bit FMA core (Intel AVX-512 server, Zen 5) has a 64-FLOP/cycle peak the 256-bit kernels cannot use:
+# the fraction halves there. AMD Zen 4 AVX-512 is double-pumped 256-bit: cpu_figures reports it as avx2.
+CPU_DECODE_FAMILY_EFF = np.array([
+    # float legacy kquant  iq    fp4   mlx   other
+    [0.50, 0.25, 0.33, 0.16, 0.20, 0.25, 0.16],  # none (SSE: peak is already small)
+    [0.50, 0.25, 0.33, 0.16, 0.20, 0.25, 0.16],  # avx2 (32 FLOP/cycle)
+    [0.25, 0.125, 0.165, 0.08, 0.10, 0.125, 0.08],  # avx512 with 512-bit FMA units (64 FLOP/cycle peak)
+    [0.50, 0.50, 0.50, 0.25, 0.30, 0.40, 0.25],  # neon
+    [0.50, 0.50, 0.50, 0.25, 0.30, 0.40, 0.25],  # neon + dotprod/i8mm
+])
 # Without int8 dot-product instructions (ARM without dotprod, x86 without AVX2) quantized dot products
 # take several extra instructions per block: quantized CPU kernels run at about a third of the rate.
 CPU_NO_DOT_FACTOR = 0.35
@@ -52,10 +75,22 @@ NBATCH = 2048  # llama.cpp default n_batch: micro-batches of one batch pipeline 
 # part included) and runs softmax over it: attention costs several times its causal matmul FLOPs.
 ATTN_PREFILL_COST = np.array([8.0, 2.0, 6.0, 6.0, 6.0, 3.0, 2.0])  # by backend (CUDA's non-FA path is the costliest)
 
-# CPU peak FP32 FLOPs per cycle per core (2 FMA units x lanes x 2), by ISA.
-_FLOPS_PER_CYCLE = {"avx512": 64, "avx2": 32, "neon_apple": 32, "neon": 16, "none": 8}
+# CPU prefill (batched matmul) efficiency of the FP32 FMA peak, by isa_code. On x86 llama.cpp runs prompt
+# matmuls through llamafile's tinyBLAS (F16/BF16/Q8_0/Q4_0) or int8 dot-product kernels over Q8_K
+# activations (K-quants): register-blocked GEMMs that keep the FMA ports ~80% busy; quantized types are
+# not slower there (int8 dot products do 2-4x the multiply-adds of FP32 FMA per cycle, which pays for the
+# unpacking), so no per-family factor on CPU. ARM/NEON: the generic 0.5 (few published rows to say more).
+# Without int8 dot instructions quantized kernels still pay CPU_NO_DOT_FACTOR.
+CPU_PREFILL_EFF = np.array([0.5, 0.8, 0.8, 0.5, 0.5])
+
+# CPU peak FP32 FLOPs per cycle per core (2 FMA units x lanes x 2), by ISA. AMD's AVX-512 (Zen 4) runs
+# 512-bit instructions as two 256-bit halves: 32 FLOP/cycle like AVX2 (Zen 5 desktop parts have full
+# 512-bit units but are not distinguishable from the flags; the conservative figure is used).
+_FLOPS_PER_CYCLE = {"avx512": 64, "avx512_amd": 32, "avx2": 32, "neon_apple": 32, "neon": 16, "none": 8}
 _DEFAULT_GHZ = {"x86_64": 3.0, "arm64": 2.4, "apple": 3.2}
-_PER_CORE_GBS = {"x86_64": 20.0, "arm64": 12.0, "apple": 60.0}
+# What one core can stream from DRAM (many outstanding loads): ~25-30 GB/s on current x86 cores
+# (measured here: 27 GB/s per core on a Zen-4 EPYC VM), ~12 on Cortex-A7x, ~60+ on Apple P-cores.
+_PER_CORE_GBS = {"x86_64": 28.0, "arm64": 12.0, "apple": 60.0}
 
 
 @dataclass
@@ -70,6 +105,7 @@ class ModelFigures:
     quant_family: str
     bits_per_weight: float
     notes: list[str] = field(default_factory=list)
+    head_params: float = 0.0  # token embedding + output head parameters counted in active_params
 
 
 @dataclass
@@ -149,7 +185,10 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         kv_per_pos *= spec.kv_layers / max(len(kv_heads), 1)
     else:
         kv_per_pos = spec.kv_layers * spec.n_kv_heads * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
+    vh = float((spec.vocab_size or 0) * (spec.hidden_size or 0))
+    head = vh if spec.tied_embeddings else 2.0 * vh  # counted once when tied
     return ModelFigures(
+        head_params=min(head, 0.5 * float(spec.active_params or spec.params or 0)),
         weight_bytes=per_token,
         kv_bytes_per_pos=float(kv_per_pos),
         active_params=float(spec.active_params or spec.params),
@@ -196,11 +235,18 @@ def cpu_figures(hardware, threads: int | None = None) -> tuple[float, float, int
         cores_used = min(used, cores) + 0.1 * max(used - cores, 0)
         full = float(cores)
     scale = min(cores_used / full, 1.0) if full else 1.0
+    # FLOPs: an efficiency core (Gracemont, Cortex-A5x/A7x in big.LITTLE) has half-width FMA units at a
+    # lower clock: ~0.3 of a performance core's FP throughput (bandwidth above still counts it at 0.5)
+    flop_cores = (on_p + 0.3 * on_e + 0.1 * max(used - p - e, 0)) if (cpu.p_cores is not None and cpu.e_cores is not None
+                                                                      and p + e > 0) else cores_used
+    width = kind
+    if kind == "avx512" and "amd" in (cpu.vendor or cpu.model or "").lower():
+        width, isa_code = "avx512_amd", 1  # 256-bit execution units: the AVX2 throughput class
     if _pos(cpu.fp32_gflops):
         gflops = float(cpu.fp32_gflops) * scale
     else:
-        gflops = cores_used * _DEFAULT_GHZ[arch_key] * _FLOPS_PER_CYCLE[kind]
-        reasons.append(f"CPU FLOPs estimated: {cores_used:.3g} cores x {_DEFAULT_GHZ[arch_key]} GHz x {kind} SIMD")
+        gflops = flop_cores * _DEFAULT_GHZ[arch_key] * _FLOPS_PER_CYCLE[width]
+        reasons.append(f"CPU FLOPs estimated: {flop_cores:.3g} cores x {_DEFAULT_GHZ[arch_key]} GHz x {_FLOPS_PER_CYCLE[width]} FLOP/cycle")
     bw = _pos(cpu.mem_bandwidth_gbs)
     if not bw:
         if hardware.unified_memory and hardware.gpus and _pos(hardware.gpus[0].bandwidth_gbs):
@@ -307,6 +353,7 @@ def roofline_arrays(
     decode_pos,
     threads=1,
     isa_code=2,
+    head_params=0.0,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token)."""
     a = np.asarray
@@ -334,7 +381,8 @@ def roofline_arrays(
     c_mem = (1 - f) * bytes_tok / (cbw * DECODE_BW_EFF[cpu_code])
     no_dot = np.isin(a(isa_code, int), (0, 3)) & (qf != 0)
     cpu_q = np.where(no_dot, CPU_NO_DOT_FACTOR, 1.0)
-    c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[qf] * cpu_q)
+    isa_c = np.clip(a(isa_code, int), 0, CPU_DECODE_FAMILY_EFF.shape[0] - 1)
+    c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[isa_c, qf] * cpu_q)
     barrier = LAYER_OVERHEAD_S[cpu_code] + CPU_BARRIER_S_PER_THREAD * np.maximum(a(threads, float), 1.0)
     t_cpu = np.maximum(c_mem, c_cmp) + (1 - f) * L * barrier
     t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0)
@@ -342,7 +390,10 @@ def roofline_arrays(
 
     # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
     batch = np.minimum(pp, UBATCH)
-    pflops = 2.0 * P + ATTN_PREFILL_COST[bk] * 4.0 * a(attn_dim_layers, float) * pp / 2.0
+    # llama-bench / a prompt computes logits for the LAST token only: the output head (and the token
+    # embedding, a lookup) are not multiplied for every prompt token
+    Pm = np.maximum(P - a(head_params, float), 0.5 * P)
+    pflops = 2.0 * Pm + ATTN_PREFILL_COST[bk] * 4.0 * a(attn_dim_layers, float) * pp / 2.0
     # layer split: the micro-batches of one n_batch pipeline through the GPUs (llama.cpp pipeline parallelism)
     n_ub = np.ceil(np.minimum(pp, NBATCH) / UBATCH)
     g = np.maximum(ng, 1.0)
@@ -351,7 +402,7 @@ def roofline_arrays(
     pg_mem = f * W / (batch * gbw * DECODE_BW_EFF[bk])
     pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * DECODE_BW_EFF[bk] * pipeline)
     pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * L * LAYER_OVERHEAD_S[bk] / batch
-    pc_cmp = (1 - f) * pflops / (cfl * PREFILL_COMPUTE_EFF[cpu_code] * PREFILL_FAMILY_EFF[qf] * cpu_q)
+    pc_cmp = (1 - f) * pflops / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
     # with a GPU present llama.cpp streams CPU-resident weights to it for large batches (>= 32 tokens)
@@ -398,4 +449,5 @@ def roofline_kwargs(mf: ModelFigures, hf: HardwareFigures, prompt_tokens, decode
         decode_pos=decode_pos,
         threads=hf.threads,
         isa_code=hf.isa_code,
+        head_params=mf.head_params,
     )
