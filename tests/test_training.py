@@ -110,9 +110,21 @@ def test_onnx_export_matches_sklearn(tmp_path):
 @pytest.mark.slow
 def test_training_reproduces_shipped_weights(tmp_path):
     """Same data -> the same ONNX bytes as the files in weights/ (they are regenerated, not hand-edited)."""
-    from training.train_throughput import train
+    from training.train_throughput import LOCAL_RECORDS, train
 
-    train(out_dir=tmp_path, quiet=True)
+    train([str(LOCAL_RECORDS)], out_dir=tmp_path, quiet=True)
     shipped = REPO / "weights"
     for name in ("throughput_decode.onnx", "throughput_prefill.onnx", "throughput_reference.json", "MODEL_CARD.md"):
         assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), f"{name} differs: rerun python -m training.train_throughput"
+
+
+def test_local_bench_records_are_their_own_device_with_the_measured_bandwidth():
+    from training.train_throughput import LOCAL_RECORDS
+
+    rows, report = load_rows([str(LOCAL_RECORDS)])
+    local = [r for r in rows if r.source.startswith("bench:")]
+    assert len(local) == 36 and report.used[f"bench:{LOCAL_RECORDS.name}"] == 36
+    assert {r.device for r in local} == {"AMD EPYC (2c)"}
+    assert all(r.hardware.sources.get("cpu.mem_bandwidth_gbs") == "measured" and r.hardware.cpu.mem_bandwidth_gbs == 55.0
+               for r in local)
+    assert {r.test for r in local} == {"pp", "tg"} and all(r.threads == 2 for r in local)

@@ -310,8 +310,11 @@ def record_rows(path: Path, report: LoadReport) -> list[Row]:
                 continue
             cpu = CPUInfo(model=hwd.get("cpu_model") or "cpu", cores=int(hwd.get("cpu_cores") or 1),
                           threads=int(hwd.get("cpu_threads") or 1), arch=hwd.get("cpu_arch") or "x86_64",
-                          isa=list(hwd.get("cpu_isa") or []), mem_bandwidth_gbs=hwd.get("mem_bandwidth_gbs"))
+                          isa=list(hwd.get("cpu_isa") or []), mem_bandwidth_gbs=hwd.get("mem_bandwidth_gbs"),
+                          vendor=hwd.get("cpu_vendor"))
             hw = HardwareProfile(name=hwd.get("cpu_model") or "cpu", cpu=cpu, memory=MemoryInfo(float(hwd.get("ram_gb") or 0)))
+            if hwd.get("mem_bandwidth_source"):  # e.g. "measured": the figure a user gets after --measure-bandwidth
+                hw.sources["cpu.mem_bandwidth_gbs"] = str(hwd["mem_bandwidth_source"])
             device = f"{cpu.model} ({cpu.cores}c)"
             for key, res in (rec.get("results") or {}).items():
                 n = int(res.get("n_tokens") or 0)
