@@ -131,6 +131,7 @@ def test_cached_read_figure_is_used_by_detection(tmp_path):
 @pytest.mark.parametrize("cpu,lo,hi", [
     (dict(model="AMD EPYC", cores=2, isa=["avx2", "avx512"]), 40, 60),  # VM slice: its cores' share (measured here: 35-59)
     (dict(model="AMD EPYC 9654", cores=96, isa=["avx2", "avx512"]), 250, 400),  # 12-channel socket
+    (dict(model="Intel Xeon Platinum 8488C", cores=8, isa=["avx2", "avx512"]), 80, 110),  # 8-core VM slice: ~12 GB/s per core
     (dict(model="Intel Core i5-8250U", cores=4, isa=["avx2"]), 50, 80),  # dual-channel laptop
     (dict(model="Intel Core i3-N305", cores=1, isa=["avx2"]), 10, 25),  # one core cannot pull the platform
     (dict(model="Cortex-A76", cores=4, arch="arm64", isa=["neon"]), 30, 50),

@@ -216,8 +216,8 @@ def estimate_cpu_bandwidth(cpu: CPUInfo, board: str | None = None) -> float:
     """An ESTIMATE of the CPU's streaming read bandwidth (GB/s) when nothing is known.
 
     min(what the cores can pull, what the platform's memory channels deliver): one x86 core streams
-    ~25 GB/s (server parts and AVX-512 cores, which keep more loads in flight) or ~18 GB/s (client AVX2),
-    an ARM core ~12 GB/s; a client platform (2 channels DDR4/DDR5) delivers ~60-80 GB/s, a server socket
+    ~25 GB/s (EPYC / AVX-512 client cores), ~18 GB/s (client AVX2), ~12 GB/s (Xeon mesh cores), an ARM
+    core ~12 GB/s; a client platform (2 channels DDR4/DDR5) delivers ~60-80 GB/s, a server socket
     (8-12 channels) 100-300 GB/s. A VM slice of a server CPU gets its cores' share, not the socket.
     `llmfit system --measure-bandwidth` replaces the estimate with a measurement.
     """
@@ -232,7 +232,12 @@ def estimate_cpu_bandwidth(cpu: CPUInfo, board: str | None = None) -> float:
         if cores <= 8 and not server:
             platform = 40.0
     else:
-        per_core = 25.0 if server or any(x.startswith("avx512") for x in isa) else 18.0
+        if re.search(r"xeon", model, re.I):
+            per_core = 12.0  # mesh-connected Xeon cores stream less each (~10-14 GB/s), they scale to the socket
+        elif server or any(x.startswith("avx512") for x in isa):
+            per_core = 25.0  # EPYC / Zen 4 class (measured here: ~27 GB/s per core)
+        else:
+            per_core = 18.0
         if server:
             platform = 300.0 if cores >= 32 else 150.0 if cores >= 12 else 100.0
         else:
