@@ -426,6 +426,8 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
         "weight_bytes": per_tok.ravel(),
         "kv_bytes_per_pos": np.broadcast_to(col(arr.layers * arr.kv_heads * arr.head_dim * 2 * 2), shape).ravel(),
         "active_params": np.broadcast_to(col(arr.active), shape).ravel(),
+        # embedding + output head (counted once when tied): prefill does not run the head per prompt token
+        "head_params": np.broadcast_to(col(np.minimum(arr.emb + arr.out, 0.5 * arr.active)), shape).ravel(),
         "attn_dim_layers": np.broadcast_to(col(arr.layers * arr.heads * arr.head_dim), shape).ravel(),
         "n_layers": np.broadcast_to(col(arr.layers), shape).ravel(),
         "qfam_code": np.broadcast_to(fam_codes, shape).ravel(),

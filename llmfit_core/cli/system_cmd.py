@@ -80,7 +80,7 @@ def register(cli) -> None:
 
     @cli.command("system")
     @hardware_option
-    @click.option("--measure-bandwidth", is_flag=True, help="Measure RAM bandwidth (a ~1 s numpy test) and cache it.")
+    @click.option("--measure-bandwidth", is_flag=True, help="Measure RAM bandwidth (a ~1 s multi-threaded streaming-read test) and cache it.")
     @click.option("--seconds", default=1.0, show_default=True, type=click.FloatRange(0.1, 30.0),
                   help="Duration of the bandwidth test.")
     @json_option
