@@ -138,6 +138,11 @@ def plan_download(d: DownloadArgs, hf_hub_download=None, snapshot_download=None)
     common = dict(repo_type=d.repo_type, revision=d.revision, cache_dir=d.cache_dir, local_dir=d.local_dir,
                   token=d.token, force_download=d.force_download, dry_run=True)
     with hub.hub_errors(d.repo_id):
+        if not h.constants.HF_HUB_OFFLINE:
+            # the dry run retries a silent Hub for minutes (and its repo_info call has no timeout at all):
+            # one quick request first, so an unreachable Hub fails the check within LLMFIT_HTTP_TIMEOUT
+            hub.api().repo_info(d.repo_id, repo_type=d.repo_type, revision=d.revision, token=d.token,
+                                timeout=hub.request_timeout())
         if len(regular) == 1 and not subfolders:
             infos = [hf_hub_download(repo_id=d.repo_id, filename=regular[0], **common)]
         else:
