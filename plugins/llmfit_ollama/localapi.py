@@ -13,6 +13,17 @@ from urllib.parse import urlsplit
 from llmfit_core.errors import OfflineError, RemoteError, ResolveError
 
 TIMEOUT = 5.0
+
+
+def _timeout() -> float:
+    """TIMEOUT, or LLMFIT_HTTP_TIMEOUT seconds when set (the same knob as the Hub adapter's)."""
+    try:
+        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or TIMEOUT)
+    except ValueError:
+        return TIMEOUT
+    return t if t > 0 else TIMEOUT
+
+
 MAX_JSON = 8 << 20
 
 
@@ -42,7 +53,7 @@ def _request(method: str, path: str, body: dict | None = None):
     url = base_url() + path
     try:
         # no redirects are followed, so plain http never needs a TLS context (building one costs ~0.1-0.2 s)
-        with httpx.Client(timeout=TIMEOUT, verify=url.startswith("https://")) as client:
+        with httpx.Client(timeout=_timeout(), verify=url.startswith("https://")) as client:
             resp = client.request(method, url, json=body)
     except httpx.TransportError as exc:
         raise OfflineError(f"the local Ollama server at {base_url()} is not reachable ({type(exc).__name__})") from None

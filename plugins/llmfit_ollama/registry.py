@@ -24,6 +24,15 @@ MAX_HEADER = 64 << 20
 TIMEOUT = 15.0
 
 
+def _timeout() -> float:
+    """TIMEOUT, or LLMFIT_HTTP_TIMEOUT seconds when set (the same knob as the Hub adapter's)."""
+    try:
+        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or TIMEOUT)
+    except ValueError:
+        return TIMEOUT
+    return t if t > 0 else TIMEOUT
+
+
 def registry_url() -> str:
     """Base URL of the registry (env `LLMFIT_OLLAMA_REGISTRY` overrides, for tests and mirrors)."""
     return os.environ.get("LLMFIT_OLLAMA_REGISTRY", DEFAULT_REGISTRY).rstrip("/")
@@ -33,7 +42,7 @@ def client():
     """One httpx client for the registry calls of a resolve (manifest, params and config blobs)."""
     import httpx
 
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=True)
+    return httpx.Client(timeout=_timeout(), follow_redirects=True)
 
 
 def _check(resp, what: str) -> None:
