@@ -271,11 +271,12 @@ def add_ref(ref: str, out_dir: Path | None = None) -> CatalogEntry:
             entry.gguf = [{"repo": str(p.resolve()), "quants": {spec.quant or "unknown": p.stat().st_size},
                            "quants_source": "local file size"}]
         else:
+            if not (p.is_dir() or p.is_file()):  # a FIFO would block, a device would be read without end
+                raise ModelReadError(f"{p}: not a regular file or directory (a device, pipe or socket?)")
+            from llmfit_core.readers.safetensors import _read_json  # capped at 16 MiB
+
             cfg_path = p / "config.json" if p.is_dir() else p
-            try:
-                config = json.loads(cfg_path.read_text())
-            except (OSError, ValueError) as exc:
-                raise ModelReadError(f"{cfg_path}: not a readable config.json ({exc})") from None
+            config = _read_json(str(cfg_path))
             from llmfit_core.readers.hf_config import spec_from_config
 
             name = (p if p.is_dir() else p.parent).name

@@ -49,6 +49,8 @@ def read_local(path: str | os.PathLike, quant: str | None = None) -> ModelSpec:
         if magic == b"GGUF":
             return read_gguf(p)
         raise ModelReadError(f"{p}: not a model file (expected .gguf, .safetensors, config.json or a model directory)")
+    if not os.path.isdir(p):  # never open a FIFO (it would block) or a device
+        raise ModelReadError(f"{p}: not a regular file or directory (a device, pipe or socket?)")
     return _from_dir(p, quant, config_only_ok=True)
 
 
