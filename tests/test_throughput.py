@@ -400,3 +400,25 @@ def test_correction_shrink_metadata_scales_the_log_correction(tmp_path):
     cpu = X[:, col] == BACKEND_CODE["cpu"]
     np.testing.assert_allclose(out[cpu], 0.25 * raw[cpu], atol=1e-5)
     np.testing.assert_allclose(out[~cpu], raw[~cpu], atol=1e-5)
+
+
+def test_memory_class_of_the_weights_memory_comes_from_the_device_table():
+    """HBM datacenter cards, GDDR consumer cards, unified Apple memory and CPU placement get distinct classes;
+    an unknown GPU falls back to GDDR (unified on a unified-memory machine), and the feature column carries it."""
+    from llmfit_core.throughput.features import FEATURES, build_features
+    from llmfit_core.throughput.roofline import MEM_CLASS, roofline_arrays
+    from llmfit_core.throughput.predict import _ROOF_KEYS
+
+    def cls(hw, backend="llama.cpp-cuda"):
+        return hardware_figures(hw, backend).mem_class
+
+    assert cls(gpu_box(bw=2000, tflops=756, vram=80, name="H100 PCIe")) == MEM_CLASS["hbm"]
+    assert cls(gpu_box(name="NVIDIA GeForce RTX 4090")) == MEM_CLASS["gddr"]
+    assert cls(gpu_box(name="Mystery Accelerator 9000")) == MEM_CLASS["gddr"]
+    assert cls(mac(), "llama.cpp-metal") == MEM_CLASS["unified"]
+    assert cls(gpu_box(name="H100 PCIe"), "llama.cpp-cpu") == MEM_CLASS["ddr"]
+    hf = hardware_figures(gpu_box(bw=2000, tflops=756, vram=80, name="H100 PCIe"), "llama.cpp-cuda")
+    inputs = {**model_arrays([model_figures(build_spec("llama-3-8b", "Q4_K_M"))]), **hardware_arrays(hf),
+              "prompt_tokens": 512, "decode_pos": 576.0}
+    X = build_features(inputs, roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS}))
+    assert X[0, FEATURES.index("mem_class")] == MEM_CLASS["hbm"]

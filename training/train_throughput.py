@@ -398,6 +398,12 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   placement), the M1 Max GPU (cannot use its full bandwidth), AMD R9700 and Arc rows (one source each).
 - Nested selection among gate / shrinkage / device balancing (benchmarks/results/throughput_accuracy.md)
   is not better than the fixed procedure: the choice is unstable across folds with ~60 devices.
+- Round 3 added `mem_class` (memory technology of the weights' memory: DDR / GDDR / HBM / unified LPDDR,
+  from the device table's memory column, `roofline.gpu_memory_class`): nested decode 17.0% -> 15.9%,
+  prefill 18.4% -> 17.3%, this machine's decode 17.2% -> 15.8%. Tried and NOT kept (no nested gain or worse
+  on this machine): a per-token launch-overhead feature (n_layers x 10 us / roofline token time), a host-CPU
+  submission feature (n_layers x roofline tok/s / host GFLOPS per core), HistGradientBoosting (squared and
+  absolute loss), device-balanced weights with the gate, slower shrinkage (lr 0.06, 150 trees, leaf 15).
 - CPU physics (roofline.py): decode = max(bytes / streaming-read bandwidth, dequantization ceiling from
   the ggml vec_dot kernels); prefill = FLOPs without the output head (only the last token's logits) at
   0.8 of the FMA peak on x86 (tinyBLAS / int8-dot kernels); AMD AVX-512 counts as 256-bit; E-cores

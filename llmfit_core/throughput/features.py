@@ -32,6 +32,7 @@ FEATURES = (
     "prefill_mem_share",
     "log_gpu_bw_per_tflops",  # machine balance: bytes per FLOP of the GPU
     "bench_kind",  # 0 llama-bench (the reference; always 0 at inference), 1 llama.cpp ./main, 2 Ollama
+    "mem_class",  # memory technology the weights stream from: 0 DDR (CPU), 1 GDDR, 2 HBM, 3 unified LPDDR
 )
 
 # Extra per-row inputs beyond roofline_arrays' keyword arguments, with their inference defaults.
@@ -48,6 +49,12 @@ def build_features(inputs: dict, roof: dict) -> np.ndarray:
 
     def g(key):
         return inputs[key] if key in inputs else EXTRA_DEFAULTS[key]
+
+    if "mem_class" in inputs:
+        mem_class = col(inputs["mem_class"])
+    else:  # callers without it: CPU placement = DDR, unified machines = unified, other GPUs = GDDR
+        on_gpu = col(inputs["gpu_frac"]) > 0
+        mem_class = np.where(on_gpu, np.where(col(inputs["unified"]) > 0, 3.0, 1.0), 0.0)
 
     lg = np.log
     dmem, dcmp = col(roof["decode_mem_s"]), col(roof["decode_compute_s"])
@@ -76,5 +83,6 @@ def build_features(inputs: dict, roof: dict) -> np.ndarray:
         pmem / (pmem + pcmp + 1e-12),
         lg((col(inputs["gpu_bw_gbs"]) + 1.0) / (col(inputs["gpu_tflops"]) + 0.1)),
         col(g("bench_kind")),
+        mem_class,
     ]
     return np.stack(cols, axis=1).astype(np.float32)

@@ -81,6 +81,7 @@ def hardware_arrays(hf: HardwareFigures) -> dict:
         "vendor_code": hf.vendor_code,
         "isa_code": hf.isa_code,
         "threads": hf.threads,
+        "mem_class": hf.mem_class,
     }
 
 

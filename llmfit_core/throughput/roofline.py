@@ -124,9 +124,33 @@ class HardwareFigures:
     isa_code: int  # 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon+dotprod/i8mm
     vendor_code: int  # 0 cpu, 1 nvidia, 2 amd, 3 intel, 4 apple
     reasons: list[str] = field(default_factory=list)
+    mem_class: int = 0  # memory technology of the weights' main memory: MEM_CLASS
+
+
+# Memory technology the weights stream from (decode efficiency differs by class: HBM stacks reach a lower
+# fraction of their nominal bandwidth in llama.cpp's small-batch kernels than GDDR; unified LPDDR is shared
+# with the CPU). CPU-only placement counts as DDR.
+MEM_CLASS = {"ddr": 0, "gddr": 1, "hbm": 2, "unified": 3}
 
 
 VENDOR_CODE = {"cpu": 0, "nvidia": 1, "amd": 2, "intel": 3, "apple": 4}
+
+
+def gpu_memory_class(gpu, unified: bool = False) -> int:
+    """MEM_CLASS code of a GPU's memory, from the device table's memory column (HBM / GDDR / LPDDR);
+    a GPU not in the table counts as unified when the machine has unified memory, else GDDR."""
+    from llmfit_core.hardware.devices import lookup_device
+
+    try:
+        dev = lookup_device(str(gpu.name or ""), gpu_cores=getattr(gpu, "gpu_cores", None))
+    except Exception:  # a hostile name must not break a prediction: fall back to the default class
+        dev = None
+    mem = (dev.memory or "").upper() if dev else ""
+    if "HBM" in mem:
+        return MEM_CLASS["hbm"]
+    if "LPDDR" in mem or (dev.unified if dev else unified):
+        return MEM_CLASS["unified"]
+    return MEM_CLASS["gddr"]
 
 
 def _pos(x) -> float | None:
@@ -285,6 +309,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
     gpu_bw = gpu_tflops = 0.0
     n_gpus = 0
     vendor = "cpu"
+    mem_class = MEM_CLASS["ddr"]
     if gpus and frac > 0:
         if per_gpu and any(per_gpu):
             used_gpus = [(g, b) for g, b in zip(gpus, per_gpu) if b > 0] or [(gpus[0], 1.0)]
@@ -292,6 +317,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
             used_gpus = [(g, g.vram_bytes or 1.0) for g in gpus]
         n_gpus = len(used_gpus)
         vendor = used_gpus[0][0].vendor
+        mem_class = gpu_memory_class(used_gpus[0][0], bool(hardware.unified_memory))
         total = sum(b for _, b in used_gpus)
         t_bw = t_fl = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
         estimated = set(hardware.estimated or [])
@@ -330,6 +356,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         isa_code=isa_code,
         vendor_code=VENDOR_CODE.get(vendor, 0),
         reasons=reasons,
+        mem_class=mem_class,
     )
 
 
