@@ -10,6 +10,7 @@ or Hub model in `added.jsonl`.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,6 +118,22 @@ def _hub_call(fn, *a, **kw):
         raise RemoteError(f"Hub error: {str(exc).splitlines()[0]}") from None
     except (OSError, ConnectionError) as exc:
         raise OfflineError(f"cannot reach the Hub ({exc.__class__.__name__}); set HF_ENDPOINT or try again online") from None
+    except Exception as exc:  # httpx timeouts are not OSErrors
+        if "Timeout" not in type(exc).__name__:
+            raise
+        raise OfflineError(f"the Hub did not answer in time ({exc.__class__.__name__}); try again later") from None
+
+
+def _timeout() -> float:
+    """Seconds per Hub request (LLMFIT_HTTP_TIMEOUT, default 20): huggingface_hub's API client waits forever."""
+    try:
+        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or 20)
+    except ValueError:
+        t = 20.0
+    return t if t > 0 else 20.0
+
+
+MAX_CONFIG = 16 << 20  # a config.json larger than this is refused before it is downloaded
 
 
 def fetch_entry(repo_id: str, api=None) -> CatalogEntry:
@@ -127,8 +144,14 @@ def fetch_entry(repo_id: str, api=None) -> CatalogEntry:
     from llmfit_core.readers.hf_config import spec_from_config
 
     api = api or _api()
-    info = _hub_call(api.model_info, repo_id, expand=["safetensors", "tags", "createdAt", "config"])
-    path = _hub_call(hf_hub_download, repo_id, "config.json")
+    info = _hub_call(api.model_info, repo_id, expand=["safetensors", "tags", "createdAt", "config"],
+                     timeout=_timeout())
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    meta = _hub_call(get_hf_file_metadata, hf_hub_url(repo_id, "config.json"), timeout=_timeout())
+    if meta.size is not None and meta.size > MAX_CONFIG:
+        raise ModelReadError(f"{repo_id}: config.json is {meta.size} bytes; refusing more than {MAX_CONFIG >> 20} MiB")
+    path = _hub_call(hf_hub_download, repo_id, "config.json", etag_timeout=_timeout())
     try:
         config = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -197,7 +220,7 @@ def update_catalog(search: str | None = None, author: str | None = None, limit: 
                 bases[rid] = e.id
     for rid in gguf_repos:
         try:
-            info = _hub_call(api.model_info, rid, files_metadata=True)
+            info = _hub_call(api.model_info, rid, files_metadata=True, timeout=_timeout())
         except LlmfitError as exc:
             res.skipped.append(f"{rid}: {exc}")
             continue
