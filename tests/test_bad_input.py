@@ -153,6 +153,7 @@ def bad(tmp_path_factory) -> Path:
     (d / "cat_not_json.json").write_text("{[")
     (d / "export.jsonl").write_text("not json\n")
     (d / "script.py").write_text("print('hi')\n")
+    os.mkfifo(d / "fifo.gguf")
     return d
 
 
@@ -188,6 +189,11 @@ FILE_CASES = [
     ("bench on random bytes", ["bench", "{d}/random.gguf", "--no-record"], ["not a GGUF"]),
     ("catalog add of a truncated GGUF", ["catalog", "add", "{d}/trunc1000.gguf"], ["truncated"]),
     ("plan with a hostile GGUF", ["plan", "{d}/tensor_count.gguf"], ["tensors"]),
+    ("a device instead of a model", ["fit", "/dev/null"], ["not a regular file"]),
+    ("a FIFO named .gguf", ["fit", "{d}/fifo.gguf"], ["not a regular file"]),
+    ("catalog add of a FIFO (would block)", ["catalog", "add", "{d}/fifo.gguf"], ["not a regular file"]),
+    ("catalog add of an endless device", ["catalog", "add", "/dev/zero"], ["not a regular file"]),
+    ("catalog add of a 1e12-layer config", ["catalog", "add", "{d}/cfg_layers"], ["layers", "limits"]),
 ]
 
 
@@ -436,6 +442,21 @@ def test_hostile_gguf_header_on_the_hub_reads_only_a_little(fake_hub, hf_env, tm
     r = run(["fit", "evil-org/Count-GGUF"], _hub_env(hf_env, tmp_path))
     assert_one_error(r.returncode, r.stderr, "tensors", "limit")
     assert fake_hub.served("evil-org/Count-GGUF") <= 1 << 20
+
+
+def test_catalog_add_from_the_hub_is_bounded(fake_hub, hf_env, tmp_path, stalled_port):
+    from fakehub import FakeFile
+
+    fake_hub.add_repo("evil-org/BigConfig", [FakeFile("config.json", 3 << 30, b'{"model_type": "llama", "x": "',
+                                                       lfs=False)])
+    fake_hub.reset_counts()
+    r = run(["catalog", "add", "evil-org/BigConfig"], _hub_env(hf_env, tmp_path))
+    assert_one_error(r.returncode, r.stderr, "config.json is 3221225472 bytes", "16 MiB")
+    assert fake_hub.served("evil-org/BigConfig") < 1 << 20  # was: the whole 3 GB, then read into memory
+    env = _hub_env(hf_env, tmp_path, HF_ENDPOINT=f"http://127.0.0.1:{stalled_port}", LLMFIT_HTTP_TIMEOUT=2)
+    r = run(["catalog", "add", "fake-org/Tiny-llama"], env, timeout=60)
+    assert_one_error(r.returncode, r.stderr, "did not answer in time")
+    assert r.elapsed < 30  # was: hung forever
 
 
 def test_hub_connection_refused(hf_env, tmp_path):
