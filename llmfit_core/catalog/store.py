@@ -107,7 +107,15 @@ def read_entries(path: Path) -> tuple[list[dict], list[str]]:
         raise CatalogError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if size > MAX_FILE_BYTES:
         raise CatalogError(f"{path}: {size:,} bytes is larger than the {MAX_FILE_BYTES >> 20} MiB limit for a catalog file")
-    raw = path.read_bytes()
+    if not path.is_file():  # a device (size 0, endless) or a FIFO (blocks)
+        raise CatalogError(f"{path}: not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)  # the file may have grown since stat
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise CatalogError(f"{path}: larger than the {MAX_FILE_BYTES >> 20} MiB limit for a catalog file")
     if path.name.endswith(".gz"):
         try:
             with gzip.GzipFile(fileobj=__import__("io").BytesIO(raw)) as gz:
