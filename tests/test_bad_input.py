@@ -266,6 +266,7 @@ OPTION_CASES = [
     ("unknown catalog model", ["catalog", "show", "no-such-model-xyz"], 1, ["not in the catalog"]),
     ("catalog file missing", ["catalog", "validate", "{d}/nope.json"], 1, ["cannot read"]),
     ("catalog file not JSON", ["catalog", "validate", "{d}/cat_not_json.json"], 1, ["invalid JSON"]),
+    ("catalog file is a device", ["catalog", "validate", "/dev/zero"], 1, ["not a regular file"]),
     ("plan unknown model", ["plan", "no-such-model-xyz"], 1, ["unknown model"]),
     ("plan bad target", ["plan", "llama-3.1-8b", "--target-tps", "abc"], 2, ["--target-tps"]),
     ("bench unknown synthetic shape", ["bench", "--synthetic", "nosuch:Q4_K_M", "--no-record"], 1, ["nosuch"]),
@@ -500,14 +501,16 @@ def test_ollama_unknown_model_truncated_manifest_traversal_dead_server(ollama_fa
 
 
 def test_malformed_private_catalog_is_skipped_with_warnings(bad, tmp_path):
-    paths = os.pathsep.join([str(bad / "cat_entries.json"), str(bad / "cat_not_json.json")])
+    paths = os.pathsep.join([str(bad / "cat_entries.json"), str(bad / "cat_not_json.json"), "/dev/zero",
+                             str(bad / "fifo.gguf")])
     r = run(["search", "llama"], _base_env(tmp_path, LLMFIT_CATALOG_PATH=paths))
     assert r.returncode == 0 and "Traceback" not in r.stderr
     assert "llama" in r.stdout.lower()  # the shipped catalog still answers
     warn = lines_of(r.stderr)
-    assert len(warn) == 4 and all(w.startswith("llmfit: warning: skipped catalog entry:") for w in warn), warn
+    assert len(warn) == 6 and all(w.startswith("llmfit: warning: skipped catalog entry:") for w in warn), warn
     assert sum("cat_entries.json: entry" in w for w in warn) == 3 and "x/broken-1" in warn[0]
     assert "cat_not_json.json" in warn[3] and "invalid JSON" in warn[3]
+    assert "/dev/zero: not a regular file" in warn[4] and "fifo.gguf: not a regular file" in warn[5]
 
 
 PLUGIN = '''
