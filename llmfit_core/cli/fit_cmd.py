@@ -103,6 +103,24 @@ def one_line(report) -> str:
     )
 
 
+MAX_BATCH_LINE = 1 << 20
+
+
+def _bounded_lines(stream, limit: int = MAX_BATCH_LINE):
+    """(line number, line) pairs; a line longer than `limit` (e.g. `--batch /dev/zero`) is an error, not a memory hog."""
+    from llmfit_core.errors import LlmfitError
+
+    lineno = 0
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        lineno += 1
+        if len(line) > limit:
+            raise LlmfitError(f"batch line {lineno} is longer than {limit >> 20} MiB")
+        yield lineno, line
+
+
 def run_batch(path: str, defaults: dict) -> None:
     """One JSON query per input line → one JSON report (or an `error` object) per output line, in order."""
     from llmfit_core.api import fit
@@ -114,7 +132,7 @@ def run_batch(path: str, defaults: dict) -> None:
         raise LlmfitError(f"cannot read batch file {path}: {exc.strerror}") from None
     hw_cache: dict = {}
     with stream:
-        for lineno, line in enumerate(stream, 1):
+        for lineno, line in _bounded_lines(stream):
             if not line.strip():
                 continue
             out: dict
