@@ -153,7 +153,11 @@ def load_export(path: str | os.PathLike) -> list:
     if size > MAX_IMPORT_BYTES:
         raise BenchError(f"{p.name} is {size >> 20} MiB; an export larger than {MAX_IMPORT_BYTES >> 20} MiB is refused")
     try:
-        doc = json.loads(p.read_bytes())
+        with open(p, "rb") as fh:  # capped: a device reports size 0 and never ends
+            raw = fh.read(MAX_IMPORT_BYTES + 1)
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise BenchError(f"{p.name}: an export larger than {MAX_IMPORT_BYTES >> 20} MiB is refused")
+        doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BenchError(f"{p.name} is not a JSON file") from None
     except OSError as exc:
