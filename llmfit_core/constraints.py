@@ -84,6 +84,8 @@ def fmt_count(n: float) -> str:
 
 
 def fmt_gib(n: float) -> str:
+    if abs(n) < GIB / 10:  # "--max-memory 1MB" must not read "max memory 0.0 GB"
+        return f"{n / (1 << 20):.0f} MB"
     return f"{n / GIB:.1f} GB"
 
 
