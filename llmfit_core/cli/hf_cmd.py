@@ -130,9 +130,12 @@ def ls_command(repo_id, revision, exact, context, hardware, as_json):
                                                 "help_option_names": []}, help=DOWNLOAD_HELP)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def download_command(args):
-    if not args or args[0] in ("-h", "--help"):
-        click.echo("usage: llmfit hf download ARGS...\n\n" + DOWNLOAD_HELP.replace("\b\n", ""), err=not args)
-        sys.exit(0 if args else 2)
+    if not args:
+        click.echo("llmfit: error: hf download: missing REPO_ID (see 'llmfit hf download --help')", err=True)
+        sys.exit(2)
+    if args[0] in ("-h", "--help"):
+        click.echo("usage: llmfit hf download ARGS...\n\n" + DOWNLOAD_HELP.replace("\b\n", ""))
+        sys.exit(0)
     sys.exit(download_main(list(args), prog="llmfit hf download"))
 
 
