@@ -279,6 +279,8 @@ OPTION_CASES = [
     ("hooks install into a file", ["hooks", "install", "--dir", "{d}/empty.gguf"], 2, ["is a file"]),
     ("ollama path traversal", ["fit", "ollama:../../etc/passwd"], 1, ["invalid Ollama model name"]),
     ("ollama tag traversal", ["ollama", "pull", "tiny:../../x"], 1, ["invalid Ollama model name"]),
+    ("hf download without a repo", ["hf", "download"], 2, ["missing REPO_ID"]),
+    ("hf download option without value", ["hf", "download", "org/name", "--revision"], 2, ["--revision needs a value"]),
     ("hf file traversal", ["hf", "download", "org/name", "../../etc/passwd"], 2, ["invalid file name"]),
 ]
 
