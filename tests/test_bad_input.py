@@ -678,3 +678,15 @@ def test_wrappers_fail_open_on_predictor_failure_and_stop_when_strict(wrap, hf_e
     r = _run_wrapped(wrap, argv + ["--strict"], env)
     assert _recorded(wrap) is None
     assert_one_error(r.returncode, r.stderr, "/nonexistent/hw.json")
+
+
+def test_python_guard_fails_open_on_predictor_failure(hf_env, tmp_path):
+    code = ("import os; from llmfit_core.guard import autoinstall; assert autoinstall() == 'block'; "
+            "from huggingface_hub import hf_hub_download; "
+            "print(os.path.getsize(hf_hub_download('fake-org/Tiny-GGUF', 'tiny-Q8_0.gguf')))")
+    env = _hub_env(hf_env, tmp_path, LLMFIT_GUARD="block", LLMFIT_HARDWARE="/nonexistent/hw.json")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=90,
+                       preexec_fn=_limit_memory)
+    assert r.returncode == 0 and int(r.stdout) > 0  # the download still happened, unchanged
+    (line,) = lines_of(r.stderr)
+    assert "FitWarning" in line and "/nonexistent/hw.json" in line
