@@ -308,7 +308,8 @@ def test_batch_reports_each_bad_line_in_order(bad, tmp_path, capsys, monkeypatch
     monkeypatch.setenv("LLMFIT_OFFLINE", "1")
     batch = tmp_path / "q.jsonl"
     batch.write_text("\n".join([json.dumps({"ref": str(bad / "good.gguf"), "context": -1}), "[1]", "not json",
-                                json.dumps({"ref": str(bad / "random.gguf")}), json.dumps({"ref": str(bad / "good.gguf")})]))
+                                json.dumps({"ref": str(bad / "random.gguf")}),
+                                json.dumps({"ref": str(bad / "good.gguf")})]))
     rc, out, err = _main(["fit", "--batch", str(batch)], capsys)
     rows = [json.loads(x) for x in out.splitlines()]
     assert rc == 0 and err == "" and len(rows) == 5  # documented: one output line per query, errors as objects

@@ -107,7 +107,7 @@ MAX_BATCH_LINE = 1 << 20
 
 
 def _bounded_lines(stream, limit: int = MAX_BATCH_LINE):
-    """(line number, line) pairs; a line longer than `limit` (e.g. `--batch /dev/zero`) is an error, not a memory hog."""
+    """(line number, line) pairs; a line longer than `limit` (`--batch /dev/zero`) is an error, not a memory hog."""
     from llmfit_core.errors import LlmfitError
 
     lineno = 0
