@@ -312,8 +312,11 @@ def add_ref(ref: str, out_dir: Path | None = None) -> CatalogEntry:
     else:
         raise CatalogError(f"{ref!r} is neither an existing local path nor a Hub repo id org/name")
     path = (out_dir or user_catalog_dir()) / "added.jsonl"
-    entries = _read_jsonl(path)
-    entries[entry.id] = entry.to_dict()
-    _write_jsonl(path, entries)
+    try:
+        entries = _read_jsonl(path)
+        entries[entry.id] = entry.to_dict()
+        _write_jsonl(path, entries)
+    except OSError as exc:  # an unwritable data dir (LLMFIT_DATA_DIR) is the user's to fix: say where
+        raise CatalogError(f"cannot write the user catalog {path}: {exc.strerror or exc}") from None
     clear_cache()
     return entry
