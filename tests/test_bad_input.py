@@ -199,6 +199,15 @@ FILE_CASES = [
 ]
 
 
+def test_catalog_add_into_an_unwritable_data_dir(bad, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = run(["catalog", "add", str(bad / "good.gguf")], _base_env(tmp_path, LLMFIT_DATA_DIR=blocker / "x",
+                                                                  LLMFIT_HOME=blocker / "x"))
+    line = assert_one_error(r.returncode, r.stderr, "cannot write the user catalog", str(blocker))
+    assert "internal error" not in line
+
+
 @pytest.mark.parametrize("args,needles", [c[1:] for c in FILE_CASES], ids=[c[0] for c in FILE_CASES])
 def test_hostile_and_broken_model_files(bad, tmp_path, args, needles):
     r = run([a.format(d=bad) for a in args], _base_env(tmp_path))
