@@ -35,6 +35,9 @@ def _where(path: str | None) -> str:
     return f"{path}: " if path else ""
 
 
+MAX_FIGURE = 1e7  # no GB, GB/s, TFLOPS or GHz figure of real hardware comes near
+
+
 def _check_number(d: dict, key: str, where: str, required: bool = False, positive: bool = True) -> None:
     if key not in d or d[key] is None:
         if required:
@@ -45,6 +48,8 @@ def _check_number(d: dict, key: str, where: str, required: bool = False, positiv
         raise HardwareProfileError(f"{where}{key} must be a number, got {json.dumps(v)[:40]}")
     if positive and v <= 0 or v < 0:
         raise HardwareProfileError(f"{where}{key} must be {'positive' if positive else '>= 0'}, got {v}")
+    if v > MAX_FIGURE:  # 1e300 GB would overflow every byte count downstream
+        raise HardwareProfileError(f"{where}{key} is implausibly large ({v:g}; limit {MAX_FIGURE:g})")
 
 
 def _check_int(d: dict, key: str, where: str) -> None:
@@ -130,7 +135,13 @@ def load_profile_file(path: str | Path) -> HardwareProfile:
         size = p.stat().st_size
         if size > MAX_PROFILE_BYTES:
             raise HardwareProfileError(f"{p}: {size} bytes is too large for a hardware profile (limit 1 MiB)")
-        text = p.read_text(encoding="utf-8")
+        if p.exists() and not p.is_file() and not p.is_dir():  # a device (size 0, endless) or a FIFO (blocks)
+            raise HardwareProfileError(f"{p}: not a regular file")
+        with open(p, "rb") as fh:
+            raw = fh.read(MAX_PROFILE_BYTES + 1)
+        if len(raw) > MAX_PROFILE_BYTES:
+            raise HardwareProfileError(f"{p}: too large for a hardware profile (limit 1 MiB)")
+        text = raw.decode("utf-8")
     except HardwareProfileError:
         raise
     except IsADirectoryError:
