@@ -98,8 +98,14 @@ def register(cli) -> None:
             gbs = measure(seconds, cpu_model=detected.cpu.model)
             registry.clear_detection_cache()
             if not as_json:
-                click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (cached for {detected.cpu.model!r})")
+                click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (for {detected.cpu.model!r})")
         profile = registry.resolve_hardware(hardware)
+        if measure_bandwidth and profile.sources.get("cpu.mem_bandwidth_gbs") != "measured":
+            # the cache could not be written: show the measurement anyway
+            profile.cpu.mem_bandwidth_gbs = round(gbs, 1)
+            profile.sources["cpu.mem_bandwidth_gbs"] = "measured"
+            profile.estimated = [e for e in profile.estimated if e != "cpu.mem_bandwidth_gbs"]
+            profile.notes = [n for n in profile.notes if "bandwidth" not in n.lower()]
         if as_json:
             click.echo(json.dumps(profile.to_dict(), indent=2))
         else:

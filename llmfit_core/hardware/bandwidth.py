@@ -160,5 +160,11 @@ def measure_bandwidth(seconds: float = 1.0, cpu_model: str | None = None, store:
         model = platform.processor() or "unknown CPU"
     result = run_bandwidth_test(seconds, threads=cpu.cores if cpu else None, l3_kb=cpu.l3_cache_kb if cpu else None)
     if store:
-        store_bandwidth(model, result)
+        try:
+            store_bandwidth(model, result)
+        except OSError as exc:  # an unwritable cache dir must not lose the measurement
+            import sys
+
+            print(f"llmfit: warning: measured {result.gbs:.1f} GB/s but could not cache it ({exc.strerror or exc})",
+                  file=sys.stderr)
     return result.gbs
