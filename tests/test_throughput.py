@@ -422,3 +422,23 @@ def test_memory_class_of_the_weights_memory_comes_from_the_device_table():
               "prompt_tokens": 512, "decode_pos": 576.0}
     X = build_features(inputs, roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS}))
     assert X[0, FEATURES.index("mem_class")] == MEM_CLASS["hbm"]
+
+
+def test_hopper_prefill_counts_the_mma_sync_half_of_its_quoted_tensor_peak(llama8b):
+    """llama.cpp's CUDA kernels do not issue Hopper's wgmma: an H100 (cc 9.0) computes a prompt at half its
+    quoted FP16 tensor peak, so its prefill roofline is half that of the same card with an Ampere/Ada cc."""
+    from llmfit_core.throughput.roofline import tensor_peak_fraction
+
+    def h100(cc):
+        hw = gpu_box(bw=2000, tflops=756, vram=80, name="H100 PCIe")
+        hw.gpus[0].compute_capability = cc
+        return hw
+
+    assert tensor_peak_fraction(h100("9.0").gpus[0]) == 0.5
+    for cc in ("8.9", None, "garbage", "inf"):
+        assert tensor_peak_fraction(h100(cc).gpus[0]) == 1.0
+    assert tensor_peak_fraction(gpu_box(vendor="amd", name="MI300X").gpus[0]) == 1.0
+    hop = predict(llama8b, h100("9.0"), "llama.cpp-cuda", apply_correction=False)
+    ada = predict(llama8b, h100("8.9"), "llama.cpp-cuda", apply_correction=False)
+    assert hop.prefill_tok_s < 0.75 * ada.prefill_tok_s
+    assert hop.decode_tok_s == pytest.approx(ada.decode_tok_s, rel=0.05)  # decode streams memory: barely affected

@@ -419,13 +419,16 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   from the device table's memory column, `roofline.gpu_memory_class`): nested decode 17.0% -> 15.9%,
   prefill 18.4% -> 17.3%, this machine's decode 17.2% -> 15.8%; then the loss/subsampling grid chosen by
   the inner CV: nested decode 15.9% -> 14.7%, prefill 17.3% -> 17.5%, this machine's decode -> 10.0%.
+  Then the roofline counts Hopper's quoted tensor peak at 0.5 (`roofline.tensor_peak_fraction`: llama.cpp
+  issues mma.sync, not wgmma): roofline-alone prefill 29.2% -> 23.1% (H100 PCIe prefill 105% -> 18%),
+  nested corrected prefill 17.5% -> 16.7%, decode 14.7% -> 15.0% (noise: CPU rows are physically
+  unchanged, yet this machine's decode moved 10.0% -> 12.0% through different tree splits). Before the
+  grid it had scored nested prefill 18.3%: the correction had used H100 to learn "quoted TFLOPS
+  overstated", which also fits the power-limited RTX 6000 / 5000 Ada (still 0.7x of their roofline).
   Tried and NOT kept (nested figure not better): a per-token launch-overhead feature (n_layers x 10 us /
   roofline token time), a host-CPU submission feature for Pi-hosted eGPUs (n_layers x roofline tok/s / host
   GFLOPS per core; nested decode 16.3%), HistGradientBoosting (squared and absolute loss), slower shrinkage
-  (lr 0.06, 150 trees, leaf 15; nested 16.7% / 20.3%), and a roofline change counting Hopper's tensor peak
-  at 0.5 (llama.cpp uses mma.sync, not wgmma): roofline-alone prefill 29.2% -> 23.1% and H100 prefill
-  105% -> 18%, but nested corrected prefill 17.3% -> 18.3%, because the correction had been using H100 to
-  learn "quoted TFLOPS overstated", which also fits the power-limited RTX 6000 / 5000 Ada (0.7x).
+  (lr 0.06, 150 trees, leaf 15; nested 16.7% / 20.3%).
 - CPU physics (roofline.py): decode = max(bytes / streaming-read bandwidth, dequantization ceiling from
   the ggml vec_dot kernels); prefill = FLOPs without the output head (only the last token's logits) at
   0.8 of the FMA peak on x86 (tinyBLAS / int8-dot kernels); AMD AVX-512 counts as 256-bit; E-cores

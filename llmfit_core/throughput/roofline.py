@@ -136,6 +136,24 @@ MEM_CLASS = {"ddr": 0, "gddr": 1, "hbm": 2, "unified": 3}
 VENDOR_CODE = {"cpu": 0, "nvidia": 1, "amd": 2, "intel": 3, "apple": 4}
 
 
+# Hopper (compute capability 9.x) quotes its tensor-core peak for the wgmma instructions; llama.cpp's CUDA
+# kernels (MMQ / mma.sync tiles) use the Ampere-style path, which reaches about half of it (FlashAttention-3
+# paper, Shah et al. 2024: the mma.sync-based FlashAttention-2 runs at ~35% of H100's peak vs 50-70% of
+# A100's). Other architectures' quoted peaks are reachable with mma.sync.
+HOPPER_MMA_SYNC_FRACTION = 0.5
+
+
+def tensor_peak_fraction(gpu) -> float:
+    """Fraction of a GPU's quoted FP16 tensor peak that llama.cpp's kernels can issue (0.5 on Hopper, else 1)."""
+    if getattr(gpu, "vendor", None) != "nvidia":
+        return 1.0
+    try:
+        major = int(float(str(gpu.compute_capability or "").strip()))
+    except (TypeError, ValueError, OverflowError):
+        return 1.0
+    return HOPPER_MMA_SYNC_FRACTION if major == 9 else 1.0
+
+
 def gpu_memory_class(gpu, unified: bool = False) -> int:
     """MEM_CLASS code of a GPU's memory, from the device table's memory column (HBM / GDDR / LPDDR);
     a GPU not in the table counts as unified when the machine has unified memory, else GDDR."""
@@ -334,6 +352,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
                 reasons.append(f"FP16 TFLOPS of {g.name} unknown: estimated {tf:.1f} from its bandwidth")
             elif f"gpus[{i}].fp16_tflops" in estimated:
                 reasons.append(f"FP16 TFLOPS of {g.name} estimated ({tf:.1f})")
+            tf *= tensor_peak_fraction(g)  # the quoted peak is not reachable with llama.cpp's instructions
             t_bw += (b / total) / bw
             t_fl += (b / total) / tf
         gpu_bw, gpu_tflops = 1.0 / t_bw, 1.0 / t_fl
