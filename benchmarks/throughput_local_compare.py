@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     if not a.no_cv:
         from training.train_throughput import evaluate
 
-        t, evals, _ = evaluate([a.records])
+        t, evals, _ = evaluate([a.records], nested=True)  # the shipped procedure (grid choice + gate inside each fold)
         for head, test in (("decode", "tg"), ("prefill", "pp")):
             mask = t.is_decode if head == "decode" else ~t.is_decode
             local = np.array([s.startswith("bench:") for s in t.sources[mask]])
