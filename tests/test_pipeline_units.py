@@ -58,3 +58,15 @@ def test_report_to_dict_is_the_contract():
     assert d["memory"]["total_bytes"] == 128
     assert d["hardware"] == {"name": "hw"}
     assert d["decode_tok_s_range"] == [8.0, 12.0]
+
+
+def test_http_timeout_setting(monkeypatch):
+    from llmfit_core.net import http_timeout
+
+    monkeypatch.delenv("LLMFIT_HTTP_TIMEOUT", raising=False)
+    assert http_timeout() == 20.0 and http_timeout(5.0) == 5.0
+    monkeypatch.setenv("LLMFIT_HTTP_TIMEOUT", "2.5")
+    assert http_timeout(5.0) == 2.5
+    for bad in ("abc", "-1", "0"):
+        monkeypatch.setenv("LLMFIT_HTTP_TIMEOUT", bad)
+        assert http_timeout(5.0) == 5.0

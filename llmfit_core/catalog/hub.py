@@ -10,7 +10,6 @@ or Hub model in `added.jsonl`.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,11 +125,9 @@ def _hub_call(fn, *a, **kw):
 
 def _timeout() -> float:
     """Seconds per Hub request (LLMFIT_HTTP_TIMEOUT, default 20): huggingface_hub's API client waits forever."""
-    try:
-        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or 20)
-    except ValueError:
-        t = 20.0
-    return t if t > 0 else 20.0
+    from llmfit_core.net import http_timeout
+
+    return http_timeout()
 
 
 MAX_CONFIG = 16 << 20  # a config.json larger than this is refused before it is downloaded

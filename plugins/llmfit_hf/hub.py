@@ -60,13 +60,9 @@ def check_filename(name: str) -> str:
 def request_timeout() -> float:
     """Seconds to wait for the Hub per request: LLMFIT_HTTP_TIMEOUT, default 20 (huggingface_hub's own client
     waits forever for an API answer, so a server that accepts and stalls would hang every command)."""
-    import os
+    from llmfit_core.net import http_timeout
 
-    try:
-        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or 20)
-    except ValueError:
-        t = 20.0
-    return t if t > 0 else 20.0
+    return http_timeout()
 
 
 def api():

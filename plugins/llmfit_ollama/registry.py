@@ -26,11 +26,9 @@ TIMEOUT = 15.0
 
 def _timeout() -> float:
     """TIMEOUT, or LLMFIT_HTTP_TIMEOUT seconds when set (the same knob as the Hub adapter's)."""
-    try:
-        t = float(os.environ.get("LLMFIT_HTTP_TIMEOUT") or TIMEOUT)
-    except ValueError:
-        return TIMEOUT
-    return t if t > 0 else TIMEOUT
+    from llmfit_core.net import http_timeout
+
+    return http_timeout(TIMEOUT)
 
 
 def registry_url() -> str:
