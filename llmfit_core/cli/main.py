@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "llmfit_core.cli.fit_cmd",  # fit, check
     "llmfit_core.cli.bench_cmd",  # bench, calibrate, data import
     "llmfit_core.cli.catalog_cmd",  # catalog ..., search, list, recommend, plan
+    "llmfit_core.cli.models_cmd",  # models (every source plugin's listing, annotated)
     "llmfit_core.cli.plugins_cmd",  # plugins
     "llmfit_core.cli.hf_cmd",  # hf search|ls|download
     "llmfit_core.cli.ollama_cmd",  # ollama ls|pull

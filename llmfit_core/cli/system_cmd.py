@@ -24,7 +24,19 @@ def _src(profile, key: str) -> str:
     return f" ({src})" if src else ""
 
 
-def _print_profile(profile) -> None:
+def runtimes_here(profile) -> list[str]:
+    """Backends the installed runner adapters report for this machine (hook `llmfit_backends`)."""
+    from llmfit_core.plugins import call_hook
+
+    names: list[str] = []
+    for result in call_hook("llmfit_backends", hardware=profile):
+        for backend in result or []:
+            if backend.name not in names:
+                names.append(backend.name)
+    return names
+
+
+def _print_profile(profile, runtimes: list[str] | None = None) -> None:
     """A rich table of a HardwareProfile (CPU, ISA, cores, RAM, bandwidth and where it came from, GPUs)."""
     from rich.console import Console
     from rich.table import Table
@@ -70,6 +82,8 @@ def _print_profile(profile) -> None:
         if g.driver:
             parts.append(f"driver {g.driver}" + (f" / CUDA {g.cuda_version}" if g.cuda_version else ""))
         t.add_row(f"GPU {i}", f"{g.name}: " + ", ".join(parts))
+    if runtimes is not None:
+        t.add_row("Runtimes here", ", ".join(runtimes) or "none installed (pip install 'llmfit-core[llamacpp]')")
     console.print(t)
     for n in profile.notes:
         console.print(f"note: {n}", highlight=False)
@@ -100,6 +114,7 @@ def register(cli) -> None:
             if not as_json:
                 click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (for {detected.cpu.model!r})")
         profile = registry.resolve_hardware(hardware)
+        runtimes = None if hardware else runtimes_here(profile)  # installed runners only describe this machine
         if measure_bandwidth and profile.sources.get("cpu.mem_bandwidth_gbs") != "measured":
             # the cache could not be written: show the measurement anyway
             profile.cpu.mem_bandwidth_gbs = round(gbs, 1)
@@ -107,9 +122,12 @@ def register(cli) -> None:
             profile.estimated = [e for e in profile.estimated if e != "cpu.mem_bandwidth_gbs"]
             profile.notes = [n for n in profile.notes if "bandwidth" not in n.lower()]
         if as_json:
-            click.echo(json.dumps(profile.to_dict(), indent=2))
+            data = profile.to_dict()
+            if runtimes is not None:
+                data["runtimes"] = runtimes
+            click.echo(json.dumps(data, indent=2))
         else:
-            _print_profile(profile)
+            _print_profile(profile, runtimes)
 
     @cli.group("hardware")
     def hardware_group():

@@ -1,0 +1,94 @@
+"""`llmfit models`: what the installed sources offer (hook `llmfit_list_models`), each annotated with its fit."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+
+
+def list_source_models(query: str, source: str | None = None, limit: int = 20, offline: bool = False) -> list:
+    """ModelRefs from every source plugin (Hub search, installed Ollama models, third-party sources)."""
+    from llmfit_core.plugins import call_hook
+
+    options = {"source": source, "limit": limit, "offline": offline}
+    refs = []
+    for result in call_hook("llmfit_list_models", query=query, options=options):
+        refs.extend(result or [])
+    return refs[:limit] if limit else refs
+
+
+def annotate(refs: list, hardware=None, context=None, offline: bool = False) -> list[dict]:
+    """One row per ModelRef: the ref's facts plus verdict, memory, speed and score (or the error)."""
+    from llmfit_core.api import fit
+    from llmfit_core.errors import LlmfitError
+    from llmfit_core.hardware.registry import resolve_hardware
+
+    hw = resolve_hardware(hardware)
+    rows = []
+    for r in refs:
+        row = {"ref": r.ref, "source": r.source, "name": r.name or r.ref, "quant": r.quant, "size_bytes": r.size_bytes,
+               "format": r.format}
+        try:
+            rep = fit(r.ref, hardware=hw, context=context, offline=offline)
+            row.update(verdict=rep.verdict, score=rep.score, memory_bytes=rep.memory.total_bytes,
+                       decode_tok_s=round(rep.decode_tok_s, 2), quant=row["quant"] or rep.quant)
+        except LlmfitError as exc:
+            row.update(verdict="error", error=" ".join(str(exc).split()))
+        rows.append(row)
+    return rows
+
+
+def register(cli) -> None:
+    """Add `llmfit models`."""
+
+    @cli.command("models")
+    @click.argument("query", required=False, default="")
+    @click.option("--source", help="Only this source (huggingface, ollama, or a plugin's source name).")
+    @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="At most this many models.")
+    @click.option("--context", "-c", help="Context to reserve for the fit (default min(model max, 4096)).")
+    @click.option("--offline", is_flag=True, help="Only sources that need no network.")
+    @click.option("--no-fit", is_flag=True, help="List only; do not resolve and score each model.")
+    @hardware_option
+    @json_option
+    @friendly_errors
+    def models_command(query, source, limit, context, offline, no_fit, hardware, as_json):
+        """Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."""
+        refs = list_source_models(query, source=source, limit=limit, offline=offline)
+        if no_fit:
+            rows = [{"ref": r.ref, "source": r.source, "name": r.name or r.ref, "quant": r.quant,
+                     "size_bytes": r.size_bytes, "format": r.format} for r in refs]
+        else:
+            rows = annotate(refs, hardware=hardware, context=context, offline=offline)
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            click.echo(f"no models found for {query!r}" + (f" in source {source!r}" if source else ""))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        from llmfit_core.cli.fit_cmd import VERDICT_STYLE
+
+        table = Table(title=f"models for {query!r}" if query else "models")
+        for col in ("source", "model", "quant", "size", "verdict", "memory", "decode tok/s", "score"):
+            table.add_column(col, justify="right" if col in ("size", "memory", "decode tok/s", "score") else "left")
+        for row in rows:
+            style = VERDICT_STYLE.get(row.get("verdict"), "")
+            verdict = row.get("verdict", "-")
+            table.add_row(
+                row["source"], row["ref"], row.get("quant") or "-",
+                f"{row['size_bytes'] / 2**30:.1f} GiB" if row.get("size_bytes") else "-",
+                f"[{style}]{verdict}[/{style}]" if style else verdict,
+                f"{row['memory_bytes'] / 2**30:.1f} GiB" if row.get("memory_bytes") else "-",
+                f"{row['decode_tok_s']:.1f}" if row.get("decode_tok_s") else "-",
+                str(row.get("score", "-")),
+            )
+        console = Console()
+        console.print(table)
+        for row in rows:
+            if row.get("error"):
+                console.print(f"  • {row['ref']}: {row['error']}", highlight=False)
