@@ -126,10 +126,19 @@ def test_force_and_a_snapshot_download_with_include(hf_env, fake_hub, tiny_box):
     assert not _cached(hf_env["cache"], "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")  # --include honoured
 
 
-def test_download_gated_and_unknown_repo_one_line(hf_env):
+def test_download_gated_and_unknown_repo_fail_open_unless_strict(hf_env):
+    # the check cannot see the repo: one warning line, then the real `hf download` runs (and fails its own way)
     res = _llmfit(hf_env["env"], "hf", "download", "fake-org/Gated-GGUF", "gated-Q4_K_M.gguf")
-    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "log" in res.stderr
+    first = res.stderr.strip().splitlines()[0]
+    assert res.returncode != 0 and first.startswith("llmfit: warning: fit check failed") and "log" in first
+    assert not _cached(hf_env["cache"], "fake-org/Gated-GGUF", "gated-Q4_K_M.gguf")
     res = _llmfit(hf_env["env"], "hf", "download", "fake-org/nope", "x.gguf")
+    first = res.stderr.strip().splitlines()[0]
+    assert res.returncode != 0 and first.startswith("llmfit: warning: fit check failed") and "not found" in first
+    # --strict: one line, the real command is not run
+    res = _llmfit(hf_env["env"], "hf", "download", "fake-org/Gated-GGUF", "gated-Q4_K_M.gguf", "--strict")
+    assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "log" in res.stderr
+    res = _llmfit(hf_env["env"], "hf", "download", "fake-org/nope", "x.gguf", "--strict")
     assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "not found" in res.stderr
 
 

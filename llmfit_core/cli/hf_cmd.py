@@ -215,13 +215,8 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
                              options={"force": force, "strict": strict})
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # fail open unless --strict
-        from llmfit_core.errors import AuthRequiredError, NotFoundError
-
+    except Exception as exc:  # fail open unless --strict: the user's command is never lost
         msg = " ".join(str(exc).split())[:300] or type(exc).__name__
-        if isinstance(exc, (AuthRequiredError, NotFoundError)):
-            click.echo(f"llmfit: error: {msg}", err=True)  # the download would fail the same way
-            return 1
         if strict:
             click.echo(f"llmfit: error: fit check failed ({msg}); stopping (--strict)", err=True)
             return 1
