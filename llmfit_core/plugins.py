@@ -95,6 +95,10 @@ def load_plugins() -> pluggy.PluginManager:
             _report(ep.name, f"plugin {ep.name!r} could not be registered ({exc}); skipped")
             continue
         status[ep.name] = "loaded"
+    for name in sorted((allow or set()) | deny):
+        if name not in seen:  # a typo in the env var would otherwise silently change nothing
+            _report(f"env:{name}", f"no plugin named {name!r} (LLMFIT_PLUGINS / LLMFIT_DISABLE_PLUGINS); "
+                                   f"installed: {', '.join(sorted(seen)) or 'none'}")
     return pm
 
 

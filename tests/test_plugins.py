@@ -209,3 +209,16 @@ def test_without_huggingface_hub_the_adapter_says_how_to_install():
     assert res.stdout.splitlines()[1] == "None"  # the adapter stands aside; the catalog may still answer
     assert res.returncode == 1 and "huggingface_hub is not installed" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_plugin_name_in_env_is_reported_once():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, LLMFIT_DISABLE_PLUGINS="olama", LLMFIT_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", "check", "meta-llama/Llama-3.1-8B-Instruct",
+                           "--hardware", "workstation-4090"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no plugin named 'olama'" in lines[0] and "ollama" in lines[0]
