@@ -54,3 +54,18 @@ def test_system_lists_the_runtime_of_the_installed_llama_cpp_build():
     # a named profile describes another machine: the runners installed here say nothing about it
     res = run("system", "--hardware", "workstation-4090", "--json")
     assert "runtimes" not in json.loads(res.stdout)
+
+
+def test_a_broken_manifest_in_the_ollama_store_is_reported_and_skipped(tmp_path, monkeypatch):
+    store = tmp_path / "ollama"
+    install_local(store, make_model("good", "1b", "tiny"))
+    bad = store / "manifests" / "registry.ollama.ai" / "library" / "broken"
+    bad.mkdir(parents=True)
+    (bad / "latest").write_text("{not json")
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    monkeypatch.setenv("OLLAMA_HOST", dead_host())
+    res = CliRunner().invoke(cli, ["models", "--source", "ollama", "--no-fit", "--json"])
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)
+    assert [r["ref"] for r in rows] == ["ollama:good:1b"]
+    assert "skipped" in res.stderr and "latest" in res.stderr

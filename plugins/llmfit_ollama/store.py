@@ -85,8 +85,12 @@ def _list_host(root: Path, base: Path, host: str) -> list[InstalledModel]:
                 try:
                     name = parse_name(f"{prefix}{model.name}:{tag.name}")
                     manifest = read_local_manifest(name, root)
-                except Exception:
-                    continue  # a stray or broken file is not a model
+                except Exception as exc:  # a stray or broken file is not a model: say so, keep listing the rest
+                    import sys
+
+                    print(f"llmfit: warning: skipped {tag} in the Ollama store ({' '.join(str(exc).split())[:200]})",
+                          file=sys.stderr)
+                    continue
                 size = sum(int(x.get("size") or 0) for x in manifest["layers"])
                 out.append(InstalledModel(name, tag, size))
     return out
