@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     if mode not in MODES and mode not in ("1", "on", "yes", "true"):
         print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block; using warn", file=sys.stderr)
     try:
-        install(mode if mode in MODES else "warn")
+        install(mode if mode in MODES else "warn", hardware=os.environ.get("LLMFIT_HARDWARE") or None)
     except LlmfitError as exc:
         print(f"llmfit: error: {exc}", file=sys.stderr)
         return 1
