@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 import gguf  # noqa: E402
-import numpy as np  # noqa: E402
 
-from llmfit_core.quant import MixContext, llamacpp_tensor_types, tensor_nbytes  # noqa: E402
+from llmfit_core.quant import MixContext, llamacpp_tensor_types  # noqa: E402
 from llmfit_core.readers.gguf import read_gguf  # noqa: E402
 from llmfit_core.readers.hf_config import spec_from_config  # noqa: E402
+from llmfit_core.synth import finish_sparse_gguf  # noqa: E402
 
 CASES = {
     # name: (config, tokenizer model, vocab)
@@ -82,20 +82,7 @@ def write_case(path: Path, config: dict, tok_model: str) -> int:
         w.add_token_merges([toks[i] + " " + toks[i + 1] for i in range(spec.vocab_size - 300)])
     w.add_bos_token_id(1)
     w.add_chat_template("{% for message in messages %}{{ message['content'] }}{% endfor %}" * 60)
-    total = 0
-    for (name, shape, _), t in zip(spec.tensors, types):
-        nbytes = tensor_nbytes(t, shape)
-        w.add_tensor_info(name, tuple(reversed(shape)), np.float32, nbytes, raw_dtype=t)
-        total += -(-nbytes // w.data_alignment) * w.data_alignment
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
-    w.close()
-    with open(path, "r+b") as f:
-        f.seek(0, 2)
-        head = f.tell()
-        f.truncate(head + (-head % w.data_alignment) + total)
-    return head
+    return finish_sparse_gguf(w, path, [(name, shape, t) for (name, shape, _), t in zip(spec.tensors, types)])
 
 
 def serve(directory: Path):

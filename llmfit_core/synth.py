@@ -286,3 +286,31 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
         tied_embeddings=s.tied, format="gguf", quant="F16", weight_bytes=total, group_bytes=groups,
         layer_bytes=layer_bytes, source="synthetic-shape", exact=True,
     )
+
+
+def finish_sparse_gguf(writer, path: str | os.PathLike, tensors) -> int:
+    """Declare `tensors` on a GGUFWriter whose metadata is set, write a real header and zero tensor data.
+
+    `tensors`: (name, ggml dims (ne order, innermost first), ggml type name or GGMLQuantizationType).
+    The data region is a hole made by truncate(): a multi-GB file costs no disk and no memory, which is
+    what header readers and download checks need. Returns the header size in bytes.
+    """
+    import gguf
+
+    from llmfit_core.quant import tensor_nbytes
+
+    total = 0
+    for name, dims, qtype in tensors:
+        qt = gguf.GGMLQuantizationType[qtype] if isinstance(qtype, str) else gguf.GGMLQuantizationType(int(qtype))
+        nbytes = tensor_nbytes(qt, dims)
+        writer.add_tensor_info(name, tuple(reversed(dims)), np.float32, nbytes, raw_dtype=qt)
+        total += -(-nbytes // writer.data_alignment) * writer.data_alignment
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    with open(path, "r+b") as f:
+        f.seek(0, 2)
+        head = f.tell()
+        f.truncate(head + (-head % writer.data_alignment) + total)
+    return head
