@@ -35,3 +35,19 @@ def test_batch_example_answers_every_line():
 def test_hardware_profile_example_is_valid():
     proc = run("-m", "llmfit_core.cli.main", "hardware", "validate", str(EXAMPLES / "hardware_profile.json"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_main_job_commands_run_offline():
+    """The README's "main job" block, run as written (comments stripped)."""
+    import re
+    import shlex
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    block = re.search(r"## The main job.*?```sh\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+    assert len(commands) == 3 and all(c.startswith("llmfit ") for c in commands)
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        proc = run("-m", "llmfit_core.cli.main", *argv)
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert proc.stdout.strip(), command
