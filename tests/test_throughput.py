@@ -442,3 +442,31 @@ def test_hopper_prefill_counts_the_mma_sync_half_of_its_quoted_tensor_peak(llama
     ada = predict(llama8b, h100("8.9"), "llama.cpp-cuda", apply_correction=False)
     assert hop.prefill_tok_s < 0.75 * ada.prefill_tok_s
     assert hop.decode_tok_s == pytest.approx(ada.decode_tok_s, rel=0.05)  # decode streams memory: barely affected
+
+
+def test_gpu_generation_feature_is_the_compute_capability_or_apple_m_generation():
+    """gpu_gen: NVIDIA compute capability, Apple 20 + M generation, 0 for other vendors / unknown / CPU placement;
+    it reaches the feature matrix through hardware_figures -> hardware_arrays -> build_features."""
+    from llmfit_core.throughput.features import FEATURES, build_features
+    from llmfit_core.throughput.predict import _ROOF_KEYS
+    from llmfit_core.throughput.roofline import APPLE_GEN_BASE, gpu_generation, roofline_arrays
+
+    ada = gpu_box()
+    ada.gpus[0].compute_capability = "8.9"
+    assert gpu_generation(ada.gpus[0]) == pytest.approx(8.9)
+    for cc in (None, "garbage", "inf", "-1"):
+        ada.gpus[0].compute_capability = cc
+        assert gpu_generation(ada.gpus[0]) == 0.0
+    assert gpu_generation(GPUInfo("apple", "Apple M3 Max", None)) == APPLE_GEN_BASE + 3
+    assert gpu_generation(GPUInfo("apple", "Apple GPU", None)) == APPLE_GEN_BASE
+    assert gpu_generation(GPUInfo("amd", "RX 7900 XTX", 24.0)) == 0.0
+
+    def feature(hw, backend):
+        inputs = {**model_arrays([model_figures(build_spec("llama-3-8b", "Q4_K_M"))]),
+                  **hardware_arrays(hardware_figures(hw, backend)), "prompt_tokens": 512, "decode_pos": 576.0}
+        X = build_features(inputs, roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS}))
+        return float(X[0, FEATURES.index("gpu_gen")])
+
+    ada.gpus[0].compute_capability = "8.6"
+    assert feature(ada, "llama.cpp-cuda") == pytest.approx(8.6)
+    assert feature(ada, "llama.cpp-cpu") == 0.0  # no GPU used: no GPU generation

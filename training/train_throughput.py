@@ -429,6 +429,11 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   roofline token time), a host-CPU submission feature for Pi-hosted eGPUs (n_layers x roofline tok/s / host
   GFLOPS per core; nested decode 16.3%), HistGradientBoosting (squared and absolute loss), slower shrinkage
   (lr 0.06, 150 trees, leaf 15; nested 16.7% / 20.3%).
+- Round 4 added `gpu_gen` (GPU architecture generation: NVIDIA compute capability, Apple 20 + M generation,
+  `roofline.gpu_generation`; tensor-core kind decides how much of the quoted peak prefill reaches):
+  nested prefill 16.7% -> 15.8%, decode 15.0% -> 14.5%, this machine's decode 12.0% -> 10.4% (prefill
+  unchanged: CPU rows have gpu_gen 0 and the CPU gate stays closed). Tried with it and NOT kept: the
+  attention share of prefill FLOPs at the row's prompt length (nested prefill 15.9%, not better).
 - CPU physics (roofline.py): decode = max(bytes / streaming-read bandwidth, dequantization ceiling from
   the ggml vec_dot kernels); prefill = FLOPs without the output head (only the last token's logits) at
   0.8 of the FMA peak on x86 (tinyBLAS / int8-dot kernels); AMD AVX-512 counts as 256-bit; E-cores

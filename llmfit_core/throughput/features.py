@@ -33,10 +33,11 @@ FEATURES = (
     "log_gpu_bw_per_tflops",  # machine balance: bytes per FLOP of the GPU
     "bench_kind",  # 0 llama-bench (the reference; always 0 at inference), 1 llama.cpp ./main, 2 Ollama
     "mem_class",  # memory technology the weights stream from: 0 DDR (CPU), 1 GDDR, 2 HBM, 3 unified LPDDR
+    "gpu_gen",  # GPU architecture generation: NVIDIA compute capability, Apple 20 + M generation, 0 CPU / unknown
 )
 
 # Extra per-row inputs beyond roofline_arrays' keyword arguments, with their inference defaults.
-EXTRA_DEFAULTS = {"bits_per_weight": 4.5, "vendor_code": 0, "isa_code": 1, "threads": 1, "bench_kind": 0}
+EXTRA_DEFAULTS = {"bits_per_weight": 4.5, "vendor_code": 0, "isa_code": 1, "threads": 1, "bench_kind": 0, "gpu_gen": 0.0}
 
 
 def build_features(inputs: dict, roof: dict) -> np.ndarray:
@@ -84,5 +85,6 @@ def build_features(inputs: dict, roof: dict) -> np.ndarray:
         lg((col(inputs["gpu_bw_gbs"]) + 1.0) / (col(inputs["gpu_tflops"]) + 0.1)),
         col(g("bench_kind")),
         mem_class,
+        col(g("gpu_gen")),
     ]
     return np.stack(cols, axis=1).astype(np.float32)

@@ -82,6 +82,7 @@ def hardware_arrays(hf: HardwareFigures) -> dict:
         "isa_code": hf.isa_code,
         "threads": hf.threads,
         "mem_class": hf.mem_class,
+        "gpu_gen": hf.gpu_gen,
     }
 
 

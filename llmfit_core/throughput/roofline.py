@@ -9,6 +9,7 @@ the learned correction (correction.py) fits what physics leaves out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,6 +126,7 @@ class HardwareFigures:
     vendor_code: int  # 0 cpu, 1 nvidia, 2 amd, 3 intel, 4 apple
     reasons: list[str] = field(default_factory=list)
     mem_class: int = 0  # memory technology of the weights' main memory: MEM_CLASS
+    gpu_gen: float = 0.0  # GPU architecture generation (gpu_generation) of the first GPU used; 0 = CPU / unknown
 
 
 # Memory technology the weights stream from (decode efficiency differs by class: HBM stacks reach a lower
@@ -152,6 +154,25 @@ def tensor_peak_fraction(gpu) -> float:
     except (TypeError, ValueError, OverflowError):
         return 1.0
     return HOPPER_MMA_SYNC_FRACTION if major == 9 else 1.0
+
+
+APPLE_GEN_BASE = 20.0  # Apple GPUs: 20 + M generation, apart from NVIDIA compute capabilities (6.x .. 12.x)
+
+
+def gpu_generation(gpu) -> float:
+    """Architecture generation of a GPU, a prefill-efficiency feature (tensor-core kind / GPU family):
+    NVIDIA = compute capability (8.6, 8.9, 9.0, 12.0 ...), Apple = 20 + M generation (M2 -> 22); else 0 (unknown)."""
+    vendor = getattr(gpu, "vendor", None)
+    if vendor == "nvidia":
+        try:
+            cc = float(str(getattr(gpu, "compute_capability", None) or "").strip())
+        except (TypeError, ValueError, OverflowError):
+            return 0.0
+        return cc if 0 < cc < APPLE_GEN_BASE else 0.0
+    if vendor == "apple":
+        m = re.search(r"\bM(\d)\b", str(getattr(gpu, "name", None) or ""))
+        return APPLE_GEN_BASE + float(m.group(1)) if m else APPLE_GEN_BASE
+    return 0.0
 
 
 def gpu_memory_class(gpu, unified: bool = False) -> int:
@@ -328,6 +349,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
     n_gpus = 0
     vendor = "cpu"
     mem_class = MEM_CLASS["ddr"]
+    gen = 0.0
     if gpus and frac > 0:
         if per_gpu and any(per_gpu):
             used_gpus = [(g, b) for g, b in zip(gpus, per_gpu) if b > 0] or [(gpus[0], 1.0)]
@@ -336,6 +358,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         n_gpus = len(used_gpus)
         vendor = used_gpus[0][0].vendor
         mem_class = gpu_memory_class(used_gpus[0][0], bool(hardware.unified_memory))
+        gen = gpu_generation(used_gpus[0][0])
         total = sum(b for _, b in used_gpus)
         t_bw = t_fl = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
         estimated = set(hardware.estimated or [])
@@ -376,6 +399,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         vendor_code=VENDOR_CODE.get(vendor, 0),
         reasons=reasons,
         mem_class=mem_class,
+        gpu_gen=gen,
     )
 
 
