@@ -433,7 +433,12 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   `roofline.gpu_generation`; tensor-core kind decides how much of the quoted peak prefill reaches):
   nested prefill 16.7% -> 15.8%, decode 15.0% -> 14.5%, this machine's decode 12.0% -> 10.4% (prefill
   unchanged: CPU rows have gpu_gen 0 and the CPU gate stays closed). Tried with it and NOT kept: the
-  attention share of prefill FLOPs at the row's prompt length (nested prefill 15.9%, not better).
+  attention share of prefill FLOPs at the row's prompt length (nested prefill 15.9%); with gpu_gen, the KV
+  share of decode bytes at the row's position (log kv_bytes x pos / weight bytes; nested decode 14.8%,
+  median 8.2%), a multi-GPU per-layer sync share ((n_gpus-1) x n_layers x 20 us x roofline tok/s; decode
+  15.2%), AMD RDNA / Intel Arc generation codes in gpu_gen (decode 14.8%, prefill 16.9%), and
+  device-balanced sample weights (w / sqrt(rows of the device)) in every grid entry (decode 14.9%, prefill
+  16.8%, this machine's decode 16.0%).
 - CPU physics (roofline.py): decode = max(bytes / streaming-read bandwidth, dequantization ceiling from
   the ggml vec_dot kernels); prefill = FLOPs without the output head (only the last token's logits) at
   0.8 of the FMA peak on x86 (tinyBLAS / int8-dot kernels); AMD AVX-512 counts as 256-bit; E-cores
