@@ -11,29 +11,18 @@ DEFAULT_CONTEXT = 4096
 
 
 def parse_count(value) -> int | None:
-    """Parse token counts such as 4096, "16k", "32K", "1m" (k = 1024, as people mean for contexts)."""
+    """Parse token counts such as 4096, "16k", "32K", "1m" (k = 1024, as people mean for contexts); None stays None."""
     if value is None or value == "":
         return None
-    if isinstance(value, (int, float)):
-        n = int(value)
-    else:
-        from llmfit_core.errors import LlmfitError
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value <= 0:
+            from llmfit_core.errors import LlmfitError
 
-        text = str(value).strip().lower().replace("_", "")
-        mult = 1
-        if text.endswith("k"):
-            mult, text = 1024, text[:-1]
-        elif text.endswith("m"):
-            mult, text = 1024 * 1024, text[:-1]
-        try:
-            n = int(float(text) * mult)
-        except ValueError:
-            raise LlmfitError(f"not a token count: {value!r} (use e.g. 4096 or 16k)") from None
-    if n <= 0:
-        from llmfit_core.errors import LlmfitError
+            raise LlmfitError(f"token count must be positive, got {value!r}")
+        return int(value)
+    from llmfit_core.constraints import parse_tokens
 
-        raise LlmfitError(f"token count must be positive, got {value!r}")
-    return n
+    return parse_tokens(str(value))
 
 
 def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=None, *, file: str | None = None,

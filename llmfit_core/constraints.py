@@ -125,7 +125,7 @@ def parse_size(text: str) -> int:
 
 def parse_tokens(text: str) -> int:
     """'16k', '16K', '16384', '1m' -> tokens (k = 1024, as llama.cpp users mean it)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(k|m)?\s*(tokens?)?\s*", str(text), re.I)
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(k|m)?\s*(tokens?)?\s*", str(text), re.I)  # '-' only to say "positive"
     if not m:
         raise ConstraintError(f"not a token count: {text!r} (use e.g. 16k or 8192)")
     mult = {"k": 1024, "m": 1024 * 1024}.get((m.group(2) or "").lower(), 1)
