@@ -100,3 +100,29 @@ def hf_env(fake_hub, tmp_path, monkeypatch):
 
 
 # ---- other engineers: add your fixtures below this line, in your own section ----------------
+
+
+# ---- isolation shared by catalog/recommend/plan and hardware tests -------------------------
+
+
+@pytest.fixture
+def isolated_catalog(tmp_path, monkeypatch):
+    """No user additions or private registries from the developer's machine; a fresh catalog cache."""
+    from llmfit_core.catalog.store import clear_cache
+
+    monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
+    clear_cache()
+    yield
+    clear_cache()
+
+
+@pytest.fixture
+def own_hardware_cache(tmp_path, monkeypatch):
+    """A private measurement cache and a fresh hardware detection for each test."""
+    from llmfit_core.hardware import registry
+
+    monkeypatch.setenv("LLMFIT_CACHE_DIR", str(tmp_path / "cache"))
+    registry.clear_detection_cache()
+    yield
+    registry.clear_detection_cache()

@@ -26,14 +26,7 @@ def _build_module():
     return mod
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """No user additions or private registries from the developer's machine."""
-    monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("isolated_catalog")
 
 
 def llama8b(**kw) -> dict:

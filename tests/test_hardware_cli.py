@@ -14,12 +14,7 @@ from llmfit_core.cli.main import cli
 from llmfit_core.hardware import bandwidth, registry
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMFIT_CACHE_DIR", str(tmp_path / "cache"))
-    registry.clear_detection_cache()
-    yield
-    registry.clear_detection_cache()
+pytestmark = pytest.mark.usefixtures("own_hardware_cache")
 
 
 def run(*args):

@@ -23,12 +23,7 @@ DESIGN_EXAMPLE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMFIT_CACHE_DIR", str(tmp_path / "cache"))
-    registry.clear_detection_cache()
-    yield
-    registry.clear_detection_cache()
+pytestmark = pytest.mark.usefixtures("own_hardware_cache")
 
 
 def _write(tmp_path, data, name="p.json") -> str:

@@ -9,7 +9,6 @@ from click.testing import CliRunner
 
 from llmfit_core.api import fit_spec
 from llmfit_core.catalog import resolve_catalog_ref
-from llmfit_core.catalog.store import clear_cache
 from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.plan import plan_models, plan_target
@@ -31,13 +30,8 @@ CPU16 = HardwareProfile(name="cpu-16gb", cpu=CPUInfo(model="desktop", cores=8, t
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
+def _offline(isolated_catalog, monkeypatch):
     monkeypatch.setenv("LLMFIT_OFFLINE", "1")  # models come from the shipped catalog, never the network
-    clear_cache()
-    yield
-    clear_cache()
 
 
 def _alone(ref, hw, **kw):

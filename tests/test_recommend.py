@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from llmfit_core.api import fit_spec
 from llmfit_core.catalog import load_catalog
 from llmfit_core.catalog.entry import CatalogEntry
-from llmfit_core.catalog.store import Catalog, clear_cache
+from llmfit_core.catalog.store import Catalog
 from llmfit_core.constraints import GIB, Constraints, parse_constraints
 from llmfit_core.errors import ConstraintError
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
@@ -31,13 +31,7 @@ MAC32 = HardwareProfile(name="mac-32gb", cpu=CPUInfo(model="Apple M2 Max", cores
 PROFILES = [CPU16, GPU24, MAC32]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("LLMFIT_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("LLMFIT_CATALOG_PATH", raising=False)
-    clear_cache()
-    yield
-    clear_cache()
+pytestmark = pytest.mark.usefixtures("isolated_catalog")
 
 
 def _llama8b() -> CatalogEntry:
