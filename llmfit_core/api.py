@@ -35,9 +35,9 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
     if isinstance(ref, ModelSpec):
         spec = ref
         if quant:
-            from llmfit_core.resolve import _apply_quant_if_asked
+            from llmfit_core.resolve import apply_requested_quant
 
-            spec = _apply_quant_if_asked(spec, quant)
+            spec = apply_requested_quant(spec, quant)
     else:
         from llmfit_core.resolve import resolve_model
 

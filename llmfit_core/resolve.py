@@ -50,7 +50,7 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
         from llmfit_core.readers.local import read_local
 
         spec = read_local(path)
-        return _apply_quant_if_asked(spec, quant)
+        return apply_requested_quant(spec, quant)
 
     if _looks_like_path(ref):
         raise ResolveError(f"no such file or directory: {ref}")
@@ -79,14 +79,16 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
                 "(try `llmfit search WORD`)"
             )
         return spec
-    return _apply_quant_if_asked(spec, quant, picked_by_source=True)
+    return apply_requested_quant(spec, quant, picked_by_source=True)
 
 
 def _looks_like_path(ref: str) -> bool:
     return ref.startswith(("/", "./", "../", "~")) or ref.endswith((".gguf", ".json", ".safetensors"))
 
 
-def _apply_quant_if_asked(spec: ModelSpec, quant: str | None, picked_by_source: bool = False) -> ModelSpec:
+def apply_requested_quant(spec: ModelSpec, quant: str | None, picked_by_source: bool = False) -> ModelSpec:
+    """`spec` as stored in `quant` (a what-if via quant.apply_quant); unchanged when it already is, or when a
+    source already picked the GGUF file for that quant."""
     if not quant:
         return spec
     from llmfit_core.quant import apply_quant, normalize_quant
