@@ -29,16 +29,10 @@ MIN_PARAMS = 50_000_000
 
 
 def family_of(quant: str | None) -> str:
-    """Kernel family of a quant (float | legacy | kquant | iq | ...)."""
-    try:
-        from llmfit_core.throughput.quantfamily import quant_family
+    """Kernel family of a quant (float | legacy | kquant | iq | ...): the throughput predictor's own grouping."""
+    from llmfit_core.throughput.quantfamily import quant_family
 
-        return quant_family(quant)
-    except ImportError:  # pragma: no cover - throughput package missing
-        q = (quant or "").upper()
-        if q in ("F16", "BF16", "F32"):
-            return "float"
-        return "kquant" if "_K" in q else ("iq" if q.startswith("IQ") else "legacy" if q.startswith("Q") else "other")
+    return quant_family(quant)
 
 
 @dataclass
