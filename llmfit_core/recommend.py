@@ -368,8 +368,8 @@ REFINE_MAX = 25  # items re-scored with the full pipeline; further ones keep the
 def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], correct_models: int = CORRECT_MODELS) -> dict:
     """Memory, placement, speed and score for every model × quant (arrays shaped [models, quants])."""
     from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_totals
-    from llmfit_core.throughput.predict import FAMILY_CODE, hardware_arrays
-    from llmfit_core.throughput.quantfamily import quant_family
+    from llmfit_core.throughput.predict import hardware_arrays
+    from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
     from llmfit_core.throughput.roofline import hardware_figures
 
     b = budgets(hw, mlx=all(q.startswith("MLX") for q in ladder))
