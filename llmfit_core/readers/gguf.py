@@ -701,7 +701,7 @@ def read_gguf(source_or_path, ref: str | None = None, max_bytes: int = DEFAULT_M
 
 
 def read_gguf_url(url: str, ref: str | None = None, headers: dict | None = None,
-                  max_bytes: int = DEFAULT_MAX_BYTES, timeout: float = 20.0) -> ModelSpec:
+                  max_bytes: int = DEFAULT_MAX_BYTES, timeout: float | None = None) -> ModelSpec:
     """Read a remote GGUF header with HTTP Range requests (split files: every shard)."""
     if headers is None:
         return read_gguf(url, ref=ref, max_bytes=max_bytes)

@@ -138,13 +138,17 @@ class HTTPRangeSource(ByteSource):
     body) is streamed only up to what is needed and at most `max_bytes`, then closed.
     """
 
-    def __init__(self, url: str, headers: dict | None = None, timeout: float = 20.0,
+    def __init__(self, url: str, headers: dict | None = None, timeout: float | None = None,
                  max_bytes: int = DEFAULT_MAX_BYTES, first_chunk: int = FIRST_CHUNK):
         super().__init__(max_bytes)
         if urlparse(url).scheme not in ("http", "https"):
             raise ModelReadError(f"not an http(s) URL: {url}")
         self.url = url
         self.name = url.rsplit("/", 1)[-1].split("?")[0] or url
+        if timeout is None:  # the one LLMFIT_HTTP_TIMEOUT knob, also for header reads of the Ollama registry
+            from llmfit_core.net import http_timeout
+
+            timeout = http_timeout()
         self.timeout = timeout
         self.headers = dict(headers or {})
         if headers is None and _is_hf_url(url):
