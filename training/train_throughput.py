@@ -412,6 +412,9 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   is dominated by a few devices the features cannot explain: datacenter cards (A100/H100 PCIe decode at
   0.57-0.66x the roofline), Ollama/eGPU rows (geerlingguy: Raspberry-Pi-hosted GPUs, unstated quant and
   placement), the M1 Max GPU (cannot use its full bandwidth), AMD R9700 and Arc rows (one source each).
+  How much of the error is the device's own (one factor per device) and how much a few local bench runs
+  remove through `llmfit calibrate`: `benchmarks/results/throughput_calibration.md`
+  (`python benchmarks/throughput_calibration.py`; it also gives the row-level noise of the tables).
 - Round 2's nested selection among gate / shrinkage / device balancing was not better than the gate
   alone (the choice was unstable across folds with ~60 devices); round 3 replaced that grid with the
   loss / subsampling grid above. The choice still varies across outer folds (see the results file).
