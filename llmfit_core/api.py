@@ -95,6 +95,10 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     breakdown = _breakdown(mem, plc)
     verdict = plc.verdict
     reasons = list(plc.reasons) + list(getattr(tp, "reasons", []) or [])
+    from llmfit_core.throughput.roofline import CPU_BW_ESTIMATED
+
+    if any("CPU memory bandwidth" in n for n in hw.notes):  # the hardware note says it, with the measure hint
+        reasons = [r for r in reasons if not r.startswith(CPU_BW_ESTIMATED)]
     reasons += [n for n in spec.notes if n not in reasons]
     reasons += [n for n in hw.notes if n not in reasons]
     if be.runtime == "llama.cpp" and be.gpu and plc.fits:

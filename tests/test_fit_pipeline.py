@@ -105,6 +105,19 @@ def test_custom_hardware_profile_file(tmp_path, tiny_gguf):
     assert d["fits"] is True
 
 
+def test_estimated_cpu_bandwidth_is_explained_once(tmp_path, tiny_gguf):
+    # no bandwidth in the profile: the hardware note (with the measure hint) says it; the roofline's own
+    # "estimated" reason is not repeated beside it
+    prof = {"name": "no-bw", "cpu": {"model": "Mystery CPU 9000", "cores": 4, "threads": 8},
+            "memory": {"total_gb": 8, "available_gb": 6}, "gpus": [], "unified_memory": False}
+    p = tmp_path / "hw.json"
+    p.write_text(json.dumps(prof))
+    reasons = llmfit_core.fit(str(tiny_gguf), hardware=str(p)).to_dict()["reasons"]
+    about_bw = [r for r in reasons if "bandwidth" in r and "estimated" in r]
+    assert len(about_bw) == 1, reasons
+    assert "--measure-bandwidth" in about_bw[0]
+
+
 def test_batch_one_line_per_query_in_order(tmp_path, tiny_gguf):
     lines = [
         json.dumps({"ref": str(tiny_gguf), "hardware": "cpu-only-16gb"}),

@@ -17,6 +17,8 @@ import numpy as np
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, bits_per_weight, quant_family
 
 # Backends by device (llmfit_core.backends.Backend.device, "mlx" for runtime mlx).
+# Reason given when the CPU memory bandwidth is a guess (api.fit drops it when the hardware note says it).
+CPU_BW_ESTIMATED = "bandwidth of this CPU estimated"
 BACKEND_KINDS = ("cuda", "metal", "vulkan", "rocm", "sycl", "cpu", "mlx")
 BACKEND_CODE = {name: i for i, name in enumerate(BACKEND_KINDS)}
 
@@ -316,9 +318,9 @@ def cpu_figures(hardware, threads: int | None = None) -> tuple[float, float, int
             bw = 0.6 * _pos(hardware.gpus[0].bandwidth_gbs)
         else:
             bw = 51.2  # dual-channel DDR4-3200
-        reasons.append(f"bandwidth of this CPU estimated ({bw:.0f} GB/s)")
+        reasons.append(f"{CPU_BW_ESTIMATED} ({bw:.0f} GB/s)")
     elif "cpu.mem_bandwidth_gbs" in (hardware.estimated or []):
-        reasons.append(f"bandwidth of this CPU estimated ({bw:.0f} GB/s)")
+        reasons.append(f"{CPU_BW_ESTIMATED} ({bw:.0f} GB/s)")
     bw = min(float(bw), cores_used * _PER_CORE_GBS[arch_key])
     return bw, gflops, used, isa_code, reasons
 
