@@ -140,7 +140,7 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
     kv = g("kv_cache_bytes")
     compute = g("compute_bytes") + g("output_bytes")
     overhead = g("overhead_bytes") + g("repack_bytes")
-    detail = {k: g(k) for k in ("output_bytes", "repack_bytes")}
+    detail = {k: g(k) for k in ("output_bytes", "repack_bytes", "recurrent_state_bytes")}  # recurrent: part of KV
     # with several GPUs each one holds its own runtime context: count the extra ones as overhead,
     # so that total == weights + KV + compute + overhead == GPU + RAM
     extra = int(plc.gpu_bytes) + int(plc.cpu_bytes) - (weights + kv + compute + overhead)

@@ -8,6 +8,10 @@ llama.cpp figures follow the vendored llama.cpp of llama-cpp-python 0.3.36 (sour
   `cells x ggml_row_size(type_k, kv_heads*head_dim_k)` + the same for V; sliding-window layers hold
   `GGML_PAD(min(n_ctx, n_swa*(n_seq if unified else 1) + n_ubatch), 256)` cells (x n_seq streams)
   unless `swa_full` (the C API default is swa_full=true; llama-server/llama-cli default false);
+* recurrent state (llama-memory-recurrent.cpp, llmfit_core/recurrent.py): SSM / delta-net / short-conv / RWKV
+  layers keep f32 conv (n_embd_r) + state (n_embd_s) rows for max(1, n_seq) sequences, whatever the context;
+  counted in the KV-cache part (`kv_cache_bytes`, per layer in `kv_layer_bytes`) and shown on its own as
+  `recurrent_state_bytes` (llama.cpp logs it as the "RS buffer");
 * output buffer (llama_context::output_reserve): `n_vocab x max(n_outputs, n_seq) x 4` bytes;
 * compute buffer: the peak of ggml-alloc over the reserve graph (n_ubatch tokens, all outputs). The
   peak is the largest of three stages, fitted on the CPU backend's logged sizes (see
@@ -28,6 +32,7 @@ import numpy as np
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.recurrent import state_layer_bytes
 
 MIB = 1024**2
 GIB = 1024**3
@@ -84,6 +89,7 @@ class MemoryEstimate:
     output_bytes: int  # llama.cpp's output (logits) buffer
     overhead_bytes: int  # runtime outside the logged buffers (CUDA context, process)
     repack_bytes: int = 0  # CPU_REPACK copy of weights (0 unless the CPU backend repacks)
+    recurrent_state_bytes: int = 0  # part of kv_cache_bytes: recurrent layers' conv + SSM state (all sequences)
     layer_bytes: list[int] = field(default_factory=list)  # weights of each repeating layer
     kv_layer_bytes: list[int] = field(default_factory=list)  # KV cache of each layer (0 for layers without KV)
     input_bytes: int = 0  # token embeddings (llama.cpp keeps them in host memory)
@@ -112,6 +118,11 @@ class MemoryEstimate:
 def fmt_bytes(n: float) -> str:
     """Human size in GiB/MiB (binary units, like vendors label memory)."""
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
+
+
+def _fmt_state(n: float) -> str:
+    """fmt_bytes, but small recurrent states (often a few KiB per sequence) in KiB instead of "0 MiB"."""
+    return f"{n / 1024:.0f} KiB" if n < MIB else fmt_bytes(n)
 
 
 def fmt_ctx(n: int) -> str:
@@ -316,12 +327,13 @@ def repack_bytes(spec: ModelSpec, types: tuple[str, ...] | None = None) -> int:
 def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
                     n_batch: int = 2048, n_ubatch: int = 512, flash_attn: bool | None = None, n_seq: int = 1,
                     swa_full: bool = False, kv_unified: bool = False, repack: bool | None = None,
-                    cpu_isa: list[str] | None = None, cpu_arch: str | None = None) -> MemoryEstimate:
+                    cpu_isa: list[str] | None = None, cpu_arch: str | None = None, n_rs_seq: int = 0) -> MemoryEstimate:
     """Estimate the memory `spec` needs on `backend` (a Backend or its name) with `context` tokens.
 
     `flash_attn` None = llama.cpp's auto (on for CPU, CUDA, Metal, Vulkan builds of 2025+). `repack`
     None = only for the CPU backend, for the types the CPU (`cpu_isa` flags / `cpu_arch`, default AVX2
-    x86) repacks. `swa_full` False is llama-server's default (the C API's default is True).
+    x86) repacks. `swa_full` False is llama-server's default (the C API's default is True). `n_rs_seq`:
+    recurrent-state rollback snapshots per sequence (llama.cpp's cparams.n_rs_seq, 0 by default).
     """
     be = _backend(backend)
     context = int(context)
@@ -342,6 +354,10 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     n_batch_eff = min(n_batch, context)  # llama-context.cpp: n_batch = min(n_ctx, n_batch) for causal models
     T = min(n_ubatch, n_batch_eff)
     kv_layers, n_full, n_swa = kv_cache_layers(spec, context, cache_type_k, cache_type_v, T, n_seq, kv_unified, swa_full)
+    attn_kv = sum(kv_layers)
+    rs_layers = state_layer_bytes(spec, n_seq, n_rs_seq)
+    rs_total = sum(rs_layers)
+    kv_layers = [a + b for a, b in zip(kv_layers, rs_layers)]
     kv_total = sum(kv_layers)
     quant_kv = any(t.strip().lower() not in ("f16", "f32", "bf16") for t in (cache_type_k, cache_type_v))
     streams = 1 if kv_unified else max(n_seq, 1)  # the graph attends to one stream's cells (KQ mask per stream)
@@ -356,25 +372,39 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
 
     reasons = [f"weights need {fmt_bytes(weights)}" + ("" if spec.exact else " (estimated from the quantization)")]
     ctk = cache_type_k if cache_type_k == cache_type_v else f"{cache_type_k}/{cache_type_v}"
-    reasons.append(f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(kv_total)} ({ctk})"
+    reasons.append(f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(attn_kv)} ({ctk})"
                    + (f", sliding-window layers capped at {n_swa} cells" if n_swa else ""))
+    if rs_total:
+        reasons.append(f"recurrent state of {spec.n_recurrent_layers} layers needs {_fmt_state(rs_total)} "
+                       f"(f32, {max(n_seq, 1)} sequence{'s' if n_seq > 1 else ''}, independent of the context)")
     reasons.append(f"compute buffers need {fmt_bytes(compute)} (batch {T}, flash attention {'on' if fa else 'off'})")
     if rp:
         reasons.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(rp)}")
     notes = []
     if spec.kv_lora_rank:
         notes.append(f"MLA KV cache: llama.cpp stores one {spec.kv_lora_rank}-wide latent (+ RoPE dims) per token and layer")
-    if spec.kv_layers < spec.n_layers:
-        notes.append(f"hybrid model: {spec.kv_layers} of {spec.n_layers} layers keep a KV cache; recurrent state not counted")
+    notes += _recurrent_notes(spec, rs_total)
     if spec.sliding_window and not any(_is_swa(spec)):
         notes.append("sliding-window layers unknown: KV cache counted at full context for all layers")
     return MemoryEstimate(
         backend=be.name, context=context, n_ctx=n_full, n_ctx_swa=n_swa, n_ubatch=T, flash_attn=fa,
         cache_type_k=cache_type_k, cache_type_v=cache_type_v, weights_bytes=weights, kv_cache_bytes=kv_total,
-        compute_bytes=compute, output_bytes=output, overhead_bytes=overhead, repack_bytes=rp, layer_bytes=layers,
-        kv_layer_bytes=kv_layers, input_bytes=embd, output_layer_bytes=out_layer, compute_stages=stages,
+        compute_bytes=compute, output_bytes=output, overhead_bytes=overhead, repack_bytes=rp,
+        recurrent_state_bytes=rs_total, layer_bytes=layers, kv_layer_bytes=kv_layers, input_bytes=embd, output_layer_bytes=out_layer, compute_stages=stages,
         exact_weights=bool(spec.exact), reasons=reasons, notes=notes,
     )
+
+
+def _recurrent_notes(spec: ModelSpec, rs_total: int) -> list[str]:
+    """The note on a hybrid / recurrent model's state: its figure, or why it is missing."""
+    if rs_total:
+        kv = spec.kv_layers
+        return [f"{'hybrid' if kv else 'recurrent'} model: {spec.n_recurrent_layers} of {spec.n_layers} layers keep "
+                f"a recurrent state of {_fmt_state(rs_total)} (counted in the KV cache)"
+                + (f", {kv} keep a KV cache" if kv else "")]
+    if spec.kv_layers < spec.n_layers or spec.n_recurrent_layers:
+        return [f"hybrid model: {spec.kv_layers} of {spec.n_layers} layers keep a KV cache; recurrent state not counted"]
+    return []
 
 
 def _estimate_mlx(spec: ModelSpec, be: Backend, context: int, n_seq: int) -> MemoryEstimate:
@@ -395,11 +425,15 @@ def _estimate_mlx(spec: ModelSpec, be: Backend, context: int, n_seq: int) -> Mem
         compute += T * min(cells, context) * spec.n_heads * 2
     layers, embd, out_layer = _weights_split(spec)
     weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
+    # mlx-lm's recurrent caches (ArraysCache) hold the same conv + SSM state per sequence; counted at f32
+    rs_layers = state_layer_bytes(spec, n_seq)
+    kv_layers = [a + b for a, b in zip(kv_layers, rs_layers)]
     kv_total = sum(kv_layers)
     return MemoryEstimate(
         backend=be.name, context=context, n_ctx=cells, n_ctx_swa=None, n_ubatch=T, flash_attn=True,
         cache_type_k="f16", cache_type_v="f16", weights_bytes=weights, kv_cache_bytes=kv_total,
         compute_bytes=compute, output_bytes=0, overhead_bytes=RUNTIME_OVERHEAD["mlx"], layer_bytes=layers,
+        recurrent_state_bytes=sum(rs_layers), notes=_recurrent_notes(spec, sum(rs_layers)),
         kv_layer_bytes=kv_layers, input_bytes=embd, output_layer_bytes=out_layer, exact_weights=bool(spec.exact),
         reasons=[f"weights need {fmt_bytes(weights)}",
                  f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(kv_total)} (fp16, MLX)",

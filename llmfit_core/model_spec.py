@@ -45,6 +45,14 @@ class ModelSpec:
     shared_expert_ffn_size: int = 0
     n_dense_layers: int = 0
     kv_lora_rank: int = 0
+    # recurrent state (SSM, gated delta-net, short conv, RWKV), as llama.cpp sizes it: per recurrent layer
+    # and sequence a conv/token-shift state of `recurrent_r` and an SSM/WKV state of `recurrent_s` f32
+    # elements (llama_hparams::n_embd_r() / n_embd_s()), independent of the context length.
+    # n_recurrent_layers > 0 with both sizes 0 means "recurrent, size unknown".
+    n_recurrent_layers: int = 0
+    recurrent_r: int = 0
+    recurrent_s: int = 0
+    recurrent_layers: list[bool] | None = None  # per-layer flags (len == n_layers) when known
 
     # weights as stored
     format: str = "unknown"  # gguf | safetensors | mlx | config
@@ -67,6 +75,11 @@ class ModelSpec:
     @property
     def kv_layers(self) -> int:
         return self.n_kv_layers if self.n_kv_layers is not None else self.n_layers
+
+    @property
+    def recurrent_state_elems(self) -> int:
+        """f32 elements of recurrent state per sequence (all recurrent layers), 0 when none or unknown."""
+        return max(int(self.n_recurrent_layers), 0) * (max(int(self.recurrent_r), 0) + max(int(self.recurrent_s), 0))
 
     @property
     def v_head_dim(self) -> int:
