@@ -28,6 +28,7 @@ MAX_DEPTH = 3
 MAX_DIMS = 4
 KEEP_STRING = 256  # metadata keeps strings up to this length
 KEEP_ARRAY = 64  # and numeric arrays up to this many items (per-layer values)
+KEEP_LAYER_ARRAY = 4096  # per-layer arrays of architecture keys (head_count_kv of a 118-layer hybrid) are read
 
 _SCALAR = {
     GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H", GGUFValueType.INT16: "<h",
@@ -150,7 +151,7 @@ def _read_value(c: _Cursor, vtype: GGUFValueType, key: str, depth: int = 0):
             size = struct.calcsize(_SCALAR[etype])
             if rem is not None and count * size > rem:
                 raise ModelReadError(f"{c.src.name}: truncated (array {key!r} of {count} items runs past the end)")
-            if count <= KEEP_ARRAY:
+            if count <= KEEP_ARRAY or (count <= KEEP_LAYER_ARRAY and not key.startswith("tokenizer.")):
                 fmt = "<" + _SCALAR[etype][1] * count
                 return list(struct.unpack(fmt, c.read(size * count)))
             c.skip(count * size)
@@ -468,6 +469,76 @@ def _scalar_or_max(v, default=0) -> int:
     return _int(v, default)
 
 
+# Recurrent (SSM / delta-net / short conv / RWKV) layers, as each architecture's load_arch_hparams marks them
+# (llama.cpp src/models/*.cpp) and llama-model.cpp create_memory filters them:
+_PURE_RECURRENT = {"mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"}  # llm_arch_is_recurrent: every layer
+_KV0_RECURRENT = {"jamba", "granitehybrid", "lfm2", "lfm2moe", "plamo2", "kimi-linear"}  # recurrent iff head_count_kv(il) == 0
+_FF0_RECURRENT = {"nemotron_h", "nemotron_h_moe"}  # recurrent iff head_count_kv(il) == 0 and feed_forward_length(il) == 0
+_DELTANET = {"qwen3next", "qwen35", "qwen35moe"}  # attention.recurrent_layers, else full_attention_interval (4)
+_ALL_BOTH = {"falcon-h1"}  # every layer has both an attention KV cache and an SSM state
+
+
+def _recurrent_facts(arch: str, meta: dict, n_layers: int, layer_kv: list[int] | None, n_kv: int, where: str):
+    """(recurrent flags, n_embd_r, n_embd_s, note, KV-layer flags or None), or None for non-recurrent models.
+
+    Key names are gguf-py's (constants.py Keys.SSM / ShortConv / WKV / KDA / Attention.RECURRENT_LAYERS /
+    LLM.FULL_ATTENTION_INTERVAL / LLM.TOKEN_SHIFT_COUNT / LLM.NEXTN_PREDICT_LAYERS)."""
+    from llmfit_core.recurrent import state_sizes
+
+    def k(name, default=None):
+        return meta.get(f"{arch}.{name}", default)
+
+    has_keys = any(key.startswith((f"{arch}.ssm.", f"{arch}.wkv.", f"{arch}.shortconv.", f"{arch}.kda."))
+                   for key in meta)
+    known = _PURE_RECURRENT | _KV0_RECURRENT | _FF0_RECURRENT | _DELTANET | _ALL_BOTH
+    if arch not in known:
+        if has_keys:
+            return None, 0, 0, f"{arch}: recurrent layers not modelled (recurrent state not counted)", None
+        return None
+    n_layers = max(int(n_layers), 0)
+    n_main = max(n_layers - _int(k("nextn_predict_layers")), 0)  # llama.cpp n_layer(): without MTP blocks
+    kv = layer_kv if layer_kv and len(layer_kv) == n_layers else None
+    note = None
+    kv_flags = None
+    if arch in _PURE_RECURRENT:
+        flags = [i < n_main for i in range(n_layers)]
+    elif arch in _ALL_BOTH:
+        flags = [True] * n_layers
+    elif arch in _DELTANET:
+        arr = k("attention.recurrent_layers")
+        if isinstance(arr, list) and len(arr) == n_layers:
+            flags = [bool(x) and i < n_main for i, x in enumerate(arr)]
+        else:
+            interval = _int(k("full_attention_interval"), 4) or 4
+            flags = [i < n_main and (i + 1) % interval != 0 for i in range(n_layers)]
+        kv_flags = [i < n_main and not f for i, f in enumerate(flags)]
+    elif kv is None:
+        flags = None
+        note = f"{arch}: per-layer head_count_kv missing, recurrent layers unknown (recurrent state not counted)"
+    elif arch in _FF0_RECURRENT:
+        ff = _per_layer(k("feed_forward_length"))
+        if ff and len(ff) == n_layers:
+            flags = [i < n_main and kv[i] == 0 and ff[i] == 0 for i in range(n_layers)]
+            kv_flags = [i < n_main and kv[i] > 0 and ff[i] == 0 for i in range(n_layers)]
+        else:
+            flags = [i < n_main and kv[i] == 0 for i in range(n_layers)]
+            note = f"{arch}: per-layer feed_forward_length missing: every layer without KV heads counted as recurrent"
+    else:
+        flags = [i < n_main and kv[i] == 0 for i in range(n_layers)]
+    if not flags or not any(flags):
+        return (None, 0, 0, note, kv_flags) if (note or kv_flags) else None
+    heads = _per_layer(k("attention.head_count"))
+    r, s = state_sizes(
+        _int(k("embedding_length")), d_conv=_int(k("ssm.conv_kernel")), d_inner=_int(k("ssm.inner_size")),
+        d_state=_int(k("ssm.state_size")), n_group=_int(k("ssm.group_count")),
+        l_cache=_int(k("shortconv.l_cache")), wkv_head_size=_int(k("wkv.head_size")),
+        token_shift_count=_int(k("token_shift_count"), 2), kda_head_dim=_int(k("kda.head_dim")),
+        n_head=heads[0] if heads else _int(k("attention.head_count")), where=where)
+    if not (r or s):
+        note = f"{arch}: recurrent state sizes missing from the header (recurrent state not counted)"
+    return flags, r, s, note, kv_flags
+
+
 def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> ModelSpec:
     """Map one or more (split) GGUF headers to a ModelSpec."""
     meta = headers[0].metadata
@@ -514,6 +585,17 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         n_kv_layers = len(attn_layers)
     elif not attn_layers and any(key.startswith(f"{arch}.ssm.") or key.startswith(f"{arch}.wkv") for key in meta):
         n_kv_layers = 0
+    rec = _recurrent_facts(arch, meta, n_layers, layer_kv, n_kv, headers[0].name or arch)
+    if rec is not None:
+        flags, rec_r, rec_s, rec_note, kv_flags = rec
+        if rec_note:
+            notes.append(rec_note)
+        if kv_flags is not None:  # which layers keep a KV cache, as llama.cpp's hybrid filters say
+            layer_kv = [(layer_kv[i] if layer_kv and len(layer_kv) == n_layers else n_kv) if kv_flags[i] else 0
+                        for i in range(n_layers)]
+            n_kv_layers = sum(1 for x in layer_kv if x > 0)
+    else:
+        flags, rec_r, rec_s = None, 0, 0
     if layer_kv and len(set(layer_kv)) == 1:
         layer_kv = None
 
@@ -620,6 +702,10 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         shared_expert_ffn_size=_int(k("expert_shared_feed_forward_length")),
         n_dense_layers=_int(k("leading_dense_block_count")),
         kv_lora_rank=_int(k("attention.kv_lora_rank")),
+        n_recurrent_layers=sum(flags) if flags else 0,
+        recurrent_r=rec_r,
+        recurrent_s=rec_s,
+        recurrent_layers=flags or None,
         tied_embeddings=tied,
         format="gguf",
         quant=quant,

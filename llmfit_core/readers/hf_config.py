@@ -283,9 +283,23 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     if swa is not None and not any(swa):
         swa = None
 
-    # --- hybrid models: only attention layers carry a KV cache
+    # --- recurrent layers (SSM / delta-net / short conv / RWKV) and the KV layers of hybrids, as
+    # convert_hf_to_gguf.py maps them (then sized like llama.cpp, llmfit_core/recurrent.py)
+    rec = recurrent_from_config(cfg, mt, n_layers, hidden, n_heads, ref)
+    layer_kv_heads = None
     n_kv_layers = None
-    if isinstance(layer_types, list) and len(layer_types) == n_layers:
+    if rec is not None:
+        rec_flags, attn_flags, rec_r, rec_s = rec
+        if attn_flags is not None and not all(attn_flags):
+            layer_kv_heads = [n_kv if a else 0 for a in attn_flags]
+            n_kv_layers = sum(attn_flags)
+        n_rec = sum(rec_flags)
+        notes.append(f"{'recurrent' if n_kv_layers == 0 else 'hybrid'} model: {n_rec} of {n_layers} layers keep a "
+                     f"recurrent state" + ("" if n_kv_layers is None else f", {n_kv_layers} a KV cache")
+                     + " (recurrent layers' weights estimated as attention layers)")
+    else:
+        rec_flags, rec_r, rec_s = None, 0, 0
+    if rec is None and isinstance(layer_types, list) and len(layer_types) == n_layers:
         attn = sum(1 for t in layer_types if "attention" in str(t) and "linear" not in str(t))
         if attn < n_layers:
             n_kv_layers = attn
@@ -320,7 +334,12 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         ffn_size=ffn,
         sliding_window=sliding if swa else None,
         swa_layers=swa,
+        layer_kv_heads=layer_kv_heads if not mla else None,
         n_kv_layers=n_kv_layers,
+        n_recurrent_layers=sum(rec_flags) if rec_flags else 0,
+        recurrent_r=rec_r,
+        recurrent_s=rec_s,
+        recurrent_layers=rec_flags,
         n_experts=n_exp if n_exp > 1 else 0,
         n_experts_used=n_used if n_exp > 1 else 0,
         expert_ffn_size=exp_ff if n_exp > 1 else 0,
@@ -345,6 +364,123 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     if quant:
         spec = apply_quant(spec, quant)
     return spec
+
+
+def _find(cfg: dict, keys, prefixes=(), default=None):
+    """convert_hf_to_gguf's find_hparam: the first key present, trying `keys`, then each prefix + "_" + key."""
+    for k in list(keys) + [f"{p}_{k}" for p in prefixes for k in keys]:
+        if k in cfg and cfg[k] is not None:
+            return cfg[k]
+    return default
+
+
+def _pattern_flags(pattern, n_layers: int, rec_types, attn_types) -> tuple[list[bool], list[bool]] | None:
+    """(recurrent, attention) flags from a per-layer pattern string ("M*-") or list of type names."""
+    if isinstance(pattern, (str, list)) and len(pattern) == n_layers:
+        return [p in rec_types for p in pattern], [p in attn_types for p in pattern]
+    return None
+
+
+def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: int, ref: str = "config"):
+    """(recurrent flags, attention flags or None, n_embd_r, n_embd_s) of a recurrent / hybrid config, else None.
+
+    Follows llama.cpp's conversion (vendor/llama.cpp/conversion/{mamba,granite,nemotron,falcon_h1,jamba,lfm2,
+    qwen,rwkv}.py) for the GGUF keys it writes, and llama.cpp's load_arch_hparams for which layers are
+    recurrent. Only configs that name the family's recurrent facts are modelled: a bare model_type (the
+    catalog's configs) keeps today's attention-only estimate.
+    """
+    from llmfit_core.recurrent import state_sizes
+
+    def I(v, default=0):  # noqa: E743
+        return _int(v, default)
+
+    everything = [True] * n_layers
+    sz = dict(where=ref)
+    if mt in ("mamba", "falcon_mamba"):
+        if not any(k in cfg for k in ("state_size", "d_state", "conv_kernel", "d_conv", "intermediate_size", "d_inner")):
+            return None
+        d_inner = I(_find(cfg, ["intermediate_size", "d_inner"])) or 2 * hidden
+        r, s = state_sizes(hidden, d_conv=I(_find(cfg, ["conv_kernel", "d_conv"])) or 4, d_inner=d_inner,
+                           d_state=I(_find(cfg, ["state_size", "d_state"])) or 16, **sz)
+        return everything, [False] * n_layers, r, s
+    if mt == "mamba2":
+        if not any(k in cfg for k in ("state_size", "d_state", "conv_kernel", "n_groups", "expand")):
+            return None
+        expand = I(_find(cfg, ["mamba_expand", "expand"])) or 2
+        d_inner = I(_find(cfg, ["mamba_d_ssm", "intermediate_size", "d_inner"])) or expand * hidden
+        r, s = state_sizes(hidden, d_conv=I(_find(cfg, ["conv_kernel", "d_conv"])) or 4, d_inner=d_inner,
+                           d_state=I(_find(cfg, ["state_size", "d_state"])) or 128,
+                           n_group=I(_find(cfg, ["n_groups"])) or 1, **sz)
+        return everything, [False] * n_layers, r, s
+    if mt in ("granitemoehybrid", "nemotron_h"):
+        pre = ("mamba",)
+        if mt == "nemotron_h":
+            flags = _pattern_flags(cfg.get("hybrid_override_pattern") or cfg.get("layers_block_type"), n_layers,
+                                   ("M", "mamba", "linear_attention"), ("*", "attention", "full_attention"))
+        else:
+            lt = cfg.get("layer_types")
+            if isinstance(lt, list):
+                flags = _pattern_flags(lt, n_layers, (), ("attention",))
+            elif isinstance(cfg.get("attn_layer_indices"), list):
+                idx = set(cfg["attn_layer_indices"])
+                flags = ([], [i in idx for i in range(n_layers)])
+            else:
+                period, offset = I(cfg.get("attn_layer_period")), cfg.get("attn_layer_offset")
+                flags = ([], [i % period == I(offset) for i in range(n_layers)]) if period and offset is not None else None
+            if flags is not None:
+                flags = ([not a for a in flags[1]], flags[1])
+        if flags is None or not any(flags[0]):
+            return None
+        d_model = I(_find(cfg, ["mamba_head_dim", "hidden_size", "d_model"], pre)) or hidden
+        mult = I(_find(cfg, ["num_heads"] if mt == "nemotron_h" else ["expand", "num_heads"], pre))
+        r, s = state_sizes(hidden, d_conv=I(_find(cfg, ["conv_kernel", "d_conv"], pre)), d_inner=mult * d_model,
+                           d_state=I(_find(cfg, ["state_size", "d_state", "state_dim", "ssm_state_size"], pre)),
+                           n_group=I(_find(cfg, ["n_groups", "num_groups"], pre)), **sz)
+        return flags[0], flags[1], r, s
+    if mt == "falcon_h1":
+        if "mamba_d_ssm" not in cfg:
+            return None
+        pre = ("mamba",)
+        r, s = state_sizes(hidden, d_conv=I(_find(cfg, ["conv_kernel", "d_conv"], pre)) or 4,
+                           d_inner=I(cfg.get("mamba_d_ssm")),
+                           d_state=I(_find(cfg, ["state_size", "d_state"], pre)) or 128,
+                           n_group=I(_find(cfg, ["n_groups"], pre)), **sz)
+        return everything, None, r, s  # every layer runs attention and an SSM side by side
+    if mt == "jamba":
+        period, offset = I(cfg.get("attn_layer_period")), cfg.get("attn_layer_offset")
+        if not period or offset is None:
+            return None
+        attn = [i >= I(offset) and (i - I(offset)) % period == 0 for i in range(n_layers)]
+        d_model = I(_find(cfg, ["hidden_size", "mamba_d_model"])) or hidden
+        r, s = state_sizes(hidden, d_conv=I(cfg.get("mamba_d_conv")) or 4, d_inner=I(cfg.get("mamba_expand"), 2) * d_model,
+                           d_state=I(cfg.get("mamba_d_state")) or 16, **sz)
+        return [not a for a in attn], attn, r, s
+    if mt in ("lfm2", "lfm2_moe"):
+        flags = _pattern_flags(cfg.get("layer_types"), n_layers, ("conv",), ())
+        if flags is None or "conv_L_cache" not in cfg:
+            return None
+        r, s = state_sizes(hidden, l_cache=I(cfg.get("conv_L_cache")), **sz)
+        return flags[0], [not f for f in flags[0]], r, s
+    if mt in ("qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"):
+        if "linear_num_value_heads" not in cfg or "linear_key_head_dim" not in cfg:
+            return None
+        lt = cfg.get("layer_types")
+        if isinstance(lt, list) and len(lt) == n_layers:
+            rec = [t == "linear_attention" for t in lt]
+        else:
+            interval = I(cfg.get("full_attention_interval"), 4) or 4
+            rec = [(i + 1) % interval != 0 for i in range(n_layers)]
+        r, s = state_sizes(hidden, d_conv=I(cfg.get("linear_conv_kernel_dim")), d_state=I(cfg.get("linear_key_head_dim")),
+                           n_group=I(cfg.get("linear_num_key_heads")),
+                           d_inner=I(cfg.get("linear_value_head_dim")) * I(cfg.get("linear_num_value_heads")), **sz)
+        return rec, [not f for f in rec], r, s
+    if mt in ("rwkv6", "rwkv7"):
+        head = I(_find(cfg, ["head_size", "head_dim"]))
+        if not head:
+            return None
+        r, s = state_sizes(hidden, wkv_head_size=head, token_shift_count=2, **sz)
+        return everything, [False] * n_layers, r, s
+    return None
 
 
 def tensors_from_spec(spec: ModelSpec) -> list[tuple[str, tuple[int, ...], str]]:
