@@ -31,6 +31,51 @@ def _current_rss_bytes() -> int:
         return _peak_rss_bytes()
 
 
+def _devices(L) -> list[dict] | None:
+    """The ggml backend devices of this llama.cpp build: [{name, description, type, backend}], None if not reachable.
+
+    llama-cpp-python has no Python API for ggml's device registry, but it loads libggml with ctypes
+    (llama_cpp._ggml.libggml), whose exported ggml_backend_dev_* / ggml_backend_reg_name functions list
+    the devices ("CUDA0" / "NVIDIA GeForce RTX 4090" / backend "CUDA"; "CPU" / "AMD EPYC" / "CPU").
+    """
+    try:
+        import ctypes
+
+        from llama_cpp import _ggml
+
+        lib = _ggml.libggml
+        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+        lib.ggml_backend_dev_count.argtypes = []
+        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        for fn in (lib.ggml_backend_dev_name, lib.ggml_backend_dev_description):
+            fn.restype = ctypes.c_char_p
+            fn.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_type.restype = ctypes.c_int
+        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
+        lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
+        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+        out = []
+        for i in range(min(int(lib.ggml_backend_dev_count()), 64)):
+            dev = lib.ggml_backend_dev_get(i)
+            if not dev:
+                continue
+            reg = lib.ggml_backend_dev_backend_reg(dev)
+            out.append({"name": (lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
+                        "description": (lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace"),
+                        "type": int(lib.ggml_backend_dev_type(dev)),  # 0 CPU, then GPU / iGPU / accelerator
+                        "backend": (lib.ggml_backend_reg_name(reg) or b"").decode(errors="replace") if reg else ""})
+        return out
+    except Exception:  # another llama-cpp-python layout: the parent falls back to the hardware profile
+        return None
+
+
+# ggml backend registry names that run model layers on a GPU (BLAS, RPC and CPU do not)
+GPU_REGISTRIES = ("CUDA", "ROCm", "HIP", "Metal", "MTL", "Vulkan", "SYCL", "MUSA", "OpenCL", "CANN")
+
+
 def main() -> int:
     s = json.loads(sys.stdin.read())
     import llama_cpp as L
@@ -39,8 +84,19 @@ def main() -> int:
     rng = random.Random(s.get("seed", 1234))
     baseline_rss = _current_rss_bytes()  # interpreter + llama.cpp library, before the model
 
+    requested_ngl = max(int(s.get("n_gpu_layers", 0)), 0)
+    try:
+        can_offload = bool(L.llama_supports_gpu_offload())
+    except Exception:
+        can_offload = False
+    devices = _devices(L)
+    gpu_devices = [d for d in devices or [] if d["type"] != 0 and d["backend"] in GPU_REGISTRIES]
+    # a GPU build on a machine where llama.cpp finds no GPU device runs on the CPU all the same
+    has_gpu_device = devices is None or bool(gpu_devices)
+    offload = requested_ngl > 0 and can_offload and has_gpu_device
+
     mp = L.llama_model_default_params()
-    mp.n_gpu_layers = int(s.get("n_gpu_layers", 0))
+    mp.n_gpu_layers = requested_ngl if offload else 0
     mp.use_mmap = True
     # Weight repacking (extra buffer types) crashes the AMX path on some CPUs; off unless asked for.
     mp.use_extra_bufts = bool(s.get("repack", False))
@@ -59,13 +115,22 @@ def main() -> int:
     cp.type_v = int(s["type_v"])
     cp.flash_attn_type = int(s["flash_attn"])
     cp.no_perf = True
+    if not offload and hasattr(cp, "op_offload"):
+        # a CPU run on a GPU build: keep big prompt batches off the GPU too, so the record is a CPU measurement
+        cp.op_offload = False
     ctx = L.llama_init_from_model(model, cp)
     if not ctx:
         _emit({"event": "error", "message": "llama.cpp could not create a context (out of memory or bad settings?)"})
         return 2
     mem = L.llama_get_memory(ctx)
     n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
-    _emit({"event": "loaded", "rss_bytes": _peak_rss_bytes(), "n_vocab": n_vocab})
+    n_layer = int(L.llama_model_n_layer(model))
+    _emit({"event": "loaded", "rss_bytes": _peak_rss_bytes(), "n_vocab": n_vocab, "n_layer": n_layer,
+           "gpu_offload_supported": can_offload, "gpu_device_found": has_gpu_device,
+           "devices": devices, "gpu_backend": gpu_devices[0]["backend"] if gpu_devices else None,
+           "gpu_device": gpu_devices[0]["description"] or gpu_devices[0]["name"] if gpu_devices else None,
+           # llama.cpp counts the output layer as one more offloadable layer: n_layer + 1 = everything
+           "n_gpu_layers": min(requested_ngl, n_layer + 1) if offload else 0})
 
     def decode(tokens: list[int]) -> None:
         arr = (L.llama_token * len(tokens))(*tokens)

@@ -60,6 +60,21 @@ def summary(hw: HardwareProfile) -> dict:
         "cpu_isa": sorted(hw.cpu.isa),
         "mem_bandwidth_gbs": hw.cpu.mem_bandwidth_gbs,
         "ram_gb": round(hw.memory.total_gb or 0.0, 1),
-        "gpus": [{"vendor": g.vendor, "name": g.name, "vram_gb": g.vram_gb} for g in hw.gpus],
+        "gpus": [_gpu_facts(hw, i) for i in range(len(hw.gpus))],
         "os": hw.os,
     }
+
+
+def _gpu_facts(hw: HardwareProfile, i: int) -> dict:
+    """What a training row needs about GPU i: read or table figures; None when unknown or only guessed
+    (the trainer then fills them the way the predictor does, hardware.registry.fill_missing)."""
+    g = hw.gpus[i]
+    est = set(hw.estimated or [])
+
+    def known(attr):
+        v = getattr(g, attr)
+        return None if f"gpus[{i}].{attr}" in est else v
+
+    return {"vendor": g.vendor, "name": g.name, "vram_gb": g.vram_gb, "bandwidth_gbs": known("bandwidth_gbs"),
+            "fp16_tflops": known("fp16_tflops"), "compute_capability": g.compute_capability,
+            "gpu_cores": known("gpu_cores")}

@@ -47,25 +47,67 @@ def spec_from_facts(facts: dict, ref: str = "bench-record") -> ModelSpec | None:
     return ModelSpec(ref=ref, **kw)
 
 
+CPU_BACKEND = "llama.cpp-cpu"
+
+
 def predict_for(spec: ModelSpec | None, hw: HardwareProfile, n_ctx: int, pp: int, tg: int,
-                calibrated: bool = False) -> dict | None:
-    """The pipeline's CPU pp/tg prediction for this run (bench runs n_gpu_layers=0), or None without a predictor."""
+                calibrated: bool = False, backend: str = CPU_BACKEND, gpu_layers: int | None = 0) -> dict | None:
+    """The pipeline's pp/tg prediction for this run, or None without a predictor.
+
+    `backend` and `gpu_layers` are what the run really used (a CPU run: llama.cpp-cpu, 0 layers; a GPU
+    run: e.g. llama.cpp-cuda with its -ngl, None = every layer), so the prediction is for the same setup.
+    """
     if spec is None:
         return None
     try:
         from llmfit_core.api import fit_spec
 
-        rep = fit_spec(spec, hardware=hw, context=n_ctx, backend="llama.cpp-cpu", prompt_tokens=max(pp, 1), gen_tokens=max(tg, 1),
-                       calibrated=calibrated)
+        gpu = backend != CPU_BACKEND
+        rep = fit_spec(spec, hardware=hw, context=n_ctx, backend=backend, prompt_tokens=max(pp, 1), gen_tokens=max(tg, 1),
+                       gpu_layers=gpu_layers if gpu else None, calibrated=calibrated)
     except ImportError:
         return None
-    return {"pp_tok_s": float(rep.prefill_tok_s), "tg_tok_s": float(rep.decode_tok_s),
-            "tg_range": list(rep.decode_tok_s_range or []), "backend": rep.backend}
+    out = {"pp_tok_s": float(rep.prefill_tok_s), "tg_tok_s": float(rep.decode_tok_s),
+           "tg_range": list(rep.decode_tok_s_range or []), "backend": rep.backend}
+    if gpu:
+        out["gpu_layers"] = rep.gpu_layers
+    return out
+
+
+def used_backend(result: BenchResult, hw: HardwareProfile) -> str:
+    """The llmfit backend the run really used.
+
+    CPU when no layer was offloaded. Otherwise llama.cpp's own device list names it (the child reads the
+    ggml device registry); when that is not available from this llama-cpp-python, it is derived from the
+    hardware profile's first GPU vendor: nvidia -> llama.cpp-cuda, apple -> llama.cpp-metal,
+    amd -> llama.cpp-rocm, anything else -> llama.cpp-vulkan (backends.default_backend, plus the vulkan
+    default for a machine whose GPU the profiler did not see).
+    """
+    if result.n_gpu_layers <= 0:
+        return CPU_BACKEND
+    if result.gpu_backend:
+        return result.gpu_backend
+    from llmfit_core.backends import default_backend
+
+    be = default_backend(hw).name
+    return be if be != CPU_BACKEND else "llama.cpp-vulkan"
 
 
 def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None, prediction: dict | None,
                 source: str = "local", memory_estimate_bytes: int | None = None) -> dict:
-    """The JSON record of one bench run (schema version RECORD_VERSION)."""
+    """The JSON record of one bench run (schema version RECORD_VERSION).
+
+    `settings.n_gpu_layers` is the number of layers really offloaded and `runtime.name` the backend really
+    used (llama.cpp-cpu when nothing was offloaded); records without them (older ones) are CPU runs.
+    """
+    backend = used_backend(result, hw)
+    settings = result.settings.to_dict()
+    settings["n_gpu_layers"] = result.n_gpu_layers
+    if result.settings.n_gpu_layers != result.n_gpu_layers:
+        settings["n_gpu_layers_requested"] = result.settings.n_gpu_layers
+    runtime = {"name": backend, "llama_cpp_python": result.llama_cpp_version}
+    if backend != CPU_BACKEND and result.gpu_device:
+        runtime["device"] = result.gpu_device
     return {
         "version": RECORD_VERSION,
         "id": uuid.uuid4().hex,
@@ -74,7 +116,7 @@ def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None
         "hardware_fingerprint": fingerprint(hw),
         "hardware": summary(hw),
         "model": model_facts(spec, result.path),
-        "settings": result.settings.to_dict(),
+        "settings": settings,
         "results": {t.test[:2]: {"test": t.test, "n_tokens": t.n_tokens, "tok_s": t.tok_s_mean,
                                  "tok_s_std": t.tok_s_std, "seconds": t.seconds} for t in result.tests},
         "peak_rss_bytes": result.peak_rss_bytes,
@@ -82,5 +124,5 @@ def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None
         "memory_estimate_bytes": memory_estimate_bytes,
         "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,  # at the end
         "prediction": prediction,
-        "runtime": {"name": "llama.cpp-cpu", "llama_cpp_python": result.llama_cpp_version},
+        "runtime": runtime,
     }

@@ -44,6 +44,7 @@ class BenchSettings:
     cache_type_v: str = "f16"
     flash_attn: str = "auto"
     repack: bool = False  # llama.cpp extra buffer types (CPU weight repacking)
+    n_gpu_layers: int = 0  # layers asked to be offloaded (-ngl); the record keeps what the run really used
     warmup: bool = True
     timeout_s: float = 3600.0
 
@@ -63,6 +64,8 @@ class BenchSettings:
             raise BenchError(f"--ctx {self.n_ctx} is smaller than the tokens to evaluate ({max(self.pp, self.tg)})")
         if self.n_batch < 1 or self.n_ubatch < 1:
             raise BenchError("batch sizes must be positive")
+        if isinstance(self.n_gpu_layers, bool) or not isinstance(self.n_gpu_layers, int) or self.n_gpu_layers < 0:
+            raise BenchError(f"--gpu-layers must be 0 or more (got {self.n_gpu_layers!r}); 999 offloads every layer")
         if self.flash_attn not in FLASH_ATTN:
             raise BenchError(f"flash attention must be one of {', '.join(FLASH_ATTN)}")
         for t in (self.cache_type_k, self.cache_type_v):
@@ -114,6 +117,11 @@ class BenchResult:
     llama_cpp_version: str
     wall_s: float
     baseline_rss_bytes: int = 0  # child RSS before loading the model (interpreter + llama.cpp)
+    n_gpu_layers: int = 0  # layers really offloaded (0 when the build or the machine cannot offload)
+    gpu_offload_supported: bool = False  # llama_supports_gpu_offload() of the llama-cpp-python build
+    gpu_backend: str | None = None  # llmfit backend name from llama.cpp's own device list, None if not known
+    gpu_device: str | None = None  # llama.cpp's description of the GPU it used, e.g. "NVIDIA GeForce RTX 4090"
+    gpu_device_found: bool = True  # False: a GPU build that found no GPU device here
 
     def get(self, kind: str) -> TestResult | None:
         """The pp or tg result, if it was run."""
@@ -188,10 +196,11 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
         "threads": settings.threads, "n_ctx": settings.context, "n_batch": settings.n_batch,
         "n_ubatch": min(settings.n_ubatch, settings.n_batch), "type_k": _ggml_type(settings.cache_type_k),
         "type_v": _ggml_type(settings.cache_type_v), "flash_attn": FLASH_ATTN[settings.flash_attn],
-        "repack": settings.repack, "warmup": settings.warmup,
+        "repack": settings.repack, "warmup": settings.warmup, "n_gpu_layers": settings.n_gpu_layers,
     }
     t0 = time.perf_counter()
     result: dict | None = None
+    loaded: dict = {}
     error: str | None = None
     with tempfile.TemporaryFile() as errf:
         proc = subprocess.Popen([sys.executable, "-m", "llmfit_core.bench._child"], stdin=subprocess.PIPE,
@@ -217,8 +226,11 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
                     result = ev
                 elif ev.get("event") == "error":
                     error = str(ev.get("message"))
-                elif on_event:
-                    on_event(ev)
+                else:
+                    if ev.get("event") == "loaded":
+                        loaded = ev
+                    if on_event:
+                        on_event(ev)
             proc.wait()
         except BaseException:  # KeyboardInterrupt included: never leave the child running
             proc.kill()
@@ -235,9 +247,39 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
     if rc != 0 or result is None:
         raise BenchError(_explain_failure(p.name, rc, error, tail[-1] if tail else ""))
     tests = [TestResult.from_times(k, v["n_tokens"], v["seconds"]) for k, v in result["tests"].items()]
+    ngl = int(loaded.get("n_gpu_layers") or 0)
     return BenchResult(str(p), settings, tests, int(result["peak_rss_bytes"]),
                        str(result.get("llama_cpp_version", "unknown")), time.perf_counter() - t0,
-                       int(result.get("baseline_rss_bytes") or 0))
+                       int(result.get("baseline_rss_bytes") or 0), n_gpu_layers=ngl,
+                       gpu_offload_supported=bool(loaded.get("gpu_offload_supported")),
+                       gpu_backend=backend_of_registry(loaded.get("gpu_backend")) if ngl else None,
+                       gpu_device=loaded.get("gpu_device") if ngl else None,
+                       gpu_device_found=bool(loaded.get("gpu_device_found", True)))
+
+
+# ggml backend registry name -> llmfit backend (llmfit_core/backends.py names)
+_REGISTRY_BACKENDS = {"cuda": "llama.cpp-cuda", "rocm": "llama.cpp-rocm", "hip": "llama.cpp-rocm",
+                      "metal": "llama.cpp-metal", "mtl": "llama.cpp-metal", "vulkan": "llama.cpp-vulkan",
+                      "sycl": "llama.cpp-sycl"}
+
+
+def backend_of_registry(name: str | None) -> str | None:
+    """The llmfit backend of a ggml backend registry name ("CUDA" -> llama.cpp-cuda), None when not modelled."""
+    return _REGISTRY_BACKENDS.get(str(name or "").strip().lower())
+
+
+def offload_warning(requested: int, used: int, supported: bool) -> str | None:
+    """The one-line warning when `requested` layers were asked for the GPU but none were offloaded, else None.
+
+    `supported` is the build's llama_supports_gpu_offload(); a GPU build can still find no GPU device.
+    """
+    if requested <= 0 or used > 0:
+        return None
+    if not supported:
+        return "this llama-cpp-python build has no GPU backend: the bench runs on the CPU " \
+               f"(--gpu-layers {requested} ignored; reinstall llama-cpp-python with e.g. " \
+               "CMAKE_ARGS=\"-DGGML_CUDA=on\" to benchmark a GPU)"
+    return f"llama.cpp found no GPU device on this machine: the bench runs on the CPU (--gpu-layers {requested} ignored)"
 
 
 def _explain_failure(name: str, rc: int | None, error: str | None, last_log: str) -> str:

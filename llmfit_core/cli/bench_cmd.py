@@ -57,6 +57,8 @@ def _fmt_bytes(n: int) -> str:
 @click.option("--flash-attn", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True)
 @click.option("--repack/--no-repack", default=False, show_default=True,
               help="llama.cpp CPU weight repacking (extra buffer types); crashes on some AMX CPUs.")
+@click.option("--gpu-layers", "-ngl", "gpu_layers", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Layers to offload to the GPU (999 = all); needs a GPU build of llama-cpp-python.")
 @click.option("--timeout", default=3600.0, show_default=True, type=float, help="Stop a run after this many seconds.")
 @click.option("--no-record", is_flag=True, help="Do not append the result to the local store.")
 @click.option("--export", "export_file", metavar="FILE", default=None,
@@ -64,7 +66,7 @@ def _fmt_bytes(n: int) -> str:
 @json_option
 @friendly_errors
 def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ubatch, cache_type_k, cache_type_v,
-                  flash_attn, repack, timeout, no_record, export_file, as_json):
+                  flash_attn, repack, gpu_layers, timeout, no_record, export_file, as_json):
     """Run a GGUF like llama-bench (pp/tg tok/s, peak memory) and record it; REF is a local GGUF path."""
     from llmfit_core.bench import store
 
@@ -83,12 +85,12 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
         raise BenchError("give either a local GGUF path or --synthetic SHAPE:QUANT")
 
     from llmfit_core.bench.fingerprint import this_machine
-    from llmfit_core.bench.records import make_record, predict_for, read_spec
+    from llmfit_core.bench.records import make_record, predict_for, read_spec, used_backend
     from llmfit_core.bench.runner import BenchSettings, default_threads, run_bench
 
     settings = BenchSettings(pp=pp, tg=tg, repeats=repeats, threads=threads or default_threads(), n_ctx=n_ctx,
                              n_batch=n_batch, n_ubatch=n_ubatch, cache_type_k=cache_type_k, cache_type_v=cache_type_v,
-                             flash_attn=flash_attn, repack=repack, timeout_s=timeout)
+                             flash_attn=flash_attn, repack=repack, n_gpu_layers=gpu_layers, timeout_s=timeout)
     settings.validate()
     console = _progress_console()
     if synthetic:
@@ -111,9 +113,10 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
     mem_estimate = check_memory(spec, settings)
     hw = this_machine()
     result = _run_with_progress(path, settings, console, quiet=as_json)
+    backend = used_backend(result, hw)
     prediction = None
     try:
-        prediction = predict_for(spec, hw, settings.context, pp, tg)
+        prediction = predict_for(spec, hw, settings.context, pp, tg, backend=backend, gpu_layers=result.n_gpu_layers)
     except Exception as exc:  # the measurement stands even if the predictor cannot handle this model
         console.print(f"[yellow]llmfit: warning: no prediction ({type(exc).__name__}: {exc})[/yellow]")
     record = make_record(result, hw, spec, prediction, source=source, memory_estimate_bytes=mem_estimate)
@@ -127,7 +130,7 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
 def _run_with_progress(path, settings, console, quiet: bool):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from llmfit_core.bench.runner import run_bench
+    from llmfit_core.bench.runner import offload_warning, run_bench
 
     steps = 1 + settings.repeats * ((settings.pp > 0) + (settings.tg > 0))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -137,6 +140,11 @@ def _run_with_progress(path, settings, console, quiet: bool):
 
         def on_event(ev):
             if ev.get("event") == "loaded":
+                warning = offload_warning(settings.n_gpu_layers, int(ev.get("n_gpu_layers") or 0),
+                                          bool(ev.get("gpu_offload_supported")))
+                if warning:  # asked for the GPU, runs on the CPU: say so once, the run goes on
+                    console.print(f"llmfit: warning: {warning}", soft_wrap=True, markup=False, highlight=False,
+                                  style="yellow")
                 prog.update(task, advance=1, description="warm-up + timing")
             elif ev.get("event") == "progress":
                 n = settings.pp if ev["test"] == "pp" else settings.tg
@@ -167,12 +175,20 @@ def _print_result(record: dict, path, store_file) -> None:
     est = record.get("memory_estimate_bytes")
     c.print(f"peak memory (RSS) {_fmt_bytes(record['peak_rss_bytes'])}"
             f"{f' (estimate {_fmt_bytes(est)})' if est else ''}; {st['threads']} threads, n_ctx {st['n_ctx']}, "
-            f"{st['repeats']} repeats, repack {'on' if st['repack'] else 'off'}; llama-cpp-python "
-            f"{record['runtime']['llama_cpp_python']}")
+            f"{st['repeats']} repeats, repack {'on' if st['repack'] else 'off'}; {record['runtime']['name']}"
+            f"{_gpu_note(record)}; llama-cpp-python {record['runtime']['llama_cpp_python']}")
     if not pred:
         c.print("(no prediction: the throughput predictor or GGUF reader is not available)")
     if store_file:
         c.print(f"recorded in {store_file}")
+
+
+def _gpu_note(record: dict) -> str:
+    ngl = (record.get("settings") or {}).get("n_gpu_layers") or 0
+    if not ngl:
+        return ""
+    dev = (record.get("runtime") or {}).get("device")
+    return f" ({ngl} GPU layers{f' on {dev}' if dev else ''})"
 
 
 @click.command("calibrate")
@@ -180,7 +196,7 @@ def _print_result(record: dict, path, store_file) -> None:
 @json_option
 @friendly_errors
 def calibrate_command(dry_run, as_json):
-    """Fit this machine's correction (per test and quant family) from the local bench records."""
+    """Fit this machine's correction (per backend, test and quant family) from the local bench records."""
     from llmfit_core.bench.calibration import calibrate, calibration_path
     from llmfit_core.bench.fingerprint import this_machine
     from llmfit_core.bench.store import read_records
@@ -198,16 +214,19 @@ def calibrate_command(dry_run, as_json):
     from rich.table import Table
 
     t = Table(title=f"calibration for this machine ({cal.fingerprint})")
-    for col in ("test", "quant family", "records", "factor"):
+    for col in ("backend", "test", "quant family", "records", "factor"):
         t.add_column(col, justify="right")
-    for test, fams in cal.factors.items():
-        for fam, f in sorted(fams.items()):
-            t.add_row(test, "all" if fam == "*" else fam, str(cal.counts[test][fam]), f"x{f:.3f}")
+    for be in cal.calibrated_backends():
+        factors, counts, _ = cal.table(be)
+        for test, fams in factors.items():
+            for fam, f in sorted(fams.items()):
+                t.add_row(be, test, "all" if fam == "*" else fam, str(counts[test][fam]), f"x{f:.3f}")
     c = Console()
     c.print(t)
-    for test, r in report.items():
-        c.print(f"{test}: MAPE {r['mape_before']:.1f}% uncalibrated -> {r['mape_after_loo']:.1f}% calibrated "
-                f"(leave-one-out over {r['n']} records)")
+    for be, tests in report.items():
+        for test, r in tests.items():
+            c.print(f"{be} {test}: MAPE {r['mape_before']:.1f}% uncalibrated -> {r['mape_after_loo']:.1f}% calibrated "
+                    f"(leave-one-out over {r['n']} records)", soft_wrap=True)
     c.print("not saved (--dry-run)" if dry_run else f"saved to {calibration_path()}")
 
 
