@@ -29,7 +29,12 @@ CSV_FIELDS = ("device", "backend", "model", "params_b", "quant", "test", "tok_s"
 
 _HW_KEYS = ("cpu_model", "cpu_cores", "cpu_threads", "cpu_arch", "cpu_isa", "mem_bandwidth_gbs", "ram_gb", "os")
 _SETTINGS_KEYS = ("pp", "tg", "repeats", "threads", "n_ctx", "n_batch", "n_ubatch", "cache_type_k", "cache_type_v",
-                  "flash_attn", "repack", "warmup")
+                  "flash_attn", "repack", "warmup", "n_gpu_layers")
+_GPU_NUM_KEYS = ("vram_gb", "bandwidth_gbs", "fp16_tflops", "gpu_cores")  # numbers; compute_capability is text
+_RUNTIME_KEYS = ("name", "llama_cpp_python", "device")
+# backend of a record -> the public CSV's backend label (training/data.py maps these back)
+_PUBLIC_BACKEND = {"llama.cpp-cpu": "CPU", "llama.cpp-cuda": "CUDA", "llama.cpp-metal": "Metal",
+                   "llama.cpp-vulkan": "Vulkan", "llama.cpp-rocm": "ROCm", "llama.cpp-sycl": "SYCL"}
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _FP_RE = re.compile(r"^[0-9a-f]{16}$")
 
@@ -59,8 +64,7 @@ def anonymise(record: dict) -> dict:
         "source": record.get("source") if record.get("source") in ("local", "synthetic") else "local",
         "hardware_fingerprint": record.get("hardware_fingerprint"),
         "hardware": {**{k: _scrub_text(hw.get(k)) for k in _HW_KEYS},
-                     "gpus": [{"vendor": _scrub_text(g.get("vendor")), "name": _scrub_text(g.get("name")),
-                               "vram_gb": g.get("vram_gb")} for g in (hw.get("gpus") or []) if isinstance(g, dict)]},
+                     "gpus": [_gpu(g) for g in (hw.get("gpus") or []) if isinstance(g, dict)]},
         "model": out_model,
         "settings": {k: (record.get("settings") or {}).get(k) for k in _SETTINGS_KEYS},
         "results": {t: {k: v for k, v in r.items() if k in ("test", "n_tokens", "tok_s", "tok_s_std")}
@@ -70,8 +74,27 @@ def anonymise(record: dict) -> dict:
         "memory_estimate_bytes": record.get("memory_estimate_bytes"),
         "load_avg": record.get("load_avg"),
         "prediction": {k: v for k, v in (record.get("prediction") or {}).items() if k in ("pp_tok_s", "tg_tok_s")} or None,
-        "runtime": {k: _scrub_text(v) for k, v in (record.get("runtime") or {}).items() if k in ("name", "llama_cpp_python")},
+        "runtime": {k: _scrub_text(v) for k, v in (record.get("runtime") or {}).items() if k in _RUNTIME_KEYS},
     }
+
+
+def _gpu(g: dict) -> dict:
+    """The shareable facts of one GPU: vendor, name, VRAM and, when the record has them, the figures training
+    needs (bandwidth, FP16 TFLOPS, compute capability, cores; None when unknown)."""
+    out = {"vendor": _scrub_text(g.get("vendor")), "name": _scrub_text(g.get("name")), "vram_gb": None}
+    for k in _GPU_NUM_KEYS:
+        if k in g or k == "vram_gb":
+            v = g.get(k)
+            out[k] = v if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    if "compute_capability" in g:
+        cc = g.get("compute_capability")
+        out["compute_capability"] = _scrub_text(str(cc), 16) if cc not in (None, "") else None
+    return out
+
+
+def record_backend_name(r: dict) -> str:
+    """The backend a record ran on: runtime.name, llama.cpp-cpu for records that do not say."""
+    return str((r.get("runtime") or {}).get("name") or "llama.cpp-cpu")
 
 
 def export_records(records: list[dict], path: str | os.PathLike) -> int:
@@ -118,6 +141,16 @@ def validate_record(r) -> str | None:
         return "model.params must be a positive number"
     if not _pos(st.get("threads")):
         return "settings.threads must be positive"
+    ngl = st.get("n_gpu_layers")
+    if ngl is not None and (isinstance(ngl, bool) or not isinstance(ngl, int)):
+        return "settings.n_gpu_layers must be an integer"
+    rt = r.get("runtime")
+    if rt is not None and not isinstance(rt, dict):
+        return "runtime must be an object"
+    if record_backend_name(r) not in _PUBLIC_BACKEND:
+        return f"unknown backend {record_backend_name(r)!r}"
+    if not isinstance(hw.get("gpus", []), list):
+        return "hardware.gpus must be a list"
     if not res:
         return "no results"
     for t, v in res.items():
@@ -209,12 +242,14 @@ def to_public_rows(r: dict) -> list[dict]:
     """The rows of one record in the public CSV schema (one per test)."""
     m, st, hw = r["model"], r["settings"], r["hardware"]
     label = f"{m.get('arch', 'model')}-{m['params'] / 1e9:.2f}b" + ("-synthetic" if r.get("source") == "synthetic" else "")
-    note = (f"llmfit bench, CPU-only, {st.get('threads')} threads, n_ctx {st.get('n_ctx')}, "
+    backend = record_backend_name(r)
+    offload = "CPU-only" if backend == "llama.cpp-cpu" else f"n_gpu_layers {st.get('n_gpu_layers')}"
+    note = (f"llmfit bench, {offload}, {st.get('threads')} threads, n_ctx {st.get('n_ctx')}, "
             f"repack {'on' if st.get('repack') else 'off'}, llama-cpp-python {(r.get('runtime') or {}).get('llama_cpp_python')}; "
             f"id {r['id']}")
     rows = []
     for t, v in sorted(r["results"].items()):
-        rows.append({"device": device_name(hw), "backend": "CPU", "model": label,
+        rows.append({"device": device_name(hw), "backend": _PUBLIC_BACKEND[backend], "model": label,
                      "params_b": round(m["params"] / 1e9, 4), "quant": m["quant"], "test": v.get("test") or f"{t}{v['n_tokens']}",
                      "tok_s": round(float(v["tok_s"]), 3), "n_gpu_layers_or_note": note})
     return rows
