@@ -9,8 +9,11 @@ Row sources
 2. Extra files given with `--extra` (or `extra=` here):
    - CSV in the same public schema (rows whose device/model we cannot resolve are skipped and counted), or
    - JSONL of `llmfit bench` records (llmfit_core/bench/records.py: {"hardware": summary, "model": facts,
-     "settings": {...threads, n_ctx...}, "results": {"pp": {"test", "n_tokens", "tok_s"}, "tg": ...}}),
-     which carry their own hardware and model facts. Optional per-line key "weight" (default 1).
+     "settings": {...threads, n_ctx, n_gpu_layers...}, "results": {"pp": {"test", "n_tokens", "tok_s"}, "tg": ...},
+     "runtime": {"name": backend}}), which carry their own hardware and model facts. Optional per-line key
+     "weight" (default 1). A record whose runtime is a llama.cpp GPU backend (`llmfit bench --gpu-layers N`)
+     becomes rows of that backend on its GPUs, with the predictor's placement for its offloaded layers;
+     every other record (older ones have no runtime name) is a llama.cpp CPU run.
 
 Every row becomes a `Row` (spec, hardware, backend, placement, test settings, measured tok/s, weight,
 group = physical device for leave-devices-out evaluation).
@@ -25,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from training.model_configs import ALIASES, ARCHS, build_spec
 
@@ -293,6 +297,62 @@ def public_rows(path: Path, weight: float, table: dict, report: LoadReport) -> l
     return rows
 
 
+def _record_gpu_backend(rec: dict) -> str | None:
+    """The llama.cpp GPU backend a bench record ran on, None for a CPU run (or a runtime that is not llama.cpp)."""
+    name = (rec.get("runtime") or {}).get("name")
+    if not name:
+        return None
+    from llmfit_core.backends import BACKENDS
+
+    be = BACKENDS.get(str(name))
+    if be is None or be.runtime != "llama.cpp" or not be.gpu:
+        return None
+    ngl = (rec.get("settings") or {}).get("n_gpu_layers")
+    return None if ngl is not None and int(ngl) == 0 else be.name
+
+
+def _gpu_record_setup(rec: dict, spec, hw: HardwareProfile, backend: str) -> tuple[HardwareProfile, dict, str]:
+    """(hardware with the record's GPUs, placement, device group) of a GPU bench record.
+
+    GPU figures the record does not give are filled as the predictor fills them (hardware.registry.
+    fill_missing: device table, then estimates); the placement is what the predictor computes for the
+    record's offloaded layers (settings.n_gpu_layers; missing or negative = every layer).
+    """
+    from llmfit_core.hardware.devices import lookup_device
+    from llmfit_core.hardware.registry import fill_missing
+    from llmfit_core.memory import estimate_memory
+    from llmfit_core.placement import place
+
+    hwd, st = rec["hardware"], rec.get("settings") or {}
+    gpus = []
+    for g in hwd.get("gpus") or []:
+        if not isinstance(g, dict) or not g.get("name"):
+            continue
+        cores = g.get("gpu_cores")
+        gpus.append(GPUInfo(str(g.get("vendor") or "unknown"), str(g["name"]), _num(g.get("vram_gb")),
+                            bandwidth_gbs=_num(g.get("bandwidth_gbs")), fp16_tflops=_num(g.get("fp16_tflops")),
+                            compute_capability=g.get("compute_capability") or None,
+                            gpu_cores=int(cores) if cores else None))
+    if not gpus:
+        raise ValueError("GPU record without GPU facts")
+    hw.gpus = gpus
+    hw.name = " + ".join(g.name for g in gpus)
+    fill_missing(hw)
+    fa = {"on": True, "off": False}.get(str(st.get("flash_attn")))
+    mem = estimate_memory(spec, backend, int(st.get("n_ctx") or 512), cache_type_k=st.get("cache_type_k") or "f16",
+                          cache_type_v=st.get("cache_type_v") or "f16", n_batch=int(st.get("n_batch") or 2048),
+                          n_ubatch=int(st.get("n_ubatch") or 512), flash_attn=fa, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
+    ngl = st.get("n_gpu_layers")
+    plc = place(spec, mem, hw, backend, gpu_layers=None if ngl is None or int(ngl) < 0 else int(ngl))
+    placement = {"gpu_layers": plc.gpu_layers, "total_layers": plc.total_layers, "per_gpu_bytes": list(plc.per_gpu_bytes)}
+    # the same physical device as the public rows of that GPU (leave-devices-out groups)
+    names = []
+    for g in gpus:
+        dev = lookup_device(g.name, g.gpu_cores, mem_gb=g.vram_gb)
+        names.append(dev.name if dev is not None else g.name)
+    return hw, placement, " + ".join(names)
+
+
 def record_rows(path: Path, report: LoadReport) -> list[Row]:
     """Rows from a JSONL of `llmfit bench` records (they carry hardware and model facts)."""
     from llmfit_core.bench.records import spec_from_facts
@@ -316,16 +376,21 @@ def record_rows(path: Path, report: LoadReport) -> list[Row]:
             if hwd.get("mem_bandwidth_source"):  # e.g. "measured": the figure a user gets after --measure-bandwidth
                 hw.sources["cpu.mem_bandwidth_gbs"] = str(hwd["mem_bandwidth_source"])
             device = f"{cpu.model} ({cpu.cores}c)"
+            backend, placement = "llama.cpp-cpu", None
+            gpu_backend = _record_gpu_backend(rec)
+            if gpu_backend is not None:
+                backend = gpu_backend
+                hw, placement, device = _gpu_record_setup(rec, spec, hw, backend)
             for key, res in (rec.get("results") or {}).items():
                 n = int(res.get("n_tokens") or 0)
                 if n <= 0 or not res.get("tok_s"):
                     continue
                 kind = "pp" if key.startswith("pp") else "tg"
                 prompt, pos = (n, 0.0) if kind == "pp" else (512, n / 2.0)
-                rows.append(Row(f"bench:{path.name}", device, spec, hw, "llama.cpp-cpu", kind, prompt, pos,
-                                float(res["tok_s"]), float(rec.get("weight", 1.0)), st.get("threads"), 0))
+                rows.append(Row(f"bench:{path.name}", device, spec, hw, backend, kind, prompt, pos,
+                                float(res["tok_s"]), float(rec.get("weight", 1.0)), st.get("threads"), 0, placement))
                 report.used[f"bench:{path.name}"] += 1
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, LlmfitError) as exc:
             report.skipped[f"bad record ({type(exc).__name__})"] += 1
     return rows
 
