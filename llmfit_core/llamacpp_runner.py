@@ -57,6 +57,10 @@ class LlamaLog:
     graph_splits: int | None = None
     # "compute buffer size is N MiB" (4 decimals, logged when the context is freed), per backend
     compute_precise: dict[str, float] = field(default_factory=dict)
+    # llama_memory_recurrent "size = ... (N cells, L layers, S seqs ...), R (f32): x MiB, S (f32): y MiB"
+    rs_cells: list[int] = field(default_factory=list)
+    rs_r_mib: list[float] = field(default_factory=list)
+    rs_s_mib: list[float] = field(default_factory=list)
 
     def total(self, kind: str) -> int:
         """Sum of the buffers of one kind, in bytes."""
@@ -83,6 +87,11 @@ class LlamaLog:
         return self.total("kv")
 
     @property
+    def rs_bytes(self) -> int:
+        """The recurrent-state ("RS") buffers: conv + SSM state of recurrent layers."""
+        return self.total("rs")
+
+    @property
     def compute_bytes(self) -> int:
         if self.compute_precise:
             return int(round(sum(self.compute_precise.values()) * MIB))
@@ -101,6 +110,7 @@ _BUF_RE = re.compile(r"^\S*:\s*(\S+)\s+(model|KV|compute|output|RS)\s+buffer siz
 _OLD_MODEL_RE = re.compile(r"^llm_load_tensors:\s*(\S+)\s+buffer size\s*=\s*([0-9.]+)\s*MiB", re.M)  # 2024 builds
 _KV_SELF_RE = re.compile(r"KV self size\s*=\s*([0-9.]+)\s*MiB")
 _KV_RE = re.compile(r"llama_kv_cache:\s+size\s*=\s*[0-9.]+\s*MiB\s*\(\s*(\d+)\s+cells,\s*(\d+)\s+layers.*?K \((\w+)\):\s*([0-9.]+)\s*MiB,\s*V \((\w+)\):\s*([0-9.]+)\s*MiB")
+_RS_RE = re.compile(r"llama_memory_recurrent:\s+size\s*=\s*[0-9.]+\s*MiB\s*\(\s*(\d+)\s+cells.*?R \((\w+)\):\s*([0-9.]+)\s*MiB,\s*S \((\w+)\):\s*([0-9.]+)\s*MiB")
 _INT_RE = {k: re.compile(rf"^\S*:\s*{k}\s*=\s*(\d+)\s*$", re.M) for k in ("n_ctx", "n_ctx_seq", "n_batch", "n_ubatch")}
 _FA_RE = re.compile(r"(?:flash_attn\s*=\s*(?:\w+\s*->\s*)?|Flash Attention )(\w+)")
 _GRAPH_RE = re.compile(r"graph(?: nodes|: nodes)\s*=\s*(\d+)")
@@ -123,6 +133,10 @@ def parse_llama_log(text: str) -> LlamaLog:
         log.kv_layers.append(int(layers))
         log.kv_k_mib.append(float(kmib))
         log.kv_v_mib.append(float(vmib))
+    for cells, _tr, rmib, _ts, smib in _RS_RE.findall(text):
+        log.rs_cells.append(int(cells))
+        log.rs_r_mib.append(float(rmib))
+        log.rs_s_mib.append(float(smib))
     for key, rx in _INT_RE.items():
         m = rx.search(text)
         if m:

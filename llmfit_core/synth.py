@@ -44,6 +44,15 @@ class SynthShape:
     n_experts_used: int = 0
     expert_ff: int = 0
     real: str = ""  # the real model this shape copies, if any
+    # recurrent layers (llama.cpp src/models/lfm2.cpp, mamba2.cpp): lfm2 short-conv layers are those not in
+    # attn_layers; mamba2 has no attention at all (head counts 0) and an SSM in every layer
+    attn_layers: tuple[int, ...] | None = None  # lfm2: the layers with attention (head_count_kv > 0)
+    conv_l_cache: int = 0  # lfm2 shortconv.l_cache
+    ssm_d_conv: int = 0  # mamba2 ssm.conv_kernel
+    ssm_d_inner: int = 0
+    ssm_d_state: int = 0
+    ssm_n_group: int = 0
+    ssm_dt_rank: int = 0  # mamba2: number of SSM heads (d_inner / head_dim)
 
 
 # Small shapes keep tests fast; real-scale shapes (marked by `real`) copy published configs.
@@ -63,6 +72,10 @@ SHAPES: dict[str, SynthShape] = {
     "qwen3moe-tiny": SynthShape("qwen3moe", 4, 256, 4, 2, 64, 768, 4096, ctx_train=4096, qk_norm=True, n_experts=8, n_experts_used=2, expert_ff=256),
     "qwen3moe-0.5b": SynthShape("qwen3moe", 12, 1024, 16, 4, 64, 3072, 32000, qk_norm=True, n_experts=16, n_experts_used=4, expert_ff=512),
     "qwen3moe-30b": SynthShape("qwen3moe", 48, 2048, 32, 4, 128, 6144, 151936, ctx_train=40960, qk_norm=True, n_experts=128, n_experts_used=8, expert_ff=768, real="Qwen3-30B-A3B"),
+    "lfm2-tiny": SynthShape("lfm2", 6, 256, 4, 2, 64, 768, 4096, ctx_train=4096, tied=True, attn_layers=(2, 5),
+                            conv_l_cache=3),
+    "mamba2-tiny": SynthShape("mamba2", 4, 256, 0, 0, 0, 0, 4096, ctx_train=4096, tied=True, ssm_d_conv=4,
+                              ssm_d_inner=512, ssm_d_state=64, ssm_n_group=2, ssm_dt_rank=8),
     "phi3-mini": SynthShape("phi3", 32, 3072, 32, 32, 96, 8192, 32064, ctx_train=4096, fused_qkv=True, real="Phi-3-mini-4k"),
 }
 
@@ -81,12 +94,55 @@ def get_shape(shape: str | SynthShape) -> SynthShape:
         raise LlmfitError(f"unknown synthetic shape {shape!r}; choose one of: {', '.join(SHAPES)}") from None
 
 
+def is_f32_tensor(name: str, ne: tuple[int, ...]) -> bool:
+    """Tensors convert_hf_to_gguf keeps in F32 (conversion/base.py): 1-D, *_norm, conv kernels, no .weight."""
+    return (len(ne) == 1 or name.endswith(("_norm.weight", "shortconv.conv.weight", "ssm_conv1d.weight"))
+            or not name.endswith(".weight"))
+
+
+def _recurrent_tensors(s: SynthShape) -> list[tuple[str, tuple[int, ...]]]:
+    """Tensors of the lfm2 / mamba2 shapes (llama.cpp load_arch_tensors of src/models/lfm2.cpp, mamba2.cpp)."""
+    import gguf
+
+    t, M = gguf.TENSOR_NAMES, gguf.MODEL_TENSOR
+    out: list[tuple[str, tuple[int, ...]]] = [(t[M.TOKEN_EMBD] + ".weight", (s.n_embd, s.vocab))]
+    for i in range(s.n_layers):
+        def n(key, suffix="weight", i=i):
+            return f"{t[key].format(bid=i)}" + (f".{suffix}" if suffix else "")
+
+        out.append((n(M.ATTN_NORM), (s.n_embd,)))
+        if s.arch == "mamba2":
+            conv_dim = s.ssm_d_inner + 2 * s.ssm_n_group * s.ssm_d_state
+            out += [(n(M.SSM_IN), (s.n_embd, s.ssm_d_inner + conv_dim + s.ssm_dt_rank)),
+                    (n(M.SSM_CONV1D), (s.ssm_d_conv, conv_dim)), (n(M.SSM_CONV1D, "bias"), (conv_dim,)),
+                    (n(M.SSM_DT, "bias"), (s.ssm_dt_rank,)), (n(M.SSM_A, None), (1, s.ssm_dt_rank)),
+                    (n(M.SSM_D, None), (1, s.ssm_dt_rank)),
+                    (n(M.SSM_NORM), (s.ssm_d_inner // s.ssm_n_group, s.ssm_n_group)),
+                    (n(M.SSM_OUT), (s.ssm_d_inner, s.n_embd))]
+            continue
+        if i in (s.attn_layers or ()):
+            q_dim, kv_dim = s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim
+            out += [(n(M.ATTN_Q), (s.n_embd, q_dim)), (n(M.ATTN_K), (s.n_embd, kv_dim)), (n(M.ATTN_V), (s.n_embd, kv_dim)),
+                    (n(M.ATTN_OUT), (q_dim, s.n_embd)), (n(M.ATTN_Q_NORM), (s.head_dim,)), (n(M.ATTN_K_NORM), (s.head_dim,))]
+        else:
+            out += [(n(M.SHORTCONV_CONV), (s.conv_l_cache, s.n_embd)), (n(M.SHORTCONV_INPROJ), (s.n_embd, 3 * s.n_embd)),
+                    (n(M.SHORTCONV_OUTPROJ), (s.n_embd, s.n_embd))]
+        out += [(n(M.FFN_NORM), (s.n_embd,)), (n(M.FFN_GATE), (s.n_embd, s.n_ff)), (n(M.FFN_DOWN), (s.n_ff, s.n_embd)),
+                (n(M.FFN_UP), (s.n_embd, s.n_ff))]
+    out.append(((t[M.TOKEN_EMBD_NORM] if s.arch == "lfm2" else t[M.OUTPUT_NORM]) + ".weight", (s.n_embd,)))
+    if not s.tied:
+        out.append((t[M.OUTPUT] + ".weight", (s.n_embd, s.vocab)))
+    return out
+
+
 def shape_tensors(shape: SynthShape) -> list[tuple[str, tuple[int, ...]]]:
     """(GGUF tensor name, ggml shape ne[0..]) for every tensor the architecture needs, in file order."""
     import gguf
 
     t, M = gguf.TENSOR_NAMES, gguf.MODEL_TENSOR
     s = shape
+    if s.arch in ("lfm2", "mamba2"):
+        return _recurrent_tensors(s)
     q_dim, kv_dim = s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim
     out: list[tuple[str, tuple[int, ...]]] = [(t[M.TOKEN_EMBD] + ".weight", (s.n_embd, s.vocab))]
     for i in range(s.n_layers):
@@ -152,10 +208,20 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
     w.add_block_count(s.n_layers)
     w.add_feed_forward_length(s.n_ff)
     w.add_head_count(s.n_heads)
-    w.add_head_count_kv(s.n_kv_heads)
+    if s.arch == "lfm2":  # per-layer KV heads: 0 marks a short-conv (recurrent) layer
+        w.add_head_count_kv([s.n_kv_heads if i in (s.attn_layers or ()) else 0 for i in range(s.n_layers)])
+        w.add_shortconv_l_cache(s.conv_l_cache)
+    else:
+        w.add_head_count_kv(s.n_kv_heads)
+    if s.arch == "mamba2":
+        w.add_ssm_conv_kernel(s.ssm_d_conv)
+        w.add_ssm_inner_size(s.ssm_d_inner)
+        w.add_ssm_state_size(s.ssm_d_state)
+        w.add_ssm_time_step_rank(s.ssm_dt_rank)
+        w.add_ssm_group_count(s.ssm_n_group)
     w.add_layer_norm_rms_eps(1e-6)
     w.add_rope_freq_base(10000.0)
-    if s.head_dim != s.n_embd // s.n_heads:
+    if s.n_heads and s.head_dim != s.n_embd // s.n_heads:
         w.add_key_length(s.head_dim)
         w.add_value_length(s.head_dim)
     if s.sliding_window:
@@ -180,7 +246,7 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
     tensors = shape_tensors(s)
     np_type = np.float16 if dtype == "F16" else np.float32
     for tname, ne in tensors:
-        t_dtype = np.float32 if len(ne) == 1 else np_type
+        t_dtype = np.float32 if is_f32_tensor(tname, ne) else np_type
         nbytes = int(np.prod(ne)) * np.dtype(t_dtype).itemsize
         w.add_tensor_info(tname, tuple(reversed(ne)), np.dtype(t_dtype), nbytes)
     w.write_header_to_file()
@@ -191,11 +257,11 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
     pool = (rng.standard_normal(1 << 22, dtype=np.float32) * 0.02).astype(np.float32)
     for tname, ne in tensors:
         count = int(np.prod(ne))
-        if len(ne) == 1:
+        if len(ne) == 1 or tname.endswith("_norm.weight"):
             data = np.ones(count, dtype=np.float32)  # norms / biases: harmless values
         else:
             start = int(rng.integers(0, pool.size))
-            data = np.resize(np.roll(pool, -start), count).astype(np_type if len(ne) > 1 else np.float32)
+            data = np.resize(np.roll(pool, -start), count).astype(np.float32 if is_f32_tensor(tname, ne) else np_type)
         w.write_tensor_data(data.reshape(tuple(reversed(ne))))
     w.close()
 
@@ -264,7 +330,7 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
     total = 0
     for name, ne in shape_tensors(s):
         count = int(np.prod(ne))
-        nbytes = count * (4 if len(ne) == 1 else 2)
+        nbytes = count * (4 if is_f32_tensor(name, ne) else 2)
         total_params += count
         total += nbytes
         if name.startswith("blk."):
@@ -278,11 +344,21 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
         per_expert = 3 * s.n_embd * s.expert_ff
         active -= s.n_layers * per_expert * (s.n_experts - s.n_experts_used)
     swa = [bool(s.swa_pattern) and (i % s.swa_pattern) < (s.swa_pattern - 1) for i in range(s.n_layers)] if s.sliding_window else None
+    rec_flags, rec_r, rec_s, layer_kv = None, 0, 0, None
+    if s.arch in ("lfm2", "mamba2"):
+        from llmfit_core.recurrent import state_sizes
+
+        rec_flags = [s.arch == "mamba2" or i not in (s.attn_layers or ()) for i in range(s.n_layers)]
+        rec_r, rec_s = state_sizes(s.n_embd, d_conv=s.ssm_d_conv, d_inner=s.ssm_d_inner, d_state=s.ssm_d_state,
+                                   n_group=s.ssm_n_group, l_cache=s.conv_l_cache)
+        layer_kv = [0 if f else s.n_kv_heads for f in rec_flags]
     return ModelSpec(
         ref=shape if isinstance(shape, str) else s.arch, arch=s.arch, params=total_params, active_params=active,
         n_layers=s.n_layers, hidden_size=s.n_embd, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
         vocab_size=s.vocab, max_context=s.ctx_train, ffn_size=s.n_ff, sliding_window=s.sliding_window or None,
-        swa_layers=swa, n_experts=s.n_experts, n_experts_used=s.n_experts_used, expert_ffn_size=s.expert_ff,
+        swa_layers=swa, layer_kv_heads=layer_kv, n_kv_layers=rec_flags.count(False) if rec_flags else None,
+        n_recurrent_layers=sum(rec_flags) if rec_flags else 0, recurrent_r=rec_r, recurrent_s=rec_s,
+        recurrent_layers=rec_flags, n_experts=s.n_experts, n_experts_used=s.n_experts_used, expert_ffn_size=s.expert_ff,
         tied_embeddings=s.tied, format="gguf", quant="F16", weight_bytes=total, group_bytes=groups,
         layer_bytes=layer_bytes, source="synthetic-shape", exact=True,
     )

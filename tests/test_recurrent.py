@@ -1,0 +1,295 @@
+"""Recurrent state of hybrid / recurrent models: readers (GGUF, config.json), the estimate, llama.cpp itself.
+
+Sizes follow llama.cpp's llama_hparams::n_embd_r()/n_embd_s() (see llmfit_core/recurrent.py); the slow
+tests load synthetic lfm2 (short conv + attention) and mamba2 models with llama-cpp-python and compare the
+RS buffer llama.cpp logs with our figure.
+"""
+
+from __future__ import annotations
+
+import gguf
+import pytest
+
+from llmfit_core.errors import HeaderTooLargeError
+from llmfit_core.memory import MIB, estimate_memory
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.readers.hf_config import spec_from_config
+from llmfit_core.recurrent import layer_state_bytes, state_sizes
+from llmfit_core.synth import finish_sparse_gguf, shape_spec
+
+E = 256  # embedding width of the header fixtures
+
+
+def test_state_sizes_match_llama_cpp_formulas():
+    # Mamba2 / gated delta-net: (d_conv-1) * (d_inner + 2*n_group*d_state), d_state * d_inner
+    assert state_sizes(E, d_conv=4, d_inner=512, d_state=64, n_group=2) == (3 * 768, 64 * 512)
+    # Mamba1 / Jamba: no groups
+    assert state_sizes(E, d_conv=4, d_inner=512, d_state=16) == (3 * 512, 16 * 512)
+    # LFM2 short conv: n_embd * (l_cache - 1), no SSM state
+    assert state_sizes(E, l_cache=3) == (2 * E, 0)
+    # RWKV: token_shift_count * n_embd, n_embd * head_size
+    assert state_sizes(E, wkv_head_size=64) == (2 * E, E * 64)
+    assert state_sizes(E, wkv_head_size=64, token_shift_count=1) == (E, E * 64)
+    # Kimi KDA: 3 * (d_conv - 1) * n_head * kda, kda^2 * n_head
+    assert state_sizes(E, d_conv=4, kda_head_dim=128, n_head=4) == (3 * 3 * 4 * 128, 128 * 128 * 4)
+    # Qwen3-Next-80B-A3B published config: llama.cpp logs "RS buffer size = 75.38 MiB" for one sequence
+    r, s = state_sizes(2048, d_conv=4, d_inner=32 * 128, d_state=128, n_group=16)
+    assert round(36 * layer_state_bytes(r, s) / MIB, 2) == 75.38
+
+
+def test_state_bytes_scale_with_sequences_not_context():
+    spec = shape_spec("mamba2-tiny")
+    per_seq = 4 * (2304 + 32768) * 4
+    for ctx in (256, 4096, 65536):
+        for n_seq in (1, 4):
+            m = estimate_memory(spec, "cpu", ctx, n_seq=n_seq)
+            assert m.recurrent_state_bytes == per_seq * n_seq
+            assert m.kv_cache_bytes == m.recurrent_state_bytes  # no attention layer
+    # rollback snapshots (llama.cpp n_rs_seq) add rows per sequence
+    assert estimate_memory(spec, "cpu", 512, n_rs_seq=2).recurrent_state_bytes == 3 * per_seq
+
+
+def test_hybrid_estimate_adds_state_per_layer_and_notes_the_figure():
+    spec = shape_spec("lfm2-tiny")  # 6 layers, attention in 2 and 5, short conv elsewhere
+    m = estimate_memory(spec, "cpu", 1024, n_seq=2)
+    per_conv = 2 * E * 2 * 4  # 2 sequences x (l_cache-1)*n_embd f32
+    kv = 1024 * 2 * 64 * 2 * 2  # cells x (K + V) x kv heads*head_dim x f16
+    assert m.kv_layer_bytes == [per_conv, per_conv, kv, per_conv, per_conv, kv]
+    assert m.recurrent_state_bytes == 4 * per_conv
+    assert m.kv_cache_bytes == 2 * kv + 4 * per_conv
+    assert not any("not counted" in n for n in m.notes)
+    assert any("recurrent state of 16 KiB" in n for n in m.notes), m.notes
+    # MLX counts the same state
+    assert estimate_memory(spec, "mlx", 1024).recurrent_state_bytes == 4 * 2 * E * 4
+
+
+def test_unknown_state_keeps_the_note():
+    from dataclasses import replace
+
+    spec = replace(shape_spec("llama-tiny"), n_kv_layers=2, n_recurrent_layers=2)
+    m = estimate_memory(spec, "cpu", 1024)
+    assert m.recurrent_state_bytes == 0 and any("recurrent state not counted" in n for n in m.notes)
+
+
+# ------------------------------------------------------------------------------------------------
+# GGUF headers (tensor data is a hole: only the header matters)
+
+
+def _header(path, arch, n_layers, keys: dict, tensors=()):
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_block_count(n_layers)
+    w.add_embedding_length(E)
+    w.add_context_length(4096)
+    for k, v in keys.items():
+        name = f"{arch}.{k}"
+        if isinstance(v, list):
+            w.add_array(name, v)
+        else:
+            w.add_uint32(name, v)
+    tl = [("token_embd.weight", (E, 512), "F16")] + list(tensors)
+    finish_sparse_gguf(w, path, tl)
+    return read_gguf(path)
+
+
+def _attn(i):
+    return [(f"blk.{i}.attn_q.weight", (E, E), "F16"), (f"blk.{i}.attn_k.weight", (E, 128), "F16"),
+            (f"blk.{i}.attn_v.weight", (E, 128), "F16")]
+
+
+def _qkv(i):  # a gated delta-net layer's fused projection
+    return [(f"blk.{i}.attn_qkv.weight", (E, 3 * E), "F16")]
+
+
+GGUF_CASES = [
+    # id, arch, layers, keys, tensors, (recurrent flags, r, s, n_kv_layers)
+    ("lfm2", "lfm2", 6, {"shortconv.l_cache": 3, "attention.head_count": 4, "attention.head_count_kv": [0, 0, 2, 0, 0, 2]},
+     _attn(2) + _attn(5), ([1, 1, 0, 1, 1, 0], 2 * E, 0, 2)),
+    ("mamba2", "mamba2", 4, {"ssm.conv_kernel": 4, "ssm.inner_size": 512, "ssm.state_size": 64, "ssm.group_count": 2},
+     [], ([1, 1, 1, 1], 3 * 768, 64 * 512, 0)),
+    ("mamba", "mamba", 3, {"ssm.conv_kernel": 4, "ssm.inner_size": 512, "ssm.state_size": 16},
+     [], ([1, 1, 1], 3 * 512, 16 * 512, 0)),
+    ("granitehybrid", "granitehybrid", 4, {"ssm.conv_kernel": 4, "ssm.inner_size": 512, "ssm.state_size": 128,
+                                           "ssm.group_count": 1, "attention.head_count": 4,
+                                           "attention.head_count_kv": [0, 0, 0, 2]},
+     _attn(3), ([1, 1, 1, 0], 3 * (512 + 256), 128 * 512, 1)),
+    ("nemotron_h: MLP layers are neither", "nemotron_h", 6,
+     {"ssm.conv_kernel": 4, "ssm.inner_size": 1024, "ssm.state_size": 128, "ssm.group_count": 8,
+      "attention.head_count": 4, "attention.head_count_kv": [0, 0, 2, 0, 0, 0],
+      "feed_forward_length": [0, 1024, 0, 1024, 0, 0]},
+     _attn(2), ([1, 0, 0, 0, 1, 1], 3 * (1024 + 2 * 8 * 128), 128 * 1024, 1)),
+    ("qwen35 recurrent_layers array, attn_qkv is no KV", "qwen35", 8,
+     {"ssm.conv_kernel": 4, "ssm.inner_size": 4096, "ssm.state_size": 128, "ssm.group_count": 16,
+      "attention.head_count": 4, "attention.head_count_kv": 2,
+      "attention.recurrent_layers": [True, True, True, False, True, True, True, False]},
+     [t for i in range(8) for t in (_attn(i) if i in (3, 7) else _qkv(i))],
+     ([1, 1, 1, 0, 1, 1, 1, 0], 3 * 8192, 128 * 4096, 2)),
+    ("qwen3next interval default, MTP block excluded", "qwen3next", 9,
+     {"ssm.conv_kernel": 4, "ssm.inner_size": 4096, "ssm.state_size": 128, "ssm.group_count": 16,
+      "attention.head_count": 4, "attention.head_count_kv": 2, "nextn_predict_layers": 1},
+     [t for i in range(9) for t in (_attn(i) if i in (3, 7, 8) else _qkv(i))],
+     ([1, 1, 1, 0, 1, 1, 1, 0, 0], 3 * 8192, 128 * 4096, 2)),
+    ("falcon-h1: every layer both", "falcon-h1", 3,
+     {"ssm.conv_kernel": 4, "ssm.inner_size": 512, "ssm.state_size": 16, "ssm.group_count": 1,
+      "attention.head_count": 4, "attention.head_count_kv": 2},
+     [t for i in range(3) for t in _attn(i)], ([1, 1, 1], 3 * (512 + 32), 16 * 512, None)),
+    ("jamba", "jamba", 4, {"ssm.conv_kernel": 4, "ssm.inner_size": 512, "ssm.state_size": 16,
+                           "attention.head_count": 4, "attention.head_count_kv": [0, 2, 0, 0]},
+     _attn(1), ([1, 0, 1, 1], 3 * 512, 16 * 512, 1)),
+    ("rwkv6", "rwkv6", 2, {"wkv.head_size": 64}, [], ([1, 1], 2 * E, E * 64, 0)),
+    ("rwkv6qwen2 one token shift", "rwkv6qwen2", 2, {"wkv.head_size": 64, "token_shift_count": 1}, [],
+     ([1, 1], E, E * 64, 0)),
+    ("kimi-linear KDA", "kimi-linear", 4, {"ssm.conv_kernel": 4, "kda.head_dim": 128, "attention.head_count": 4,
+                                           "attention.head_count_kv": [0, 0, 0, 4]},
+     _attn(3), ([1, 1, 1, 0], 3 * 3 * 4 * 128, 128 * 128 * 4, 1)),
+]
+
+
+@pytest.mark.parametrize("arch,n_layers,keys,tensors,want", [c[1:] for c in GGUF_CASES], ids=[c[0] for c in GGUF_CASES])
+def test_gguf_recurrent_facts(tmp_path, arch, n_layers, keys, tensors, want):
+    flags, r, s, n_kv = want
+    spec = _header(tmp_path / "m.gguf", arch, n_layers, keys, tensors)
+    assert spec.recurrent_layers == [bool(f) for f in flags]
+    assert (spec.n_recurrent_layers, spec.recurrent_r, spec.recurrent_s) == (sum(flags), r, s)
+    assert spec.n_kv_layers == n_kv
+    m = estimate_memory(spec, "cpu", 2048)
+    assert m.recurrent_state_bytes == sum(flags) * layer_state_bytes(r, s)
+    assert not any("not counted" in n for n in m.notes)
+
+
+def test_gguf_long_per_layer_arrays_are_read(tmp_path):
+    """A 118-layer hybrid's head_count_kv array (beyond the 64 kept in metadata) still marks the layers."""
+    kv = [2 if i % 10 == 9 else 0 for i in range(118)]
+    spec = _header(tmp_path / "m.gguf", "granitehybrid", 118,
+                   {"ssm.conv_kernel": 4, "ssm.inner_size": 512, "ssm.state_size": 128, "ssm.group_count": 1,
+                    "attention.head_count": 4, "attention.head_count_kv": kv})
+    assert spec.n_recurrent_layers == 118 - 11 and spec.n_kv_layers == 11
+
+
+def test_gguf_unmodelled_recurrent_arch_keeps_the_note(tmp_path):
+    spec = _header(tmp_path / "m.gguf", "bailingmoe3", 2, {"ssm.conv_kernel": 4, "ssm.inner_size": 512})
+    assert spec.n_recurrent_layers == 0 and any("not modelled" in n for n in spec.notes)
+
+
+def test_gguf_hostile_ssm_sizes_are_a_clear_error(tmp_path):
+    with pytest.raises(HeaderTooLargeError, match="inner_size"):
+        _header(tmp_path / "a.gguf", "mamba2", 4, {"ssm.conv_kernel": 4, "ssm.inner_size": 0xFFFFFFFF,
+                                                   "ssm.state_size": 64, "ssm.group_count": 1})
+    # each size plausible, the product beyond llama.cpp's uint32 element count
+    with pytest.raises(HeaderTooLargeError, match="n_embd_s"):
+        _header(tmp_path / "b.gguf", "mamba2", 4, {"ssm.conv_kernel": 4, "ssm.inner_size": 1 << 20,
+                                                   "ssm.state_size": 1 << 20, "ssm.group_count": 1})
+
+
+# ------------------------------------------------------------------------------------------------
+# config.json (published configs, trimmed to what the estimate reads)
+
+QWEN3_NEXT = dict(model_type="qwen3_next", hidden_size=2048, num_hidden_layers=48, num_attention_heads=16,
+                  num_key_value_heads=2, head_dim=256, intermediate_size=5120, vocab_size=151936,
+                  linear_conv_kernel_dim=4, linear_key_head_dim=128, linear_num_key_heads=16,
+                  linear_num_value_heads=32, linear_value_head_dim=128, full_attention_interval=4,
+                  num_experts=512, num_experts_per_tok=10, moe_intermediate_size=512)
+LFM2_TYPES = ["conv", "conv", "full_attention", "conv", "conv", "full_attention", "conv", "conv", "full_attention",
+              "conv", "full_attention", "conv", "full_attention", "conv", "full_attention", "conv"]
+CONFIG_CASES = [
+    # id, config, (n recurrent, r, s, n_kv_layers)
+    ("qwen3_next (Qwen3-Next-80B-A3B)", QWEN3_NEXT, (36, 3 * (4096 + 2 * 16 * 128), 128 * 4096, 12)),
+    ("qwen3_5 layer_types in text_config",
+     {"model_type": "qwen3_5", "text_config": {**{k: v for k, v in QWEN3_NEXT.items() if k != "model_type"},
+                                               "num_hidden_layers": 8, "model_type": "qwen3_5_text",
+                                               "layer_types": ["linear_attention"] * 3 + ["full_attention"]
+                                               + ["linear_attention"] * 3 + ["full_attention"]}},
+     (6, 3 * (4096 + 2 * 16 * 128), 128 * 4096, 2)),
+    ("lfm2 (LFM2-1.2B)", dict(model_type="lfm2", hidden_size=2048, num_hidden_layers=16, num_attention_heads=32,
+                              num_key_value_heads=8, intermediate_size=8192, vocab_size=65536, conv_L_cache=3,
+                              layer_types=LFM2_TYPES), (10, 2 * 2048, 0, 6)),
+    ("granitemoehybrid (granite-4.0-h-tiny)",
+     dict(model_type="granitemoehybrid", hidden_size=1536, num_hidden_layers=40, num_attention_heads=12,
+          num_key_value_heads=4, intermediate_size=512, vocab_size=100352, mamba_d_state=128, mamba_n_groups=1,
+          mamba_d_conv=4, mamba_expand=2, mamba_n_heads=48, mamba_d_head=64,
+          layer_types=["mamba"] * 5 + ["attention"] + ["mamba"] * 9 + ["attention"] + ["mamba"] * 24),
+     (38, 3 * (3072 + 256), 128 * 3072, 2)),
+    ("nemotron_h (Nemotron-H-8B): d_inner = mamba_num_heads * mamba_head_dim",
+     dict(model_type="nemotron_h", hidden_size=4096, num_hidden_layers=52, num_attention_heads=32,
+          num_key_value_heads=8, head_dim=128, intermediate_size=21504, vocab_size=131072, mamba_head_dim=64,
+          mamba_num_heads=128, n_groups=8, ssm_state_size=128, conv_kernel=4, expand=2,
+          hybrid_override_pattern="M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-"),
+     (24, 3 * (8192 + 2 * 8 * 128), 128 * 8192, 4)),
+    ("falcon_h1 (Falcon-H1-0.5B)",
+     dict(model_type="falcon_h1", hidden_size=1024, num_hidden_layers=36, num_attention_heads=8,
+          num_key_value_heads=2, head_dim=64, intermediate_size=2048, vocab_size=32784, mamba_d_ssm=1536,
+          mamba_d_state=128, mamba_n_groups=1, mamba_d_conv=4, mamba_n_heads=24, mamba_d_head=64),
+     (36, 3 * (1536 + 256), 128 * 1536, None)),
+    ("jamba (attention every 8th from 4)",
+     dict(model_type="jamba", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+          intermediate_size=14336, vocab_size=65536, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2,
+          attn_layer_period=8, attn_layer_offset=4),
+     (28, 3 * 8192, 16 * 8192, 4)),
+    ("mamba2 (Mamba-Codestral-7B)",
+     dict(model_type="mamba2", hidden_size=4096, num_hidden_layers=64, vocab_size=32768, state_size=128,
+          conv_kernel=4, expand=2, n_groups=8, head_dim=64, num_heads=128),
+     (64, 3 * (8192 + 2 * 8 * 128), 128 * 8192, 0)),
+    ("mamba (mamba-130m)", dict(model_type="mamba", hidden_size=768, num_hidden_layers=24, vocab_size=50280,
+                                state_size=16, conv_kernel=4, intermediate_size=1536), (24, 3 * 1536, 16 * 1536, 0)),
+    ("rwkv7", dict(model_type="rwkv7", hidden_size=768, num_hidden_layers=12, vocab_size=65536, head_dim=64),
+     (12, 2 * 768, 768 * 64, 0)),
+]
+
+
+@pytest.mark.parametrize("cfg,want", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
+def test_config_recurrent_facts(cfg, want):
+    n_rec, r, s, n_kv = want
+    spec = spec_from_config(cfg, "cfg")
+    assert (spec.n_recurrent_layers, spec.recurrent_r, spec.recurrent_s, spec.n_kv_layers) == (n_rec, r, s, n_kv)
+    m = estimate_memory(spec, "cpu", 4096)
+    assert m.recurrent_state_bytes == n_rec * layer_state_bytes(r, s)
+    if n_kv is not None:
+        assert sum(1 for b, f in zip(m.kv_layer_bytes, spec.recurrent_layers) if b and not f) == n_kv
+
+
+def test_config_without_recurrent_facts_keeps_todays_estimate():
+    """The catalog builds bare configs (model_type + sizes): no invented SSM sizes."""
+    base = {k: v for k, v in QWEN3_NEXT.items() if not k.startswith("linear_")}
+    spec = spec_from_config(base, "cfg")
+    assert spec.n_recurrent_layers == 0 and spec.n_kv_layers is None
+
+
+def test_config_hostile_ssm_size_is_a_clear_error():
+    cfg = dict(model_type="mamba2", hidden_size=4096, num_hidden_layers=64, vocab_size=32768,
+               state_size=10 ** 11, conv_kernel=4, expand=2, n_groups=8)
+    with pytest.raises(HeaderTooLargeError, match="state_size"):
+        spec_from_config(cfg, "cfg")
+
+
+# ------------------------------------------------------------------------------------------------
+# the real llama.cpp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,n_seq", [("lfm2-tiny", 64), ("lfm2-tiny", 1), ("mamba2-tiny", 1), ("mamba2-tiny", 4)])
+def test_rs_buffer_matches_llama_cpp(tmp_path, shape, n_seq):
+    """llama.cpp's logged RS buffer (2 decimals of MiB) equals our recurrent state; KV and total still hold.
+
+    Tolerance: the log's rounding, 0.005 MiB per figure. A wrong formula (a missing group term, one row
+    too few or too many per sequence, state counted per context token) misses by far more: lfm2 at 64
+    sequences holds 0.5 MiB of conv state, mamba2 0.54 MiB per sequence.
+    """
+    pytest.importorskip("llama_cpp")
+    from llmfit_core.llamacpp_runner import load_and_measure
+    from llmfit_core.synth import write_synthetic_gguf
+
+    path = write_synthetic_gguf(tmp_path / f"{shape}.gguf", shape)
+    spec = read_gguf(path)
+    ctx = 256 * n_seq if n_seq > 4 else 1024
+    rep = load_and_measure(path, n_ctx=ctx, n_seq=n_seq, prompt_tokens=8, timeout=300)
+    m = estimate_memory(spec, "cpu", ctx, n_seq=n_seq, repack=False)
+    tol = 0.005 * MIB + 1
+    assert rep.log.rs_bytes > 0
+    assert abs(m.recurrent_state_bytes - rep.log.rs_bytes) <= tol, (m.recurrent_state_bytes, rep.log.rs_bytes)
+    r_bytes = spec.n_recurrent_layers * spec.recurrent_r * 4 * n_seq
+    s_bytes = spec.n_recurrent_layers * spec.recurrent_s * 4 * n_seq
+    assert abs(r_bytes - rep.log.rs_r_mib[0] * MIB) <= tol and abs(s_bytes - rep.log.rs_s_mib[0] * MIB) <= tol
+    assert rep.log.rs_cells == [max(n_seq, 1)]
+    attn_kv = m.kv_cache_bytes - m.recurrent_state_bytes
+    assert abs(attn_kv - rep.log.kv_bytes) <= tol
+    assert abs(m.weights_bytes - rep.log.model_bytes) <= 0.01 * MIB
+    assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < 0.15
