@@ -250,14 +250,19 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
     else:
         ff = spec.ffn_size or 4 * n_embd
     mbytes = 2 if flash_attn else 4
-    mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
     extra_embd = 1 if spec.arch.startswith("gemma") else 0  # softcapping keeps one more tensor alive (no FA)
     # A quantized KV cache changes ggml-alloc's reuse pattern in a size-dependent way (measured): the
     # output stage may keep a third residual, the ffn stage one less, plus up to ~48 KiB. We take the upper
     # envelope of both patterns: never under llama.cpp's figure, at most ~8% of the compute buffer over.
     qkv = quant_kv and flash_attn
+    # attention-free (pure recurrent) graphs: no KQ mask, and the output stage keeps a third residual (measured
+    # on mamba2: 9.50 MiB at T=512, vocab 4096, n_embd 256, whatever the context)
+    no_attn = spec.kv_layers == 0 and spec.n_recurrent_layers > 0
+    if no_attn:
+        n_kv, n_kv_swa = 0, None
+    mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
     stages = {
-        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (3 if qkv or not flash_attn else 2),
+        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (3 if qkv or not flash_attn or no_attn else 2),
         "ffn": mask + T * 4 * (4 * n_embd + 3 * ff) + (48 * 1024 if qkv else 0),
     }
     if flash_attn:

@@ -137,6 +137,23 @@ def bad(tmp_path_factory) -> Path:
                        ("cfg_hidden_str", json.dumps(dict(llama, hidden_size="256")))):
         (d / name).mkdir()
         (d / name / "config.json").write_text(text)
+    # recurrent models with absurd SSM sizes: a clear error, never an absurd (or overflowing) state estimate
+    import gguf
+
+    from llmfit_core.synth import finish_sparse_gguf
+
+    w = gguf.GGUFWriter(str(d / "ssm_huge.gguf"), "mamba2")
+    w.add_block_count(4)
+    w.add_embedding_length(256)
+    w.add_ssm_conv_kernel(4)
+    w.add_ssm_inner_size(0xFFFFFFFF)
+    w.add_ssm_state_size(1 << 20)
+    w.add_ssm_group_count(1)
+    finish_sparse_gguf(w, d / "ssm_huge.gguf", [("token_embd.weight", (256, 512), "F16")])
+    (d / "cfg_ssm").mkdir()
+    (d / "cfg_ssm" / "config.json").write_text(json.dumps({
+        "model_type": "mamba2", "hidden_size": 4096, "num_hidden_layers": 64, "vocab_size": 32768,
+        "state_size": 10 ** 11, "conv_kernel": 4, "expand": 2, "n_groups": 8}))
     hw = {
         "hw_not_json.json": "{",
         "hw_list.json": "[]",
@@ -186,6 +203,8 @@ FILE_CASES = [
     ("config.json unknown arch, no sizes", ["fit", "{d}/cfg_unknown"], ["foo", "hidden size"]),
     ("config.json 1e12 layers", ["fit", "{d}/cfg_layers"], ["1000000000000 layers", "limits"]),
     ("config.json string hidden size", ["fit", "{d}/cfg_hidden_str"], ["hidden_size='256'"]),
+    ("absurd SSM sizes in a GGUF", ["fit", "{d}/ssm_huge.gguf"], ["inner_size", "limit"]),
+    ("config.json absurd mamba2 state size", ["fit", "{d}/cfg_ssm"], ["state_size", "limit"]),
     ("bench on random bytes", ["bench", "{d}/random.gguf", "--no-record"], ["not a GGUF"]),
     ("catalog add of a truncated GGUF", ["catalog", "add", "{d}/trunc1000.gguf"], ["truncated"]),
     ("plan with a hostile GGUF", ["plan", "{d}/tensor_count.gguf"], ["tensors"]),

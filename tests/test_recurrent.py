@@ -292,4 +292,20 @@ def test_rs_buffer_matches_llama_cpp(tmp_path, shape, n_seq):
     attn_kv = m.kv_cache_bytes - m.recurrent_state_bytes
     assert abs(attn_kv - rep.log.kv_bytes) <= tol
     assert abs(m.weights_bytes - rep.log.model_bytes) <= 0.01 * MIB
-    assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < 0.15
+    # totals: within 3% for one sequence; with several sequences llama.cpp's compute buffer of a hybrid graph
+    # grows by ~1.26 MiB on lfm2-tiny (not modelled yet: the state itself is exact, see above)
+    assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < (0.03 if n_seq == 1 or shape == "mamba2-tiny" else 0.05)
+
+
+def test_roofline_adds_state_traffic_only_for_recurrent_models():
+    from dataclasses import replace
+
+    from llmfit_core.throughput.roofline import model_figures
+
+    base = shape_spec("llama-tiny")
+    assert model_figures(base) == model_figures(replace(base, recurrent_r=5, recurrent_s=7))  # no recurrent layers
+    m = shape_spec("mamba2-tiny")
+    f, f0 = model_figures(m), model_figures(replace(m, recurrent_r=0, recurrent_s=0))
+    assert f.weight_bytes - f0.weight_bytes == 2 * 4 * 4 * (2304 + 32768)  # read + write, 4 layers, f32
+    # hybrid KV per position: the two attention layers' K and V, not a share of them
+    assert model_figures(shape_spec("lfm2-tiny")).kv_bytes_per_pos == 2 * 2 * (64 + 64) * 2

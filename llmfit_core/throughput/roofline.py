@@ -244,8 +244,15 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         if spec.is_moe:
             notes.append("per-token MoE bytes from the active-parameter ratio")
     per_token = max(per_token, total * 0.01)
+    # recurrent layers read and write their f32 conv + SSM state once per decoded token (0 for other models)
+    state = 2.0 * 4.0 * float(getattr(spec, "recurrent_state_elems", 0) or 0)
+    if state:
+        per_token += state
+        notes.append(f"recurrent state read + written per token: {state / 2**20:.1f} MiB")
     kv_heads = spec.layer_kv_heads
-    if kv_heads:
+    if kv_heads and 0 in kv_heads:  # hybrids: the zeros already mark the layers without a KV cache
+        kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
+    elif kv_heads:
         kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
         kv_per_pos *= spec.kv_layers / max(len(kv_heads), 1)
     else:
