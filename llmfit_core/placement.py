@@ -210,7 +210,10 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
 
 
 def _memory_reasons(mem: MemoryEstimate) -> list[str]:
-    out = [f"KV cache at {fmt_ctx(mem.context)} context needs {fmt_bytes(mem.kv_cache_bytes)}"]
+    rs = int(getattr(mem, "recurrent_state_bytes", 0) or 0)
+    out = [f"KV cache at {fmt_ctx(mem.context)} context needs {fmt_bytes(mem.kv_cache_bytes)}"
+           + (f" (incl. {rs / 1024:.0f} KiB of recurrent state)" if 0 < rs < 1024**2 else
+              f" (incl. {fmt_bytes(rs)} of recurrent state)" if rs else "")]
     if mem.repack_bytes:
         out.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(mem.repack_bytes)}")
     return out

@@ -412,7 +412,7 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
                            d_state=I(_find(cfg, ["state_size", "d_state"])) or 128,
                            n_group=I(_find(cfg, ["n_groups"])) or 1, **sz)
         return everything, [False] * n_layers, r, s
-    if mt in ("granitemoehybrid", "nemotron_h"):
+    if mt in ("granitemoehybrid", "bamba", "nemotron_h"):  # conversion/granite.py GraniteHybridModel (+ Bamba)
         pre = ("mamba",)
         if mt == "nemotron_h":
             flags = _pattern_flags(cfg.get("hybrid_override_pattern") or cfg.get("layers_block_type"), n_layers,
