@@ -1,7 +1,7 @@
 """Memory-estimate accuracy against what llama.cpp itself allocates.
 
 Generates small real GGUF models (llama-style GQA, gemma2 sliding window, qwen3moe MoE) in F16, Q8_0,
-Q4_0 and Q4_K_M, loads each through llama-cpp-python in a subprocess at several contexts and KV cache
+Q4_0 and Q4_K_M (and two recurrent ones in F16: lfm2 short conv + attention, mamba2), loads each through llama-cpp-python in a subprocess at several contexts and KV cache
 types, and compares our weights / KV / compute / output / total with llama.cpp's logged buffers
 (and with the child's RSS growth after a short decode). Prints a table and writes
 benchmarks/results/memory_accuracy.md and .json.
@@ -34,6 +34,8 @@ CONTEXTS = [512, 2048, 8192]
 KV_TYPES = ["f16", "q8_0"]
 # one real-scale shape (Llama-3.2-1B: 128k vocabulary, tied embeddings), skipped with --quick
 REAL = [("llama-1b", "Q4_K_M", [512, 8192])]
+# recurrent shapes: llama.cpp's RS buffer (conv + SSM state per sequence) is part of our KV figure
+RECURRENT = [("lfm2-tiny", [2048, 8192]), ("mamba2-tiny", [2048, 8192])]
 
 
 def _pct(est: float, real: float) -> float:
@@ -51,14 +53,18 @@ def run_case(path: Path, spec, shape: str, quant: str, ctx: int, kv: str, thread
     return {
         "shape": shape, "quant": quant, "context": ctx, "kv_type": kv, "repack": extra_bufts, "n_seq": n_seq,
         "file_bytes": rep.file_bytes,
-        "llama": {"model": log.model_bytes, "repack": log.repack_bytes, "kv": log.kv_bytes, "compute": log.compute_bytes,
+        # "kv" is llama.cpp's KV + RS (recurrent state) buffers, as our kv_cache_bytes counts both
+        "llama": {"model": log.model_bytes, "repack": log.repack_bytes, "kv": log.kv_bytes + log.rs_bytes,
+                  "rs": log.rs_bytes, "compute": log.compute_bytes,
                   "output": log.output_bytes, "total": log.total_bytes, "kv_cells": log.kv_cells},
-        "est": {"model": est_model, "repack": m.repack_bytes, "kv": m.kv_cache_bytes, "compute": m.compute_bytes,
+        "est": {"model": est_model, "repack": m.repack_bytes, "kv": m.kv_cache_bytes, "rs": m.recurrent_state_bytes,
+                "compute": m.compute_bytes,
                 "output": m.output_bytes, "total": m.buffers_bytes, "kv_cells": [m.n_ctx] + ([m.n_ctx_swa] if m.n_ctx_swa else [])},
-        "err_pct": {"model": _pct(est_model, log.model_bytes), "kv": _pct(m.kv_cache_bytes, log.kv_bytes),
+        "err_pct": {"model": _pct(est_model, log.model_bytes), "kv": _pct(m.kv_cache_bytes, log.kv_bytes + log.rs_bytes),
                     "compute": _pct(m.compute_bytes, log.compute_bytes), "total": _pct(m.buffers_bytes, log.total_bytes)},
-        # KV is exact when it matches to the log's rounding (0.01 MiB per logged buffer)
-        "kv_exact": abs(m.kv_cache_bytes - log.kv_bytes) <= 0.005 * MIB * max(len(log.kv_cells), 1) + 1,
+        # KV (+ RS) is exact when it matches to the log's rounding (0.01 MiB per logged buffer)
+        "kv_exact": abs(m.kv_cache_bytes - log.kv_bytes - log.rs_bytes)
+                    <= 0.005 * MIB * (max(len(log.kv_cells), 1) + len(log.rs_cells)) + 1,
         "rss_growth": rep.rss_growth,
         "rss_vs_total_pct": _pct(m.buffers_bytes, rep.rss_growth),
     }
@@ -101,18 +107,30 @@ def main(argv=None) -> int:
                 console.print(f"{shape} {quant} ctx={ctx} kv={kv}: total {rows[-1]['err_pct']['total']:+.2f}%")
             rows.append(run_case(path, spec, shape, quant, ctxs[-1], "f16", a.threads, extra_bufts=True))
             path.unlink()
+        for shape, ctxs in ([] if a.quick else RECURRENT):
+            path = Path(tmp) / f"{shape}-F16.gguf"
+            write_synthetic_gguf(path, shape, quant="F16", n_threads=a.threads)
+            spec = read_gguf(path)
+            for ctx in ctxs:
+                rows.append(run_case(path, spec, shape, "F16", ctx, "f16", a.threads))
+            rows.append(run_case(path, spec, shape, "F16", ctxs[0], "f16", a.threads, n_seq=4))
+            for r in rows[-len(ctxs) - 1:]:
+                console.print(f"{shape} ctx={r['context']} n_seq={r['n_seq']}: RS {r['llama']['rs'] / MIB:.2f} / "
+                              f"{r['est']['rs'] / MIB:.2f} MiB, total {r['err_pct']['total']:+.2f}%")
+            path.unlink()
 
     table = Table(title="llmfit memory estimate vs llama.cpp's logged buffers (CPU)")
-    for col in ("shape", "quant", "ctx", "kv", "repack/seq", "model MiB", "err", "KV MiB", "KV exact", "compute MiB", "err",
+    for col in ("shape", "quant", "ctx", "kv", "repack/seq", "model MiB", "err", "KV+RS MiB", "KV exact", "compute MiB", "err",
                 "total MiB", "err", "RSS growth MiB"):
         table.add_column(col, justify="right")
-    md = ["| shape | quant | ctx | kv | repack / n_seq | model MiB (llama.cpp) | model err | KV MiB | KV exact | compute MiB (llama.cpp / ours) | compute err | total MiB (llama.cpp / ours) | total err | RSS growth MiB |",
+    md = ["| shape | quant | ctx | kv | repack / n_seq | model MiB (llama.cpp) | model err | KV (+ RS) MiB | KV exact | compute MiB (llama.cpp / ours) | compute err | total MiB (llama.cpp / ours) | total err | RSS growth MiB |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         L, E, P = r["llama"], r["est"], r["err_pct"]
         cells = [r["shape"], r["quant"], str(r["context"]), r["kv_type"],
                  ("repack" if r["repack"] else "no") + (f" / {r['n_seq']}" if r["n_seq"] > 1 else ""),
-                 f"{L['model'] / MIB:.1f}", f"{P['model']:+.2f}%", f"{L['kv'] / MIB:.2f}", "yes" if r["kv_exact"] else "NO",
+                 f"{L['model'] / MIB:.1f}", f"{P['model']:+.2f}%",
+                 f"{L['kv'] / MIB:.2f}" + (f" (RS {L['rs'] / MIB:.2f})" if L.get("rs") else ""), "yes" if r["kv_exact"] else "NO",
                  f"{L['compute'] / MIB:.2f} / {E['compute'] / MIB:.2f}", f"{P['compute']:+.2f}%",
                  f"{L['total'] / MIB:.1f} / {E['total'] / MIB:.1f}", f"{P['total']:+.2f}%", f"{r['rss_growth'] / MIB:.0f}"]
         table.add_row(*cells)
@@ -128,6 +146,9 @@ def main(argv=None) -> int:
         "max_abs_compute_err_pct": abs(worst_c["err_pct"]["compute"]),
         "worst_compute_case": {k: worst_c[k] for k in ("shape", "quant", "context", "kv_type", "repack", "n_seq")},
         "within_3pct": sum(abs(r["err_pct"]["total"]) <= 3.0 for r in rows),
+        "recurrent_cases": sum(1 for r in rows if r["llama"]["rs"]),
+        "recurrent_rs_exact": sum(1 for r in rows if r["llama"]["rs"] and abs(r["llama"]["rs"] - r["est"]["rs"])
+                                  <= 0.005 * MIB + 1),
         "seconds": round(time.time() - t0, 1),
     }
     console.print(summary)
@@ -141,13 +162,14 @@ def main(argv=None) -> int:
         "",
         f"Generated by `benchmarks/memory_accuracy.py` with llama-cpp-python {env['llama_cpp_python']} "
         "(portable CPU build). Synthetic random-weight models of real architectures (llmfit_core.synth), "
-        "loaded in a subprocess; `llama.cpp` columns are its logged buffer sizes (model incl. CPU_REPACK, KV, "
+        "loaded in a subprocess; `llama.cpp` columns are its logged buffer sizes (model incl. CPU_REPACK, KV + RS, "
         "compute, output), `ours` is `estimate_memory(..., backend='cpu')` without runtime overhead. "
         "RSS growth is the child's resident memory after loading and decoding 36 tokens (the KV cache is only "
         "resident as it fills, mapped weights only once touched).",
         "",
         f"- cases: {summary['cases']}; KV exact: {summary['kv_exact']}/{summary['cases']}; "
-        f"total within 3%: {summary['within_3pct']}/{summary['cases']}",
+        f"total within 3%: {summary['within_3pct']}/{summary['cases']}; recurrent state (RS buffer) exact: "
+        f"{summary['recurrent_rs_exact']}/{summary['recurrent_cases']} (lfm2, mamba2)",
         f"- worst total error: {summary['max_abs_total_err_pct']:.2f}% ({summary['worst_total_case']})",
         f"- worst compute-buffer error: {summary['max_abs_compute_err_pct']:.2f}% ({summary['worst_compute_case']})",
         "",
