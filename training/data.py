@@ -97,6 +97,7 @@ MLX_DEVICE = {"Apple M2 Ultra": "Apple M2 Ultra (76-core GPU)", "Apple M4 Max": 
               "Apple M3 Ultra (256GB)": "Apple M3 Ultra (60-core GPU)"}
 # geerlingguy host systems of the external GPUs: a Raspberry Pi host (PCIe x1, 4x Cortex-A76) limits the GPU
 GEERLING_PI_HOST = re.compile(r"^Pi (?:CM5|5|500\+)(?=\s)")
+ASSUMED_QUANT_LABELS = ("ollama-default", "unspecified")  # labels `_quant` maps to an assumed quantization
 OLLAMA_DEFAULT_QUANT = {"gpt-oss-20b": "MXFP4_MOE"}  # Ollama tags: everything else here is Q4_K_M
 
 
@@ -116,6 +117,7 @@ class Row:
     bench_kind: int = 0  # 0 llama-bench, 1 llama.cpp ./main, 2 Ollama
     placement: dict | None = None
     note: str = ""
+    quant_assumed: bool = False  # the source does not state the quantization (Ollama default tag, "unspecified")
 
 
 @dataclass
@@ -292,7 +294,8 @@ def public_rows(path: Path, weight: float, table: dict, report: LoadReport) -> l
                 report.skipped["model larger than device memory (placement unknown)"] += 1
                 continue
             rows.append(Row(source, dev, spec, hw, backend, kind, prompt, pos, float(r["tok_s"]), w,
-                            _threads(note), bench_kind, None, note[:80]))
+                            _threads(note), bench_kind, None, note[:80],
+                            quant_assumed=r["quant"].strip() in ASSUMED_QUANT_LABELS))
             report.used[source] += 1
     return rows
 

@@ -26,6 +26,7 @@ class Table:
     groups: np.ndarray  # device names
     sources: np.ndarray
     heuristic: np.ndarray  # plain "bandwidth / model bytes" decode tok/s (nan for prefill rows)
+    quant_assumed: np.ndarray | None = None  # bool: the source does not state the row's quantization
 
     @property
     def roofline(self) -> np.ndarray:
@@ -62,5 +63,6 @@ def build_table(rows) -> Table:
         weight=np.array([r.weight for r in rows], float),
         groups=np.array([r.device for r in rows]),
         sources=np.array([r.source for r in rows]),
+        quant_assumed=np.array([bool(getattr(r, "quant_assumed", False)) for r in rows]),
         heuristic=np.array(heur, float),
     )
