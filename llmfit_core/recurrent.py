@@ -8,6 +8,7 @@ Source: the vendored llama.cpp of llama-cpp-python 0.3.36.
     RWKV (wkv.head_size > 0)      r = token_shift_count * n_embd          s = n_embd * wkv_head_size
     LFM2 short conv (l_cache > 0) r = n_embd * (l_cache - 1)              s = d_state * d_inner (0: no ssm keys)
     Kimi KDA (kda.head_dim > 0)   r = 3 * (d_conv - 1, or 3) * n_head * kda   s = kda * kda * n_head
+    MiniMax-01 linear attention   r = 0 (no conv)                         s = la * la * n_head (la = key head dim)
     Mamba / Mamba2 / delta-net    r = (d_conv - 1) * (d_inner + 2 * n_group * d_state)
                                   s = d_state * d_inner
 
@@ -40,13 +41,14 @@ def _check(where: str, name: str, value) -> int:
 
 def state_sizes(n_embd: int, *, d_conv: int = 0, d_inner: int = 0, d_state: int = 0, n_group: int = 0,
                 l_cache: int = 0, wkv_head_size: int = 0, token_shift_count: int = 2, kda_head_dim: int = 0,
-                n_head: int = 0, where: str = "model") -> tuple[int, int]:
+                n_head: int = 0, la_head_dim: int = 0, where: str = "model") -> tuple[int, int]:
     """(n_embd_r, n_embd_s): f32 elements of the conv and SSM state of one recurrent layer and sequence."""
-    n_embd, d_conv, d_inner, d_state, n_group, l_cache, wkv, shift, kda, n_head = (
+    n_embd, d_conv, d_inner, d_state, n_group, l_cache, wkv, shift, kda, n_head, la = (
         _check(where, k, v) for k, v in (("n_embd", n_embd), ("conv_kernel", d_conv), ("inner_size", d_inner),
                                          ("state_size", d_state), ("group_count", n_group), ("l_cache", l_cache),
                                          ("wkv_head_size", wkv_head_size), ("token_shift_count", token_shift_count),
-                                         ("kda_head_dim", kda_head_dim), ("head_count", n_head)))
+                                         ("kda_head_dim", kda_head_dim), ("head_count", n_head),
+                                         ("la_head_dim", la_head_dim)))
     if wkv:
         r, s = shift * n_embd, n_embd * wkv
     elif l_cache:
@@ -56,7 +58,7 @@ def state_sizes(n_embd: int, *, d_conv: int = 0, d_inner: int = 0, d_state: int 
         s = kda * kda * n_head
     else:
         r = (d_conv - 1 if d_conv > 0 else 0) * (d_inner + 2 * n_group * d_state)
-        s = d_state * d_inner
+        s = la * la * n_head if la else d_state * d_inner
     for name, v in (("n_embd_r", r), ("n_embd_s", s)):
         if v > MAX_STATE_ELEMS:
             raise HeaderTooLargeError(f"{where}: recurrent state {name} of {v} elements per layer overflows "

@@ -138,6 +138,13 @@ GGUF_CASES = [
     ("rwkv6", "rwkv6", 2, {"wkv.head_size": 64}, [], ([1, 1], 2 * E, E * 64, 0)),
     ("rwkv6qwen2 one token shift", "rwkv6qwen2", 2, {"wkv.head_size": 64, "token_shift_count": 1}, [],
      ([1, 1], E, E * 64, 0)),
+    ("minimax-01 linear attention", "minimax-01", 8,
+     {"attention.head_count": 8, "attention.head_count_kv": 8, "attention.key_length": 128,
+      "full_attention_interval": 8},
+     [t for i in range(8) for t in (_attn(i) if i == 7 else _qkv(i))], ([1] * 7 + [0], 0, 128 * 128 * 8, 1)),
+    ("bailingmoe3 KDA", "bailingmoe3", 4, {"ssm.conv_kernel": 4, "kda.head_dim": 128, "attention.head_count": 4,
+                                           "attention.head_count_kv": [0, 0, 0, 4]},
+     _attn(3), ([1, 1, 1, 0], 3 * 3 * 4 * 128, 128 * 128 * 4, 1)),
     ("kimi-linear KDA", "kimi-linear", 4, {"ssm.conv_kernel": 4, "kda.head_dim": 128, "attention.head_count": 4,
                                            "attention.head_count_kv": [0, 0, 0, 4]},
      _attn(3), ([1, 1, 1, 0], 3 * 3 * 4 * 128, 128 * 128 * 4, 1)),
@@ -166,7 +173,7 @@ def test_gguf_long_per_layer_arrays_are_read(tmp_path):
 
 
 def test_gguf_unmodelled_recurrent_arch_keeps_the_note(tmp_path):
-    spec = _header(tmp_path / "m.gguf", "bailingmoe3", 2, {"ssm.conv_kernel": 4, "ssm.inner_size": 512})
+    spec = _header(tmp_path / "m.gguf", "qwen4exp", 2, {"ssm.conv_kernel": 4, "ssm.inner_size": 512})
     assert spec.n_recurrent_layers == 0 and any("not modelled" in n for n in spec.notes)
 
 

@@ -472,9 +472,11 @@ def _scalar_or_max(v, default=0) -> int:
 # Recurrent (SSM / delta-net / short conv / RWKV) layers, as each architecture's load_arch_hparams marks them
 # (llama.cpp src/models/*.cpp) and llama-model.cpp create_memory filters them:
 _PURE_RECURRENT = {"mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"}  # llm_arch_is_recurrent: every layer
-_KV0_RECURRENT = {"jamba", "granitehybrid", "lfm2", "lfm2moe", "plamo2", "kimi-linear"}  # recurrent iff head_count_kv(il) == 0
+_KV0_RECURRENT = {"jamba", "granitehybrid", "lfm2", "lfm2moe", "plamo2", "kimi-linear", "kimi-k3", "glm5-next",
+                  "bailingmoe3"}  # recurrent iff head_count_kv(il) == 0
 _FF0_RECURRENT = {"nemotron_h", "nemotron_h_moe"}  # recurrent iff head_count_kv(il) == 0 and feed_forward_length(il) == 0
-_DELTANET = {"qwen3next", "qwen35", "qwen35moe"}  # attention.recurrent_layers, else full_attention_interval (4)
+# attention.recurrent_layers, else full_attention_interval (4); minimax-01: linear attention of key_length heads
+_DELTANET = {"qwen3next", "qwen35", "qwen35moe", "minimax-01"}
 _ALL_BOTH = {"falcon-h1"}  # every layer has both an attention KV cache and an SSM state
 
 
@@ -528,12 +530,16 @@ def _recurrent_facts(arch: str, meta: dict, n_layers: int, layer_kv: list[int] |
     if not flags or not any(flags):
         return (None, 0, 0, note, kv_flags) if (note or kv_flags) else None
     heads = _per_layer(k("attention.head_count"))
+    n_head = heads[0] if heads else _int(k("attention.head_count"))
+    la = 0
+    if arch == "minimax-01":  # llama.cpp: n_embd_head_la = n_embd_head_k_full (key_length, else n_embd / n_head)
+        la = _int(k("attention.key_length")) or (_int(k("embedding_length")) // n_head if n_head else 0)
     r, s = state_sizes(
         _int(k("embedding_length")), d_conv=_int(k("ssm.conv_kernel")), d_inner=_int(k("ssm.inner_size")),
         d_state=_int(k("ssm.state_size")), n_group=_int(k("ssm.group_count")),
         l_cache=_int(k("shortconv.l_cache")), wkv_head_size=_int(k("wkv.head_size")),
         token_shift_count=_int(k("token_shift_count"), 2), kda_head_dim=_int(k("kda.head_dim")),
-        n_head=heads[0] if heads else _int(k("attention.head_count")), where=where)
+        n_head=n_head, la_head_dim=la, where=where)
     if not (r or s):
         note = f"{arch}: recurrent state sizes missing from the header (recurrent state not counted)"
     return flags, r, s, note, kv_flags
