@@ -474,6 +474,31 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
                            n_group=I(cfg.get("linear_num_key_heads")),
                            d_inner=I(cfg.get("linear_value_head_dim")) * I(cfg.get("linear_num_value_heads")), **sz)
         return rec, [not f for f in rec], r, s
+    if mt == "kimi_linear":  # conversion/kimi_linear.py: KDA layers are those not in full_attn_layers (1-based)
+        lac = cfg.get("linear_attn_config")
+        if not isinstance(lac, dict) or not isinstance(lac.get("full_attn_layers"), list):
+            return None
+        full = set(lac["full_attn_layers"])
+        attn = [i + 1 in full for i in range(n_layers)]
+        r, s = state_sizes(hidden, d_conv=I(lac.get("short_conv_kernel_size")), kda_head_dim=I(lac.get("head_dim")),
+                           n_head=n_heads, **sz)
+        return [not a for a in attn], attn, r, s
+    if mt == "plamo2":  # conversion/plamo.py Plamo2Model: mamba every other layer (mamba_step)
+        if not any(k.startswith("mamba_") for k in cfg):
+            return None
+        step = I(cfg.get("mamba_step"), 2) or 2
+        if cfg.get("mamba_enabled", True) is False:
+            rec = [False] * n_layers
+        elif n_layers <= step // 2:
+            rec = [i != n_layers - 1 for i in range(n_layers)]
+        else:
+            rec = [i % step != step // 2 for i in range(n_layers)]
+        if not any(rec):
+            return None
+        r, s = state_sizes(hidden, d_conv=I(cfg.get("mamba_d_conv"), 4),
+                           d_inner=I(cfg.get("mamba_num_heads"), 64) * I(cfg.get("hidden_size_per_head"), 128),
+                           d_state=I(cfg.get("mamba_d_state"), 64), **sz)
+        return rec, [not f for f in rec], r, s
     if mt in ("rwkv6", "rwkv7"):
         head = I(_find(cfg, ["head_size", "head_dim"]))
         if not head:
