@@ -332,3 +332,20 @@ def test_roofline_adds_state_traffic_only_for_recurrent_models():
     assert f.weight_bytes - f0.weight_bytes == 2 * 4 * 4 * (2304 + 32768)  # read + write, 4 layers, f32
     # hybrid KV per position: the two attention layers' K and V, not a share of them
     assert model_figures(shape_spec("lfm2-tiny")).kv_bytes_per_pos == 2 * 2 * (64 + 64) * 2
+
+
+def test_recurrent_fields_from_ollama_model_info():
+    """Ollama's /api/show gives GGUF keys without a header: the same facts come out of them."""
+    from llmfit_core.readers.gguf import recurrent_fields
+
+    info = {"general.architecture": "lfm2", "lfm2.block_count": 6, "lfm2.embedding_length": E,
+            "lfm2.shortconv.l_cache": 3, "lfm2.attention.head_count": 4,
+            "lfm2.attention.head_count_kv": [0, 0, 2, 0, 0, 2]}
+    fields, notes = recurrent_fields("lfm2", info, 6)
+    assert fields["recurrent_layers"] == [True, True, False, True, True, False] and not notes
+    assert (fields["recurrent_r"], fields["recurrent_s"], fields["n_kv_layers"]) == (2 * E, 0, 2)
+    mamba = {"mamba2.ssm.conv_kernel": 4, "mamba2.ssm.inner_size": 512, "mamba2.ssm.state_size": 64,
+             "mamba2.ssm.group_count": 2, "mamba2.embedding_length": E}
+    fields, _ = recurrent_fields("mamba2", mamba, 4)
+    assert (fields["n_recurrent_layers"], fields["recurrent_s"], fields["n_kv_layers"]) == (4, 64 * 512, 0)
+    assert recurrent_fields("llama", {"llama.attention.head_count_kv": 8}, 32) == ({}, [])

@@ -545,6 +545,30 @@ def _recurrent_facts(arch: str, meta: dict, n_layers: int, layer_kv: list[int] |
     return flags, r, s, note, kv_flags
 
 
+def recurrent_fields(arch: str, meta: dict, n_layers: int, where: str = "model") -> tuple[dict, list[str]]:
+    """ModelSpec fields (recurrent layers and sizes, KV layers of hybrids) from GGUF-style metadata, and notes.
+
+    For sources that give GGUF keys without a header to read (Ollama's /api/show model_info)."""
+    kv_v = meta.get(f"{arch}.attention.head_count_kv")
+    layer_kv = _per_layer(kv_v)
+    n_kv = _scalar_or_max(kv_v, _scalar_or_max(meta.get(f"{arch}.attention.head_count"))) if kv_v is not None else 0
+    rec = _recurrent_facts(arch, meta, n_layers, layer_kv, n_kv, where)
+    if rec is None:
+        return {}, []
+    flags, r, s, note, kv_flags = rec
+    out: dict = {}
+    if flags:
+        out.update(n_recurrent_layers=sum(flags), recurrent_r=r, recurrent_s=s, recurrent_layers=flags)
+    if kv_flags is not None:
+        layer_kv = [(layer_kv[i] if layer_kv and len(layer_kv) == n_layers else n_kv) if kv_flags[i] else 0
+                    for i in range(n_layers)]
+    if layer_kv and len(layer_kv) == n_layers and 0 in layer_kv:
+        out.update(layer_kv_heads=layer_kv, n_kv_layers=sum(1 for x in layer_kv if x > 0))
+    elif flags and all(flags) and arch in _PURE_RECURRENT:
+        out.update(n_kv_layers=0)
+    return out, [note] if note else []
+
+
 def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> ModelSpec:
     """Map one or more (split) GGUF headers to a ModelSpec."""
     meta = headers[0].metadata

@@ -180,6 +180,13 @@ def _from_api(name: OllamaName) -> ModelSpec | None:
         weight_bytes=int(size or 0), source="ollama-api", exact=False,
         notes=["from the Ollama server's /api/show: weight bytes approximated by the model size"],
     )
+    from dataclasses import replace
+
+    from llmfit_core.readers.gguf import recurrent_fields
+
+    rec, rec_notes = recurrent_fields(arch, info, spec.n_layers, f"ollama:{name.short}")
+    if rec or rec_notes:  # hybrid / recurrent models: their state, and only their attention layers' KV
+        spec = replace(spec, **rec, notes=spec.notes + rec_notes)
     return _finish(spec, name, "local-api", _parse_params_text(shown.get("parameters")), None)
 
 
