@@ -349,3 +349,14 @@ def test_recurrent_fields_from_ollama_model_info():
     fields, _ = recurrent_fields("mamba2", mamba, 4)
     assert (fields["n_recurrent_layers"], fields["recurrent_s"], fields["n_kv_layers"]) == (4, 64 * 512, 0)
     assert recurrent_fields("llama", {"llama.attention.head_count_kv": 8}, 32) == ({}, [])
+
+
+def test_bench_record_keeps_the_recurrent_state():
+    # a bench record's model facts rebuild the spec that calibration re-predicts with: the state must survive
+    from llmfit_core.bench.records import model_facts, spec_from_facts
+
+    spec = shape_spec("mamba2-tiny")
+    assert spec.recurrent_state_elems > 0
+    back = spec_from_facts(model_facts(spec, ""))
+    assert back.recurrent_state_elems == spec.recurrent_state_elems
+    assert back.recurrent_layers == spec.recurrent_layers

@@ -17,7 +17,8 @@ RECORD_VERSION = 1
 SPEC_FIELDS = ("arch", "params", "active_params", "n_layers", "hidden_size", "n_heads", "n_kv_heads", "head_dim",
                "head_dim_v", "vocab_size", "max_context", "ffn_size", "sliding_window", "n_kv_layers", "n_experts",
                "n_experts_used", "expert_ffn_size", "tied_embeddings", "format", "quant", "file_bytes",
-               "weight_bytes", "group_bytes", "layer_bytes", "tensor_types", "exact")
+               "weight_bytes", "group_bytes", "layer_bytes", "tensor_types", "exact",
+               "n_recurrent_layers", "recurrent_r", "recurrent_s", "recurrent_layers")
 
 
 def read_spec(path: str | Path) -> ModelSpec | None:
