@@ -123,3 +123,19 @@ def test_interrupted_bench_keeps_records_and_leaves_no_child(tmp_path):
     assert store_path(tmp_path / "data").read_bytes() == before
     time.sleep(0.2)
     assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
+
+
+@pytest.mark.slow
+def test_peak_memory_is_the_childs_own_not_the_parents(tmp_path):
+    # Linux carries a parent's RSS high-water mark into a fork+exec'd child's ru_maxrss: a parent that has
+    # just generated a large synthetic model must not inflate the peak memory the bench reports
+    pytest.importorskip("llama_cpp")
+    from llmfit_core.bench.synthetic import synthetic_model
+
+    path = synthetic_model("llama-tiny:Q4_0", tmp_path)
+    ballast = bytearray(600 * 2**20)  # touched pages: this process's RSS rises by 600 MiB
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    res = run_bench(path, BenchSettings(pp=16, tg=4, repeats=1))
+    assert len(ballast) == 600 * 2**20
+    assert 0 < res.baseline_rss_bytes < res.peak_rss_bytes < 500 * 2**20, res.peak_rss_bytes

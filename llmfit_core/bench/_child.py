@@ -20,7 +20,22 @@ def _emit(obj: dict) -> None:
 
 
 def _peak_rss_bytes() -> int:
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux: KiB
+    """Peak resident memory of THIS process image.
+
+    /proc/self/status VmHWM is the high-water mark of the current address space. getrusage's ru_maxrss is
+    not: across fork/vfork + exec Linux carries the parent's high-water mark into the child, so a parent that
+    had just written a 1 GB synthetic model made a 0.3 GB run report 0.9 GB. ru_maxrss is the fallback
+    where /proc is missing (macOS: bytes, Linux: KiB).
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    rss = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return rss if sys.platform == "darwin" else rss * 1024
 
 
 def _current_rss_bytes() -> int:
