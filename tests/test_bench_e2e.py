@@ -99,7 +99,8 @@ def test_interrupted_bench_keeps_records_and_leaves_no_child(tmp_path):
 
     append_record({"id": "0" * 32, "earlier": True}, tmp_path / "data")
     before = store_path(tmp_path / "data").read_bytes()
-    env = dict(os.environ, LLMFIT_DATA_DIR=str(tmp_path / "data"), LLMFIT_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(os.environ, LLMFIT_DATA_DIR=str(tmp_path / "data"), LLMFIT_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONFAULTHANDLER="1")  # a hang below is diagnosed: SIGABRT then prints every thread's stack
     p = subprocess.Popen([sys.executable, "-m", "llmfit_core.cli.main", "bench", "--synthetic", "llama-tiny:F16",
                           "--pp", "8", "--tg", "4000", "-r", "50"], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
@@ -114,7 +115,12 @@ def test_interrupted_bench_keeps_records_and_leaves_no_child(tmp_path):
         assert children, "bench child never started"
         time.sleep(1.0)
         p.send_signal(signal.SIGINT)
-        _, err = p.communicate(timeout=60)
+        try:
+            _, err = p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGABRT)
+            _, err = p.communicate(timeout=30)
+            pytest.fail(f"bench did not exit within 60 s of SIGINT; its stacks:\n{err[-6000:]}")
     finally:
         if p.poll() is None:
             p.kill()

@@ -234,7 +234,10 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
             proc.wait()
         except BaseException:  # KeyboardInterrupt included: never leave the child running
             proc.kill()
-            proc.wait()
+            try:
+                proc.wait(timeout=10)  # bounded: an interrupt must never turn into a hang
+            except subprocess.TimeoutExpired:
+                pass
             raise
         finally:
             watchdog.cancel()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -112,7 +114,15 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
 
     mem_estimate = check_memory(spec, settings)
     hw = this_machine()
-    result = _run_with_progress(path, settings, console, quiet=as_json)
+    try:
+        result = _run_with_progress(path, settings, console, quiet=as_json)
+    except KeyboardInterrupt:
+        # the child is already stopped (run_bench) and nothing was recorded; leave at once, without the
+        # interpreter's shutdown (thread joins, atexit hooks of native libraries) standing between Ctrl-C and exit
+        click.echo("llmfit: interrupted (benchmark stopped, nothing recorded)", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     backend = used_backend(result, hw)
     prediction = None
     try:
