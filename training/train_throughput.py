@@ -458,6 +458,12 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   15.2%), AMD RDNA / Intel Arc generation codes in gpu_gen (decode 14.8%, prefill 16.9%), and
   device-balanced sample weights (w / sqrt(rows of the device)) in every grid entry (decode 14.9%, prefill
   16.8%, this machine's decode 16.0%).
+- Round 5 (no change shipped): tried under the same nested CV and NOT kept: the GPU's board power (TDP from
+  spec sheets) as log watts (nested decode 14.7%, prefill 15.6%) or as log quoted TFLOPS per watt (15.1% /
+  17.4%), meant for the power-limited RTX 5000 / 6000 Ada prefill; a MAPE-optimal log shift chosen on the inner
+  out-of-fold residuals (14.5% / 15.7%); quantile loss (alpha 0.45) as a fifth grid entry (14.5% / 16.9%).
+  Row-level CV (rows of the same device seen in training) reaches decode 9.1% / prefill 11.5% with these
+  features: the rows of one device disagree by about that much (benchmarks/results/throughput_calibration.md).
 - CPU physics (roofline.py): decode = max(bytes / streaming-read bandwidth, dequantization ceiling from
   the ggml vec_dot kernels); prefill = FLOPs without the output head (only the last token's logits) at
   0.8 of the FMA peak on x86 (tinyBLAS / int8-dot kernels); AMD AVX-512 counts as 256-bit; E-cores
