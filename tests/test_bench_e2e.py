@@ -103,7 +103,10 @@ def test_interrupted_bench_keeps_records_and_leaves_no_child(tmp_path):
                PYTHONFAULTHANDLER="1")  # a hang below is diagnosed: SIGABRT then prints every thread's stack
     p = subprocess.Popen([sys.executable, "-m", "llmfit_core.cli.main", "bench", "--synthetic", "llama-tiny:F16",
                           "--pp", "8", "--tg", "4000", "-r", "50"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         # a test run started in the background (no job control) inherits SIGINT as ignored, and
+                         # Python then never turns SIGINT into KeyboardInterrupt: give the CLI a user's Ctrl-C
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         parent = psutil.Process(p.pid)
         children = []
