@@ -32,6 +32,7 @@ from llmfit_core.constraints import Constraints, describe_field, fmt_gib
 from llmfit_core.errors import ConstraintError
 from llmfit_core.catalog.validate import _PACKED
 from llmfit_core.quant_quality import GGUF_LADDER, quality_penalty
+from llmfit_core.recurrent import kv_layer_fraction
 
 DEFAULT_CONTEXT = 4096
 # Without a speed constraint, prefer models that generate at least reading speed; dropped (with a note)
@@ -107,6 +108,7 @@ class CatalogArrays:
     uses: list
     has_gguf: np.ndarray
     kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
+    kv_layer_frac: np.ndarray  # fraction of layers with a KV cache (hybrids: the rest keep a recurrent state)
     window: np.ndarray  # sliding-window size (0: none)
     instruct: np.ndarray  # 1.0 for instruction-tuned (chat) models
     avail: np.ndarray  # availability points: 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3)
@@ -166,6 +168,7 @@ def catalog_arrays(entries) -> CatalogArrays:
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
         quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
+        kv_layer_frac=np.array([kv_layer_fraction(e.arch) for e in entries]),
         window=f("sliding_window"),
         instruct=np.array([1.0 if "chat" in e.uses else 0.0 for e in entries]),
         avail=np.array([2.0 * min(len(e.gguf), 3) + min(len(e.mirrors), 3) for e in entries]),
@@ -396,7 +399,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     # sliding-window layers cache min(context, window + ubatch) cells (memory.swa_cells); the rest the context
     f = col(arr.kv_swa_frac)
     swa_cells = np.minimum(ctx, np.ceil((col(arr.window) + 512) / 256) * 256)
-    kv_layers = col(arr.layers) * ((1 - f) + f * swa_cells / np.maximum(ctx, 1))
+    kv_layers = col(arr.layers * arr.kv_layer_frac) * ((1 - f) + f * swa_cells / np.maximum(ctx, 1))
     total = estimate_totals(weights, kv_layers, col(arr.kv_heads), col(arr.head_dim), col(arr.hidden), col(arr.vocab),
                             col(arr.ffn), col(arr.heads), ctx, overhead=overhead)
     # placement: all on the GPU if it fits, else layers split GPU/CPU, else CPU only (budget: RAM)
@@ -424,7 +427,8 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     shape = total.shape
     inputs.update({
         "weight_bytes": per_tok.ravel(),
-        "kv_bytes_per_pos": np.broadcast_to(col(arr.layers * arr.kv_heads * arr.head_dim * 2 * 2), shape).ravel(),
+        "kv_bytes_per_pos": np.broadcast_to(col(arr.layers * arr.kv_layer_frac * arr.kv_heads * arr.head_dim * 2 * 2),
+                                            shape).ravel(),
         "active_params": np.broadcast_to(col(arr.active), shape).ravel(),
         # embedding + output head (counted once when tied): prefill does not run the head per prompt token
         "head_params": np.broadcast_to(col(np.minimum(arr.emb + arr.out, 0.5 * arr.active)), shape).ravel(),

@@ -28,6 +28,15 @@ from llmfit_core.errors import HeaderTooLargeError
 STATE_BYTES = 4  # GGML_TYPE_F32: llama-model.cpp create_memory passes F32 for type_r and type_s
 TENSOR_ALIGN = 32  # ggml CPU buffer alignment (TENSOR_ALIGNMENT): each cache tensor is padded to it
 MAX_HPARAM = 1 << 24  # any single SSM / conv / head size; real models use at most a few 10^4
+# config.json model types whose layer layout llama.cpp fixes even without the SSM sizes: every Nth layer is full
+# attention (src/models/qwen3next.cpp, qwen35.cpp, qwen35moe.cpp: full_attention_interval, default 4)
+FULL_ATTENTION_INTERVAL = {"qwen3_next": 4, "qwen3_5": 4, "qwen3_5_text": 4, "qwen3_5_moe": 4, "qwen3_5_moe_text": 4}
+
+
+def kv_layer_fraction(model_type: str | None) -> float:
+    """Share of a model type's layers that keep a KV cache when its config names no layer layout (1.0: all)."""
+    interval = FULL_ATTENTION_INTERVAL.get((model_type or "").lower())
+    return 1.0 / interval if interval else 1.0
 MAX_STATE_ELEMS = (1 << 32) - 1  # n_embd_r() / n_embd_s() are uint32_t
 
 

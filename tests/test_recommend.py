@@ -194,3 +194,21 @@ def test_results_beyond_the_full_rescore_keep_a_consistent_breakdown(monkeypatch
         m = r.to_dict()["memory"]
         assert m["total_bytes"] == m["weights_bytes"] + m["kv_cache_bytes"] + m["compute_bytes"] + m["overhead_bytes"]
         assert m["total_bytes"] == r.total_bytes and m["weights_bytes"] > m["kv_cache_bytes"] > 0
+
+
+def test_hybrid_kv_cache_counts_only_attention_layers_like_the_full_pipeline():
+    # Qwen3.5-style hybrid: llama.cpp keeps a KV cache in every 4th layer only (the others keep a recurrent
+    # state); the vectorised ranking and the full pipeline must both know it, or long contexts look 4x too big
+    hybrid = CatalogEntry(id="acme/Qwen3.5-35B-A3B", family="qwen-3.5", arch="qwen3_5_moe", params=35_951_822_704,
+                          active_params=3_000_000_000, n_layers=40, hidden_size=2048, n_heads=16, n_kv_heads=2,
+                          head_dim=256, vocab_size=248320, max_context=262144, n_experts=256, n_experts_used=8,
+                          expert_ffn_size=512, shared_ffn_size=512, uses=["chat"], license="apache-2.0",
+                          gguf=[{"repo": "acme/Qwen3.5-35B-A3B-GGUF", "quants": {}}])
+    cat = Catalog([hybrid])
+    ctx = 131072
+    res = recommend(Constraints(context=ctx), hardware=GPU24, catalog=cat, top=1, refine=False)
+    r = res.items[0]
+    full = fit_spec(hybrid.to_spec(r.quant), hardware=GPU24, context=ctx)
+    kv_all_layers = 40 * 2 * 256 * 2 * 2 * ctx  # K+V, f16, every layer
+    assert full.memory.kv_cache_bytes == kv_all_layers // 4
+    assert abs(r.total_bytes / full.memory.total_bytes - 1) < 0.08

@@ -269,11 +269,18 @@ def test_config_recurrent_facts(cfg, want):
         assert sum(1 for b, f in zip(m.kv_layer_bytes, spec.recurrent_layers) if b and not f) == n_kv
 
 
-def test_config_without_recurrent_facts_keeps_todays_estimate():
-    """The catalog builds bare configs (model_type + sizes): no invented SSM sizes."""
-    base = {k: v for k, v in QWEN3_NEXT.items() if not k.startswith("linear_")}
+def test_config_without_recurrent_facts_invents_no_state_size():
+    """The catalog builds bare configs (model_type + sizes): no invented SSM sizes, but a qwen3-next / qwen3.5
+    config still has llama.cpp's default layout (every 4th layer full attention), so only those keep a KV cache."""
+    base = {k: v for k, v in QWEN3_NEXT.items() if not k.startswith("linear_") and k not in ("layer_types", "full_attention_interval")}
     spec = spec_from_config(base, "cfg")
-    assert spec.n_recurrent_layers == 0 and spec.n_kv_layers is None
+    n = spec.n_layers
+    assert spec.n_kv_layers == n // 4 and spec.n_recurrent_layers == n - n // 4
+    assert spec.recurrent_state_elems == 0
+    full = estimate_memory(spec_from_config({**base, "model_type": "qwen3"}, "dense"), "cpu", 4096)
+    hybrid = estimate_memory(spec, "cpu", 4096)
+    assert hybrid.kv_cache_bytes * 4 == full.kv_cache_bytes
+    assert any("recurrent state not counted" in n for n in hybrid.notes)
 
 
 def test_config_hostile_ssm_size_is_a_clear_error():

@@ -389,7 +389,7 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
     recurrent. Only configs that name the family's recurrent facts are modelled: a bare model_type (the
     catalog's configs) keeps today's attention-only estimate.
     """
-    from llmfit_core.recurrent import state_sizes
+    from llmfit_core.recurrent import FULL_ATTENTION_INTERVAL, state_sizes
 
     def I(v, default=0):  # noqa: E743
         return _int(v, default)
@@ -461,15 +461,16 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
             return None
         r, s = state_sizes(hidden, l_cache=I(cfg.get("conv_L_cache")), **sz)
         return flags[0], [not f for f in flags[0]], r, s
-    if mt in ("qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text"):
-        if "linear_num_value_heads" not in cfg or "linear_key_head_dim" not in cfg:
-            return None
+    if mt in FULL_ATTENTION_INTERVAL:
         lt = cfg.get("layer_types")
         if isinstance(lt, list) and len(lt) == n_layers:
             rec = [t == "linear_attention" for t in lt]
-        else:
-            interval = I(cfg.get("full_attention_interval"), 4) or 4
+        else:  # llama.cpp's loader (models/qwen35*.cpp, qwen3next.cpp): every 4th layer full attention by default
+            interval = I(cfg.get("full_attention_interval"), FULL_ATTENTION_INTERVAL[mt]) or FULL_ATTENTION_INTERVAL[mt]
             rec = [(i + 1) % interval != 0 for i in range(n_layers)]
+        if "linear_num_value_heads" not in cfg or "linear_key_head_dim" not in cfg:
+            # a bare config (the catalog's): the layer layout is the architecture's, the state size is not known
+            return rec, [not f for f in rec], 0, 0
         r, s = state_sizes(hidden, d_conv=I(cfg.get("linear_conv_kernel_dim")), d_state=I(cfg.get("linear_key_head_dim")),
                            n_group=I(cfg.get("linear_num_key_heads")),
                            d_inner=I(cfg.get("linear_value_head_dim")) * I(cfg.get("linear_num_value_heads")), **sz)
