@@ -79,3 +79,12 @@ def test_quantized_with_llama_cpp(tmp_path):
     assert types["blk.0.ffn_up.weight"] == "Q8_0"
     assert types["blk.0.attn_norm.weight"] == "F32"
     assert not (tmp_path / "q.gguf.f16.tmp").exists()
+
+
+@pytest.mark.parametrize("quant, ffn_type", [("IQ4_XS", "IQ4_XS"), ("Q4_1", "Q4_1"), ("Q3_K_L", "Q3_K")])
+def test_quantizer_types_without_imatrix(tmp_path, quant, ffn_type):
+    # file types llama.cpp makes without an importance matrix: calibration runs can cover the IQ and legacy kernels
+    pytest.importorskip("llama_cpp")
+    path = write_synthetic_gguf(tmp_path / f"{quant}.gguf", "llama-tiny", quant=quant)
+    types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
+    assert types["blk.0.ffn_gate.weight"] == ffn_type
