@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmfit_core.bench.calibration import CPU_BACKEND
 from llmfit_core.bench.store import append_line, data_dir, read_jsonl
 from llmfit_core.errors import BenchError
 
@@ -33,7 +34,7 @@ _SETTINGS_KEYS = ("pp", "tg", "repeats", "threads", "n_ctx", "n_batch", "n_ubatc
 _GPU_NUM_KEYS = ("vram_gb", "bandwidth_gbs", "fp16_tflops", "gpu_cores")  # numbers; compute_capability is text
 _RUNTIME_KEYS = ("name", "llama_cpp_python", "device")
 # backend of a record -> the public CSV's backend label (training/data.py maps these back)
-_PUBLIC_BACKEND = {"llama.cpp-cpu": "CPU", "llama.cpp-cuda": "CUDA", "llama.cpp-metal": "Metal",
+_PUBLIC_BACKEND = {CPU_BACKEND: "CPU", "llama.cpp-cuda": "CUDA", "llama.cpp-metal": "Metal",
                    "llama.cpp-vulkan": "Vulkan", "llama.cpp-rocm": "ROCm", "llama.cpp-sycl": "SYCL"}
 _ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _FP_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -94,7 +95,7 @@ def _gpu(g: dict) -> dict:
 
 def record_backend_name(r: dict) -> str:
     """The backend a record ran on: runtime.name, llama.cpp-cpu for records that do not say."""
-    return str((r.get("runtime") or {}).get("name") or "llama.cpp-cpu")
+    return str((r.get("runtime") or {}).get("name") or CPU_BACKEND)
 
 
 def export_records(records: list[dict], path: str | os.PathLike) -> int:
@@ -243,7 +244,7 @@ def to_public_rows(r: dict) -> list[dict]:
     m, st, hw = r["model"], r["settings"], r["hardware"]
     label = f"{m.get('arch', 'model')}-{m['params'] / 1e9:.2f}b" + ("-synthetic" if r.get("source") == "synthetic" else "")
     backend = record_backend_name(r)
-    offload = "CPU-only" if backend == "llama.cpp-cpu" else f"n_gpu_layers {st.get('n_gpu_layers')}"
+    offload = "CPU-only" if backend == CPU_BACKEND else f"n_gpu_layers {st.get('n_gpu_layers')}"
     note = (f"llmfit bench, {offload}, {st.get('threads')} threads, n_ctx {st.get('n_ctx')}, "
             f"repack {'on' if st.get('repack') else 'off'}, llama-cpp-python {(r.get('runtime') or {}).get('llama_cpp_python')}; "
             f"id {r['id']}")

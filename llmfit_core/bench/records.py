@@ -7,6 +7,7 @@ import os
 import uuid
 from pathlib import Path
 
+from llmfit_core.bench.calibration import CPU_BACKEND
 from llmfit_core.bench.fingerprint import fingerprint, summary
 from llmfit_core.bench.runner import BenchResult
 from llmfit_core.hardware.profile import HardwareProfile
@@ -46,9 +47,6 @@ def spec_from_facts(facts: dict, ref: str = "bench-record") -> ModelSpec | None:
         return None
     kw = {k: facts[k] for k in SPEC_FIELDS if k in facts and facts[k] is not None}
     return ModelSpec(ref=ref, **kw)
-
-
-CPU_BACKEND = "llama.cpp-cpu"
 
 
 def predict_for(spec: ModelSpec | None, hw: HardwareProfile, n_ctx: int, pp: int, tg: int,
