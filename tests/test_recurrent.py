@@ -281,6 +281,7 @@ def test_config_without_recurrent_facts_invents_no_state_size():
     hybrid = estimate_memory(spec, "cpu", 4096)
     assert hybrid.kv_cache_bytes * 4 == full.kv_cache_bytes
     assert any("recurrent state not counted" in n for n in hybrid.notes)
+    assert any("not in the config, not counted" in n for n in spec.notes)
 
 
 def test_config_hostile_ssm_size_is_a_clear_error():

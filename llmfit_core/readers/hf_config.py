@@ -296,7 +296,8 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         n_rec = sum(rec_flags)
         notes.append(f"{'recurrent' if n_kv_layers == 0 else 'hybrid'} model: {n_rec} of {n_layers} layers keep a "
                      f"recurrent state" + ("" if n_kv_layers is None else f", {n_kv_layers} a KV cache")
-                     + " (recurrent layers' weights estimated as attention layers)")
+                     + " (recurrent layers' weights estimated as attention layers"
+                     + ("; the state's size is not in the config, not counted)" if not (rec_r or rec_s) else ")"))
     else:
         rec_flags, rec_r, rec_s = None, 0, 0
     if rec is None and isinstance(layer_types, list) and len(layer_types) == n_layers:
