@@ -100,6 +100,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     if any("CPU memory bandwidth" in n for n in hw.notes):  # the hardware note says it, with the measure hint
         reasons = [r for r in reasons if not r.startswith(CPU_BW_ESTIMATED)]
     reasons += [n for n in spec.notes if n not in reasons]
+    reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
     if be.runtime == "llama.cpp" and be.gpu and plc.fits:
         reasons.append(f"llama.cpp settings: n_gpu_layers={plc.gpu_layers} (-ngl), n_ctx={ctx} (-c)")

@@ -293,11 +293,8 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         if attn_flags is not None and not all(attn_flags):
             layer_kv_heads = [n_kv if a else 0 for a in attn_flags]
             n_kv_layers = sum(attn_flags)
-        n_rec = sum(rec_flags)
-        notes.append(f"{'recurrent' if n_kv_layers == 0 else 'hybrid'} model: {n_rec} of {n_layers} layers keep a "
-                     f"recurrent state" + ("" if n_kv_layers is None else f", {n_kv_layers} a KV cache")
-                     + " (recurrent layers' weights estimated as attention layers"
-                     + ("; the state's size is not in the config, not counted)" if not (rec_r or rec_s) else ")"))
+        # the layer split and the state's figure (or that it is unknown) are the memory estimate's note
+        notes.append(f"weights of the {sum(rec_flags)} recurrent layers estimated as attention layers (config.json)")
     else:
         rec_flags, rec_r, rec_s = None, 0, 0
     if rec is None and isinstance(layer_types, list) and len(layer_types) == n_layers:
