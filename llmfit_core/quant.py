@@ -124,6 +124,14 @@ def quant_fact(name: str) -> QuantFact:
     return QuantFact(q, fam, None, _other_bits(fam, bits, gs), gs)
 
 
+def quant_fact_or_none(name) -> QuantFact | None:
+    """quant_fact for any input, None when it is not a known quantization (unknown, empty, None, hostile)."""
+    try:
+        return quant_fact(name)
+    except UnknownQuantizationError:
+        return None
+
+
 # --------------------------------------------------------------------------------------------------
 # names
 
@@ -139,23 +147,26 @@ _ALIASES = {
     "Q3": "Q3_K_M", "3BIT": "Q3_K_M", "INT3": "Q3_K_M", "Q3_K": "Q3_K_M",
     "Q2": "Q2_K", "2BIT": "Q2_K", "INT2": "Q2_K",
     "FP8": "FP8", "F8": "FP8", "F8_E4M3": "FP8", "FP8_E4M3": "FP8",
+    # llama.cpp's former ARM repacks of Q4_0 (file types 33-35, since removed): Q4_0's bytes
+    "Q4_0_4_4": "Q4_0", "Q4_0_4_8": "Q4_0", "Q4_0_8_8": "Q4_0",
 }
 _COMPACT = {n.replace("_", ""): n for n in _DEFAULT_TYPE}
-_OTHER_RE = re.compile(r"^(MLX|GPTQ|AWQ|BNB)[-_]?(\d)[-_]?BITS?(?:[-_]?G(\d+))?$")
+_OTHER_RE = re.compile(r"^(MLX|GPTQ|AWQ|BNB)[-_]?(\d\d?)[-_]?BITS?(?:[-_]?G(\d+))?$")
 
 
 def normalize_quant(name: str) -> str:
-    """Canonical quantization name: "q4_k_m"/"Q4KM" -> "Q4_K_M", "fp16" -> "F16", "MLX-4bit" -> "MLX-4bit".
+    """Canonical quantization name: "q4_k_m"/"Q4KM"/"MOSTLY_Q4_K_M" -> "Q4_K_M", "fp16" -> "F16", "MLX 4bit" -> "MLX-4bit".
 
-    Generic "4bit"/"int4" mean llama.cpp's usual 4-bit file (Q4_K_M), "8bit"/"int8" Q8_0.
-    Raises UnknownQuantizationError for anything else.
+    The one name normaliser of the package (readers, resolve, catalog, fit and the throughput model).
+    Generic "4bit"/"int4" mean llama.cpp's usual 4-bit file (Q4_K_M), "8bit"/"int8" Q8_0; "MLX-16bit" is
+    MLX's unquantized (bf16/fp16) storage. Raises UnknownQuantizationError for anything else.
     """
     if not isinstance(name, str) or not name.strip() or len(name) > 40:
         shown = repr(name)[:40] + ("..." if len(repr(name)) > 40 else "")
         raise UnknownQuantizationError(f"unknown quantization {shown}")
     raw = name.strip()
     s = raw.upper().replace("-", "_").replace(" ", "_").replace(".", "_")
-    s = s.removeprefix("GGUF_")
+    s = s.removeprefix("GGUF_").removeprefix("MOSTLY_")  # LlamaFileType names: MOSTLY_Q4_K_M
     if s.startswith("UD_"):  # Unsloth dynamic label, e.g. UD-Q4_K_XL (mix based on Q4_K_M)
         rest = s[3:]
         base = normalize_quant(rest)
@@ -182,9 +193,11 @@ def normalize_quant(name: str) -> str:
         m = _OTHER_RE.match(s)
     if m:
         fam, bits, group = m.group(1), int(m.group(2)), m.group(3)
+        if group is not None and int(group) == 0:
+            raise UnknownQuantizationError(f"unknown quantization {raw!r} (group size 0)")
         label = {"MLX": "MLX", "GPTQ": "GPTQ", "AWQ": "AWQ", "BNB": "BNB"}[fam]
-        if fam == "MLX" and bits not in (2, 3, 4, 5, 6, 8):
-            raise UnknownQuantizationError(f"unknown quantization {raw!r} (MLX supports 2,3,4,5,6,8 bits)")
+        if fam == "MLX" and (bits not in (2, 3, 4, 5, 6, 8, 16) or bits == 16 and group):
+            raise UnknownQuantizationError(f"unknown quantization {raw!r} (MLX supports 2,3,4,5,6,8 bits, or 16 unquantized)")
         if fam in ("GPTQ", "AWQ") and bits not in (2, 3, 4, 8):
             raise UnknownQuantizationError(f"unknown quantization {raw!r}")
         if fam == "BNB" and bits not in (4, 8):
@@ -211,10 +224,12 @@ def base_file_type(quant: str) -> str:
 def _parse_other(q: str) -> tuple[str, int, int | None]:
     if q == "FP8":
         return "fp8", 8, None
-    m = re.match(r"^(MLX|GPTQ|AWQ|BNB)-(\d)bit(?:-g(\d+))?$", q)
+    m = re.match(r"^(MLX|GPTQ|AWQ|BNB)-(\d\d?)bit(?:-g(\d+))?$", q)
     if not m:
         raise UnknownQuantizationError(f"unknown quantization {q!r}")
     fam = m.group(1).lower()
+    if fam == "mlx" and m.group(2) == "16":
+        return fam, 16, None  # not quantized: no groups, no scales
     default_group = {"mlx": 64, "gptq": 128, "awq": 128, "bnb": 64}[fam]
     return fam, int(m.group(2)), int(m.group(3)) if m.group(3) else default_group
 
@@ -223,8 +238,8 @@ def _other_bits(fam: str, bits: int, group: int | None) -> float:
     """Stored bits per quantized weight incl. per-group metadata."""
     if fam == "fp8":
         return 8.0
-    if fam == "mlx":  # affine: fp16 scale + fp16 bias per group
-        return bits + 32.0 / group
+    if fam == "mlx":  # affine: fp16 scale + fp16 bias per group (none when not quantized)
+        return bits + 32.0 / group if group else float(bits)
     if fam in ("gptq", "awq"):  # fp16 scale + packed `bits` zero point per group
         return bits + (16.0 + bits) / group
     if fam == "bnb":

@@ -91,7 +91,7 @@ def _interp_delta(bpw: float) -> float:
 
 # non-llama.cpp quantizations -> comparable llama.cpp type (same bits, similar grouping)
 _ASSUMED = {
-    "MLX-8bit": "Q8_0", "MLX-6bit": "Q6_K", "MLX-5bit": "Q5_1", "MLX-4bit": "Q4_1", "MLX-3bit": "Q3_K_S", "MLX-2bit": "Q2_K",
+    "MLX-16bit": "F16", "MLX-8bit": "Q8_0", "MLX-6bit": "Q6_K", "MLX-5bit": "Q5_1", "MLX-4bit": "Q4_1", "MLX-3bit": "Q3_K_S", "MLX-2bit": "Q2_K",
     "GPTQ-8bit": "Q8_0", "GPTQ-4bit": "Q4_K_S", "GPTQ-3bit": "Q3_K_M", "GPTQ-2bit": "Q2_K",
     "AWQ-8bit": "Q8_0", "AWQ-4bit": "Q4_K_S", "BNB-8bit": "Q8_0", "BNB-4bit": "Q4_0", "FP8": "Q8_0",
 }
