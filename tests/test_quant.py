@@ -158,3 +158,80 @@ def test_mix_summaries():
     # llama.cpp reports 4.89 BPW when it quantizes Llama-3-8B to Q4_K_M
     assert typical_bits_per_weight("Q4_K_M") == pytest.approx(4.89, abs=0.01)
     assert typical_bits_per_weight("q8_0") == pytest.approx(8.50, abs=0.01)
+
+
+# ---------------------------------------------------------------- one name normaliser for every path
+
+# name -> (canonical name or None when unknown, throughput kernel family, bits per weight, base ggml type)
+NAME_TABLE = [
+    ("q4_k_m", "Q4_K_M", "kquant", 4.5, "Q4_K"),
+    ("Q4_K_M", "Q4_K_M", "kquant", 4.5, "Q4_K"),
+    ("  Q4KM ", "Q4_K_M", "kquant", 4.5, "Q4_K"),
+    ("GGUF-Q4_K_M", "Q4_K_M", "kquant", 4.5, "Q4_K"),
+    ("4bit", "Q4_K_M", "kquant", 4.5, "Q4_K"),
+    ("UD-Q4_K_XL", "UD-Q4_K_XL", "kquant", 4.5, "Q4_K"),
+    ("Q3_K_S", "Q3_K_S", "kquant", 3.4375, "Q3_K"),
+    ("mostly_q8_0", "Q8_0", "legacy", 8.5, "Q8_0"),
+    ("MOSTLY_Q4_K_M", "Q4_K_M", "kquant", 4.5, "Q4_K"),
+    ("Q4_0", "Q4_0", "legacy", 4.5, "Q4_0"),
+    ("Q4_0_4_4", "Q4_0", "legacy", 4.5, "Q4_0"),  # old ARM repack of Q4_0: same bytes
+    ("Q5_0", "Q5_0", "legacy", 5.5, "Q5_0"),
+    ("IQ4_NL", "IQ4_NL", "legacy", 4.5, "IQ4_NL"),
+    ("IQ4_XS", "IQ4_XS", "iq", 4.25, "IQ4_XS"),
+    ("IQ3_M", "IQ3_M", "iq", 3.4375, "IQ3_S"),  # llama.cpp's default type of the IQ3_M mix
+    ("TQ1_0", "TQ1_0", "iq", 1.6875, "TQ1_0"),
+    ("MXFP4_MOE", "MXFP4_MOE", "fp4", 4.25, "MXFP4"),
+    ("mxfp4", "MXFP4_MOE", "fp4", 4.25, "MXFP4"),
+    ("BF16", "BF16", "float", 16.0, "BF16"),
+    ("fp16", "F16", "float", 16.0, "F16"),
+    ("bfloat16", "BF16", "float", 16.0, "BF16"),
+    ("F32", "F32", "float", 32.0, "F32"),
+    ("MLX 4bit", "MLX-4bit", "mlx", 4.5, None),
+    ("MLX-4BIT", "MLX-4bit", "mlx", 4.5, None),
+    ("MLX-6BIT", "MLX-6bit", "mlx", 6.5, None),
+    ("MLX-4bit-g32", "MLX-4bit-g32", "mlx", 5.0, None),
+    ("MLX-16BIT", "MLX-16bit", "mlx", 16.0, None),  # unquantized MLX weights: no group scales
+    ("GPTQ-4bit", "GPTQ-4bit", "other", 4.15625, None),
+    ("BNB-4bit", "BNB-4bit", "other", pytest.approx(4.1270, abs=1e-4), None),
+    ("FP8", "FP8", "other", 8.0, None),
+    # unknown or hostile: rejected by normalize_quant, "other" / no bits on the throughput side
+    ("unspecified", None, "other", None, None),
+    ("", None, "other", None, None),
+    (None, None, "other", None, None),
+    ("MLX", None, "other", None, None),
+    ("MLX-58bit", None, "other", None, None),
+    ("AutoRound-4bit", None, "other", None, None),
+    ("Q4_K_M_MOE", None, "other", None, None),
+    ("Q8_0-GGUF", None, "other", None, None),
+    ("F16; rm -rf /", None, "other", None, None),
+    ("Q4_K_M\x00", None, "other", None, None),
+    ("x" * 200, None, "other", None, None),
+]
+
+
+@pytest.mark.parametrize("name,canon,family,bits,base", NAME_TABLE)
+def test_one_normaliser_for_every_path(name, canon, family, bits, base):
+    """quant.py (readers, resolve, catalog, fit) and the throughput model give the same answer for a name."""
+    from llmfit_core.bench.calibration import family_of
+    from llmfit_core.model_spec import ModelSpec
+    from llmfit_core.quant import quant_fact_or_none
+    from llmfit_core.throughput.quantfamily import quant_family
+    from llmfit_core.throughput.roofline import model_figures
+
+    fact = quant_fact_or_none(name)
+    if canon is None:
+        assert fact is None
+        with pytest.raises(UnknownQuantizationError):
+            normalize_quant(name)
+    else:
+        assert normalize_quant(name) == canon and fact.name == canon
+        assert (fact.bits, fact.default_type) == (bits, base)
+        assert quant_fact(name) == fact
+    assert quant_family(name) == family_of(name) == family
+    # the roofline's figures of a spec without stored bytes: bits from the same fact, 16 when unknown
+    spec = ModelSpec(ref="x", arch="llama", params=10**9, active_params=10**9, n_layers=16, hidden_size=2048, n_heads=16,
+                     n_kv_heads=8, head_dim=128, vocab_size=32000, max_context=4096, quant=name)
+    mf = model_figures(spec)
+    assert mf.quant_family == family
+    assert mf.bits_per_weight == (16.0 if bits is None else bits)
+    assert any("unknown" in n for n in mf.notes) == (bits is None)

@@ -13,6 +13,7 @@ import pytest
 from llmfit_core.backends import BACKENDS
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import quant_fact, quant_fact_or_none
 from llmfit_core.throughput import (
     hardware_arrays,
     hardware_figures,
@@ -23,7 +24,7 @@ from llmfit_core.throughput import (
     predict_batch,
 )
 from llmfit_core.throughput.correction import weights_dirs
-from llmfit_core.throughput.quantfamily import base_ggml_type, bits_per_weight, quant_family
+from llmfit_core.throughput.quantfamily import quant_family
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -61,14 +62,14 @@ def llama8b():
 
 
 def test_quant_family_and_bits_come_from_gguf_sizes():
-    assert quant_family("Q4_K_M") == "kquant" and base_ggml_type("Q4_K_M") == "Q4_K"
+    assert quant_family("Q4_K_M") == "kquant" and quant_fact("Q4_K_M").default_type == "Q4_K"
     assert quant_family("q4_0") == "legacy" and quant_family("IQ3_XXS") == "iq"
     assert quant_family("F16") == quant_family("BF16") == "float"
     assert quant_family("MLX-4bit") == "mlx" and quant_family("GPTQ-4bit") == "other"
-    assert bits_per_weight("Q4_0") == pytest.approx(4.5)  # 18 bytes per 32 weights
-    assert bits_per_weight("Q8_0") == pytest.approx(8.5)
-    assert bits_per_weight("Q6_K") == pytest.approx(6.5625)
-    assert bits_per_weight("no-such-quant") is None
+    assert quant_fact("Q4_0").bits == pytest.approx(4.5)  # 18 bytes per 32 weights
+    assert quant_fact("Q8_0").bits == pytest.approx(8.5)
+    assert quant_fact("Q6_K").bits == pytest.approx(6.5625)
+    assert quant_fact_or_none("no-such-quant") is None and quant_family("no-such-quant") == "other"
 
 
 # ---------------------------------------------------------------- roofline physics

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from llmfit_core.throughput.quantfamily import FAMILY_CODE, bits_per_weight, quant_family
+from llmfit_core.quant import quant_fact_or_none
+from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 
 # Backends by device (llmfit_core.backends.Backend.device, "mlx" for runtime mlx).
 # Reason given when the CPU memory bandwidth is a guess (api.fit drops it when the hardware note says it).
@@ -222,8 +223,9 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
     fam = quant_family(spec.quant)
     bpw = spec.bits_per_weight
     if not bpw:
-        bpw = bits_per_weight(spec.quant) or 16.0
-        if bits_per_weight(spec.quant) is None:
+        fact = quant_fact_or_none(spec.quant)
+        bpw = fact.bits if fact else 16.0
+        if fact is None:
             notes.append(f"bits per weight of {spec.quant!r} unknown: assumed 16")
     total = float(spec.weight_bytes) if spec.weight_bytes else spec.params * bpw / 8.0
     if not _pos(total) or not _pos(spec.params or spec.weight_bytes):
