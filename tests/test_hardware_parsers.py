@@ -75,6 +75,12 @@ def test_nvml_values_two_gpus():
     assert g3090.bandwidth_gbs == 936.1
     assert g4090.driver == "550.54.14" and g4090.cuda_version == "12.4"
     assert g3090.vram_gb == 24.0
+    # the owner limited the 3090 (nvidia-smi -pl 280); the 4090 runs at its default
+    assert (g3090.power_limit_w, g3090.default_power_limit_w) == (280.0, 350.0)
+    assert (g4090.power_limit_w, g4090.default_power_limit_w) == (450.0, 450.0)
+    bad = {"gpus": [{"name": "x", "power_limit_mw": "N/A", "default_power_limit_mw": -5}]}
+    assert nvidia.parse_nvml_values(bad)[0].power_limit_w is None
+    assert nvidia.parse_nvml_values(bad)[0].default_power_limit_w is None
 
 
 def test_nvidia_smi_xml_two_gpus():
@@ -85,6 +91,12 @@ def test_nvidia_smi_xml_two_gpus():
     assert gpus[0].max_mem_clock_mhz == 10501
     assert gpus[0].bandwidth_gbs is None  # no bus width in the XML: filled from the table later
     assert gpus[0].cuda_version == "12.4" and gpus[1].driver == "550.54.14"
+    # both layouts of the power block: gpu_power_readings (drivers >= 530) and power_readings (older)
+    assert (gpus[0].power_limit_w, gpus[0].default_power_limit_w) == (450.0, 450.0)
+    assert (gpus[1].power_limit_w, gpus[1].default_power_limit_w) == (280.0, 350.0)
+    na = ("<nvidia_smi_log><gpu><product_name>X</product_name><gpu_power_readings>"
+          "<current_power_limit>N/A</current_power_limit></gpu_power_readings></gpu></nvidia_smi_log>")
+    assert nvidia.parse_nvidia_smi_xml(na)[0].power_limit_w is None
     with pytest.raises(ValueError):
         nvidia.parse_nvidia_smi_xml("<nvidia_smi_log><gpu>")
 
@@ -116,6 +128,7 @@ def test_amd_sysfs_tree():
     assert g.vram_gb == round(25753026560 / GIB, 2)
     assert g.vram_free_gb == round((25753026560 - 1543503872) / GIB, 2)
     assert g.pci_id == "0x1002:0x744c"
+    assert (g.power_limit_w, g.default_power_limit_w) == (250.0, 303.0)  # hwmon power1_cap(_default), microwatts
     assert any("card1" in n and "integrated" in n for n in notes)
 
 

@@ -79,6 +79,10 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
             parts.append(f"CC {g.compute_capability}")
         if g.gpu_cores:
             parts.append(f"{g.gpu_cores} cores")
+        if g.power_limit_w:
+            parts.append(f"power limit {g.power_limit_w:.0f} W" + (
+                f" (default {g.default_power_limit_w:.0f} W)" if g.default_power_limit_w and
+                abs(g.default_power_limit_w - g.power_limit_w) >= 1 else ""))
         if g.driver:
             parts.append(f"driver {g.driver}" + (f" / CUDA {g.cuda_version}" if g.cuda_version else ""))
         t.add_row(f"GPU {i}", f"{g.name}: " + ", ".join(parts))

@@ -4,7 +4,8 @@
 NVML values dict shape (also the recorded-fixture format):
     {"driver_version": "550.54.14", "cuda_version": 12040,
      "gpus": [{"name": "NVIDIA GeForce RTX 3090", "memory_total": bytes, "memory_free": bytes,
-               "compute_capability": [8, 6], "bus_width": 384, "max_mem_clock_mhz": 9751}]}
+               "compute_capability": [8, 6], "bus_width": 384, "max_mem_clock_mhz": 9751,
+               "power_limit_mw": 280000, "default_power_limit_mw": 350000}]}
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def _s(v) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
+def _watts(mw) -> float | None:
+    """NVML milliwatts -> W (None for missing or nonsense values)."""
+    try:
+        w = float(mw) / 1000.0
+    except (TypeError, ValueError):
+        return None
+    return round(w, 1) if 0 < w < 10_000 else None
+
+
 def parse_nvml_values(values: dict) -> list[GPUInfo]:
     """Turn recorded NVML values into GPUInfo entries (VRAM in GiB, bandwidth from bus × clock)."""
     driver = values.get("driver_version")
@@ -60,6 +70,8 @@ def parse_nvml_values(values: dict) -> list[GPUInfo]:
                 cuda_version=cuda,
                 memory_bus_width=g.get("bus_width"),
                 max_mem_clock_mhz=g.get("max_mem_clock_mhz"),
+                power_limit_w=_watts(g.get("power_limit_mw")),
+                default_power_limit_w=_watts(g.get("default_power_limit_mw")),
             )
         )
     return out
@@ -88,6 +100,8 @@ def query_nvml() -> dict:
                 ("compute_capability", lambda: list(pynvml.nvmlDeviceGetCudaComputeCapability(h))),
                 ("bus_width", lambda: int(pynvml.nvmlDeviceGetMemoryBusWidth(h))),
                 ("max_mem_clock_mhz", lambda: int(pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_MEM))),
+                ("power_limit_mw", lambda: int(pynvml.nvmlDeviceGetEnforcedPowerLimit(h))),
+                ("default_power_limit_mw", lambda: int(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(h))),
             ):
                 try:
                     g[key] = fn()
@@ -121,6 +135,15 @@ def _mhz(text: str | None) -> float | None:
     return float(m.group(1)) if m else None
 
 
+def _xml_watts(gpu, *paths: str) -> float | None:
+    """The first of `paths` that holds "350.00 W" (not "N/A"), in W."""
+    for path in paths:
+        m = re.match(r"\s*([\d.]+)\s*W", gpu.findtext(path) or "")
+        if m and 0 < float(m.group(1)) < 10_000:
+            return float(m.group(1))
+    return None
+
+
 def parse_nvidia_smi_xml(text: str) -> list[GPUInfo]:
     """Parse `nvidia-smi -q -x` output (fallback when nvidia-ml-py is missing)."""
     try:
@@ -142,6 +165,11 @@ def parse_nvidia_smi_xml(text: str) -> list[GPUInfo]:
                 driver=driver.strip() if driver else None,
                 cuda_version=cuda.strip() if cuda else None,
                 max_mem_clock_mhz=_mhz(gpu.findtext("max_clocks/mem_clock")),
+                # drivers >= 530 say gpu_power_readings/current_power_limit, older ones power_readings/...
+                power_limit_w=_xml_watts(gpu, "gpu_power_readings/current_power_limit",
+                                         "power_readings/enforced_power_limit", "power_readings/power_limit"),
+                default_power_limit_w=_xml_watts(gpu, "gpu_power_readings/default_power_limit",
+                                                 "power_readings/default_power_limit"),
             )
         )
     return out

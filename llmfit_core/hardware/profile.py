@@ -59,6 +59,8 @@ class GPUInfo:
     max_mem_clock_mhz: float | None = None  # as NVML reports it (bandwidth = bus/8 * clock * 2)
     arch: str | None = None  # e.g. "Ada", "gfx1100"
     pci_id: str | None = None  # "0x1002:0x744c"
+    power_limit_w: float | None = None  # board power limit in force (NVML enforced limit, hwmon power1_cap)
+    default_power_limit_w: float | None = None  # the board's default limit; a lower limit in force slows compute
 
     @property
     def vram_bytes(self) -> int:

@@ -80,6 +80,12 @@ def _pick_name(device_id: str | None, vram_gib: float | None, vendor: str, notes
     return ties[0]
 
 
+def _microwatts(v: str | None) -> float | None:
+    """hwmon power1_cap (microwatts) -> W, None for missing or nonsense values."""
+    n = _int(v)
+    return round(n / 1e6, 1) if n and 0 < n < 10_000 * 10**6 else None
+
+
 def parse_drm_cards(cards: dict[str, dict[str, str]], notes: list[str] | None = None) -> list[GPUInfo]:
     """Turn per-card sysfs file contents ({"card0": {"vendor": "0x1002", "device": ..., "mem_info_vram_total": ...}})
     into GPUInfo for AMD and discrete Intel GPUs; integrated and other vendors are skipped (with a note)."""
@@ -106,6 +112,8 @@ def parse_drm_cards(cards: dict[str, dict[str, str]], notes: list[str] | None = 
                     vram_gb=None if is_apu else vram,
                     vram_free_gb=round((total - used) / GIB, 2) if total and used is not None and not is_apu else None,
                     pci_id=f"{vendor}:{dev}",
+                    power_limit_w=_microwatts(f.get("power1_cap")),
+                    default_power_limit_w=_microwatts(f.get("power1_cap_default")),
                 )
             )
         elif vendor == INTEL:
@@ -134,6 +142,19 @@ def read_drm_cards(root: str = "/") -> dict[str, dict[str, str]]:
                     files[fname] = fh.read(4096).strip()
             except OSError:
                 pass
+        # amdgpu's board power cap (hwmon, microwatts): the one in force and the card's default
+        hw = os.path.join(base, n, "device", "hwmon")
+        try:
+            hwmons = sorted(h for h in os.listdir(hw) if h.startswith("hwmon"))
+        except OSError:
+            hwmons = []
+        for fname in ("power1_cap", "power1_cap_default"):
+            for h in hwmons[:1]:
+                try:
+                    with open(os.path.join(hw, h, fname), encoding="utf-8", errors="replace") as fh:
+                        files[fname] = fh.read(64).strip()
+                except OSError:
+                    pass
         if files:
             cards[n] = files
     return cards

@@ -83,6 +83,7 @@ def hardware_arrays(hf: HardwareFigures) -> dict:
         "threads": hf.threads,
         "mem_class": hf.mem_class,
         "gpu_gen": hf.gpu_gen,
+        "gpu_power_keep": hf.gpu_power_keep,
     }
 
 
@@ -117,13 +118,17 @@ def predict_batch(
     missing = [k for k in _ROOF_KEYS if k not in inputs]
     if missing:
         raise KeyError(f"predict_batch inputs missing: {', '.join(missing)}")
-    roof = roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS})
+    roof_in = {k: inputs[k] for k in _ROOF_KEYS}
+    roof = feature_roof = roofline_arrays(**roof_in)
+    keep = np.asarray(inputs.get("gpu_power_keep", 1.0), float)
+    if np.any(keep < 1.0):  # power-limited GPUs: physics with the compute they keep, correction on the board as shipped
+        roof = roofline_arrays(**{**roof_in, "gpu_tflops": np.asarray(roof_in["gpu_tflops"], float) * keep})
     rd, rp = roof["decode_tok_s"], roof["prefill_tok_s"]
     corr = load_correction(weights_dir) if apply_correction else None
     used = corr is not None and corr.ok
     n = np.broadcast(rd, rp).shape
     if used:
-        X = build_features(inputs, roof)
+        X = build_features(inputs, feature_roof)
         logs = corr.apply(X)
         ld, lp = logs["decode"], logs["prefill"]
         td, tp = corr.trained(X, "decode"), corr.trained(X, "prefill")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmfit_core.hardware.power import compute_fraction, describe as describe_power_limit
 from llmfit_core.quant import quant_fact_or_none
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 
@@ -130,6 +131,9 @@ class HardwareFigures:
     reasons: list[str] = field(default_factory=list)
     mem_class: int = 0  # memory technology of the weights' main memory: MEM_CLASS
     gpu_gen: float = 0.0  # GPU architecture generation (gpu_generation) of the first GPU used; 0 = CPU / unknown
+    # share of gpu_tflops left under power limits set below the boards' defaults (hardware.power); the roofline
+    # uses gpu_tflops x this, the learned correction sees the board as it ships (its training rows do)
+    gpu_power_keep: float = 1.0
 
 
 # Memory technology the weights stream from (decode efficiency differs by class: HBM stacks reach a lower
@@ -361,6 +365,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
     vendor = "cpu"
     mem_class = MEM_CLASS["ddr"]
     gen = 0.0
+    power_keep = 1.0
     if gpus and frac > 0:
         if per_gpu and any(per_gpu):
             used_gpus = [(g, b) for g, b in zip(gpus, per_gpu) if b > 0] or [(gpus[0], 1.0)]
@@ -371,7 +376,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         mem_class = gpu_memory_class(used_gpus[0][0], bool(hardware.unified_memory))
         gen = gpu_generation(used_gpus[0][0])
         total = sum(b for _, b in used_gpus)
-        t_bw = t_fl = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
+        t_bw = t_fl = t_fl_kept = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
         estimated = set(hardware.estimated or [])
         for g, b in used_gpus:
             i = next((k for k, x in enumerate(gpus) if x is g), 0)
@@ -387,9 +392,14 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
             elif f"gpus[{i}].fp16_tflops" in estimated:
                 reasons.append(f"FP16 TFLOPS of {g.name} estimated ({tf:.1f})")
             tf *= tensor_peak_fraction(g)  # the quoted peak is not reachable with llama.cpp's instructions
+            keep = compute_fraction(g)  # a power limit below the board's default lowers the sustained clock
+            if keep < 1.0:
+                reasons.append(describe_power_limit(g))
             t_bw += (b / total) / bw
             t_fl += (b / total) / tf
+            t_fl_kept += (b / total) / (tf * keep)
         gpu_bw, gpu_tflops = 1.0 / t_bw, 1.0 / t_fl
+        power_keep = t_fl / t_fl_kept
     elif kind != "cpu":
         reasons.append("no GPU available for this backend: running on the CPU")
         kind = "cpu"
@@ -411,6 +421,7 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         reasons=reasons,
         mem_class=mem_class,
         gpu_gen=gen,
+        gpu_power_keep=power_keep,
     )
 
 
@@ -522,7 +533,7 @@ def roofline_kwargs(mf: ModelFigures, hf: HardwareFigures, prompt_tokens, decode
         gpu_frac=hf.gpu_frac,
         n_gpus=hf.n_gpus,
         gpu_bw_gbs=hf.gpu_bw_gbs,
-        gpu_tflops=hf.gpu_tflops,
+        gpu_tflops=hf.gpu_tflops * hf.gpu_power_keep,
         cpu_bw_gbs=hf.cpu_bw_gbs,
         cpu_gflops=hf.cpu_gflops,
         unified=hf.unified,
