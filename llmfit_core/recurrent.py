@@ -31,6 +31,9 @@ MAX_HPARAM = 1 << 24  # any single SSM / conv / head size; real models use at mo
 # config.json model types whose layer layout llama.cpp fixes even without the SSM sizes: every Nth layer is full
 # attention (src/models/qwen3next.cpp, qwen35.cpp, qwen35moe.cpp: full_attention_interval, default 4)
 FULL_ATTENTION_INTERVAL = {"qwen3_next": 4, "qwen3_5": 4, "qwen3_5_text": 4, "qwen3_5_moe": 4, "qwen3_5_moe_text": 4}
+# the same default as llama.cpp's loaders apply it to a GGUF without attention.recurrent_layers (GGUF arch names):
+# qwen3next.cpp / qwen35*.cpp 4, minimax-01.cpp 8 (conversion/minimax.py writes neither key)
+GGUF_FULL_ATTENTION_INTERVAL = {"qwen3next": 4, "qwen35": 4, "qwen35moe": 4, "minimax-01": 8}
 
 
 def kv_layer_fraction(model_type: str | None) -> float:

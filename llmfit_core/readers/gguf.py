@@ -475,7 +475,8 @@ _PURE_RECURRENT = {"mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"} 
 _KV0_RECURRENT = {"jamba", "granitehybrid", "lfm2", "lfm2moe", "plamo2", "kimi-linear", "kimi-k3", "glm5-next",
                   "bailingmoe3"}  # recurrent iff head_count_kv(il) == 0
 _FF0_RECURRENT = {"nemotron_h", "nemotron_h_moe"}  # recurrent iff head_count_kv(il) == 0 and feed_forward_length(il) == 0
-# attention.recurrent_layers, else full_attention_interval (4); minimax-01: linear attention of key_length heads
+# attention.recurrent_layers, else full_attention_interval (default 4; minimax-01: 8); minimax-01: linear attention
+# of key_length heads
 _DELTANET = {"qwen3next", "qwen35", "qwen35moe", "minimax-01"}
 _ALL_BOTH = {"falcon-h1"}  # every layer has both an attention KV cache and an SSM state
 
@@ -485,7 +486,7 @@ def _recurrent_facts(arch: str, meta: dict, n_layers: int, layer_kv: list[int] |
 
     Key names are gguf-py's (constants.py Keys.SSM / ShortConv / WKV / KDA / Attention.RECURRENT_LAYERS /
     LLM.FULL_ATTENTION_INTERVAL / LLM.TOKEN_SHIFT_COUNT / LLM.NEXTN_PREDICT_LAYERS)."""
-    from llmfit_core.recurrent import state_sizes
+    from llmfit_core.recurrent import GGUF_FULL_ATTENTION_INTERVAL, state_sizes
 
     def k(name, default=None):
         return meta.get(f"{arch}.{name}", default)
@@ -511,7 +512,8 @@ def _recurrent_facts(arch: str, meta: dict, n_layers: int, layer_kv: list[int] |
         if isinstance(arr, list) and len(arr) == n_layers:
             flags = [bool(x) and i < n_main for i, x in enumerate(arr)]
         else:
-            interval = _int(k("full_attention_interval"), 4) or 4
+            default = GGUF_FULL_ATTENTION_INTERVAL.get(arch, 4)  # minimax-01.cpp: 8, the delta-net loaders: 4
+            interval = _int(k("full_attention_interval"), default) or default
             flags = [i < n_main and (i + 1) % interval != 0 for i in range(n_layers)]
         kv_flags = [i < n_main and not f for i, f in enumerate(flags)]
     elif kv is None:
