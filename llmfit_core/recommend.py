@@ -168,7 +168,7 @@ def catalog_arrays(entries) -> CatalogArrays:
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
         quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
-        kv_layer_frac=np.array([kv_layer_fraction(e.arch) for e in entries]),
+        kv_layer_frac=np.array([kv_layer_fraction(e.arch, e.n_layers, e.hidden_size) for e in entries]),
         window=f("sliding_window"),
         instruct=np.array([1.0 if "chat" in e.uses else 0.0 for e in entries]),
         avail=np.array([2.0 * min(len(e.gguf), 3) + min(len(e.mirrors), 3) for e in entries]),

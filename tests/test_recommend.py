@@ -212,3 +212,47 @@ def test_hybrid_kv_cache_counts_only_attention_layers_like_the_full_pipeline():
     kv_all_layers = 40 * 2 * 256 * 2 * 2 * ctx  # K+V, f16, every layer
     assert full.memory.kv_cache_bytes == kv_all_layers // 4
     assert abs(r.total_bytes / full.memory.total_bytes - 1) < 0.08
+
+
+# catalog entries of hybrids whose config.json layout the catalog does not carry: the model type's sourced layout
+# (recurrent.ASSUMED_LAYOUTS) gives the KV layers, in the vectorised ranking and in the full pipeline alike;
+# siblings of the same model type that no source describes keep a KV cache in every layer
+HYBRID_KV_LAYERS = [
+    ("inclusionAI/Ling-3.0-flash", 7),  # bailing_hybrid, 42 layers: the last of every 6
+    ("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8", 6),  # nemotron_h 52 x 2688: 6 '*' in the pattern
+    ("ai21labs/Jamba-v0.1", 4),  # jamba 32 layers: every 8th from 4
+    ("MiniMaxAI/MiniMax-Text-01", 10),  # minimax-01: every 8th
+    ("MiniMaxAI/MiniMax-Text-01-hf", 10),  # model_type minimax, 80 layers
+    ("allenai/Olmo-Hybrid-7B", 8),  # every 4th
+    ("pfnet/plamo-2-1b", 8),  # every other
+    ("lmstudio-community/MiniMax-M2-MLX-4bit", 62),  # model_type minimax, 62 layers: MiniMax-M2, full attention
+    ("ibm-granite/granite-4.0-micro", 40),  # dense granitemoehybrid
+    ("ibm-granite/granite-4.0-h-micro", 40),  # hybrid, but no sourced layout: full KV kept (over-, not under-count)
+    ("inclusionAI/Ling-3.0-tiny", 24),  # bailing_hybrid of a size the source does not describe
+    ("nvidia/NVIDIA-Nemotron-Nano-9B-v2", 56),  # nemotron_h 56 layers: no sourced pattern
+    ("tiiuae/Falcon-H1-7B-Instruct", 44),  # parallel hybrid: attention in every layer
+]
+
+
+@pytest.mark.parametrize("model_id,kv_layers", HYBRID_KV_LAYERS, ids=[h[0] for h in HYBRID_KV_LAYERS])
+def test_catalog_hybrids_kv_layers_agree_between_recommend_and_fit(model_id, kv_layers):
+    import dataclasses
+
+    from llmfit_core.recurrent import state_layer_bytes
+
+    big = HardwareProfile(name="big", cpu=CPUInfo(model="x", cores=64, threads=128, isa=["avx2"], mem_bandwidth_gbs=400.0),
+                          memory=MemoryInfo(total_gb=2048, available_gb=2000))
+    e = next(m for m in load_catalog().models if m.id == model_id)
+    # as a plain GGUF-able repo, so the ranking does not set it aside as a packed re-upload
+    e = dataclasses.replace(e, format="safetensors", quant=None, gguf=[{"repo": "acme/x-GGUF", "quants": {}}], mlx=[],
+                            awq=[], gptq=[], variant_of=None)
+    ctx = min(131072, e.max_context)
+    r = recommend(Constraints(context=ctx), hardware=big, catalog=Catalog([e]), top=1, refine=False).items[0]
+    spec = e.to_spec(r.quant)
+    full = fit_spec(spec, hardware=big, context=ctx)
+    per_layer = e.n_kv_heads * e.head_dim * 2 * 2 * ctx  # K+V, f16
+    fit_kv = full.memory.kv_cache_bytes - sum(state_layer_bytes(spec))  # the state: fit's, not in the vectorised KV
+    assert spec.kv_layers == kv_layers
+    assert fit_kv == kv_layers * per_layer
+    assert abs(r.to_dict()["memory"]["kv_cache_bytes"] / fit_kv - 1) < 1e-6
+    assert (e.n_layers != kv_layers) == any("layer layout assumed" in x for x in full.reasons)

@@ -384,3 +384,116 @@ def test_fit_reasons_carry_the_memory_caveat_once():
     reasons = fit_spec(spec, hardware=hw, context=4096).reasons
     hybrid = [r for r in reasons if "hybrid model" in r]
     assert len(hybrid) == 1 and "recurrent state not counted" in hybrid[0], reasons
+
+
+# ------------------------------------------------------------------------------------------------
+# layouts assumed from the model type (recurrent.ASSUMED_LAYOUTS): the catalog's bare configs
+
+def _bare(mt, n_layers, hidden, n_heads=32, n_kv=8, head_dim=128, **extra):
+    """A config as the catalog builds it (catalog.sizes.entry_config): model_type and sizes, no layout."""
+    return dict(model_type=mt, num_hidden_layers=n_layers, hidden_size=hidden, num_attention_heads=n_heads,
+                num_key_value_heads=n_kv, head_dim=head_dim, intermediate_size=4 * hidden, vocab_size=32000,
+                max_position_embeddings=131072, **extra)
+
+
+ASSUMED_CASES = [
+    # id, bare config, KV layers expected
+    ("qwen3_5_moe (every 4th)", _bare("qwen3_5_moe", 40, 2048, 16, 2, 256), 10),
+    ("minimax_text_01 (llama.cpp interval 8)", _bare("minimax_text_01", 80, 6144, 64, 8, 128), 10),
+    ("minimax_vl_01", _bare("minimax_vl_01", 80, 6144, 64, 8, 128), 10),
+    ("minimax 80 layers (MiniMax-Text-01-hf)", _bare("minimax", 80, 6144, 64, 8, 128), 10),
+    ("bailing_hybrid Ling-3.0-flash (groups of 6)", _bare("bailing_hybrid", 42, 2560, 32, 32, 128), 7),
+    ("jamba Jamba-v0.1 size (every 8th from 4)", _bare("jamba", 32, 4096), 4),
+    ("nemotron_h 30B-A3B trunk (pattern)", _bare("nemotron_h", 52, 2688, 32, 2, 128), 6),
+    ("olmo_hybrid (every 4th)", _bare("olmo_hybrid", 32, 3840, 30, 30, 128), 8),
+    ("olmo_hybrid too short for a 4th: the last layer", _bare("olmo_hybrid", 3, 512, 8, 8, 64), 1),
+    ("plamo2 (every other)", _bare("plamo2", 16, 2048, 16, 1, 128), 8),
+]
+
+
+@pytest.mark.parametrize("cfg,n_kv", [c[1:] for c in ASSUMED_CASES], ids=[c[0] for c in ASSUMED_CASES])
+def test_bare_config_gets_the_model_types_layout(cfg, n_kv):
+    from llmfit_core.recurrent import kv_layer_fraction
+
+    spec = spec_from_config(cfg, "cfg")
+    n = cfg["num_hidden_layers"]
+    assert spec.n_kv_layers == n_kv and spec.n_recurrent_layers > 0
+    assert any(f"layer layout assumed from model_type {cfg['model_type']}" in x for x in spec.notes), spec.notes
+    # KV bytes: exactly the attention layers' share of the same model with a KV cache in every layer
+    dense = estimate_memory(spec_from_config({**cfg, "model_type": "llama"}, "dense"), "cpu", 32768)
+    m = estimate_memory(spec, "cpu", 32768)
+    kv = m.kv_cache_bytes - m.recurrent_state_bytes
+    assert kv * n == dense.kv_cache_bytes * n_kv
+    assert any(f"{n_kv} of {n} layers keep a" in x or f"{n_kv} keep a KV cache" in x for x in m.notes), m.notes
+    # recommend's vectorised share is the same
+    assert kv_layer_fraction(cfg["model_type"], n, cfg["hidden_size"]) == n_kv / n
+
+
+def test_nemotron_h_pattern_layers_are_mamba_attention_or_neither():
+    spec = spec_from_config(_bare("nemotron_h", 52, 2688, 32, 2, 128), "cfg")
+    assert spec.n_recurrent_layers == 23 and spec.n_kv_layers == 6  # the other 23 are MoE FFN layers
+    assert [i for i, h in enumerate(spec.layer_kv_heads) if h] == [5, 12, 19, 26, 33, 42]
+
+
+SIBLING_CASES = [
+    # same model type, a size (or layout) the table's sources do not describe: every layer keeps its KV cache
+    ("minimax 62 layers (MiniMax-M2 re-uploads)", _bare("minimax", 62, 3072, 48, 8, 128)),
+    ("nemotron_h 56 layers (Nano-9B-v2)", _bare("nemotron_h", 56, 4480, 40, 8, 128)),
+    ("nemotron_h 52 layers of another width", _bare("nemotron_h", 52, 4096)),
+    ("jamba 28 layers (Jamba2-3B)", _bare("jamba", 28, 2560, 20, 1, 128)),
+    ("bailing_hybrid 24 layers (Ling-3.0-tiny)", _bare("bailing_hybrid", 24, 1536, 16, 16, 128)),
+    ("granitemoehybrid dense granite-4.0-micro", _bare("granitemoehybrid", 40, 2560, 40, 8, 64)),
+    ("granitemoehybrid granite-4.0-h-micro: no sourced layout", _bare("granitemoehybrid", 40, 2048, 32, 8, 64)),
+    ("lfm2: no sourced layout", _bare("lfm2", 16, 2048, 32, 8, 64)),
+    ("kimi_linear: the class fallback is not the checkpoint's", _bare("kimi_linear", 27, 2304, 32, 32, 72)),
+    ("falcon_h1: parallel hybrid, KV in every layer", _bare("falcon_h1", 44, 3072, 12, 2, 128)),
+]
+
+
+@pytest.mark.parametrize("cfg", [c[1] for c in SIBLING_CASES], ids=[c[0] for c in SIBLING_CASES])
+def test_sizes_without_a_sourced_layout_keep_full_kv(cfg):
+    from llmfit_core.recurrent import kv_layer_fraction
+
+    spec = spec_from_config(cfg, "cfg")
+    assert spec.kv_layers == cfg["num_hidden_layers"]
+    assert not any("layer layout assumed" in x for x in spec.notes)
+    assert kv_layer_fraction(cfg["model_type"], cfg["num_hidden_layers"], cfg["hidden_size"]) == 1.0
+
+
+NAMED_CASES = [
+    # the config names its layout: read it, never the model type's assumption
+    ("jamba period 4 offset 1 (not the default 8/4)",
+     _bare("jamba", 32, 4096, attn_layer_period=4, attn_layer_offset=1, mamba_d_state=16, mamba_d_conv=4,
+           mamba_expand=2), 8),
+    ("olmo_hybrid layer_types", _bare("olmo_hybrid", 8, 512, 8, 8, 64,
+                                      layer_types=["linear_attention"] * 7 + ["full_attention"]), 1),
+    ("minimax -hf layer_types", _bare("minimax", 6, 512, 8, 8, 64,
+                                      layer_types=["linear_attention", "full_attention"] * 3), 3),
+    ("bailing_hybrid layer_group_size 4 (+ the layers past the last whole group)",
+     _bare("bailing_hybrid", 10, 512, 8, 8, 64, layer_group_size=4), 4),
+    ("lfm2 full_attn_idxs", _bare("lfm2", 6, 512, 8, 8, 64, full_attn_idxs=[2, 5], conv_L_cache=3), 2),
+    ("qwen3_next full_attention_interval 2", _bare("qwen3_next", 8, 512, 8, 2, 64, full_attention_interval=2), 4),
+    ("granitemoehybrid all attention (dense)", _bare("granitemoehybrid", 4, 512, 8, 8, 64,
+                                                     layer_types=["attention"] * 4), None),
+]
+
+
+@pytest.mark.parametrize("cfg,n_kv", [c[1:] for c in NAMED_CASES], ids=[c[0] for c in NAMED_CASES])
+def test_config_naming_its_layout_is_read_as_it_says(cfg, n_kv):
+    spec = spec_from_config(cfg, "cfg")
+    assert spec.n_kv_layers == n_kv
+    assert not any("layer layout assumed" in x for x in spec.notes)
+
+
+def test_minimax_01_keeps_llama_cpps_every_8th_layer_whatever_its_own_list_says():
+    # conversion/minimax.py writes no layout key, so llama.cpp's minimax-01.cpp always takes every 8th layer
+    spec = spec_from_config(_bare("minimax_text_01", 16, 512, 8, 8, 64, attn_type_list=[0, 1] * 8), "cfg")
+    assert spec.n_kv_layers == 2 and any("layer layout assumed" in x for x in spec.notes)
+
+
+def test_minimax_lightning_state_from_the_config_sizes():
+    # llama.cpp minimax-01: n_embd_s = key_length^2 x heads per lightning layer, no conv state
+    spec = spec_from_config(_bare("minimax_text_01", 80, 6144, 64, 8, 128), "cfg")
+    assert (spec.recurrent_r, spec.recurrent_s) == (0, 128 * 128 * 64)
+    m = estimate_memory(spec, "cpu", 4096)
+    assert m.recurrent_state_bytes == 70 * layer_state_bytes(0, 128 * 128 * 64)

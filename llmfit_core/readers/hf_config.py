@@ -289,10 +289,13 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     layer_kv_heads = None
     n_kv_layers = None
     if rec is not None:
-        rec_flags, attn_flags, rec_r, rec_s = rec
+        rec_flags, attn_flags, rec_r, rec_s, assumed = rec
         if attn_flags is not None and not all(attn_flags):
             layer_kv_heads = [n_kv if a else 0 for a in attn_flags]
             n_kv_layers = sum(attn_flags)
+        if assumed is not None:
+            # the sourced row is in recurrent.ASSUMED_LAYOUTS; the KV / state split is the memory estimate's note
+            notes.append(f"layer layout assumed from model_type {mt}: {assumed.describe}")
         # the layer split and the state's figure (or that it is unknown) are the memory estimate's note
         notes.append(f"weights of the {sum(rec_flags)} recurrent layers estimated as attention layers (config.json)")
     else:
@@ -379,14 +382,44 @@ def _pattern_flags(pattern, n_layers: int, rec_types, attn_types) -> tuple[list[
     return None
 
 
+# config.json keys that name a hybrid's layer layout (or that it has none): with any of them present, the
+# model type's assumed layout (recurrent.ASSUMED_LAYOUTS) is never used
+_LAYOUT_KEYS = ("layer_types", "layers_block_type", "hybrid_override_pattern", "attn_layer_period", "attn_layer_offset",
+                "attn_layer_indices", "full_attn_idxs", "linear_attn_config", "full_attention_interval",
+                "layer_group_size", "mamba_step", "mamba_enabled")
+
+
 def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: int, ref: str = "config"):
-    """(recurrent flags, attention flags or None, n_embd_r, n_embd_s) of a recurrent / hybrid config, else None.
+    """(recurrent flags, attention flags or None, n_embd_r, n_embd_s, assumed layout or None) of a recurrent /
+    hybrid config, else None.
 
     Follows llama.cpp's conversion (vendor/llama.cpp/conversion/{mamba,granite,nemotron,falcon_h1,jamba,lfm2,
-    qwen,rwkv}.py) for the GGUF keys it writes, and llama.cpp's load_arch_hparams for which layers are
-    recurrent. Only configs that name the family's recurrent facts are modelled: a bare model_type (the
-    catalog's configs) keeps today's attention-only estimate.
+    qwen,rwkv,minimax,bailingmoe3}.py) for the GGUF keys it writes, and llama.cpp's load_arch_hparams for which
+    layers are recurrent. A config that names its layout is read as it says. A bare model_type (the catalog's
+    configs) gets the layout of recurrent.ASSUMED_LAYOUTS when the table has a sourced row for the type and size
+    (the state's size then unknown, 0, unless the sizes the config has fix it); otherwise every layer keeps a KV
+    cache as before.
     """
+    from llmfit_core.recurrent import assumed_layout, state_sizes
+
+    rec = _recurrent_named(cfg, mt, n_layers, hidden, n_heads, ref)
+    if rec is not None:
+        return (*rec, None)
+    if any(k in cfg for k in _LAYOUT_KEYS):
+        return None  # the config names its layout (all attention, or one the generic layer_types path reads)
+    row = assumed_layout(mt, n_layers, hidden)
+    if row is None:
+        return None
+    rec_flags, attn_flags = row.flags(n_layers)
+    r = s = 0
+    if mt.startswith("minimax") and n_heads:  # lightning attention: s = key_length^2 x heads (minimax-01.cpp)
+        la = _int(cfg.get("head_dim")) or hidden // n_heads
+        r, s = state_sizes(hidden, la_head_dim=la, n_head=n_heads, where=ref)
+    return rec_flags, attn_flags, r, s, row
+
+
+def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: int, ref: str = "config"):
+    """recurrent_from_config's facts as the config names them: (rec flags, attn flags, r, s), else None."""
     from llmfit_core.recurrent import FULL_ATTENTION_INTERVAL, state_sizes
 
     def I(v, default=0):  # noqa: E743
@@ -455,17 +488,28 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
         return [not a for a in attn], attn, r, s
     if mt in ("lfm2", "lfm2_moe"):
         flags = _pattern_flags(cfg.get("layer_types"), n_layers, ("conv",), ())
-        if flags is None or "conv_L_cache" not in cfg:
+        idx = cfg.get("full_attn_idxs")
+        if flags is None and isinstance(idx, list) and "layer_types" not in cfg:
+            # transformers Lfm2Config: layer_types from full_attn_idxs, every other layer "conv"
+            full = {I(i, -1) for i in idx}
+            flags = ([i not in full for i in range(n_layers)], [])
+        elif "conv_L_cache" not in cfg:
+            return None  # layer_types without the conv size: the generic layer_types count
+        if flags is None or not any(flags[0]):
             return None
-        r, s = state_sizes(hidden, l_cache=I(cfg.get("conv_L_cache")), **sz)
+        # conversion/lfm2.py needs conv_L_cache for the state; without it the layout stands, the state is unknown
+        r, s = state_sizes(hidden, l_cache=I(cfg.get("conv_L_cache")), **sz) if "conv_L_cache" in cfg else (0, 0)
         return flags[0], [not f for f in flags[0]], r, s
     if mt in FULL_ATTENTION_INTERVAL:
         lt = cfg.get("layer_types")
         if isinstance(lt, list) and len(lt) == n_layers:
             rec = [t == "linear_attention" for t in lt]
-        else:  # llama.cpp's loader (models/qwen35*.cpp, qwen3next.cpp): every 4th layer full attention by default
+        elif "full_attention_interval" in cfg or "linear_num_value_heads" in cfg:
+            # llama.cpp's loader (models/qwen35*.cpp, qwen3next.cpp): every 4th layer full attention by default
             interval = I(cfg.get("full_attention_interval"), FULL_ATTENTION_INTERVAL[mt]) or FULL_ATTENTION_INTERVAL[mt]
             rec = [(i + 1) % interval != 0 for i in range(n_layers)]
+        else:
+            return None  # a bare config: the layout is the model type's (recurrent.ASSUMED_LAYOUTS)
         if "linear_num_value_heads" not in cfg or "linear_key_head_dim" not in cfg:
             # a bare config (the catalog's): the layer layout is the architecture's, the state size is not known
             return rec, [not f for f in rec], 0, 0
@@ -473,6 +517,35 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
                            n_group=I(cfg.get("linear_num_key_heads")),
                            d_inner=I(cfg.get("linear_value_head_dim")) * I(cfg.get("linear_num_value_heads")), **sz)
         return rec, [not f for f in rec], r, s
+    if mt in ("minimax_text_01", "minimax_m1", "minimax_vl_01", "minimax"):
+        # transformers' MiniMaxConfig (the -hf repos) names layer_types; the original configs' own per-layer list
+        # is not what llama.cpp reads (conversion/minimax.py writes no layout, minimax-01.cpp then takes every 8th
+        # layer), so those get recurrent.ASSUMED_LAYOUTS. Lightning layers keep a key_length^2 x heads state.
+        lt = cfg.get("layer_types")
+        if isinstance(lt, list) and len(lt) == n_layers:
+            attn = ["attention" in str(t) and "linear" not in str(t) for t in lt]
+        else:
+            return None
+        if all(attn) or not n_heads:
+            return None
+        r, s = state_sizes(hidden, la_head_dim=I(cfg.get("head_dim")) or hidden // n_heads, n_head=n_heads, **sz)
+        return [not a for a in attn], attn, r, s
+    if mt == "bailing_hybrid":  # conversion/bailingmoe3.py: KDA layers, MLA in the last layer of each group
+        lt = cfg.get("layer_types")
+        if isinstance(lt, list) and len(lt) == n_layers:
+            attn = ["attention" in str(t) and "linear" not in str(t) for t in lt]
+        elif I(cfg.get("layer_group_size")) > 0:
+            size = I(cfg.get("layer_group_size"))
+            attn = [(i + 1) % size == 0 or i >= n_layers // size * size for i in range(n_layers)]
+        else:
+            return None
+        if all(attn):
+            return None
+        r = s = 0
+        if "short_conv_kernel_size" in cfg:  # transformers BailingHybridConfig: KDA head dim = head_dim
+            r, s = state_sizes(hidden, d_conv=I(cfg.get("short_conv_kernel_size")), kda_head_dim=I(cfg.get("head_dim")),
+                               n_head=n_heads, **sz)
+        return [not a for a in attn], attn, r, s
     if mt == "kimi_linear":  # conversion/kimi_linear.py: KDA layers are those not in full_attn_layers (1-based)
         lac = cfg.get("linear_attn_config")
         if not isinstance(lac, dict) or not isinstance(lac.get("full_attn_layers"), list):
