@@ -464,6 +464,13 @@ Coverage is measured per fold with a band built from the other folds' residuals 
   out-of-fold residuals (14.5% / 15.7%); quantile loss (alpha 0.45) as a fifth grid entry (14.5% / 16.9%).
   Row-level CV (rows of the same device seen in training) reaches decode 9.1% / prefill 11.5% with these
   features: the rows of one device disagree by about that much (benchmarks/results/throughput_calibration.md).
+- Round 6 (no change shipped): board power as physics in the roofline instead of a feature: a card whose quoted
+  TFLOPS need more power than its board limit at its architecture flagship's TFLOPS per W (RTX 3090, 4090, 5090,
+  2080 Ti, A100 SXM, H100 SXM) keeps (needed / limit)^-1/3 of its compute (clock ~ power^1/3). Roofline-alone
+  prefill 23.1% -> 20.0% (RTX 6000 / 5000 Ada, A40, A6000, A100 / H100 PCIe move toward their measurements),
+  but nested corrected prefill 15.8% (unchanged within noise; 15.7% with the features left at the quoted
+  TFLOPS) and decode 14.5% -> 15.0%; not kept. The same law serves a power limit its owner sets below the
+  board default (llmfit_core/hardware/power.py), a case the training rows do not contain.
 - CPU physics (roofline.py): decode = max(bytes / streaming-read bandwidth, dequantization ceiling from
   the ggml vec_dot kernels); prefill = FLOPs without the output head (only the last token's logits) at
   0.8 of the FMA peak on x86 (tinyBLAS / int8-dot kernels); AMD AVX-512 counts as 256-bit; E-cores
