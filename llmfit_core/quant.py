@@ -203,6 +203,15 @@ def normalize_quant(name: str) -> str:
         if fam == "BNB" and bits not in (4, 8):
             raise UnknownQuantizationError(f"unknown quantization {raw!r} (bitsandbytes is 4 or 8 bit)")
         return f"{label}-{bits}bit" + (f"-g{int(group)}" if group else "")
+    # Qwen's "GPTQ-Int4" / "AWQ-Int4", and Intel AutoRound's "AutoRound-4bit" / "-W4A16" exports, which pack
+    # GPTQ's way (int4 in int32 words, fp16 scale + packed zero per 128-weight group): the GPTQ size
+    m = re.match(r"^(GPTQ|AWQ)_?INT(\d)$|^AUTO_?ROUND_?(?:(\d)_?BITS?|W(\d)A16)$", s)
+    if m:
+        fam = m.group(1) or "GPTQ"
+        bits = int(next(g for g in m.groups()[1:] if g))
+        if bits not in (2, 3, 4, 8):
+            raise UnknownQuantizationError(f"unknown quantization {raw!r}")
+        return f"{fam}-{bits}bit"
     if s in ("NF4", "BNB_NF4", "BNB4", "BITSANDBYTES_4BIT"):
         return "BNB-4bit"
     if s in ("BNB8", "BNB_INT8", "BITSANDBYTES_8BIT", "LLM_INT8"):

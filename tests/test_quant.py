@@ -200,7 +200,7 @@ NAME_TABLE = [
     (None, None, "other", None, None),
     ("MLX", None, "other", None, None),
     ("MLX-58bit", None, "other", None, None),
-    ("AutoRound-4bit", None, "other", None, None),
+    ("AutoRound-4bit", "GPTQ-4bit", "other", 4.15625, None),  # Intel AutoRound exports pack GPTQ's way
     ("Q4_K_M_MOE", None, "other", None, None),
     ("Q8_0-GGUF", None, "other", None, None),
     ("F16; rm -rf /", None, "other", None, None),
@@ -235,3 +235,19 @@ def test_one_normaliser_for_every_path(name, canon, family, bits, base):
     assert mf.quant_family == family
     assert mf.bits_per_weight == (16.0 if bits is None else bits)
     assert any("unknown" in n for n in mf.notes) == (bits is None)
+
+
+@pytest.mark.parametrize("label,canonical", [
+    ("GPTQ-Int4", "GPTQ-4bit"), ("GPTQ-Int8", "GPTQ-8bit"), ("gptq_int2", "GPTQ-2bit"), ("AWQ-Int4", "AWQ-4bit"),
+    ("AutoRound-4bit", "GPTQ-4bit"), ("AutoRound-8bit", "GPTQ-8bit"), ("autoround-w4a16", "GPTQ-4bit"),
+])
+def test_vendor_labels_of_gptq_style_exports(label, canonical):
+    """Qwen's GPTQ-IntN and Intel AutoRound labels (the catalog has 211 such entries) size as GPTQ, not as Q4_K_M."""
+    assert normalize_quant(label) == canonical
+    assert quant_fact(label).bits == quant_fact(canonical).bits
+
+
+@pytest.mark.parametrize("label", ["GPTQ-Int5", "AutoRound-5bit", "AutoRound-0bit", "GPTQ-Int44"])
+def test_impossible_vendor_labels_are_unknown(label):
+    with pytest.raises(UnknownQuantizationError):
+        normalize_quant(label)
