@@ -349,3 +349,21 @@ def test_hybrid_architectures_keep_a_plausible_declared_count_flagged():
     spec = e.to_spec("Q8_0")
     assert spec.params == e.params and any("scaled" in n for n in spec.notes)
     assert 1.2 < spec.weight_bytes / CatalogEntry.from_dict(llama8b()).to_spec("Q8_0").weight_bytes < 1.4
+
+
+@pytest.mark.parametrize("repo,quant,bpw,assumed", [
+    ("mlx-community/Llama-3-8B-Instruct-bf16", "MLX-16bit", 16.0, False),   # the name says bf16: unquantized
+    ("mlx-community/Llama-3-8B-Instruct-fp16", "MLX-16bit", 16.0, False),
+    ("mlx-community/Llama-3-8B-Instruct", "MLX-4bit", 4.5, True),           # silent: mlx_lm.convert's default
+    ("someone/bf16ish-8B-mlx", "MLX-4bit", 4.5, True),                     # "bf16" only as a whole token
+])
+def test_mlx_entry_with_a_bare_label_sizes_from_its_name(repo, quant, bpw, assumed):
+    """242 MLX catalog entries carry the bare label "MLX"; they used to be sized as a Q4_K_M GGUF (a bf16 repo at
+    about a third of its size)."""
+    from llmfit_core.catalog.sizes import spec_for_entry
+
+    e = CatalogEntry.from_dict(llama8b(id=repo, format="mlx", quant="MLX"))
+    spec = spec_for_entry(e)
+    assert spec.quant == quant
+    assert spec.weight_bytes == pytest.approx(e.params * bpw / 8, rel=0.06)
+    assert any("does not state its MLX quantization" in n for n in spec.notes) == assumed

@@ -6,6 +6,8 @@ the weight bytes with llama.cpp's real per-tensor quantization mix.
 
 from __future__ import annotations
 
+import re
+
 from llmfit_core.model_spec import ModelSpec
 
 DEFAULT_QUANT = "Q4_K_M"
@@ -107,10 +109,13 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     from llmfit_core.quant import apply_quant, normalize_quant
 
     q = normalize_quant(quant) if quant else (e.quant if e.quant and e.format in ("mlx", "awq", "gptq") else DEFAULT_QUANT)
+    assumed = None
     try:
         q = normalize_quant(q)
     except Exception:
-        q = DEFAULT_QUANT
+        q, assumed = (mlx_quant_from_id(e.id), None) if e.format == "mlx" else (DEFAULT_QUANT, None)
+        if q is None:  # an MLX repo that does not say its bits: mlx_lm.convert's default (affine 4-bit, group 64)
+            q, assumed = "MLX-4bit", f"{e.id} does not state its MLX quantization: assumed mlx_lm's default 4-bit"
     spec = None
     try:
         from llmfit_core.readers.hf_config import spec_from_config
@@ -137,4 +142,16 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     if size:
         spec.file_bytes = size
     spec.metadata = dict(spec.metadata or {}, catalog_id=e.id, family=e.family, license=e.license)
+    if assumed:
+        spec.notes = list(spec.notes) + [assumed]
     return spec
+
+
+_MLX_16BIT = re.compile(r"(?<![a-z0-9])(?:bf16|fp16|f16|bfloat16|float16)(?![a-z0-9])", re.I)
+
+
+def mlx_quant_from_id(repo_id: str) -> str | None:
+    """The quantization an MLX repo's name states when the catalog label does not ("...-bf16" -> "MLX-16bit")."""
+    if _MLX_16BIT.search(repo_id or ""):
+        return "MLX-16bit"  # mlx_lm.convert without -q: the weights as they are, no group scales
+    return None
