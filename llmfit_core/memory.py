@@ -25,6 +25,7 @@ window layers), activations of one prefill chunk (2048 tokens), unified memory.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -292,6 +293,54 @@ def _weights_split(spec: ModelSpec) -> tuple[list[int], int, int]:
         layers = [per] * spec.n_layers
         out += max(total - embd - out - per * spec.n_layers, 0)
     return layers, embd, out
+
+
+# llama.cpp's --cpu-moe / --n-cpu-moe patterns (common/common.h LLM_FFN_EXPS_REGEX and llm_ffn_block_regex,
+# common/arg.cpp "-cmoe"/"-ncmoe"): the tensors of a layer whose buffer type they override to the CPU.
+EXPERT_TENSOR_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
+
+
+def expert_layer_bytes(spec: ModelSpec) -> list[int]:
+    """Bytes of the routed-expert tensors (what --n-cpu-moe moves to RAM) of each repeating layer.
+
+    The total is group_bytes["ffn_experts"] (the weights as stored); the split over the layers follows the
+    tensor list (the llama.cpp regex, matched with regex_search as llama-model-loader.cpp does; a what-if
+    quant keeps the original tensor types there, so only their proportions are used), else an even split
+    over the MoE layers (the leading `n_dense_layers` have none). All zeros for a dense model.
+    """
+    n = max(int(spec.n_layers), 0)
+    out = [0] * n
+    if not spec.is_moe or n == 0:
+        return out
+    total = int((spec.group_bytes or {}).get("ffn_experts", 0))
+    if spec.tensors:
+        from llmfit_core.quant import tensor_layer, tensor_nbytes
+
+        raw = [0] * n
+        for name, shape, tname in spec.tensors:
+            li = tensor_layer(name)
+            if li is not None and 0 <= li < n and EXPERT_TENSOR_RE.search(name):
+                try:
+                    raw[li] += tensor_nbytes(tname, shape)
+                except Exception:  # an odd tensor type: count its elements
+                    raw[li] += int(np.prod([int(d) for d in shape]))
+        if sum(raw) > 0:
+            if total <= 0:
+                return raw
+            acc, done = 0, 0
+            s = sum(raw)
+            for i in range(n):  # proportional split that sums exactly to the total
+                acc += raw[i]
+                cut = total * acc // s
+                out[i], done = cut - done, cut
+            return out
+    moe = [i for i in range(n) if i >= int(spec.n_dense_layers or 0)] or list(range(n))
+    if total <= 0:
+        return out
+    per, rest = divmod(total, len(moe))
+    for k, i in enumerate(moe):
+        out[i] = per + (1 if k < rest else 0)
+    return out
 
 
 def repack_bytes(spec: ModelSpec, types: tuple[str, ...] | None = None) -> int:

@@ -7,6 +7,9 @@ share the offloaded layers in proportion to their free memory (the default tenso
 layer's KV cache lives with the layer (offload_kqv). Apple Silicon: one pool of unified memory, of
 which Metal lets the GPU wire about recommendedMaxWorkingSetSize (~0.75 x RAM from 36 GiB up, ~0.67
 below).
+
+MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N / --cpu-moe, common/arg.cpp): tensor overrides keep the
+routed-expert tensors of the first N layers in host memory while every layer is offloaded (place_expert_offload).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
-from llmfit_core.memory import GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, fmt_bytes, fmt_ctx
+from llmfit_core.memory import GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, expert_layer_bytes, fmt_bytes, fmt_ctx
 from llmfit_core.model_spec import ModelSpec
 
 VERDICTS = ("runs", "offload", "tight", "no-fit")
@@ -39,6 +42,10 @@ class Placement:
     margin_bytes: int = 0
     ram_capacity_bytes: int = 0
     reasons: list[str] = field(default_factory=list)
+    # MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N): the routed-expert tensors of the first N layers
+    # stay in RAM, everything else (incl. their KV) on the GPU; 0 = plain layer placement
+    n_cpu_moe: int = 0
+    cpu_expert_bytes: int = 0  # expert weights kept in RAM by n_cpu_moe
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,8 +92,10 @@ def _split_fractions(capacities: list[int]) -> list[float]:
     return out
 
 
-def _assign(spec: ModelSpec, mem: MemoryEstimate, gpu_layers: int, n_gpus: int, splits: list[float]):
-    """Bytes per GPU and on the CPU for a given gpu_layers."""
+def _assign(spec: ModelSpec, mem: MemoryEstimate, gpu_layers: int, n_gpus: int, splits: list[float],
+            n_cpu_moe: int = 0, experts: list[int] | None = None):
+    """Bytes per GPU and on the CPU for a given gpu_layers (and n_cpu_moe: the expert tensors of the first
+    n_cpu_moe layers in host memory, `experts` = expert_layer_bytes)."""
     n = spec.n_layers
     devs = _layer_device(n, gpu_layers, splits)
     per_gpu = [0] * n_gpus
@@ -100,7 +109,9 @@ def _assign(spec: ModelSpec, mem: MemoryEstimate, gpu_layers: int, n_gpus: int, 
         if devs[il] < 0:
             cpu += w + kv
         else:
-            per_gpu[devs[il]] += w + kv
+            e = experts[il] if (experts and il < n_cpu_moe and il < len(experts)) else 0
+            cpu += e
+            per_gpu[devs[il]] += w - e + kv
             per_gpu_layers[devs[il]] += 1
     out_w = mem.output_layer_bytes + (mem.input_bytes if spec.tied_embeddings else 0)  # tied: token_embd duplicated
     if devs[n] < 0:
@@ -115,14 +126,25 @@ def _assign(spec: ModelSpec, mem: MemoryEstimate, gpu_layers: int, n_gpus: int, 
             if per_gpu_layers[d] or d == 0:
                 per_gpu[d] += mem.compute_bytes if (devs[n] == d or (devs[n] < 0 and d == 0)) else body_compute
     cpu += body_compute if devs[0] < 0 else stages.get("inputs", 0) + spec.hidden_size * mem.n_ubatch * 4
+    if n_cpu_moe > 0 and experts and n_gpus:
+        # prefill (batch >= 32): the scheduler offloads a host-resident layer's expert matmuls to the first GPU
+        # that accepts them (ggml-backend.cpp, ggml_backend_sched_backend_id_from_cur "1.off") and copies the
+        # weights into that split's inputs, allocated in the GPU compute buffer (ggml_backend_sched_split_graph,
+        # "4.cpy"). With tensor overrides llama.cpp never uses pipeline parallelism (llama-context.cpp:
+        # !model.has_tensor_overrides()), so one copy: the GPU holds one layer's experts at a time.
+        per_gpu[0] += max(experts[:n_cpu_moe], default=0)
     return per_gpu, cpu, per_gpu_layers
 
 
-def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_layers: int | None = None) -> Placement:
+def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_layers: int | None = None,
+          n_cpu_moe: int | None = None) -> Placement:
     """Split `mem` between the GPUs and RAM of `hardware` the way llama.cpp would, and give a verdict.
 
     `gpu_layers` None = as many layers as fit (like llama.cpp's --fit / Ollama); otherwise that many.
+    `n_cpu_moe` not None: MoE expert offload instead (see place_expert_offload).
     """
+    if n_cpu_moe is not None:
+        return place_expert_offload(spec, mem, hardware, backend, n_cpu_moe=n_cpu_moe)
     be = _backend(backend or mem.backend)
     total_layers = spec.n_layers + 1
     ram_total = hardware.memory.total_bytes
@@ -206,6 +228,105 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
         gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),
         per_gpu_bytes=[int(p) for p in per], per_gpu=per_gpu, fits=fits, verdict=verdict,
         headroom_bytes=int(headroom), margin_bytes=int(ram_margin), ram_capacity_bytes=int(ram_avail), reasons=reasons,
+    )
+
+
+def expert_offload_unavailable(spec: ModelSpec, hardware, backend=None) -> str | None:
+    """None when llama.cpp's MoE expert offload (--cpu-moe / --n-cpu-moe) applies here, else why not."""
+    be = _backend(backend)
+    if not spec.is_moe or not any(expert_layer_bytes(spec)):
+        return f"{spec.ref} is not a mixture-of-experts model: --cpu-moe / --n-cpu-moe do not apply"
+    if be.runtime != "llama.cpp":
+        return f"--cpu-moe / --n-cpu-moe are llama.cpp options (backend {be.name})"
+    if not be.gpu or not hardware.gpus:
+        return f"--cpu-moe / --n-cpu-moe keep experts in RAM beside a GPU; {be.name} on {hardware.name} has none"
+    if hardware.unified_memory or any(g.vendor == "apple" for g in hardware.gpus):
+        return "--cpu-moe / --n-cpu-moe do not apply to unified memory: the GPU already works from RAM"
+    return None
+
+
+def moe_flag(n_cpu_moe: int, n_layers: int) -> str:
+    """The llama.cpp arguments of an expert-offload placement (common/arg.cpp: -ngl, -ncmoe / -cmoe)."""
+    return "-ngl 999 --cpu-moe" if n_cpu_moe >= n_layers else f"-ngl 999 --n-cpu-moe {n_cpu_moe}"
+
+
+def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None,
+                         n_cpu_moe: int | None = None) -> Placement:
+    """llama.cpp's MoE expert offload: every layer on the GPU(s) (-ngl 999) except the routed-expert tensors of
+    the first N layers, which stay in host memory (--n-cpu-moe N; N = n_layers is --cpu-moe). Their KV cache,
+    attention, router and shared-expert weights stay on the GPU. `n_cpu_moe` None = the smallest N that fits
+    the VRAM with the safety margin (0 when everything fits). Raises LlmfitError when it does not apply.
+    """
+    be = _backend(backend or mem.backend)
+    n = int(spec.n_layers)
+    if n_cpu_moe is not None and (isinstance(n_cpu_moe, bool) or not isinstance(n_cpu_moe, int)
+                                  or not 0 <= n_cpu_moe <= n):
+        raise LlmfitError(f"--n-cpu-moe must be between 0 and {n} (the layers of {spec.ref}; {n} = --cpu-moe), "
+                          f"got {n_cpu_moe!r}")
+    why = expert_offload_unavailable(spec, hardware, be)
+    if why:
+        raise LlmfitError(why)
+    ram_total = hardware.memory.total_bytes
+    ram_avail = hardware.memory.available_bytes
+    if ram_avail <= 0 and ram_total <= 0:
+        raise LlmfitError("the hardware profile has no memory size (memory.total_gb)")
+    experts = expert_layer_bytes(spec)
+    total_layers = n + 1
+    gpus = hardware.gpus
+    overhead = RUNTIME_OVERHEAD.get(be.device, 300 * MIB)
+    caps = [max(int((g.vram_free_gb if g.vram_free_gb is not None else (g.vram_gb or 0.0)) * GIB) - overhead, 0)
+            for g in gpus]
+    splits = _split_fractions(caps)
+
+    def fits_all(k: int, use_margin: bool) -> bool:
+        per, _, _ = _assign(spec, mem, total_layers, len(gpus), splits, k, experts)
+        return all(p <= c - (margin_for(c + overhead) if use_margin else 0) for p, c in zip(per, caps))
+
+    if n_cpu_moe is None:
+        if fits_all(0, False):
+            k = 0
+        else:
+            k = next((c for c in range(1, n + 1) if fits_all(c, True)), n)
+    else:
+        k = n_cpu_moe
+    per, cpu, per_layers = _assign(spec, mem, total_layers, len(gpus), splits, k, experts)
+    cpu += RUNTIME_OVERHEAD["cpu"]
+    gpu_head = [c - p for p, c in zip(per, caps)]
+    ram_head = ram_avail - cpu
+    ram_margin = margin_for(ram_total or ram_avail)
+    fits = all(h >= 0 for h in gpu_head) and ram_head >= 0
+    tight_gpu = any(h < margin_for(c + overhead) for h, c, p in zip(gpu_head, caps, per) if p)
+    if not fits:
+        verdict = "no-fit"
+    elif k == 0:
+        verdict = "tight" if (tight_gpu or ram_head < ram_margin) else "runs"
+    else:
+        verdict = "tight" if ram_head < ram_margin else "offload"
+    per = [p + overhead if p else 0 for p in per]
+    per_gpu = [{"name": g.name, "bytes": int(p), "capacity_bytes": int(c + overhead), "layers": int(nl)}
+               for g, p, c, nl in zip(gpus, per, caps, per_layers)]
+    names = " + ".join(f"{g.name} ({fmt_bytes(g.vram_bytes)})" for g in gpus)
+    in_ram = int(sum(experts[:k]))
+    reasons = _memory_reasons(mem)
+    if k == 0:
+        reasons.append(f"all {total_layers} layers, experts included, fit on the {names}: no expert offload needed")
+    else:
+        what = "all expert weights" if k >= n else f"the expert weights of the first {k} of {n} layers"
+        reasons.append(f"MoE expert offload: {what} ({fmt_bytes(in_ram)}) stay in RAM; attention, shared weights and "
+                       f"the KV cache of all {n} layers on the {names} (llama.cpp {moe_flag(k, n)})")
+    if not fits:
+        short = -min(min(gpu_head, default=0), ram_head)
+        reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
+                       if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM with --n-cpu-moe {k}")
+    elif verdict == "tight":
+        where = "VRAM" if tight_gpu and k == 0 else "RAM"
+        reasons.append(f"less than the safety margin of {where} left; other programs may push it out")
+    headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
+    return Placement(
+        gpu_layers=total_layers, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),
+        per_gpu_bytes=[int(p) for p in per], per_gpu=per_gpu, fits=fits, verdict=verdict,
+        headroom_bytes=int(headroom), margin_bytes=int(ram_margin), ram_capacity_bytes=int(ram_avail),
+        reasons=reasons, n_cpu_moe=int(k), cpu_expert_bytes=in_ram,
     )
 
 
