@@ -14,9 +14,11 @@ from llmfit_core.throughput.roofline import (
     BACKEND_CODE,
     DECODE_BW_EFF,
     GPU_DECODE_FAMILY_EFF,
+    UBATCH,
     HardwareFigures,
     ModelFigures,
     hardware_figures,
+    expert_offload_inputs,
     model_figures,
     roofline_arrays,
 )
@@ -98,6 +100,8 @@ _ROOF_KEYS = (
     "gpu_frac", "n_gpus", "gpu_bw_gbs", "gpu_tflops", "cpu_bw_gbs", "cpu_gflops", "unified", "prompt_tokens", "decode_pos", "threads", "isa_code",
     "head_params",
 )
+# Optional inputs (roofline_arrays defaults when absent): MoE expert offload, llama.cpp --n-cpu-moe.
+_EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio")
 
 
 def predict_batch(
@@ -119,6 +123,7 @@ def predict_batch(
     if missing:
         raise KeyError(f"predict_batch inputs missing: {', '.join(missing)}")
     roof_in = {k: inputs[k] for k in _ROOF_KEYS}
+    roof_in.update({k: inputs[k] for k in _EXPERT_KEYS if k in inputs})
     roof = feature_roof = roofline_arrays(**roof_in)
     keep = np.asarray(inputs.get("gpu_power_keep", 1.0), float)
     if np.any(keep < 1.0):  # power-limited GPUs: physics with the compute they keep, correction on the board as shipped
@@ -128,7 +133,13 @@ def predict_batch(
     used = corr is not None and corr.ok
     n = np.broadcast(rd, rp).shape
     if used:
-        X = build_features(inputs, feature_roof)
+        feat_in = inputs
+        if "expert_cpu_frac" in inputs and np.any(np.asarray(inputs["expert_cpu_frac"], float) > 0):
+            # expert offload is not in the training rows: the correction sees the equivalent partial offload,
+            # the share of the per-token bytes read on the GPU as gpu_frac (the roofline figures stay its own)
+            x = np.clip(np.asarray(inputs["expert_cpu_frac"], float), 0.0, 1.0)
+            feat_in = {**inputs, "gpu_frac": np.asarray(inputs["gpu_frac"], float) * (1.0 - x)}
+        X = build_features(feat_in, feature_roof)
         logs = corr.apply(X)
         ld, lp = logs["decode"], logs["prefill"]
         td, tp = corr.trained(X, "decode"), corr.trained(X, "prefill")
@@ -190,6 +201,11 @@ def predict(
     mf = model_figures(spec, kv_bytes_per_elem=kv_bytes_per_elem)
     hf = hardware_figures(hardware, backend, placement, n_layers=mf.n_layers, threads=threads)
     inputs = {**model_arrays([mf]), **hardware_arrays(hf)}
+    get = placement.get if isinstance(placement, dict) else (lambda k, d=None: getattr(placement, k, d))
+    n_cpu_moe = int(get("n_cpu_moe", 0) or 0) if placement is not None and hf.n_gpus else 0
+    xin = expert_offload_inputs(spec, n_cpu_moe, mf) if n_cpu_moe else None
+    if xin and xin["expert_cpu_frac"] > 0:
+        inputs.update(xin)
     inputs["prompt_tokens"] = prompt_tokens
     inputs["decode_pos"] = decode_position(prompt_tokens, gen_tokens, context)
     out = predict_batch(inputs, apply_correction=apply_correction, weights_dir=weights_dir)
@@ -201,7 +217,15 @@ def predict(
     mem_s, cmp_s = f("decode_mem_s"), f("decode_compute_s")
     gb = f("decode_bytes") / 1e9
     bk = BACKEND_CODE[hf.backend_kind]
-    if hf.gpu_frac >= 1.0:
+    x = float(inputs.get("expert_cpu_frac", 0.0))
+    if x > 0:
+        where = (f"{1 - x:.0%} on GPU at {hf.gpu_bw_gbs:.0f} GB/s, the active experts of {n_cpu_moe} layers "
+                 f"({x * mf.weight_bytes / 1e9:.2f} GB) on CPU at {hf.cpu_bw_gbs:.0f} GB/s")
+        reasons.append(f"expert offload: per token the CPU reads {x:.0%} of the weight bytes (the active experts in "
+                       f"RAM) and hands {n_cpu_moe} layers to and from the GPU; prefill streams those layers' experts "
+                       f"({inputs['expert_cpu_bytes'] / 2**30:.1f} GiB) over PCIe per {UBATCH}-token batch (a larger -ub, "
+                       "e.g. 2048, amortises it over more tokens)")
+    elif hf.gpu_frac >= 1.0:
         eff = DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[FAMILY_CODE[mf.quant_family]]
         where = f"{hf.gpu_bw_gbs:.0f} GB/s effective {eff:.0%}"
     elif hf.gpu_frac <= 0.0:
@@ -224,6 +248,9 @@ def predict(
             f"learned correction: decode x{f('decode_tok_s') / f('roofline_decode'):.2f}, "
             f"prefill x{f('prefill_tok_s') / f('roofline_prefill'):.2f} over the roofline"
         )
+        if x > 0:
+            reasons.append(f"expert offload is roofline physics not seen in the training data: the correction is "
+                           f"applied as for a partial offload with {1 - x:.0%} of the bytes on the GPU")
     elif apply_correction:
         reasons.append(load_correction(weights_dir).reason)
     return ThroughputPrediction(

@@ -74,6 +74,14 @@ GPU_DECODE_COMPUTE_FRACTION = 0.25
 MULTI_GPU_HOP_S = 40e-6  # per token, per extra GPU in a layer split (sync + activation copy)
 PARTIAL_OFFLOAD_SYNC_S = 60e-6  # per token, CPU<->GPU hand-over in a partial offload
 PCIE_GBS = 25.0  # host->GPU copy rate used when llama.cpp streams CPU-resident weights for prefill
+# MoE expert offload (llama.cpp --n-cpu-moe): per token and per layer whose experts run on the CPU, the GPU hands the
+# layer's hidden state and router choices to the CPU and takes the experts' output back (two small PCIe copies, a
+# stream synchronisation and the CPU thread pool's wake-up). An assumption of the same order as
+# PARTIAL_OFFLOAD_SYNC_S (one hand-over of a layer split), not measured (no GPU here).
+MOE_LAYER_HANDOVER_S = 30e-6
+# ggml's scheduler offloads a host-resident weight's op to the GPU when its batch is at least this
+# (ggml-cuda.cu ggml_backend_cuda_device_offload_op: GGML_OP_OFFLOAD_MIN_BATCH, default 32)
+OP_OFFLOAD_MIN_BATCH = 32
 UBATCH = 512  # llama.cpp default n_ubatch: weights are read once per micro-batch in prefill
 NBATCH = 2048  # llama.cpp default n_batch: micro-batches of one batch pipeline across GPUs of a layer split
 # Without flash attention llama.cpp materialises the full K.Q block of each micro-batch in F32 (masked
@@ -446,8 +454,18 @@ def roofline_arrays(
     threads=1,
     isa_code=2,
     head_params=0.0,
+    expert_cpu_frac=0.0,
+    expert_cpu_bytes=0.0,
+    expert_cpu_layers=0.0,
+    expert_used_ratio=0.0,
 ) -> dict[str, np.ndarray]:
-    """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token)."""
+    """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
+
+    MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N, with gpu_frac 1): `expert_cpu_frac` is the share of the
+    per-token bytes `weight_bytes` (and of the active parameters) that are active experts kept in RAM,
+    `expert_cpu_bytes` all expert bytes in RAM, `expert_cpu_layers` the N layers they belong to,
+    `expert_used_ratio` n_expert_used / n_expert. The defaults (0) are plain layer placement, unchanged.
+    """
     a = np.asarray
     W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
     L = a(n_layers, float)
@@ -463,21 +481,28 @@ def roofline_arrays(
     pos = np.maximum(a(decode_pos, float), 0.0)
     cpu_code = BACKEND_CODE["cpu"]
     on_gpu = f > 0
+    xf = np.clip(a(expert_cpu_frac, float), 0.0, 1.0)
+    x_all = np.maximum(a(expert_cpu_bytes, float), 0.0)
+    x_layers = np.maximum(a(expert_cpu_layers, float), 0.0)
+    x_used = np.clip(a(expert_used_ratio, float), 0.0, 1.0)
 
     # ---- decode: bytes per token / effective bandwidth, compute as a second ceiling ----
     bytes_tok = W + kvp * pos
     flops_tok = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pos
-    g_mem = f * bytes_tok / (gbw * DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[qf])
-    g_cmp = f * flops_tok * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
+    # expert offload: the active experts of the N CPU layers are read and multiplied by the CPU (batch 1 is
+    # below the op-offload batch), the rest of every layer (attention, router, shared experts, KV) by the GPU
+    x_bytes, x_flops = xf * W, xf * 2.0 * P
+    g_mem = f * (bytes_tok - x_bytes) / (gbw * DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[qf])
+    g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
     t_gpu = np.maximum(g_mem, g_cmp) + f * L * LAYER_OVERHEAD_S[bk] + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S
-    c_mem = (1 - f) * bytes_tok / (cbw * DECODE_BW_EFF[cpu_code])
+    c_mem = ((1 - f) * bytes_tok + x_bytes) / (cbw * DECODE_BW_EFF[cpu_code])
     no_dot = np.isin(a(isa_code, int), (0, 3)) & (qf != 0)
     cpu_q = np.where(no_dot, CPU_NO_DOT_FACTOR, 1.0)
     isa_c = np.clip(a(isa_code, int), 0, CPU_DECODE_FAMILY_EFF.shape[0] - 1)
-    c_cmp = (1 - f) * flops_tok / (cfl * CPU_DECODE_FAMILY_EFF[isa_c, qf] * cpu_q)
+    c_cmp = ((1 - f) * flops_tok + x_flops) / (cfl * CPU_DECODE_FAMILY_EFF[isa_c, qf] * cpu_q)
     barrier = LAYER_OVERHEAD_S[cpu_code] + CPU_BARRIER_S_PER_THREAD * np.maximum(a(threads, float), 1.0)
-    t_cpu = np.maximum(c_mem, c_cmp) + (1 - f) * L * barrier
-    t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0)
+    t_cpu = np.maximum(c_mem, c_cmp) + ((1 - f) * L + x_layers) * barrier
+    t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0) + x_layers * MOE_LAYER_HANDOVER_S
     t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync + np.where(on_gpu, TOKEN_OVERHEAD_S[bk], TOKEN_OVERHEAD_S[cpu_code])
 
     # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
@@ -501,7 +526,17 @@ def roofline_arrays(
     stream_bw = np.where(uni, gbw, PCIE_GBS * 1e9)
     pt_stream = (1 - f) * W / (batch * stream_bw) + (1 - f) * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
     pt_cpu = np.where(on_gpu & (batch >= 32), np.minimum(pt_cpu, pt_stream), pt_cpu)
-    t_pre = np.where(on_gpu, pt_gpu, 0.0) + pt_cpu
+    # expert offload: from OP_OFFLOAD_MIN_BATCH tokens up the scheduler runs the CPU layers' expert matmuls on the
+    # GPU (their FLOPs are already in pt_gpu) and copies, per micro-batch, the experts any of its tokens routed
+    # to (ggml-backend.cpp ggml_backend_sched_compute_splits, "copying only the experts that are used"):
+    # 1 - (1 - k/E)^batch of them, all of them for a 512-token batch. Copies and compute share the GPU stream.
+    # Smaller batches run those experts on the CPU (the GPU part keeps their FLOPs: a small over-count).
+    x_copied = x_all * (1.0 - (1.0 - x_used) ** batch)
+    px_stream = x_copied / (batch * stream_bw) + x_layers * MOE_LAYER_HANDOVER_S / batch
+    px_cpu = np.maximum(xf * 2.0 * Pm / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q),
+                        x_copied / (batch * cbw * DECODE_BW_EFF[cpu_code])) + x_layers * MOE_LAYER_HANDOVER_S / batch
+    pt_x = np.where(batch >= OP_OFFLOAD_MIN_BATCH, px_stream, px_cpu)
+    t_pre = np.where(on_gpu, pt_gpu, 0.0) + pt_cpu + pt_x
 
     return {
         "decode_tok_s": 1.0 / t_dec,
@@ -512,6 +547,24 @@ def roofline_arrays(
         "prefill_compute_s": np.where(on_gpu, pg_cmp, 0.0) + pc_cmp,
         "prefill_mem_s": np.where(on_gpu, pg_mem, 0.0) + pc_mem,
     }
+
+
+def expert_offload_inputs(spec, n_cpu_moe: int, mf: ModelFigures | None = None) -> dict[str, float]:
+    """roofline_arrays' expert-offload inputs for `spec` with the experts of its first `n_cpu_moe` layers in RAM
+    (all zeros for 0 or a dense model)."""
+    from llmfit_core.memory import expert_layer_bytes
+
+    k = max(min(int(n_cpu_moe or 0), int(spec.n_layers)), 0)
+    zero = {"expert_cpu_frac": 0.0, "expert_cpu_bytes": 0.0, "expert_cpu_layers": 0.0, "expert_used_ratio": 0.0}
+    if k == 0 or not spec.is_moe:
+        return zero
+    experts = expert_layer_bytes(spec)
+    x_all = float(sum(experts[:k]))
+    ratio = min(max(spec.n_experts_used, 1) / spec.n_experts, 1.0)
+    mf = mf or model_figures(spec)
+    frac = min(x_all * ratio / mf.weight_bytes, 1.0) if mf.weight_bytes > 0 else 0.0
+    return {"expert_cpu_frac": frac, "expert_cpu_bytes": x_all, "expert_cpu_layers": float(sum(1 for e in experts[:k] if e)),
+            "expert_used_ratio": ratio}
 
 
 def roofline(mf: ModelFigures, hf: HardwareFigures, prompt_tokens: int = 512, decode_pos: float = 576.0) -> dict[str, float]:
