@@ -59,8 +59,14 @@ def choose_backend(spec: ModelSpec, hw, backend: str | Backend | None) -> Backen
 def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backend | None = None,
              cache_type: str | None = None, cache_type_k: str | None = None, cache_type_v: str | None = None,
              prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
-             n_seq: int | None = None, calibrated: bool = True) -> FitReport:
-    """Score a ModelSpec you already have (see `fit`)."""
+             n_seq: int | None = None, calibrated: bool = True, cpu_moe: bool | None = None,
+             n_cpu_moe: int | None = None) -> FitReport:
+    """Score a ModelSpec you already have (see `fit`).
+
+    MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N): `cpu_moe` None = for a MoE model that does not fit in
+    VRAM, the faster predicted decode of layer offload and expert offload; True = expert offload (the fewest
+    layers' experts in RAM that fit); False = layer offload only. `n_cpu_moe` = exactly that N (n_layers is
+    llama.cpp's --cpu-moe)."""
     from llmfit_core import memory, placement, throughput
     from llmfit_core.hardware.registry import resolve_hardware
 
@@ -82,8 +88,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
 
     mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
                                  cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
-    plc = placement.place(spec, mem, hw, be, gpu_layers=gpu_layers)
-    tp = throughput.predict(spec, hw, be, plc, ctx, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+    plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers,
+                                              cpu_moe, n_cpu_moe)
     if calibrated:
         try:
             from llmfit_core.bench.calibration import apply_calibration
@@ -102,8 +108,15 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in spec.notes if n not in reasons]
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
+    reasons += moe_reasons
     if be.runtime == "llama.cpp" and be.gpu and plc.fits:
-        reasons.append(f"llama.cpp settings: n_gpu_layers={plc.gpu_layers} (-ngl), n_ctx={ctx} (-c)")
+        if plc.n_cpu_moe:
+            from llmfit_core.placement import moe_flag
+
+            reasons.append(f"llama.cpp settings: {moe_flag(plc.n_cpu_moe, spec.n_layers)} -c {ctx} "
+                           "(llama-server / llama-cli flags)")
+        else:
+            reasons.append(f"llama.cpp settings: n_gpu_layers={plc.gpu_layers} (-ngl), n_ctx={ctx} (-c)")
     decode = float(tp.decode_tok_s)
     return FitReport(
         model_ref=spec.ref,
@@ -118,6 +131,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         memory=breakdown,
         gpu_layers=plc.gpu_layers,
         total_layers=plc.total_layers,
+        n_cpu_moe=int(plc.n_cpu_moe),
         fits=bool(plc.fits),
         verdict=verdict,
         score=fit_score(verdict, decode),
@@ -132,6 +146,48 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         hardware=hw,
         extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv},
     )
+
+
+MOE_TIE = 0.01  # decode predictions closer than 1% are a tie: the placement with fewer bytes in RAM wins
+
+
+def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers, cpu_moe, n_cpu_moe):
+    """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick."""
+    from llmfit_core import placement, throughput
+    from llmfit_core.errors import LlmfitError
+
+    def run(plc):
+        return plc, throughput.predict(spec, hw, be, plc, ctx, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+
+    if n_cpu_moe is not None and cpu_moe is False:
+        raise LlmfitError("--n-cpu-moe and --no-cpu-moe contradict each other")
+    forced = n_cpu_moe is not None or cpu_moe is True
+    if forced:
+        if gpu_layers is not None and gpu_layers < spec.n_layers + 1:
+            raise LlmfitError("--cpu-moe / --n-cpu-moe put every layer on the GPU (-ngl 999): drop --gpu-layers")
+        if n_cpu_moe is not None and (isinstance(n_cpu_moe, bool) or not isinstance(n_cpu_moe, int)):
+            raise LlmfitError(f"--n-cpu-moe must be a whole number of layers (got {n_cpu_moe!r})")
+        plc, tp = run(placement.place_expert_offload(spec, mem, hw, be, n_cpu_moe=n_cpu_moe))
+        return plc, tp, []
+    layer = run(placement.place(spec, mem, hw, be, gpu_layers=gpu_layers))
+    if (cpu_moe is False or gpu_layers is not None or layer[0].gpu_layers >= layer[0].total_layers
+            or placement.expert_offload_unavailable(spec, hw, be)):
+        return layer[0], layer[1], []
+    expert = run(placement.place_expert_offload(spec, mem, hw, be))
+    (lp, lt), (ep, et) = layer, expert
+    if ep.fits != lp.fits:
+        pick_expert = ep.fits
+    else:
+        d_l, d_e = float(lt.decode_tok_s), float(et.decode_tok_s)
+        tie = abs(d_e - d_l) <= MOE_TIE * max(d_e, d_l)
+        pick_expert = ep.cpu_bytes < lp.cpu_bytes if tie else d_e > d_l
+    flag = placement.moe_flag(ep.n_cpu_moe, spec.n_layers)
+    why = (f"MoE: expert offload ({flag}) ~{et.decode_tok_s:.1f} tok/s decode, {ep.cpu_bytes / 2**30:.1f} GiB RAM"
+           f"{'' if ep.fits else ' (does not fit)'}; layer offload ({lp.gpu_layers} of {lp.total_layers} layers) "
+           f"~{lt.decode_tok_s:.1f} tok/s, {lp.cpu_bytes / 2**30:.1f} GiB RAM"
+           f"{'' if lp.fits else ' (does not fit)'}: {'expert' if pick_expert else 'layer'} offload picked")
+    plc, tp = expert if pick_expert else layer
+    return plc, tp, [why]
 
 
 def _breakdown(mem, plc) -> MemoryBreakdown:

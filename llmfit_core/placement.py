@@ -239,7 +239,7 @@ def expert_offload_unavailable(spec: ModelSpec, hardware, backend=None) -> str |
     if be.runtime != "llama.cpp":
         return f"--cpu-moe / --n-cpu-moe are llama.cpp options (backend {be.name})"
     if not be.gpu or not hardware.gpus:
-        return f"--cpu-moe / --n-cpu-moe keep experts in RAM beside a GPU; {be.name} on {hardware.name} has none"
+        return f"--cpu-moe / --n-cpu-moe keep experts in RAM beside a GPU; {be.name} on {hardware.name} uses none"
     if hardware.unified_memory or any(g.vendor == "apple" for g in hardware.gpus):
         return "--cpu-moe / --n-cpu-moe do not apply to unified memory: the GPU already works from RAM"
     return None

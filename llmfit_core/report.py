@@ -58,6 +58,7 @@ class FitReport:
     prefill_tok_s_range: tuple[float, float] | None = None
     prompt_tokens: int = 512
     gen_tokens: int = 128
+    n_cpu_moe: int = 0  # llama.cpp --n-cpu-moe: expert weights of the first N layers in RAM (0 = layer placement)
     # the objects behind the report, for callers that want more than the contract
     spec: object | None = field(default=None, repr=False)
     hardware: object | None = field(default=None, repr=False)
@@ -80,6 +81,7 @@ class FitReport:
             "memory": self.memory.to_dict(),
             "gpu_layers": int(self.gpu_layers),
             "total_layers": int(self.total_layers),
+            "n_cpu_moe": int(self.n_cpu_moe),
             "fits": bool(self.fits),
             "verdict": self.verdict,
             "score": int(self.score),

@@ -16,7 +16,7 @@ FIT_KEYS = {
     "quant": "quant", "file": "file", "context": "context", "hardware": "hardware", "backend": "backend",
     "cache_type": "cache_type", "cache_type_k": "cache_type_k", "cache_type_v": "cache_type_v",
     "prompt_tokens": "prompt_tokens", "gen_tokens": "gen_tokens", "gpu_layers": "gpu_layers",
-    "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline",
+    "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline", "cpu_moe": "cpu_moe", "n_cpu_moe": "n_cpu_moe",
 }
 
 
@@ -33,6 +33,11 @@ def fit_options(fn):
         click.option("--prompt-tokens", default="512", show_default=True, help="Prompt length for prefill speed."),
         click.option("--gen-tokens", default="128", show_default=True, help="Generated tokens for decode speed."),
         click.option("--gpu-layers", type=int, help="Force this many layers on the GPU (default: as many as fit)."),
+        click.option("--cpu-moe/--no-cpu-moe", "cpu_moe", default=None,
+                     help="MoE models: keep expert weights in RAM, all else on the GPU (llama.cpp -ngl 999 --n-cpu-moe N, "
+                          "N the fewest layers that fit) / only layer offload. Default: the faster predicted decode."),
+        click.option("--n-cpu-moe", "n_cpu_moe", type=int,
+                     help="MoE models: exactly N layers' experts in RAM (llama.cpp --n-cpu-moe; all layers = --cpu-moe)."),
         click.option("--flash-attn/--no-flash-attn", default=None, help="Flash attention (default: backend's default)."),
         click.option("--parallel", type=int, help="Parallel sequences (multiplies the KV cache)."),
         click.option("--offline", is_flag=True, default=None, help="No network: local files and the catalog only."),
@@ -191,7 +196,12 @@ def print_report(report) -> None:
     table.add_row("compute buffers", _gib(m.compute_bytes))
     table.add_row("runtime overhead", _gib(m.overhead_bytes))
     table.add_row("total", f"[bold]{_gib(m.total_bytes)}[/bold]  (GPU {_gib(m.gpu_bytes)}, RAM {_gib(m.cpu_bytes)})")
-    table.add_row("layers on GPU", f"{report.gpu_layers} / {report.total_layers}")
+    layers = f"{report.gpu_layers} / {report.total_layers}"
+    if report.n_cpu_moe:
+        n = report.total_layers - 1
+        layers += (f", expert weights of all {n} in RAM (--cpu-moe)" if report.n_cpu_moe >= n else
+                   f", expert weights of the first {report.n_cpu_moe} in RAM (--n-cpu-moe {report.n_cpu_moe})")
+    table.add_row("layers on GPU", layers)
     style = VERDICT_STYLE.get(report.verdict, "bold")
     table.add_row("verdict", f"[{style}]{report.verdict}[/{style}]   score {report.score}/100")
     lo, hi = report.decode_tok_s_range
