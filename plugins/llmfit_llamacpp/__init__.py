@@ -128,17 +128,36 @@ def resolve_from_pretrained(repo_id: str, filename: str | None = None, **options
 class LlamaCppSettings:
     """Settings to pass to `Llama(...)` / `llama-cli` so the model fits."""
 
-    n_gpu_layers: int
+    n_gpu_layers: int  # for Llama(...): plain layer offload (see n_cpu_moe)
     n_ctx: int
     fits: bool
     verdict: str
     backend: str
     total_layers: int
+    # MoE expert offload picked by fit: llama-server / llama-cli `-ngl 999 --n-cpu-moe N` (N = layers -> --cpu-moe).
+    # llama-cpp-python 0.3.36's Llama() takes no tensor overrides (its llama_model_params.tensor_buft_overrides
+    # field is declared "unused" in llama_cpp.py, and kv_overrides are GGUF metadata, not placement), so in Python
+    # n_gpu_layers stays the layer-offload figure; `layer_fits` says whether that fits at n_ctx.
+    n_cpu_moe: int = 0
+    layer_fits: bool | None = None
+
+    @property
+    def server_flags(self) -> str:
+        """llama-server / llama-cli arguments for these settings."""
+        if self.n_cpu_moe:
+            moe = "--cpu-moe" if self.n_cpu_moe >= self.total_layers - 1 else f"--n-cpu-moe {self.n_cpu_moe}"
+            return f"-ngl 999 {moe} -c {self.n_ctx}"
+        return f"-ngl {self.n_gpu_layers} -c {self.n_ctx}"
 
     @property
     def text(self) -> str:
         if not self.fits:
             return f"does not fit even with n_ctx={self.n_ctx}"
+        if self.n_cpu_moe:
+            py = (f"use n_gpu_layers={self.n_gpu_layers}, n_ctx={self.n_ctx}" if self.layer_fits
+                  else f"layer offload does not fit at n_ctx={self.n_ctx}")
+            return (f"llama-server/llama-cli flags {self.server_flags} (MoE experts in RAM, faster); "
+                    f"llama-cpp-python's Llama() has no tensor-override option: there {py}")
         return f"use n_gpu_layers={self.n_gpu_layers}, n_ctx={self.n_ctx}"
 
 
@@ -163,5 +182,10 @@ def suggest_settings(spec, hardware=None, context=None, backend=None) -> LlamaCp
         if rep.fits:
             break
     gpu_layers = rep.gpu_layers if rep.backend != "llama.cpp-cpu" else 0
+    layer_fits = None
+    if rep.n_cpu_moe:  # Llama() cannot keep experts in RAM: its n_gpu_layers is the layer-offload one
+        layer = fit_spec(spec, hardware=hardware, context=rep.context, backend=backend, cpu_moe=False)
+        gpu_layers, layer_fits = layer.gpu_layers, layer.fits
     return LlamaCppSettings(n_gpu_layers=gpu_layers, n_ctx=rep.context, fits=rep.fits, verdict=rep.verdict,
-                            backend=rep.backend, total_layers=rep.total_layers)
+                            backend=rep.backend, total_layers=rep.total_layers, n_cpu_moe=rep.n_cpu_moe,
+                            layer_fits=layer_fits)
