@@ -1,8 +1,9 @@
 """Recommendations: rank every catalog model × quantization for one hardware profile under constraints.
 
 Vectorised: per-model arrays are built once per catalog (`catalog_arrays`), then memory
-(`memory.estimate_totals`), a layer-split placement and speed (`throughput.predict_batch`) are computed
-for all model × quant pairs in numpy. The top N are then re-scored one by one with the full pipeline
+(`memory.estimate_totals`), a layer-split placement (or, for MoE models that do not fit in VRAM, llama.cpp's
+expert offload --n-cpu-moe N when its decode is faster, as `fit` picks) and speed (`throughput.predict_batch`)
+are computed for all model × quant pairs in numpy. The top N are then re-scored one by one with the full pipeline
 (`api.fit_spec`), so what is shown is exactly what `llmfit fit --json` would say.
 
 Score (higher is better), documented:
@@ -260,6 +261,7 @@ class Recommendation:
     rejected_better: str | None = None  # why the next better quantization was not chosen
     similar: list[str] = field(default_factory=list)  # same architecture and size, same figures (fine-tunes)
     report: object | None = None  # FitReport from the full pipeline (top N)
+    n_cpu_moe: int = 0  # MoE expert offload: llama.cpp --n-cpu-moe N (vectorised estimate)
 
     def to_dict(self) -> dict:
         """FitReport.to_dict() (the `fit --json` contract) plus the catalog id and ranking facts."""
@@ -422,6 +424,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     # speed
     hfig = hardware_figures(hw, be, None, n_layers=32)
     per_tok = (np.where(col(arr.out) > 0, 0.0, emb_b) + out_b + layer_b + exp_b * col(arr.expert_frac))
+    n_cpu_moe = np.zeros(total.shape)
     fam_codes = np.array([FAMILY_CODE[quant_family(q)] for q in ladder])[None, :]
     inputs = dict(hardware_arrays(hfig))
     shape = total.shape
@@ -438,6 +441,46 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
         "bits_per_weight": (weights * 8 / np.maximum(col(arr.params), 1)).ravel(),
         "gpu_frac": gpu_frac.ravel() if hfig.backend_kind != "cpu" else np.zeros(total.size),
     })
+    if not b["unified"] and vram > 0 and be.runtime == "llama.cpp" and hfig.backend_kind != "cpu":
+        # MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N, placement.place_expert_offload): the experts of
+        # the first N layers in RAM, the GPU keeps the rest plus one layer's experts (the op-offload copy).
+        # Kept where its roofline decode beats the layer split (or only it fits), like fit's pick.
+        L = col(arr.layers)
+        x_layer = exp_b / np.maximum(L, 1.0)  # routed experts per layer, an even split
+        n_x = np.clip(np.ceil((total + x_layer - vram) / np.maximum(x_layer, 1.0)), 1.0, L)
+        x_ram = n_x * x_layer
+        can = (exp_b > 0) & (gpu_frac < 1.0) & (total - x_ram + x_layer <= vram)
+        if can.any():
+            idx = np.nonzero(can.ravel())[0]
+            xin = {k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (total.size,) else v) for k, v in inputs.items()}
+            ratio = np.broadcast_to(col(arr.expert_frac), shape).ravel()[idx]
+            xin.update({"gpu_frac": np.ones(idx.size), "expert_cpu_bytes": x_ram.ravel()[idx],
+                        "expert_cpu_frac": np.minimum(x_ram.ravel()[idx] * ratio / np.maximum(per_tok.ravel()[idx], 1.0), 1.0),
+                        "expert_cpu_layers": n_x.ravel()[idx], "expert_used_ratio": ratio})
+            dec_x = _speed(xin, np.zeros(idx.size, bool))[0]
+            dec_l = _speed({k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (total.size,) else v)
+                            for k, v in inputs.items()}, np.zeros(idx.size, bool))[0]
+            fits_x = (x_ram <= ram).ravel()[idx]
+            fits_l = fits.ravel()[idx]
+            tie = np.abs(dec_x - dec_l) <= 0.01 * np.maximum(dec_x, dec_l)
+            pick = np.where(fits_x != fits_l, fits_x, np.where(tie, x_ram.ravel()[idx] < cpu_bytes.ravel()[idx], dec_x > dec_l))
+            if pick.any():
+                sel = idx[pick]
+                for k in ("expert_cpu_bytes", "expert_cpu_frac", "expert_cpu_layers", "expert_used_ratio"):
+                    full = np.zeros(total.size)
+                    full[sel] = xin[k][pick]
+                    inputs[k] = full
+                inputs["gpu_frac"] = inputs["gpu_frac"].copy()
+                inputs["gpu_frac"][sel] = 1.0
+                flat = lambda a: np.array(a, dtype=a.dtype).ravel()  # noqa: E731
+                gb, cb, ft, vd, nm = flat(gpu_bytes), flat(cpu_bytes), flat(fits), flat(verdict), n_cpu_moe.ravel()
+                gb[sel] = (total - x_ram + x_layer).ravel()[sel]
+                cb[sel] = x_ram.ravel()[sel]
+                ft[sel] = fits_x[pick]
+                vd[sel] = np.where(fits_x[pick], "offload", "no-fit")
+                nm[sel] = n_x.ravel()[sel]
+                gpu_bytes, cpu_bytes, fits, verdict = gb.reshape(shape), cb.reshape(shape), ft.reshape(shape), vd.reshape(shape)
+                n_cpu_moe = nm.reshape(shape)
     cand = fits if c.fits else np.ones(shape, bool)
     if c.max_memory_bytes:
         cand = cand & (total <= c.max_memory_bytes)
@@ -468,7 +511,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
             decode, prefill = dec.reshape(shape), pre.reshape(shape)
     kv = 2.0 * kv_layers * np.ceil(ctx / 256) * 256 * col(arr.kv_heads) * col(arr.head_dim) * 2  # f16 K+V, as estimate_totals
     return {"total": total, "weights": weights, "kv": np.broadcast_to(kv, shape), "overhead": float(overhead),
-            "gpu_bytes": gpu_bytes, "cpu_bytes": cpu_bytes, "fits": fits, "verdict": verdict,
+            "gpu_bytes": gpu_bytes, "cpu_bytes": cpu_bytes, "fits": fits, "verdict": verdict, "n_cpu_moe": n_cpu_moe,
             "decode": decode, "prefill": prefill, "quality": quality, "rank": base_rank + speed_pts(decode),
             "ctx": np.broadcast_to(ctx, shape), "budget_ram": ram, "budget_vram": vram, "backend": be}
 
@@ -632,7 +675,8 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         rec = Recommendation(entry=e, quant=ladder[j], rank_score=float(ev["rank"][i, j]), quality=float(ev["quality"][i, j]),
                              total_bytes=int(ev["total"][i, j]), gpu_bytes=int(ev["gpu_bytes"][i, j]), cpu_bytes=int(ev["cpu_bytes"][i, j]),
                              verdict=str(ev["verdict"][i, j]), fits=bool(ev["fits"][i, j]), decode_tok_s=float(ev["decode"][i, j]),
-                             prefill_tok_s=float(ev["prefill"][i, j]), context=int(ev["ctx"][i, 0]), rejected_better=rej)
+                             prefill_tok_s=float(ev["prefill"][i, j]), context=int(ev["ctx"][i, 0]), rejected_better=rej,
+                             n_cpu_moe=int(ev["n_cpu_moe"][i, j]))
         parts = (int(ev["weights"][i, j]), int(ev["kv"][i, j]), int(ev["overhead"]))
         if refine and len(res.items) < REFINE_MAX:
             rec.report = _full_report(e, ladder[j], hw, rec.context)
@@ -695,7 +739,8 @@ def _vector_report(rec: Recommendation, hw, backend: str, parts: tuple[int, int,
         file_bytes=e.gguf_size(rec.quant), hardware_name=hw.name, backend=backend, context=rec.context,
         memory=MemoryBreakdown(weights_bytes=parts[0], kv_cache_bytes=parts[1], overhead_bytes=parts[2],
                                compute_bytes=max(0, rec.total_bytes - sum(parts)), gpu_bytes=rec.gpu_bytes, cpu_bytes=rec.cpu_bytes),
-        gpu_layers=e.n_layers if rec.gpu_bytes >= rec.total_bytes and rec.gpu_bytes else 0, total_layers=e.n_layers,
+        gpu_layers=e.n_layers if (rec.gpu_bytes >= rec.total_bytes and rec.gpu_bytes) or rec.n_cpu_moe else 0,
+        total_layers=e.n_layers, n_cpu_moe=rec.n_cpu_moe,
         fits=rec.fits, verdict=rec.verdict, score=fit_score(rec.verdict, rec.decode_tok_s),
         prefill_tok_s=rec.prefill_tok_s, decode_tok_s=rec.decode_tok_s, decode_tok_s_range=(rec.decode_tok_s * 0.7, rec.decode_tok_s * 1.3),
         reasons=[f"vectorised catalog estimate (the full per-model estimate covers the first {REFINE_MAX} results)"],

@@ -228,3 +228,25 @@ def test_llamacpp_adapter_suggests_the_server_flag(qwen_moe):
     assert s.n_gpu_layers == layer.gpu_layers < s.total_layers and "tensor-override" in s.text
     dense = lc.suggest_settings(build_spec("llama-3-8b", "Q4_K_M"), hardware=HW12, context=8192)
     assert dense.n_cpu_moe == 0 and dense.text == f"use n_gpu_layers={dense.n_gpu_layers}, n_ctx={dense.n_ctx}"
+
+
+@pytest.mark.usefixtures("isolated_catalog")
+def test_recommend_ranks_moe_models_with_expert_offload_like_fit():
+    from llmfit_core.catalog.entry import CatalogEntry
+    from llmfit_core.catalog.store import Catalog
+    from llmfit_core.constraints import Constraints
+    from llmfit_core.recommend import recommend
+
+    e = CatalogEntry(id="acme/MoE-30B-A3B", family="qwen3", arch="qwen3moe", params=30_532_122_624,
+                     active_params=3_335_000_000, n_layers=48, hidden_size=2048, n_heads=32, n_kv_heads=4, head_dim=128,
+                     vocab_size=151936, max_context=40960, n_experts=128, n_experts_used=8, expert_ffn_size=768,
+                     uses=["chat"], gguf=[{"repo": "acme/MoE-30B-A3B-GGUF", "quants": {}}])
+    c = Constraints(quants=["Q4_K_M"])
+    (vec,) = recommend(c, hardware=HW12, top=1, catalog=Catalog([e]), refine=False).items
+    full = fit_spec(e.to_spec("Q4_K_M"), hardware=HW12, context=vec.context)
+    assert full.n_cpu_moe > 0 and vec.n_cpu_moe > 0 and abs(vec.n_cpu_moe - full.n_cpu_moe) <= 3
+    assert vec.verdict == "offload" and vec.report.n_cpu_moe == vec.n_cpu_moe
+    assert vec.report.to_dict()["n_cpu_moe"] == vec.n_cpu_moe
+    assert abs(vec.decode_tok_s / full.decode_tok_s - 1) < 0.35
+    layer = fit_spec(e.to_spec("Q4_K_M"), hardware=HW12, context=vec.context, cpu_moe=False)
+    assert vec.decode_tok_s > layer.decode_tok_s * 0.9
