@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmfit_core.backends import Backend, default_backend, get_backend
+from llmfit_core.backends import Backend, default_backend, format_note, get_backend
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
@@ -109,6 +109,9 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
     reasons += moe_reasons
+    fmt_note = format_note(spec, be)  # GPTQ / AWQ / MLX weights on llama.cpp, GGUF on mlx: said first
+    if fmt_note:
+        reasons.insert(0, fmt_note)
     if be.runtime == "llama.cpp" and be.gpu and plc.fits:
         if plc.n_cpu_moe:
             from llmfit_core.placement import moe_flag

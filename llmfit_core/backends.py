@@ -46,3 +46,28 @@ def default_backend(hardware) -> Backend:
     if hardware.gpus:
         return BACKENDS[_DEFAULT_BY_VENDOR.get(hardware.gpus[0].vendor, "llama.cpp-vulkan")]
     return BACKENDS["llama.cpp-cpu"]
+
+
+
+# Weight formats each runtime loads as they are (llama.cpp: GGUF; mlx-lm: MLX, and plain safetensors it converts at
+# load). A plain safetensors repo is priced as the GGUF llama.cpp users convert or download, and fit says so already.
+_LOADS = {"llama.cpp": ("gguf",), "mlx": ("mlx",)}
+_RUNS_IN = {"gptq": "vLLM, transformers or ExLlamaV2", "awq": "vLLM or transformers", "bnb": "transformers (bitsandbytes)",
+            "mlx": "mlx-lm", "gguf": "llama.cpp or Ollama"}
+
+
+def format_note(spec, backend: Backend) -> str | None:
+    """One line when the model's stored format does not load in the backend's runtime (None when it does)."""
+    fmt = str(getattr(spec, "format", None) or "").lower()
+    quant = str(getattr(spec, "quant", None) or "")
+    packed = quant.split("-")[0].lower()
+    if packed in ("gptq", "awq", "bnb"):
+        fmt = packed
+    if fmt in ("", "safetensors") or fmt in _LOADS.get(backend.runtime, (fmt,)):
+        return None
+    label = quant or fmt
+    where = _RUNS_IN.get(fmt, "another runtime")
+    if backend.runtime == "llama.cpp":
+        return (f"{label} weights do not load in llama.cpp as they are: the figures price the same bits in llama.cpp's "
+                f"kernels (this repo runs in {where}; for llama.cpp use a GGUF of the model)")
+    return f"{label} weights do not load in {backend.runtime} as they are (this repo runs in {where})"
