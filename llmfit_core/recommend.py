@@ -441,6 +441,11 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
         "bits_per_weight": (weights * 8 / np.maximum(col(arr.params), 1)).ravel(),
         "gpu_frac": gpu_frac.ravel() if hfig.backend_kind != "cpu" else np.zeros(total.size),
     })
+    if not b["unified"] and vram > 0 and hfig.backend_kind != "cpu":
+        # a layer split streams the CPU layers' experts for prefill (roofline_arrays moe_expert_bytes), as in fit
+        moe_split = (exp_b > 0) & (gpu_frac < 1.0)
+        inputs["moe_expert_bytes"] = np.where(moe_split, exp_b, 0.0).ravel()
+        inputs["expert_used_ratio"] = np.broadcast_to(np.where(moe_split, col(arr.expert_frac), 0.0), shape).ravel()
     if not b["unified"] and vram > 0 and be.runtime == "llama.cpp" and hfig.backend_kind != "cpu":
         # MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N, placement.place_expert_offload): the experts of
         # the first N layers in RAM, the GPU keeps the rest plus one layer's experts (the op-offload copy).
@@ -466,7 +471,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
             pick = np.where(fits_x != fits_l, fits_x, np.where(tie, x_ram.ravel()[idx] < cpu_bytes.ravel()[idx], dec_x > dec_l))
             if pick.any():
                 sel = idx[pick]
-                for k in ("expert_cpu_bytes", "expert_cpu_frac", "expert_cpu_layers", "expert_used_ratio"):
+                for k in ("expert_cpu_bytes", "expert_cpu_frac", "expert_cpu_layers"):
                     full = np.zeros(total.size)
                     full[sel] = xin[k][pick]
                     inputs[k] = full

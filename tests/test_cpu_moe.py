@@ -147,7 +147,7 @@ def test_expert_inputs_default_to_the_old_roofline(qwen_moe):
                 "prompt_tokens", "decode_pos", "threads", "isa_code", "head_params")
         a = roofline_arrays(**{k: base[k] for k in keys})
         b = roofline_arrays(**{k: base[k] for k in keys}, expert_cpu_frac=0.0, expert_cpu_bytes=0.0,
-                            expert_cpu_layers=0, expert_used_ratio=0.0)
+                            expert_cpu_layers=0, expert_used_ratio=0.0, moe_expert_bytes=0.0)
         for k in a:
             assert np.array_equal(a[k], b[k]), k
         assert np.array_equal(predict_batch(base)["decode_tok_s"], predict_batch(base)["decode_tok_s"])
@@ -181,6 +181,26 @@ def test_expert_offload_roofline_terms(qwen_moe):
     # CPU FLOPs bound: the active experts' 2 x params per token at 80% of the CPU's FP32 peak
     x_flops = 2 * 48 * 3 * 2048 * 768 * 8
     assert cpu_part >= x_flops / (hf.cpu_gflops * 1e9 * 0.8) * 0.9
+
+
+def test_layer_split_prefill_streams_the_routed_experts_of_the_cpu_layers(qwen_moe):
+    """With a layer split too, a 512-token micro-batch routes to every expert of a RAM layer: all of them cross
+    PCIe, not one token's active share (the roofline used to stream only the latter for MoE models)."""
+    rep = fit_spec(qwen_moe, hardware=HW12, cpu_moe=False)
+    tp = rep.extra["throughput"]
+    cpu_share = 1 - rep.gpu_layers / rep.total_layers
+    assert 0 < cpu_share < 1
+    assert 1 / tp.roofline_prefill >= cpu_share * qwen_moe.group_bytes["ffn_experts"] / (512 * 25e9)
+    # dense models: unchanged (no routed experts)
+    dense = build_spec("llama-3-8b", "Q8_0")
+    small = _hw(6, "GeForce RTX 3060", 360, 51.2)
+    plc = fit_spec(dense, hardware=small).extra["placement"]
+    a = predict(dense, small, "cuda", plc, 4096, apply_correction=False)
+    mf = model_figures(dense)
+    hf = hardware_figures(small, "cuda", plc, n_layers=mf.n_layers)
+    base = {**model_arrays([mf]), **hardware_arrays(hf), "prompt_tokens": 512, "decode_pos": 512 + 64.0}
+    assert a.roofline_prefill == pytest.approx(float(predict_batch(base, apply_correction=False)["prefill_tok_s"][0]),
+                                               rel=1e-12)
 
 
 def _profile(tmp_path, hw) -> str:

@@ -101,7 +101,7 @@ _ROOF_KEYS = (
     "head_params",
 )
 # Optional inputs (roofline_arrays defaults when absent): MoE expert offload, llama.cpp --n-cpu-moe.
-_EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio")
+_EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio", "moe_expert_bytes")
 
 
 def predict_batch(
@@ -206,6 +206,10 @@ def predict(
     xin = expert_offload_inputs(spec, n_cpu_moe, mf) if n_cpu_moe else None
     if xin and xin["expert_cpu_frac"] > 0:
         inputs.update(xin)
+    moe_all = float((spec.group_bytes or {}).get("ffn_experts", 0)) if spec.is_moe and spec.n_experts_used else 0.0
+    if moe_all > 0 and hf.n_gpus and hf.gpu_frac < 1.0:  # a layer split streams the CPU layers' experts for prefill
+        inputs["moe_expert_bytes"] = moe_all
+        inputs["expert_used_ratio"] = min(spec.n_experts_used / spec.n_experts, 1.0)
     inputs["prompt_tokens"] = prompt_tokens
     inputs["decode_pos"] = decode_position(prompt_tokens, gen_tokens, context)
     out = predict_batch(inputs, apply_correction=apply_correction, weights_dir=weights_dir)

@@ -458,6 +458,7 @@ def roofline_arrays(
     expert_cpu_bytes=0.0,
     expert_cpu_layers=0.0,
     expert_used_ratio=0.0,
+    moe_expert_bytes=0.0,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
 
@@ -465,6 +466,8 @@ def roofline_arrays(
     per-token bytes `weight_bytes` (and of the active parameters) that are active experts kept in RAM,
     `expert_cpu_bytes` all expert bytes in RAM, `expert_cpu_layers` the N layers they belong to,
     `expert_used_ratio` n_expert_used / n_expert. The defaults (0) are plain layer placement, unchanged.
+    `moe_expert_bytes`: all routed-expert bytes of a MoE model (with `expert_used_ratio`): a layer split streams
+    the CPU layers' experts that a prompt micro-batch routes to, not only one token's active ones (0: as before).
     """
     a = np.asarray
     W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
@@ -522,16 +525,20 @@ def roofline_arrays(
     pc_cmp = (1 - f) * pflops / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
-    # with a GPU present llama.cpp streams CPU-resident weights to it for large batches (>= 32 tokens)
+    # with a GPU present llama.cpp streams CPU-resident weights to it for large batches (>= 32 tokens); of a MoE
+    # layer's experts it copies those any token of the micro-batch routed to (see x_copied below), which for a
+    # 512-token batch is all of them, not the one-token share in W
     stream_bw = np.where(uni, gbw, PCIE_GBS * 1e9)
-    pt_stream = (1 - f) * W / (batch * stream_bw) + (1 - f) * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
+    used_b = 1.0 - (1.0 - x_used) ** batch
+    moe_more = np.maximum(a(moe_expert_bytes, float), 0.0) * (used_b - x_used)
+    pt_stream = (1 - f) * (W + moe_more) / (batch * stream_bw) + (1 - f) * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
     pt_cpu = np.where(on_gpu & (batch >= 32), np.minimum(pt_cpu, pt_stream), pt_cpu)
     # expert offload: from OP_OFFLOAD_MIN_BATCH tokens up the scheduler runs the CPU layers' expert matmuls on the
     # GPU (their FLOPs are already in pt_gpu) and copies, per micro-batch, the experts any of its tokens routed
     # to (ggml-backend.cpp ggml_backend_sched_compute_splits, "copying only the experts that are used"):
     # 1 - (1 - k/E)^batch of them, all of them for a 512-token batch. Copies and compute share the GPU stream.
     # Smaller batches run those experts on the CPU (the GPU part keeps their FLOPs: a small over-count).
-    x_copied = x_all * (1.0 - (1.0 - x_used) ** batch)
+    x_copied = x_all * used_b
     px_stream = x_copied / (batch * stream_bw) + x_layers * MOE_LAYER_HANDOVER_S / batch
     px_cpu = np.maximum(xf * 2.0 * Pm / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q),
                         x_copied / (batch * cbw * DECODE_BW_EFF[cpu_code])) + x_layers * MOE_LAYER_HANDOVER_S / batch
