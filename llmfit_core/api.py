@@ -198,9 +198,12 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
     g = lambda name: int(getattr(mem, name, 0) or 0)  # noqa: E731
     weights = g("weights_bytes")
     kv = g("kv_cache_bytes")
-    compute = g("compute_bytes") + g("output_bytes")
+    # expert offload: the GPU compute buffer also holds one RAM layer's experts while prefill runs them there
+    compute = g("compute_bytes") + g("output_bytes") + int(getattr(plc, "expert_copy_bytes", 0) or 0)
     overhead = g("overhead_bytes") + g("repack_bytes")
     detail = {k: g(k) for k in ("output_bytes", "repack_bytes", "recurrent_state_bytes")}  # recurrent: part of KV
+    if getattr(plc, "expert_copy_bytes", 0):
+        detail["expert_copy_bytes"] = int(plc.expert_copy_bytes)
     # with several GPUs each one holds its own runtime context: count the extra ones as overhead,
     # so that total == weights + KV + compute + overhead == GPU + RAM
     extra = int(plc.gpu_bytes) + int(plc.cpu_bytes) - (weights + kv + compute + overhead)

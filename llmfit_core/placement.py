@@ -46,6 +46,7 @@ class Placement:
     # stay in RAM, everything else (incl. their KV) on the GPU; 0 = plain layer placement
     n_cpu_moe: int = 0
     cpu_expert_bytes: int = 0  # expert weights kept in RAM by n_cpu_moe
+    expert_copy_bytes: int = 0  # GPU compute-buffer room for one RAM layer's experts copied in for prefill
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -326,7 +327,7 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
         gpu_layers=total_layers, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),
         per_gpu_bytes=[int(p) for p in per], per_gpu=per_gpu, fits=fits, verdict=verdict,
         headroom_bytes=int(headroom), margin_bytes=int(ram_margin), ram_capacity_bytes=int(ram_avail),
-        reasons=reasons, n_cpu_moe=int(k), cpu_expert_bytes=in_ram,
+        reasons=reasons, n_cpu_moe=int(k), cpu_expert_bytes=in_ram, expert_copy_bytes=int(max(experts[:k], default=0)),
     )
 
 

@@ -58,6 +58,10 @@ def test_fit_picks_expert_offload_for_a_moe_model_that_does_not_fit(qwen_moe, hw
     in_ram = sum(experts[:rep.n_cpu_moe])
     assert rep.extra["placement"].cpu_expert_bytes == in_ram
     assert rep.memory.cpu_bytes >= in_ram  # RAM holds the experts of the first N layers
+    m = rep.memory  # the copy buffer is a compute buffer; the parts still add up to GPU + RAM
+    assert m.compute_bytes == layer.memory.compute_bytes + max(experts[:rep.n_cpu_moe])
+    assert m.total_bytes == m.gpu_bytes + m.cpu_bytes
+    assert m.detail.get("extra_gpu_context_bytes", 0) < m.detail["expert_copy_bytes"] // 4  # not folded into overhead
     assert rep.decode_tok_s > layer.decode_tok_s  # faster than the best layer offload
     # the smallest N that fits: one layer fewer no longer fits the VRAM with the margin
     mem = rep.extra["memory_estimate"]
@@ -90,6 +94,7 @@ def test_n_cpu_moe_memory_matches_a_hand_computation(qwen_moe):
         assert p.cpu_bytes == full.cpu_bytes + exp_k
         assert p.gpu_bytes == gpu0 - exp_k + one_layer
         assert p.n_cpu_moe == k and p.cpu_expert_bytes == exp_k and p.gpu_layers == n + 1
+        assert p.expert_copy_bytes == one_layer
     # --cpu-moe on 30B-A3B: attention + shared + KV + buffers only, ~2 GiB on the GPU
     assert p.gpu_bytes < 3 * GIB and any("--cpu-moe" in r for r in p.reasons)
 
