@@ -192,15 +192,7 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
     gpu_head = [c - p for p, c in zip(per, caps)]
     ram_head = ram_avail - cpu
     ram_margin = margin_for(ram_total or ram_avail)
-    gpu_ok = all(h >= 0 for h in gpu_head)
-    fits = gpu_ok and ram_head >= 0
-    tight_gpu = any(h < margin_for(c + overhead) for h, c, p in zip(gpu_head, caps, per) if p)
-    if not fits:
-        verdict = "no-fit"
-    elif gl == total_layers:
-        verdict = "tight" if (tight_gpu or ram_head < ram_margin) else "runs"
-    else:
-        verdict = "tight" if ram_head < ram_margin else "offload"
+    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu=gl == total_layers)
 
     # reported per-GPU bytes include the runtime's context on every GPU in use (CUDA context, cuBLAS)
     per = [p + overhead if p else 0 for p in per]
@@ -222,7 +214,6 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
         reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
                        if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM at {gl} GPU layers")
     elif verdict == "tight":
-        where = "VRAM" if tight_gpu and gl == total_layers else "RAM"
         reasons.append(f"less than the safety margin of {where} left; other programs may push it out")
     headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
     return Placement(
@@ -295,14 +286,7 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
     gpu_head = [c - p for p, c in zip(per, caps)]
     ram_head = ram_avail - cpu
     ram_margin = margin_for(ram_total or ram_avail)
-    fits = all(h >= 0 for h in gpu_head) and ram_head >= 0
-    tight_gpu = any(h < margin_for(c + overhead) for h, c, p in zip(gpu_head, caps, per) if p)
-    if not fits:
-        verdict = "no-fit"
-    elif k == 0:
-        verdict = "tight" if (tight_gpu or ram_head < ram_margin) else "runs"
-    else:
-        verdict = "tight" if ram_head < ram_margin else "offload"
+    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu=k == 0)
     per = [p + overhead if p else 0 for p in per]
     per_gpu = [{"name": g.name, "bytes": int(p), "capacity_bytes": int(c + overhead), "layers": int(nl)}
                for g, p, c, nl in zip(gpus, per, caps, per_layers)]
@@ -320,7 +304,6 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
         reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
                        if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM with --n-cpu-moe {k}")
     elif verdict == "tight":
-        where = "VRAM" if tight_gpu and k == 0 else "RAM"
         reasons.append(f"less than the safety margin of {where} left; other programs may push it out")
     headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
     return Placement(
@@ -329,6 +312,20 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
         headroom_bytes=int(headroom), margin_bytes=int(ram_margin), ram_capacity_bytes=int(ram_avail),
         reasons=reasons, n_cpu_moe=int(k), cpu_expert_bytes=in_ram, expert_copy_bytes=int(max(experts[:k], default=0)),
     )
+
+
+def _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu: bool) -> tuple[bool, str, str]:
+    """(fits, verdict, the memory a "tight" verdict is short of) from the spare bytes of each GPU in use and of RAM:
+    "runs" / "tight" with everything on the GPUs, "offload" / "tight" with part in RAM, else "no-fit"."""
+    fits = all(h >= 0 for h in gpu_head) and ram_head >= 0
+    if not fits:
+        return False, "no-fit", ""
+    if all_on_gpu:
+        tight_gpu = any(h < margin_for(c + overhead) for h, c, p in zip(gpu_head, caps, per) if p)
+        if tight_gpu:
+            return True, "tight", "VRAM"
+        return (True, "tight", "RAM") if ram_head < ram_margin else (True, "runs", "")
+    return (True, "tight", "RAM") if ram_head < ram_margin else (True, "offload", "")
 
 
 def _memory_reasons(mem: MemoryEstimate) -> list[str]:
