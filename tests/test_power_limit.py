@@ -82,3 +82,19 @@ def test_profile_json_round_trip_keeps_the_limit(tmp_path):
     back = HardwareProfile.from_dict(data)
     assert (back.gpus[0].power_limit_w, back.gpus[0].default_power_limit_w) == (280.0, 350.0)
     assert math.isclose(compute_fraction(back.gpus[0]), (0.8) ** (1 / 3))
+
+
+@pytest.mark.parametrize("value", ["280", "abc", -5, 1e300, True])
+def test_bad_limit_in_a_profile_file_is_one_error_line(tmp_path, value):
+    import subprocess
+    import sys
+
+    prof = {"name": "x", "memory": {"total_gb": 64}, "gpus": [{"vendor": "nvidia", "name": "RTX 3090", "vram_gb": 24,
+                                                               "power_limit_w": value, "default_power_limit_w": 350}]}
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(prof))
+    r = subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", "system", "--hardware", str(path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "power_limit_w" in err[0] and "Traceback" not in r.stderr

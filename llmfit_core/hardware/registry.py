@@ -108,7 +108,7 @@ def validate_profile_dict(data, path: str | None = None) -> HardwareProfile:
         _check_str(g, "vendor", gw, required=True)
         if g["vendor"].lower() not in GPU_VENDORS:
             raise HardwareProfileError(f"{gw}vendor must be one of {', '.join(GPU_VENDORS)}, got {g['vendor']!r}")
-        for k in ("vram_gb", "bandwidth_gbs", "fp16_tflops", "fp32_tflops"):
+        for k in ("vram_gb", "bandwidth_gbs", "fp16_tflops", "fp32_tflops", "power_limit_w", "default_power_limit_w"):
             _check_number(g, k, gw)
         _check_number(g, "vram_free_gb", gw, positive=False)
         _check_int(g, "gpu_cores", gw)
