@@ -3,7 +3,8 @@
 It speaks what huggingface_hub 2.4 calls:
 - `GET /api/models` (list_models: `search`, `author`, `limit`, `expand`),
 - `GET /api/models/{repo}` and `/api/models/{repo}/revision/{rev}` (`?blobs=true` adds sizes/LFS),
-- `GET /api/models/{repo}/tree/{rev}[/{path}]` (list_repo_tree, snapshot_download),
+- `GET /api/models/{repo}/tree/{rev}[/{path}]` (list_repo_tree, snapshot_download, HfFileSystem.ls/find),
+- `POST /api/models/{repo}/paths-info/{rev}` (get_paths_info, HfFileSystem.info: form or JSON `paths`),
 - `HEAD|GET /{repo}/resolve/{rev}/{file}` with X-Repo-Commit, ETag, X-Linked-Size/X-Linked-Etag for
   LFS files, Content-Length, and `Range` (206) on GET,
 - 401 `GatedRepo` for files of a gated repo without the right token, 404 `RepoNotFound` /
@@ -503,6 +504,7 @@ class FakeHub:
 
 
 _MODEL_RE = re.compile(r"^/api/models/([^/]+/[^/]+)(?:/(revision|tree)/([^/]+)(?:/(.*))?)?$")
+_PATHS_INFO_RE = re.compile(r"^/api/models/([^/]+/[^/]+)/paths-info/([^/]+)$")
 _RESOLVE_RE = re.compile(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$")
 
 
@@ -550,6 +552,27 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._route()
 
+    def do_POST(self):
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.hub._lock:
+            self.hub.requests.append((self.command, path, self.headers.get("Range")))
+        try:
+            m = _PATHS_INFO_RE.match(path)
+            if not m:
+                return self._error(404, "NotFound", "Not found")
+            repo = self._repo(*m.groups())
+            if repo is None:
+                return
+            if "json" in self.headers.get("Content-Type", ""):
+                paths = json.loads(body or b"{}").get("paths") or []
+            else:
+                paths = parse_qs(body.decode()).get("paths", [])
+            self._paths_info(repo, [paths] if isinstance(paths, str) else paths)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
     def _route(self):
         url = urlsplit(self.path)
         path = unquote(url.path)
@@ -590,6 +613,21 @@ class _Handler(BaseHTTPRequestHandler):
             out.append(repo.info(blobs=False, expand=expand))
         out.sort(key=lambda d: -self.hub.repos[d["id"]].downloads)
         self._json(out[:limit])
+
+    def _paths_info(self, repo: FakeRepo, paths: list[str]):
+        """One entry per existing path (file or folder), unknown paths left out, as the Hub does."""
+        out = []
+        for p in paths:
+            p = p.strip("/")
+            f = repo.files.get(p)
+            if f is not None:
+                e = {"type": "file", "oid": f.oid, "size": f.size, "path": f.path}
+                if f.lfs:
+                    e["lfs"] = {"oid": f.sha256, "size": f.size, "pointerSize": 134}
+                out.append(e)
+            elif p and any(name.startswith(p + "/") for name in repo.files):
+                out.append({"type": "directory", "oid": "0" * 40, "size": 0, "path": p})
+        self._json(out)
 
     def _tree(self, repo: FakeRepo, sub: str, query):
         recursive = (query.get("recursive") or ["false"])[0].lower() == "true"
