@@ -16,6 +16,10 @@ names (`huggingface_hub.file_download.hf_hub_download`, `huggingface_hub._snapsh
 and the module-level imports of mlx-lm (`mlx_lm.utils.snapshot_download`) and transformers
 (`transformers.utils.hub.hf_hub_download` / `snapshot_download`), patched when those modules are already
 loaded at install() time, or later by `patch_loaded_modules()`.
+`huggingface_hub.HfFileSystem` (fsspec, `hf://` paths): the class methods `get` (also behind `download`)
+and `get_file`. Copying a model weight file (`.gguf`, `.safetensors`, `.bin`/`.pt`/`.pth`..., not configs or
+tokenizers) of a model repo is checked like `hf_hub_download` of that repo/file/revision (the plan is
+its dry run); a recursive or glob `get` is checked once for the whole set of weight files it will copy.
 The guard never changes what is downloaded: the original function is called with the same arguments and
 its return value is returned unchanged. Files already in the cache are not checked again (the dry run
 says `will_download=False`), and a dry run the caller asked for is passed straight through.
@@ -57,6 +61,9 @@ TARGETS = (
 )
 # consumers that are heavy to import: patched only when already loaded (install() or patch_loaded_modules())
 _LAZY = ("mlx_lm", "transformers")
+# HfFileSystem methods the guard wraps (class attributes; fsspec's `get` / `download` call get_file per file)
+FS_METHODS = ("get", "get_file")
+_NOT_SET = object()
 
 
 class _Guard:
@@ -68,6 +75,7 @@ class _Guard:
         self.context = context
         self.strict = strict
         self.originals: dict[tuple[str, str], object] = {}
+        self.fs_originals: dict[str, object] = {}  # HfFileSystem attribute -> its own value (or _NOT_SET)
         self.checked: dict[tuple, object] = {}  # (repo, revision, files) -> CheckResult
         self.local = threading.local()
 
@@ -155,11 +163,44 @@ class _Guard:
         guarded.__wrapped__ = original
         return guarded
 
+    def wrap_fs(self, attr: str, original):
+        guard = self
+
+        @functools.wraps(original)
+        def guarded(fs, *args, **kwargs):
+            if guard.busy():  # e.g. get_file called by a guarded get: the whole copy was checked already
+                return original(fs, *args, **kwargs)
+            try:
+                plans = _fs_plans(fs, attr, original, args, kwargs)
+            except Exception as exc:  # the real call raises the same error (or copies what it can)
+                guard._fail_open(f"could not plan the HfFileSystem copy ({type(exc).__name__}: {exc})")
+                plans = []
+            for planner, plan_kwargs in plans:
+                guard.check("HfFileSystem." + attr, planner, (), plan_kwargs)
+            return guard.run_inner(original, fs, *args, **kwargs)
+
+        guarded.__llmfit_guard__ = True
+        guarded.__wrapped__ = original
+        return guarded
+
     def patch(self) -> None:
         for mod_name, attr in TARGETS:
             if mod_name.startswith(_LAZY) and mod_name not in sys.modules:
                 continue  # heavy to import: patched by patch_loaded_modules() once the app loaded it
             self._patch_one(mod_name, attr)
+        self._patch_fs()
+
+    def _patch_fs(self) -> None:
+        try:
+            from huggingface_hub.hf_file_system import HfFileSystem
+        except Exception:  # no fsspec: nothing to wrap
+            return
+        for attr in FS_METHODS:
+            current = getattr(HfFileSystem, attr, None)
+            if current is None or getattr(current, "__llmfit_guard__", False):
+                continue
+            self.fs_originals[attr] = HfFileSystem.__dict__.get(attr, _NOT_SET)  # `get` is fsspec's, inherited
+            setattr(HfFileSystem, attr, self.wrap_fs(attr, current))
 
     def _patch_one(self, mod_name: str, attr: str) -> None:
         try:
@@ -179,6 +220,16 @@ class _Guard:
             if mod is not None and getattr(getattr(mod, attr, None), "__llmfit_guard__", False):
                 setattr(mod, attr, original)
         self.originals.clear()
+        fs_mod = sys.modules.get("huggingface_hub.hf_file_system")
+        cls = getattr(fs_mod, "HfFileSystem", None)
+        for attr, original in self.fs_originals.items():
+            if cls is None or not getattr(cls.__dict__.get(attr), "__llmfit_guard__", False):
+                continue
+            if original is _NOT_SET:
+                delattr(cls, attr)
+            else:
+                setattr(cls, attr, original)
+        self.fs_originals.clear()
 
 
 def _normalize_subfolder(kwargs: dict) -> dict:
@@ -188,6 +239,74 @@ def _normalize_subfolder(kwargs: dict) -> dict:
         kw["subfolder"] = None
         return kw
     return kwargs
+
+
+def _fs_plans(fs, attr: str, original, args: tuple, kwargs: dict) -> list:
+    """(planner, kwargs for _Guard.check) per model repo whose weight files this HfFileSystem call copies.
+
+    The files are the ones fsspec's `get` itself will copy (same expand_path call; the listing it fetches
+    stays in the filesystem's cache for the real call). A planner dry-runs the original hf_hub_download
+    for each file, so cached files, sizes and errors are exactly what hf_hub_download would report.
+    """
+    import inspect
+
+    from huggingface_hub import constants
+    from huggingface_hub.hf_file_system import HfFileSystemResolvedRepositoryPath
+    from llmfit_hf.predownload import is_weight_file
+
+    try:
+        bound = inspect.signature(original).bind(fs, *args, **kwargs)
+    except TypeError:
+        return []  # a malformed call: the original raises its own error
+    bound.apply_defaults()
+    call = bound.arguments
+    extra = dict(call.get("kwargs") or {})
+    rpath = call.get("rpath")
+    revision = extra.get("revision")
+    if attr == "get_file":
+        rpaths = [rpath]
+    elif isinstance(rpath, list) and isinstance(call.get("lpath"), list):
+        rpaths = rpath
+    elif isinstance(rpath, str) and not call.get("recursive") and not _has_magic(rpath):
+        rpaths = [rpath]  # one named file: no listing needed to know what it is
+    else:
+        rpaths = fs.expand_path(rpath, recursive=call.get("recursive"), maxdepth=call.get("maxdepth"), **extra)
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for p in rpaths:
+        if not isinstance(p, str) or not is_weight_file(p):
+            continue  # configs, tokenizers, README, folders: never checked
+        if constants.HF_URI_TYPE_PREFIXES.get(fs._strip_protocol(p).split("/", 1)[0], "model") != "model":
+            continue  # datasets / spaces / buckets: not models (no request needed to know)
+        resolved = fs.resolve_path(p, revision=revision)
+        if not isinstance(resolved, HfFileSystemResolvedRepositoryPath) or resolved.repo_type != "model":
+            continue
+        rev = None if resolved.revision == constants.DEFAULT_REVISION else resolved.revision
+        files = groups.setdefault((resolved.repo_id, rev), [])
+        if resolved.path_in_repo not in files:
+            files.append(resolved.path_in_repo)
+    download = _original_hf_hub_download()
+    token, endpoint = fs.token, fs.endpoint
+
+    def planner(repo_id, files, revision=None, token=None, dry_run=True):
+        return [download(repo_id=repo_id, filename=f, revision=revision, token=token, endpoint=endpoint,
+                         dry_run=True) for f in files]
+
+    return [(planner, {"repo_id": repo_id, "files": files, "revision": rev, "token": token})
+            for (repo_id, rev), files in groups.items()]
+
+
+def _has_magic(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def _original_hf_hub_download():
+    """huggingface_hub's own hf_hub_download, not the guard's wrapper."""
+    from huggingface_hub import file_download
+
+    fn = file_download.hf_hub_download
+    while getattr(fn, "__llmfit_guard__", False):
+        fn = fn.__wrapped__
+    return fn
 
 
 _guard: _Guard | None = None
