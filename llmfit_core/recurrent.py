@@ -56,24 +56,28 @@ GGUF_FULL_ATTENTION_INTERVAL = {"qwen3next": 4, "qwen35": 4, "qwen35moe": 4, "mi
 # transformers FalconH1Config.layers_block_type is "hybrid" for every layer): no row.
 
 
-def _every(n_layers: int, interval: int, at_least_one: bool = False) -> list[bool]:
+def attention_every(n_layers: int, interval: int, at_least_one: bool = False) -> list[bool]:
+    """Attention flags: every `interval`-th layer (1-based), optionally at least the last one."""
     attn = [(i + 1) % interval == 0 for i in range(n_layers)]
     if at_least_one and n_layers and not any(attn):
         attn[-1] = True
     return attn
 
 
-def _groups(n_layers: int, size: int) -> list[bool]:
+def attention_group_ends(n_layers: int, size: int) -> list[bool]:
+    """Attention flags: the last layer of each group of `size`, and every layer past the last whole group."""
     # conversion/bailingmoe3.py is_full_attention: the last layer of each group, and every layer past the last
     # whole group
     return [(i + 1) % size == 0 or i >= n_layers // size * size for i in range(n_layers)]
 
 
-def _period(n_layers: int, period: int, offset: int) -> list[bool]:
+def attention_periodic(n_layers: int, period: int, offset: int) -> list[bool]:
+    """Attention flags: layers i with i % period == offset."""
     return [i % period == offset for i in range(n_layers)]
 
 
-def _plamo2(n_layers: int, step: int) -> list[bool]:
+def attention_plamo2(n_layers: int, step: int) -> list[bool]:
+    """Attention flags of PLaMo-2 with mamba_step `step`."""
     # conversion/plamo.py Plamo2Model: mamba unless i % mamba_step == mamba_step // 2 (a model of at most
     # step // 2 layers keeps only its last layer as attention)
     if n_layers <= step // 2:
@@ -109,29 +113,29 @@ class AssumedLayout:
 
 ASSUMED_LAYOUTS: tuple[AssumedLayout, ...] = (
     AssumedLayout(tuple(FULL_ATTENTION_INTERVAL), "every 4th layer full attention",
-                  lambda n: _every(n, 4),
+                  lambda n: attention_every(n, 4),
                   "llama.cpp src/models/qwen3next.cpp, qwen35.cpp, qwen35moe.cpp: full_attention_interval, default 4"),
     AssumedLayout(("minimax_text_01", "minimax_m1", "minimax_vl_01"), "every 8th layer softmax attention",
-                  lambda n: _every(n, 8),
+                  lambda n: attention_every(n, 8),
                   "llama.cpp src/models/minimax-01.cpp: without attention.recurrent_layers, full_attn_interval 8 "
                   "(conversion/minimax.py writes neither key)"),
-    AssumedLayout(("minimax",), "every 8th layer softmax attention", lambda n: _every(n, 8),
+    AssumedLayout(("minimax",), "every 8th layer softmax attention", lambda n: attention_every(n, 8),
                   "the 80-layer MiniMax-Text-01 (-hf) is llama.cpp's minimax-01 (LLM_TYPE_456B): interval 8 as above; "
                   "other sizes of this model type (MiniMax-M2 re-uploads) are full attention", n_layers=80),
-    AssumedLayout(("bailing_hybrid",), "the last layer of every 6 full attention (MLA)", lambda n: _groups(n, 6),
+    AssumedLayout(("bailing_hybrid",), "the last layer of every 6 full attention (MLA)", lambda n: attention_group_ends(n, 6),
                   "transformers BailingHybridConfig (checkpoint inclusionAI/Ling-3.0-Flash, 42 layers): "
                   "layer_group_size 6; llama.cpp conversion/bailingmoe3.py is_full_attention", n_layers=42, hidden=2560),
-    AssumedLayout(("jamba",), "attention in every 8th layer from layer 4", lambda n: _period(n, 8, 4),
+    AssumedLayout(("jamba",), "attention in every 8th layer from layer 4", lambda n: attention_periodic(n, 8, 4),
                   "transformers JambaConfig defaults (checkpoint ai21labs/Jamba-v0.1, 32 layers): attn_layer_period 8, "
                   "attn_layer_offset 4; llama.cpp conversion/jamba.py", n_layers=32, hidden=4096),
     AssumedLayout(("nemotron_h",), "6 attention layers of 52 (mamba2 + MoE otherwise)", lambda n: [],
                   "transformers Nemotron3_5TranscribeConfig default text_config (nemotron_h, 52 layers, "
                   "hidden 2688): hybrid_override_pattern " + NEMOTRON_H_30B_A3B_PATTERN,
                   n_layers=52, hidden=2688, pattern=NEMOTRON_H_30B_A3B_PATTERN),
-    AssumedLayout(("olmo_hybrid",), "every 4th layer full attention", lambda n: _every(n, 4, at_least_one=True),
+    AssumedLayout(("olmo_hybrid",), "every 4th layer full attention", lambda n: attention_every(n, 4, at_least_one=True),
                   "transformers OlmoHybridConfig default layer_types (checkpoint allenai/Olmo-Hybrid-7B): "
                   "full attention where i % 4 == 3, at least the last layer"),
-    AssumedLayout(("plamo2",), "attention in every other layer", lambda n: _plamo2(n, 2),
+    AssumedLayout(("plamo2",), "attention in every other layer", lambda n: attention_plamo2(n, 2),
                   "llama.cpp conversion/plamo.py Plamo2Model: mamba_step 2, mamba_enabled true by default"),
 )
 

@@ -301,7 +301,7 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     else:
         rec_flags, rec_r, rec_s = None, 0, 0
     if rec is None and isinstance(layer_types, list) and len(layer_types) == n_layers:
-        attn = sum(1 for t in layer_types if "attention" in str(t) and "linear" not in str(t))
+        attn = sum(1 for t in layer_types if _full_attention(t))
         if attn < n_layers:
             n_kv_layers = attn
             notes.append(f"hybrid model: {attn} of {n_layers} layers use attention with a KV cache "
@@ -367,6 +367,11 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     return spec
 
 
+def _full_attention(layer_type) -> bool:
+    """A config's layer_types entry names a softmax-attention layer ("full_attention", "attention"; not "linear_attention")."""
+    return "attention" in str(layer_type) and "linear" not in str(layer_type)
+
+
 def _find(cfg: dict, keys, prefixes=(), default=None):
     """convert_hf_to_gguf's find_hparam: the first key present, trying `keys`, then each prefix + "_" + key."""
     for k in list(keys) + [f"{p}_{k}" for p in prefixes for k in keys]:
@@ -420,7 +425,8 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
 
 def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: int, ref: str = "config"):
     """recurrent_from_config's facts as the config names them: (rec flags, attn flags, r, s), else None."""
-    from llmfit_core.recurrent import FULL_ATTENTION_INTERVAL, state_sizes
+    from llmfit_core.recurrent import (FULL_ATTENTION_INTERVAL, attention_every, attention_group_ends,
+                                       attention_periodic, attention_plamo2, state_sizes)
 
     def I(v, default=0):  # noqa: E743
         return _int(v, default)
@@ -457,7 +463,7 @@ def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: in
                 flags = ([], [i in idx for i in range(n_layers)])
             else:
                 period, offset = I(cfg.get("attn_layer_period")), cfg.get("attn_layer_offset")
-                flags = ([], [i % period == I(offset) for i in range(n_layers)]) if period and offset is not None else None
+                flags = ([], attention_periodic(n_layers, period, I(offset))) if period and offset is not None else None
             if flags is not None:
                 flags = ([not a for a in flags[1]], flags[1])
         if flags is None or not any(flags[0]):
@@ -507,7 +513,7 @@ def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: in
         elif "full_attention_interval" in cfg or "linear_num_value_heads" in cfg:
             # llama.cpp's loader (models/qwen35*.cpp, qwen3next.cpp): every 4th layer full attention by default
             interval = I(cfg.get("full_attention_interval"), FULL_ATTENTION_INTERVAL[mt]) or FULL_ATTENTION_INTERVAL[mt]
-            rec = [(i + 1) % interval != 0 for i in range(n_layers)]
+            rec = [not a for a in attention_every(n_layers, interval)]
         else:
             return None  # a bare config: the layout is the model type's (recurrent.ASSUMED_LAYOUTS)
         if "linear_num_value_heads" not in cfg or "linear_key_head_dim" not in cfg:
@@ -523,7 +529,7 @@ def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: in
         # layer), so those get recurrent.ASSUMED_LAYOUTS. Lightning layers keep a key_length^2 x heads state.
         lt = cfg.get("layer_types")
         if isinstance(lt, list) and len(lt) == n_layers:
-            attn = ["attention" in str(t) and "linear" not in str(t) for t in lt]
+            attn = [_full_attention(t) for t in lt]
         else:
             return None
         if all(attn) or not n_heads:
@@ -533,10 +539,10 @@ def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: in
     if mt == "bailing_hybrid":  # conversion/bailingmoe3.py: KDA layers, MLA in the last layer of each group
         lt = cfg.get("layer_types")
         if isinstance(lt, list) and len(lt) == n_layers:
-            attn = ["attention" in str(t) and "linear" not in str(t) for t in lt]
+            attn = [_full_attention(t) for t in lt]
         elif I(cfg.get("layer_group_size")) > 0:
             size = I(cfg.get("layer_group_size"))
-            attn = [(i + 1) % size == 0 or i >= n_layers // size * size for i in range(n_layers)]
+            attn = attention_group_ends(n_layers, size)
         else:
             return None
         if all(attn):
@@ -561,10 +567,8 @@ def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: in
         step = I(cfg.get("mamba_step"), 2) or 2
         if cfg.get("mamba_enabled", True) is False:
             rec = [False] * n_layers
-        elif n_layers <= step // 2:
-            rec = [i != n_layers - 1 for i in range(n_layers)]
         else:
-            rec = [i % step != step // 2 for i in range(n_layers)]
+            rec = [not a for a in attention_plamo2(n_layers, step)]
         if not any(rec):
             return None
         r, s = state_sizes(hidden, d_conv=I(cfg.get("mamba_d_conv"), 4),
