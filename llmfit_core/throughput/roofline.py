@@ -162,13 +162,8 @@ HOPPER_MMA_SYNC_FRACTION = 0.5
 
 def tensor_peak_fraction(gpu) -> float:
     """Fraction of a GPU's quoted FP16 tensor peak that llama.cpp's kernels can issue (0.5 on Hopper, else 1)."""
-    if getattr(gpu, "vendor", None) != "nvidia":
-        return 1.0
-    try:
-        major = int(float(str(gpu.compute_capability or "").strip()))
-    except (TypeError, ValueError, OverflowError):
-        return 1.0
-    return HOPPER_MMA_SYNC_FRACTION if major == 9 else 1.0
+    hopper = getattr(gpu, "vendor", None) == "nvidia" and int(gpu_generation(gpu)) == 9  # compute capability 9.x
+    return HOPPER_MMA_SYNC_FRACTION if hopper else 1.0
 
 
 APPLE_GEN_BASE = 20.0  # Apple GPUs: 20 + M generation, apart from NVIDIA compute capabilities (6.x .. 12.x)
@@ -264,11 +259,10 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         per_token += state
         notes.append(f"recurrent state read + written per token: {state / 2**20:.1f} MiB")
     kv_heads = spec.layer_kv_heads
-    if kv_heads and 0 in kv_heads:  # hybrids: the zeros already mark the layers without a KV cache
+    if kv_heads:
         kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
-    elif kv_heads:
-        kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
-        kv_per_pos *= spec.kv_layers / max(len(kv_heads), 1)
+        if 0 not in kv_heads:  # hybrids: the zeros already mark the layers without a KV cache
+            kv_per_pos *= spec.kv_layers / max(len(kv_heads), 1)
     else:
         kv_per_pos = spec.kv_layers * spec.n_kv_heads * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
     vh = float((spec.vocab_size or 0) * (spec.hidden_size or 0))
@@ -539,10 +533,10 @@ def roofline_arrays(
     # 1 - (1 - k/E)^batch of them, all of them for a 512-token batch. Copies and compute share the GPU stream.
     # Smaller batches run those experts on the CPU (the GPU part keeps their FLOPs: a small over-count).
     x_copied = x_all * used_b
-    px_stream = x_copied / (batch * stream_bw) + x_layers * MOE_LAYER_HANDOVER_S / batch
+    px_stream = x_copied / (batch * stream_bw)
     px_cpu = np.maximum(xf * 2.0 * Pm / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q),
-                        x_copied / (batch * cbw * DECODE_BW_EFF[cpu_code])) + x_layers * MOE_LAYER_HANDOVER_S / batch
-    pt_x = np.where(batch >= OP_OFFLOAD_MIN_BATCH, px_stream, px_cpu)
+                        x_copied / (batch * cbw * DECODE_BW_EFF[cpu_code]))
+    pt_x = np.where(batch >= OP_OFFLOAD_MIN_BATCH, px_stream, px_cpu) + x_layers * MOE_LAYER_HANDOVER_S / batch
     t_pre = np.where(on_gpu, pt_gpu, 0.0) + pt_cpu + pt_x
 
     return {
