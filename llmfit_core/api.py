@@ -151,9 +151,6 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     )
 
 
-MOE_TIE = 0.01  # decode predictions closer than 1% are a tie: the placement with fewer bytes in RAM wins
-
-
 def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers, cpu_moe, n_cpu_moe):
     """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick."""
     from llmfit_core import placement, throughput
@@ -168,8 +165,6 @@ def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_la
     if forced:
         if gpu_layers is not None and gpu_layers < spec.n_layers + 1:
             raise LlmfitError("--cpu-moe / --n-cpu-moe put every layer on the GPU (-ngl 999): drop --gpu-layers")
-        if n_cpu_moe is not None and (isinstance(n_cpu_moe, bool) or not isinstance(n_cpu_moe, int)):
-            raise LlmfitError(f"--n-cpu-moe must be a whole number of layers (got {n_cpu_moe!r})")
         plc, tp = run(placement.place_expert_offload(spec, mem, hw, be, n_cpu_moe=n_cpu_moe))
         return plc, tp, []
     layer = run(placement.place(spec, mem, hw, be, gpu_layers=gpu_layers))
@@ -182,7 +177,7 @@ def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_la
         pick_expert = ep.fits
     else:
         d_l, d_e = float(lt.decode_tok_s), float(et.decode_tok_s)
-        tie = abs(d_e - d_l) <= MOE_TIE * max(d_e, d_l)
+        tie = abs(d_e - d_l) <= placement.MOE_TIE * max(d_e, d_l)
         pick_expert = ep.cpu_bytes < lp.cpu_bytes if tie else d_e > d_l
     flag = placement.moe_flag(ep.n_cpu_moe, spec.n_layers)
     why = (f"MoE: expert offload ({flag}) ~{et.decode_tok_s:.1f} tok/s decode, {ep.cpu_bytes / 2**30:.1f} GiB RAM"

@@ -121,7 +121,7 @@ def fmt_bytes(n: float) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
 
 
-def _fmt_state(n: float) -> str:
+def fmt_state(n: float) -> str:
     """fmt_bytes, but small recurrent states (often a few KiB per sequence) in KiB instead of "0 MiB"."""
     return f"{n / 1024:.0f} KiB" if n < MIB else fmt_bytes(n)
 
@@ -429,7 +429,7 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     reasons.append(f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(attn_kv)} ({ctk})"
                    + (f", sliding-window layers capped at {n_swa} cells" if n_swa else ""))
     if rs_total:
-        reasons.append(f"recurrent state of {spec.n_recurrent_layers} layers needs {_fmt_state(rs_total)} "
+        reasons.append(f"recurrent state of {spec.n_recurrent_layers} layers needs {fmt_state(rs_total)} "
                        f"(f32, {max(n_seq, 1)} sequence{'s' if n_seq > 1 else ''}, independent of the context)")
     reasons.append(f"compute buffers need {fmt_bytes(compute)} (batch {T}, flash attention {'on' if fa else 'off'})")
     if rp:
@@ -454,7 +454,7 @@ def _recurrent_notes(spec: ModelSpec, rs_total: int) -> list[str]:
     if rs_total:
         kv = spec.kv_layers
         return [f"{'hybrid' if kv else 'recurrent'} model: {spec.n_recurrent_layers} of {spec.n_layers} layers keep "
-                f"a recurrent state of {_fmt_state(rs_total)} (counted in the KV cache)"
+                f"a recurrent state of {fmt_state(rs_total)} (counted in the KV cache)"
                 + (f", {kv} keep a KV cache" if kv else "")]
     if spec.kv_layers < spec.n_layers or spec.n_recurrent_layers:
         return [f"hybrid model: {spec.kv_layers} of {spec.n_layers} layers keep a KV cache; recurrent state not counted"]

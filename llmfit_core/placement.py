@@ -18,10 +18,14 @@ from dataclasses import asdict, dataclass, field
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
-from llmfit_core.memory import GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, expert_layer_bytes, fmt_bytes, fmt_ctx
+from llmfit_core.memory import (GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, expert_layer_bytes, fmt_bytes, fmt_ctx,
+                                fmt_state)
 from llmfit_core.model_spec import ModelSpec
 
 VERDICTS = ("runs", "offload", "tight", "no-fit")
+# layer vs expert offload (api.fit_spec, recommend): decode predictions closer than this share are a tie, and the
+# placement with fewer bytes in RAM wins
+MOE_TIE = 0.01
 MARGIN_FRACTION = 0.05  # safety margin: 5% of the memory pool ...
 MARGIN_MIN = GIB // 2  # ... but at least 0.5 GiB
 
@@ -209,12 +213,8 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
     else:
         reasons.append(f"no layer fits in the {names} after the {be.device.upper()} runtime's {fmt_bytes(overhead)}; "
                        "the model runs from RAM")
-    if not fits:
-        short = -min(min(gpu_head, default=0), ram_head) if gpu_layers is not None else -ram_head
-        reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
-                       if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM at {gl} GPU layers")
-    elif verdict == "tight":
-        reasons.append(f"less than the safety margin of {where} left; other programs may push it out")
+    short = -min(min(gpu_head, default=0), ram_head) if gpu_layers is not None else -ram_head
+    reasons += _shortfall_reasons(verdict, where, cpu, ram_avail, ram_head, short, f"at {gl} GPU layers")
     headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
     return Placement(
         gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),
@@ -299,12 +299,8 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
         what = "all expert weights" if k >= n else f"the expert weights of the first {k} of {n} layers"
         reasons.append(f"MoE expert offload: {what} ({fmt_bytes(in_ram)}) stay in RAM; attention, shared weights and "
                        f"the KV cache of all {n} layers on the {names} (llama.cpp {moe_flag(k, n)})")
-    if not fits:
-        short = -min(min(gpu_head, default=0), ram_head)
-        reasons.append(f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available"
-                       if ram_head < 0 else f"does not fit: short by {fmt_bytes(short)} of VRAM with --n-cpu-moe {k}")
-    elif verdict == "tight":
-        reasons.append(f"less than the safety margin of {where} left; other programs may push it out")
+    short = -min(min(gpu_head, default=0), ram_head)
+    reasons += _shortfall_reasons(verdict, where, cpu, ram_avail, ram_head, short, f"with --n-cpu-moe {k}")
     headroom = min(min(gpu_head) if any(per) else ram_head, ram_head)
     return Placement(
         gpu_layers=total_layers, total_layers=total_layers, gpu_bytes=int(sum(per)), cpu_bytes=int(cpu),
@@ -328,11 +324,21 @@ def _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu: bo
     return (True, "tight", "RAM") if ram_head < ram_margin else (True, "offload", "")
 
 
+def _shortfall_reasons(verdict: str, where: str, cpu: int, ram_avail: int, ram_head: int, short: int,
+                       setting: str) -> list[str]:
+    """The reason line of a "no-fit" (what is short, RAM first) or "tight" verdict; none otherwise."""
+    if verdict == "no-fit":
+        return [f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available" if ram_head < 0
+                else f"does not fit: short by {fmt_bytes(short)} of VRAM {setting}"]
+    if verdict == "tight":
+        return [f"less than the safety margin of {where} left; other programs may push it out"]
+    return []
+
+
 def _memory_reasons(mem: MemoryEstimate) -> list[str]:
     rs = int(getattr(mem, "recurrent_state_bytes", 0) or 0)
     out = [f"KV cache at {fmt_ctx(mem.context)} context needs {fmt_bytes(mem.kv_cache_bytes)}"
-           + (f" (incl. {rs / 1024:.0f} KiB of recurrent state)" if 0 < rs < 1024**2 else
-              f" (incl. {fmt_bytes(rs)} of recurrent state)" if rs else "")]
+           + (f" (incl. {fmt_state(rs)} of recurrent state)" if rs else "")]
     if mem.repack_bytes:
         out.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(mem.repack_bytes)}")
     return out
