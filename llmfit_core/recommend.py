@@ -34,6 +34,7 @@ from llmfit_core.errors import ConstraintError
 from llmfit_core.catalog.validate import _PACKED
 from llmfit_core.quant_quality import GGUF_LADDER, quality_penalty
 from llmfit_core.recurrent import kv_layer_fraction
+from llmfit_core.placement import MOE_TIE
 
 DEFAULT_CONTEXT = 4096
 # Without a speed constraint, prefer models that generate at least reading speed; dropped (with a note)
@@ -346,6 +347,11 @@ def _model_mask(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
     return masks
 
 
+def _select_rows(inputs: dict, sel, n: int) -> dict:
+    """predict_batch inputs for the rows `sel` (mask or indices) of n: per-row arrays indexed, scalars kept."""
+    return {k: (v[sel] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in inputs.items()}
+
+
 def _speed(inputs: dict, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """decode/prefill tok/s: learned correction for `rows` (candidates), plain roofline for the rest."""
     from llmfit_core.throughput.predict import predict_batch
@@ -358,7 +364,7 @@ def _speed(inputs: dict, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if want.all():
             sub = inputs
         else:
-            sub = {k: (v[want] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in inputs.items()}
+            sub = _select_rows(inputs, want, n)
         out = predict_batch(sub, apply_correction=corr)
         dec[want] = np.asarray(out["decode_tok_s"]).reshape(-1)
         pre[want] = np.asarray(out["prefill_tok_s"]).reshape(-1)
@@ -457,17 +463,16 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
         can = (exp_b > 0) & (gpu_frac < 1.0) & (total - x_ram + x_layer <= vram)
         if can.any():
             idx = np.nonzero(can.ravel())[0]
-            xin = {k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (total.size,) else v) for k, v in inputs.items()}
+            sub = _select_rows(inputs, idx, total.size)
             ratio = np.broadcast_to(col(arr.expert_frac), shape).ravel()[idx]
-            xin.update({"gpu_frac": np.ones(idx.size), "expert_cpu_bytes": x_ram.ravel()[idx],
-                        "expert_cpu_frac": np.minimum(x_ram.ravel()[idx] * ratio / np.maximum(per_tok.ravel()[idx], 1.0), 1.0),
-                        "expert_cpu_layers": n_x.ravel()[idx], "expert_used_ratio": ratio})
+            xin = {**sub, "gpu_frac": np.ones(idx.size), "expert_cpu_bytes": x_ram.ravel()[idx],
+                   "expert_cpu_frac": np.minimum(x_ram.ravel()[idx] * ratio / np.maximum(per_tok.ravel()[idx], 1.0), 1.0),
+                   "expert_cpu_layers": n_x.ravel()[idx], "expert_used_ratio": ratio}
             dec_x = _speed(xin, np.zeros(idx.size, bool))[0]
-            dec_l = _speed({k: (v[idx] if isinstance(v, np.ndarray) and v.shape == (total.size,) else v)
-                            for k, v in inputs.items()}, np.zeros(idx.size, bool))[0]
+            dec_l = _speed(sub, np.zeros(idx.size, bool))[0]
             fits_x = (x_ram <= ram).ravel()[idx]
             fits_l = fits.ravel()[idx]
-            tie = np.abs(dec_x - dec_l) <= 0.01 * np.maximum(dec_x, dec_l)
+            tie = np.abs(dec_x - dec_l) <= MOE_TIE * np.maximum(dec_x, dec_l)
             pick = np.where(fits_x != fits_l, fits_x, np.where(tie, x_ram.ravel()[idx] < cpu_bytes.ravel()[idx], dec_x > dec_l))
             if pick.any():
                 sel = idx[pick]
