@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
+from llmfit_core.hardware.power import driver_watts
 from llmfit_core.hardware.profile import GIB, GPUInfo
 
 
@@ -36,15 +37,6 @@ def _cuda_version(v) -> str | None:
 
 def _s(v) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
-def _watts(mw) -> float | None:
-    """NVML milliwatts -> W (None for missing or nonsense values)."""
-    try:
-        w = float(mw) / 1000.0
-    except (TypeError, ValueError):
-        return None
-    return round(w, 1) if 0 < w < 10_000 else None
 
 
 def parse_nvml_values(values: dict) -> list[GPUInfo]:
@@ -70,8 +62,8 @@ def parse_nvml_values(values: dict) -> list[GPUInfo]:
                 cuda_version=cuda,
                 memory_bus_width=g.get("bus_width"),
                 max_mem_clock_mhz=g.get("max_mem_clock_mhz"),
-                power_limit_w=_watts(g.get("power_limit_mw")),
-                default_power_limit_w=_watts(g.get("default_power_limit_mw")),
+                power_limit_w=driver_watts(g.get("power_limit_mw"), 1000),
+                default_power_limit_w=driver_watts(g.get("default_power_limit_mw"), 1000),
             )
         )
     return out
@@ -139,8 +131,9 @@ def _xml_watts(gpu, *paths: str) -> float | None:
     """The first of `paths` that holds "350.00 W" (not "N/A"), in W."""
     for path in paths:
         m = re.match(r"\s*([\d.]+)\s*W", gpu.findtext(path) or "")
-        if m and 0 < float(m.group(1)) < 10_000:
-            return float(m.group(1))
+        w = driver_watts(m.group(1), ndigits=None) if m else None
+        if w is not None:
+            return w
     return None
 
 

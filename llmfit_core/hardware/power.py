@@ -22,6 +22,21 @@ MIN_REDUCTION = 0.98
 MIN_LIMIT_SHARE = 0.1
 
 
+MAX_BOARD_W = 10_000  # no GPU board is limited this high: a larger driver reading is a bad one
+
+
+def driver_watts(value, per_watt: float = 1.0, ndigits: int | None = 1) -> float | None:
+    """A driver's power reading in W (NVML milliwatts: per_watt 1000, hwmon microwatts: 1e6), rounded to
+    `ndigits`; None when missing, unreadable or not a plausible board power."""
+    try:
+        w = float(value) / per_watt
+    except (TypeError, ValueError):
+        return None
+    if not 0 < w < MAX_BOARD_W:
+        return None
+    return round(w, ndigits) if ndigits is not None else w
+
+
 def _watts(v) -> float | None:
     try:
         w = float(v)

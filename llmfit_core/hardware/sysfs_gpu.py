@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 
+from llmfit_core.hardware.power import driver_watts
 from llmfit_core.hardware.profile import GIB, GPUInfo
 
 AMD, INTEL = "0x1002", "0x8086"
@@ -80,12 +81,6 @@ def _pick_name(device_id: str | None, vram_gib: float | None, vendor: str, notes
     return ties[0]
 
 
-def _microwatts(v: str | None) -> float | None:
-    """hwmon power1_cap (microwatts) -> W, None for missing or nonsense values."""
-    n = _int(v)
-    return round(n / 1e6, 1) if n and 0 < n < 10_000 * 10**6 else None
-
-
 def parse_drm_cards(cards: dict[str, dict[str, str]], notes: list[str] | None = None) -> list[GPUInfo]:
     """Turn per-card sysfs file contents ({"card0": {"vendor": "0x1002", "device": ..., "mem_info_vram_total": ...}})
     into GPUInfo for AMD and discrete Intel GPUs; integrated and other vendors are skipped (with a note)."""
@@ -112,8 +107,8 @@ def parse_drm_cards(cards: dict[str, dict[str, str]], notes: list[str] | None = 
                     vram_gb=None if is_apu else vram,
                     vram_free_gb=round((total - used) / GIB, 2) if total and used is not None and not is_apu else None,
                     pci_id=f"{vendor}:{dev}",
-                    power_limit_w=_microwatts(f.get("power1_cap")),
-                    default_power_limit_w=_microwatts(f.get("power1_cap_default")),
+                    power_limit_w=driver_watts(f.get("power1_cap"), 1e6),
+                    default_power_limit_w=driver_watts(f.get("power1_cap_default"), 1e6),
                 )
             )
         elif vendor == INTEL:
