@@ -1,8 +1,10 @@
 """The local bench store: an append-only JSONL file in the user data dir.
 
 Each record is written with a single `os.write` on an `O_APPEND` descriptor, under an advisory lock,
-and fsynced, so an out-of-memory kill or an interrupt can never damage earlier lines. A line that does
-not parse (e.g. a torn last line after a power cut) is skipped with a warning when reading.
+and fsynced, so an out-of-memory kill or an interrupt can never damage earlier lines. The one write a kill
+cuts short may leave a torn line (the kernel stops a multi-page write at a fatal signal); the next append
+starts on a new line, and a line that does not parse (that, or a torn last line after a power cut) is
+skipped with a warning when reading.
 """
 
 from __future__ import annotations
