@@ -98,6 +98,10 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         except ImportError:
             pass
 
+    from llmfit_core.context_fit import context_fit
+
+    ctx_settings = _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe)
+    ctx_fit = context_fit(spec, hw, be, ctx_settings)
     breakdown = _breakdown(mem, plc)
     verdict = plc.verdict
     reasons = list(plc.reasons) + list(getattr(tp, "reasons", []) or [])
@@ -109,6 +113,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
     reasons += moe_reasons
+    reasons += [r for r in ctx_fit.reasons if r not in reasons]
     fmt_note = format_note(spec, be)  # GPTQ / AWQ / MLX weights on llama.cpp, GGUF on mlx: said first
     if fmt_note:
         reasons.insert(0, fmt_note)
@@ -145,10 +150,26 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         reasons=reasons,
         prompt_tokens=prompt_tokens,
         gen_tokens=gen_tokens,
+        max_context=ctx_fit.max_context,
         spec=spec,
         hardware=hw,
-        extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv},
+        extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv,
+               "context_settings": ctx_settings},
     )
+
+
+def _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe):
+    """The settings max_context holds: this report's, and its placement kind (expert offload stays expert
+    offload; a model wholly on the GPU stays there, as llama.cpp's --fit shrinks the context before offloading)."""
+    from llmfit_core.context_fit import ContextSettings
+
+    settings = ContextSettings(cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
+                               gpu_layers=gpu_layers)
+    if plc.n_cpu_moe:
+        settings.cpu_moe, settings.n_cpu_moe, settings.gpu_layers = True, n_cpu_moe, None
+    elif gpu_layers is None and be.gpu and hw.gpus and plc.gpu_layers >= plc.total_layers:
+        settings.gpu_layers = plc.total_layers
+    return settings
 
 
 def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers, cpu_moe, n_cpu_moe):
@@ -195,8 +216,8 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
     kv = g("kv_cache_bytes")
     # expert offload: the GPU compute buffer also holds one RAM layer's experts while prefill runs them there
     compute = g("compute_bytes") + g("output_bytes") + int(getattr(plc, "expert_copy_bytes", 0) or 0)
-    overhead = g("overhead_bytes") + g("repack_bytes")
-    detail = {k: g(k) for k in ("output_bytes", "repack_bytes", "recurrent_state_bytes")}  # recurrent: part of KV
+    overhead = g("overhead_bytes")  # a CPU_REPACK copy replaces its mapped original: not counted twice (memory.py)
+    detail = {k: g(k) for k in ("output_bytes", "repack_bytes", "repack_mapped_bytes", "recurrent_state_bytes")}
     if getattr(plc, "expert_copy_bytes", 0):
         detail["expert_copy_bytes"] = int(plc.expert_copy_bytes)
     # with several GPUs each one holds its own runtime context: count the extra ones as overhead,
@@ -205,6 +226,8 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
     if extra > 0:
         overhead += extra
         detail["extra_gpu_context_bytes"] = extra
+    # llama.cpp's buffer sum (its log): the resident buffers + the mapped originals of repacked weights
+    detail["allocated_bytes"] = weights + kv + compute + g("repack_mapped_bytes")
     return MemoryBreakdown(
         weights_bytes=weights,
         kv_cache_bytes=kv,

@@ -16,8 +16,13 @@ llama.cpp figures follow the vendored llama.cpp of llama-cpp-python 0.3.36 (sour
 * compute buffer: the peak of ggml-alloc over the reserve graph (n_ubatch tokens, all outputs). The
   peak is the largest of three stages, fitted on the CPU backend's logged sizes (see
   `compute_buffer_bytes`, benchmarks/memory_accuracy.py for the check);
-* repack: CPU builds with extra buffer types copy Q4_0/Q4_K/IQ4_NL/Q8_0 matmul weights into a
-  CPU_REPACK buffer beside the mapped file (design.md: RSS 1.6-1.9x the file).
+* repack: CPU builds with extra buffer types copy Q4_0/Q4_K/IQ4_NL/... matmul weights into a
+  CPU_REPACK buffer (same size: the interleaved blocks hold the same bytes) beside the mapped file
+  (design.md: RSS 1.6-1.9x the file right after the load). llama.cpp *allocates* both (its log lists
+  CPU_Mapped + CPU_REPACK); what must stay *resident* is less: the mapped originals of repacked tensors
+  are read once while repacking and then never touched, clean page cache the kernel drops under
+  pressure. So `allocated_bytes` counts them (`repack_mapped_bytes`) and `total_bytes` (every verdict)
+  does not: with mmap the resident weights are the file's bytes whatever the repacking.
 
 MLX: weights as stored, fp16 KV (mlx-lm's KVCache grows in steps of 256; RotatingKVCache caps sliding
 window layers), activations of one prefill chunk (2048 tokens), unified memory.
@@ -89,7 +94,10 @@ class MemoryEstimate:
     compute_bytes: int
     output_bytes: int  # llama.cpp's output (logits) buffer
     overhead_bytes: int  # runtime outside the logged buffers (CUDA context, process)
-    repack_bytes: int = 0  # CPU_REPACK copy of weights (0 unless the CPU backend repacks)
+    repack_bytes: int = 0  # llama.cpp's CPU_REPACK buffer: the repacked copy of weights (0 unless the CPU repacks)
+    # originals of the repacked tensors that still sit in the mapped model buffer (CPU_Mapped): allocated,
+    # but clean page cache, not resident (0 without mmap: the CPU buffer then holds only the other tensors)
+    repack_mapped_bytes: int = 0
     recurrent_state_bytes: int = 0  # part of kv_cache_bytes: recurrent layers' conv + SSM state (all sequences)
     layer_bytes: list[int] = field(default_factory=list)  # weights of each repeating layer
     kv_layer_bytes: list[int] = field(default_factory=list)  # KV cache of each layer (0 for layers without KV)
@@ -101,17 +109,30 @@ class MemoryEstimate:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def allocated_bytes(self) -> int:
+        """llama.cpp's buffer sum, as its log lists it: model buffers (CPU_Mapped + CPU_REPACK), KV, compute, output."""
+        return self.resident_buffers_bytes + self.repack_mapped_bytes
+
+    @property
     def buffers_bytes(self) -> int:
-        """What llama.cpp itself logs as allocated: model (+repack), KV, compute and output buffers."""
-        return self.weights_bytes + self.repack_bytes + self.kv_cache_bytes + self.compute_bytes + self.output_bytes
+        """Same as allocated_bytes (the name the benchmarks use)."""
+        return self.allocated_bytes
+
+    @property
+    def resident_buffers_bytes(self) -> int:
+        """The buffers that must stay resident: the weights once (a repacked copy replaces its mapped
+        original, same size), KV, compute and output."""
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.output_bytes
 
     @property
     def total_bytes(self) -> int:
-        return self.buffers_bytes + self.overhead_bytes
+        """What must be resident for the model to run: resident buffers + the runtime outside them."""
+        return self.resident_buffers_bytes + self.overhead_bytes
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["total_bytes"] = self.total_bytes
+        d["allocated_bytes"] = self.allocated_bytes
         d["buffers_bytes"] = self.buffers_bytes
         return d
 
@@ -343,13 +364,16 @@ def expert_layer_bytes(spec: ModelSpec) -> list[int]:
     return out
 
 
-def repack_bytes(spec: ModelSpec, types: tuple[str, ...] | None = None) -> int:
-    """Extra bytes from llama.cpp's CPU weight repacking (extra buffer types).
+def repack_split(spec: ModelSpec, types: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """(CPU_REPACK copy, mapped originals) of llama.cpp's CPU weight repacking (extra buffer types), bytes.
 
     The CPU_REPACK buffer holds a copy of the matmul weights of repackable `types`; the mapped model
-    buffer then spans only the file range from the first to the last tensor that stays in it
-    (llama_model_loader::get_mapping_range), so repacked tensors at the ends of the file drop out of it.
-    Returns repack copy - bytes dropped from the mapping, exact when the spec carries its tensor list.
+    buffer (CPU_Mapped) then spans only the file range from the first to the last tensor that stays in it
+    (llama_model_loader::get_mapping_range), so repacked tensors at the ends of the file drop out of it
+    while those in the middle stay mapped: allocated, but never read again after the copy. The second
+    figure is what the mapped buffer holds beyond the weights that stay in it (those originals, with the
+    alignment padding around them): llama.cpp's model buffers sum to weights + that. Exact when the spec
+    carries its tensor list; without one, nearly all layer bytes are matmul weights inside the range.
     """
     types = REPACK_TYPES_X86_AVX2 if types is None else types
     if spec.tensors:
@@ -366,28 +390,31 @@ def repack_bytes(spec: ModelSpec, types: tuple[str, ...] | None = None) -> int:
                 last = off + nbytes
             off = _pad(off + nbytes, align)
         if total == 0:
-            return 0
+            return 0, 0
         data = off
         mapped = (last - first) if first is not None else 0
-        return max(total - (data - mapped), 0) if data >= mapped else total
+        return total, (max(total - (data - mapped), 0) if data >= mapped else total)
     q = (spec.quant or "").upper()
     main = q.split("_")[0] + ("_" + q.split("_")[1] if "_" in q else "")
-    if q and (main in types or q[:4] in types):  # no tensor list: nearly all layer bytes are matmul weights
+    if q and (main in types or q[:4] in types):
         layers, _, _ = _weights_split(spec)
-        return int(sum(layers) * 0.97)
-    return 0
+        copy = int(sum(layers) * 0.97)
+        return copy, copy
+    return 0, 0
 
 
 def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
                     n_batch: int = 2048, n_ubatch: int = 512, flash_attn: bool | None = None, n_seq: int = 1,
                     swa_full: bool = False, kv_unified: bool = False, repack: bool | None = None,
-                    cpu_isa: list[str] | None = None, cpu_arch: str | None = None, n_rs_seq: int = 0) -> MemoryEstimate:
+                    cpu_isa: list[str] | None = None, cpu_arch: str | None = None, n_rs_seq: int = 0,
+                    mmap: bool = True) -> MemoryEstimate:
     """Estimate the memory `spec` needs on `backend` (a Backend or its name) with `context` tokens.
 
     `flash_attn` None = llama.cpp's auto (on for CPU, CUDA, Metal, Vulkan builds of 2025+). `repack`
     None = only for the CPU backend, for the types the CPU (`cpu_isa` flags / `cpu_arch`, default AVX2
     x86) repacks. `swa_full` False is llama-server's default (the C API's default is True). `n_rs_seq`:
-    recurrent-state rollback snapshots per sequence (llama.cpp's cparams.n_rs_seq, 0 by default).
+    recurrent-state rollback snapshots per sequence (llama.cpp's cparams.n_rs_seq, 0 by default). `mmap`
+    False = llama.cpp's --no-mmap (use_mmap=False): nothing is mapped, allocated equals resident.
     """
     be = _backend(backend)
     context = int(context)
@@ -421,7 +448,9 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     layers, embd, out_layer = _weights_split(spec)
     weights = int(spec.weight_bytes or sum(layers) + embd + out_layer)
     do_repack = (be.device == "cpu") if repack is None else bool(repack)
-    rp = repack_bytes(spec, repack_types(cpu_isa, cpu_arch)) if do_repack else 0
+    rp, rp_mapped = repack_split(spec, repack_types(cpu_isa, cpu_arch)) if do_repack else (0, 0)
+    if not mmap:  # llama.cpp reads the file into a CPU buffer that holds only the tensors it keeps
+        rp_mapped = 0
     overhead = RUNTIME_OVERHEAD.get(be.device, 100 * MIB)  # one device; placement adds one per GPU in use
 
     reasons = [f"weights need {fmt_bytes(weights)}" + ("" if spec.exact else " (estimated from the quantization)")]
@@ -433,7 +462,7 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
                        f"(f32, {max(n_seq, 1)} sequence{'s' if n_seq > 1 else ''}, independent of the context)")
     reasons.append(f"compute buffers need {fmt_bytes(compute)} (batch {T}, flash attention {'on' if fa else 'off'})")
     if rp:
-        reasons.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(rp)}")
+        reasons.append(repack_reason(rp, rp_mapped))
     notes = []
     if spec.kv_lora_rank:
         notes.append(f"MLA KV cache: llama.cpp stores one {spec.kv_lora_rank}-wide latent (+ RoPE dims) per token and layer")
@@ -443,10 +472,19 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     return MemoryEstimate(
         backend=be.name, context=context, n_ctx=n_full, n_ctx_swa=n_swa, n_ubatch=T, flash_attn=fa,
         cache_type_k=cache_type_k, cache_type_v=cache_type_v, weights_bytes=weights, kv_cache_bytes=kv_total,
-        compute_bytes=compute, output_bytes=output, overhead_bytes=overhead, repack_bytes=rp,
+        compute_bytes=compute, output_bytes=output, overhead_bytes=overhead, repack_bytes=rp, repack_mapped_bytes=rp_mapped,
         recurrent_state_bytes=rs_total, layer_bytes=layers, kv_layer_bytes=kv_layers, input_bytes=embd, output_layer_bytes=out_layer, compute_stages=stages,
         exact_weights=bool(spec.exact), reasons=reasons, notes=notes,
     )
+
+
+def repack_reason(copy: int, mapped: int) -> str:
+    """The reason line of CPU weight repacking: the copy replaces its originals in what must be resident."""
+    line = f"CPU weight repacking: {fmt_bytes(copy)} of weights copied into CPU_REPACK buffers"
+    if mapped:
+        return line + (f"; their mapped originals ({fmt_bytes(mapped)}, allocated) are clean page cache the kernel "
+                       "can drop, so they are not counted as resident")
+    return line + " in place of their originals"
 
 
 def _recurrent_notes(spec: ModelSpec, rs_total: int) -> list[str]:

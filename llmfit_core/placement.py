@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
 from llmfit_core.memory import (GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, expert_layer_bytes, fmt_bytes, fmt_ctx,
-                                fmt_state)
+                                fmt_state, repack_reason)
 from llmfit_core.model_spec import ModelSpec
 
 VERDICTS = ("runs", "offload", "tight", "no-fit")
@@ -340,7 +340,7 @@ def _memory_reasons(mem: MemoryEstimate) -> list[str]:
     out = [f"KV cache at {fmt_ctx(mem.context)} context needs {fmt_bytes(mem.kv_cache_bytes)}"
            + (f" (incl. {fmt_state(rs)} of recurrent state)" if rs else "")]
     if mem.repack_bytes:
-        out.append(f"CPU weight repacking keeps a second copy of {fmt_bytes(mem.repack_bytes)}")
+        out.append(repack_reason(mem.repack_bytes, mem.repack_mapped_bytes))
     return out
 
 

@@ -15,7 +15,8 @@ class MemoryBreakdown:
     overhead_bytes: int = 0
     gpu_bytes: int = 0
     cpu_bytes: int = 0
-    # detail (not in the contract): output buffer, per-device split, repack copies ...
+    # detail: output buffer, repack copies ...; `allocated_bytes` (llama.cpp's buffer sum, incl. the mapped
+    # originals of repacked weights that need not stay resident) is in the contract as memory.detail
     detail: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -31,6 +32,7 @@ class MemoryBreakdown:
             "total_bytes": int(self.total_bytes),
             "gpu_bytes": int(self.gpu_bytes),
             "cpu_bytes": int(self.cpu_bytes),
+            "detail": {k: int(v) for k, v in self.detail.items()},
         }
 
 
@@ -59,6 +61,7 @@ class FitReport:
     prompt_tokens: int = 512
     gen_tokens: int = 128
     n_cpu_moe: int = 0  # llama.cpp --n-cpu-moe: expert weights of the first N layers in RAM (0 = layer placement)
+    max_context: int | None = None  # the largest context that fits with these settings (context_fit); None: not 512
     # the objects behind the report, for callers that want more than the contract
     spec: object | None = field(default=None, repr=False)
     hardware: object | None = field(default=None, repr=False)
@@ -78,6 +81,7 @@ class FitReport:
             "hardware": {"name": self.hardware_name},
             "backend": self.backend,
             "context": int(self.context),
+            "max_context": None if self.max_context is None else int(self.max_context),
             "memory": self.memory.to_dict(),
             "gpu_layers": int(self.gpu_layers),
             "total_layers": int(self.total_layers),

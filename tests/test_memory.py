@@ -169,7 +169,7 @@ def test_mla_and_hybrid_kv():
 
 
 def test_repack_types_by_cpu():
-    from llmfit_core.memory import repack_bytes, repack_types
+    from llmfit_core.memory import repack_split, repack_types
 
     assert "Q4_K" in repack_types(["avx2", "fma"]) and "Q8_0" not in repack_types(["avx2"])
     assert "Q2_K" in repack_types(["avx2", "avx512f"])
@@ -180,10 +180,28 @@ def test_repack_types_by_cpu():
     spec = replace(shape_spec("llama-tiny"), quant="Q4_0",
                    tensors=[("token_embd.weight", (256, 4096), "Q4_0"), ("blk.0.ffn_up.weight", (256, 768), "Q4_0"),
                             ("blk.0.attn_norm.weight", (256,), "F32"), ("output.weight", (256, 4096), "Q6_K")])
-    assert repack_bytes(spec) == 256 * 768 // 32 * 18  # only the layer matmul; not token_embd, not Q6_K on x86
-    # ARM also repacks the Q6_K output; as the file's last tensor it drops out of the mapped range: no net cost
-    assert repack_bytes(spec, repack_types(["neon", "dotprod"], "arm64")) == 256 * 768 // 32 * 18
+    up, out = 256 * 768 // 32 * 18, 256 * 4096 // 256 * 210
+    # x86: only the layer matmul is repacked (not token_embd, not Q6_K); its original stays in the mapped range
+    assert repack_split(spec) == (up, up)
+    # ARM also repacks the Q6_K output; as the file's last tensor it drops out of the mapped range
+    assert repack_split(spec, repack_types(["neon", "dotprod"], "arm64")) == (up + out, up)
     assert estimate_memory(spec, "cuda", 512).repack_bytes == 0
+
+
+def test_repacked_originals_are_allocated_not_resident():
+    """The CPU_REPACK copy replaces its mapped original in what must be resident (issue 12 item 2)."""
+    from dataclasses import replace
+
+    spec = replace(shape_spec("llama-tiny"), quant="Q4_0",
+                   tensors=[("token_embd.weight", (256, 4096), "Q4_0"), ("blk.0.ffn_up.weight", (256, 768), "Q4_0"),
+                            ("blk.0.attn_norm.weight", (256,), "F32"), ("output.weight", (256, 4096), "Q6_K")])
+    on = estimate_memory(spec, "cpu", 512, cpu_isa=["avx2"])
+    off = estimate_memory(spec, "cpu", 512, repack=False)
+    up = 256 * 768 // 32 * 18
+    assert on.repack_bytes == on.repack_mapped_bytes == up
+    assert on.total_bytes == off.total_bytes  # resident: the weights once, repacked or not
+    assert on.allocated_bytes == off.allocated_bytes + up  # llama.cpp's buffers: mapped original + copy
+    assert estimate_memory(spec, "cpu", 512, cpu_isa=["avx2"], mmap=False).allocated_bytes == off.allocated_bytes
 
 
 def test_mlx_kv_matches_mlx_lm_cache():
@@ -208,7 +226,7 @@ def test_mlx_kv_matches_mlx_lm_cache():
 
 @pytest.mark.slow
 def test_real_repack_matches_log(tmp_path):
-    """With extra buffer types on, mapped + CPU_REPACK buffers equal weights + our net repack bytes."""
+    """With extra buffer types on, llama.cpp's CPU_REPACK buffer is our copy and mapped + repack is allocated."""
     from llmfit_core.llamacpp_runner import load_and_measure
     from llmfit_core.readers.gguf import read_gguf
     from llmfit_core.synth import write_synthetic_gguf
@@ -218,7 +236,8 @@ def test_real_repack_matches_log(tmp_path):
     if not rep.log.repack_bytes:
         pytest.skip("this CPU/build does not repack Q4_0 (no AVX2)")
     m = estimate_memory(read_gguf(path), "cpu", 512, cpu_isa=["avx2"])
-    assert abs(rep.log.model_bytes - (m.weights_bytes + m.repack_bytes)) <= 0.02 * MIB
+    assert abs(rep.log.repack_bytes - m.repack_bytes) <= 0.01 * MIB
+    assert abs(rep.log.model_bytes - (m.weights_bytes + m.repack_mapped_bytes)) <= 0.02 * MIB
 
 
 @pytest.mark.parametrize("fa,compute_mib", [(True, 25.5137), (False, 45.0098)])

@@ -50,12 +50,13 @@ def test_report_to_dict_is_the_contract():
         score=50, prefill_tok_s=100.123, decode_tok_s=10.0, decode_tok_s_range=(8.0, 12.0), reasons=["x"],
     )
     d = rep.to_dict()
-    assert set(d) == {"model", "hardware", "backend", "context", "memory", "gpu_layers", "total_layers", "n_cpu_moe",
+    assert set(d) == {"model", "hardware", "backend", "context", "max_context", "memory", "gpu_layers", "total_layers", "n_cpu_moe",
                       "fits", "verdict", "score", "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "reasons"}
     assert set(d["model"]) == {"ref", "arch", "params", "active_params", "quant", "file_bytes"}
     assert set(d["memory"]) == {"weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "total_bytes",
-                                "gpu_bytes", "cpu_bytes"}
+                                "gpu_bytes", "cpu_bytes", "detail"}
     assert d["memory"]["total_bytes"] == 128
+    assert d["max_context"] is None
     assert d["hardware"] == {"name": "hw"}
     assert d["decode_tok_s_range"] == [8.0, 12.0]
 

@@ -60,8 +60,10 @@ def register(cli) -> None:
     @click.argument("ref", required=False)
     @fit_options
     @click.option("--batch", "batch", type=click.Path(allow_dash=True), help="JSONL file of queries ('-' = stdin).")
+    @click.option("--max-context", "context_table", is_flag=True,
+                  help="Print a context-vs-memory table (4k ... trained) per KV cache type, with the largest that fits.")
     @friendly_errors
-    def fit_command(ref, batch, as_json, **params):
+    def fit_command(ref, batch, as_json, context_table=False, **params):
         """Will REF run here? Memory, placement, speed and verdict.
 
         REF: a local GGUF / model dir / config.json, org/name[:QUANT], ollama:NAME[:TAG], or a catalog name.
@@ -76,7 +78,9 @@ def register(cli) -> None:
         from llmfit_core.api import fit
 
         report = fit(ref, **_kwargs(params))
-        if as_json:
+        if context_table:
+            print_context_table(report, as_json)
+        elif as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
             print_report(report)
@@ -202,6 +206,7 @@ def print_report(report) -> None:
         layers += (f", expert weights of all {n} in RAM (--cpu-moe)" if report.n_cpu_moe >= n else
                    f", expert weights of the first {report.n_cpu_moe} in RAM (--n-cpu-moe {report.n_cpu_moe})")
     table.add_row("layers on GPU", layers)
+    table.add_row("max context", _max_context_text(report))
     style = VERDICT_STYLE.get(report.verdict, "bold")
     table.add_row("verdict", f"[{style}]{report.verdict}[/{style}]   score {report.score}/100")
     lo, hi = report.decode_tok_s_range
@@ -210,3 +215,54 @@ def print_report(report) -> None:
     console.print(table)
     for reason in report.reasons:
         console.print(f"  • {reason}", highlight=False)
+
+
+def _max_context_text(report) -> str:
+    """The report's max_context the way people say it, with the trained context beside it."""
+    from llmfit_core.memory import fmt_ctx
+
+    trained = getattr(report.spec, "max_context", 0) or 0
+    if report.max_context is None:
+        return "none (not even 512 tokens fit)"
+    return f"{fmt_ctx(report.max_context)} tokens" + (f" (trained {fmt_ctx(trained)})" if trained else " (trained: unknown)")
+
+
+def print_context_table(report, as_json: bool = False) -> None:
+    """`fit REF --max-context`: resident memory at 4k, 8k, ... up to the trained context, per KV cache type."""
+    from llmfit_core.context_fit import context_table
+    from llmfit_core.memory import fmt_bytes, fmt_ctx
+
+    rows, best = context_table(report.spec, report.hardware, report.backend, report.extra.get("context_settings"))
+    types = list(best)
+    if as_json:
+        click.echo(json.dumps({
+            "model": report.model_ref, "hardware": report.hardware_name, "backend": report.backend,
+            "max_context": {t: b.max_context for t, b in best.items()},
+            "rows": [{"context": r.context, "cache_type": r.cache_type, "total_bytes": r.total_bytes, "fits": r.fits}
+                     for r in rows],
+        }, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.model_ref} · {report.quant or '?'} · {report.hardware_name} · {report.backend}",
+                  title_justify="left")
+    table.add_column("context", justify="right")
+    for t in types:
+        table.add_column(f"KV {t}", justify="right")
+    cell = {(r.context, r.cache_type): r for r in rows}
+    for c in dict.fromkeys(r.context for r in rows):
+        out = []
+        for t in types:
+            r = cell[(c, t)]
+            out.append("n/a" if r.total_bytes is None else
+                       f"{fmt_bytes(r.total_bytes)} " + ("[green]fits[/green]" if r.fits else "[red]no-fit[/red]"))
+        table.add_row(fmt_ctx(c), *out)
+    table.add_row("[bold]max[/bold]", *[f"[bold]{fmt_ctx(best[t].max_context)}[/bold]" if best[t].max_context
+                                        else "[bold]none[/bold]" for t in types])
+    console = Console()
+    console.print(table)
+    notes = dict.fromkeys(r for b in best.values() for r in b.reasons if not r.startswith("max context"))
+    for note in notes:
+        console.print(f"  • {note}", highlight=False)
+    console.print("  • memory is what must be resident (weights, KV cache, compute buffers, runtime)", highlight=False)

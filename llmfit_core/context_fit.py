@@ -1,0 +1,192 @@
+"""The largest context that fits: bisection over the memory estimate and the placement.
+
+`max_context(spec, hardware, backend, ...)` is the largest context (a multiple of 256, llama.cpp's KV
+padding) up to the model's trained context that still fits `hardware` with the other settings held
+(KV cache types, flash attention, parallel sequences, GPU layers or MoE expert offload), or None when
+even 512 tokens do not fit. Memory only grows with the context (KV cells, the KQ mask and scores of the
+compute buffer), so "fits" is monotone and a bisection over multiples of 256 finds the boundary in
+~10 estimates. A model whose trained context is unknown is capped at 4096 (and `ContextFit.reasons`
+says so). `context_table` gives the context-vs-memory rows of `llmfit fit REF --max-context`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llmfit_core.backends import Backend, get_backend
+from llmfit_core.errors import LlmfitError
+from llmfit_core.memory import KV_PAD, MemoryEstimate, estimate_memory, fmt_ctx
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.placement import Placement, place, place_expert_offload
+
+MIN_CONTEXT = 512  # below this a context is no use: max_context is None
+UNKNOWN_TRAINED_CAP = 4096  # the cap when the model's trained context is unknown (issue 13)
+TABLE_KV_TYPES = ("f16", "q8_0", "q4_0")  # the KV cache types `fit --max-context` compares
+
+
+@dataclass
+class ContextSettings:
+    """The settings held while the context varies (llama.cpp's names in brackets)."""
+
+    cache_type_k: str = "f16"  # --cache-type-k
+    cache_type_v: str = "f16"  # --cache-type-v
+    flash_attn: bool | None = None  # --flash-attn (None = the backend's default)
+    n_seq: int = 1  # --parallel
+    gpu_layers: int | None = None  # -ngl; None = as many as fit at each context, as `fit` places them
+    cpu_moe: bool = False  # MoE expert offload (-ngl 999 --n-cpu-moe N) instead of layer offload
+    n_cpu_moe: int | None = None  # that N; None = the fewest layers that fit at each context
+
+
+@dataclass
+class ContextFit:
+    """The answer of `context_fit`: the largest context that fits and why it stops there."""
+
+    max_context: int | None  # None: not even MIN_CONTEXT fits
+    limit: int  # the largest context searched: the trained context (rounded down to 256) or the unknown cap
+    trained_context: int | None  # the model's trained context, None when unknown
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ContextRow:
+    """One row of the context-vs-memory table: one context, one KV cache type."""
+
+    context: int
+    cache_type: str
+    total_bytes: int | None  # None: this KV type cannot be used with these settings
+    fits: bool
+    note: str = ""
+
+
+def _backend(backend) -> Backend:
+    if isinstance(backend, Backend):
+        return backend
+    return get_backend(str(backend or "cpu"))
+
+
+def _hardware(hardware):
+    from llmfit_core.hardware.profile import HardwareProfile
+
+    if isinstance(hardware, HardwareProfile):
+        return hardware
+    from llmfit_core.hardware.registry import resolve_hardware
+
+    return resolve_hardware(hardware)
+
+
+def context_cap(spec: ModelSpec) -> tuple[int, int | None]:
+    """(largest context to search, trained context or None when unknown)."""
+    trained = int(spec.max_context or 0)
+    if trained <= 0:
+        return UNKNOWN_TRAINED_CAP, None
+    return max(trained // KV_PAD * KV_PAD, min(trained, MIN_CONTEXT)), trained
+
+
+def estimate_and_place(spec: ModelSpec, hardware, backend, context: int,
+                       settings: ContextSettings) -> tuple[MemoryEstimate, Placement]:
+    """The memory estimate and placement of `spec` at `context` with `settings` (one probe of the search)."""
+    be = _backend(backend)
+    hw = _hardware(hardware)
+    mem = estimate_memory(spec, be, context, cache_type_k=settings.cache_type_k, cache_type_v=settings.cache_type_v,
+                          flash_attn=settings.flash_attn, n_seq=settings.n_seq, cpu_isa=hw.cpu.isa,
+                          cpu_arch=hw.cpu.arch)
+    if settings.cpu_moe:
+        return mem, place_expert_offload(spec, mem, hw, be, n_cpu_moe=settings.n_cpu_moe)
+    return mem, place(spec, mem, hw, be, gpu_layers=settings.gpu_layers)
+
+
+def context_fit(spec: ModelSpec, hardware, backend=None, settings: ContextSettings | None = None) -> ContextFit:
+    """The largest context (a multiple of 256, at most the trained context) that fits, with the reasons."""
+    settings = settings or ContextSettings()
+    be = _backend(backend)
+    hw = _hardware(hardware)
+    limit, trained = context_cap(spec)
+    reasons = []
+    if trained is None:
+        reasons.append(f"trained context unknown: max context capped at {fmt_ctx(UNKNOWN_TRAINED_CAP)}")
+
+    def fits(ctx: int) -> bool:
+        return estimate_and_place(spec, hw, be, ctx, settings)[1].fits
+
+    low = min(MIN_CONTEXT, limit)
+    if not fits(low):
+        reasons.append(f"max context: none (not even {fmt_ctx(low)} tokens fit)")
+        return ContextFit(None, limit, trained, reasons)
+    if fits(limit):
+        best = limit
+    else:  # invariant: lo (a multiple of 256, or `low`) fits, hi does not
+        lo, hi = low, limit
+        while hi - lo > KV_PAD:
+            mid = (lo + hi) // 2 // KV_PAD * KV_PAD
+            if mid <= lo:
+                mid = lo + KV_PAD
+            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+        best = lo
+    what = ("the trained context" if trained and best == limit else
+            "the unknown-context cap" if best == limit else "the largest that fits")
+    held = _held(settings, be)
+    reasons.append(f"max context {fmt_ctx(best)} tokens ({what}{held})")
+    return ContextFit(best, limit, trained, reasons)
+
+
+def _held(settings: ContextSettings, be: Backend) -> str:
+    """What the search held fixed, for the reason line."""
+    parts = []
+    if be.runtime == "llama.cpp":
+        k, v = settings.cache_type_k, settings.cache_type_v
+        parts.append(f"{k} KV" if k == v else f"{k}/{v} KV")
+    if settings.n_seq > 1:
+        parts.append(f"{settings.n_seq} sequences")
+    if settings.cpu_moe:
+        parts.append("expert offload" if settings.n_cpu_moe is None else f"--n-cpu-moe {settings.n_cpu_moe}")
+    elif settings.gpu_layers is not None and be.gpu:
+        parts.append(f"{settings.gpu_layers} GPU layers")
+    return (", " + ", ".join(parts)) if parts else ""
+
+
+def max_context(spec: ModelSpec, hardware, backend=None, *, cache_type_k: str = "f16", cache_type_v: str = "f16",
+                flash_attn: bool | None = None, n_seq: int = 1, gpu_layers: int | None = None, cpu_moe: bool = False,
+                n_cpu_moe: int | None = None) -> int | None:
+    """The largest context (multiple of 256, capped at the trained context, 4096 when that is unknown) that fits
+    `hardware` (a HardwareProfile or anything resolve_hardware takes) on `backend` with these settings, or None
+    when not even 512 tokens fit. `gpu_layers` None = as many layers as fit at each context (like `fit`);
+    `cpu_moe` = MoE expert offload with `n_cpu_moe` layers' experts in RAM (None = the fewest that fit)."""
+    settings = ContextSettings(cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
+                               n_seq=n_seq, gpu_layers=gpu_layers, cpu_moe=cpu_moe, n_cpu_moe=n_cpu_moe)
+    return context_fit(spec, hardware, backend, settings).max_context
+
+
+def table_contexts(limit: int) -> list[int]:
+    """4k, 8k, 16k, ... doubling up to `limit`, and `limit` itself (smaller limits: just the limit)."""
+    out, c = [], 4096
+    while c < limit:
+        out.append(c)
+        c *= 2
+    return out + [limit]
+
+
+def context_table(spec: ModelSpec, hardware, backend=None, settings: ContextSettings | None = None,
+                  cache_types: tuple[str, ...] = TABLE_KV_TYPES) -> tuple[list[ContextRow], dict[str, ContextFit]]:
+    """Rows (context x KV cache type: resident total and fits) and the max context per KV type.
+
+    K and V use the same type. MLX has one fp16 cache: one column, named "f16".
+    """
+    settings = settings or ContextSettings()
+    be = _backend(backend)
+    hw = _hardware(hardware)
+    limit, _ = context_cap(spec)
+    types = ("f16",) if be.runtime == "mlx" else tuple(cache_types)
+    rows: list[ContextRow] = []
+    best: dict[str, ContextFit] = {}
+    for t in types:
+        s = ContextSettings(**{**settings.__dict__, "cache_type_k": t, "cache_type_v": t})
+        try:
+            best[t] = context_fit(spec, hw, be, s)
+        except LlmfitError as exc:  # e.g. a quantized V cache without flash attention
+            best[t] = ContextFit(None, limit, None, [str(exc)])
+            rows += [ContextRow(c, t, None, False, str(exc)) for c in table_contexts(limit)]
+            continue
+        for c in table_contexts(limit):
+            _, plc = estimate_and_place(spec, hw, be, c, s)
+            rows.append(ContextRow(c, t, int(plc.gpu_bytes + plc.cpu_bytes), bool(plc.fits)))
+    return rows, best
