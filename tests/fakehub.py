@@ -392,6 +392,9 @@ class FakeHub:
         self.bytes_served: Counter = Counter()  # (repo_id, path) -> body bytes written
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.ignore_range = False  # behave like a server that ignores Range (sends the whole file)
+        # a safety net: one response never carries more than this, so a test whose check fails to stop a
+        # download of a declared 40 GB file gets a cut-off transfer (an error), not a full disk
+        self.max_response_bytes = 256 << 20
         self._lock = threading.Lock()
         self._server = None
         self._thread = None
@@ -698,9 +701,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             return
         key = (repo_id, fpath)
+        sent = 0
         try:
             for piece in f.chunks(start, end):
+                if sent >= self.hub.max_response_bytes:  # see FakeHub.max_response_bytes
+                    self.close_connection = True
+                    return
                 self.wfile.write(piece)
+                sent += len(piece)
                 with self.hub._lock:
                     self.hub.bytes_served[key] += len(piece)
         except (BrokenPipeError, ConnectionResetError):
