@@ -1,15 +1,19 @@
 """An ordinary huggingface_hub download script, checked for fit before any weight byte moves.
 
-The only addition is the guard; in block mode a model that does not fit raises DownloadBlockedError
-before the download starts. Without editing a script:  LLMFIT_GUARD=block python -m llmfit_core.guard script.py
+The only addition is `guard.install(...)`, and it may come after the imports, as here: the guard patches
+huggingface_hub's download functions themselves, so a name imported earlier is checked too. In block mode
+a model that does not fit raises DownloadBlockedError before the download starts (this script exits 3);
+one that fits prints an `llmfit: fits: ...` line and downloads. LLMFIT_HARDWARE=NAME|PATH checks against
+another machine. Without editing a script at all:  LLMFIT_GUARD=block python script.py
 
     python examples/guard_download.py [REPO_ID] [FILENAME]   (needs the Hub, or HF_ENDPOINT pointing at a mirror)
 """
 
 import sys
 
+from huggingface_hub import hf_hub_download  # imported before the guard is installed: still checked
+
 import llmfit_core.guard as guard
-from huggingface_hub import hf_hub_download
 
 guard.install(mode="block")
 

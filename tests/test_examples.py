@@ -1,9 +1,12 @@
 """The examples a user would copy must run as documented (offline, on the shipped catalog)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -51,3 +54,36 @@ def test_readme_main_job_commands_run_offline():
         proc = run("-m", "llmfit_core.cli.main", *argv)
         assert proc.returncode == 0, (command, proc.stderr)
         assert proc.stdout.strip(), command
+
+
+def test_every_example_is_run_by_these_tests():
+    """A new example script without a test here fails this (third_party_plugin/ is installed and run by
+    test_plugins)."""
+    source = Path(__file__).read_text()
+    shipped = [p.name for p in EXAMPLES.glob("*.py")]
+    assert shipped and [name for name in shipped if f'"{name}"' not in source] == []
+    assert (EXAMPLES / "third_party_plugin").is_dir() and "third_party_plugin" in \
+        (Path(__file__).parent / "test_plugins.py").read_text()
+
+
+def test_guard_download_example_blocks_then_downloads(hf_env, fake_hub, tmp_path):
+    """examples/guard_download.py imports hf_hub_download before installing the guard: still checked."""
+    pytest.importorskip("huggingface_hub")
+    script = str(EXAMPLES / "guard_download.py")
+    tiny_box = tmp_path / "tiny-box.json"  # small enough that Tiny-GGUF does not fit: a miss costs a few MB
+    tiny_box.write_text(json.dumps({"name": "tiny-box", "cpu": {"model": "x", "cores": 2, "threads": 2,
+                                                                "mem_bandwidth_gbs": 20},
+                                    "memory": {"total_gb": 0.02, "available_gb": 0.02}, "gpus": []}))
+    env = {k: v for k, v in hf_env["env"].items() if not k.startswith("LLMFIT_")}
+    cached = hf_env["cache"] / "models--fake-org--Tiny-GGUF"
+    proc = subprocess.run([sys.executable, script, "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"], capture_output=True,
+                          text=True, timeout=120, env=dict(env, LLMFIT_HARDWARE=str(tiny_box)))
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith("not downloaded: fake-org/Tiny-GGUF does not fit") and "tiny-box" in proc.stdout
+    assert not list(cached.glob("snapshots/*/tiny-Q4_K_M.gguf"))
+    proc = subprocess.run([sys.executable, script, "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    path = proc.stdout.strip().removeprefix("downloaded to ")
+    assert os.path.getsize(path) == fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q8_0.gguf"].size
+    assert "llmfit: fits: fake-org/Tiny-GGUF" in proc.stderr

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import warnings
+
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +35,11 @@ def guarded():
     guard.uninstall()
 
 
+def _said(err: str) -> list[str]:
+    """llmfit's own stderr lines (tqdm's progress bars, drawn with \\r, left out)."""
+    return [line for line in re.split(r"[\r\n]", err) if line.startswith("llmfit")]
+
+
 def _cached(cache, repo, name):
     return list((cache / f"models--{repo.replace('/', '--')}").glob(f"snapshots/*/{name}"))
 
@@ -41,7 +50,6 @@ def test_block_raises_before_any_weight_byte(hf_env, fake_hub, guarded):
     with pytest.raises(guard.DownloadBlockedError) as ei:
         hh.hf_hub_download("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf")
     assert "does not fit" in str(ei.value)
-    # the name consumers import from the defining module is wrapped too
     from huggingface_hub.file_download import hf_hub_download
 
     with pytest.raises(guard.DownloadBlockedError):
@@ -50,6 +58,74 @@ def test_block_raises_before_any_weight_byte(hf_env, fake_hub, guarded):
         hh.snapshot_download("fake-org/Huge-GGUF", allow_patterns=["*Q8_0*"])
     assert fake_hub.served("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf") <= 2 * (len(f.head) + SLACK)
     assert not _cached(hf_env["cache"], "fake-org/Huge-GGUF", "huge-Q4_K_M.gguf")
+
+
+# The names below were taken before any install(), as a script's `from huggingface_hub import ...` at the
+# top takes them (this test module imported huggingface_hub before the guard existed). tiny_box makes the
+# small fake models too big, so a guard that fails to stop one of these costs a few MB, not 40 GB.
+EARLY_HF_HUB_DOWNLOAD = hh.hf_hub_download
+EARLY_SNAPSHOT_DOWNLOAD = hh.snapshot_download
+
+
+def test_functions_imported_before_install_are_checked(hf_env, fake_hub, guarded, tiny_box):
+    guarded.install("block", hardware=tiny_box)
+    calls = [lambda: EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"),
+             lambda: EARLY_SNAPSHOT_DOWNLOAD("fake-org/Tiny-GGUF", allow_patterns=["*Q8_0*"]),
+             lambda: hh.HfApi().hf_hub_download("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf"),
+             lambda: hh.HfApi().snapshot_download("fake-org/Tiny-GGUF")]
+    for call in calls:
+        with pytest.raises(guard.DownloadBlockedError, match="does not fit"):
+            call()
+    for name in ("tiny-Q4_K_M.gguf", "tiny-Q8_0.gguf"):
+        assert not _weight_gets(fake_hub, "fake-org/Tiny-GGUF", name)
+        assert not _cached(hf_env["cache"], "fake-org/Tiny-GGUF", name)
+    assert hh.hf_hub_download is EARLY_HF_HUB_DOWNLOAD  # the same objects: nothing was swapped under the names
+    guard.uninstall()
+    path = EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")  # restored: downloads as before
+    assert os.path.getsize(path) == fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q4_K_M.gguf"].size
+
+
+def test_dry_run_is_checked_and_prints_the_verdict(hf_env, fake_hub, guarded, tiny_box, capsys):
+    guarded.install("block", hardware=tiny_box)
+    info = EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf", dry_run=True)  # never raises
+    assert info.will_download and info.filename == "tiny-Q4_K_M.gguf"
+    (line,) = _said(capsys.readouterr().err)
+    assert line.startswith("llmfit: dry run: fake-org/Tiny-GGUF") and "no-fit" in line
+    infos = EARLY_SNAPSHOT_DOWNLOAD("fake-org/Tiny-GGUF", dry_run=True)
+    assert sorted(i.filename for i in infos if i.filename.endswith(".gguf")) == ["tiny-Q4_K_M.gguf", "tiny-Q8_0.gguf"]
+    (line,) = _said(capsys.readouterr().err)  # one check for the whole set
+    assert "tiny-Q8_0" in line and "tiny-Q4_K_M" in line
+    assert not _weight_gets(fake_hub, "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    guarded.install("block")  # this machine: it fits, and a dry run says so too
+    EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf", dry_run=True)
+    (line,) = _said(capsys.readouterr().err)
+    assert line.startswith("llmfit: dry run: fake-org/Tiny-GGUF") and "runs" in line
+
+
+def test_a_download_that_fits_says_so_in_one_line(hf_env, guarded, capsys):
+    guarded.install("block")
+    path = EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")
+    (line,) = _said(capsys.readouterr().err)
+    assert line.startswith("llmfit: fits: fake-org/Tiny-GGUF") and os.path.exists(path)
+    EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")  # cached: not checked, nothing said
+    EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-llama", "config.json")  # not a weight file: nothing to say
+    assert _said(capsys.readouterr().err) == []
+
+
+def test_bypass_and_force_are_honoured_and_said(hf_env, fake_hub, guarded, tiny_box, monkeypatch, capsys):
+    guarded.install("block", hardware=tiny_box)
+    monkeypatch.setenv("LLMFIT_BYPASS", "1")
+    path = EARLY_SNAPSHOT_DOWNLOAD("fake-org/Tiny-GGUF", allow_patterns=["*Q4_K_M*"])
+    (line,) = _said(capsys.readouterr().err)
+    assert "bypassed (LLMFIT_BYPASS=1)" in line and "fake-org/Tiny-GGUF" in line
+    assert os.path.exists(os.path.join(path, "tiny-Q4_K_M.gguf"))
+    assert not [r for r in fake_hub.requests if r[2] is not None]  # no check: no header read
+    monkeypatch.delenv("LLMFIT_BYPASS")
+    monkeypatch.setenv("LLMFIT_FORCE", "1")
+    path = EARLY_HF_HUB_DOWNLOAD("fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")
+    (line,) = _said(capsys.readouterr().err)
+    assert "does not fit" in line and "downloading anyway (LLMFIT_FORCE=1)" in line
+    assert os.path.getsize(path) == fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q8_0.gguf"].size
 
 
 def test_guard_does_not_change_what_is_downloaded(hf_env, fake_hub, guarded, tiny_box):
@@ -77,37 +153,51 @@ def test_cached_files_are_not_checked_again(hf_env, fake_hub, guarded):
     assert not [r for r in fake_hub.requests if r[1].startswith("/api/models/")]
 
 
-def test_dry_run_and_uninstall_pass_through(hf_env, guarded):
-    original = hh.hf_hub_download
+def test_install_is_lazy_and_uninstall_restores(hf_env, guarded):
+    from llmfit_core import patching
+
+    code = EARLY_HF_HUB_DOWNLOAD.__code__
     guarded.install("block")
-    assert hh.hf_hub_download is not original and guard.installed_mode() == "block"
-    info = hh.hf_hub_download("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf", dry_run=True)  # asked for: no check
-    assert info.will_download
+    assert guard.installed_mode() == "block" and EARLY_HF_HUB_DOWNLOAD.__code__ is not code
+    assert patching.diversion_of(EARLY_HF_HUB_DOWNLOAD) is not None
+    patched = list(guard._guard.diversions)
+    guarded.install("warn")  # again: the same diversions, a new mode
+    assert guard.installed_mode() == "warn" and guard._guard.diversions == patched
     guard.uninstall()
-    assert hh.hf_hub_download is original and guard.installed_mode() is None
+    assert EARLY_HF_HUB_DOWNLOAD.__code__ is code and guard.installed_mode() is None
+    assert patching.diversion_of(EARLY_HF_HUB_DOWNLOAD) is None
+    # install() imports nothing: huggingface_hub's modules are patched when they load
+    res = subprocess.run([sys.executable, "-c", "import sys, llmfit_core.guard as g; g.install('block'); "
+                          "print(any(m.startswith('huggingface_hub') for m in sys.modules)); "
+                          "from huggingface_hub import hf_hub_download as f; from llmfit_core import patching; "
+                          "print(patching.diversion_of(f) is not None)"], capture_output=True, text=True, timeout=60)
+    assert res.stdout.split() == ["False", "True"], res.stderr
 
 
-def test_llama_from_pretrained_is_guarded(hf_env, guarded):
+def test_llama_from_pretrained_is_guarded(hf_env, fake_hub, guarded, tiny_box):
     llama_cpp = pytest.importorskip("llama_cpp")
-    guarded.install("block")
+    guarded.install("block", hardware=tiny_box)
     with pytest.raises(guard.DownloadBlockedError):
-        llama_cpp.Llama.from_pretrained("fake-org/Huge-GGUF", "*Q4_K_M.gguf")
+        llama_cpp.Llama.from_pretrained("fake-org/Tiny-GGUF", "*Q4_K_M.gguf")
+    assert not _weight_gets(fake_hub, "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
 
 
 @pytest.mark.parametrize("module,attr,call", [
-    ("mlx_lm.utils", "snapshot_download", lambda f: f("fake-org/Huge-GGUF", allow_patterns=["*Q4_K_M*"])),
-    ("transformers.utils.hub", "hf_hub_download", lambda f: f("fake-org/Big-llama", "model-00001-of-00003.safetensors")),
+    ("mlx_lm.utils", "snapshot_download", lambda f: f("fake-org/Tiny-GGUF", allow_patterns=["*Q4_K_M*"])),
+    ("transformers.utils.hub", "hf_hub_download", lambda f: f("fake-org/Tiny-llama", "model.safetensors")),
 ])
-def test_consumer_module_names_are_patched_when_loaded(hf_env, guarded, monkeypatch, module, attr, call):
+def test_names_consumer_modules_imported_earlier_are_checked(hf_env, fake_hub, guarded, monkeypatch, tiny_box,
+                                                             module, attr, call):
     import types
 
     fake = types.ModuleType(module)
     setattr(fake, attr, getattr(hh, attr))  # `from huggingface_hub import NAME` at import time, as they do
     monkeypatch.setitem(sys.modules, module, fake)  # the real modules import mlx / torch-free transformers (slow)
-    guarded.install("block")
-    assert getattr(getattr(fake, attr), "__llmfit_guard__", False)
+    guarded.install("block", hardware=tiny_box)
     with pytest.raises(guard.DownloadBlockedError):
         call(getattr(fake, attr))
+    assert not [r for r in fake_hub.requests if r[0] == "GET" and r[2] is None and "/resolve/" in r[1]
+                and r[1].endswith((".gguf", ".safetensors"))]
 
 
 def test_autoinstall_is_opt_in(monkeypatch, guarded, capsys):
@@ -121,12 +211,12 @@ def test_autoinstall_is_opt_in(monkeypatch, guarded, capsys):
         guard.install("explode")
 
 
-def test_python_m_guard_runs_a_script_unchanged(hf_env, tmp_path):
+def test_python_m_guard_runs_a_script_unchanged(hf_env, tmp_path, tiny_box):
     script = tmp_path / "s.py"
     script.write_text("import sys\nfrom huggingface_hub import hf_hub_download\n"
-                      "print(hf_hub_download('fake-org/Huge-GGUF', 'huge-Q4_K_M.gguf'))\n")
-    res = subprocess.run([sys.executable, "-m", "llmfit_core.guard", "--block", str(script)], env=hf_env["env"],
-                         capture_output=True, text=True, timeout=120)
+                      "print(hf_hub_download('fake-org/Tiny-GGUF', 'tiny-Q4_K_M.gguf'))\n")
+    res = subprocess.run([sys.executable, "-m", "llmfit_core.guard", "--block", str(script)],
+                         env=dict(hf_env["env"], LLMFIT_HARDWARE=tiny_box), capture_output=True, text=True, timeout=120)
     assert res.returncode == 3 and "does not fit" in res.stderr and "Traceback" not in res.stderr
     ok = tmp_path / "ok.py"
     ok.write_text("import sys\nprint(sys.argv[1:])\n")
@@ -235,14 +325,16 @@ def test_hffs_small_model_and_configs_pass_silently(hf_env, fake_hub, guarded, t
 
 def test_hffs_uninstall_restores_the_methods(guarded):
     from huggingface_hub import HfFileSystem
+    from llmfit_core import patching
 
-    get_file, own = HfFileSystem.get_file, dict(vars(HfFileSystem))
+    get_file, code, own = HfFileSystem.get_file, HfFileSystem.get_file.__code__, dict(vars(HfFileSystem))
     guarded.install("warn")
-    assert HfFileSystem.get_file.__llmfit_guard__ and HfFileSystem.get.__llmfit_guard__
+    assert patching.diversion_of(get_file) is not None and HfFileSystem.get.__llmfit_guard__
     guarded.install("block")  # again: not wrapped twice
-    assert HfFileSystem.get_file.__wrapped__ is get_file
+    assert HfFileSystem.get_file is get_file and HfFileSystem.get.__wrapped__ is vars(HfFileSystem.__mro__[1])["get"]
     guard.uninstall()
-    assert HfFileSystem.get_file is get_file and "get" not in vars(HfFileSystem) and dict(vars(HfFileSystem)) == own
+    assert get_file.__code__ is code and patching.diversion_of(get_file) is None
+    assert "get" not in vars(HfFileSystem) and dict(vars(HfFileSystem)) == own
 
 
 def test_hffs_planning_errors_fail_open(hf_env, guarded, tmp_path):
@@ -262,3 +354,99 @@ def test_hffs_planning_errors_fail_open(hf_env, guarded, tmp_path):
         with pytest.raises(Exception) as ei:  # the fake hub's 404 for /api/datasets, as the copy gets it
             fs.get_file("datasets/fake-org/Tiny-GGUF/tiny-Q4_K_M.gguf", str(tmp_path / "x.gguf"))
     assert not isinstance(ei.value, guard.DownloadBlockedError)
+
+
+# ---- the start-up hook: LLMFIT_GUARD=block python script.py ------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+PTH = REPO / "llmfit_guard.pth"
+
+
+@pytest.fixture
+def startup_env(hf_env, tmp_path, tiny_box):
+    """An interpreter whose start-up runs the shipped llmfit_guard.pth (from a user site directory, the way
+    site-packages runs it after `pip install`), pointed at the fake Hub; tiny_box makes Tiny-GGUF too big."""
+    base = tmp_path / "userbase"
+    env = dict(hf_env["env"], PYTHONUSERBASE=str(base), LLMFIT_HARDWARE=tiny_box)
+    for k in ("PYTHONNOUSERSITE", "LLMFIT_GUARD", "LLMFIT_BYPASS", "LLMFIT_FORCE", "LLMFIT_STRICT"):
+        env.pop(k, None)
+    site_dir = subprocess.run([sys.executable, "-c", "import site; print(site.getusersitepackages())"], env=env,
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    os.makedirs(site_dir)
+    (Path(site_dir) / PTH.name).write_bytes(PTH.read_bytes())
+    script = tmp_path / "plain.py"
+    script.write_text("import os, sys\nfrom huggingface_hub import hf_hub_download\n"
+                      "print(os.path.getsize(hf_hub_download('fake-org/Tiny-GGUF', 'tiny-Q4_K_M.gguf')))\n")
+    return env, str(script)
+
+
+def _run(argv, env):
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_plain_script_is_guarded_by_the_startup_hook(startup_env, fake_hub, hf_env):
+    env, script = startup_env
+    size = fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q4_K_M.gguf"].size
+    res = _run([sys.executable, script], dict(env, LLMFIT_GUARD="block"))
+    assert res.returncode == 3 and res.stdout == "", res.stderr
+    (line,) = res.stderr.splitlines()  # one line, no traceback
+    assert line.startswith("llmfit: fake-org/Tiny-GGUF does not fit") and "tiny-box" in line
+    assert not _cached(hf_env["cache"], "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    assert not _weight_gets(fake_hub, "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    res = _run([sys.executable, script], dict(env, LLMFIT_GUARD="warn"))
+    assert res.returncode == 0 and int(res.stdout) == size and "FitWarning" in res.stderr
+
+
+def test_startup_hook_bypass_force_and_off(startup_env, fake_hub):
+    env, script = startup_env
+    size = fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q4_K_M.gguf"].size
+    res = _run([sys.executable, script], dict(env, LLMFIT_GUARD="block", LLMFIT_FORCE="1"))
+    assert res.returncode == 0 and int(res.stdout) == size, res.stderr
+    (line,) = res.stderr.splitlines()
+    assert "does not fit" in line and "LLMFIT_FORCE=1" in line
+    res = _run([sys.executable, script], dict(env, LLMFIT_GUARD="block", LLMFIT_BYPASS="1"))
+    assert res.returncode == 0 and int(res.stdout) == size, res.stderr
+    (line,) = res.stderr.splitlines()
+    assert "bypassed (LLMFIT_BYPASS=1)" in line and "tiny-Q4_K_M.gguf" in line
+    res = _run([sys.executable, script], env)  # no LLMFIT_GUARD: nothing happens (the file is cached by now)
+    assert res.returncode == 0 and res.stderr == ""
+
+
+def test_startup_hook_is_cheap_and_never_breaks_startup(startup_env, tmp_path):
+    env, _ = startup_env
+    probe = "import sys; print(sorted(m for m in ('llmfit_core', 'huggingface_hub') if m in sys.modules))"
+    assert _run([sys.executable, "-c", probe], env).stdout.strip() == "[]"  # off: imports nothing
+    on = _run([sys.executable, "-c", probe], dict(env, LLMFIT_GUARD="block"))
+    assert on.stdout.strip() == "['llmfit_core']" and on.stderr == ""  # on: huggingface_hub is patched when it loads
+    res = _run([sys.executable, "-c", "print('ran')"], dict(env, LLMFIT_GUARD="sometimes"))
+    assert res.stdout.strip() == "ran" and len(res.stderr.splitlines()) == 1 and "not warn|block" in res.stderr
+    broken = tmp_path / "broken"
+    (broken / "llmfit_core").mkdir(parents=True)
+    (broken / "llmfit_core" / "__init__.py").write_text("raise RuntimeError('half-removed install')\n")
+    res = _run([sys.executable, "-c", "print('ran')"],
+               dict(env, LLMFIT_GUARD="block", PYTHONPATH=f"{broken}:{env.get('PYTHONPATH', '')}"))
+    assert res.returncode == 0 and res.stdout.strip() == "ran"
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("llmfit: warning:") and "half-removed install" in line
+
+
+def test_the_package_ships_the_startup_hook(tmp_path):
+    """The wheel and the editable install (what `pip install` / `pip install -e .` use) carry llmfit_guard.pth."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md", PTH.name):
+        shutil.copy(REPO / name, src / name)
+    for name in ("llmfit_core", "plugins", "weights"):
+        shutil.copytree(REPO / name, src / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    code = ("from setuptools import build_meta as b; import sys; "
+            "open('built.txt', 'w').write(b.build_wheel('dist') + ' ' + b.build_editable('dist'))")
+    res = subprocess.run([sys.executable, "-c", code], cwd=src, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    for wheel in (src / "built.txt").read_text().split():
+        with zipfile.ZipFile(src / "dist" / wheel) as z:
+            assert z.read(PTH.name) == PTH.read_bytes(), wheel
+    line = PTH.read_text().strip()
+    assert PTH.read_text().count("\n") == 1 and line.startswith("import os;")  # one line, run by site.py
