@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmfit_core.check_switches import CheckSwitches
+
 TOOLS = ("hf", "huggingface-cli", "ollama", "llama-cli", "llama-server")
 MARKER = "llmfit-shim"
 EXIT_NO_FIT = 3
@@ -90,6 +92,9 @@ if [ -n "$need" ]; then
       esac
       printf '%s\n' "llmfit: warning: the fit check failed (exit $rc); running $tool anyway" >&2 ;;
   esac
+  # checked once here: the Python guard's start-up hook (LLMFIT_GUARD) in the real program need not check again
+  LLMFIT_GUARD=
+  export LLMFIT_GUARD
 fi
 exec "$real" "$@"
 """
@@ -105,10 +110,10 @@ def render_shim(tool: str, python: str | None = None) -> str:
 
 
 def default_dir() -> Path:
-    """`platformdirs.user_data_dir("llmfit")/shims`."""
-    import platformdirs
+    """`shims/` in llmfit's data dir (`LLMFIT_DATA_DIR`, else `platformdirs.user_data_dir("llmfit")`)."""
+    from llmfit_core.bench.store import data_dir
 
-    return Path(platformdirs.user_data_dir("llmfit")) / "shims"
+    return data_dir(create=False) / "shims"
 
 
 def path_line(directory: Path) -> str:
@@ -240,16 +245,17 @@ class CheckTarget:
 
 
 def _hf_target(args: list[str]) -> CheckTarget | None:
-    """`hf download REPO [FILES...] [OPTIONS]` of a model repo (not `--dry-run`): parsed by the Hub adapter."""
+    """`hf download REPO [FILES...] [OPTIONS]` of a model repo (`--dry-run` too: it prints the verdict)."""
     if not args or args[0] != "download" or any(a in ("-h", "--help") for a in args[1:]):
         return None
     from llmfit_hf.predownload import parse_download_args
 
     d = parse_download_args(args[1:])
-    if d.dry_run or (d.repo_type or "model") != "model":
-        return None  # nothing is downloaded, or not a model
+    if (d.repo_type or "model") != "model":
+        return None  # not a model
     files = [f for f in d.filenames if f.lower().endswith(".gguf")]
-    return CheckTarget(d.repo_id, f"hf download {d.repo_id}", file=files[0] if files else None)
+    return CheckTarget(d.repo_id, f"hf download {d.repo_id}", file=files[0] if files else None,
+                       options={"dry_run": d.dry_run})
 
 
 def _ollama_target(args: list[str]) -> CheckTarget | None:
@@ -372,10 +378,6 @@ def _env_context():
     return raw.strip() if raw and raw.strip() else None
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())[:400]
 
@@ -383,9 +385,10 @@ def _one_line(text: str) -> str:
 def run_check(tool: str, args: list[str], err=None) -> int:
     """The shim's check: 0 go on, 3 does not fit, 1 check failed in strict mode."""
     err = err or sys.stderr
-    if _flag("LLMFIT_BYPASS"):
+    switches = CheckSwitches.from_env()
+    if switches.bypass:
         return 0
-    strict = _flag("LLMFIT_STRICT")
+    strict = switches.strict
     label = tool
     try:
         target = target_for(tool, args)
@@ -393,7 +396,7 @@ def run_check(tool: str, args: list[str], err=None) -> int:
             return 0
         label = target.label
         if tool in ("hf", "huggingface-cli"):
-            return _check_hf_download(args, tool, err)
+            return _check_hf_download(args, err, switches)
         report = check_target(target)
     except KeyboardInterrupt:
         print("llmfit: interrupted", file=err)
@@ -406,17 +409,18 @@ def run_check(tool: str, args: list[str], err=None) -> int:
         print(f"llmfit: warning: could not check {label}: {msg}; running {tool} anyway", file=err)
         return 0
     if report.fits:
-        print(f"llmfit: {describe(report)}", file=err)
+        print(f"llmfit: fits: {describe(report)}", file=err)
         return 0
-    if _flag("LLMFIT_FORCE"):
+    if switches.force:
         print(f"llmfit: {describe(report)}; downloading anyway (LLMFIT_FORCE=1)", file=err)
         return 0
     print(f"llmfit: stopped: {describe(report)}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)
     return EXIT_NO_FIT
 
 
-def _check_hf_download(args: list[str], tool: str, err) -> int:
-    """`hf download ...`: the Hub adapter's exact plan (huggingface_hub dry run), every model in it checked."""
+def _check_hf_download(args: list[str], err, switches: CheckSwitches) -> int:
+    """`hf download ...`: the Hub adapter's exact plan (huggingface_hub dry run), every model in it checked.
+    `hf download --dry-run`: the same check, its verdict printed, and the dry run goes on (it fetches nothing)."""
     from llmfit_hf.predownload import check_plan, parse_download_args, plan_download
 
     d = parse_download_args(args[1:])
@@ -424,6 +428,9 @@ def _check_hf_download(args: list[str], tool: str, err) -> int:
     hardware = os.environ.get("LLMFIT_HARDWARE") or None
     res = check_plan(d.repo_id, planned, d.revision, hardware=hardware, context=_env_context())
     if res.status == "nothing":
+        return 0
+    if res.status == "unchecked":
+        print(f"llmfit: note: {res.message}", file=err)
         return 0
     if res.status == "error":
         from llmfit_core.errors import LlmfitError
@@ -435,10 +442,13 @@ def _check_hf_download(args: list[str], tool: str, err) -> int:
     more = f" (+{len(checked) - 1} more model(s))" if len(checked) > 1 else ""
     line = f"hf download {d.repo_id} [{first.label}]: {describe(first.report)}{more}"
     if res.status == "fits":
-        print(f"llmfit: {line}", file=err)
+        print(f"llmfit: {'dry run: ' if d.dry_run else ''}fits: {line}", file=err)
         return 0
     why = "" if bad else f"; blocked by a plugin: {res.message}"
-    if _flag("LLMFIT_FORCE"):
+    if d.dry_run:
+        print(f"llmfit: dry run: {line}{why}; does not fit", file=err)
+        return 0
+    if switches.force:
         print(f"llmfit: {line}{why}; downloading anyway (LLMFIT_FORCE=1)", file=err)
         return 0
     print(f"llmfit: stopped: {line}{why}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -166,25 +167,51 @@ def test_llmfit_options_are_taken_out_and_the_rest_passed_untouched():
     assert rest == ["org/m", "a.gguf", "--local-dir", "d", "--force-download"]
 
 
-def test_hf_fit_extension_registered_locally(hf_env, fake_hub, tmp_path):
-    import shutil
+def _hf_cli() -> str | None:
+    """The real `hf` CLI of this Python: beside the interpreter (a venv's bin/, often not on PATH), else on PATH."""
+    beside = Path(sys.executable).parent / "hf"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("hf")
 
-    if not shutil.which("hf"):
-        pytest.skip("hf CLI not on PATH")
+
+def test_hf_fit_extension_registered_locally(hf_env, fake_hub, tmp_path, tiny_box):
+    hf = _hf_cli()
+    assert hf, "the hf CLI of huggingface_hub is not installed beside this Python nor on PATH"
     env = dict(hf_env["env"], HOME=str(tmp_path / "home"))
     res = _llmfit(env, "hf", "install-extension")
     assert res.returncode == 0, res.stderr
     manifest = tmp_path / "home" / ".local/share/hf/extensions/hf-fit/manifest.json"
     assert json.loads(manifest.read_text())["short_name"] == "fit"
-    res = subprocess.run(["hf", "fit", "download", "fake-org/Huge-GGUF", "huge-Q4_K_M.gguf"], env=env,
-                         capture_output=True, text=True, timeout=120)
+    # tiny_box: a check that failed to stop it would download a few MB, not 40 GB
+    res = subprocess.run([hf, "fit", "download", "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf", "--hardware", tiny_box],
+                         env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 3, res.stderr
-    assert "does NOT fit" in res.stderr
-    res = subprocess.run(["hf", "fit", "download", "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf"], env=env,
+    assert "does NOT fit" in res.stderr and not _cached(hf_env["cache"], "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    res = subprocess.run([hf, "fit", "download", "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf", "--hardware", tiny_box,
+                          "--dry-run"], env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "llmfit: dry run: fake-org/Tiny-GGUF: does NOT fit" in res.stderr and "tiny-Q4_K_M.gguf" in res.stdout
+    res = subprocess.run([hf, "fit", "download", "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+    assert "llmfit: fits: fake-org/Tiny-GGUF" in res.stderr
     assert _cached(hf_env["cache"], "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf")
     assert os.access(manifest.parent / "hf-fit", os.X_OK)
+
+
+def test_dry_run_is_checked_and_prints_the_verdict(hf_env, fake_hub, tiny_box):
+    res = _llmfit(hf_env["env"], "hf", "download", "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf", "--dry-run",
+                  "--hardware", tiny_box)
+    assert res.returncode == 0, res.stderr
+    said = [line for line in res.stderr.splitlines() if line.startswith("llmfit")]
+    assert said[0].startswith("llmfit: dry run: fake-org/Tiny-GGUF: does NOT fit on tiny-box"), res.stderr
+    assert "tiny-Q4_K_M.gguf" in res.stdout  # hf's own dry-run table follows
+    assert not _cached(hf_env["cache"], "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    f = fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q4_K_M.gguf"]
+    assert fake_hub.served("fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf") < f.size  # header reads only
+    res = _llmfit(hf_env["env"], "hf", "download", "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf", "--dry-run")
+    assert res.returncode == 0 and "llmfit: dry run: fits: fake-org/Tiny-GGUF" in res.stderr, res.stderr
 
 
 def test_search_offline_is_one_quick_line(hf_env, monkeypatch):

@@ -48,6 +48,17 @@ def test_real_hf_download_that_does_not_fit_never_starts(hf_shim, fake_hub, tmp_
     assert fake_hub.served("fake-org/Huge-GGUF", "huge-Q4_K_M.gguf") < 8 << 20  # header reads only
 
 
+def test_real_hf_dry_run_is_checked_and_runs(hf_shim, fake_hub, tmp_path):
+    out = tmp_path / "dl"
+    r = subprocess.run(["hf", "download", "fake-org/Huge-GGUF", "huge-Q4_K_M.gguf", "--local-dir", str(out), "--dry-run"],
+                       capture_output=True, text=True, env=hf_shim, timeout=300)
+    assert r.returncode == 0, r.stderr
+    (line,) = [x for x in r.stderr.splitlines() if x.startswith("llmfit")]
+    assert line.startswith("llmfit: dry run: hf download fake-org/Huge-GGUF") and "no-fit" in line
+    assert "huge-Q4_K_M.gguf" in r.stdout  # hf's own dry run ran after the verdict
+    assert not (out / "huge-Q4_K_M.gguf").exists()
+
+
 def test_ollama_pull_of_a_hub_gguf_is_checked_against_the_hub(hf_env, fake_hub, tmp_path):
     from fakeollama import dead_host
 

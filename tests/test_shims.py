@@ -161,6 +161,22 @@ def test_hooks_cli_install_status_uninstall(tmp_path, monkeypatch):
     assert r.exit_code == 0 and not any((d / t).exists() for t in shims.TOOLS)
 
 
+def test_hooks_default_dir_is_in_LLMFIT_DATA_DIR(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from llmfit_core.cli.main import cli
+
+    monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    r = CliRunner().invoke(cli, ["hooks", "install"])
+    assert r.exit_code == 0, r.output
+    assert all((tmp_path / "data" / "shims" / t).is_file() for t in shims.TOOLS)
+    r = CliRunner().invoke(cli, ["hooks", "status"])
+    assert f"shim directory: {tmp_path / 'data' / 'shims'}" in r.output
+    r = CliRunner().invoke(cli, ["hooks", "uninstall"])
+    assert r.exit_code == 0 and not list((tmp_path / "data" / "shims").iterdir())
+
+
 # ---- what counts as a download ---------------------------------------------------------------
 
 @pytest.mark.parametrize("tool,args,expect", [
@@ -169,7 +185,7 @@ def test_hooks_cli_install_status_uninstall(tmp_path, monkeypatch):
     ("hf", ["download", "hf://datasets/org/d"], None),
     ("hf", ["download", "--repo-type=model", "org/m", "--local-dir", "x"], ("org/m", None, None, None)),
     ("hf", ["download", "org/m", "--repo-type", "dataset"], None),
-    ("hf", ["download", "org/m", "--dry-run"], None),
+    ("hf", ["download", "org/m", "--dry-run"], ("org/m", None, None, None)),  # checked: the verdict is printed
     ("hf", ["upload", "org/m"], None),
     ("llama-cli", ["-hf", "org/m:Q4_K_M", "-c", "8192"], ("org/m:Q4_K_M", None, None, 8192)),
     ("llama-server", ["--hf-repo=org/m", "--hf-file", "f.gguf"], ("org/m", "f.gguf", None, None)),
@@ -226,7 +242,7 @@ def test_ollama_pull_that_fits_runs_the_real_program(shimenv, ollama_reg, small_
     assert r.returncode == 0, r.stderr
     assert recorded(shimenv) == ["pull", "tiny"]
     line = r.stderr.decode().strip()
-    assert line.startswith("llmfit: ollama:tiny:latest") and "runs" in line
+    assert line.startswith("llmfit: fits: ollama:tiny:latest") and "runs" in line
 
 
 def test_ollama_run_of_an_installed_model_is_not_checked(shimenv, ollama_reg, small_machine):

@@ -24,7 +24,9 @@ llmfit's own options (anywhere in ARGS):
   --strict           stop when the check itself fails (default: warn and download)
   --hardware NAME    check against another device/profile instead of this machine
   --context N        context length the memory estimate reserves
-Exit code 3 when the model does not fit (nothing downloaded).
+Exit code 3 when the model does not fit (nothing downloaded). With `--dry-run` the
+verdict is printed and hf's dry run follows (exit 0). LLMFIT_FORCE=1 / LLMFIT_STRICT=1 /
+LLMFIT_BYPASS=1 act like --force / --strict / no check.
 """
 
 
@@ -184,8 +186,9 @@ def download_main(argv: list[str], prog: str = "llmfit hf download") -> int:
     if code is not None:
         return code
     try:
-        # LLMFIT_BYPASS: if `hf` on PATH is llmfit's own shim (hooks/), it must not check a second time
-        return subprocess.call(hf_command() + ["download", *rest], env=dict(os.environ, LLMFIT_BYPASS="1"))
+        # checked once here: neither llmfit's shim (hooks/) nor the Python guard's start-up hook in `hf` checks again
+        return subprocess.call(hf_command() + ["download", *rest], env=dict(os.environ, LLMFIT_BYPASS="1",
+                                                                             LLMFIT_GUARD=""))
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
@@ -194,9 +197,17 @@ def download_main(argv: list[str], prog: str = "llmfit hf download") -> int:
 
 
 def check_download(args: list[str], force=False, strict=False, hardware=None, context=None) -> int | None:
-    """The pre-download check. None: go ahead; an int: stop with that exit code. Messages go to stderr."""
-    if os.environ.get("LLMFIT_BYPASS") == "1":
+    """The pre-download check. None: go ahead; an int: stop with that exit code. Messages go to stderr.
+
+    `--dry-run` is checked too: the verdict is printed and the dry run goes ahead (it fetches nothing).
+    LLMFIT_BYPASS / LLMFIT_FORCE / LLMFIT_STRICT (check_switches) act like no check / --force / --strict.
+    """
+    from llmfit_core.check_switches import CheckSwitches
+
+    switches = CheckSwitches.from_env()
+    if switches.bypass:
         return None
+    force, strict = force or switches.force, strict or switches.strict
     from llmfit_hf.predownload import check_plan, describe, parse_download_args, plan_download
 
     try:
@@ -204,9 +215,10 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
     except LlmfitError as exc:  # bad input (missing repo, traversal in a file name): refuse, do not pass on
         click.echo(f"llmfit: error: {' '.join(str(exc).split())}", err=True)
         return 2
+    if d.repo_type not in (None, "model"):
+        return None  # datasets/spaces are not models
+    dry = "dry run: " if d.dry_run else ""
     try:
-        if d.dry_run or (d.repo_type not in (None, "model")):
-            return None  # a dry run downloads nothing; datasets/spaces are not models
         from llmfit_hf.hub import token_override
 
         with token_override(d.token):
@@ -217,12 +229,15 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
         return 130
     except Exception as exc:  # fail open unless --strict: the user's command is never lost
         msg = " ".join(str(exc).split())[:300] or type(exc).__name__
-        if strict:
+        if strict and not d.dry_run:
             click.echo(f"llmfit: error: fit check failed ({msg}); stopping (--strict)", err=True)
             return 1
-        click.echo(f"llmfit: warning: fit check failed ({msg}); downloading anyway", err=True)
+        click.echo(f"llmfit: warning: fit check failed ({msg}); {'running the dry run' if d.dry_run else 'downloading'}"
+                   " anyway", err=True)
         return None
     if res.status == "nothing":
+        if d.dry_run:
+            click.echo(f"llmfit: {dry}{d.repo_id}: no model weights to download", err=True)
         return None
     if res.status == "unchecked":
         click.echo(f"llmfit: note: {res.message}", err=True)
@@ -232,22 +247,25 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
     hw_names = sorted({m.report.hardware_name for m in res.models if m.report is not None})
     where = f"on {', '.join(hw_names)}" if hardware and hw_names else "on this machine"
     if res.status == "fits":
-        click.echo(f"llmfit: {d.repo_id}: fits {where} ({size} to download)", err=True)
+        click.echo(f"llmfit: {dry}fits: {d.repo_id} {where} ({size} to download)", err=True)
         for line in lines:
             click.echo(line, err=True)
         return None
     if res.status == "error":
-        if strict:
+        if strict and not d.dry_run:
             click.echo(f"llmfit: error: fit check failed ({res.message}); stopping (--strict)", err=True)
             return 1
-        click.echo(f"llmfit: warning: fit check incomplete ({res.message}); downloading anyway", err=True)
+        click.echo(f"llmfit: warning: fit check incomplete ({res.message}); "
+                   f"{'running the dry run' if d.dry_run else 'downloading'} anyway", err=True)
         return None
     # no-fit
-    click.echo(f"llmfit: {d.repo_id}: does NOT fit {where} ({size} would be downloaded)", err=True)
+    click.echo(f"llmfit: {dry}{d.repo_id}: does NOT fit {where} ({size} would be downloaded)", err=True)
     for line in lines:
         click.echo(line, err=True)
+    if d.dry_run:
+        return None  # a dry run fetches nothing: it shows what hf would download, after the verdict
     if force:
-        click.echo("llmfit: --force given: downloading anyway", err=True)
+        click.echo(f"llmfit: {'LLMFIT_FORCE=1' if switches.force else '--force'} given: downloading anyway", err=True)
         return None
     click.echo("llmfit: stopped before download (use --force to download anyway, `llmfit hf ls "
                f"{d.repo_id}` to see what fits)", err=True)

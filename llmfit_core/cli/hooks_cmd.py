@@ -18,7 +18,7 @@ def register(cli) -> None:
 
     @hooks.command("install")
     @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Where to write the shims (default: llmfit's user data dir /shims).")
+                  help="Where to write the shims (default: shims/ in llmfit's data dir, $LLMFIT_DATA_DIR if set).")
     @click.option("--python", "python", default=None, help="Interpreter the shims use for the check (default: this one).")
     @click.option("--overwrite", is_flag=True, help="Replace files of the same name that are not llmfit shims.")
     @friendly_errors
