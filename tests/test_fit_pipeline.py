@@ -95,6 +95,16 @@ def test_check_exit_codes_from_the_catalog():
     assert big.output.startswith("no-fit:")
 
 
+def test_check_help_names_each_exit_code_and_an_error_exits_1():
+    import re
+
+    res = run_cli("check", "--help")
+    codes = dict(re.findall(r"^\s+([013])\s+(.+)$", res.output, re.M))
+    assert set(codes) == {"0", "1", "3"} and "does not fit" in codes["3"] and "unknown model" in codes["1"]
+    bad = run_cli("check", "meta-llama/Llama-3.1-8B-Instruct", "--hardware", "no-such-box-xyz", "--offline")
+    assert bad.exit_code == 1
+
+
 def test_custom_hardware_profile_file(tmp_path, tiny_gguf):
     prof = {"name": "tiny-box", "cpu": {"model": "x", "cores": 4, "threads": 8, "mem_bandwidth_gbs": 40},
             "memory": {"total_gb": 8, "available_gb": 6}, "gpus": [], "unified_memory": False}

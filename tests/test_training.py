@@ -112,10 +112,26 @@ def test_training_reproduces_shipped_weights(tmp_path):
     """Same data -> the same ONNX bytes as the files in weights/ (they are regenerated, not hand-edited)."""
     from training.train_throughput import LOCAL_RECORDS, train
 
-    train([str(LOCAL_RECORDS)], out_dir=tmp_path, quiet=True)
+    extra = [str(LOCAL_RECORDS)]
+    train(extra, out_dir=tmp_path, quiet=True)
     shipped = REPO / "weights"
+    command = regenerate_command(extra)
     for name in ("throughput_decode.onnx", "throughput_prefill.onnx", "throughput_reference.json", "MODEL_CARD.md"):
-        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), f"{name} differs: rerun python -m training.train_throughput"
+        assert (tmp_path / name).read_bytes() == (shipped / name).read_bytes(), f"{name} differs: rerun {command}"
+
+
+def regenerate_command(extra: list[str]) -> str:
+    """The exact command that rebuilds weights/ from the same data as the test (the card names it too)."""
+    from training.train_throughput import _rel
+
+    return "python -m training.train_throughput" + (" --extra " + " ".join(_rel(e) for e in extra) if extra else "")
+
+
+def test_the_regenerate_hint_is_the_command_the_model_card_names():
+    from training.train_throughput import LOCAL_RECORDS
+
+    card = (REPO / "weights" / "MODEL_CARD.md").read_text()
+    assert f"`{regenerate_command([str(LOCAL_RECORDS)])}`" in card
 
 
 def test_local_bench_records_are_their_own_device_with_the_measured_bandwidth():

@@ -90,7 +90,14 @@ def register(cli) -> None:
     @fit_options
     @friendly_errors
     def check_command(ref, as_json, **params):
-        """Exit 0 if REF fits here, 3 if it does not (for scripts)."""
+        """Exit 0 if REF fits here, 3 if it does not, 1 on an error (for scripts).
+
+        \b
+        Exit codes (also with --json):
+          0  it fits (runs, or runs with offload)
+          3  it does not fit
+          1  no verdict: unknown model or hardware, bad option, no network
+        """
         from llmfit_core.api import fit
 
         report = fit(ref, **_kwargs(params))
