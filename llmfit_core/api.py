@@ -30,8 +30,19 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
     """Predict memory, placement, speed, verdict and score for a model reference on a hardware profile.
 
     `hardware`: None (this machine), a device/profile name, a profile JSON path, or a HardwareProfile.
+    `allow_context_extension`: price a context above the model's trained length (RoPE scaling) instead of refusing.
     Other keyword arguments: see `fit_spec`. Returns a FitReport whose `to_dict()` is the `fit --json` contract.
+    Impossible settings (settings_check) raise LlmfitError before the model is read.
     """
+    from llmfit_core import settings_check
+    from llmfit_core.hardware.registry import resolve_hardware
+
+    allow_extension = bool(kwargs.pop("allow_context_extension", False))
+    hardware = resolve_hardware(hardware)
+    planned = settings_check.check_request(hardware, kwargs.get("backend"), quant, kwargs.get("cache_type"),
+                                           kwargs.get("cache_type_k"), kwargs.get("cache_type_v"), kwargs.get("flash_attn"))
+    if kwargs.get("backend"):
+        kwargs["backend"] = planned
     if isinstance(ref, ModelSpec):
         spec = ref
         if quant:
@@ -42,7 +53,11 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
         from llmfit_core.resolve import resolve_model
 
         spec = resolve_model(ref, quant=quant, file=file, offline=offline)
-    return fit_spec(spec, hardware=hardware, context=context, **kwargs)
+    extension_note = settings_check.check_context(parse_count(context), spec, allow_extension)
+    report = fit_spec(spec, hardware=hardware, context=context, **kwargs)
+    if extension_note:
+        report.reasons.insert(0, extension_note)
+    return report
 
 
 def choose_backend(spec: ModelSpec, hw, backend: str | Backend | None) -> Backend:

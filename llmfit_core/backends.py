@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmfit_core.errors import LlmfitError
+from llmfit_core.errors import UnsupportedSettingError
 
 
 @dataclass(frozen=True)
@@ -13,32 +13,68 @@ class Backend:
     runtime: str  # llama.cpp | mlx
     device: str  # cuda | metal | vulkan | rocm | sycl | cpu
     gpu: bool  # offloads to an accelerator
+    gpu_vendors: tuple[str, ...] = ()  # GPU vendors its kernels run on (see BACKENDS); () = the CPU
+    requires: str = ""  # what it needs, in words, for the error line
 
 
+# Which backend runs on which GPU vendor (the one table; llama.cpp ggml/src/ggml-<backend>/, ml-explore/mlx):
+# ggml-cuda is CUDA on NVIDIA (its HIP build is the ROCm backend, AMD only); ggml-metal is Apple's Metal (Apple GPUs;
+# no Metal on NVIDIA/AMD boards in Linux or Windows PCs); ggml-vulkan runs on any Vulkan 1.2 GPU (NVIDIA, AMD, Intel,
+# Qualcomm/ARM, MoltenVK on macOS); ggml-sycl targets Intel GPUs through oneAPI; MLX runs on Apple silicon only.
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("llama.cpp-cuda", "llama.cpp", "cuda", True),
-        Backend("llama.cpp-metal", "llama.cpp", "metal", True),
-        Backend("llama.cpp-vulkan", "llama.cpp", "vulkan", True),
-        Backend("llama.cpp-rocm", "llama.cpp", "rocm", True),
-        Backend("llama.cpp-sycl", "llama.cpp", "sycl", True),
-        Backend("llama.cpp-cpu", "llama.cpp", "cpu", False),
-        Backend("mlx", "mlx", "metal", True),
+        Backend("llama.cpp-cuda", "llama.cpp", "cuda", True, ("nvidia",), "an NVIDIA GPU (CUDA)"),
+        Backend("llama.cpp-metal", "llama.cpp", "metal", True, ("apple",), "an Apple-silicon GPU (Metal)"),
+        Backend("llama.cpp-vulkan", "llama.cpp", "vulkan", True, ("nvidia", "amd", "intel", "apple", "other"),
+                "a GPU with a Vulkan driver"),
+        Backend("llama.cpp-rocm", "llama.cpp", "rocm", True, ("amd",), "an AMD GPU (ROCm/HIP)"),
+        Backend("llama.cpp-sycl", "llama.cpp", "sycl", True, ("intel",), "an Intel GPU (oneAPI SYCL)"),
+        Backend("llama.cpp-cpu", "llama.cpp", "cpu", False, (), "a CPU"),
+        Backend("mlx", "mlx", "metal", True, ("apple",), "Apple silicon (MLX)"),
     )
 }
+_BACKEND_ALIASES = {"hip": "llama.cpp-rocm", "llama.cpp-hip": "llama.cpp-rocm", "mlx-lm": "mlx", "mlx_lm": "mlx",
+                    "oneapi": "llama.cpp-sycl"}
 
 _DEFAULT_BY_VENDOR = {"nvidia": "llama.cpp-cuda", "apple": "llama.cpp-metal", "amd": "llama.cpp-rocm", "intel": "llama.cpp-vulkan"}
 
 
 def get_backend(name: str) -> Backend:
     """Look a backend up by name (`cuda`, `llama.cpp-cuda`, `mlx`, ... are accepted)."""
-    key = name.strip().lower()
+    key = name.strip().lower().replace("llamacpp", "llama.cpp").replace("llama-cpp", "llama.cpp").replace("_", "-")
+    key = _BACKEND_ALIASES.get(key, key)
     if key in BACKENDS:
         return BACKENDS[key]
     if f"llama.cpp-{key}" in BACKENDS:
         return BACKENDS[f"llama.cpp-{key}"]
-    raise LlmfitError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}")
+    import difflib
+
+    close = difflib.get_close_matches(key, list(BACKENDS) + [b.device for b in BACKENDS.values()], n=3, cutoff=0.5)
+    close = list(dict.fromkeys(c if c in BACKENDS else f"llama.cpp-{c}" for c in close))
+    hint = f"closest: {', '.join(close)}; " if close else ""
+    raise UnsupportedSettingError(f"unknown backend {name!r} ({hint}valid: {', '.join(BACKENDS)})")
+
+
+def unavailable_reason(backend: Backend, hardware) -> str | None:
+    """Why `backend` cannot run on `hardware` (one line), or None when it can: the vendor table in BACKENDS."""
+    if not backend.gpu_vendors:
+        return None
+    vendors = {g.vendor for g in hardware.gpus}
+    if vendors & set(backend.gpu_vendors):
+        return None
+    have = ", ".join(dict.fromkeys(_gpu_label(g) for g in hardware.gpus))
+    fits = [b.name for b in BACKENDS.values() if not b.gpu_vendors or vendors & set(b.gpu_vendors)]
+    return (f"backend {backend.name} needs {backend.requires}; {hardware.name} has "
+            f"{'only ' + have if have else 'no GPU'} (backends that run there: {', '.join(fits)})")
+
+
+_VENDOR_NAMES = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel", "apple": "Apple", "other": "a"}
+
+
+def _gpu_label(gpu) -> str:
+    vendor = _VENDOR_NAMES.get(gpu.vendor, gpu.vendor)
+    return gpu.name if gpu.name.lower().startswith(vendor.lower()) else f"{vendor} {gpu.name}"
 
 
 def default_backend(hardware) -> Backend:

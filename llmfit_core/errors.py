@@ -29,6 +29,11 @@ class HardwareProfileError(LlmfitError):
     """A hardware profile file or name that cannot be used."""
 
 
+class UnsupportedSettingError(LlmfitError):
+    """A setting that cannot run: a backend the hardware lacks, an unknown backend or KV cache type, a quantization
+    the runtime cannot run, a context above the model's trained length without the explicit override."""
+
+
 class ResolveError(LlmfitError):
     """No source could turn a model reference into a ModelSpec."""
 

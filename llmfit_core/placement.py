@@ -210,6 +210,8 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
                        ", ".join(f"{d['layers']} on {d['name']}" for d in per_gpu))
     elif gl > 0:
         reasons.append(f"offloads {gl} of {total_layers} layers to the {names}; the rest run from RAM (slower)")
+    elif gpu_layers == 0:
+        reasons.append(f"CPU only by request (--gpu-layers 0): all {total_layers} layers run from RAM, none on the {names}")
     else:
         reasons.append(f"no layer fits in the {names} after the {be.device.upper()} runtime's {fmt_bytes(overhead)}; "
                        "the model runs from RAM")
@@ -423,6 +425,10 @@ def _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, 
         verdict = "tight" if (pool_head < margin or gpu_cap - p < margin_for(gpu_cap)) else "runs"
         reasons.append(f"all {total_layers} layers on the {g.name} GPU: {fmt_bytes(p)} of its "
                        f"{fmt_bytes(gpu_cap)} Metal working set")
+    elif gl == 0 and gpu_layers == 0:
+        verdict = "tight" if pool_head < margin else "offload"
+        reasons.append(f"CPU only by request (--gpu-layers 0): all {total_layers} layers run on the CPU cores, "
+                       f"none on the {g.name} GPU")
     else:
         verdict = "tight" if pool_head < margin else "offload"
         reasons.append(f"offloads {gl} of {total_layers} layers to the {g.name} GPU (Metal working set "

@@ -216,8 +216,12 @@ def normalize_quant(name: str) -> str:
         return "BNB-4bit"
     if s in ("BNB8", "BNB_INT8", "BITSANDBYTES_8BIT", "LLM_INT8"):
         return "BNB-8bit"
+    import difflib
+
+    close = difflib.get_close_matches(s, [*_DEFAULT_TYPE, "FP8", "MXFP4"], n=3, cutoff=0.6)
+    hint = f"closest: {', '.join(close)}; " if close else ""
     raise UnknownQuantizationError(
-        f"unknown quantization {raw!r} (try e.g. Q4_K_M, Q8_0, F16, IQ4_XS, MLX-4bit, GPTQ-4bit)"
+        f"unknown quantization {raw!r} ({hint}e.g. Q4_K_M, Q8_0, F16, IQ4_XS, MXFP4, MLX-4bit, GPTQ-4bit)"
     )
 
 

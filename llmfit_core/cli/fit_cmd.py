@@ -17,6 +17,7 @@ FIT_KEYS = {
     "cache_type": "cache_type", "cache_type_k": "cache_type_k", "cache_type_v": "cache_type_v",
     "prompt_tokens": "prompt_tokens", "gen_tokens": "gen_tokens", "gpu_layers": "gpu_layers",
     "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline", "cpu_moe": "cpu_moe", "n_cpu_moe": "n_cpu_moe",
+    "allow_context_extension": "allow_context_extension",
 }
 
 
@@ -26,8 +27,12 @@ def fit_options(fn):
         click.option("--quant", help="Quantization: picks the GGUF file of a repo, or a what-if for other formats."),
         click.option("--file", "file", help="The exact file in a repo (e.g. model-Q4_K_M.gguf)."),
         click.option("--context", "-c", help="Context to reserve (tokens; 16k ok). Default min(model max, 4096)."),
-        click.option("--backend", help="llama.cpp-cuda|-metal|-vulkan|-rocm|-cpu or mlx (default: from the hardware)."),
-        click.option("--cache-type", help="KV cache type for K and V: f16, q8_0, q4_0."),
+        click.option("--backend", help="llama.cpp-cuda|-metal|-vulkan|-rocm|-sycl|-cpu or mlx (default: from the "
+                                       "hardware; one the hardware cannot run is an error)."),
+        click.option("--allow-context-extension", "allow_context_extension", is_flag=True,
+                     default=None, help="Allow a --context above the model's trained length (priced with RoPE scaling)."),
+        click.option("--cache-type", help="KV cache type for K and V (llama.cpp): f32, f16, bf16, q8_0, q4_0, q4_1, "
+                                          "iq4_nl, q5_0, q5_1."),
         click.option("--cache-type-k", help="KV cache type for K."),
         click.option("--cache-type-v", help="KV cache type for V."),
         click.option("--prompt-tokens", default="512", show_default=True, help="Prompt length for prefill speed."),

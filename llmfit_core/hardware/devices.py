@@ -129,6 +129,11 @@ def _index() -> tuple[dict[str, list[Device]], list[tuple[frozenset[str], Device
     return exact, tokens
 
 
+def _is_model_number(token: str) -> bool:
+    """A token that identifies a product: has a digit and is not a memory size ("4090", "m3", "i9" but not "16gb")."""
+    return any(c.isdigit() for c in token) and not re.fullmatch(r"\d+(?:\.\d+)?gi?b", token)
+
+
 def lookup_device(name: str, gpu_cores: int | None = None, mem_gb: float | None = None) -> Device | None:
     """Find a device by exact name, alias, or normalised fuzzy match; `gpu_cores` / `mem_gb` pick among variants."""
     if not name or not name.strip():
@@ -138,15 +143,15 @@ def lookup_device(name: str, gpu_cores: int | None = None, mem_gb: float | None 
     if len(hits) == 1 and (gpu_cores is None or hits[0].gpu_cores in (None, gpu_cores)):
         return hits[0]
     q = frozenset(normalize(name).split())
-    if not q or not any(any(c.isdigit() for c in t) for t in q):
-        return None  # "AMD EPYC", "Intel Core": too vague to match anything
+    if not q or not any(_is_model_number(t) for t in q):
+        return None  # "AMD EPYC", "Intel Core", "16GB": too vague to match anything
     best: dict[str, tuple[tuple, Device]] = {}
     for toks, dev in tokens:
         if not (toks <= q or q <= toks):
             continue
         common = toks & q
-        if not any(any(c.isdigit() for c in t) for t in common):
-            continue
+        if not any(_is_model_number(t) for t in common):
+            continue  # sharing only "16gb" (cpu-16gb vs "Tesla P100-PCIE-16GB") is no identity
         cores_ok = gpu_cores is None or dev.gpu_cores == gpu_cores
         mem_diff = abs((dev.main_mem_gb or 0) - mem_gb) if mem_gb is not None and dev.mem_gb else 0.0
         if mem_gb is not None and dev.mem_gb and any(abs(m - mem_gb) < 0.75 for m in dev.mem_gb):
@@ -194,26 +199,41 @@ _HOST_CPU = CPUInfo(model="typical desktop CPU (8 cores)", cores=8, threads=16, 
                     mem_bandwidth_gbs=64.0, arch="x86_64")
 
 
-def device_profile(name: str, gpu_cores: int | None = None) -> HardwareProfile:
-    """A whole-machine profile for a named GPU, Apple chip or CPU (e.g. "RTX 4090" -> a typical host with that GPU)."""
-    dev = require_device(name, gpu_cores)
+def generic_cpu_profile(ram_gb: float) -> HardwareProfile:
+    """`cpu-16gb`: a CPU-only machine of which only the RAM size is known; the CPU is the typical desktop one (said)."""
+    cpu = CPUInfo(**{**_HOST_CPU.__dict__, "isa": list(_HOST_CPU.isa), "model": "typical desktop CPU (assumed)"})
+    note = (f"generic CPU-only machine with {ram_gb:g} GiB RAM: CPU assumed a typical 8-core x86 desktop (AVX2, "
+            f"{_HOST_CPU.mem_bandwidth_gbs:g} GB/s dual-channel RAM); name the CPU (e.g. `Ryzen 7 5800X {ram_gb:g}gb`) "
+            "or give a profile file for its real figures")
+    return HardwareProfile(name=f"cpu-{ram_gb:g}gb", cpu=cpu, memory=MemoryInfo(total_gb=ram_gb), gpus=[], os="Linux",
+                           estimated=["cpu.model", "cpu.mem_bandwidth_gbs"], notes=[note],
+                           sources={"cpu.mem_bandwidth_gbs": "estimated"})
+
+
+def device_profile(name: "str | Device", gpu_cores: int | None = None, mem_gb: float | None = None) -> HardwareProfile:
+    """A whole-machine profile for a named GPU, Apple chip or CPU (e.g. "RTX 4090" -> a typical host with that GPU).
+
+    `mem_gb`: the memory the user named: VRAM of a discrete GPU (one of its listed sizes), else the machine's RAM."""
+    dev = name if isinstance(name, Device) else require_device(name, gpu_cores)
     sources: dict[str, str] = {}
     notes = [f"device table: {dev.name} ({dev.source})"]
     estimated: list[str] = []
     if dev.kind == "apple":
-        mem = dev.main_mem_gb or 16.0
+        mem = mem_gb or dev.main_mem_gb or 16.0
         cpu = CPUInfo(model=dev.name.split(" (")[0], cores=dev.cpu_cores or 8, threads=dev.cpu_threads or dev.cpu_cores or 8,
                       isa=["neon", "fp16", "dotprod"] + (["i8mm", "bf16"] if dev.arch not in ("M1",) else []),
                       mem_bandwidth_gbs=dev.bandwidth_gbs, arch="arm64", vendor="Apple",
                       p_cores=dev.p_cores, e_cores=dev.e_cores)
         gpu = gpu_from_device(dev)
         sources.update({"cpu.mem_bandwidth_gbs": "table", "gpus[0].bandwidth_gbs": "table"})
-        notes.append(f"unified memory: the largest configuration ({mem:g} GiB); use a profile file for a smaller one")
+        if not mem_gb:
+            notes.append(f"unified memory: the largest configuration ({mem:g} GiB); add the size for another "
+                         f"(e.g. `{dev.name.split(' (')[0]} {min(dev.mem_gb or (mem,)):g}GB`) or use a profile file")
         return HardwareProfile(name=dev.name, cpu=cpu, memory=MemoryInfo(total_gb=mem), gpus=[gpu], unified_memory=True,
                                os="macOS", notes=notes, sources=sources)
     if dev.kind == "cpu":
-        ram = dev.main_mem_gb or 32.0
-        if not dev.mem_gb:
+        ram = mem_gb or dev.main_mem_gb or 32.0
+        if not dev.mem_gb and not mem_gb:
             estimated.append("memory.total_gb")
             notes.append("RAM not in the table: assumed 32 GiB")
         cores = dev.cpu_cores or 4
@@ -228,14 +248,16 @@ def device_profile(name: str, gpu_cores: int | None = None) -> HardwareProfile:
     gpu = gpu_from_device(dev)
     sources["gpus[0].bandwidth_gbs"] = "table"
     if dev.unified:
-        mem = dev.main_mem_gb or 64.0
+        mem = mem_gb or dev.main_mem_gb or 64.0
         cores = dev.cpu_cores or 8
         cpu = CPUInfo(model=f"{dev.name} CPU", cores=cores, threads=dev.cpu_threads or cores,
                       isa=["avx", "avx2", "fma", "f16c", "avx512"] if dev.vendor == "amd" else ["neon", "dotprod", "i8mm"],
                       mem_bandwidth_gbs=dev.bandwidth_gbs, arch="x86_64" if dev.vendor == "amd" else "arm64")
         return HardwareProfile(name=dev.name, cpu=cpu, memory=MemoryInfo(total_gb=mem), gpus=[gpu], unified_memory=True,
                                os="Linux", notes=notes + ["unified memory shared by CPU and GPU"], sources=sources)
-    vram = dev.main_mem_gb or 8.0
+    if mem_gb and any(abs(m - mem_gb) < 0.75 for m in dev.mem_gb):
+        gpu.vram_gb = mem_gb  # "V100 16gb": the smaller of the listed boards
+    vram = gpu.vram_gb or 8.0
     ram = max(32.0, 2 ** int(vram * 2 - 1).bit_length())  # a host with at least twice the VRAM, rounded to a power of 2
     cpu = CPUInfo(**{**_HOST_CPU.__dict__, "isa": list(_HOST_CPU.isa)})
     estimated += ["cpu.model", "cpu.mem_bandwidth_gbs", "memory.total_gb"]

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from llmfit_core.errors import HardwareProfileError
-from llmfit_core.hardware import devices
+from llmfit_core.hardware import devices, names
 from llmfit_core.hardware.profile import CPUInfo, HardwareProfile
 
 GPU_VENDORS = ("nvidia", "amd", "intel", "apple", "other")
@@ -372,8 +372,34 @@ def resolve_hardware(spec=None) -> HardwareProfile:
         if not Path(spec).exists():
             raise HardwareProfileError(f"{spec}: no such hardware profile file")
         return fill_missing(load_profile_file(spec))
-    prof = builtin_profile(spec)
+    return fill_missing(profile_for_name(spec))
+
+
+# Names people use for a shipped profile (compared in names.compact form).
+PROFILE_ALIASES = {"rpi5": "raspberry-pi-5", "pi5": "raspberry-pi-5", "raspberrypi5": "raspberry-pi-5"}
+
+
+def profile_for_name(name: str) -> HardwareProfile:
+    """A typed hardware name -> profile: a built-in profile (exact, or ignoring case/spaces/dashes, or a well-known
+    alias such as `rpi5`), a generic `cpu-16gb`, else the one device the name means (hardware.names). Unknown or
+    ambiguous names raise HardwareProfileError with the closest valid names."""
+    prof = builtin_profile(name)
     if prof is not None:
-        return fill_missing(prof)
-    m = re.fullmatch(r"(.*?)\s*\((\d+)-core GPU\)", spec)
-    return fill_missing(devices.device_profile(spec, int(m.group(2)) if m else None))
+        return prof
+    profiles = builtin_profile_names()
+    key = names.compact(name)
+    by_compact = {names.compact(p): p for p in profiles}
+    if key in by_compact:
+        return builtin_profile(by_compact[key])
+    if key in PROFILE_ALIASES:
+        prof = builtin_profile(PROFILE_ALIASES[key])
+        prof.notes.append(f"{name!r} read as the built-in profile {prof.name}; add the size for another "
+                          "variant (e.g. rpi5-4gb, rpi5-16gb)")
+        return prof
+    ram = names.is_generic_cpu(name)
+    if ram is not None:
+        return devices.generic_cpu_profile(ram)
+    match = names.match_device_name(name, extra_names=tuple(profiles))
+    prof = devices.device_profile(match.device, mem_gb=match.mem_gb)
+    prof.notes.extend(match.notes)
+    return prof
