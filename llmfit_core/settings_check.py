@@ -43,7 +43,8 @@ def check_cache_type(value: str | None, option: str = "--cache-type") -> str | N
         return key
     close = difflib.get_close_matches(key, KV_CACHE_TYPES, n=3, cutoff=0.4)
     hint = f"closest: {', '.join(close)}; " if close else ""
-    raise UnsupportedSettingError(f"{option} {value!r} is not a llama.cpp KV cache type ({hint}valid: {', '.join(KV_CACHE_TYPES)})")
+    raise UnsupportedSettingError(f"unknown KV cache type {value!r} for {option}: llama.cpp accepts "
+                                  f"{', '.join(KV_CACHE_TYPES)}" + (f" ({hint.rstrip('; ')})" if hint else ""))
 
 
 def planned_backend(hardware, backend: str | Backend | None, quant: str | None) -> Backend:
@@ -73,7 +74,10 @@ def check_quant_on_backend(quant: str | None, backend: Backend) -> None:
         return
     from llmfit_core.quant import quant_fact
 
-    fact = quant_fact(quant)  # unknown names raise UnknownQuantizationError with examples
+    try:
+        fact = quant_fact(quant)
+    except UnknownQuantizationError:
+        return  # left to the model's source (a GGUF repo lists its files) or the what-if, which name valid ones
     fam = fact.family
     if backend.runtime == "llama.cpp":
         if fam in ("gguf", "float"):

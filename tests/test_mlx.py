@@ -48,8 +48,10 @@ def test_fit_mlx_off_apple_says_so():
     spec = ModelSpec(ref="x", arch="llama", params=10**8, active_params=10**8, n_layers=4, hidden_size=512,
                      n_heads=8, n_kv_heads=8, head_dim=64, vocab_size=1000, max_context=2048,
                      format="mlx", quant="F16", weight_bytes=2 * 10**8)
-    rep = llmfit_mlx.fit_mlx(spec, hardware="cpu-only-16gb")
-    assert rep.backend == "mlx" and any("Apple Silicon" in r for r in rep.reasons)
+    from llmfit_core.errors import UnsupportedSettingError
+
+    with pytest.raises(UnsupportedSettingError, match="Apple silicon"):  # MLX runs on Apple silicon only
+        llmfit_mlx.fit_mlx(spec, hardware="cpu-only-16gb")
 
 
 @pytest.mark.slow
