@@ -27,3 +27,20 @@ def fit_score(verdict: str, decode_tok_s: float) -> int:
     if verdict == "no-fit":
         return 0
     return int(round(min(100.0, VERDICT_BASE.get(verdict, 0) + speed_points(decode_tok_s))))
+
+
+# Choosing among the quantizations of ONE model for a machine (`hf ls` / `hf search` "best here"; the same terms as
+# recommend.py's per-model choice, see its module doc): quality lost to quantization against speed and headroom.
+# Not the fit score: a faster, lower-quality quant can have the higher fit score and still not be the better pick.
+PICK_SPEED_POINTS = 15.0
+PICK_HEADROOM = {"runs": 5.0, "tight": -5.0, "offload": -10.0}
+
+
+def quant_pick_points(quant: str | None, verdict: str | None, decode_tok_s: float | None) -> float | None:
+    """Points of one quantization of a model here: −10 × ppl delta over F16 + headroom + speed (None: no-fit)."""
+    from llmfit_core.quant_quality import quality_penalty
+
+    if verdict not in PICK_HEADROOM:
+        return None
+    speed = PICK_SPEED_POINTS / SPEED_POINTS * speed_points(decode_tok_s or 0.0)
+    return -quality_penalty(quant or "F16") + PICK_HEADROOM[verdict] + speed

@@ -133,7 +133,7 @@ def test_plugins_table_shows_status_hooks_and_runner(monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     res = CliRunner().invoke(cli, ["plugins"])
     assert res.exit_code == 0, res.output
-    for text in ("alpha", "resolve_model", "yes", "tool 2.1", "beta", "failed to load"):
+    for text in ("alpha", "resolve_model", "installed: tool 2.1", "beta", "failed to load"):
         assert text in res.stdout
 
 

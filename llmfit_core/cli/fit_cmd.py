@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import (Col, PairTable, friendly_errors, hardware_option, json_option, make_console,
+                                   print_bullet, print_pairs, print_table, styled)
 
 VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "bold yellow", "no-fit": "bold red"}
 
@@ -120,7 +121,7 @@ def one_line(report) -> str:
     gib = d["memory"]["total_bytes"] / 2**30
     return (
         f"{report.verdict}: {report.model_ref} ({report.quant or '?'}) needs {gib:.1f} GiB at {report.context} ctx on "
-        f"{report.hardware_name} [{report.backend}], ~{report.decode_tok_s:.1f} tok/s decode, score {report.score}"
+        f"{report.hardware_name} [{report.backend}], ~{report.decode_tok_s:.1f} tok/s decode, score {report.score}/100"
     )
 
 
@@ -193,15 +194,10 @@ def _gib(n: int) -> str:
 
 def print_report(report) -> None:
     """A rich table with the memory breakdown, placement, speed and the reasons."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
+    console = make_console()
     m = report.memory
     title = f"{report.model_ref}  ·  {report.quant or '?'}  ·  {report.hardware_name}  ·  {report.backend}"
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value")
+    table = PairTable(title)  # a rich table on a terminal, plain lines when piped (cli.common)
     params = f"{report.params / 1e9:.2f}B"
     if report.active_params and report.active_params != report.params:
         params += f" ({report.active_params / 1e9:.2f}B active)"
@@ -224,9 +220,9 @@ def print_report(report) -> None:
     lo, hi = report.decode_tok_s_range
     table.add_row(f"prefill (pp{report.prompt_tokens})", f"{report.prefill_tok_s:,.1f} tok/s")
     table.add_row(f"decode (tg{report.gen_tokens})", f"{report.decode_tok_s:,.1f} tok/s  (likely {lo:,.1f}–{hi:,.1f})")
-    console.print(table)
+    print_pairs(table, console)
     for reason in report.reasons:
-        console.print(f"  • {reason}", highlight=False)
+        print_bullet(reason, console)
 
 
 def _max_context_text(report) -> str:
@@ -254,27 +250,21 @@ def print_context_table(report, as_json: bool = False) -> None:
                      for r in rows],
         }, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{report.model_ref} · {report.quant or '?'} · {report.hardware_name} · {report.backend}",
-                  title_justify="left")
-    table.add_column("context", justify="right")
-    for t in types:
-        table.add_column(f"KV {t}", justify="right")
     cell = {(r.context, r.cache_type): r for r in rows}
+    table = []
     for c in dict.fromkeys(r.context for r in rows):
         out = []
         for t in types:
             r = cell[(c, t)]
             out.append("n/a" if r.total_bytes is None else
-                       f"{fmt_bytes(r.total_bytes)} " + ("[green]fits[/green]" if r.fits else "[red]no-fit[/red]"))
-        table.add_row(fmt_ctx(c), *out)
-    table.add_row("[bold]max[/bold]", *[f"[bold]{fmt_ctx(best[t].max_context)}[/bold]" if best[t].max_context
-                                        else "[bold]none[/bold]" for t in types])
-    console = Console()
-    console.print(table)
+                       styled(f"{fmt_bytes(r.total_bytes)} " + ("fits" if r.fits else "no-fit"), "green" if r.fits else "red"))
+        table.append([fmt_ctx(c), *out])
+    table.append(["max", *[fmt_ctx(best[t].max_context) if best[t].max_context else "none" for t in types]])
+    console = make_console()
+    print_table([Col("context", right=True), *[Col(f"KV {t}", right=True) for t in types]], table,
+                title=f"{report.model_ref} · {report.quant or '?'} · {report.hardware_name} · {report.backend}",
+                console=console)
     notes = dict.fromkeys(r for b in best.values() for r in b.reasons if not r.startswith("max context"))
     for note in notes:
-        console.print(f"  • {note}", highlight=False)
-    console.print("  • memory is what must be resident (weights, KV cache, compute buffers, runtime)", highlight=False)
+        print_bullet(note, console)
+    print_bullet("memory is what must be resident (weights, KV cache, compute buffers, runtime)", console)

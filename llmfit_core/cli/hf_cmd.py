@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import Col, csv_option, friendly_errors, hardware_option, json_option, print_table, styled
 from llmfit_core.errors import LlmfitError
 
 EXIT_NO_FIT = 3
@@ -45,37 +45,39 @@ def _verdict_style(v: str | None) -> str:
     return {"runs": "green", "tight": "yellow", "offload": "cyan", "no-fit": "red"}.get(v or "", "dim")
 
 
-def _print_rows(rows, title: str, show_file: bool) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _best_cell(r, show_file: bool) -> str:
+    """The "best here" cell: on `hf ls`, "yes" on the pick's row (or the what-if quant of a safetensors repo);
+    on `hf search`, the repo's pick."""
+    if not show_file:
+        return r.best_quant or "-"
+    if not r.best_quant:
+        return "-"
+    return "yes" if r.best_quant in (r.quant, r.file) else (f"as {r.best_quant}" if r.kind != "gguf" else "")
 
-    table = Table(title=title)
-    table.add_column("repo" if not show_file else "file", overflow="fold", min_width=24)
-    table.add_column("quant")
-    table.add_column("size", justify="right")
-    table.add_column("verdict")
-    table.add_column("memory", justify="right")
-    table.add_column("decode tok/s", justify="right")
-    table.add_column("best here")
+
+def _print_rows(rows, title: str, show_file: bool, as_csv: bool = False) -> None:
+    cols = [Col("file" if show_file else "repo", key=True), Col("quant"), Col("size", right=True), Col("verdict"),
+            Col("memory", right=True), Col("decode tok/s", right=True), Col("fit score", right=True), Col("best here")]
     show_note = any(r.note for r in rows)
     if show_note:
-        table.add_column("note", overflow="fold")
+        cols.append(Col("note", wrap=True))
+    table = []
     for r in rows:
-        name = r.file if show_file else r.repo_id
-        style = _verdict_style(r.verdict)
-        table.add_row(
-            name or r.repo_id,
-            r.quant or "-",
-            _human(r.size_bytes),
-            f"[{style}]{r.verdict or '?'}[/{style}]" + ("" if r.exact or r.verdict is None else "~"),
-            _human(r.memory_bytes) if r.memory_bytes else "-",
-            f"{r.decode_tok_s:.1f}" if r.decode_tok_s is not None else "-",
-            ("*" if show_file and r.best_quant and r.best_quant in (r.quant, r.file) else "") + (r.best_quant or "-"),
-            *([r.note] if show_note else []),
-        )
-    Console().print(table)
+        name = (r.file if show_file else r.repo_id) or r.repo_id
+        verdict = (r.verdict or "?") + ("" if r.exact or r.verdict is None else "~")
+        table.append([name, r.quant, _human(r.size_bytes), styled(verdict, _verdict_style(r.verdict)),
+                      _human(r.memory_bytes) if r.memory_bytes else None,
+                      f"{r.decode_tok_s:.1f}" if r.decode_tok_s is not None else None,
+                      f"{r.score}/100" if r.score is not None else None, _best_cell(r, show_file),
+                      *([r.note] if show_note else [])])
+    print_table(cols, table, title=title, as_csv=as_csv)
+    if as_csv:
+        return
     if any(r.verdict and not r.exact for r in rows):
         click.echo("~ estimated from file sizes/config (use --exact to read headers)", err=True)
+    if any(r.best_quant for r in rows):
+        click.echo("best here: what `llmfit recommend` would pick (quality lost to quantization vs speed and "
+                   "headroom); fit score: verdict + decode speed, 0-100", err=True)
 
 
 @click.group("hf")
@@ -90,8 +92,9 @@ def hf_group():
 @click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
 @hardware_option
 @json_option
+@csv_option
 @friendly_errors
-def search_command(query, limit, exact, context, hardware, as_json):
+def search_command(query, limit, exact, context, hardware, as_json, as_csv):
     """Search the Hub; each repo annotated with verdict, memory, decode tok/s and the best quant here."""
     from llmfit_hf.listing import search
 
@@ -102,7 +105,7 @@ def search_command(query, limit, exact, context, hardware, as_json):
     if not rows:
         click.echo(f"no models found for {query!r}", err=True)
         return
-    _print_rows(rows, f"Hub search: {query}", show_file=False)
+    _print_rows(rows, f"Hub search: {query}", show_file=False, as_csv=as_csv)
 
 
 @hf_group.command("ls")
@@ -112,8 +115,9 @@ def search_command(query, limit, exact, context, hardware, as_json):
 @click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
 @hardware_option
 @json_option
+@csv_option
 @friendly_errors
-def ls_command(repo_id, revision, exact, context, hardware, as_json):
+def ls_command(repo_id, revision, exact, context, hardware, as_json, as_csv):
     """List a repo's model files (GGUF variants, safetensors/MLX weights), each annotated for this machine."""
     from llmfit_hf import parse_ref
     from llmfit_hf.listing import ls_repo
@@ -125,7 +129,7 @@ def ls_command(repo_id, revision, exact, context, hardware, as_json):
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return
-    _print_rows(rows, parsed[0], show_file=True)
+    _print_rows(rows, parsed[0], show_file=True, as_csv=as_csv)
 
 
 @hf_group.command("download", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import Col, csv_option, friendly_errors, hardware_option, json_option, make_console, print_table, styled
 
 
 def list_source_models(query: str, source: str | None = None, limit: int = 20, offline: bool = False) -> list:
@@ -53,8 +53,9 @@ def register(cli) -> None:
     @click.option("--no-fit", is_flag=True, help="List only; do not resolve and score each model.")
     @hardware_option
     @json_option
+    @csv_option
     @friendly_errors
-    def models_command(query, source, limit, context, offline, no_fit, hardware, as_json):
+    def models_command(query, source, limit, context, offline, no_fit, hardware, as_json, as_csv):
         """Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."""
         refs = list_source_models(query, source=source, limit=limit, offline=offline)
         if no_fit:
@@ -68,27 +69,24 @@ def register(cli) -> None:
         if not rows:
             click.echo(f"no models found for {query!r}" + (f" in source {source!r}" if source else ""))
             return
-        from rich.console import Console
-        from rich.table import Table
-
         from llmfit_core.cli.fit_cmd import VERDICT_STYLE
 
-        table = Table(title=f"models for {query!r}" if query else "models")
-        for col in ("source", "model", "quant", "size", "verdict", "memory", "decode tok/s", "score"):
-            table.add_column(col, justify="right" if col in ("size", "memory", "decode tok/s", "score") else "left")
+        cols = [Col("source"), Col("model", key=True), Col("quant"), Col("size", right=True), Col("verdict"),
+                Col("memory", right=True), Col("decode tok/s", right=True), Col("fit score", right=True)]
+        table = []
         for row in rows:
-            style = VERDICT_STYLE.get(row.get("verdict"), "")
-            verdict = row.get("verdict", "-")
-            table.add_row(
-                row["source"], row["ref"], row.get("quant") or "-",
-                f"{row['size_bytes'] / 2**30:.1f} GiB" if row.get("size_bytes") else "-",
-                f"[{style}]{verdict}[/{style}]" if style else verdict,
-                f"{row['memory_bytes'] / 2**30:.1f} GiB" if row.get("memory_bytes") else "-",
-                f"{row['decode_tok_s']:.1f}" if row.get("decode_tok_s") else "-",
-                str(row.get("score", "-")),
-            )
-        console = Console()
-        console.print(table)
+            table.append([
+                row["source"], row["ref"], row.get("quant"),
+                f"{row['size_bytes'] / 2**30:.1f} GiB" if row.get("size_bytes") else None,
+                styled(row.get("verdict", "-"), VERDICT_STYLE.get(row.get("verdict"))),
+                f"{row['memory_bytes'] / 2**30:.1f} GiB" if row.get("memory_bytes") else None,
+                f"{row['decode_tok_s']:.1f}" if row.get("decode_tok_s") else None,
+                f"{row['score']}/100" if row.get("score") is not None else None,
+            ])
+        print_table(cols, table, title=f"models for {query!r}" if query else "models", as_csv=as_csv)
+        if as_csv:
+            return
+        console = make_console()
         for row in rows:
             if row.get("error"):
-                console.print(f"  • {row['ref']}: {row['error']}", highlight=False)
+                console.print(f"  • {row['ref']}: {row['error']}", markup=False)

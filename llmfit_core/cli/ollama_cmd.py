@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import fail, friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import Col, csv_option, fail, friendly_errors, hardware_option, json_option, print_table
 from llmfit_core.errors import LlmfitError, RemoteError
 
 EXIT_NO_FIT = 3
@@ -31,8 +31,9 @@ def register(cli) -> None:
     @hardware_option
     @click.option("--context", default=None, help="Context to reserve (default: what Ollama would use).")
     @json_option
+    @csv_option
     @friendly_errors
-    def ls_cmd(hardware, context, as_json):
+    def ls_cmd(hardware, context, as_json, as_csv):
         """Installed models (local store, else the local server), each with its fit on this machine."""
         from llmfit_core.api import fit, parse_count
         from llmfit_ollama.installed import installed_models
@@ -54,13 +55,17 @@ def register(cli) -> None:
         if not rows:
             click.echo("no Ollama models installed (local store and local server)")
             return
-        click.echo(f"{'NAME':<32} {'SIZE':>7} {'QUANT':<8} {'VERDICT':<8} {'NEEDS':>7} {'CTX':>6} {'TOK/S':>7}")
+        errors = any(r["verdict"] == "error" for r in rows)
+        cols = [Col("name", key=True), Col("size", right=True), Col("quant"), Col("verdict"), Col("needs", right=True),
+                Col("ctx", right=True), Col("tok/s", right=True)] + ([Col("error", wrap=True)] if errors else [])
+        table = []
         for r in rows:
             if r["verdict"] == "error":
-                click.echo(f"{r['name']:<32} {_gib(r['size_bytes']):>7} {str(r['quant'] or '-'):<8} error: {r['error']}")
-                continue
-            click.echo(f"{r['name']:<32} {_gib(r['size_bytes']):>7} {str(r['quant'] or '-'):<8} {r['verdict']:<8} "
-                       f"{_gib(r['total_bytes']):>7} {r['context']:>6} {r['decode_tok_s']:>7.1f}")
+                cells = [None, None, None, r["error"]]
+            else:
+                cells = [_gib(r["total_bytes"]), str(r["context"]), f"{r['decode_tok_s']:.1f}"] + ([None] if errors else [])
+            table.append([r["name"], _gib(r["size_bytes"]), r["quant"], r["verdict"], *cells])
+        print_table(cols, table, as_csv=as_csv)
 
     @ollama.command("pull")
     @click.argument("name")

@@ -6,14 +6,16 @@ import json
 
 import click
 
-from llmfit_core.cli.common import friendly_errors, json_option
+from llmfit_core.cli.common import Col, csv_option, friendly_errors, json_option, print_table, styled
 
 
 @click.command("plugins")
 @json_option
+@csv_option
 @friendly_errors
-def plugins_command(as_json: bool) -> None:
-    """List plugins (entry-point group `llmfit`), their hooks and whether their runner is installed.
+def plugins_command(as_json: bool, as_csv: bool) -> None:
+    """List plugins (entry-point group `llmfit`): whether the adapter loaded, its hooks, and whether the runner it
+    adapts (llama-cpp-python, Ollama, mlx, huggingface_hub) is installed.
 
     Filter with LLMFIT_PLUGINS=a,b (allow-list) or LLMFIT_DISABLE_PLUGINS=a,b.
     """
@@ -23,21 +25,19 @@ def plugins_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([i.to_dict() for i in infos], indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="llmfit plugins")
-    for col in ("plugin", "status", "hooks", "runner"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for i in infos:
         if i.runner_ok is None:
-            runner = "-"
-        else:
-            runner = ("[green]yes[/green] " if i.runner_ok else "[red]no[/red] ") + i.runner_message
-        hooks = ", ".join(h.removeprefix("llmfit_") for h in i.hooks) or "-"
-        st = i.status if i.status == "loaded" else f"[yellow]{i.status}[/yellow]"
-        table.add_row(f"{i.name}\n[dim]{i.origin}[/dim]" if i.origin else i.name, st, hooks, runner)
-    Console().print(table)
+            runner = None
+        else:  # the adapter is llmfit's plugin; the runner is the program it adapts (llama-cpp-python, Ollama, ...)
+            runner = styled(("installed: " if i.runner_ok else "missing: ") + i.runner_message,
+                            "green" if i.runner_ok else "red")
+        hooks = ", ".join(h.removeprefix("llmfit_") for h in i.hooks) or None
+        adapter = styled(i.status, None if i.status == "loaded" else "yellow")
+        rows.append([i.name, adapter, hooks, runner, i.origin or None])
+    cols = [Col("plugin", key=True), Col("adapter", wrap=True), Col("hooks", wrap=True), Col("runner", wrap=True),
+            Col("from", wrap=True)]
+    print_table(cols, rows, title="llmfit plugins", as_csv=as_csv)
 
 
 def register(cli) -> None:

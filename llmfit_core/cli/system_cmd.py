@@ -6,7 +6,8 @@ import json
 
 import click
 
-from llmfit_core.cli.common import fail, friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import (Col, PairTable, csv_option, fail, friendly_errors, hardware_option, json_option,
+                                   make_console, print_pairs, print_table)
 
 
 def _fmt(v, unit: str = "", nd: int = 1) -> str:
@@ -37,14 +38,11 @@ def runtimes_here(profile) -> list[str]:
 
 
 def _print_profile(profile, runtimes: list[str] | None = None) -> None:
-    """A rich table of a HardwareProfile (CPU, ISA, cores, RAM, bandwidth and where it came from, GPUs)."""
-    from rich.console import Console
-    from rich.table import Table
+    """A table of a HardwareProfile (CPU, ISA, cores, RAM, bandwidth and where it came from, GPUs)."""
+    from rich.markup import escape
 
-    console = Console(soft_wrap=True)
-    t = Table(title=f"Hardware: {profile.name}", show_header=False, title_justify="left")
-    t.add_column("item", style="bold")
-    t.add_column("value")
+    console = make_console()
+    t = PairTable(f"Hardware: {profile.name}")
     c = profile.cpu
     t.add_row("OS", profile.os or "-")
     if profile.board:
@@ -88,9 +86,10 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
         t.add_row(f"GPU {i}", f"{g.name}: " + ", ".join(parts))
     if runtimes is not None:
         t.add_row("Runtimes here", ", ".join(runtimes) or "none installed (pip install 'llmfit-core[llamacpp]')")
-    console.print(t)
+    t.rows = [(k, escape(v)) for k, v in t.rows]  # names and notes are text, not markup
+    print_pairs(t, console)
     for n in profile.notes:
-        console.print(f"note: {n}", highlight=False)
+        console.print(f"note: {n}", markup=False)
 
 
 def register(cli) -> None:
@@ -135,14 +134,19 @@ def register(cli) -> None:
 
     @cli.group("hardware")
     def hardware_group():
-        """The built-in device table and hardware profiles."""
+        """The built-in device table and hardware profiles.
+
+        A profile file is JSON (sizes ending in _gb are GiB, bandwidths in GB/s); every field, its unit and what
+        is filled in from the device table: docs/hardware-profile.md in the llmfit-core repository.
+        """
 
     @hardware_group.command("list")
     @click.option("--kind", type=click.Choice(["gpu", "cpu", "apple", "profile"]), default=None,
                   help="Only one kind of entry.")
     @json_option
+    @csv_option
     @friendly_errors
-    def list_cmd(kind, as_json):
+    def list_cmd(kind, as_json, as_csv):
         """Devices of the built-in table and the built-in profiles."""
         from llmfit_core.hardware import devices, registry
 
@@ -153,23 +157,21 @@ def register(cli) -> None:
             rows += [{"name": n, "kind": "profile"} for n in profiles]
             click.echo(json.dumps(rows, indent=2))
             return
-        from rich.console import Console
-        from rich.table import Table
-
-        console = Console(soft_wrap=True)
+        console = make_console()
         if devs:
-            t = Table(title=f"Devices ({len(devs)})", title_justify="left")
-            for col, just in (("name", "left"), ("kind", "left"), ("memory GiB", "right"), ("GB/s", "right"),
-                              ("FP16 TFLOPS", "right"), ("CC / cores", "left")):
-                t.add_column(col, justify=just)
+            cols = [Col("name", key=True), Col("kind"), Col("memory GiB", right=True), Col("GB/s", right=True),
+                    Col("FP16 TFLOPS", right=True), Col("CC / cores")]
+            rows = []
             for d in devs:
                 mem = "/".join(_fmt(m) for m in d.mem_gb) or "-"
                 extra = d.compute_capability or (f"{d.gpu_cores} GPU cores" if d.gpu_cores else
                                                  (f"{d.cpu_cores} cores" if d.cpu_cores else "-"))
-                t.add_row(d.name, d.kind, mem, _fmt(d.bandwidth_gbs), _fmt(d.fp16_tflops), extra)
-            console.print(t)
+                rows.append([d.name, d.kind, mem, _fmt(d.bandwidth_gbs), _fmt(d.fp16_tflops), extra])
+            print_table(cols, rows, title=f"Devices ({len(devs)})", as_csv=as_csv, console=console)
+            if as_csv:
+                return
         if profiles:
-            console.print("Built-in profiles: " + ", ".join(profiles), highlight=False)
+            console.print("Built-in profiles: " + ", ".join(profiles), markup=False)
 
     @hardware_group.command("show")
     @click.argument("name_or_path")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from llmfit_core.errors import LlmfitError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.plugin_types import ModelRef
+from llmfit_core.scoring import quant_pick_points
 
 from llmfit_hf import hub
 from llmfit_hf.files import gguf_variants, safetensors_files
@@ -25,7 +26,6 @@ SEARCH_EXPAND = ["author", "downloads", "likes", "tags", "library_name", "pipeli
                  "config", "siblings", "sha", "gated"]
 # what-if quantizations tried for "best quant for this machine", best quality first
 WHAT_IF = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
-_RANK = {"runs": 0, "tight": 1, "offload": 2, "no-fit": 3}
 
 
 @dataclass
@@ -101,16 +101,21 @@ class Annotator:
         return row
 
 
+def _pick_key(r: Row) -> tuple:
+    """Sort key of a row as the pick for this machine (higher is better).
+
+    Rows that fit: the quantization choice of `recommend` (scoring.quant_pick_points: quality lost to
+    quantization against headroom and decode speed), ties (to 0.1) to the smaller file. So an F16 that decodes at
+    half the speed of a Q8_0 of the same quality is not "best here". Nothing fits: the smallest is the closest."""
+    points = quant_pick_points(r.quant, r.verdict, r.decode_tok_s)
+    if points is None:
+        return (0, -(r.size_bytes or 0))
+    return (1, round(points, 1), -(r.size_bytes or 0))
+
+
 def _better(a: Row, b: Row | None) -> bool:
-    """Is `a` a better pick for this machine than `b`? Runs-in-fast-memory first, then quality (size)."""
-    if b is None:
-        return True
-    ra, rb = _RANK.get(a.verdict or "no-fit", 3), _RANK.get(b.verdict or "no-fit", 3)
-    if ra != rb:
-        return ra < rb
-    if ra == 3:
-        return (a.size_bytes or 0) < (b.size_bytes or 0)  # nothing fits: the smallest is the closest
-    return (a.size_bytes or 0) > (b.size_bytes or 0)
+    """Is `a` a better pick for this machine than `b`? (see _pick_key)"""
+    return b is None or _pick_key(a) > _pick_key(b)
 
 
 def mark_best(rows: list[Row]) -> str | None:

@@ -24,7 +24,8 @@ def runner_status() -> tuple[bool, str]:
         client = "python client missing (pip install 'llmfit-core[ollama]')"
     if exe:
         return True, f"ollama CLI at {exe}; {client}"
-    return client.startswith("python client installed"), f"ollama CLI not on PATH; {client}"
+    # no Ollama here; a server elsewhere (OLLAMA_HOST) is still read through the python client
+    return False, f"ollama CLI not on PATH; {client}"
 
 
 @hookimpl
