@@ -9,7 +9,7 @@ import pytest
 
 from llmfit_core.bench import calibration as cal_mod
 from llmfit_core.bench.calibration import (
-    PRIOR, Calibration, Sample, apply_calibration, fit_factors, leave_one_out, samples_from_records,
+    PRIOR, Calibration, FittedInputs, Sample, apply_calibration, fit_factors, leave_one_out, samples_from_records,
     save_calibration,
 )
 from llmfit_core.bench.fingerprint import fingerprint
@@ -92,7 +92,8 @@ def test_samples_only_from_this_machine_default_threads_and_valid_numbers():
 def test_apply_calibration_scales_only_matching_hardware(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path))
     save_calibration(Calibration(fingerprint(HW), factors={"tg": {"*": 0.5, "float": 2.0}, "pp": {"*": 3.0}},
-                                 counts={"tg": {"*": 2, "float": 1}, "pp": {"*": 1}}, n_records=2))
+                                 counts={"tg": {"*": 2, "float": 1}, "pp": {"*": 1}}, n_records=2,
+                                 inputs=FittedInputs.of(HW)))
     p = FakePrediction(100.0, 10.0, (8.0, 12.0), (90.0, 110.0))
     out = apply_calibration(p, HW, spec("Q4_K_M"))
     assert (out.prefill_tok_s, out.decode_tok_s) == (pytest.approx(300.0), pytest.approx(5.0))
@@ -107,7 +108,8 @@ def test_apply_calibration_scales_only_matching_hardware(tmp_path, monkeypatch):
     from llmfit_core.hardware.profile import GPUInfo
 
     gpu_hw = HardwareProfile(cpu=HW.cpu, memory=HW.memory, gpus=[GPUInfo("nvidia", "RTX 4090", 24)])
-    save_calibration(Calibration(fingerprint(gpu_hw), factors={"tg": {"*": 0.5}}, counts={"tg": {"*": 1}}))
+    save_calibration(Calibration(fingerprint(gpu_hw), factors={"tg": {"*": 0.5}}, counts={"tg": {"*": 1}},
+                                 inputs=FittedInputs.of(gpu_hw)))
     assert apply_calibration(p, gpu_hw, spec("Q4_K_M")) is p
     assert apply_calibration(p, gpu_hw, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
 

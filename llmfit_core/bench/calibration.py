@@ -10,6 +10,18 @@ all physical cores), while GPU records count whatever their thread count, since 
 run on the CPU threads. Runs of tiny models (< MIN_PARAMS) are left out because they time per-call
 overhead, not throughput.
 
+Every factor corrects predictions made from particular inputs, so a calibration is saved with them
+(`inputs`, a FittedInputs): the hardware fingerprint, the CPU bandwidth and where it came from, the CPU ISA,
+each GPU's bandwidth and FP16 figures, and the version (hash) of the learned throughput correction. When any
+of them changes (`llmfit system --measure-bandwidth` replaces an estimated bandwidth, a retrained correction
+ships), the old factor would be applied on top of a prediction it was never fitted against: it is not
+applied, and the prediction's reasons say so and ask for `llmfit calibrate` again. A file without `inputs`
+(written before they were recorded) is read but never applied, for the same reason.
+
+`calibrate` keeps only the factors that lower the left-out error: each (backend, test) table is scored by
+leaving one model out (every record of that model at once) when the records cover two or more models, else
+one record out, and a table whose left-out error is not lower than the uncalibrated error is not saved.
+
 calibration.json keeps the CPU factors where the first version wrote them (`factors`, `counts`,
 `n_records`), so a file written before GPU calibration existed still loads and means "CPU factors", and
 a CPU-only reader of a new file still finds them; GPU backends are under `backends`.
@@ -18,13 +30,15 @@ a CPU-only reader of a new file still finds them; GPU backends are under `backen
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from llmfit_core.bench.fingerprint import fingerprint
+from llmfit_core.bench.fingerprint import bandwidth_source, fingerprint
 from llmfit_core.bench.store import data_dir
 
 CALIBRATION_NAME = "calibration.json"
@@ -65,10 +79,84 @@ class Sample:
     measured: float
     predicted: float
     backend: str = CPU_BACKEND
+    model: str = ""  # which model the record ran (leave-one-model-out groups by it)
 
     @property
     def log_ratio(self) -> float:
         return math.log(self.measured / self.predicted)
+
+
+@dataclass
+class FittedInputs:
+    """What the predictions a calibration corrects were computed from; its factors apply only while these hold."""
+
+    fingerprint: str
+    cpu_bandwidth_gbs: float | None = None
+    cpu_bandwidth_source: str | None = None  # measured | table | estimated | file | profile | ...
+    cpu_isa: list[str] = field(default_factory=list)
+    gpus: list[str] = field(default_factory=list)  # "name: B GB/s, F TFLOPS" per GPU
+    correction: str = ""  # version of the learned throughput correction (hash of its weights; "none" without)
+
+    @classmethod
+    def of(cls, hw) -> "FittedInputs":
+        """The inputs the predictor uses on `hw` today."""
+        bw = hw.cpu.mem_bandwidth_gbs
+        return cls(fingerprint=fingerprint(hw), cpu_bandwidth_gbs=None if bw is None else round(float(bw), 1),
+                   cpu_bandwidth_source=bandwidth_source(hw), cpu_isa=sorted(hw.cpu.isa or []),
+                   gpus=[f"{g.name}: {_num(g.bandwidth_gbs)} GB/s, {_num(g.fp16_tflops)} TFLOPS" for g in hw.gpus],
+                   correction=correction_version())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FittedInputs":
+        bw = d.get("cpu_bandwidth_gbs")
+        return cls(fingerprint=str(d["fingerprint"]), cpu_bandwidth_gbs=None if bw is None else float(bw),
+                   cpu_bandwidth_source=d.get("cpu_bandwidth_source"), cpu_isa=[str(x) for x in d.get("cpu_isa") or []],
+                   gpus=[str(x) for x in d.get("gpus") or []], correction=str(d.get("correction") or ""))
+
+    def changes(self, now: "FittedInputs") -> list[str]:
+        """What differs between these inputs and `now`, one phrase each (empty: the factors still apply)."""
+        out = []
+        if now.fingerprint != self.fingerprint:
+            out.append("the hardware changed")
+        if (now.cpu_bandwidth_gbs, now.cpu_bandwidth_source) != (self.cpu_bandwidth_gbs, self.cpu_bandwidth_source):
+            out.append(f"RAM bandwidth was {_bw(self)}, now {_bw(now)}")
+        if now.cpu_isa != self.cpu_isa:
+            out.append("the CPU instruction sets changed")
+        if now.gpus != self.gpus:
+            out.append(f"GPU figures were {'; '.join(self.gpus) or 'none'}, now {'; '.join(now.gpus) or 'none'}")
+        if now.correction != self.correction:
+            out.append("the learned throughput correction changed (another llmfit-core version)")
+        return out
+
+
+def _num(v) -> str:
+    return "?" if v is None else f"{float(v):g}"
+
+
+def _bw(i: FittedInputs) -> str:
+    return f"{_num(i.cpu_bandwidth_gbs)} GB/s ({i.cpu_bandwidth_source or 'unknown'})"
+
+
+def correction_version() -> str:
+    """A short hash of the learned throughput correction's weight files ("none" when it is not available)."""
+    try:
+        from llmfit_core.throughput.correction import HEADS, load_correction
+
+        corr = load_correction()
+        if not corr.ok:
+            return "none"
+        paths = [Path(corr.source) / f"throughput_{h}.onnx" for h in HEADS]
+        return _hash_files(tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
+    except Exception:  # the correction cannot be read: predictions are roofline-only, say so by the version
+        return "none"
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_files(files: tuple) -> str:
+    h = hashlib.sha256()
+    for path, _, _ in files:
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass
@@ -92,6 +180,7 @@ class Calibration:
     n_records: int = 0
     prior: float = PRIOR
     backends: dict[str, BackendFactors] = field(default_factory=dict)  # GPU backend name -> its factors
+    inputs: FittedInputs | None = None  # what the factors were fitted against (None: an old file, never applied)
 
     def table(self, backend: str = CPU_BACKEND) -> tuple[dict, dict, int]:
         """(factors, counts, n_records) of a backend; empty for a backend without records."""
@@ -120,9 +209,25 @@ class Calibration:
             if be and be != CPU_BACKEND and isinstance(b, dict):
                 backends[be] = BackendFactors(_factor_table(b.get("factors")), dict(b.get("counts") or {}),
                                               int(b.get("n_records", 0)))
+        inputs = FittedInputs.from_dict(d["inputs"]) if isinstance(d.get("inputs"), dict) else None
         return cls(fingerprint=str(d["fingerprint"]), factors=_factor_table(d.get("factors")),
                    counts=dict(d.get("counts") or {}), n_records=int(d.get("n_records", 0)),
-                   prior=float(d.get("prior", PRIOR)), backends=backends)
+                   prior=float(d.get("prior", PRIOR)), backends=backends, inputs=inputs)
+
+    def stale_because(self, hw) -> list[str]:
+        """Why the factors must not be applied on `hw` (empty: they apply)."""
+        if self.inputs is None:
+            return ["saved by an older llmfit without the inputs it was fitted against"]
+        return self.inputs.changes(FittedInputs.of(hw))
+
+    def without(self, backend: str, test: str) -> None:
+        """Drop one (backend, test) table (a factor that did not lower the left-out error)."""
+        factors, counts, _ = self.table(backend)
+        factors.pop(test, None)
+        counts.pop(test, None)
+        b = self.backends.get(backend)
+        if b is not None and not b.factors:
+            del self.backends[backend]
 
 
 def _shrunk(log_ratios: list[float], prior: float, center: float = 0.0) -> float:
@@ -210,24 +315,37 @@ def samples_from_records(records: list[dict], fp: str, repredict: bool = True, h
             pred = r.get("prediction")
             if repredict:
                 spec = spec_from_facts(r.get("model") or {})
-                if spec is not None:
-                    hw = hw or this_machine()
-                    try:
-                        pred = predict_for(spec, hw, int(st.get("n_ctx", 512)), int(st.get("pp", 512)),
-                                           int(st.get("tg", 128)), backend=be, gpu_layers=ngl) or pred
-                    except Exception:  # predictor refused this spec: keep the stored prediction
-                        pass
+                hw = hw or this_machine()
+                try:
+                    pred = predict_for(spec, hw, int(st.get("n_ctx", 512)), int(st.get("pp", 512)),
+                                       int(st.get("tg", 128)), backend=be, gpu_layers=ngl) if spec else None
+                except Exception:  # predictor refused this spec
+                    pred = None
+                if pred is None and not _same_figures(r.get("hardware") or {}, hw):
+                    continue  # the stored prediction used other bandwidth figures than today's predictor
+                pred = pred or r.get("prediction")
             if not pred:
                 continue
-            fam = family_of((r.get("model") or {}).get("quant"))
+            m = r.get("model") or {}
+            fam = family_of(m.get("quant"))
+            model = f"{m.get('arch')}|{m.get('params') or m.get('file_bytes')}|{m.get('quant')}"
             for test in TESTS:
                 meas = ((r.get("results") or {}).get(test) or {}).get("tok_s")
                 p = pred.get(f"{test}_tok_s")
                 if meas and p and meas > 0 and p > 0 and math.isfinite(meas) and math.isfinite(p):
-                    out.append(Sample(test, fam, float(meas), float(p), be))
+                    out.append(Sample(test, fam, float(meas), float(p), be, model))
         except (TypeError, ValueError, AttributeError):
             continue  # a malformed record is not calibration data
     return out
+
+
+def _same_figures(recorded: dict, hw) -> bool:
+    """Were a record's prediction inputs (its hardware summary) the bandwidth figures `hw` has today?"""
+    from llmfit_core.bench.fingerprint import summary
+
+    now = summary(hw)
+    return (recorded.get("mem_bandwidth_gbs") == now["mem_bandwidth_gbs"]
+            and [g.get("bandwidth_gbs") for g in recorded.get("gpus") or []] == [g["bandwidth_gbs"] for g in now["gpus"]])
 
 
 def mape(pairs: list[tuple[float, float]]) -> float | None:
@@ -240,20 +358,25 @@ def mape(pairs: list[tuple[float, float]]) -> float | None:
 def leave_one_out(samples: list[Sample], fp: str = "", prior: float = PRIOR) -> dict:
     """Before/after MAPE per test; 'after' predicts each sample with a calibration fitted without it.
 
-    Give the samples of one backend to get that backend's error (`calibrate` reports per backend).
+    Left out together: every sample of one model when the test's samples cover two or more models (a factor
+    must carry over to a model it has not seen), else one sample at a time. `method` says which ("model" or
+    "record"). Give the samples of one backend to get that backend's error (`calibrate` reports per backend).
     """
     out = {}
     for test in TESTS:
         idx = [i for i, s in enumerate(samples) if s.test == test]
         if not idx:
             continue
+        by_model = len({samples[i].model for i in idx}) >= 2
         before = [(samples[i].predicted, samples[i].measured) for i in idx]
         after = []
         for i in idx:
-            cal = fit_factors(samples[:i] + samples[i + 1:], fp, prior)
             s = samples[i]
+            rest = [x for j, x in enumerate(samples) if (x.model != s.model if by_model else j != i)]
+            cal = fit_factors(rest, fp, prior)
             after.append((s.predicted * cal.factor(test, s.family, s.backend), s.measured))
-        out[test] = {"n": len(idx), "mape_before": mape(before), "mape_after_loo": mape(after)}
+        out[test] = {"n": len(idx), "mape_before": mape(before), "mape_after_loo": mape(after),
+                     "method": "model" if by_model else "record"}
     return out
 
 
@@ -284,6 +407,15 @@ def load_calibration(directory: Path | None = None) -> Calibration | None:
         return None
 
 
+def stale_note(cal: Calibration, hw, backend: str | None = None) -> str | None:
+    """The reason `cal` is not applied on `hw` (its inputs changed since it was fitted), or None."""
+    stale = cal.stale_because(hw)
+    if not stale:
+        return None
+    which = f"{backend} calibration" if backend else "calibration"
+    return f"this machine's {which} is not applied ({'; '.join(stale)}): run `llmfit calibrate` again"
+
+
 def apply_calibration(prediction, hardware, spec, backend=None):
     """Scale a ThroughputPrediction by this machine's calibration factors; unchanged if none applies.
 
@@ -303,6 +435,9 @@ def apply_calibration(prediction, hardware, spec, backend=None):
         cal = load_calibration()
         if cal is None or fingerprint(hardware) != cal.fingerprint or not cal.table(be)[0]:
             return prediction
+        note = stale_note(cal, hardware, be)
+        if note:  # the factors were fitted against other predictions: applying them would stack corrections
+            return _with_changes(prediction, {"reasons": list(getattr(prediction, "reasons", None) or []) + [note]})
         fam = family_of(getattr(spec, "quant", None))
         fp_, ft = cal.factor("pp", fam, be), cal.factor("tg", fam, be)
         if fp_ == 1.0 and ft == 1.0:
@@ -314,30 +449,45 @@ def apply_calibration(prediction, hardware, spec, backend=None):
         if getattr(prediction, "prefill_range", None):
             changes["prefill_range"] = tuple(v * fp_ for v in prediction.prefill_range)
         note = f"calibrated on this machine from {n_records} {be} bench records (pp x{fp_:.2f}, tg x{ft:.2f}, {fam})"
-        if hasattr(prediction, "reasons"):
-            changes["reasons"] = list(prediction.reasons or []) + [note]
-        if dataclasses.is_dataclass(prediction):
-            return dataclasses.replace(prediction, **changes)
-        for k, v in changes.items():
-            setattr(prediction, k, v)
-        return prediction
+        changes["reasons"] = list(getattr(prediction, "reasons", None) or []) + [note]
+        return _with_changes(prediction, changes)
     except Exception:  # calibration is an improvement, never a failure of the pipeline
         return prediction
 
 
-def calibrate(records: list[dict], hw, directory: Path | None = None, save: bool = True) -> tuple[Calibration, dict]:
-    """Fit and (optionally) save this machine's calibration; returns it with the before/after report.
+def _with_changes(prediction, changes: dict):
+    """A copy of a (dataclass) prediction with `changes`; other objects are changed in place."""
+    if not hasattr(prediction, "reasons"):
+        changes.pop("reasons", None)
+    if dataclasses.is_dataclass(prediction):
+        return dataclasses.replace(prediction, **changes)
+    for k, v in changes.items():
+        setattr(prediction, k, v)
+    return prediction
 
-    The report is {backend: {test: {n, mape_before, mape_after_loo}}} for each backend with records.
+
+def calibrate(records: list[dict], hw, directory: Path | None = None, save: bool = True) -> tuple[Calibration, dict]:
+    """Fit this machine's calibration, keep the factors that lower the left-out error, and (optionally) save.
+
+    Returns the kept calibration (tied to today's inputs) and the report {backend: {test: {n, mape_before,
+    mape_after_loo, method, kept}}} for each backend with records. A (backend, test) table whose left-out error
+    is not below the uncalibrated error is dropped (`kept` False). With `save`, the file is written whenever
+    there were samples, also when nothing was kept: it then says "no correction" instead of leaving an older
+    calibration in force.
     """
     fp = fingerprint(hw)
     samples = samples_from_records(records, fp, hw=hw)
     cal = fit_factors(samples, fp)
+    cal.inputs = FittedInputs.of(hw)
     cpu = [s for s in samples if s.backend == CPU_BACKEND]
     cal.n_records = max((sum(s.test == t for s in cpu) for t in TESTS), default=0)
     report = {}
     for be in cal.calibrated_backends():
         loo = leave_one_out([s for s in samples if s.backend == be], fp)
+        for test, r in loo.items():
+            r["kept"] = r["mape_after_loo"] < r["mape_before"]
+            if not r["kept"]:
+                cal.without(be, test)
         if loo:
             report[be] = loo
     if save and samples:

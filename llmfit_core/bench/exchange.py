@@ -4,6 +4,12 @@ Export keeps a whitelist of fields (hardware facts, model facts, settings, resul
 a host, user or path survives. Import validates every record, dedupes by record id into
 `imported.jsonl` in the data dir and regenerates `bench_rows.csv` in the public benchmark schema
 (device, backend, model, params_b, quant, test, tok_s, n_gpu_layers_or_note) that the training reads.
+
+Figures that were guessed are marked, never passed off as facts: `hardware.mem_bandwidth_source` says where
+`hardware.mem_bandwidth_gbs` (the CPU RAM bandwidth the record's prediction used) came from: `measured`
+(`llmfit system --measure-bandwidth`), `table` (the device table), `file` / `profile` (a hardware profile),
+`estimated` (a guess from the core count or memory type), or null (a record written before this field:
+treat the figure as possibly guessed). A GPU's `bandwidth_gbs` / `fp16_tflops` are null when only guessed.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ IMPORTED_NAME = "imported.jsonl"
 ROWS_NAME = "bench_rows.csv"
 CSV_FIELDS = ("device", "backend", "model", "params_b", "quant", "test", "tok_s", "n_gpu_layers_or_note")
 
-_HW_KEYS = ("cpu_model", "cpu_cores", "cpu_threads", "cpu_arch", "cpu_isa", "mem_bandwidth_gbs", "ram_gb", "os")
+_HW_KEYS = ("cpu_model", "cpu_cores", "cpu_threads", "cpu_arch", "cpu_isa", "mem_bandwidth_gbs", "mem_bandwidth_source",
+            "ram_gb", "os")
+BANDWIDTH_SOURCES = ("measured", "table", "file", "profile", "detected", "estimated")
 _SETTINGS_KEYS = ("pp", "tg", "repeats", "threads", "n_ctx", "n_batch", "n_ubatch", "cache_type_k", "cache_type_v",
                   "flash_attn", "repack", "warmup", "n_gpu_layers")
 _GPU_NUM_KEYS = ("vram_gb", "bandwidth_gbs", "fp16_tflops", "gpu_cores")  # numbers; compute_capability is text
@@ -152,6 +160,8 @@ def validate_record(r) -> str | None:
         return f"unknown backend {record_backend_name(r)!r}"
     if not isinstance(hw.get("gpus", []), list):
         return "hardware.gpus must be a list"
+    if hw.get("mem_bandwidth_source") not in (None, *BANDWIDTH_SOURCES):
+        return f"hardware.mem_bandwidth_source must be one of {', '.join(BANDWIDTH_SOURCES)} or null"
     if not res:
         return "no results"
     for t, v in res.items():

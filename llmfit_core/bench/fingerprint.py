@@ -50,6 +50,14 @@ def fingerprint(hw: HardwareProfile) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def bandwidth_source(hw: HardwareProfile) -> str | None:
+    """Where the profile's CPU bandwidth came from: measured | table | file | profile | estimated (a guess) | None."""
+    key = "cpu.mem_bandwidth_gbs"
+    if key in (hw.estimated or []):
+        return "estimated"
+    return (hw.sources or {}).get(key)
+
+
 def summary(hw: HardwareProfile) -> dict:
     """Shareable hardware facts (no host or user names): what a training row needs about a device."""
     return {
@@ -59,6 +67,7 @@ def summary(hw: HardwareProfile) -> dict:
         "cpu_arch": hw.cpu.arch,
         "cpu_isa": sorted(hw.cpu.isa),
         "mem_bandwidth_gbs": hw.cpu.mem_bandwidth_gbs,
+        "mem_bandwidth_source": bandwidth_source(hw),  # measured | table | file | profile | estimated (a guess)
         "ram_gb": round(hw.memory.total_gb or 0.0, 1),
         "gpus": [_gpu_facts(hw, i) for i in range(len(hw.gpus))],
         "os": hw.os,

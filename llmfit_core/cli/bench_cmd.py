@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from llmfit_core.cli.common import friendly_errors, json_option
+from llmfit_core.cli.common import Col, friendly_errors, json_option, make_console, print_table
 from llmfit_core.errors import BenchError
 
 
@@ -165,22 +165,18 @@ def _run_with_progress(path, settings, console, quiet: bool):
 
 
 def _print_result(record: dict, path, store_file) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     model = record["model"]
     title = f"{Path(path).name}  ({model.get('arch', '?')}, {model.get('quant', '?')}, " \
             f"{(model.get('params') or 0) / 1e9:.2f} B params)" if model.get("params") else Path(path).name
-    t = Table(title=title)
-    for col in ("test", "measured tok/s", "predicted tok/s", "measured / predicted"):
-        t.add_column(col, justify="right")
     pred = record.get("prediction") or {}
+    rows = []
     for kind, r in record["results"].items():
         p = pred.get(f"{kind}_tok_s")
-        t.add_row(r["test"], f"{r['tok_s']:.2f} ± {r['tok_s_std']:.2f}", f"{p:.2f}" if p else "-",
-                  f"{r['tok_s'] / p:.2f}" if p else "-")
-    c = Console()
-    c.print(t)
+        rows.append([r["test"], f"{r['tok_s']:.2f} ± {r['tok_s_std']:.2f}", f"{p:.2f}" if p else None,
+                     f"{r['tok_s'] / p:.2f}" if p else None])
+    c = make_console()
+    print_table([Col("test", key=True), Col("measured tok/s", right=True), Col("predicted tok/s", right=True),
+                 Col("measured / predicted", right=True)], rows, title=title, console=c)
     st = record["settings"]
     est = record.get("memory_estimate_bytes")
     c.print(f"peak memory (RSS) {_fmt_bytes(record['peak_rss_bytes'])}"
@@ -190,7 +186,7 @@ def _print_result(record: dict, path, store_file) -> None:
     if not pred:
         c.print("(no prediction: the throughput predictor or GGUF reader is not available)")
     if store_file:
-        c.print(f"recorded in {store_file}")
+        c.print(f"recorded in {store_file}", markup=False)
 
 
 def _gpu_note(record: dict) -> str:
@@ -202,11 +198,15 @@ def _gpu_note(record: dict) -> str:
 
 
 @click.command("calibrate")
-@click.option("--dry-run", is_flag=True, help="Report the fit without saving it.")
+@click.option("--dry-run", is_flag=True, help="Report the fit and what would be saved, without saving it.")
 @json_option
 @friendly_errors
 def calibrate_command(dry_run, as_json):
-    """Fit this machine's correction (per backend, test and quant family) from the local bench records."""
+    """Fit this machine's correction (per backend, test and quant family) from the local bench records.
+
+    Only factors that lower the left-out error (one model left out at a time, or one record with a single
+    model) are saved; a saved factor is tied to the bandwidth, ISA and correction version it was fitted against.
+    """
     from llmfit_core.bench.calibration import calibrate, calibration_path
     from llmfit_core.bench.fingerprint import this_machine
     from llmfit_core.bench.store import read_records
@@ -216,28 +216,44 @@ def calibrate_command(dry_run, as_json):
     if not report:
         raise BenchError("no bench records with a prediction for this machine yet; "
                          "run e.g. `llmfit bench --synthetic llama-0.5b:Q4_K_M` first")
+    kept = sum(r["kept"] for tests in report.values() for r in tests.values())
     if as_json:
-        click.echo(json.dumps({"calibration": cal.to_dict(), "error": report,
+        click.echo(json.dumps({"calibration": cal.to_dict(), "error": report, "kept": kept,
                                "saved": None if dry_run else str(calibration_path())}, indent=1))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"calibration for this machine ({cal.fingerprint})")
-    for col in ("backend", "test", "quant family", "records", "factor"):
-        t.add_column(col, justify="right")
-    for be in cal.calibrated_backends():
-        factors, counts, _ = cal.table(be)
-        for test, fams in factors.items():
-            for fam, f in sorted(fams.items()):
-                t.add_row(be, test, "all" if fam == "*" else fam, str(counts[test][fam]), f"x{f:.3f}")
-    c = Console()
-    c.print(t)
+    c = make_console()
+    if kept:
+        rows = []
+        for be in cal.calibrated_backends():
+            factors, counts, _ = cal.table(be)
+            for test, fams in factors.items():
+                for fam, f in sorted(fams.items()):
+                    rows.append([be, test, "all" if fam == "*" else fam, str(counts[test][fam]), f"x{f:.3f}"])
+        print_table([Col("backend", key=True), Col("test"), Col("quant family"), Col("records", right=True),
+                     Col("factor", right=True)], rows, title=f"calibration for this machine ({cal.fingerprint})",
+                    console=c)
     for be, tests in report.items():
         for test, r in tests.items():
+            how = "leave-one-model-out" if r["method"] == "model" else "leave-one-out"
+            verdict = ("would be saved" if dry_run else "saved") if r["kept"] else (
+                "does not improve: " + ("would not be saved" if dry_run else "not saved"))
             c.print(f"{be} {test}: MAPE {r['mape_before']:.1f}% uncalibrated -> {r['mape_after_loo']:.1f}% calibrated "
-                    f"(leave-one-out over {r['n']} records)", soft_wrap=True)
-    c.print("not saved (--dry-run)" if dry_run else f"saved to {calibration_path()}")
+                    f"({how} over {r['n']} records): {verdict}", markup=False)
+    if dry_run:
+        c.print("not saved (--dry-run)" + ("" if kept else "; no factor lowers the left-out error, "
+                                          "so `llmfit calibrate` would save none"), markup=False)
+    elif kept:
+        c.print(f"saved to {calibration_path()}", markup=False)
+    if kept and cal.inputs is not None:
+        i = cal.inputs
+        bw = "?" if i.cpu_bandwidth_gbs is None else f"{i.cpu_bandwidth_gbs:g}"
+        c.print(f"fitted against RAM bandwidth {bw} GB/s ({i.cpu_bandwidth_source or 'unknown'})"
+                f"{', ' + '; '.join(i.gpus) if i.gpus else ''} and correction {i.correction}: when these change "
+                "(e.g. `llmfit system --measure-bandwidth`), `fit` stops applying the factors until you calibrate "
+                "again", markup=False)
+    else:
+        c.print(f"no factor lowers the left-out error: none saved, predictions stay uncalibrated "
+                f"({calibration_path()} says so)", markup=False)
 
 
 @click.group("data")

@@ -92,6 +92,19 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
         console.print(f"note: {n}", markup=False)
 
 
+def _calibration_note(profile) -> None:
+    """After a new bandwidth measurement: say (on stderr) that a calibration fitted against the old figure is
+    no longer applied, and how to refit it."""
+    from llmfit_core.bench.calibration import load_calibration, stale_note
+    from llmfit_core.bench.fingerprint import fingerprint
+
+    cal = load_calibration()
+    if cal is not None and cal.fingerprint == fingerprint(profile) and cal.calibrated_backends():
+        note = stale_note(cal, profile)
+        if note:
+            click.echo(f"llmfit: note: {note}", err=True)
+
+
 def register(cli) -> None:
     """Add `llmfit system` and `llmfit hardware list|show|validate`."""
 
@@ -117,6 +130,8 @@ def register(cli) -> None:
             if not as_json:
                 click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (for {detected.cpu.model!r})")
         profile = registry.resolve_hardware(hardware)
+        if measure_bandwidth:
+            _calibration_note(profile)
         runtimes = None if hardware else runtimes_here(profile)  # installed runners only describe this machine
         if measure_bandwidth and profile.sources.get("cpu.mem_bandwidth_gbs") != "measured":
             # the cache could not be written: show the measurement anyway
