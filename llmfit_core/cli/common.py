@@ -106,11 +106,11 @@ def styled(value, style: str | None) -> "Text":  # noqa: F821
     return Text("-" if value is None else str(value), style=style or "")
 
 
-def make_console(stderr: bool = False):
-    """A rich Console that does not wrap lines when its output is not a terminal (pipes keep whole lines)."""
+def make_console():
+    """A rich Console on stdout that does not wrap lines when it is not a terminal (pipes keep whole lines)."""
     from rich.console import Console
 
-    console = Console(stderr=stderr, highlight=False)
+    console = Console(highlight=False)
     if not console.is_terminal:
         console.soft_wrap = True
     return console
@@ -245,6 +245,7 @@ class PairTable:
 
 
 def print_pairs(table: PairTable, console=None) -> None:
+    """Print a PairTable: bordered on a terminal, `what  value` lines (markup stripped) when piped."""
     from rich.table import Table
     from rich.text import Text
 
@@ -264,7 +265,6 @@ def print_pairs(table: PairTable, console=None) -> None:
     for k, v in table.rows:
         t.add_row(k, v)
     console.print(t)
-
 
 
 def print_bullet(text: str, console=None, bullet: str = "•") -> None:
