@@ -26,11 +26,13 @@ def parse_count(value) -> int | None:
 
 
 def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=None, *, file: str | None = None,
-        offline: bool | None = None, **kwargs) -> FitReport:
+        offline: bool | None = None, stored: bool = False, **kwargs) -> FitReport:
     """Predict memory, placement, speed, verdict and score for a model reference on a hardware profile.
 
     `hardware`: None (this machine), a device/profile name, a profile JSON path, or a HardwareProfile.
     `allow_context_extension`: price a context above the model's trained length (RoPE scaling) instead of refusing.
+    A bare reference to unquantized weights means what the backend's users download (Q4_K_M GGUF, the publisher's
+    own GGUF quant, MLX 4-bit: defaults.py); `stored=True` prices the repo's files as they are (download checks).
     Other keyword arguments: see `fit_spec`. Returns a FitReport whose `to_dict()` is the `fit --json` contract.
     Impossible settings (settings_check) raise LlmfitError before the model is read.
     """
@@ -52,7 +54,7 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
     else:
         from llmfit_core.resolve import resolve_model
 
-        spec = resolve_model(ref, quant=quant, file=file, offline=offline)
+        spec = resolve_model(ref, quant=quant, file=file, offline=offline, runtime=None if stored else planned.runtime)
     extension_note = settings_check.check_context(parse_count(context), spec, allow_extension)
     report = fit_spec(spec, hardware=hardware, context=context, **kwargs)
     if extension_note:

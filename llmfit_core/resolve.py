@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from llmfit_core.errors import OfflineError, RemoteError, ResolveError
+from llmfit_core.errors import AuthRequiredError, OfflineError, RemoteError, ResolveError
 from llmfit_core.model_spec import ModelSpec
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -32,11 +32,15 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def resolve_model(ref: str, quant: str | None = None, file: str | None = None, offline: bool | None = None,
-                  revision: str | None = None) -> ModelSpec:
+                  revision: str | None = None, runtime: str | None = None) -> ModelSpec:
     """Turn a model reference into a ModelSpec, reading only headers.
 
     `quant` on a GGUF repo picks the file; on a config-only/safetensors model it is a what-if
-    ("how big is this as Q4_K_M"). Raises ResolveError (or a RemoteError/ModelReadError) with one clear line.
+    ("how big is this as Q4_K_M"). `runtime` (llama.cpp | mlx): a bare reference (no quant, no file) to unquantized
+    transformers weights means what that runtime's users download (defaults.default_quant), the same from the Hub,
+    the HF cache and the catalog, said in the notes; None prices the weights as stored.
+    Online without a login, a gated repo falls back to the catalog with a note.
+    Raises ResolveError (or a RemoteError/ModelReadError) with one clear line.
     """
     ref = (ref or "").strip()
     if not ref:
@@ -62,15 +66,13 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
         from llmfit_core.plugins import call_hook
 
         spec = call_hook("llmfit_resolve_model", ref=ref, options=options)
-    except OfflineError as exc:  # no network: the catalog may still know the model
+    except (OfflineError, AuthRequiredError) as exc:  # no network, or a gated repo without a login: the catalog
         remote_error = exc
 
     if spec is None:
         from llmfit_core.catalog import resolve_catalog_ref
 
         spec = resolve_catalog_ref(ref, quant)
-        if spec is not None and remote_error is not None:
-            spec.notes.append(f"offline ({remote_error}); figures come from the shipped catalog")
         if spec is None:
             if remote_error is not None:
                 raise remote_error
@@ -78,8 +80,45 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
                 f"unknown model {ref!r}: not a local file, not handled by any source plugin, not in the catalog "
                 "(try `llmfit search WORD`)"
             )
+        if not quant and not file and runtime:
+            spec = _bare_catalog_reference(ref, spec, runtime)
+        if isinstance(remote_error, AuthRequiredError):
+            spec.notes.append(f"gated repo without a login ({remote_error}); figures come from the shipped catalog")
+        elif remote_error is not None:
+            spec.notes.append(f"offline ({remote_error}); figures come from the shipped catalog")
         return spec
+    if not quant and not file and runtime:
+        return bare_reference(spec, runtime)
     return apply_requested_quant(spec, quant, picked_by_source=True)
+
+
+def bare_reference(spec: ModelSpec, runtime: str) -> ModelSpec:
+    """`spec` as a `runtime` user downloads it when the reference names no quant (unquantized weights only)."""
+    from llmfit_core import defaults
+    from llmfit_core.quant import apply_quant
+
+    if not defaults.stores_unquantized(spec):
+        return spec
+    dq = defaults.default_quant(spec.ref, spec.arch, runtime)
+    stored = spec.quant or None
+    out = apply_quant(spec, dq.quant)
+    out.notes = list(out.notes) + [defaults.bare_reference_note(dq, runtime, stored)]
+    return out
+
+
+def _bare_catalog_reference(ref: str, spec: ModelSpec, runtime: str) -> ModelSpec:
+    """The catalog's spec of a bare reference under the same rule as bare_reference (the catalog prices a GGUF)."""
+    from llmfit_core import defaults
+    from llmfit_core.catalog import find_entry, resolve_catalog_ref
+
+    entry = find_entry(ref)
+    if entry is None or entry.format != "safetensors" or (entry.quant or "BF16").upper() not in ("BF16", "F16", "F32"):
+        return spec
+    dq = defaults.default_quant(entry.id, entry.arch, runtime)
+    if spec.quant != dq.quant:
+        spec = resolve_catalog_ref(ref, dq.quant)
+    spec.notes = list(spec.notes) + [defaults.bare_reference_note(dq, runtime, entry.quant)]
+    return spec
 
 
 def _looks_like_path(ref: str) -> bool:

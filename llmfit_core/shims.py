@@ -360,7 +360,7 @@ def check_target(target: CheckTarget, hardware=None):
 
     hardware = hardware or os.environ.get("LLMFIT_HARDWARE") or None
     context = target.context or _env_context()
-    report = fit(target.ref, hardware=hardware, quant=target.quant, context=context, file=target.file)
+    report = fit(target.ref, hardware=hardware, quant=target.quant, context=context, file=target.file, stored=True)
     if target.options.get("llamacpp") and report.spec is not None:
         try:
             from llmfit_llamacpp import suggest_settings

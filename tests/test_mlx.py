@@ -35,8 +35,11 @@ def test_mlx_repo_verdicts_against_the_working_set(hf_env):
     mac = resolve_hardware("macbook-pro-m3-max")
     small = llmfit_mlx.fit_mlx("fake-community/Tiny-llama-4bit", hardware=mac)
     assert small.backend == "mlx" and small.fits and small.spec.quant == "MLX-4bit"
-    # ~70B in BF16 (~140 GB): more than any Mac's working set
-    big = llmfit_mlx.fit_mlx("fake-org/Big-llama", hardware=mac, context=4096)
+    # a bare BF16 repo on mlx means the mlx-community 4-bit conversion (~37 GiB for 70B): fits 64 GB
+    bare = llmfit_mlx.fit_mlx("fake-org/Big-llama", hardware=mac, context=4096)
+    assert bare.spec.quant == "MLX-4bit" and bare.fits and any("mlx-community" in r for r in bare.reasons)
+    # ~70B as stored in BF16 (~140 GB): more than any Mac's working set
+    big = llmfit_mlx.fit_mlx("fake-org/Big-llama", hardware=mac, context=4096, quant="BF16")
     assert big.backend == "mlx" and not big.fits and big.verdict == "no-fit"
     assert big.memory.total_bytes > llmfit_mlx.working_set_bytes(mac)
     assert any("working-set" in r.lower() or "working set" in r.lower() for r in big.reasons)

@@ -108,7 +108,10 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     """
     from llmfit_core.quant import apply_quant, normalize_quant
 
-    q = normalize_quant(quant) if quant else (e.quant if e.quant and e.format in ("mlx", "awq", "gptq") else DEFAULT_QUANT)
+    from llmfit_core.defaults import default_quant
+
+    q = normalize_quant(quant) if quant else (e.quant if e.quant and e.format in ("mlx", "awq", "gptq")
+                                              else default_quant(e.id, e.arch).quant)
     assumed = None
     try:
         q = normalize_quant(q)

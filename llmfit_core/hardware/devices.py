@@ -194,6 +194,11 @@ def gpu_from_device(dev: Device) -> GPUInfo:
     )
 
 
+def apple_isa(dev: Device) -> list[str]:
+    """ISA of an Apple M chip: NEON, FP16 and dot product on all; i8mm and BF16 from M2 on."""
+    return ["neon", "fp16", "dotprod"] + (["i8mm", "bf16"] if dev.arch not in ("M1",) else [])
+
+
 # Typical host for a discrete GPU when only the GPU is named (a mid-range desktop).
 _HOST_CPU = CPUInfo(model="typical desktop CPU (8 cores)", cores=8, threads=16, isa=["avx", "avx2", "fma", "f16c"],
                     mem_bandwidth_gbs=64.0, arch="x86_64")
@@ -221,7 +226,7 @@ def device_profile(name: "str | Device", gpu_cores: int | None = None, mem_gb: f
     if dev.kind == "apple":
         mem = mem_gb or dev.main_mem_gb or 16.0
         cpu = CPUInfo(model=dev.name.split(" (")[0], cores=dev.cpu_cores or 8, threads=dev.cpu_threads or dev.cpu_cores or 8,
-                      isa=["neon", "fp16", "dotprod"] + (["i8mm", "bf16"] if dev.arch not in ("M1",) else []),
+                      isa=apple_isa(dev),
                       mem_bandwidth_gbs=dev.bandwidth_gbs, arch="arm64", vendor="Apple",
                       p_cores=dev.p_cores, e_cores=dev.e_cores)
         gpu = gpu_from_device(dev)
@@ -237,7 +242,7 @@ def device_profile(name: "str | Device", gpu_cores: int | None = None, mem_gb: f
             estimated.append("memory.total_gb")
             notes.append("RAM not in the table: assumed 32 GiB")
         cores = dev.cpu_cores or 4
-        cpu = CPUInfo(model=dev.name, cores=cores, threads=dev.cpu_threads or cores, isa=_typical_isa(dev),
+        cpu = CPUInfo(model=dev.name, cores=cores, threads=dev.cpu_threads or cores, isa=typical_isa(dev),
                       mem_bandwidth_gbs=dev.bandwidth_gbs, arch=dev.arch or "x86_64",
                       p_cores=dev.p_cores, e_cores=dev.e_cores)
         if dev.bandwidth_gbs is not None:
@@ -267,7 +272,8 @@ def device_profile(name: "str | Device", gpu_cores: int | None = None, mem_gb: f
                            estimated=estimated, notes=notes, sources=sources)
 
 
-def _typical_isa(dev: Device) -> list[str]:
+def typical_isa(dev: Device) -> list[str]:
+    """The ISA extensions llama.cpp can use on a CPU row of the table (from its vendor, arch and notes)."""
     if (dev.arch or "") == "arm64":
         isa = ["neon"]
         if dev.vendor in ("aws", "ampere", "qualcomm", "cix", "apple"):

@@ -125,7 +125,88 @@ def validate_profile_dict(data, path: str | None = None) -> HardwareProfile:
     fixed["gpus"] = [dict(g, vendor=g["vendor"].lower(),
                           compute_capability=None if g.get("compute_capability") is None else str(g["compute_capability"]))
                      for g in gpus or []]
-    return HardwareProfile.from_dict(fixed)
+    profile = HardwareProfile.from_dict(fixed)
+    complete_cpu(profile, {k for k, v in cpu.items() if v is not None})
+    return profile
+
+
+# The CPU a machine of each GPU generation typically has, when a profile does not say (cores, threads, ISA,
+# memory): mainstream desktop platforms of the GPU's launch years (Intel/AMD product pages; DDR speeds are the
+# platforms' official memory speeds). Bandwidth follows from memory type x channels (bandwidth_from_memory_type).
+_ERA_HOST = {
+    "old": (6, 12, ("avx", "avx2", "fma", "f16c"), "DDR4-2400"),  # Pascal / Volta / GCN5: 2016-2018
+    "2019": (8, 16, ("avx", "avx2", "fma", "f16c"), "DDR4-2666"),  # Turing / RDNA1 / CDNA1
+    "2021": (8, 16, ("avx", "avx2", "fma", "f16c"), "DDR4-3200"),  # Ampere / RDNA2 / CDNA2 / Alchemist
+    "2023": (8, 16, ("avx", "avx2", "fma", "f16c"), "DDR5-5200"),  # Ada / Hopper / RDNA3 / CDNA3 / Battlemage
+    "2025": (8, 16, ("avx", "avx2", "fma", "f16c", "avx_vnni"), "DDR5-6000"),  # Blackwell / RDNA4
+}
+_GPU_ERA = (
+    (re.compile(r"pascal|volta|gfx90[0-6]|gfx80", re.I), "old"),
+    (re.compile(r"turing|gfx101|gfx908", re.I), "2019"),
+    (re.compile(r"ampere|gfx103|gfx90a|xe-hpg|alchemist", re.I), "2021"),
+    (re.compile(r"ada|hopper|gfx11|gfx94|xe2|battlemage", re.I), "2023"),
+    (re.compile(r"blackwell|gfx12", re.I), "2025"),
+)
+_CPU_FIELDS = ("cores", "threads", "isa", "arch", "p_cores", "e_cores", "mem_bandwidth_gbs")
+
+
+def _era_of(profile: HardwareProfile) -> str:
+    for g in profile.gpus:
+        dev = devices.lookup_device(g.name, g.gpu_cores, mem_gb=g.vram_gb)
+        arch = g.arch or (dev.arch if dev is not None else None) or ""
+        for pattern, era in _GPU_ERA:
+            if pattern.search(arch):
+                return era
+    return "2021"
+
+
+def complete_cpu(profile: HardwareProfile, given: set[str]) -> None:
+    """Fill the CPU figures a profile file leaves out (`given`: the cpu keys it has).
+
+    A `cpu.model` the device table knows gives cores, threads, P/E cores, ISA, arch and bandwidth; otherwise (no
+    `cpu` block, or an unknown name) a typical desktop CPU of the GPU's generation is assumed and said in the
+    notes, never 1 core and a guessed 18 GB/s."""
+    cpu = profile.cpu
+    missing = [f for f in _CPU_FIELDS if f not in given]
+    if "cores" in given and "threads" not in given:
+        cpu.threads = cpu.cores
+    if not missing or any(g.vendor == "apple" for g in profile.gpus) and "cores" in given:
+        return
+    dev = devices.lookup_device(cpu.model, mem_gb=profile.memory.total_gb or None) if "model" in given else None
+    if dev is None and profile.board:
+        dev = devices.lookup_device(profile.board, mem_gb=profile.memory.total_gb or None)
+    if dev is not None and dev.kind in ("cpu", "apple") and dev.cpu_cores:
+        filled = []
+        table = {"cores": dev.cpu_cores, "threads": dev.cpu_threads or dev.cpu_cores, "p_cores": dev.p_cores,
+                 "e_cores": dev.e_cores, "mem_bandwidth_gbs": dev.bandwidth_gbs,
+                 "isa": devices.typical_isa(dev) if dev.kind == "cpu" else devices.apple_isa(dev),
+                 "arch": "arm64" if dev.kind == "apple" else dev.arch}
+        for f in missing:
+            if table.get(f) is not None:
+                setattr(cpu, f, table[f])
+                profile.sources[f"cpu.{f}"] = "table"
+                filled.append(f)
+        if filled:
+            _note(profile, f"CPU {', '.join(filled)} from the device table ({dev.name})")
+        return
+    if "cores" in given:
+        return  # the user's own figures for an unknown CPU; bandwidth is estimated from them in fill_missing
+    era = _era_of(profile) if profile.gpus else "2021"
+    cores, threads, isa, memory_type = _ERA_HOST[era]
+    cpu.cores, cpu.threads = cores, threads
+    if "isa" not in given:
+        cpu.isa = list(isa)
+    if "arch" not in given:
+        cpu.arch = "x86_64"
+    if "memory_type" not in given and "mem_bandwidth_gbs" not in given:
+        cpu.memory_type, cpu.memory_channels = memory_type, cpu.memory_channels or 2
+    for f in ("cores", "threads", "isa"):
+        if f not in profile.estimated:
+            profile.estimated.append(f"cpu.{f}")
+    what = f"CPU {cpu.model!r} is not in the device table" if "model" in given else "the profile has no CPU"
+    _note(profile, f"{what}: assumed a typical {'desktop of the GPU' + chr(39) + 's generation' if profile.gpus else 'desktop'} "
+                   f"({cores} cores / {threads} threads, {'/'.join(cpu.isa)}, {cpu.memory_type or 'its'} dual-channel "
+                   "RAM); give cpu.model or cpu.cores in the profile for real figures")
 
 
 def load_profile_file(path: str | Path) -> HardwareProfile:

@@ -97,7 +97,7 @@ def gguf_variants(files: dict[str, int | None]) -> list[GGUFVariant]:
 
 def pick_variant(variants: list[GGUFVariant], quant: str | None = None, file: str | None = None,
                  repo_id: str = "") -> GGUFVariant:
-    """The variant for `file` (any shard name) or `quant`; default Q4_K_M like llama.cpp's `-hf`, else the first."""
+    """The variant for `file` (any shard name) or `quant`; default as llama.cpp's `-hf`: Q4_K_M, Q8_0, the first file."""
     if not variants:
         raise NotFoundError(f"{repo_id} has no GGUF model files")
     if file:
@@ -115,11 +115,13 @@ def pick_variant(variants: list[GGUFVariant], quant: str | None = None, file: st
             return (literal or matches)[0]
         have = sorted({v.quant for v in variants if v.quant})
         raise NotFoundError(f"{repo_id} has no {want} file; quants available: {', '.join(have) or 'none named'}")
-    for default in ("Q4_K_M", "Q4_0"):
+    from llmfit_core.defaults import GGUF_REPO_TAGS
+
+    for default in GGUF_REPO_TAGS:  # what llama.cpp's `-hf org/repo` downloads
         for v in variants:
             if v.quant == default:
                 return v
-    return variants[0]
+    return min(variants, key=lambda v: v.first)  # else its first model file
 
 
 def safetensors_files(files: dict[str, int | None]) -> list[str]:

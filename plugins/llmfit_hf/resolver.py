@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass, field
 
-from llmfit_core.errors import LlmfitError, ModelReadError, NotFoundError, OfflineError
+from llmfit_core.errors import AuthRequiredError, LlmfitError, ModelReadError, NotFoundError, OfflineError
 from llmfit_core.model_spec import ModelSpec
 
 from llmfit_hf import hub
@@ -257,7 +257,13 @@ def resolve_repo(repo_id: str, quant: str | None = None, file: str | None = None
     if file and file not in listing.files:
         raise NotFoundError(f"{file!r} is not a file of {repo_id} (renamed?)")
     if kind in ("safetensors", "mlx"):
-        spec = safetensors_spec(listing, revision, exact=exact)
+        try:
+            spec = safetensors_spec(listing, revision, exact=exact)
+        except NotFoundError as exc:  # a gated repo lists its files to anyone but serves them only after login
+            if listing.gated:
+                raise AuthRequiredError(f"{repo_id} is a gated repo ({exc}): accept its terms on the Hub, then "
+                                        f"{hub.LOGIN_HINT}", 401) from None
+            raise
         if quant and kind == "safetensors":
             from llmfit_core.quant import apply_quant
 
