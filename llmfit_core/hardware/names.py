@@ -187,7 +187,7 @@ def match_device_name(query: str, extra_names: tuple[str, ...] = ()) -> DeviceMa
             names = _listing(d.name for d in refused)
             raise HardwareProfileError(
                 f"no {query!r}: {names} comes with {'/'.join(f'{s:g}' for s in sizes)} GB (the size in a name picks "
-                "one of those; for another size give a hardware-profile JSON file as --hardware PATH)")
+                "one of those; for another size give a hardware-profile JSON file as --hardware PATH, see docs/hardware-profile.md)")
         raise unknown_name_error(query, extra_names)
     top = min(rank for rank, _ in best.values())
     winners = [dev for rank, dev in best.values() if rank == top]
