@@ -24,4 +24,7 @@ try:
 except guard.DownloadBlockedError as exc:
     print(f"not downloaded: {exc}")
     sys.exit(3)
+except Exception as exc:  # no network, no such repo or file, no access: huggingface_hub's own error
+    print(f"download failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}", file=sys.stderr)
+    sys.exit(1)
 print("downloaded to", path)

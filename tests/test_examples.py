@@ -87,3 +87,8 @@ def test_guard_download_example_blocks_then_downloads(hf_env, fake_hub, tmp_path
     path = proc.stdout.strip().removeprefix("downloaded to ")
     assert os.path.getsize(path) == fake_hub.repos["fake-org/Tiny-GGUF"].files["tiny-Q8_0.gguf"].size
     assert "llmfit: fits: fake-org/Tiny-GGUF" in proc.stderr
+    # offline, as a new user might first run it: one line from the guard (it fails open), one from the script
+    proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=120,
+                          env=dict(env, HF_HUB_OFFLINE="1"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "could not plan the download" in proc.stderr and "download failed: " in proc.stderr

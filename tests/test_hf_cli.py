@@ -248,3 +248,7 @@ def test_download_arguments_parsed_like_hf_and_traversal_refused(capsys):
     assert (d.repo_id, d.filenames) == ("fake-org/Tiny-GGUF", ["tiny-Q8_0.gguf"])
     assert check_download(["org/m", "../../etc/passwd"]) == 2
     assert "invalid file name" in capsys.readouterr().err
+    for repo in ("../x", "org/../x", "a/b/c", ".bad", "o/n!"):  # refused before any request, in one line
+        assert check_download([repo, "x.gguf"]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert "is not a Hugging Face repo id" in line

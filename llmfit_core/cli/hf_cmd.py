@@ -18,15 +18,15 @@ EXIT_NO_FIT = 3
 DOWNLOAD_HELP = """Check that the model fits, then run `hf download` with the same arguments.
 
 \b
-ARGS are exactly those of `hf download` (REPO_ID [FILES...] --include/--exclude/--revision/...).
-llmfit's own options (anywhere in ARGS):
+ARGS are exactly those of `hf download`: REPO_ID [FILES...] --include/--exclude/
+--revision/... llmfit's own options (anywhere in ARGS):
   --force            download even if it does not fit
-  --strict           stop when the check itself fails (default: warn and download)
-  --hardware NAME    check against another device/profile instead of this machine
+  --strict           stop when the check itself fails (default: warn, download)
+  --hardware NAME    check against another device/profile, not this machine
   --context N        context length the memory estimate reserves
-Exit code 3 when the model does not fit (nothing downloaded). With `--dry-run` the
-verdict is printed and hf's dry run follows (exit 0). LLMFIT_FORCE=1 / LLMFIT_STRICT=1 /
-LLMFIT_BYPASS=1 act like --force / --strict / no check.
+Exit code 3 when the model does not fit (nothing downloaded). With --dry-run
+the verdict is printed, then hf's own dry run. LLMFIT_FORCE=1, LLMFIT_STRICT=1,
+LLMFIT_BYPASS=1 act like --force, --strict, no check.
 """
 
 

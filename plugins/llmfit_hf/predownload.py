@@ -118,6 +118,7 @@ def parse_download_args(args: list[str]) -> DownloadArgs:
         repo, repo_type, revision = uri.id, uri.type, uri.revision
         if uri.path_in_repo:
             files = [uri.path_in_repo + ("/" if pos[0].endswith("/") else "")]
+    _check_repo_arg(repo)
     for f in files:
         hub.check_filename(f.rstrip("/") or "x")
     return DownloadArgs(
@@ -126,6 +127,16 @@ def parse_download_args(args: list[str]) -> DownloadArgs:
         local_dir=(opts.get("--local-dir") or [None])[-1], token=(opts.get("--token") or [None])[-1],
         force_download="--force-download" in flags, dry_run="--dry-run" in flags,
     )
+
+
+def _check_repo_arg(repo: str) -> None:
+    """A REPO_ID `hf download` would accept (`name` or `org/name`, Hub-legal characters), else one clear error."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        raise LlmfitError(f"hf download: {repo[:100]!r} is not a Hugging Face repo id (expected ORG/NAME)") from None
 
 
 def plan_download(d: DownloadArgs, hf_hub_download=None, snapshot_download=None) -> list[PlannedFile]:
