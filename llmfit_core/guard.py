@@ -185,7 +185,8 @@ class _Guard:
         if self.fs_get_patched and fs_mod is not None:
             cls = fs_mod.HfFileSystem
             if self.fs_get_original is None:
-                vars(cls).get(FS_GET) is not None and delattr(cls, FS_GET)
+                if FS_GET in vars(cls):
+                    delattr(cls, FS_GET)
             else:
                 setattr(cls, FS_GET, self.fs_get_original)
         self.fs_get_patched = False
