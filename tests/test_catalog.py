@@ -132,8 +132,10 @@ def test_validation_drops_stub_and_inconsistent_entries():
                                                       n_kv_heads=2, head_dim=32, vocab_size=256, ffn_size=128)))
     with pytest.raises(CatalogError, match="missing architecture fields: hidden_size"):
         validate_entry(CatalogEntry.from_dict(llama8b(hidden_size=0)))
-    with pytest.raises(CatalogError, match="disagrees"):  # a 12B claim for an 8B architecture (not a packed repo)
-        validate_entry(CatalogEntry.from_dict(llama8b(params=12_000_000_000)))
+    with pytest.raises(CatalogError, match="disagrees"):  # named 12B, declared 12B, but the fields give 8B: suspect
+        validate_entry(CatalogEntry.from_dict(llama8b(id="x/Thing-12B", params=12_000_000_000)))
+    with pytest.raises(CatalogError, match="disagrees"):  # 3x off and no name to side with the architecture
+        validate_entry(CatalogEntry.from_dict(llama8b(id="x/Thing", params=24_000_000_000)))
     with pytest.raises(CatalogError, match="not divisible"):
         validate_entry(CatalogEntry.from_dict(llama8b(n_kv_heads=7)))
 
@@ -367,3 +369,133 @@ def test_mlx_entry_with_a_bare_label_sizes_from_its_name(repo, quant, bpw, assum
     assert spec.quant == quant
     assert spec.weight_bytes == pytest.approx(e.params * bpw / 8, rel=0.06)
     assert any("does not state its MLX quantization" in n for n in spec.notes) == assumed
+
+
+# ---------------------------------------------------------------------------------------------
+# fact checks (issue 14)
+
+
+def test_declared_count_off_by_more_than_3_percent_is_replaced_and_flagged():
+    e = CatalogEntry.from_dict(llama8b(params=12_000_000_000))  # "acme/Llama-8B": the name sides with the fields
+    repairs = validate_entry(e)
+    assert abs(e.params / 8_030_261_248 - 1) < 0.001 and "declared 12,000,000,000 disagreed" in e.src["params"]
+    assert any("more than 3%" in r for r in repairs)
+    e = CatalogEntry.from_dict(llama8b(params=int(8_030_261_248 * 1.04)))  # 4% off: replaced too (was kept at 5%)
+    validate_entry(e)
+    assert abs(e.params / 8_030_261_248 - 1) < 0.001
+
+
+def test_context_beyond_the_documented_limit_is_cut_with_its_evidence():
+    e = CatalogEntry.from_dict(llama8b(id="meta-llama/Llama-3.1-8B-Instruct", max_context=1_048_576))
+    repairs = validate_entry(e)
+    assert e.max_context == 131072
+    assert any("max_context 1,048,576 -> 131,072" in r and "Llama-3.1-8B-Instruct/blob/main/config.json" in r
+               for r in repairs)
+    # a fine-tune of the same size is capped too, unless its name states the longer context it was trained for
+    ft = CatalogEntry.from_dict(llama8b(id="someone/Hermes-Llama-3.1-8B-Tune", max_context=1_048_576))
+    validate_entry(ft)
+    assert ft.max_context == 131072
+    long = CatalogEntry.from_dict(llama8b(id="someone/Llama-3.1-8B-UltraLong-1M-Instruct", max_context=1_048_576))
+    validate_entry(long)
+    assert long.max_context == 1_048_576
+
+
+@pytest.mark.parametrize("model_id,context", [
+    ("meta-llama/Llama-3.1-8B-Instruct", 131072), ("meta-llama/Llama-3.1-70B-Instruct", 131072),
+    ("meta-llama/Llama-3.2-1B-Instruct", 131072), ("meta-llama/Llama-3.2-3B-Instruct", 131072),
+    ("google/gemma-3-12b-it", 131072), ("google/gemma-3-27b-it", 131072),
+    ("deepseek-ai/DeepSeek-R1-Distill-Llama-8B", 131072),
+])
+def test_shipped_contexts_are_the_documented_ones(model_id, context):
+    e = load_catalog().get(model_id)
+    assert e.max_context == context, (model_id, e.max_context)
+    assert "documented limit" in e.source_of("max_context")
+
+
+def test_shipped_parameter_counts_of_the_issue_models():
+    cat = load_catalog()
+    nano = cat.find("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8")  # the FP8 upload (declared 101.56 B) is a mirror
+    assert nano.id == "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16" and abs(nano.params / 31.58e9 - 1) < 0.01
+    mxfp4 = cat.get("mlx-community/NVIDIA-Nemotron-3-Nano-30B-A3B-MLX-MXFP4")  # declared 101.56 B: recomputed
+    assert abs(mxfp4.params / 31.58e9 - 1) < 0.03 and "recomputed" in mxfp4.source_of("params")
+    # no Nemotron-3-Super copy keeps its 1,492.6 B (its hybrid layout is not modelled: dropped, not guessed)
+    assert not [e.id for e in cat if "Nemotron-3-Super" in e.id and e.params > 200e9]
+    scout = cat.get("meta-llama/Llama-4-Scout-17B-16E-Instruct")
+    assert abs(scout.params / 109e9 - 1) < 0.02 and abs(scout.active_params / 17e9 - 1) < 0.05
+    maverick = cat.get("meta-llama/Llama-4-Maverick-17B-128E-Instruct")
+    assert abs(maverick.params / 400e9 - 1) < 0.02 and abs(maverick.active_params / 17e9 - 1) < 0.05
+    assert maverick.n_experts == 128 and maverick.dense_layers == 24 and maverick.max_context == 1048576
+    big = cat.get("meta-llama/Llama-3.1-405B-Instruct")
+    assert big is not None and big.n_layers == 126 and big.max_context == 131072 and abs(big.params / 405.9e9 - 1) < 0.01
+
+
+def test_recompute_models_llama4_interleaving_and_the_nemotron_h_hybrid():
+    maverick = CatalogEntry.from_dict(llama8b(
+        id="x/m", arch="llama4", params=401_583_781_376, n_layers=48, hidden_size=5120, n_heads=40, n_kv_heads=8,
+        vocab_size=202048, ffn_size=16384, n_experts=128, n_experts_used=1, expert_ffn_size=8192, shared_ffn_size=8192,
+        dense_layers=24))
+    rc = recompute_params(maverick)
+    assert abs(rc.total / 400.9e9 - 1) < 0.01 and abs(rc.active / 17.2e9 - 1) < 0.02  # text weights (vision 0.7 B apart)
+    nano = CatalogEntry.from_dict(llama8b(
+        id="x/Nemotron-3-Nano-30B-A3B-FP8", arch="nemotron_h", params=101_558_059_008, n_layers=52, hidden_size=2688, n_heads=32, n_kv_heads=2,
+        vocab_size=131072, ffn_size=0, n_experts=128, n_experts_used=6, expert_ffn_size=1856, shared_ffn_size=3712,
+        max_context=262144))
+    rc = recompute_params(nano)
+    assert abs(rc.total / 31_577_937_344 - 1) < 0.001 and rc.layout_modelled  # the BF16 repo's safetensors count
+    validate_entry(nano)
+    assert abs(nano.params / 31.58e9 - 1) < 0.001
+
+
+def test_facts_come_only_from_the_publisher_never_a_community_twin():
+    cat = load_catalog()
+    for e in cat:
+        for f, src in e.src.items():
+            if src.startswith("filled from"):
+                twin = src.split("model ", 1)[1].split(" ", 1)[0]
+                assert cat.get(twin) is None or cat.get(twin).publisher == "first-party", (e.id, src)
+    e = cat.get("meta-llama/Llama-3.1-8B-Instruct")
+    assert "Buzzy" not in json.dumps(e.src) and "documented" in e.source_of("hidden_size")
+
+
+def test_uses_and_release_dates_of_official_models():
+    cat = load_catalog()
+    for mid in ("Qwen/Qwen3-32B", "Qwen/Qwen3-30B-A3B"):
+        assert {"chat", "coding", "tool-use"} <= set(cat.get(mid).uses), mid
+    for mid in ("openai/gpt-oss-20b", "openai/gpt-oss-120b"):
+        assert {"chat", "reasoning", "coding", "tool-use"} <= set(cat.get(mid).uses), mid
+    assert cat.get("openai/gpt-oss-20b").released == "2025-08-05"
+    assert cat.get("meta-llama/Llama-3.1-8B-Instruct").released == "2024-07-23"
+    assert cat.get("Qwen/Qwen3-32B").released == "2025-04-29"
+    assert "chat" not in cat.get("meta-llama/Llama-3.1-8B").uses  # a base model
+
+
+def test_uses_never_come_from_the_uploader_name():
+    cat = load_catalog()
+    e = cat.get("coder3101/Qwen3-VL-32B-Instruct-heretic-v2")
+    assert e is not None and "coding" not in e.uses
+    from llmfit_core.catalog.entry import uses_from_name
+
+    assert "coding" not in uses_from_name("coder3101/Qwen3.5-27B-heretic")
+    assert "coding" in uses_from_name("someone/Qwen2.5-Coder-7B-Instruct")
+
+
+def test_publishers_are_classified():
+    cat = load_catalog()
+    assert cat.get("meta-llama/Llama-3.1-8B-Instruct").publisher == "first-party"
+    assert cat.get("coder3101/Qwen3-VL-32B-Instruct-heretic-v2").publisher == "community"
+    assert cat.get("coder3101/Qwen3-VL-32B-Instruct-heretic-v2").modified == "heretic"
+    mlx = cat.get("mlx-community/Llama-3.1-8B-Instruct-4bit")
+    assert mlx.publisher == "repackage" and mlx.variant_of == "meta-llama/Llama-3.1-8B-Instruct"
+    assert cat.get("NousResearch/Hermes-3-Llama-3.1-8B").well_known
+    reap = [e for e in cat if "REAP" in e.id and not e.variant_of]
+    assert reap and all(e.modified for e in reap)  # pruned (or abliterated / heretic first)
+
+
+def test_cli_catalog_validate_reports_a_wrong_fact_with_its_evidence(tmp_path):
+    from llmfit_core.cli.main import cli
+
+    f = tmp_path / "mine.json"
+    f.write_text(json.dumps([llama8b(id="meta-llama/Llama-3.1-8B-Instruct", max_context=1_048_576)]))
+    res = CliRunner().invoke(cli, ["catalog", "validate", str(f)])
+    assert res.exit_code == 1
+    assert "max_context 1,048,576 -> 131,072" in res.output and "config.json" in res.output

@@ -219,7 +219,7 @@ def test_hybrid_kv_cache_counts_only_attention_layers_like_the_full_pipeline():
 # siblings of the same model type that no source describes keep a KV cache in every layer
 HYBRID_KV_LAYERS = [
     ("inclusionAI/Ling-3.0-flash", 7),  # bailing_hybrid, 42 layers: the last of every 6
-    ("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-FP8", 6),  # nemotron_h 52 x 2688: 6 '*' in the pattern
+    ("nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", 6),  # nemotron_h 52 x 2688: 6 '*' in the pattern
     ("ai21labs/Jamba-v0.1", 4),  # jamba 32 layers: every 8th from 4
     ("MiniMaxAI/MiniMax-Text-01", 10),  # minimax-01: every 8th
     ("MiniMaxAI/MiniMax-Text-01-hf", 10),  # model_type minimax, 80 layers

@@ -20,12 +20,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry, family_of  # noqa: E402
-from llmfit_core.catalog.validate import validate_entry  # noqa: E402
+from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry, family_of, uses_from_name  # noqa: E402
+from llmfit_core.catalog.facts import Documented, documented_for, is_publisher  # noqa: E402
+from llmfit_core.catalog.publishers import WELL_KNOWN_TUNES, classify  # noqa: E402
+from llmfit_core.catalog.validate import _HYBRID, name_params, recompute_params, validate_entry  # noqa: E402
 from llmfit_core.errors import CatalogError  # noqa: E402
 
 SOURCE = ROOT / "data" / "catalog" / "llmfit-1.1.17-models.json.gz"  # copied from ../shared/catalog (see its SOURCES.md)
 SRC_TAG = "llmfit-1.1.17"
+USES_SRC = "derived from the model's own name and capabilities"
 
 _VARIANT_SUFFIX = re.compile(
     r"([-_.](gguf|mlx|awq|gptq|int[248]|fp8|nvfp4|mxfp4|bnb|4bit|8bit|[2-8]bit|\d+-?bit|autoround|dwq|hqq|exl2|"
@@ -35,23 +38,11 @@ _VARIANT_SUFFIX = re.compile(
 
 
 def uses_of(raw: dict) -> list[str]:
-    name = raw["name"].lower()
+    """Use tags from the model's own short name and capabilities. The source's `use_case` text is not used for
+    chat/coding/reasoning: it was derived from the whole repo id, uploader included ("coder3101/..." -> coding)."""
     uc = (raw.get("use_case") or "").lower()
-    caps = set(raw.get("capabilities") or [])
-    out = []
-    if re.search(r"instruct|chat|-it\b|-it-|assistant|hermes|dolphin|zephyr|openchat|vicuna", name) or "chat" in uc:
-        out.append("chat")
-    if "code" in uc or re.search(r"cod(er|e)|starcoder|devstral|codestral|deepseek-coder", name):
-        out.append("coding")
-    if "reason" in uc or re.search(r"-r1\b|-r1-|reason|think|qwq|\bo1\b|magistral", name):
-        out.append("reasoning")
-    if "vision" in caps or "multimodal" in uc or re.search(r"-vl\b|-vl-|vision|llava|pixtral|internvl", name):
-        out.append("vision")
-    if "embedding" in uc or re.search(r"embed|\bbge-|\bgte-|\be5-", name):
-        out.append("embedding")
-    if "tool_use" in caps:
-        out.append("tool-use")
-    return out
+    caps = list(raw.get("capabilities") or []) + (["embedding"] if "embedding" in uc else [])
+    return uses_from_name(raw["name"], capabilities=caps)
 
 
 def convert(raw: dict) -> CatalogEntry:
@@ -102,7 +93,7 @@ def convert(raw: dict) -> CatalogEntry:
         uses=uses_of(raw),
         format=fmt_repo,
         quant=quant,
-        src={"*": SRC_TAG, "family": "derived from name", "uses": "derived from use_case/capabilities/name"},
+        src={"*": SRC_TAG, "family": "derived from name", "uses": USES_SRC},
     )
     seen = set()
     for g in raw.get("gguf_sources") or []:
@@ -127,15 +118,115 @@ def fill_sliding_window(e: CatalogEntry) -> None:
         e.src["sliding_window"] = f"architecture default ({e.arch} config.json)"
 
 
+_DOC_FIELDS = ("arch", "n_layers", "hidden_size", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "ffn_size",
+               "n_experts", "n_experts_used", "expert_ffn_size", "shared_ffn_size", "dense_layers")
+_SUFFIXES = re.compile(r"[-_](instruct|it|chat|base|pt|hf|bf16|fp16|fp8|nvfp4|fp8-dynamic)(?=$|[-_])", re.I)
+# families whose bare size name is the pretrained (base) model; the chat model carries -Instruct / -it
+_BARE_IS_BASE = re.compile(r"^(llama|meta-llama|qwen2\.5|gemma|mistral|mixtral|olmo|smollm2|granite)", re.I)
+
+
+def _official_name(short: str) -> str:
+    return _SUFFIXES.sub("", short.lower())
+
+
+def _is_base_model(short: str, d: Documented) -> bool:
+    low = short.lower()
+    if re.search(r"(?:^|[-_])(base|pt)(?:[-_.]|$)", low):
+        return True
+    return bool(_BARE_IS_BASE.match(d.name)) and not re.search(r"instruct|chat|(?:^|[-_])it(?:[-_.]|$)", low)
+
+
+def apply_documented(e: CatalogEntry, stats: Counter) -> None:
+    """Facts of the documented official size (facts.DOCUMENTED) for a first-party entry: missing or disagreeing
+    architecture fields, and for the official repo itself its release date and uses; any matching entry with an
+    unknown architecture gets the documented one. Each changed field names its source."""
+    d = documented_for(e)
+    if d is None:
+        return
+    if e.arch == "unknown" and d.arch:
+        e.arch = d.arch
+        e.src["arch"] = f"documented for {d.name} ({d.source})"
+        stats["documented: architecture named"] += 1
+    if not is_publisher(e, d):
+        return
+    changed = []
+    no_config = not e.n_layers  # the source list had no config for it: its context is a 4,096 placeholder
+    for f in _DOC_FIELDS + ("tied_embeddings",):
+        want = getattr(d, "tied" if f == "tied_embeddings" else f)
+        if want is None or (f in ("n_experts", "n_experts_used", "expert_ffn_size", "shared_ffn_size", "dense_layers")
+                            and not d.n_experts):
+            continue
+        if f == "ffn_size" and d.n_experts and not d.dense_layers:
+            want = 0  # an all-MoE model has no dense FFN
+        have = getattr(e, f)
+        if have != want and not (f == "tied_embeddings" and not have and not want):
+            setattr(e, f, want)
+            if f != "tied_embeddings":
+                e.src[f] = f"documented for {d.name} ({d.source})" + (f"; the source list said {have:,}" if isinstance(have, int) and have and not isinstance(have, bool) else "")
+                changed.append(f)
+    if (not e.max_context or no_config) and d.max_context and e.max_context != d.max_context:
+        e.max_context = d.max_context
+        e.src["max_context"] = f"documented limit of {d.name} ({d.source})"
+        changed.append("max_context")
+    if changed:
+        stats["documented: first-party entries with architecture fields filled or corrected"] += 1
+    short = e.short_name
+    if _official_name(short) == d.name.lower():
+        if d.released and e.released != d.released:
+            e.src["released"] = f"documented release of {d.name} ({d.source}; the source list said {e.released})"
+            e.released = d.released
+            stats["documented: release date corrected"] += 1
+        uses = set(d.uses) | (set(e.uses) & {"vision", "embedding"})
+        if _is_base_model(short, d):
+            uses -= {"chat", "tool-use"}
+        if uses != set(e.uses):
+            e.uses = sorted(uses)
+            e.src["uses"] = f"documented uses of {d.name} ({d.source})"
+            stats["documented: uses corrected"] += 1
+
+
+def fill_params_from_publisher(entries: list[CatalogEntry], stats: Counter) -> None:
+    """A declared parameter count that contradicts the size in the repo's own name (1,492.6 B for a "120B") and that
+    the architecture cannot recompute (hybrids) takes the count of the same publisher's release of that model
+    (the BF16 repo of an FP8 upload), named in `src`; without one the count stays and validation decides."""
+    by_base = defaultdict(list)
+    for e in entries:
+        by_base[(e.id.split("/", 1)[0], _official_name(_VARIANT_SUFFIX.sub("", e.short_name)))].append(e)
+    for e in entries:
+        stated = name_params(e.short_name)
+        if not stated or e.params <= 0 or abs(e.params / stated - 1) < 0.35:
+            continue
+        rc = recompute_params(e) if all(getattr(e, f) for f in ARCH_FIELDS) else None
+        if rc is not None and (rc.layout_modelled or not _HYBRID.search(e.arch)):
+            continue  # validation recomputes it from the architecture
+        key = (e.id.split("/", 1)[0], _official_name(_VARIANT_SUFFIX.sub("", e.short_name)))
+        donors = [t for t in by_base[key] if t is not e and abs(t.params / stated - 1) < 0.35]
+        if not donors:
+            continue
+        donor = min(donors, key=lambda t: (t.format != "safetensors", t.id))
+        e.src["params"] = (f"from the same publisher's release {donor.id} (declared {e.params:,} contradicts the "
+                           f"{stated / 1e9:g}B in the name)")
+        e.params = donor.params
+        if donor.active_params:
+            e.active_params = donor.active_params
+            e.src["active_params"] = f"from the same publisher's release {donor.id}"
+        stats["params taken from the same publisher's release"] += 1
+
+
 def _twin_key(e: CatalogEntry):
     return (e.arch, e.n_layers, e.n_heads, e.n_kv_heads, e.head_dim)
 
 
 def fill_from_twins(entries: list[CatalogEntry]) -> int:
-    """Fill missing architecture fields from a complete entry of the same shape and size (±2%)."""
+    """Fill missing architecture fields from a complete entry of the same shape and size (±2%).
+
+    Only a first-party release can be the twin (the publisher's own base model, never a community upload), and a
+    first-party entry takes facts only from its own publisher; the source is named in `src`."""
     fillable = ("hidden_size", "vocab_size", "ffn_size", "expert_ffn_size")
     complete = defaultdict(list)
     for e in entries:
+        if e.publisher != "first-party" or any(str(e.src.get(f, "")).startswith("filled") for f in fillable):
+            continue
         if all(getattr(e, f) for f in ARCH_FIELDS) and (e.ffn_size or e.expert_ffn_size):
             complete[_twin_key(e)].append(e)
     filled = 0
@@ -145,14 +236,16 @@ def fill_from_twins(entries: list[CatalogEntry]) -> int:
             need.append("expert_ffn_size" if e.is_moe else "ffn_size")
         if not need or not all((e.n_layers, e.n_heads, e.n_kv_heads, e.head_dim)) or e.params <= 0:
             continue
-        twins = [t for t in complete.get(_twin_key(e), []) if t.is_moe == e.is_moe and abs(t.params / e.params - 1) < 0.02]
+        org = e.id.split("/", 1)[0]
+        twins = [t for t in complete.get(_twin_key(e), []) if t.is_moe == e.is_moe and abs(t.params / e.params - 1) < 0.02
+                 and (e.publisher != "first-party" or t.id.split("/", 1)[0] == org)]
         if not twins:
             continue
         twin = min(twins, key=lambda t: (abs(t.params - e.params), t.id))
         for f in need:
             if f in fillable and getattr(twin, f):
                 setattr(e, f, getattr(twin, f))
-                e.src[f] = f"filled from twin {twin.id}"
+                e.src[f] = f"filled from the publisher's model {twin.id} (same architecture and size)"
         filled += 1
     return filled
 
@@ -212,6 +305,7 @@ def merge_duplicates(entries: list[CatalogEntry]) -> tuple[list[CatalogEntry], C
 def build(source: Path, out_dir: Path) -> dict:
     raws = json.load(gzip.open(source))
     entries, dropped, reasons_examples = [], Counter(), defaultdict(list)
+    checks: Counter = Counter()  # entries each fact check changed
 
     def drop(reason: str, name: str):
         dropped[reason] += 1
@@ -230,8 +324,11 @@ def build(source: Path, out_dir: Path) -> dict:
             drop("not a text LLM (speech/audio model)", raw["name"])
             continue
         entry = convert(raw)
+        entry.publisher, entry.modified = classify(entry)
+        apply_documented(entry, checks)
         fill_sliding_window(entry)
         entries.append(entry)
+    fill_params_from_publisher(entries, checks)
     n_filled = fill_from_twins(entries)
     valid, repairs = [], Counter()
     unverified, unverified_examples = 0, []
@@ -251,16 +348,25 @@ def build(source: Path, out_dir: Path) -> dict:
                 if len(unverified_examples) < 3:
                     unverified_examples.append(e.id)
                 continue
-            kind = f.split(" ", 1)[0] + (" (" + f.rsplit("(", 1)[1] if "(" in f else "")
+            field_name = f.split(" ", 1)[0]
+            if "(documented" in f:
+                kind = f"{field_name} (documented fact of the official size)"
+            else:
+                kind = field_name + (" (" + f.rsplit("(", 1)[1] if "(" in f else "")
             repairs[kind] += 1
             if len(repair_examples[kind]) < 3:
                 repair_examples[kind].append(f"{e.id}: {f}")
         valid.append(e)
     merged, merge_stats = merge_duplicates(valid)
     merged.sort(key=lambda e: e.id.lower())
+    for e in merged:  # variants were linked by the merge: classify again
+        e.publisher, e.modified = classify(e)
+        e.well_known = WELL_KNOWN_TUNES.get(e.id)
+    publishers = Counter(e.publisher for e in merged if not e.variant_of)
+    modified = Counter(e.modified for e in merged if e.modified and not e.variant_of)
     out_dir.mkdir(parents=True, exist_ok=True)
     # field sources shared by most entries are stored once ("src_defaults"); entries keep their overrides
-    src_defaults = {"*": SRC_TAG, "family": "derived from name", "uses": "derived from use_case/capabilities/name"}
+    src_defaults = {"*": SRC_TAG, "family": "derived from name", "uses": USES_SRC}
     models = []
     for e in merged:
         d = e.to_dict()
@@ -281,6 +387,7 @@ def build(source: Path, out_dir: Path) -> dict:
         "filled_from_twin": n_filled, "merge": dict(merge_stats), "hybrid_unverified": unverified,
         "hybrid_examples": unverified_examples,
         "variants": sum(1 for e in merged if e.variant_of), "bytes": (out_dir / "catalog.json.gz").stat().st_size,
+        "checks": dict(checks), "publishers": dict(publishers), "modified": dict(modified),
     }
     _write_report(out_dir / "catalog_build_report.md", stats, reasons_examples, repair_examples, merged)
     from llmfit_core.quant_quality import GGUF_LADDER
@@ -303,13 +410,24 @@ def _write_report(path: Path, s: dict, drop_ex, repair_ex, merged) -> None:
         f"- hybrid architectures (linear attention / SSM layers) kept with their declared parameter count, flagged "
         f"unverified (a plausible 0.5-2x of the attention-only formula, not a packed re-upload): {s['hybrid_unverified']:,} "
         f"(e.g. {', '.join(s['hybrid_examples'])}); their KV cache is estimated on all layers (conservative)",
-        f"- architecture fields filled from an identical twin (same arch, layers, heads, KV heads, head_dim, params ±2%): {s['filled_from_twin']:,}",
+        f"- architecture fields filled from a first-party twin (the publisher's own model of the same arch, layers, "
+        f"heads, KV heads, head_dim, params ±2%; never a community upload): {s['filled_from_twin']:,}",
         f"- merges: {', '.join(f'{k}: {v:,}' for k, v in sorted(s['merge'].items()))}",
         f"- file size: {s['bytes'] / 1e6:.2f} MB gzipped", "",
-        "Validation rule: the parameter count recomputed from the architecture (llmfit_core/catalog/validate.py)",
-        "must agree with the declared one within 5%. Declared counts that are far too small (<1% of the",
-        "architecture's) or were counted from packed quantized tensors (MLX/AWQ/GPTQ/NVFP4 repos) are repaired",
-        "from the architecture; other disagreements are dropped.", "",
+        "Validation rule: the parameter count recomputed from the architecture (llmfit_core/catalog/validate.py;",
+        "MoE with per-expert, shared-expert and dense-layer sizes; the Nemotron-H hybrid from its documented layer",
+        "pattern) must agree with the declared one within 3%. A declared count that disagrees is replaced by the",
+        "recomputed one and flagged in the entry's `src` when the ratio is within 0.5-2x (or the recount matches the",
+        "size in the name); far-too-small or packed counts are repaired the same way; the rest are dropped.",
+        "Facts of ~80 official sizes of 30 families (llmfit_core/catalog/facts.py, each row with its config/model card",
+        "URL) fill and correct first-party entries and cap the context of every entry of that size.", "",
+        "## Fact checks: entries changed by each", "", "| check | entries |", "|---|---:|",
+        *[f"| {k} | {v:,} |" for k, v in sorted(s["checks"].items())],
+        *[f"| validation: {k} | {v:,} |" for k, v in sorted(s["repairs"].items())],
+        "", "## Publishers (models, variants not counted)", "",
+        ", ".join(f"{k}: {v:,}" for k, v in sorted(s["publishers"].items())),
+        "", "Hidden from `recommend` unless asked for (`--modified`): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(s["modified"].items())), "",
         "## Dropped, by reason", "", "| reason | count | examples |", "|---|---:|---|",
     ]
     for reason, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]):

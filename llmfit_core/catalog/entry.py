@@ -22,6 +22,27 @@ _FAMILY = re.compile(
     re.I,
 )
 
+def uses_from_name(short_name: str, tags=(), capabilities=()) -> list[str]:
+    """Use tags from the model itself: its own name (never the uploader's), its pipeline tags / capabilities."""
+    name = short_name.rsplit("/", 1)[-1].lower()
+    tags, caps = set(tags or ()), set(capabilities or ())
+    out = []
+    if re.search(r"instruct|chat|(?:^|[-_])it(?:[-_.]|$)|assistant|hermes|dolphin|zephyr|openchat|vicuna", name):
+        out.append("chat")
+    if re.search(r"cod(?:er|e|ing)|starcoder|devstral|codestral|codegen|codellama", name):
+        out.append("coding")
+    if re.search(r"(?:^|[-_])r1(?:[-_.]|$)|reason|think|qwq|(?:^|[-_])o1(?:[-_]|$)|magistral", name):
+        out.append("reasoning")
+    if "vision" in caps or "image-text-to-text" in tags or re.search(r"(?:^|[-_])vl(?:[-_.]|$)|vision|llava|pixtral|internvl", name):
+        out.append("vision")
+    if "embedding" in caps or tags & {"sentence-similarity", "feature-extraction"} or re.search(
+            r"embed|(?:^|[-_])(?:bge|gte|e5)(?:[-_]|$)", name):
+        out.append("embedding")
+    if "tool_use" in caps:
+        out.append("tool-use")
+    return out
+
+
 def family_of(name: str, arch: str) -> str:
     """Model family from the repo name (e.g. "llama-3.1", "qwen-2.5"), else from the architecture."""
     base = name.rsplit("/", 1)[-1]
@@ -56,6 +77,7 @@ class CatalogEntry:
     n_experts_used: int = 0
     expert_ffn_size: int = 0
     shared_ffn_size: int = 0
+    dense_layers: int = 0  # MoE: layers with a dense FFN (ffn_size) instead of experts
     tied_embeddings: bool = False
     license: str | None = None
     released: str | None = None  # YYYY-MM-DD
@@ -70,6 +92,11 @@ class CatalogEntry:
     gptq: list[str] = field(default_factory=list)
     mirrors: list[str] = field(default_factory=list)  # re-uploads merged into this entry
     variant_of: str | None = None  # set when this repo is a quantized copy of another entry
+    # who made it (catalog.publishers): "first-party" (the model's own publisher), "community" (a fine-tune or
+    # merge by someone else) or "repackage" (a quantized / re-uploaded copy of someone else's model)
+    publisher: str = "community"
+    modified: str | None = None  # why it is hidden by default: "abliterated", "uncensored", "merge", "pruned", ...
+    well_known: str | None = None  # a community tune shown by default, with the reason (publishers.WELL_KNOWN_TUNES)
     # per-field source: "*" is the default for every field, other keys override it
     src: dict[str, str] = field(default_factory=dict)
 

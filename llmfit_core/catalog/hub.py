@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llmfit_core.catalog.entry import CatalogEntry, family_of
+from llmfit_core.catalog.entry import CatalogEntry, family_of, uses_from_name
 from llmfit_core.errors import CatalogError, LlmfitError, ModelReadError
 
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.I)
@@ -46,18 +46,7 @@ def entry_from_spec(spec, repo_id: str, info=None, params: int | None = None) ->
         src["params"] = "computed from the architecture"
     if lic:
         src["license"] = "hub tags"
-    name = repo_id.lower()
-    uses = []
-    if re.search(r"instruct|chat|-it\b|-it-", name):
-        uses.append("chat")
-    if re.search(r"cod(er|e)", name):
-        uses.append("coding")
-    if re.search(r"-r1\b|reason|think|qwq", name):
-        uses.append("reasoning")
-    if re.search(r"-vl\b|-vl-|vision|llava", name) or "image-text-to-text" in tags:
-        uses.append("vision")
-    if "sentence-similarity" in tags or "feature-extraction" in tags or "embed" in name:
-        uses.append("embedding")
+    uses = uses_from_name(repo_id, tags)  # the model's own name, never the uploader's
     fmt = "mlx" if spec.format == "mlx" else ("gguf" if spec.format == "gguf" else "safetensors")
     return CatalogEntry(
         id=repo_id, family=family_of(repo_id, spec.arch), arch=spec.arch, params=int(params or spec.params),

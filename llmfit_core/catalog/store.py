@@ -149,8 +149,9 @@ def read_entries(path: Path) -> tuple[list[dict], list[str]]:
     raise CatalogError(f"{path}: expected a list of models or {{\"models\": [...]}}")
 
 
-def parse_entry(raw, where: str, validate: bool = True) -> CatalogEntry:
-    """One raw dict -> validated CatalogEntry; CatalogError names `where` and the reason."""
+def parse_entry(raw, where: str, repairs: list[str] | None = None, validate: bool = True) -> CatalogEntry:
+    """One raw dict -> validated CatalogEntry; CatalogError names `where` and the reason. The repairs validation
+    made (a context beyond the documented limit, a recomputed parameter count, ...) are appended to `repairs`."""
     from llmfit_core.catalog.validate import validate_entry
 
     if not isinstance(raw, dict):
@@ -173,11 +174,17 @@ def parse_entry(raw, where: str, validate: bool = True) -> CatalogEntry:
     if not isinstance(e.src, dict):
         raise CatalogError(f"{where}: {e.id}: 'src' must be an object")
     e.family = e.family or e.arch
+    if "publisher" not in raw:
+        from llmfit_core.catalog.publishers import classify
+
+        e.publisher, e.modified = classify(e)
     if validate:
         try:
-            validate_entry(e)
+            fixes = validate_entry(e)
         except CatalogError as exc:
             raise CatalogError(f"{where}: {exc}") from None
+        if repairs is not None:
+            repairs += fixes
     return e
 
 
@@ -186,11 +193,14 @@ def load_file(path: Path, origin: str) -> tuple[list[CatalogEntry], list[str]]:
     raws, warnings = read_entries(path)
     out = []
     for i, raw in enumerate(raws):
+        where = f"{path}: entry {i + 1}"
         try:
-            e = parse_entry(raw, f"{path}: entry {i + 1}")
+            e = parse_entry(raw, where, repairs := [])
         except CatalogError as exc:
             warnings.append(str(exc))
             continue
+        # a wrong fact is never used silently: each repair is reported with its evidence
+        warnings += [f"{where}: {e.id}: fixed {r}" for r in repairs if not r.startswith("unverified")]
         e.src.setdefault("*", origin)
         e.src["catalog_file"] = str(path)
         out.append(e)

@@ -157,12 +157,17 @@ def register(cli) -> None:
         from llmfit_core.catalog.store import load_file
 
         good, problems = load_file(Path(file), f"file {file}")
+        fixed = [p for p in problems if ": fixed " in p]
+        invalid = [p for p in problems if ": fixed " not in p]
         if as_json:
-            _print_json({"file": file, "valid": len(good), "invalid": len(problems), "problems": problems})
+            _print_json({"file": file, "valid": len(good), "invalid": len(invalid), "problems": invalid,
+                         "fixed": fixed})
         else:
-            for p in problems:
+            for p in invalid:
                 click.echo(f"invalid: {p}", err=True)
-            click.echo(f"{file}: {len(good)} valid, {len(problems)} invalid entries")
+            for p in fixed:
+                click.echo(f"wrong fact: {p}", err=True)
+            click.echo(f"{file}: {len(good)} valid, {len(invalid)} invalid entries" + (f"; {len(fixed)} wrong facts fixed" if fixed else ""))
         if problems:
             sys.exit(1)
 

@@ -1,0 +1,86 @@
+"""Who made a catalog entry: the model's own publisher, a community fine-tune / merge, or a re-packaging.
+
+`classify(entry)` -> (publisher, modified). `recommend` shows first-party models and the well-known tunes listed
+here by default; `--community` adds other fine-tunes; entries with a `modified` reason (uncensored, abliterated,
+heretic, merges, pruned) only when asked for (`--modified`).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Hub organisations that train and release their own models (their uploads are first-party).
+FIRST_PARTY_ORGS = frozenset({
+    "meta-llama", "Qwen", "google", "mistralai", "microsoft", "deepseek-ai", "openai", "zai-org", "THUDM", "nvidia",
+    "ibm-granite", "allenai", "HuggingFaceTB", "LiquidAI", "MiniMaxAI", "moonshotai", "tiiuae", "01-ai", "internlm",
+    "openbmb", "CohereForAI", "CohereLabs", "tencent", "baidu", "XiaomiMiMo", "ByteDance-Seed", "inclusionAI",
+    "stepfun-ai", "swiss-ai", "LGAI-EXAONE", "upstage", "Salesforce", "apple", "EleutherAI", "bigcode", "stabilityai",
+    "ai21labs", "Snowflake", "databricks", "mosaicml", "bigscience", "facebook", "kakaocorp", "naver-hyperclovax",
+    "rednote-hilab", "ServiceNow-AI", "meituan-longcat", "Motif-Technologies", "PrimeIntellect",
+    "jinaai", "BAAI", "nomic-ai", "intfloat", "sentence-transformers", "Alibaba-NLP",
+})
+# Organisations that publish quantized / converted copies of other people's models.
+REPACKAGERS = frozenset({
+    "unsloth", "bartowski", "mradermacher", "lmstudio-community", "mlx-community", "TheBloke", "QuantFactory",
+    "ggml-org", "RedHatAI", "neuralmagic", "cyankiwi", "QuantTrio", "bullerwins", "turboderp", "ModelCloud",
+    "ISTA-DASLab", "nm-testing", "Intel", "second-state", "MaziyarPanahi", "hugging-quants", "casperhansen",
+    "TechxGenus", "LoneStriker", "solidrust", "inferencerlabs", "NexaAI", "lmstudio-ai", "gaunernst", "OpenVINO",
+    "SillyTilly", "nightmedia", "McG-221",
+})
+# Uploads that change a model's behaviour or structure in ways people must ask for (names only: the model's own
+# short name, never the uploader's).
+_MODIFIED = (
+    ("abliterated", re.compile(r"abliterat|obliterat|lorablated|refusal[-_]?removed", re.I)),
+    ("uncensored", re.compile(r"uncensor|decensor|unalign|dealign|jailbr|nsfw|erotic|lewd|unfiltered|unleashed|"
+                              r"no[-_]?refusal|crack|evil|toxic|(?:^|[-_.])dark(?:[-_.]|$)", re.I)),
+    ("heretic", re.compile(r"heretic", re.I)),
+    ("merge", re.compile(r"merge|slerp|(?:^|[-_.])(?:ties|dare|della|passthrough|frankenmoe|franken)(?:[-_.]|$)|"
+                         r"model[-_]?stock|(?:^|[-_.])(?:mix|blend)(?:[-_.]|$)", re.I)),
+    ("pruned", re.compile(r"(?:^|[-_.])reap(?:[-_.]|$)|prune|pruning|(?:^|[-_.])reap\d", re.I)),
+    ("roleplay", re.compile(r"(?:^|[-_.])rp(?:[-_.]|$)|roleplay|role[-_]play", re.I)),
+)
+_PACKAGING = re.compile(
+    r"(?:^|[-_.])(gguf|mlx|awq|gptq|exl2|exl3|bnb|fp8|nvfp4|mxfp4|int4|int8|w4a16|w8a8|w8a16|autoround|hqq|dwq|"
+    r"\d+[-_]?bit|4bit|8bit|quantized|fp8[-_]dynamic)(?:[-_.]|$)", re.I)
+
+# Community instruction tunes that people widely run for a stated reason: shown by default like first-party models.
+WELL_KNOWN_TUNES = {
+    "NousResearch/Hermes-3-Llama-3.1-8B": "Nous Research's general instruction tune of Llama 3.1 (function calling, "
+                                          "structured output; technical report arXiv:2408.11857)",
+    "NousResearch/Hermes-3-Llama-3.1-70B": "Nous Research's general instruction tune of Llama 3.1 (arXiv:2408.11857)",
+    "NousResearch/Hermes-3-Llama-3.1-405B": "Nous Research's general instruction tune of Llama 3.1 (arXiv:2408.11857)",
+    "NousResearch/Hermes-4-14B": "Nous Research's hybrid-reasoning tune (Hermes 4 technical report)",
+    "NousResearch/Hermes-4-70B": "Nous Research's hybrid-reasoning tune (Hermes 4 technical report)",
+    "NousResearch/Hermes-4-405B": "Nous Research's hybrid-reasoning tune (Hermes 4 technical report)",
+    "agentica-org/DeepCoder-14B-Preview": "open RL coding tune of DeepSeek-R1-Distill-Qwen-14B with published "
+                                          "LiveCodeBench results, data and code",
+    "open-thoughts/OpenThinker3-7B": "open reasoning tune with its full training set published (OpenThoughts3)",
+}
+
+
+def modification(short_name: str) -> str | None:
+    """Why a repo (by its own short name) is hidden by default, or None."""
+    for reason, rx in _MODIFIED:
+        if rx.search(short_name):
+            return reason
+    return None
+
+
+def classify(e) -> tuple[str, str | None]:
+    """(publisher, modified) of a catalog entry: "first-party", "community" or "repackage"."""
+    org, short = e.id.split("/", 1) if "/" in e.id else ("", e.id)
+    modified = modification(short)
+    if e.variant_of or org in REPACKAGERS or e.format in ("gguf", "mlx", "awq", "gptq"):
+        return "repackage", modified
+    if org in FIRST_PARTY_ORGS:
+        return "first-party", modified
+    if _PACKAGING.search(short) and not modified:
+        return "repackage", modified
+    return "community", modified
+
+
+def shown_by_default(e) -> bool:
+    """First-party models and the listed well-known tunes, never a modified upload."""
+    if e.modified:
+        return False
+    return e.publisher == "first-party" or bool(e.well_known)
