@@ -6,16 +6,22 @@ expert offload --n-cpu-moe N when its decode is faster, as `fit` picks) and spee
 are computed for all model × quant pairs in numpy. The top N are then re-scored one by one with the full pipeline
 (`api.fit_spec`), so what is shown is exactly what `llmfit fit --json` would say.
 
-Score (higher is better), documented:
-    rank = quality(model) − quant_penalty(quant) + speed_points + headroom_points + availability + instruct
-    quality        = 30 + 12·log2(effective params in billions) + family_bonus   (MoE: sqrt(total·active))
-    ties (same score to 0.1) go to models with more known GGUF repos / re-uploads (what people actually run)
-    quant_penalty  = 10 × perplexity increase over F16 (llama.cpp quantize table, quant_quality.py)
-    speed_points   = 15 × clamp(ln(decode tok/s) / ln(60), 0, 1)
-    headroom       = runs +5, tight −5, offload −10
-    instruct       = +3 for instruction-tuned (chat) models: what people run interactively
-    availability   = 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3): models people actually run
-                     (the source list has no download counts; GGUF conversions by the big publishers are the proxy)
+Rank points (higher is better; `rank_points` in --json, also under the older key `rank_score`; not fit's 0-100
+`score`), documented term by term (`rank_terms`, printed by `recommend --explain`):
+    size         = 30 + 12·log2(effective params in billions); MoE: total^0.8 · active^0.2 (fine-grained MoE models
+                   score near dense models of their total size: Qwen3 report, 30B-A3B vs 32B)
+    generation   = 10 per year since 2024-01 from the release date, clamped to [-10, 25] (newer models are better at
+                   the same size); undated entries: FAMILY_BONUS
+    quant loss   = −10 × perplexity increase over F16 (llama.cpp quantize table, quant_quality.py)
+    speed        = 20 × clamp(ln(decode tok/s ÷ 5) ÷ ln(200 ÷ 5), 0, 1)
+    fit          = runs +5, tight −5, offload −10
+    context      = 2 × clamp(log2(trained context ÷ 8k) ÷ 4, 0, 1) (long-context models: up to +2 at 128k)
+    first-party  = +4 for the publisher's own release (or a listed well-known tune, or your private entry)
+    instruct     = +3 for instruction-tuned (chat) models: what people run interactively
+    availability = 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3): models people actually run
+                   (the source list has no download counts; GGUF conversions by the big publishers are the proxy)
+Ties (same points to 0.1) go to more available models, then to the id (deterministic). `sort=` reorders by speed,
+quality (size + generation − quant loss), memory or context instead.
 For each model the chosen quantization is the best-scoring one among those meeting every constraint
 (the highest quality unless a bigger one would offload to the CPU or decode much slower); the next better
 quantization is named with the constraint it broke, or the figures that made it score lower.
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from llmfit_core.catalog.publishers import visible
 from llmfit_core.constraints import Constraints, describe_field, fmt_gib
 from llmfit_core.errors import ConstraintError
 from llmfit_core.catalog.validate import _PACKED
@@ -106,7 +113,11 @@ class CatalogArrays:
     dense_layer: np.ndarray  # attention + dense FFN + shared expert params
     experts: np.ndarray  # routed expert params (all experts)
     expert_frac: np.ndarray  # fraction of experts used per token
-    quality: np.ndarray
+    quality: np.ndarray  # size + generation points
+    size_pts: np.ndarray
+    gen_pts: np.ndarray
+    ctx_pts: np.ndarray  # context term of the rank
+    first_party: np.ndarray  # 1.0: the publisher's own release, a listed well-known tune or a private entry
     uses: list
     has_gguf: np.ndarray
     kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
@@ -127,6 +138,22 @@ class CatalogArrays:
 
 
 _ARRAYS: dict[int, CatalogArrays] = {}
+MOE_TOTAL_WEIGHT = 0.8  # MoE effective size = total^0.8 · active^0.2
+GENERATION_PER_YEAR = 10.0
+GENERATION_RANGE = (-10.0, 25.0)
+FIRST_PARTY_POINTS = 4.0
+QUANT_SLACK = 3.0  # rank points a higher-quality quantization may trail the model's best-ranked one and still be chosen
+SPEED_POINTS, SPEED_FLOOR, SPEED_TOP = 20.0, 5.0, 200.0
+SORTS = ("rank", "speed", "quality", "memory", "context")
+
+
+def generation_points(e) -> float:
+    """Generation term: 10 points per year since 2024-01 (release date), clamped; undated: the family bonus."""
+    rel = e.released or ""
+    if len(rel) >= 7 and rel[:4].isdigit() and rel[5:7].isdigit():
+        years = int(rel[:4]) - 2024 + (int(rel[5:7]) - 1) / 12
+        return float(min(max(GENERATION_PER_YEAR * years, GENERATION_RANGE[0]), GENERATION_RANGE[1]))
+    return float(FAMILY_BONUS.get(e.family, FAMILY_BONUS.get(e.family.split("-")[0], 0)))
 # Share of layers with sliding-window attention (readers.hf_config's patterns): gemma2 and gpt-oss every
 # other layer, gemma3 five of six, cohere2 three of four.
 _SWA_FRACTION = {"gemma2": 0.5, "gpt_oss": 0.5, "gemma3": 5 / 6, "gemma3_text": 5 / 6, "cohere2": 0.75}
@@ -161,14 +188,18 @@ def catalog_arrays(entries) -> CatalogArrays:
     dense_ffn = np.where(moe, L * 3 * H * sF, L * 3 * H * F)
     rest = np.maximum(params - emb - out, 1.0)
     scale = rest / np.maximum(attn + dense_ffn + experts, 1.0)  # match the validated declared count
-    eff = np.where(moe, np.sqrt(params * active), params) / 1e9
-    fam_bonus = np.array([FAMILY_BONUS.get(e.family, FAMILY_BONUS.get(e.family.split("-")[0], 0)) for e in entries], float)
-    quality = 30.0 + 12.0 * np.log2(np.maximum(eff, 0.01)) + fam_bonus
+    eff = np.where(moe, params ** MOE_TOTAL_WEIGHT * active ** (1 - MOE_TOTAL_WEIGHT), params) / 1e9
+    size_pts = 30.0 + 12.0 * np.log2(np.maximum(eff, 0.01))
+    gen_pts = np.array([generation_points(e) for e in entries], float)
+    quality = size_pts + gen_pts
     arr = CatalogArrays(
         entries=entries, params=params, active=active, layers=L, kv_heads=kv, heads=nh, head_dim=hd, hidden=H, vocab=V,
         ffn=np.where(moe, np.maximum(Eu, 1) * eF + sF, F), max_ctx=f("max_context"), emb=emb, out=out,
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
-        quality=quality, uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
+        quality=quality, size_pts=size_pts, gen_pts=gen_pts,
+        ctx_pts=2.0 * np.clip(np.log2(np.maximum(f("max_context"), 1.0) / 8192) / 4, 0.0, 1.0),
+        first_party=np.array([1.0 if visible(e) and not e.modified else 0.0 for e in entries]),
+        uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
         kv_layer_frac=np.array([kv_layer_fraction(e.arch, e.n_layers, e.hidden_size) for e in entries]),
         window=f("sliding_window"),
@@ -263,6 +294,7 @@ class Recommendation:
     similar: list[str] = field(default_factory=list)  # same architecture and size, same figures (fine-tunes)
     report: object | None = None  # FitReport from the full pipeline (top N)
     n_cpu_moe: int = 0  # MoE expert offload: llama.cpp --n-cpu-moe N (vectorised estimate)
+    rank_terms: dict = field(default_factory=dict)  # the terms rank_score is the sum of (module doc)
 
     def to_dict(self) -> dict:
         """FitReport.to_dict() (the `fit --json` contract) plus the catalog id and ranking facts."""
@@ -272,7 +304,10 @@ class Recommendation:
             "family": self.entry.family,
             "license": self.entry.license,
             "uses": list(self.entry.uses),
-            "rank_score": round(self.rank_score, 2),
+            "rank_score": round(self.rank_score, 2),  # kept for existing scripts: the same value as rank_points
+            "rank_points": round(self.rank_score, 2),
+            "rank_terms": {k: round(v, 2) for k, v in self.rank_terms.items()},
+            "publisher": self.entry.publisher or "private",
             "quality": round(self.quality, 2),
             "rejected_better": self.rejected_better,
             "similar_models": list(self.similar),
@@ -345,6 +380,11 @@ def _model_mask(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
     if not masks:
         masks["_all"] = np.ones(n, bool)
     return masks
+
+
+def speed_pts(decode):
+    """Speed term of the rank: 20 × clamp(ln(tok/s ÷ 5) ÷ ln(200 ÷ 5), 0, 1)."""
+    return SPEED_POINTS * np.clip(np.log(np.maximum(decode, 1e-9) / SPEED_FLOOR) / math.log(SPEED_TOP / SPEED_FLOOR), 0.0, 1.0)
 
 
 def _select_rows(inputs: dict, sel, n: int) -> dict:
@@ -499,10 +539,8 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     penalty = np.array([quality_penalty(q) for q in ladder])[None, :]
     quality = col(arr.quality) - penalty
     head_pts = np.select([verdict == "runs", verdict == "tight", verdict == "offload"], [5.0, -5.0, -10.0], -100.0)
-    base_rank = quality + head_pts + col(arr.avail) + INSTRUCT_POINTS * col(arr.instruct)
-
-    def speed_pts(decode):
-        return 15.0 * np.clip(np.log(np.maximum(decode, 1e-9)) / math.log(60.0), 0.0, 1.0)
+    base_rank = (quality + head_pts + col(arr.avail) + INSTRUCT_POINTS * col(arr.instruct) + col(arr.ctx_pts)
+                 + FIRST_PARTY_POINTS * col(arr.first_party))
 
     # 1) roofline speeds for every pair; 2) the learned correction for the pairs of the `correct_models`
     # best candidates by that provisional rank (it moves speeds by tens of percent: a model far below
@@ -523,6 +561,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     return {"total": total, "weights": weights, "kv": np.broadcast_to(kv, shape), "overhead": float(overhead),
             "gpu_bytes": gpu_bytes, "cpu_bytes": cpu_bytes, "fits": fits, "verdict": verdict, "n_cpu_moe": n_cpu_moe,
             "decode": decode, "prefill": prefill, "quality": quality, "rank": base_rank + speed_pts(decode),
+            "quant_loss": np.broadcast_to(penalty, shape), "fit_pts": head_pts,
             "ctx": np.broadcast_to(ctx, shape), "budget_ram": ram, "budget_vram": vram, "backend": be}
 
 
@@ -604,11 +643,14 @@ def _explain_empty(model_masks: dict, pair_masks: dict, ev: dict | None, c: Cons
 
 
 def recommend(constraints: Constraints | None = None, hardware=None, top: int = 10, catalog=None,
-              refine: bool = True, distinct: bool = True) -> RecommendResult:
-    """Best models × quantizations for `hardware` under `constraints` (see module doc for the score).
+              refine: bool = True, distinct: bool = True, community: bool = False, modified: bool = False,
+              sort: str = "rank") -> RecommendResult:
+    """Best models × quantizations for `hardware` under `constraints` (see module doc for the rank points).
 
     `distinct`: fine-tunes with the same architecture and size as a model already listed (same figures)
-    are counted in its `similar` list instead of taking a row each.
+    are counted in its `similar` list instead of taking a row each. By default only first-party models, the
+    listed well-known tunes and private entries are considered; `community` adds other unmodified uploads,
+    `modified` also uncensored / abliterated / merged / pruned ones. `sort`: rank, speed, quality, memory, context.
 
     Raises ConstraintError naming the constraint that excluded everything.
     """
@@ -617,6 +659,8 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     c = constraints or Constraints()
     if top < 1 or top > 1000:
         raise ConstraintError(f"--top must be between 1 and 1000, got {top}")
+    if sort not in SORTS:
+        raise ConstraintError(f"unknown sort {sort!r} (valid: {', '.join(SORTS)})")
     hw = resolve_hw(hardware)
     cat = catalog or load_catalog()
     t0 = time.perf_counter()
@@ -627,6 +671,8 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     if c.formats == [] and not c.quants:
         # quantized re-uploads (MLX/NVFP4/bnb... repos) are not what one downloads as GGUF
         mmask["_not_packed"] = ~full.packed
+    if not modified:
+        mmask["_publisher"] = np.array([visible(e, community, modified) for e in models])
     sel = np.ones(len(models), bool)
     for m in mmask.values():
         sel &= m
@@ -660,11 +706,14 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     # per model: the highest-quality passing quant (ladder order = quality order, ties -> earlier = smaller)
     # per model: the quantization with the best score among those meeting every constraint (quality first,
     # but a quant that would spill to the CPU or crawl loses to a smaller one that runs fast)
-    best_j = np.argmax(np.round(np.where(ok, ev["rank"], -np.inf), 1), axis=1)
+    rounded = np.round(np.where(ok, ev["rank"], -np.inf), 1)
+    # per model: the highest-quality quantization whose rank is within QUANT_SLACK of the model's best (a bigger one
+    # that offloads or crawls loses; one that is merely a little slower than a smaller one does not)
+    near_best = ok & (rounded >= rounded.max(axis=1, keepdims=True) - QUANT_SLACK)
+    best_j = np.argmax(np.where(near_best, ev["quality"], -np.inf), axis=1)
     has = ok.any(axis=1)
     rows = np.nonzero(has)[0]
-    rank = ev["rank"][rows, best_j[rows]]
-    order = rows[np.lexsort((-arr.avail[rows], -np.round(rank, 1)))]
+    order = sorted(rows, key=lambda i: _sort_key(ev, arr, models, int(i), int(best_j[i]), sort))
     res.rank_ms = (time.perf_counter() - t0) * 1000
     dropped: list[str] = []
     shown: dict[tuple, Recommendation] = {}
@@ -672,34 +721,36 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     for i in order:
         if len(res.items) >= top or tried >= max(top * 3, top + 5):
             break
-        j = int(best_j[i])
         e = models[i]
-        key = (e.arch, e.n_layers, e.hidden_size, round(e.params / 1e8), ladder[j])
+        key = (e.arch, e.n_layers, e.hidden_size, round(e.params / 1e8), ladder[int(best_j[i])])
         if distinct and key in shown:
             shown[key].similar.append(e.id)
             continue
         tried += 1
-        better = [k for k in range(len(ladder)) if ev["quality"][i, k] > ev["quality"][i, j] + 0.05]
-        nb = min(better, key=lambda k: ev["quality"][i, k]) if better else None
-        rej = _why_rejected(ev, rc, i, nb, ladder[nb]) if nb is not None else None
-        rec = Recommendation(entry=e, quant=ladder[j], rank_score=float(ev["rank"][i, j]), quality=float(ev["quality"][i, j]),
-                             total_bytes=int(ev["total"][i, j]), gpu_bytes=int(ev["gpu_bytes"][i, j]), cpu_bytes=int(ev["cpu_bytes"][i, j]),
-                             verdict=str(ev["verdict"][i, j]), fits=bool(ev["fits"][i, j]), decode_tok_s=float(ev["decode"][i, j]),
-                             prefill_tok_s=float(ev["prefill"][i, j]), context=int(ev["ctx"][i, 0]), rejected_better=rej,
-                             n_cpu_moe=int(ev["n_cpu_moe"][i, j]))
-        parts = (int(ev["weights"][i, j]), int(ev["kv"][i, j]), int(ev["overhead"]))
-        if refine and len(res.items) < REFINE_MAX:
-            rec.report = _full_report(e, ladder[j], hw, rec.context)
-            if rec.report is not None:
-                r = rec.report
-                rec.total_bytes, rec.verdict, rec.fits = r.memory.total_bytes, r.verdict, r.fits
-                rec.gpu_bytes, rec.cpu_bytes = r.memory.gpu_bytes, r.memory.cpu_bytes
-                rec.decode_tok_s, rec.prefill_tok_s = r.decode_tok_s, r.prefill_tok_s
-                broken = _broken_by_report(r, c)
-                if broken:
-                    dropped.append(f"{e.id} {ladder[j]}: {broken}")
-                    continue
+        # the model's passing quantizations, best first: when the full estimate of one breaks a constraint the
+        # vectorised one met (the default speed floor included), the next one is tried
+        js = [int(best_j[i])] + [j for j in sorted(np.nonzero(ok[i])[0], key=lambda j: (-rounded[i, j], j))
+                                 if j != best_j[i]][:2]
+        rec = None
+        for j in js:
+            rec = _recommendation(ev, rc, ladder, e, int(i), int(j), arr)
+            if refine and len(res.items) < REFINE_MAX:
+                rec.report = _full_report(e, ladder[j], hw, rec.context)
+                if rec.report is not None:
+                    r = rec.report
+                    rec.total_bytes, rec.verdict, rec.fits = r.memory.total_bytes, r.verdict, r.fits
+                    rec.gpu_bytes, rec.cpu_bytes = r.memory.gpu_bytes, r.memory.cpu_bytes
+                    rec.decode_tok_s, rec.prefill_tok_s = r.decode_tok_s, r.prefill_tok_s
+                    why = _broken_by_report(r, rc)
+                    if why:
+                        dropped.append(f"{e.id} {ladder[j]}: {why}")
+                        rec = None
+                        continue
+            break
+        if rec is None:
+            continue
         if rec.report is None:
+            parts = (int(ev["weights"][i, ladder.index(rec.quant)]), int(ev["kv"][i, 0]), int(ev["overhead"]))
             rec.report = _vector_report(rec, hw, ev["backend"].name, parts)
         shown[key] = rec
         res.items.append(rec)
@@ -710,6 +761,33 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         raise ConstraintError(f"no model meets '{cons}' once estimated in full: the best candidates fall short, e.g. "
                               + "; ".join(dropped[:2]))
     return res
+
+
+def _sort_key(ev: dict, arr: CatalogArrays, models, i: int, j: int, sort: str) -> tuple:
+    """Order of candidate i (at its chosen quant j): the sort's figure, then rank points, availability, id."""
+    tie = (-round(float(ev["rank"][i, j]), 1), -float(arr.avail[i]), models[i].id)
+    figure = {"rank": 0.0, "speed": -round(float(ev["decode"][i, j]), 1), "quality": -round(float(ev["quality"][i, j]), 1),
+              "memory": round(float(ev["total"][i, j]) / 2**20), "context": -float(arr.max_ctx[i])}[sort]
+    return (figure, *tie)
+
+
+def _recommendation(ev: dict, c: Constraints, ladder, e, i: int, j: int, arr: CatalogArrays) -> Recommendation:
+    """The vectorised figures of model i at quant j, with the rank's terms and why the next better quant lost."""
+    better = [k for k in range(len(ladder)) if ev["quality"][i, k] > ev["quality"][i, j] + 0.05]
+    nb = min(better, key=lambda k: ev["quality"][i, k]) if better else None
+    rej = _why_rejected(ev, c, i, nb, ladder[nb]) if nb is not None else None
+    terms = {
+        "size": float(arr.size_pts[i]), "generation": float(arr.gen_pts[i]), "quant_loss": -float(ev["quant_loss"][i, j]),
+        "speed": float(speed_pts(ev["decode"][i, j])), "fit": float(ev["fit_pts"][i, j]), "context": float(arr.ctx_pts[i]),
+        "first_party": FIRST_PARTY_POINTS * float(arr.first_party[i]), "instruct": INSTRUCT_POINTS * float(arr.instruct[i]),
+        "availability": float(arr.avail[i]),
+    }
+    return Recommendation(entry=e, quant=ladder[j], rank_score=float(ev["rank"][i, j]), quality=float(ev["quality"][i, j]),
+                          total_bytes=int(ev["total"][i, j]), gpu_bytes=int(ev["gpu_bytes"][i, j]),
+                          cpu_bytes=int(ev["cpu_bytes"][i, j]), verdict=str(ev["verdict"][i, j]), fits=bool(ev["fits"][i, j]),
+                          decode_tok_s=float(ev["decode"][i, j]), prefill_tok_s=float(ev["prefill"][i, j]),
+                          context=int(ev["ctx"][i, 0]), rejected_better=rej, n_cpu_moe=int(ev["n_cpu_moe"][i, j]),
+                          rank_terms=terms)
 
 
 def _broken_by_report(r, c: Constraints) -> str | None:
@@ -755,3 +833,53 @@ def _vector_report(rec: Recommendation, hw, backend: str, parts: tuple[int, int,
         prefill_tok_s=rec.prefill_tok_s, decode_tok_s=rec.decode_tok_s, decode_tok_s_range=(rec.decode_tok_s * 0.7, rec.decode_tok_s * 1.3),
         reasons=[f"vectorised catalog estimate (the full per-model estimate covers the first {REFINE_MAX} results)"],
     )
+
+
+def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=None, catalog=None,
+                     sort: str = "rank") -> RecommendResult:
+    """Which quantization of THIS model: every quantization of the ladder for one catalog model, the passing ones
+    best first (by `sort`), then the ones breaking a constraint with the constraint they break."""
+    from llmfit_core.catalog import load_catalog
+    from llmfit_core.errors import ResolveError
+
+    c = constraints or Constraints()
+    if sort not in SORTS:
+        raise ConstraintError(f"unknown sort {sort!r} (valid: {', '.join(SORTS)})")
+    cat = catalog or load_catalog()
+    e = cat.find(ref.strip()) if isinstance(ref, str) and ref.strip() else None
+    if e is None:
+        raise ResolveError(f"{ref!r} is not in the catalog (try `llmfit search {str(ref).split('/')[-1]}`)")
+    hw = resolve_hw(hardware)
+    ladder = _ladder(c)
+    arr = catalog_arrays([e])
+    ev = evaluate(arr, hw, c, ladder)
+    ok = np.ones(ev["total"].shape, bool)
+    for m in _pair_masks(ev, c).values():
+        ok &= m
+    res = RecommendResult(hardware_name=hw.name, backend=ev["backend"].name, context=c.context, constraints=c,
+                          models_considered=1, pairs_considered=len(ladder), pairs_passing=int(ok.sum()))
+    recs = []
+    for j in range(len(ladder)):
+        rec = _recommendation(ev, c, ladder, e, 0, j, arr)
+        rec.rejected_better = None
+        rec.report = _full_report(e, ladder[j], hw, rec.context)
+        broken = None
+        if rec.report is not None:
+            r = rec.report
+            rec.total_bytes, rec.verdict, rec.fits = r.memory.total_bytes, r.verdict, r.fits
+            rec.gpu_bytes, rec.cpu_bytes = r.memory.gpu_bytes, r.memory.cpu_bytes
+            rec.decode_tok_s, rec.prefill_tok_s = r.decode_tok_s, r.prefill_tok_s
+            broken = _broken_by_report(r, c)
+        else:
+            parts = (int(ev["weights"][0, j]), int(ev["kv"][0, j]), int(ev["overhead"]))
+            rec.report = _vector_report(rec, hw, ev["backend"].name, parts)
+            broken = None if ok[0, j] else _why_rejected(ev, c, 0, j, ladder[j])
+        rec.rejected_better = f"breaks: {broken}" if broken else None
+        recs.append(rec)
+    figure = {"rank": lambda r: -r.rank_score, "speed": lambda r: -r.decode_tok_s, "quality": lambda r: -r.quality,
+              "memory": lambda r: r.total_bytes, "context": lambda r: -r.rank_score}[sort]
+    res.items = sorted(recs, key=lambda r: (r.rejected_better is not None, round(figure(r), 1), ladder.index(r.quant)))
+    res.pairs_passing = sum(1 for r in recs if r.rejected_better is None)
+    if not res.pairs_passing:
+        res.notes.append(f"no quantization of {e.id} meets every constraint here")
+    return res

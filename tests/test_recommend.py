@@ -62,9 +62,14 @@ def test_score_is_the_documented_formula():
     e = _llama8b()
     (r,) = recommend(Constraints(), hardware=GPU24, top=1, catalog=Catalog([e]), refine=False).items
     assert r.quant == "Q8_0" and r.verdict == "runs"
-    quality = 30 + 12 * math.log2(8.030261248) + 3 - 10 * 0.0026  # llama-3.1 bonus 3, Q8_0 +0.0026 ppl
-    speed = 15 * min(1.0, math.log(r.decode_tok_s) / math.log(60))
-    assert r.rank_score == pytest.approx(quality + speed + 5 + 2 + 3, abs=0.01)  # runs +5, one GGUF repo +2, chat +3
+    quality = 30 + 12 * math.log2(8.030261248) + 3 - 10 * 0.0026  # undated: llama-3.1 family bonus 3; Q8_0 +0.0026 ppl
+    speed = 20 * min(1.0, math.log(r.decode_tok_s / 5) / math.log(40))
+    # runs +5, context 128k +2, private/unclassified entry +4 (first-party term), chat +3, one GGUF repo +2
+    assert r.rank_score == pytest.approx(quality + speed + 5 + 2 + 4 + 3 + 2, abs=0.01)
+    assert sum(r.rank_terms.values()) == pytest.approx(r.rank_score, abs=0.01)
+    d = r.to_dict()
+    assert d["rank_points"] == d["rank_score"] and set(d["rank_terms"]) == {
+        "size", "generation", "quant_loss", "speed", "fit", "context", "first_party", "instruct", "availability"}
     res = recommend(Constraints(), hardware=GPU24, top=8, refine=False)
     scores = [round(r.rank_score, 1) for r in res.items]
     assert scores == sorted(scores, reverse=True)
@@ -247,7 +252,7 @@ def test_catalog_hybrids_kv_layers_agree_between_recommend_and_fit(model_id, kv_
     e = dataclasses.replace(e, format="safetensors", quant=None, gguf=[{"repo": "acme/x-GGUF", "quants": {}}], mlx=[],
                             awq=[], gptq=[], variant_of=None)
     ctx = min(131072, e.max_context)
-    r = recommend(Constraints(context=ctx), hardware=big, catalog=Catalog([e]), top=1, refine=False).items[0]
+    r = recommend(Constraints(context=ctx), hardware=big, catalog=Catalog([e]), top=1, refine=False, modified=True).items[0]
     spec = e.to_spec(r.quant)
     full = fit_spec(spec, hardware=big, context=ctx)
     per_layer = e.n_kv_heads * e.head_dim * 2 * 2 * ctx  # K+V, f16
@@ -256,3 +261,106 @@ def test_catalog_hybrids_kv_layers_agree_between_recommend_and_fit(model_id, kv_
     assert fit_kv == kv_layers * per_layer
     assert abs(r.to_dict()["memory"]["kv_cache_bytes"] / fit_kv - 1) < 1e-6
     assert (e.n_layers != kv_layers) == any("layer layout assumed" in x for x in full.reasons)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 14 / issue 12 item 6: what a person would pick, readable ranks, filters that filter
+
+
+def test_coding_on_a_24gb_gpu_looks_like_an_expert_pick():
+    res = recommend(parse_constraints("use coding"), hardware="workstation-4090", top=10)
+    ids = [r.entry.id for r in res.items]
+    assert "Qwen/Qwen3-Coder-30B-A3B-Instruct" in ids[:3], ids
+    assert not any("coder3101" in i or "heretic" in i.lower() or "CodeLlama" in i for i in ids), ids
+    assert all(r.entry.publisher == "first-party" or r.entry.well_known for r in res.items), ids
+    assert sum(1 for r in res.items if r.entry.is_moe) >= 3  # MoE models where their speed wins
+    assert all(r.entry.released and r.entry.released >= "2024-09" for r in res.items[:5])  # recent releases first
+
+
+def test_16gb_cpu_default_pick_is_not_a_pruned_community_upload():
+    res = recommend(Constraints(), hardware="cpu-only-16gb", top=10)
+    first = res.items[0].entry
+    assert "REAP" not in first.id and first.publisher == "first-party", first.id
+    assert not any(r.entry.modified for r in res.items)
+
+
+def test_community_and_modified_uploads_only_when_asked():
+    c = parse_constraints("use coding")
+    default = recommend(c, hardware="workstation-4090", top=5, refine=False)
+    wide = recommend(c, hardware="workstation-4090", top=5, refine=False, community=True)
+    everything = recommend(c, hardware="workstation-4090", top=50, refine=False, modified=True, distinct=False)
+    assert default.models_considered < wide.models_considered < everything.models_considered
+    assert not any(r.entry.modified for r in wide.items)
+    assert any(r.entry.modified for r in everything.items)
+
+
+def test_never_shows_a_row_under_its_own_speed_floor():
+    for hw in ("cpu-only-16gb", "raspberry-pi-5", "laptop-rtx4060"):
+        res = recommend(Constraints(), hardware=hw, top=10)
+        if any("at least 5 tok/s" in n for n in res.notes):
+            assert all(r.decode_tok_s >= 5 for r in res.items), [(r.entry.id, r.decode_tok_s) for r in res.items]
+            assert all(r.report.decode_tok_s >= 5 for r in res.items)
+
+
+def test_sort_orders_and_ties_are_deterministic():
+    c = parse_constraints("use chat")
+    fast = recommend(c, hardware="workstation-4090", top=8, refine=False, sort="speed")
+    speeds = [round(r.decode_tok_s, 1) for r in fast.items]
+    assert speeds == sorted(speeds, reverse=True)
+    small = recommend(c, hardware="workstation-4090", top=8, refine=False, sort="memory")
+    mem = [r.total_bytes >> 20 for r in small.items]
+    assert mem == sorted(mem)
+    again = recommend(c, hardware="workstation-4090", top=8, refine=False, sort="memory")
+    assert [r.entry.id for r in again.items] == [r.entry.id for r in small.items]
+    with pytest.raises(ConstraintError, match="valid: rank, speed, quality, memory, context"):
+        recommend(c, hardware="workstation-4090", sort="fastest")
+
+
+def test_which_quant_of_this_model():
+    from llmfit_core.recommend import recommend_quants
+
+    res = recommend_quants("Qwen/Qwen3-Coder-30B-A3B-Instruct", Constraints(), hardware="workstation-4090")
+    quants = [r.quant for r in res.items]
+    assert {r.entry.id for r in res.items} == {"Qwen/Qwen3-Coder-30B-A3B-Instruct"} and len(set(quants)) == len(quants) >= 5
+    assert res.items[0].rejected_better is None and res.items[0].fits
+    capped = recommend_quants("Qwen/Qwen3-Coder-30B-A3B-Instruct", parse_constraints("max 16GB"), hardware="workstation-4090")
+    assert all(r.total_bytes <= 16 * GIB for r in capped.items if r.rejected_better is None)
+    assert any((r.rejected_better or "").startswith("breaks:") for r in capped.items)
+
+
+def test_cli_recommend_explain_sort_model_and_bad_values():
+    from llmfit_core.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["recommend", "--hardware", "workstation-4090", "use coding", "--top", "3", "--explain"])
+    assert res.exit_code == 0, res.output
+    assert "generation" in res.output and "first party" in res.output and "rank pts" in res.output
+    for args, valid in ((["--sort", "fastest"], "rank, speed, quality, memory, context"),
+                        (["--use", "cooking"], "chat, coding, reasoning")):
+        bad = CliRunner().invoke(cli, ["recommend", *args])
+        assert bad.exit_code == 1 and bad.output.count("\n") == 1 and valid in bad.output, bad.output
+    res = CliRunner().invoke(cli, ["recommend", "--model", "Qwen/Qwen3-32B", "--hardware", "workstation-4090", "--csv"])
+    rows = list(csv.reader(io.StringIO(res.output)))
+    assert res.exit_code == 0 and {r[1] for r in rows[1:]} == {"Qwen/Qwen3-32B"} and rows[1][-1] == "chosen"
+
+
+def test_cli_recommend_reads_well_at_80_columns(monkeypatch):
+    from llmfit_core.cli.main import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    res = CliRunner().invoke(cli, ["recommend", "--hardware", "workstation-4090", "use coding", "--top", "5"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert max(len(x) for x in lines) <= 80
+    assert any("Qwen/Qwen3-Coder-30B-A3B-Instruct" in x for x in lines)  # the whole name on one line
+    table = [x for x in lines if x.startswith("│")]
+    assert len(table) == 5  # one line per row: names are not folded
+    assert sum(1 for x in lines if "pts;" in x) == 5  # the figures left out of the narrow table follow the rows
+
+
+def test_list_fits_without_hardware_checks_this_machine(monkeypatch):
+    from llmfit_core.cli.main import cli
+
+    monkeypatch.setattr("llmfit_core.hardware.registry.resolve_hardware", lambda h=None: CPU16)
+    res = CliRunner().invoke(cli, ["list", "--fits", "--json", "--limit", "1"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["count"] < len(load_catalog().models)

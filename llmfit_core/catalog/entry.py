@@ -93,8 +93,8 @@ class CatalogEntry:
     mirrors: list[str] = field(default_factory=list)  # re-uploads merged into this entry
     variant_of: str | None = None  # set when this repo is a quantized copy of another entry
     # who made it (catalog.publishers): "first-party" (the model's own publisher), "community" (a fine-tune or
-    # merge by someone else) or "repackage" (a quantized / re-uploaded copy of someone else's model)
-    publisher: str = "community"
+    # merge by someone else), "repackage" (a quantized / re-uploaded copy of someone else's model); "" = not classified
+    publisher: str = ""
     modified: str | None = None  # why it is hidden by default: "abliterated", "uncensored", "merge", "pruned", ...
     well_known: str | None = None  # a community tune shown by default, with the reason (publishers.WELL_KNOWN_TUNES)
     # per-field source: "*" is the default for every field, other keys override it

@@ -80,7 +80,18 @@ def classify(e) -> tuple[str, str | None]:
 
 
 def shown_by_default(e) -> bool:
-    """First-party models and the listed well-known tunes, never a modified upload."""
+    """First-party models, the listed well-known tunes and the user's own (private catalog / unclassified)
+    entries; never a modified upload."""
     if e.modified:
         return False
-    return e.publisher == "first-party" or bool(e.well_known)
+    return e.publisher in ("first-party", "") or bool(e.well_known) or "catalog_file" in e.src
+
+
+def visible(e, community: bool = False, modified: bool = False) -> bool:
+    """Whether `recommend` considers `e`: by default `shown_by_default`; `community` adds every unmodified upload;
+    `modified` adds the modified ones too."""
+    if modified:
+        return True
+    if community:
+        return not e.modified
+    return shown_by_default(e)

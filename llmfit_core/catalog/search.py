@@ -33,7 +33,7 @@ def search_entries(entries, query: str) -> list:
 
 def filter_entries(entries, c: Constraints, hardware=None) -> list:
     """Entries meeting the model-level constraints (family, params, use, format, licence, context);
-    with `c.fits` and a hardware profile, only models with at least one quantization that fits it."""
+    with `c.fits`, only models with at least one quantization that fits `hardware` (None: this machine)."""
     from llmfit_core.recommend import DEFAULT_LADDER, _model_mask, catalog_arrays, evaluate, resolve_hw
 
     entries = list(entries)
@@ -45,7 +45,7 @@ def filter_entries(entries, c: Constraints, hardware=None) -> list:
     keep = np.ones(len(entries), bool)
     for m in masks.values():
         keep &= m
-    if c.fits and hardware is not None and keep.any():
+    if c.fits and keep.any():
         idx = np.nonzero(keep)[0]
         ev = evaluate(arr.take(idx), resolve_hw(hardware), Constraints(context=c.context), c.quants and tuple(c.quants) or DEFAULT_LADDER)
         keep[idx] = ev["fits"].any(axis=1)

@@ -18,8 +18,12 @@ GIB = 1024**3
 def _console(stderr: bool = False):
     from rich.console import Console
 
+    import os
+
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and int(columns) >= 40 else (None if stream.isatty() else 200)
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def _status(text: str):
@@ -101,6 +105,56 @@ def _show_entries(entries, total: int, as_json: bool, as_csv: bool, limit: int) 
     for r in _entry_rows(shown):
         t.add_row(*[str(x) for x in r])
     _console().print(t)
+
+
+REC_HEADER = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "rank pts",
+              "why not better"]
+NARROW = 100  # below this many columns the table keeps the columns a choice needs; the rest go below it
+
+
+def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool = False) -> None:
+    """The recommend table: every column in CSV and on wide terminals; at 80 columns the model name stays whole
+    on its line and the remaining figures follow each row (nothing is dropped, nothing wraps mid-name)."""
+    rows = []
+    for n, r in enumerate(res.items, 1):
+        name = r.entry.id + (f" (+{len(r.similar)} similar)" if r.similar and not as_csv else "")
+        rows.append([n, name, r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
+                     f"{r.prefill_tok_s:.0f}", f"{r.rank_score:.1f}",
+                     r.rejected_better or (("chosen" if n == 1 else "passes") if per_quant else "best quant")])
+    if as_csv:
+        _print_csv(REC_HEADER, rows)
+        return
+    from rich.table import Table
+
+    con = _console()
+    cons = ", ".join(t for _, t in c.describe()) or "no constraints"
+    title = f"Best models for {res.hardware_name} ({res.backend}) — {cons}"
+    caption = (f"{res.pairs_passing:,} of {res.pairs_considered:,} model × quant pairs pass; ranked in {res.rank_ms:.0f} ms"
+               " (rank pts: higher is better, see --explain)")
+    narrow = con.width < NARROW
+    cols = ["rank", "model", "quant", "memory", "decode tok/s"] if narrow else REC_HEADER
+    t = Table(title=title, caption=caption, expand=False, pad_edge=False)
+    for h in cols:
+        right = h in ("rank", "params", "memory", "decode tok/s", "prefill tok/s", "rank pts")
+        t.add_column("#" if h == "rank" else ("tok/s" if narrow and h == "decode tok/s" else h),
+                     justify="right" if right else "left", no_wrap=h != "why not better",
+                     overflow="fold", ratio=1 if h == "model" else None)
+    for row in rows:
+        cells = dict(zip(REC_HEADER, row))
+        cells["verdict"] = f"[{VERDICT_STYLE.get(row[5], 'bold')}]{row[5]}[/]"
+        t.add_row(*[str(cells[h]) for h in cols])
+    con.print(t)
+    if narrow:  # the columns left out above, one indented line per row
+        for row in rows:
+            cells = dict(zip(REC_HEADER, row))
+            con.print(f"{cells['rank']:>2}. {cells['verdict']}, {cells['params']}, prefill {cells['prefill tok/s']} tok/s, "
+                      f"{cells['rank pts']} pts; {cells['why not better']}", soft_wrap=False, overflow="fold")
+    if explain:
+        for n, r in enumerate(res.items, 1):
+            terms = ", ".join(f"{k.replace('_', ' ')} {v:+.1f}" for k, v in r.rank_terms.items())
+            con.print(f"{n:>2}. {r.entry.id} {r.quant}: {r.rank_score:.1f} = {terms}", overflow="fold")
+    for note in res.notes:
+        con.print(f"[dim]note: {note}[/dim]", overflow="fold")
 
 
 def _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=False):
@@ -270,14 +324,25 @@ def register(cli) -> None:
     @click.option("--quant", multiple=True, help="Only these quantizations (repeatable).")
     @click.option("--include-no-fit", is_flag=True, help="Also rank models that do not fit.")
     @click.option("--all-variants", is_flag=True, help="List fine-tunes of the same size and architecture separately.")
+    @click.option("--community", is_flag=True, help="Also community fine-tunes (default: first-party models and a few "
+                                                      "well-known tunes).")
+    @click.option("--modified", is_flag=True, help="Also uncensored / abliterated / merged / pruned uploads.")
+    @click.option("--sort", "sort", default="rank", help="rank (default), speed, quality, memory or context.")
+    @click.option("--explain", is_flag=True, help="Print the terms of each row's rank points.")
+    @click.option("--model", "model_ref", default=None, help="Which quantization of THIS model (catalog name).")
     @json_option
     @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
     @friendly_errors
     def recommend_cmd(constraints, hardware, top, min_tps, prefill_min, max_memory, max_vram, family, min_params,
-                      max_params, use, fmt, license, context, quant, include_no_fit, all_variants, as_json, as_csv):
-        """Best models for this machine (or --hardware), e.g. `llmfit recommend "min 20 tok/s, max 8GB" use coding`."""
+                      max_params, use, fmt, license, context, quant, include_no_fit, all_variants, community, modified,
+                      sort, explain, model_ref, as_json, as_csv):
+        """Best models for this machine (or --hardware), e.g. `llmfit recommend "min 20 tok/s, max 8GB" use coding`.
+
+        The "rank" column is rank points (higher is better, no upper bound; --explain shows its terms), not fit's
+        0-100 score. `--model NAME` lists every quantization of one model instead.
+        """
         from llmfit_core.constraints import from_flags, parse_constraints
-        from llmfit_core.recommend import recommend
+        from llmfit_core.recommend import recommend, recommend_quants
 
         c = parse_constraints(list(constraints)).merge(from_flags(
             min_tps=min_tps, prefill_min=prefill_min, max_memory=max_memory, max_vram=max_vram, context=context, use=use,
@@ -285,31 +350,15 @@ def register(cli) -> None:
             fits=not include_no_fit))
         cat = _load()
         with _status("ranking models × quantizations..."):
-            res = recommend(c, hardware=hardware, top=top, catalog=cat, distinct=not all_variants)
+            if model_ref:
+                res = recommend_quants(model_ref, c, hardware=hardware, catalog=cat, sort=sort)
+            else:
+                res = recommend(c, hardware=hardware, top=top, catalog=cat, distinct=not all_variants,
+                                community=community or modified, modified=modified, sort=sort)
         if as_json:
             _print_json(res.to_dict())
             return
-        header = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "score", "why not better"]
-        rows = [[n, r.entry.id + (f" (+{len(r.similar)} similar)" if r.similar and not as_csv else ""), r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
-                 f"{r.prefill_tok_s:.0f}", f"{r.rank_score:.1f}", r.rejected_better or "best quant"] for n, r in enumerate(res.items, 1)]
-        if as_csv:
-            _print_csv(header, rows)
-            return
-        from rich.table import Table
-
-        cons = ", ".join(t for _, t in c.describe()) or "no constraints"
-        t = Table(title=f"Best models for {res.hardware_name} ({res.backend}) — {cons}",
-                  caption=f"{res.pairs_passing:,} of {res.pairs_considered:,} model × quant pairs pass; ranked in {res.rank_ms:.0f} ms")
-        for h in header:
-            t.add_column(h, justify="right" if h in ("rank", "params", "memory", "decode tok/s", "prefill tok/s", "score") else "left",
-                         overflow="fold")
-        for row in rows:
-            row[5] = f"[{VERDICT_STYLE.get(row[5], 'bold')}]{row[5]}[/]"
-            t.add_row(*[str(x) for x in row])
-        con = _console()
-        con.print(t)
-        for n in res.notes:
-            con.print(f"[dim]note: {n}[/dim]")
+        _print_recommendations(res, c, as_csv, explain, per_quant=bool(model_ref))
 
     @cli.command("plan")
     @click.argument("models", nargs=-1, required=True)
