@@ -118,6 +118,8 @@ class CatalogArrays:
     gen_pts: np.ndarray
     ctx_pts: np.ndarray  # context term of the rank
     first_party: np.ndarray  # 1.0: the publisher's own release, a listed well-known tune or a private entry
+    modified: np.ndarray  # uncensored / abliterated / merged / pruned uploads (publishers.modification)
+    id_order: np.ndarray  # position of each id in sorted order: the last tie-breaker
     uses: list
     has_gguf: np.ndarray
     kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
@@ -191,6 +193,7 @@ def catalog_arrays(entries) -> CatalogArrays:
     eff = np.where(moe, params ** MOE_TOTAL_WEIGHT * active ** (1 - MOE_TOTAL_WEIGHT), params) / 1e9
     size_pts = 30.0 + 12.0 * np.log2(np.maximum(eff, 0.01))
     gen_pts = np.array([generation_points(e) for e in entries], float)
+    first_party = np.array([visible(e) for e in entries])
     quality = size_pts + gen_pts
     arr = CatalogArrays(
         entries=entries, params=params, active=active, layers=L, kv_heads=kv, heads=nh, head_dim=hd, hidden=H, vocab=V,
@@ -198,7 +201,8 @@ def catalog_arrays(entries) -> CatalogArrays:
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale, expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
         quality=quality, size_pts=size_pts, gen_pts=gen_pts,
         ctx_pts=2.0 * np.clip(np.log2(np.maximum(f("max_context"), 1.0) / 8192) / 4, 0.0, 1.0),
-        first_party=np.array([1.0 if visible(e) and not e.modified else 0.0 for e in entries]),
+        first_party=first_party.astype(float), modified=np.array([bool(e.modified) for e in entries]),
+        id_order=np.argsort(np.argsort(np.array([e.id for e in entries], dtype=object), kind="stable"), kind="stable"),
         uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
         kv_layer_frac=np.array([kv_layer_fraction(e.arch, e.n_layers, e.hidden_size) for e in entries]),
@@ -672,7 +676,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         # quantized re-uploads (MLX/NVFP4/bnb... repos) are not what one downloads as GGUF
         mmask["_not_packed"] = ~full.packed
     if not modified:
-        mmask["_publisher"] = np.array([visible(e, community, modified) for e in models])
+        mmask["_publisher"] = ~full.modified if community else full.first_party > 0
     sel = np.ones(len(models), bool)
     for m in mmask.values():
         sel &= m
@@ -713,7 +717,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     best_j = np.argmax(np.where(near_best, ev["quality"], -np.inf), axis=1)
     has = ok.any(axis=1)
     rows = np.nonzero(has)[0]
-    order = sorted(rows, key=lambda i: _sort_key(ev, arr, models, int(i), int(best_j[i]), sort))
+    order = _order(ev, arr, rows, best_j[rows], sort)
     res.rank_ms = (time.perf_counter() - t0) * 1000
     dropped: list[str] = []
     shown: dict[tuple, Recommendation] = {}
@@ -763,12 +767,14 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     return res
 
 
-def _sort_key(ev: dict, arr: CatalogArrays, models, i: int, j: int, sort: str) -> tuple:
-    """Order of candidate i (at its chosen quant j): the sort's figure, then rank points, availability, id."""
-    tie = (-round(float(ev["rank"][i, j]), 1), -float(arr.avail[i]), models[i].id)
-    figure = {"rank": 0.0, "speed": -round(float(ev["decode"][i, j]), 1), "quality": -round(float(ev["quality"][i, j]), 1),
-              "memory": round(float(ev["total"][i, j]) / 2**20), "context": -float(arr.max_ctx[i])}[sort]
-    return (figure, *tie)
+def _order(ev: dict, arr: CatalogArrays, rows: np.ndarray, js: np.ndarray, sort: str) -> np.ndarray:
+    """Candidates `rows` (at their chosen quants `js`) in display order: the sort's figure, then rank points,
+    availability, id (deterministic)."""
+    rank = -np.round(ev["rank"][rows, js], 1)
+    figure = {"rank": np.zeros(rows.size), "speed": -np.round(ev["decode"][rows, js], 1),
+              "quality": -np.round(ev["quality"][rows, js], 1), "memory": np.round(ev["total"][rows, js] / 2**20),
+              "context": -arr.max_ctx[rows]}[sort]
+    return rows[np.lexsort((arr.id_order[rows], -arr.avail[rows], rank, figure))]
 
 
 def _recommendation(ev: dict, c: Constraints, ladder, e, i: int, j: int, arr: CatalogArrays) -> Recommendation:
