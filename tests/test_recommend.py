@@ -364,3 +364,17 @@ def test_list_fits_without_hardware_checks_this_machine(monkeypatch):
     res = CliRunner().invoke(cli, ["list", "--fits", "--json", "--limit", "1"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["count"] < len(load_catalog().models)
+
+
+def test_cli_search_and_list_read_well_at_80_columns(monkeypatch):
+    from llmfit_core.cli.main import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    res = CliRunner().invoke(cli, ["search", "qwen3", "coder", "--limit", "5"])  # several words, no quoting needed
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert max(len(x) for x in lines) <= 80
+    assert any("Qwen/Qwen3-Coder-30B-A3B-Instruct" in x for x in lines)
+    assert "--csv or --json" in res.output  # the columns left out at 80 columns are named
+    piped = CliRunner().invoke(cli, ["list", "--use", "coding", "--limit", "3", "--csv"])
+    assert piped.output.splitlines()[0] == "id,family,params,context,uses,formats,license"

@@ -99,12 +99,29 @@ def _show_entries(entries, total: int, as_json: bool, as_csv: bool, limit: int) 
         return
     from rich.table import Table
 
-    t = Table(title=f"{len(entries):,} of {total:,} catalog models" + (f" (first {limit})" if len(entries) > limit else ""))
-    for h in header:
-        t.add_column(h, justify="right" if h in ("params", "context") else "left", overflow="fold")
+    con = _console()
+    narrow = con.width < NARROW
+    cols = ["id", "params", "context", "uses"] if narrow else header
+    caption = "family, formats and license: a wider terminal, --csv or --json" if narrow else None
+    t = Table(title=f"{len(entries):,} of {total:,} catalog models" + (f" (first {limit})" if len(entries) > limit else ""),
+              caption=caption, pad_edge=False)
+    for h in cols:
+        t.add_column(h, justify="right" if h in ("params", "context") else "left", no_wrap=h == "id",
+                     overflow="fold", ratio=1 if h == "id" else None)
     for r in _entry_rows(shown):
-        t.add_row(*[str(x) for x in r])
-    _console().print(t)
+        cells = dict(zip(header, r))
+        cells["context"] = f"{cells['context'] // 1024}k" if cells["context"] >= 1024 else str(cells["context"])
+        cells["uses"] = cells["uses"].replace(",", ", ")
+        cells["formats"] = cells["formats"].replace(",", ", ")
+        t.add_row(*[str(cells[h]) for h in cols])
+    con.print(t)
+
+
+def _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=False):
+    from llmfit_core.constraints import from_flags
+
+    return from_flags(context=context, use=use, license=license, family=family, fmt=fmt,
+                      min_params=min_params, max_params=max_params, fits=fits)
 
 
 REC_HEADER = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "rank pts",
@@ -155,13 +172,6 @@ def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool 
             con.print(f"{n:>2}. {r.entry.id} {r.quant}: {r.rank_score:.1f} = {terms}", overflow="fold")
     for note in res.notes:
         con.print(f"[dim]note: {note}[/dim]", overflow="fold")
-
-
-def _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=False):
-    from llmfit_core.constraints import from_flags
-
-    return from_flags(context=context, use=use, license=license, family=family, fmt=fmt,
-                      min_params=min_params, max_params=max_params, fits=fits)
 
 
 def register(cli) -> None:
@@ -272,7 +282,7 @@ def register(cli) -> None:
             click.echo(f"  skipped: {s}", err=True)
 
     @cli.command("search")
-    @click.argument("query")
+    @click.argument("query", nargs=-1, required=True)
     @filter_options
     @click.option("--limit", default=30, show_default=True)
     @json_option
@@ -282,6 +292,7 @@ def register(cli) -> None:
         """Find catalog models by name (all words must match)."""
         from llmfit_core.catalog.search import filter_entries, search_entries
 
+        query = " ".join(query)
         if len(query) > 200:
             from llmfit_core.errors import LlmfitError
 
