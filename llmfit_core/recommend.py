@@ -739,13 +739,8 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         for j in js:
             rec = _recommendation(ev, rc, ladder, e, int(i), int(j), arr)
             if refine and len(res.items) < REFINE_MAX:
-                rec.report = _full_report(e, ladder[j], hw, rec.context)
-                if rec.report is not None:
-                    r = rec.report
-                    rec.total_bytes, rec.verdict, rec.fits = r.memory.total_bytes, r.verdict, r.fits
-                    rec.gpu_bytes, rec.cpu_bytes = r.memory.gpu_bytes, r.memory.cpu_bytes
-                    rec.decode_tok_s, rec.prefill_tok_s = r.decode_tok_s, r.prefill_tok_s
-                    why = _broken_by_report(r, rc)
+                if _apply_report(rec, _full_report(e, ladder[j], hw, rec.context)):
+                    why = _broken_by_report(rec.report, rc)
                     if why:
                         dropped.append(f"{e.id} {ladder[j]}: {why}")
                         rec = None
@@ -794,6 +789,17 @@ def _recommendation(ev: dict, c: Constraints, ladder, e, i: int, j: int, arr: Ca
                           decode_tok_s=float(ev["decode"][i, j]), prefill_tok_s=float(ev["prefill"][i, j]),
                           context=int(ev["ctx"][i, 0]), rejected_better=rej, n_cpu_moe=int(ev["n_cpu_moe"][i, j]),
                           rank_terms=terms)
+
+
+def _apply_report(rec: Recommendation, report) -> bool:
+    """Take the full pipeline's figures (FitReport) into `rec`; False when there is no report."""
+    if report is None:
+        return False
+    rec.report = report
+    rec.total_bytes, rec.verdict, rec.fits = report.memory.total_bytes, report.verdict, report.fits
+    rec.gpu_bytes, rec.cpu_bytes = report.memory.gpu_bytes, report.memory.cpu_bytes
+    rec.decode_tok_s, rec.prefill_tok_s = report.decode_tok_s, report.prefill_tok_s
+    return True
 
 
 def _broken_by_report(r, c: Constraints) -> str | None:
@@ -868,14 +874,8 @@ def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=
     for j in range(len(ladder)):
         rec = _recommendation(ev, c, ladder, e, 0, j, arr)
         rec.rejected_better = None
-        rec.report = _full_report(e, ladder[j], hw, rec.context)
-        broken = None
-        if rec.report is not None:
-            r = rec.report
-            rec.total_bytes, rec.verdict, rec.fits = r.memory.total_bytes, r.verdict, r.fits
-            rec.gpu_bytes, rec.cpu_bytes = r.memory.gpu_bytes, r.memory.cpu_bytes
-            rec.decode_tok_s, rec.prefill_tok_s = r.decode_tok_s, r.prefill_tok_s
-            broken = _broken_by_report(r, c)
+        if _apply_report(rec, _full_report(e, ladder[j], hw, rec.context)):
+            broken = _broken_by_report(rec.report, c)
         else:
             parts = (int(ev["weights"][0, j]), int(ev["kv"][0, j]), int(ev["overhead"]))
             rec.report = _vector_report(rec, hw, ev["backend"].name, parts)

@@ -171,18 +171,18 @@ def apply_documented(e: CatalogEntry, stats: Counter) -> None:
     if changed:
         stats["documented: first-party entries with architecture fields filled or corrected"] += 1
     short = e.short_name
-    if _official_name(short) == d.name.lower():
-        if d.released and e.released != d.released:
-            e.src["released"] = f"documented release of {d.name} ({d.source}; the source list said {e.released})"
-            e.released = d.released
-            stats["documented: release date corrected"] += 1
-        uses = set(d.uses) | (set(e.uses) & {"vision", "embedding"})
-        if _is_base_model(short, d):
-            uses -= {"chat", "tool-use"}
-        if uses != set(e.uses):
-            e.uses = sorted(uses)
-            e.src["uses"] = f"documented uses of {d.name} ({d.source})"
-            stats["documented: uses corrected"] += 1
+    if _official_name(short) == d.name.lower() and d.released and e.released != d.released:
+        e.src["released"] = f"documented release of {d.name} ({d.source}; the source list said {e.released})"
+        e.released = d.released
+        stats["documented: release date corrected"] += 1
+    # uses: every first-party release of this size (the -Instruct-2507 of Qwen3-30B-A3B codes like the original)
+    uses = set(d.uses) | (set(e.uses) & {"vision", "embedding", "reasoning"})
+    if _is_base_model(short, d):
+        uses -= {"chat", "tool-use"}
+    if d.uses and uses != set(e.uses):
+        e.uses = sorted(uses)
+        e.src["uses"] = f"documented uses of {d.name} ({d.source})"
+        stats["documented: uses corrected"] += 1
 
 
 def fill_params_from_publisher(entries: list[CatalogEntry], stats: Counter) -> None:

@@ -63,7 +63,7 @@ class Documented:
 
 def _w(core: str) -> str:
     """A size name as a whole token of a repo name: 'llama-3.1-8b' in 'Hermes-3-Llama-3.1-8B' but not in '...-80b'."""
-    return rf"(?:^|[-_.]){core}(?=$|[-_.])"
+    return rf"(?:^|[-_.]){core}(?=$|[-_]|\.(?!\d))"  # "deepseek-v3" is not "deepseek-v3.1"
 
 
 def _cfg(org: str, repo: str) -> str:
