@@ -18,6 +18,7 @@ Rank points (higher is better; `rank_points` in --json, also under the older key
     context      = 2 × clamp(log2(trained context ÷ 8k) ÷ 4, 0, 1) (long-context models: up to +2 at 128k)
     first-party  = +4 for the publisher's own release (or a listed well-known tune, or your private entry)
     instruct     = +3 for instruction-tuned (chat) models: what people run interactively
+    specialist   = +3 when the model's own name says it is made for an asked-for use (a Coder for "use coding")
     availability = 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3): models people actually run
                    (the source list has no download counts; GGUF conversions by the big publishers are the proxy)
 Ties (same points to 0.1) go to more available models, then to the id (deterministic). `sort=` reorders by speed,
@@ -35,6 +36,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from llmfit_core.catalog.entry import uses_from_name
 from llmfit_core.catalog.publishers import visible
 from llmfit_core.constraints import Constraints, describe_field, fmt_gib
 from llmfit_core.errors import ConstraintError
@@ -118,6 +120,7 @@ class CatalogArrays:
     gen_pts: np.ndarray
     ctx_pts: np.ndarray  # context term of the rank
     first_party: np.ndarray  # 1.0: the publisher's own release, a listed well-known tune or a private entry
+    name_uses: list  # uses the model's own name marks it as made for (a "Coder" is made for coding)
     modified: np.ndarray  # uncensored / abliterated / merged / pruned uploads (publishers.modification)
     id_order: np.ndarray  # position of each id in sorted order: the last tie-breaker
     uses: list
@@ -144,6 +147,7 @@ MOE_TOTAL_WEIGHT = 0.8  # MoE effective size = total^0.8 · active^0.2
 GENERATION_PER_YEAR = 10.0
 GENERATION_RANGE = (-10.0, 25.0)
 FIRST_PARTY_POINTS = 4.0
+SPECIALIST_POINTS = 3.0
 QUANT_SLACK = 3.0  # rank points a higher-quality quantization may trail the model's best-ranked one and still be chosen
 SPEED_POINTS, SPEED_FLOOR, SPEED_TOP = 20.0, 5.0, 200.0
 SORTS = ("rank", "speed", "quality", "memory", "context")
@@ -203,7 +207,8 @@ def catalog_arrays(entries) -> CatalogArrays:
         ctx_pts=2.0 * np.clip(np.log2(np.maximum(f("max_context"), 1.0) / 8192) / 4, 0.0, 1.0),
         first_party=first_party.astype(float), modified=np.array([bool(e.modified) for e in entries]),
         id_order=np.argsort(np.argsort(np.array([e.id for e in entries], dtype=object), kind="stable"), kind="stable"),
-        uses=[set(e.uses) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
+        uses=[set(e.uses) for e in entries],
+        name_uses=[set(uses_from_name(e.short_name)) - {"chat", "tool-use"} for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
         kv_layer_frac=np.array([kv_layer_fraction(e.arch, e.n_layers, e.hidden_size) for e in entries]),
         window=f("sliding_window"),
@@ -386,6 +391,15 @@ def _model_mask(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
     return masks
 
 
+def specialist_points(arr: CatalogArrays, c: Constraints) -> np.ndarray:
+    """+3 for a model made for an asked-for use (its own name says so: a Coder when coding is asked for)."""
+    return np.array([_specialist(u, c) for u in arr.name_uses]) if c.uses else np.zeros(len(arr.entries))
+
+
+def _specialist(name_uses: set, c: Constraints) -> float:
+    return SPECIALIST_POINTS if name_uses & (set(c.uses) - {"chat", "tool-use"}) else 0.0
+
+
 def speed_pts(decode):
     """Speed term of the rank: 20 × clamp(ln(tok/s ÷ 5) ÷ ln(200 ÷ 5), 0, 1)."""
     return SPEED_POINTS * np.clip(np.log(np.maximum(decode, 1e-9) / SPEED_FLOOR) / math.log(SPEED_TOP / SPEED_FLOOR), 0.0, 1.0)
@@ -544,7 +558,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     quality = col(arr.quality) - penalty
     head_pts = np.select([verdict == "runs", verdict == "tight", verdict == "offload"], [5.0, -5.0, -10.0], -100.0)
     base_rank = (quality + head_pts + col(arr.avail) + INSTRUCT_POINTS * col(arr.instruct) + col(arr.ctx_pts)
-                 + FIRST_PARTY_POINTS * col(arr.first_party))
+                 + FIRST_PARTY_POINTS * col(arr.first_party) + col(specialist_points(arr, c)))
 
     # 1) roofline speeds for every pair; 2) the learned correction for the pairs of the `correct_models`
     # best candidates by that provisional rank (it moves speeds by tens of percent: a model far below
@@ -781,7 +795,7 @@ def _recommendation(ev: dict, c: Constraints, ladder, e, i: int, j: int, arr: Ca
         "size": float(arr.size_pts[i]), "generation": float(arr.gen_pts[i]), "quant_loss": -float(ev["quant_loss"][i, j]),
         "speed": float(speed_pts(ev["decode"][i, j])), "fit": float(ev["fit_pts"][i, j]), "context": float(arr.ctx_pts[i]),
         "first_party": FIRST_PARTY_POINTS * float(arr.first_party[i]), "instruct": INSTRUCT_POINTS * float(arr.instruct[i]),
-        "availability": float(arr.avail[i]),
+        "availability": float(arr.avail[i]), "specialist": _specialist(arr.name_uses[i], c),
     }
     return Recommendation(entry=e, quant=ladder[j], rank_score=float(ev["rank"][i, j]), quality=float(ev["quality"][i, j]),
                           total_bytes=int(ev["total"][i, j]), gpu_bytes=int(ev["gpu_bytes"][i, j]),

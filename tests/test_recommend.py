@@ -69,7 +69,8 @@ def test_score_is_the_documented_formula():
     assert sum(r.rank_terms.values()) == pytest.approx(r.rank_score, abs=0.01)
     d = r.to_dict()
     assert d["rank_points"] == d["rank_score"] and set(d["rank_terms"]) == {
-        "size", "generation", "quant_loss", "speed", "fit", "context", "first_party", "instruct", "availability"}
+        "size", "generation", "quant_loss", "speed", "fit", "context", "first_party", "instruct", "availability",
+        "specialist"}
     res = recommend(Constraints(), hardware=GPU24, top=8, refine=False)
     scores = [round(r.rank_score, 1) for r in res.items]
     assert scores == sorted(scores, reverse=True)
