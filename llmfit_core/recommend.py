@@ -305,6 +305,11 @@ class Recommendation:
     n_cpu_moe: int = 0  # MoE expert offload: llama.cpp --n-cpu-moe N (vectorised estimate)
     rank_terms: dict = field(default_factory=dict)  # the terms rank_score is the sum of (module doc)
 
+    @property
+    def max_context(self) -> int | None:
+        """The largest context that fits here with this quant (context_fit, via the report)."""
+        return getattr(self.report, "max_context", None)
+
     def to_dict(self) -> dict:
         """FitReport.to_dict() (the `fit --json` contract) plus the catalog id and ranking facts."""
         d = self.report.to_dict() if self.report is not None else {}
@@ -858,7 +863,21 @@ def _vector_report(rec: Recommendation, hw, backend: str, parts: tuple[int, int,
         fits=rec.fits, verdict=rec.verdict, score=fit_score(rec.verdict, rec.decode_tok_s),
         prefill_tok_s=rec.prefill_tok_s, decode_tok_s=rec.decode_tok_s, decode_tok_s_range=(rec.decode_tok_s * 0.7, rec.decode_tok_s * 1.3),
         reasons=[f"vectorised catalog estimate (the full per-model estimate covers the first {REFINE_MAX} results)"],
+        max_context=_max_context(rec, hw, backend),
     )
+
+
+def _max_context(rec: Recommendation, hw, backend: str) -> int | None:
+    """context_fit's largest context for a row the full pipeline did not estimate, holding its placement kind
+    (all layers on the GPU, or MoE expert offload) as fit's report does (None when unavailable)."""
+    try:
+        from llmfit_core.context_fit import max_context
+    except ImportError:
+        return None
+    e = rec.entry
+    on_gpu = bool(rec.gpu_bytes) and rec.gpu_bytes >= rec.total_bytes
+    return max_context(e.to_spec(rec.quant), hw, backend, cpu_moe=bool(rec.n_cpu_moe),
+                       gpu_layers=e.n_layers + 1 if on_gpu and not rec.n_cpu_moe else None)  # + the output layer
 
 
 def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=None, catalog=None,

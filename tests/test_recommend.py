@@ -379,3 +379,20 @@ def test_cli_search_and_list_read_well_at_80_columns(monkeypatch):
     assert "--csv or --json" in res.output  # the columns left out at 80 columns are named
     piped = CliRunner().invoke(cli, ["list", "--use", "coding", "--limit", "3", "--csv"])
     assert piped.output.splitlines()[0] == "id,family,params,context,uses,formats,license"
+
+
+def test_each_pick_says_the_largest_context_that_fits_here():
+    from llmfit_core.context_fit import max_context
+
+    res = recommend(parse_constraints("use coding"), hardware="workstation-4090", top=3)
+    for r in res.items:
+        assert r.max_context and 512 <= r.max_context <= r.entry.max_context
+        assert r.to_dict()["max_context"] == r.max_context
+    coder = next(r for r in res.items if r.entry.id == "Qwen/Qwen3-Coder-30B-A3B-Instruct")
+    assert coder.max_context < coder.entry.max_context  # 21 GB of weights on a 24 GB card: not the full 256k
+    # fit's figure for the same quant (all layers on the GPU held), and the vectorised rows compute it the same way
+    assert coder.max_context == fit_spec(coder.entry.to_spec(coder.quant), hardware="workstation-4090").max_context
+    assert coder.max_context == max_context(coder.entry.to_spec(coder.quant), "workstation-4090", coder.report.backend,
+                                            gpu_layers=coder.report.total_layers)
+    (vec,) = recommend(parse_constraints("use coding"), hardware="workstation-4090", top=1, refine=False).items
+    assert vec.entry.id == coder.entry.id and vec.max_context == coder.max_context

@@ -117,6 +117,13 @@ def _show_entries(entries, total: int, as_json: bool, as_csv: bool, limit: int) 
     con.print(t)
 
 
+def _ctx(n) -> str:
+    """A context as people write it: 131072 -> 128k; None (not even 512 tokens fit) -> '-'."""
+    if not n:
+        return "-"
+    return f"{n // 1024}k" if n % 1024 == 0 else f"{n / 1024:.1f}k"
+
+
 def _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=False):
     from llmfit_core.constraints import from_flags
 
@@ -124,8 +131,8 @@ def _constraints_from(family, min_params, max_params, use, fmt, license, context
                       min_params=min_params, max_params=max_params, fits=fits)
 
 
-REC_HEADER = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "rank pts",
-              "why not better"]
+REC_HEADER = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "max ctx",
+              "rank pts", "why not better"]
 NARROW = 100  # below this many columns the table keeps the columns a choice needs; the rest go below it
 
 
@@ -136,7 +143,7 @@ def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool 
     for n, r in enumerate(res.items, 1):
         name = r.entry.id + (f" (+{len(r.similar)} similar)" if r.similar and not as_csv else "")
         rows.append([n, name, r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
-                     f"{r.prefill_tok_s:.0f}", f"{r.rank_score:.1f}",
+                     f"{r.prefill_tok_s:.0f}", _ctx(r.max_context), f"{r.rank_score:.1f}",
                      r.rejected_better or (("chosen" if n == 1 else "passes") if per_quant else "best quant")])
     if as_csv:
         _print_csv(REC_HEADER, rows)
@@ -152,7 +159,7 @@ def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool 
     cols = ["rank", "model", "quant", "memory", "decode tok/s"] if narrow else REC_HEADER
     t = Table(title=title, caption=caption, expand=False, pad_edge=False)
     for h in cols:
-        right = h in ("rank", "params", "memory", "decode tok/s", "prefill tok/s", "rank pts")
+        right = h in ("rank", "params", "memory", "decode tok/s", "prefill tok/s", "max ctx", "rank pts")
         t.add_column("#" if h == "rank" else ("tok/s" if narrow and h == "decode tok/s" else h),
                      justify="right" if right else "left", no_wrap=h != "why not better",
                      overflow="fold", ratio=1 if h == "model" else None)
@@ -164,8 +171,9 @@ def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool 
     if narrow:  # the columns left out above, one indented line per row
         for row in rows:
             cells = dict(zip(REC_HEADER, row))
-            con.print(f"{cells['rank']:>2}. {cells['verdict']}, {cells['params']}, prefill {cells['prefill tok/s']} tok/s, "
-                      f"{cells['rank pts']} pts; {cells['why not better']}", soft_wrap=False, overflow="fold")
+            con.print(f"{cells['rank']:>2}. {cells['verdict']}, {cells['params']}, max context {cells['max ctx']}, prefill "
+                      f"{cells['prefill tok/s']} tok/s, {cells['rank pts']} pts; {cells['why not better']}",
+                      soft_wrap=False, overflow="fold")
     if explain:
         for n, r in enumerate(res.items, 1):
             terms = ", ".join(f"{k.replace('_', ' ')} {v:+.1f}" for k, v in r.rank_terms.items())
