@@ -499,3 +499,18 @@ def test_cli_catalog_validate_reports_a_wrong_fact_with_its_evidence(tmp_path):
     res = CliRunner().invoke(cli, ["catalog", "validate", str(f)])
     assert res.exit_code == 1
     assert "max_context 1,048,576 -> 131,072" in res.output and "config.json" in res.output
+
+
+def test_private_models_are_recommended_by_default_hub_updates_by_publisher(tmp_path, monkeypatch):
+    from llmfit_core.catalog.publishers import shown_by_default
+
+    f = tmp_path / "ours.jsonl"
+    f.write_text(json.dumps(llama8b(id="acme/Our-Llama-8B")) + "\n")
+    monkeypatch.setenv("LLMFIT_CATALOG_PATH", str(f))
+    hub = tmp_path / "home" / "catalog" / "hub.jsonl"  # what `catalog update` fetched
+    hub.parent.mkdir(parents=True)
+    hub.write_text(json.dumps(llama8b(id="someone/Llama-8B-Tune")) + "\n")
+    cat = load_catalog()
+    ours, theirs = cat.get("acme/Our-Llama-8B"), cat.get("someone/Llama-8B-Tune")
+    assert ours.publisher == "community" and shown_by_default(ours)  # the user's own registry
+    assert theirs.publisher == "community" and not shown_by_default(theirs)

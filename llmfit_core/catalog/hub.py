@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmfit_core.catalog.entry import CatalogEntry, family_of, uses_from_name
+from llmfit_core.catalog.store import HUB_UPDATES
 from llmfit_core.errors import CatalogError, LlmfitError, ModelReadError
 
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.I)
@@ -174,7 +175,7 @@ def update_catalog(search: str | None = None, author: str | None = None, limit: 
     if limit:
         listed = _hub_call(lambda: list(api.list_models(search=search, author=author, limit=limit)))  # lazy listing
     out_dir = out_dir or user_catalog_dir()
-    path = out_dir / "hub.jsonl"
+    path = out_dir / HUB_UPDATES
     existing = _read_jsonl(path)
     res = UpdateResult(path=str(path))
     gguf_repos = []

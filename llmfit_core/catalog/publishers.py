@@ -84,7 +84,7 @@ def shown_by_default(e) -> bool:
     entries; never a modified upload."""
     if e.modified:
         return False
-    return e.publisher in ("first-party", "") or bool(e.well_known) or "catalog_file" in e.src
+    return e.publisher in ("first-party", "") or bool(e.well_known) or e.src.get("origin") == "private"
 
 
 def visible(e, community: bool = False, modified: bool = False) -> bool:

@@ -24,6 +24,7 @@ ENV_PATH = "LLMFIT_CATALOG_PATH"
 SHIPPED = "catalog.json.gz"
 MAX_FILE_BYTES = 64 << 20  # a private catalog larger than this is refused (bounded memory)
 CATALOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
+HUB_UPDATES = "hub.jsonl"  # what `llmfit catalog update` fetched from the Hub (not the user's own models)
 
 
 @dataclass
@@ -203,6 +204,8 @@ def load_file(path: Path, origin: str) -> tuple[list[CatalogEntry], list[str]]:
         warnings += [f"{where}: {e.id}: fixed {r}" for r in repairs if not r.startswith("unverified")]
         e.src.setdefault("*", origin)
         e.src["catalog_file"] = str(path)
+        if path.name != HUB_UPDATES:
+            e.src["origin"] = "private"  # the user's own registry / `catalog add`: shown like first-party models
         out.append(e)
     return out, warnings
 
