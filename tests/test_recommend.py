@@ -344,18 +344,42 @@ def test_cli_recommend_explain_sort_model_and_bad_values():
     assert res.exit_code == 0 and {r[1] for r in rows[1:]} == {"Qwen/Qwen3-32B"} and rows[1][-1] == "chosen"
 
 
-def test_cli_recommend_reads_well_at_80_columns(monkeypatch):
+def _run_cli(args, terminal: bool):
+    """The CLI's output on an 80-column terminal (TTY_COMPATIBLE makes rich treat it as one) or piped."""
+    import re
+
     from llmfit_core.cli.main import cli
 
-    monkeypatch.setenv("COLUMNS", "80")
-    res = CliRunner().invoke(cli, ["recommend", "--hardware", "workstation-4090", "use coding", "--top", "5"])
+    env = {"COLUMNS": "80", "LINES": "50", "NO_COLOR": "1", "FORCE_COLOR": None, "TTY_COMPATIBLE": "1" if terminal else "0"}
+    res = CliRunner().invoke(cli, list(args), env=env)
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
-    assert max(len(x) for x in lines) <= 80
-    assert any("Qwen/Qwen3-Coder-30B-A3B-Instruct" in x for x in lines)  # the whole name on one line
-    table = [x for x in lines if x.startswith("│")]
-    assert len(table) == 5  # one line per row: names are not folded
-    assert sum(1 for x in lines if "pts;" in x) == 5  # the figures left out of the narrow table follow the rows
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", res.stdout)
+
+
+def test_cli_recommend_reads_well_at_80_columns_and_pipes_whole():
+    args = ["recommend", "--hardware", "workstation-4090", "use coding", "--top", "5"]
+    out = _run_cli(args, terminal=True)
+    lines = out.splitlines()
+    assert max(len(x.rstrip()) for x in lines) <= 80 and "…" not in out
+    assert any(x.strip() == "Qwen/Qwen3-Coder-30B-A3B-Instruct" or x.startswith("Qwen/Qwen3-Coder-30B-A3B-Instruct ")
+               for x in lines)  # the whole name on its own line, not folded 5 characters a line
+    assert sum(1 for x in lines if x.startswith("Qwen/Qwen3-Coder-30B")) == 1
+    piped = _run_cli(args, terminal=False).splitlines()
+    header = next(x for x in piped if x.startswith("rank"))
+    for h in ("model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "max ctx", "rank pts",
+              "why not better"):
+        assert h in header
+    rows = [x for x in piped if x.lstrip()[:1].isdigit() and "pairs pass" not in x]
+    assert len(rows) == 5 and "Qwen/Qwen3-Coder-30B-A3B-Instruct" in rows[0] and "tok/s" in rows[0]
+
+
+def test_cli_search_and_list_read_well_at_80_columns():
+    out = _run_cli(["search", "qwen3", "coder", "--limit", "5"], terminal=True)  # several words, no quoting needed
+    assert max(len(x.rstrip()) for x in out.splitlines()) <= 80 and "…" not in out
+    assert any(x.strip() == "Qwen/Qwen3-Coder-30B-A3B-Instruct" for x in out.splitlines())
+    piped = _run_cli(["list", "--use", "coding", "--limit", "3"], terminal=False).splitlines()
+    assert [h in piped[1] for h in ("id", "family", "params", "context", "uses", "formats", "license")] == [True] * 7
+    assert len(piped) == 5  # title, header, one line per model
 
 
 def test_list_fits_without_hardware_checks_this_machine(monkeypatch):
@@ -366,19 +390,6 @@ def test_list_fits_without_hardware_checks_this_machine(monkeypatch):
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["count"] < len(load_catalog().models)
 
-
-def test_cli_search_and_list_read_well_at_80_columns(monkeypatch):
-    from llmfit_core.cli.main import cli
-
-    monkeypatch.setenv("COLUMNS", "80")
-    res = CliRunner().invoke(cli, ["search", "qwen3", "coder", "--limit", "5"])  # several words, no quoting needed
-    assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
-    assert max(len(x) for x in lines) <= 80
-    assert any("Qwen/Qwen3-Coder-30B-A3B-Instruct" in x for x in lines)
-    assert "--csv or --json" in res.output  # the columns left out at 80 columns are named
-    piped = CliRunner().invoke(cli, ["list", "--use", "coding", "--limit", "3", "--csv"])
-    assert piped.output.splitlines()[0] == "id,family,params,context,uses,formats,license"
 
 
 def test_each_pick_says_the_largest_context_that_fits_here():

@@ -18,12 +18,8 @@ GIB = 1024**3
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    import os
-
     stream = sys.stderr if stderr else sys.stdout
-    columns = os.environ.get("COLUMNS", "")
-    width = int(columns) if columns.isdigit() and int(columns) >= 40 else (None if stream.isatty() else 200)
-    return Console(stderr=stderr, highlight=False, width=width)
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)
 
 
 def _status(text: str):
@@ -93,28 +89,15 @@ def _show_entries(entries, total: int, as_json: bool, as_csv: bool, limit: int) 
     if as_json:
         _print_json({"count": len(entries), "models": [e.to_dict() for e in shown]})
         return
-    header = ["id", "family", "params", "context", "uses", "formats", "license"]
-    if as_csv:
-        _print_csv(header, _entry_rows(shown))
-        return
-    from rich.table import Table
+    from llmfit_core.cli.common import Col, print_table
 
-    con = _console()
-    narrow = con.width < NARROW
-    cols = ["id", "params", "context", "uses"] if narrow else header
-    caption = "family, formats and license: a wider terminal, --csv or --json" if narrow else None
-    t = Table(title=f"{len(entries):,} of {total:,} catalog models" + (f" (first {limit})" if len(entries) > limit else ""),
-              caption=caption, pad_edge=False)
-    for h in cols:
-        t.add_column(h, justify="right" if h in ("params", "context") else "left", no_wrap=h == "id",
-                     overflow="fold", ratio=1 if h == "id" else None)
-    for r in _entry_rows(shown):
-        cells = dict(zip(header, r))
-        cells["context"] = f"{cells['context'] // 1024}k" if cells["context"] >= 1024 else str(cells["context"])
-        cells["uses"] = cells["uses"].replace(",", ", ")
-        cells["formats"] = cells["formats"].replace(",", ", ")
-        t.add_row(*[str(cells[h]) for h in cols])
-    con.print(t)
+    columns = [Col("id", key=True), Col("family"), Col("params", right=True), Col("context", right=True),
+               Col("uses", wrap=True), Col("formats", wrap=True), Col("license")]
+    rows = _entry_rows(shown)
+    if not as_csv:  # lists wrap at their commas, not inside a word
+        rows = [[i, f, p, c, u.replace(",", ", "), fm.replace(",", ", "), lic] for i, f, p, c, u, fm, lic in rows]
+    title = f"{len(entries):,} of {total:,} catalog models" + (f" (first {limit})" if len(entries) > limit else "")
+    print_table(columns, rows, title=None if as_csv else title, as_csv=as_csv)
 
 
 def _ctx(n) -> str:
@@ -131,55 +114,38 @@ def _constraints_from(family, min_params, max_params, use, fmt, license, context
                       min_params=min_params, max_params=max_params, fits=fits)
 
 
-REC_HEADER = ["rank", "model", "quant", "params", "memory", "verdict", "decode tok/s", "prefill tok/s", "max ctx",
-              "rank pts", "why not better"]
-NARROW = 100  # below this many columns the table keeps the columns a choice needs; the rest go below it
+REC_COLUMNS = (("rank", True), ("model", False), ("quant", False), ("params", True), ("memory", True),
+               ("verdict", False), ("decode tok/s", True), ("prefill tok/s", True), ("max ctx", True),
+               ("rank pts", True), ("why not better", False))
 
 
 def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool = False) -> None:
-    """The recommend table: every column in CSV and on wide terminals; at 80 columns the model name stays whole
-    on its line and the remaining figures follow each row (nothing is dropped, nothing wraps mid-name)."""
+    """The recommend table through cli.common.print_table: a rich table when it fits the terminal, the narrow layout
+    at 80 columns (the model name whole on its own line), one plain line per row when piped; --csv for scripts."""
+    from llmfit_core.cli.common import Col, make_console, print_table, styled
+
     rows = []
     for n, r in enumerate(res.items, 1):
         name = r.entry.id + (f" (+{len(r.similar)} similar)" if r.similar and not as_csv else "")
-        rows.append([n, name, r.quant, _params(r.entry.params), _gib(r.total_bytes), r.verdict, f"{r.decode_tok_s:.1f}",
+        verdict = r.verdict if as_csv else styled(r.verdict, VERDICT_STYLE.get(r.verdict, "bold"))
+        rows.append([n, name, r.quant, _params(r.entry.params), _gib(r.total_bytes), verdict, f"{r.decode_tok_s:.1f}",
                      f"{r.prefill_tok_s:.0f}", _ctx(r.max_context), f"{r.rank_score:.1f}",
                      r.rejected_better or (("chosen" if n == 1 else "passes") if per_quant else "best quant")])
+    columns = [Col(h, right=right, key=h == "model", wrap=h == "why not better") for h, right in REC_COLUMNS]
     if as_csv:
-        _print_csv(REC_HEADER, rows)
+        print_table(columns, rows, as_csv=True)
         return
-    from rich.table import Table
-
-    con = _console()
+    con = make_console()
     cons = ", ".join(t for _, t in c.describe()) or "no constraints"
-    title = f"Best models for {res.hardware_name} ({res.backend}) — {cons}"
-    caption = (f"{res.pairs_passing:,} of {res.pairs_considered:,} model × quant pairs pass; ranked in {res.rank_ms:.0f} ms"
-               " (rank pts: higher is better, see --explain)")
-    narrow = con.width < NARROW
-    cols = ["rank", "model", "quant", "memory", "decode tok/s"] if narrow else REC_HEADER
-    t = Table(title=title, caption=caption, expand=False, pad_edge=False)
-    for h in cols:
-        right = h in ("rank", "params", "memory", "decode tok/s", "prefill tok/s", "max ctx", "rank pts")
-        t.add_column("#" if h == "rank" else ("tok/s" if narrow and h == "decode tok/s" else h),
-                     justify="right" if right else "left", no_wrap=h != "why not better",
-                     overflow="fold", ratio=1 if h == "model" else None)
-    for row in rows:
-        cells = dict(zip(REC_HEADER, row))
-        cells["verdict"] = f"[{VERDICT_STYLE.get(row[5], 'bold')}]{row[5]}[/]"
-        t.add_row(*[str(cells[h]) for h in cols])
-    con.print(t)
-    if narrow:  # the columns left out above, one indented line per row
-        for row in rows:
-            cells = dict(zip(REC_HEADER, row))
-            con.print(f"{cells['rank']:>2}. {cells['verdict']}, {cells['params']}, max context {cells['max ctx']}, prefill "
-                      f"{cells['prefill tok/s']} tok/s, {cells['rank pts']} pts; {cells['why not better']}",
-                      soft_wrap=False, overflow="fold")
+    print_table(columns, rows, title=f"Best models for {res.hardware_name} ({res.backend}) — {cons}", console=con)
+    con.print(f"{res.pairs_passing:,} of {res.pairs_considered:,} model × quant pairs pass; ranked in {res.rank_ms:.0f} ms "
+              "(rank pts: higher is better, not fit's 0-100 score; --explain shows the terms)", style="dim")
     if explain:
         for n, r in enumerate(res.items, 1):
             terms = ", ".join(f"{k.replace('_', ' ')} {v:+.1f}" for k, v in r.rank_terms.items())
-            con.print(f"{n:>2}. {r.entry.id} {r.quant}: {r.rank_score:.1f} = {terms}", overflow="fold")
+            con.print(f"{n:>2}. {r.entry.id} {r.quant}: {r.rank_score:.1f} = {terms}")
     for note in res.notes:
-        con.print(f"[dim]note: {note}[/dim]", overflow="fold")
+        con.print(f"note: {note}", style="dim")
 
 
 def register(cli) -> None:
