@@ -39,6 +39,7 @@ import numpy as np
 from llmfit_core.catalog.entry import uses_from_name
 from llmfit_core.catalog.publishers import visible
 from llmfit_core.constraints import Constraints, describe_field, fmt_gib
+from llmfit_core.defaults import LLAMACPP_DEFAULT_QUANT, default_quant
 from llmfit_core.errors import ConstraintError
 from llmfit_core.catalog.validate import _PACKED
 from llmfit_core.quant_quality import GGUF_LADDER, quality_penalty
@@ -123,6 +124,7 @@ class CatalogArrays:
     name_uses: list  # uses the model's own name marks it as made for (a "Coder" is made for coding)
     modified: np.ndarray  # uncensored / abliterated / merged / pruned uploads (publishers.modification)
     id_order: np.ndarray  # position of each id in sorted order: the last tie-breaker
+    native_quant: list  # the publisher's own GGUF quantization (defaults.default_quant, e.g. gpt-oss MXFP4_MOE) or ""
     uses: list
     has_gguf: np.ndarray
     kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
@@ -151,6 +153,12 @@ SPECIALIST_POINTS = 3.0
 QUANT_SLACK = 3.0  # rank points a higher-quality quantization may trail the model's best-ranked one and still be chosen
 SPEED_POINTS, SPEED_FLOOR, SPEED_TOP = 20.0, 5.0, 200.0
 SORTS = ("rank", "speed", "quality", "memory", "context")
+
+
+def _native_quant(e) -> str:
+    """The publisher's own GGUF quantization of `e` when it was released as one (defaults.default_quant), else ""."""
+    dq = default_quant(e.id, e.arch).quant
+    return "" if dq == LLAMACPP_DEFAULT_QUANT else dq
 
 
 def generation_points(e) -> float:
@@ -208,7 +216,8 @@ def catalog_arrays(entries) -> CatalogArrays:
         first_party=first_party.astype(float), modified=np.array([bool(e.modified) for e in entries]),
         id_order=np.argsort(np.argsort(np.array([e.id for e in entries], dtype=object), kind="stable"), kind="stable"),
         uses=[set(e.uses) for e in entries],
-        name_uses=[set(uses_from_name(e.short_name)) - {"chat", "tool-use"} for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
+        name_uses=[set(uses_from_name(e.short_name)) - {"chat", "tool-use"} for e in entries],
+        native_quant=[_native_quant(e) for e in entries], has_gguf=np.array([bool(e.gguf) for e in entries]),
         kv_swa_frac=np.array([_SWA_FRACTION.get(e.arch, 0.0) if e.sliding_window else 0.0 for e in entries]),
         kv_layer_frac=np.array([kv_layer_fraction(e.arch, e.n_layers, e.hidden_size) for e in entries]),
         window=f("sliding_window"),
@@ -359,7 +368,9 @@ class RecommendResult:
 # the vectorised core
 
 
-def _ladder(c: Constraints) -> tuple[str, ...]:
+def _ladder(c: Constraints, arr: CatalogArrays | None = None) -> tuple[str, ...]:
+    """The quantizations to evaluate: the asked-for ones, the format's, or the GGUF ladder plus the publishers' own
+    GGUF quantizations of the models in `arr` (gpt-oss's MXFP4_MOE), which only those models are priced as."""
     if c.quants:
         return tuple(c.quants)
     if c.formats and all(f in ("mlx",) for f in c.formats):
@@ -367,7 +378,19 @@ def _ladder(c: Constraints) -> tuple[str, ...]:
     if c.formats and all(f in ("awq", "gptq") for f in c.formats):
         fam = c.formats[0].upper()
         return (f"{fam}-4bit", f"{fam}-8bit")
-    return DEFAULT_LADDER
+    natives = sorted({q for q in (arr.native_quant if arr is not None else ()) if q and q not in DEFAULT_LADDER})
+    return DEFAULT_LADDER + tuple(natives)
+
+
+def _native_pairs(arr: CatalogArrays, ladder: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(allowed, native) pair masks [models, quants]: a model released in its own GGUF quantization is priced only as
+    that file (its K-quant uploads keep those tensors anyway), other models never as another model's own format."""
+    natives = {q for q in arr.native_quant if q}
+    lad = np.array(ladder, dtype=object)[None, :]
+    own = np.array(arr.native_quant, dtype=object)[:, None]
+    native = own == lad
+    allowed = np.where(own != "", native, ~np.isin(lad, list(natives)) if natives else True)
+    return np.broadcast_to(allowed, native.shape), native
 
 
 def _model_mask(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
@@ -554,12 +577,14 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
                 nm[sel] = n_x.ravel()[sel]
                 gpu_bytes, cpu_bytes, fits, verdict = gb.reshape(shape), cb.reshape(shape), ft.reshape(shape), vd.reshape(shape)
                 n_cpu_moe = nm.reshape(shape)
-    cand = fits if c.fits else np.ones(shape, bool)
+    allowed, native = _native_pairs(arr, ladder)
+    cand = (fits if c.fits else np.ones(shape, bool)) & allowed
     if c.max_memory_bytes:
         cand = cand & (total <= c.max_memory_bytes)
     if c.max_vram_bytes:
         cand = cand & (gpu_bytes <= c.max_vram_bytes)
-    penalty = np.array([quality_penalty(q) for q in ladder])[None, :]
+    # a model's own released quantization loses nothing against the release
+    penalty = np.where(native, 0.0, np.array([quality_penalty(q) for q in ladder])[None, :])
     quality = col(arr.quality) - penalty
     head_pts = np.select([verdict == "runs", verdict == "tight", verdict == "offload"], [5.0, -5.0, -10.0], -100.0)
     base_rank = (quality + head_pts + col(arr.avail) + INSTRUCT_POINTS * col(arr.instruct) + col(arr.ctx_pts)
@@ -584,12 +609,12 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
     return {"total": total, "weights": weights, "kv": np.broadcast_to(kv, shape), "overhead": float(overhead),
             "gpu_bytes": gpu_bytes, "cpu_bytes": cpu_bytes, "fits": fits, "verdict": verdict, "n_cpu_moe": n_cpu_moe,
             "decode": decode, "prefill": prefill, "quality": quality, "rank": base_rank + speed_pts(decode),
-            "quant_loss": np.broadcast_to(penalty, shape), "fit_pts": head_pts,
+            "quant_loss": np.broadcast_to(penalty, shape), "fit_pts": head_pts, "allowed": allowed,
             "ctx": np.broadcast_to(ctx, shape), "budget_ram": ram, "budget_vram": vram, "backend": be}
 
 
 def _pair_masks(ev: dict, c: Constraints) -> dict[str, np.ndarray]:
-    masks = {}
+    masks = {"_native": ev["allowed"]}
     if c.fits:
         masks["fits"] = ev["fits"]
     if c.max_memory_bytes:
@@ -689,7 +714,6 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     t0 = time.perf_counter()
     models = cat.models
     full = catalog_arrays(models)
-    ladder = _ladder(c)
     mmask = _model_mask(full, c)
     if c.formats == [] and not c.quants:
         # quantized re-uploads (MLX/NVFP4/bnb... repos) are not what one downloads as GGUF
@@ -705,6 +729,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     idx = np.nonzero(sel)[0]
     arr = full.take(idx)
     models = [models[i] for i in idx]
+    ladder = _ladder(c, arr)
     ev = evaluate(arr, hw, c, ladder)
     res.backend = ev["backend"].name
     pmask = _pair_masks(ev, c)
@@ -793,7 +818,7 @@ def _order(ev: dict, arr: CatalogArrays, rows: np.ndarray, js: np.ndarray, sort:
 
 def _recommendation(ev: dict, c: Constraints, ladder, e, i: int, j: int, arr: CatalogArrays) -> Recommendation:
     """The vectorised figures of model i at quant j, with the rank's terms and why the next better quant lost."""
-    better = [k for k in range(len(ladder)) if ev["quality"][i, k] > ev["quality"][i, j] + 0.05]
+    better = [k for k in range(len(ladder)) if ev["allowed"][i, k] and ev["quality"][i, k] > ev["quality"][i, j] + 0.05]
     nb = min(better, key=lambda k: ev["quality"][i, k]) if better else None
     rej = _why_rejected(ev, c, i, nb, ladder[nb]) if nb is not None else None
     terms = {
@@ -895,8 +920,8 @@ def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=
     if e is None:
         raise ResolveError(f"{ref!r} is not in the catalog (try `llmfit search {str(ref).split('/')[-1]}`)")
     hw = resolve_hw(hardware)
-    ladder = _ladder(c)
     arr = catalog_arrays([e])
+    ladder = tuple(q for q, a in zip(_ladder(c, arr), _native_pairs(arr, _ladder(c, arr))[0][0]) if a)
     ev = evaluate(arr, hw, c, ladder)
     ok = np.ones(ev["total"].shape, bool)
     for m in _pair_masks(ev, c).values():

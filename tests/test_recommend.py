@@ -407,3 +407,19 @@ def test_each_pick_says_the_largest_context_that_fits_here():
                                             gpu_layers=coder.report.total_layers)
     (vec,) = recommend(parse_constraints("use coding"), hardware="workstation-4090", top=1, refine=False).items
     assert vec.entry.id == coder.entry.id and vec.max_context == coder.max_context
+
+
+def test_gpt_oss_is_priced_as_its_own_mxfp4_file_like_fit():
+    from llmfit_core.recommend import recommend_quants
+
+    res = recommend_quants("openai/gpt-oss-120b", Constraints(), hardware="workstation-4090")
+    assert [r.quant for r in res.items] == ["MXFP4_MOE"]  # its K-quant uploads keep the MXFP4 experts: one file
+    (r,) = res.items
+    spec = load_catalog().get("openai/gpt-oss-120b").to_spec()  # the bare reference: defaults.default_quant
+    full = fit_spec(spec, hardware="workstation-4090")
+    assert spec.quant == "MXFP4_MOE" and r.total_bytes == full.memory.total_bytes and r.fits  # not 81.8 GiB K-quants
+    assert r.rank_terms["quant_loss"] == 0.0  # the release's own precision loses nothing
+    top = recommend(parse_constraints("use coding"), hardware="workstation-4090", top=10)
+    oss = [x for x in top.items if x.entry.family == "gpt-oss"]
+    assert oss and all(x.quant == "MXFP4_MOE" for x in oss)
+    assert not any(x.quant == "MXFP4_MOE" for x in top.items if x.entry.family != "gpt-oss")

@@ -393,7 +393,8 @@ def build(source: Path, out_dir: Path) -> dict:
     from llmfit_core.quant_quality import GGUF_LADDER
     from llmfit_core.recommend import GROUP_BPW_FILE, compute_group_bpw
 
-    quants = list(GGUF_LADDER) + ["MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit", "AWQ-4bit", "AWQ-8bit", "GPTQ-4bit", "GPTQ-8bit"]
+    quants = list(GGUF_LADDER) + ["MXFP4_MOE", "MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit", "AWQ-4bit", "AWQ-8bit",
+                                  "GPTQ-4bit", "GPTQ-8bit"]  # MXFP4_MOE: gpt-oss's own GGUF (defaults.default_quant)
     bpw = {f"{q}@odd" if odd else q: {g: round(v, 5) for g, v in compute_group_bpw(q, odd).items()}
            for q in quants for odd in (False, True)}
     (out_dir / GROUP_BPW_FILE).write_text(json.dumps(bpw, indent=1, sort_keys=True) + "\n")

@@ -34,7 +34,7 @@ def search_entries(entries, query: str) -> list:
 def filter_entries(entries, c: Constraints, hardware=None) -> list:
     """Entries meeting the model-level constraints (family, params, use, format, licence, context);
     with `c.fits`, only models with at least one quantization that fits `hardware` (None: this machine)."""
-    from llmfit_core.recommend import DEFAULT_LADDER, _model_mask, catalog_arrays, evaluate, resolve_hw
+    from llmfit_core.recommend import _ladder, _model_mask, catalog_arrays, evaluate, resolve_hw
 
     entries = list(entries)
     if not entries:
@@ -47,6 +47,7 @@ def filter_entries(entries, c: Constraints, hardware=None) -> list:
         keep &= m
     if c.fits and keep.any():
         idx = np.nonzero(keep)[0]
-        ev = evaluate(arr.take(idx), resolve_hw(hardware), Constraints(context=c.context), c.quants and tuple(c.quants) or DEFAULT_LADDER)
-        keep[idx] = ev["fits"].any(axis=1)
+        sub = arr.take(idx)
+        ev = evaluate(sub, resolve_hw(hardware), Constraints(context=c.context, quants=c.quants), _ladder(c, sub))
+        keep[idx] = (ev["fits"] & ev["allowed"]).any(axis=1)
     return [e for e, k in zip(entries, keep) if k]
