@@ -314,9 +314,15 @@ class Recommendation:
     n_cpu_moe: int = 0  # MoE expert offload: llama.cpp --n-cpu-moe N (vectorised estimate)
     rank_terms: dict = field(default_factory=dict)  # the terms rank_score is the sum of (module doc)
 
+    vector_hw: tuple | None = None  # (hardware, backend) of a vectorised row: its max_context is computed when asked
+
     @property
     def max_context(self) -> int | None:
-        """The largest context that fits here with this quant (context_fit, via the report)."""
+        """The largest context that fits here with this quant (context_fit: fit's report, or computed on first use
+        for a row the full pipeline did not estimate, so ranking stays fast)."""
+        if self.vector_hw is not None and self.report is not None:
+            self.report.max_context = _max_context(self, *self.vector_hw)
+            self.vector_hw = None
         return getattr(self.report, "max_context", None)
 
     def to_dict(self) -> dict:
@@ -334,6 +340,7 @@ class Recommendation:
             "quality": round(self.quality, 2),
             "rejected_better": self.rejected_better,
             "similar_models": list(self.similar),
+            "max_context": self.max_context,
         })
         return d
 
@@ -795,6 +802,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         if rec.report is None:
             parts = (int(ev["weights"][i, ladder.index(rec.quant)]), int(ev["kv"][i, 0]), int(ev["overhead"]))
             rec.report = _vector_report(rec, hw, ev["backend"].name, parts)
+            rec.vector_hw = (hw, ev["backend"].name)
         shown[key] = rec
         res.items.append(rec)
     if dropped:
@@ -888,7 +896,6 @@ def _vector_report(rec: Recommendation, hw, backend: str, parts: tuple[int, int,
         fits=rec.fits, verdict=rec.verdict, score=fit_score(rec.verdict, rec.decode_tok_s),
         prefill_tok_s=rec.prefill_tok_s, decode_tok_s=rec.decode_tok_s, decode_tok_s_range=(rec.decode_tok_s * 0.7, rec.decode_tok_s * 1.3),
         reasons=[f"vectorised catalog estimate (the full per-model estimate covers the first {REFINE_MAX} results)"],
-        max_context=_max_context(rec, hw, backend),
     )
 
 
@@ -937,6 +944,7 @@ def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=
         else:
             parts = (int(ev["weights"][0, j]), int(ev["kv"][0, j]), int(ev["overhead"]))
             rec.report = _vector_report(rec, hw, ev["backend"].name, parts)
+            rec.vector_hw = (hw, ev["backend"].name)
             broken = None if ok[0, j] else _why_rejected(ev, c, 0, j, ladder[j])
         rec.rejected_better = f"breaks: {broken}" if broken else None
         recs.append(rec)
