@@ -19,11 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from llmfit_core.errors import BenchError
+from llmfit_core.settings_check import KV_CACHE_TYPES as KV_TYPES  # llama.cpp's --cache-type-k/v names
 
 MIB = 1024 * 1024
-
-# KV cache type names accepted by llama.cpp's --cache-type-k/v.
-KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
 @dataclass
@@ -203,6 +201,8 @@ def _ggml_type_id(name: str) -> int:
 
     key = name.strip().upper()
     try:
+        if key.lower() not in KV_TYPES:
+            raise KeyError(key)  # a ggml type llama.cpp's context refuses for the KV cache (e.g. q2_k)
         return int(gguf.GGMLQuantizationType[key])
     except KeyError:
         raise BenchError(f"unknown KV cache type {name!r}; choose one of: {', '.join(KV_TYPES)}") from None

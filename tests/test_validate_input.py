@@ -256,3 +256,12 @@ def test_batch_reports_each_bad_setting_as_an_error_object(tiny_gguf, tmp_path, 
     for row in rows[3:6]:
         assert row["error"]["type"] == UnsupportedSettingError.__name__
     assert "error" not in rows[6] and rows[6]["context"] == 8192
+
+
+def test_bench_refuses_cache_types_llamacpp_refuses():
+    from llmfit_core.bench.runner import BenchSettings
+    from llmfit_core.errors import BenchError
+
+    with pytest.raises(BenchError, match="q8_0"):
+        BenchSettings(cache_type_k="q2_k").validate()  # a ggml type, but not one llama.cpp's -ctk accepts
+    BenchSettings(cache_type_k="q8_0", cache_type_v="iq4_nl").validate()

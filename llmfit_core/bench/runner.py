@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from llmfit_core.errors import BenchError
+from llmfit_core.settings_check import KV_CACHE_TYPES
 
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
@@ -86,9 +87,11 @@ def _ggml_type(name: str) -> int:
     from gguf import GGMLQuantizationType
 
     try:
+        if name.strip().lower() not in KV_CACHE_TYPES:
+            raise KeyError(name)  # a ggml type llama.cpp refuses for the KV cache (e.g. q2_k)
         return int(GGMLQuantizationType[name.strip().upper()].value)
     except KeyError:
-        raise BenchError(f"unknown KV cache type {name!r} (e.g. f16, q8_0, q4_0)") from None
+        raise BenchError(f"unknown KV cache type {name!r}; llama.cpp accepts {', '.join(KV_CACHE_TYPES)}") from None
 
 
 @dataclass
