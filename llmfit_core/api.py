@@ -77,8 +77,11 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
              cache_type: str | None = None, cache_type_k: str | None = None, cache_type_v: str | None = None,
              prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
              n_seq: int | None = None, calibrated: bool = True, cpu_moe: bool | None = None,
-             n_cpu_moe: int | None = None) -> FitReport:
+             n_cpu_moe: int | None = None, total_memory: bool = False) -> FitReport:
     """Score a ModelSpec you already have (see `fit`).
+
+    Memory: what is free now on this machine (RAM the OS calls available, VRAM the runner or driver reports
+    free); `total_memory` plans for an idle machine instead (`fit --total`).
 
     MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N): `cpu_moe` None = for a MoE model that does not fit in
     VRAM, the faster predicted decode of layer offload and expert offload; True = expert offload (the fewest
@@ -87,8 +90,13 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     from llmfit_core import memory, placement, throughput
     from llmfit_core.hardware.registry import resolve_hardware
 
+    from llmfit_core import runner_view
+
     hw = resolve_hardware(hardware)
+    if total_memory:
+        hw = runner_view.for_idle_machine(hw)
     be = choose_backend(spec, hw, backend)
+    hw, build_reasons = runner_view.for_runner(hw, be.runtime)  # the installed build's CPU kernels, not the CPU's
     runtime = dict(spec.metadata.get("runtime_defaults") or {})  # e.g. Ollama's num_ctx / parallel / kv type
     ctx = parse_count(context) or parse_count(runtime.get("context")) or min(spec.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
     ctk = cache_type_k or cache_type or runtime.get("cache_type") or "f16"
@@ -129,8 +137,11 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in spec.notes if n not in reasons]
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
-    reasons += moe_reasons
+    reasons += moe_reasons + build_reasons
     reasons += [r for r in ctx_fit.reasons if r not in reasons]
+    in_use = runner_view.memory_in_use_reason(hw)
+    if in_use:
+        reasons.append(in_use)
     fmt_note = format_note(spec, be)  # GPTQ / AWQ / MLX weights on llama.cpp, GGUF on mlx: said first
     if fmt_note:
         reasons.insert(0, fmt_note)

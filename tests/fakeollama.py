@@ -161,6 +161,7 @@ class FakeOllama:
         self.pulls: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.truncate_manifest: set[str] = set()
+        self.loaded: list[dict] = []  # what /api/ps reports: {"name", "model", "size", "size_vram", ...}
         self.ignore_range = False
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -228,7 +229,7 @@ class FakeOllama:
                 if self.path == "/api/tags":
                     return self._json(200, {"models": [self._tag_entry(k, m) for k, m in fake.installed.items()]})
                 if self.path == "/api/ps":
-                    return self._json(200, {"models": []})
+                    return self._json(200, {"models": fake.loaded})
                 if self.path == "/api/version":
                     return self._json(200, {"version": "0.0.0-fake"})
                 m = re.match(r"^/v2/([^/]+)/([^/]+)/(manifests|blobs)/([^/?]+)$", self.path)

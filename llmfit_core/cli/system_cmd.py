@@ -53,6 +53,8 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
         cores += f" ({c.p_cores} P + {c.e_cores} E)"
     t.add_row("Cores", cores)
     t.add_row("ISA", ", ".join(c.isa) or "-")
+    if c.runner_isa is not None and set(c.runner_isa) != set(c.isa):
+        t.add_row("ISA llama.cpp uses", (", ".join(c.runner_isa) or "-") + " (the installed build's CPU kernels)")
     if c.l2_cache_kb or c.l3_cache_kb:
         t.add_row("Cache", f"L2 {_fmt(c.l2_cache_kb, ' KiB')}, L3 {_fmt(c.l3_cache_kb, ' KiB')}")
     mem = f"{_fmt(profile.memory.total_gb, ' GiB')} total"
@@ -61,6 +63,10 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
     if profile.unified_memory:
         mem += " (unified with the GPU)"
     t.add_row("RAM", mem)
+    for h in profile.memory_holders:
+        held = ", ".join(x for x in (f"{_fmt(h.vram_bytes / 2**30, ' GiB')} VRAM" if h.vram_bytes else "",
+                                     f"{_fmt(h.ram_bytes / 2**30, ' GiB')} RAM" if h.ram_bytes else "") if x)
+        t.add_row("In use", f"{h.name}: {held or '0 GiB'} ({h.source})")
     t.add_row("RAM bandwidth", f"{_fmt(c.mem_bandwidth_gbs, ' GB/s')}{_src(profile, 'cpu.mem_bandwidth_gbs')}")
     if not profile.gpus:
         t.add_row("GPU", "none (CPU-only)")
@@ -69,7 +75,7 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
         if g.vram_gb is not None:
             vram = f"{_fmt(g.vram_gb, ' GiB')} VRAM{_src(profile, f'gpus[{i}].vram_gb')}"
             if g.vram_free_gb is not None:
-                vram += f", {_fmt(g.vram_free_gb, ' GiB')} free"
+                vram += f", {_fmt(g.vram_free_gb, ' GiB')} free{_src(profile, f'gpus[{i}].vram_free_gb')}"
             parts.append(vram)
         parts.append(f"{_fmt(g.bandwidth_gbs, ' GB/s')}{_src(profile, f'gpus[{i}].bandwidth_gbs')}")
         parts.append(f"FP16 {_fmt(g.fp16_tflops, ' TFLOPS')}{_src(profile, f'gpus[{i}].fp16_tflops')}")

@@ -26,6 +26,9 @@ class CPUInfo:
     vendor: str | None = None  # GenuineIntel | AuthenticAMD | ARM implementer name | Apple
     memory_type: str | None = None  # e.g. "DDR5-5600", used to estimate bandwidth with memory_channels
     memory_channels: int | None = None  # 64-bit channels (a 128-bit LPDDR bus counts as 2)
+    # the flags of `isa` the installed llama.cpp build has CPU kernels for (llama_print_system_info); None = not
+    # known (another machine, no llama-cpp-python): speed is priced for `isa`. See hardware/runner_view.py.
+    runner_isa: list[str] | None = None
 
 
 @dataclass
@@ -68,6 +71,16 @@ class GPUInfo:
 
 
 @dataclass
+class MemoryHolder:
+    """Memory something else holds right now (a model a runner keeps loaded), read from that runner."""
+
+    name: str  # e.g. "ollama llama3.2:3b"
+    ram_bytes: int = 0
+    vram_bytes: int = 0
+    source: str = ""  # where it was read, e.g. "ollama /api/ps"
+
+
+@dataclass
 class HardwareProfile:
     name: str = "this machine"
     cpu: CPUInfo = field(default_factory=CPUInfo)
@@ -81,6 +94,8 @@ class HardwareProfile:
     board: str | None = None  # e.g. "Raspberry Pi 5 Model B Rev 1.0" (device-tree model)
     # where a figure came from: "cpu.mem_bandwidth_gbs" -> "measured" | "table" | "estimated" | "detected" | "file"
     sources: dict[str, str] = field(default_factory=dict)
+    # what else holds memory now (models loaded by runners); the free figures above already exclude it
+    memory_holders: list[MemoryHolder] = field(default_factory=list)
 
     @property
     def has_gpu(self) -> bool:

@@ -94,9 +94,10 @@ def validate_profile_dict(data, path: str | None = None) -> HardwareProfile:
         _check_int(cpu, k, f"{w}cpu.")
     for k in ("mem_bandwidth_gbs", "fp32_gflops"):
         _check_number(cpu, k, f"{w}cpu.")
-    if "isa" in cpu and cpu["isa"] is not None:
-        if not isinstance(cpu["isa"], list) or not all(isinstance(x, str) for x in cpu["isa"]):
-            raise HardwareProfileError(f"{w}cpu.isa must be a list of strings")
+    for key in ("isa", "runner_isa"):
+        if key in cpu and cpu[key] is not None:
+            if not isinstance(cpu[key], list) or not all(isinstance(x, str) for x in cpu[key]):
+                raise HardwareProfileError(f"{w}cpu.{key} must be a list of strings")
     gpus = data.get("gpus")
     if gpus is not None and not isinstance(gpus, list):
         raise HardwareProfileError(f"{w}'gpus' must be a list")

@@ -1,7 +1,8 @@
 """llmfit adapter for llama.cpp (llama-cpp-python): which backend this build has, `Llama.from_pretrained`
 references, and the `n_gpu_layers` / `n_ctx` that fit.
 
-Hooks: `llmfit_backends` (the backend of the installed build). Functions: `detect_build()`,
+Hooks: `llmfit_backends` (the backend of the installed build), `llmfit_detect_hardware` (what the build sees:
+the GPUs' free memory from ggml's device API, the CPU kernels it was built with). Functions: `detect_build()`,
 `resolve_from_pretrained(repo_id, filename)`, `suggest_settings(spec, hardware=None, context=None)`.
 llama_cpp is imported lazily: without it only this adapter is disabled.
 """
@@ -83,6 +84,66 @@ def runner_status() -> tuple[bool, str]:
         return False, f"llama-cpp-python present but unusable: {type(exc).__name__}: {exc}"
     gpu = "GPU offload" if b.gpu_offload else "no GPU offload"
     return True, f"llama-cpp-python {b.version}: {b.backend} ({gpu}; ggml backends: {', '.join(b.ggml_backends)})"
+
+
+# ggml registry names -> the GPU vendor of a device the profiler did not list
+_GGML_VENDOR = {"cuda": "nvidia", "rocm": "amd", "hip": "amd", "metal": "apple", "musa": "other"}
+
+
+@hookimpl
+def llmfit_detect_hardware(profile):
+    """What the installed build sees on this machine, written into the detected profile:
+
+    - `cpu.runner_isa`: the CPU's ISA flags this build has kernels for (a portable build: AVX2, not AVX-512/AMX);
+    - each GPU's free memory (and its size when the profiler had none) from ggml's device API, matched by name,
+      else in order; a GPU device the profiler missed is added (its figures are filled from the device table).
+    ggml's CPU device reports all RAM as free, so RAM stays the OS's "available" figure.
+    """
+    from .devices import build_isa, read_devices, unknown_to_build
+
+    try:
+        build = detect_build()
+    except ImportError:
+        return
+    isa = build_isa(build.system_info)
+    if isa is not None:
+        profile.cpu.runner_isa = [f for f in profile.cpu.isa if f in isa] + unknown_to_build(profile.cpu.isa)
+        profile.sources["cpu.runner_isa"] = "llama.cpp"
+    if build.gpu_offload:
+        apply_devices(profile, [d for d in read_devices() or [] if d.kind in ("gpu", "igpu") and d.total_bytes > 0])
+
+
+def apply_devices(profile, devs) -> None:
+    """Write the GPU devices ggml reports (GgmlDevice list) into `profile`: free memory, size where unknown."""
+    from llmfit_core.hardware.profile import GIB, GPUInfo
+
+    unmatched = list(range(len(profile.gpus)))
+    for d in devs:
+        desc = d.description.lower()
+        i = next((j for j in unmatched if profile.gpus[j].name.lower() in desc or desc in profile.gpus[j].name.lower()),
+                 unmatched[0] if unmatched else None)
+        if i is None and d.kind != "gpu":
+            continue  # an integrated GPU the profiler did not list shares RAM: not a VRAM pool
+        if i is None:
+            reg = re.sub(r"\d+$", "", d.name).lower()
+            vendor = _GGML_VENDOR.get(reg) or next((v for k, v in (("nvidia", "nvidia"), ("radeon", "amd"), ("amd", "amd"),
+                                                                   ("intel", "intel"), ("apple", "apple")) if k in desc), "other")
+            profile.gpus.append(GPUInfo(vendor=vendor, name=d.description or d.name))
+            i = len(profile.gpus) - 1
+        else:
+            unmatched.remove(i)
+        g = profile.gpus[i]
+        if g.vendor == "apple":  # Metal's device memory is the recommended working set, inside unified RAM
+            g.vram_gb = round(d.total_bytes / GIB, 2)
+            profile.sources[f"gpus[{i}].vram_gb"] = "llama.cpp (Metal working set)"
+            continue
+        if g.vram_gb is None:
+            g.vram_gb = round(d.total_bytes / GIB, 2)
+            profile.sources[f"gpus[{i}].vram_gb"] = "llama.cpp"
+        g.vram_free_gb = round(min(d.free_bytes, d.total_bytes) / GIB, 2)
+        profile.sources[f"gpus[{i}].vram_free_gb"] = "llama.cpp"
+    if devs and profile.gpus:
+        profile.notes = [n for n in profile.notes if not n.startswith("no GPU found")]
 
 
 @hookimpl

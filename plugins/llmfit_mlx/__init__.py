@@ -46,6 +46,34 @@ def runner_status() -> tuple[bool, str]:
     return True, f"mlx {mx.__version__} on {where}; {lm}"
 
 
+def recommended_working_set() -> int | None:
+    """MLX's recommended Metal working-set size in bytes (`max_recommended_working_set_size`), None without Metal."""
+    try:
+        import mlx.core as mx
+
+        if not mx.metal.is_available():
+            return None
+        info = mx.device_info() if hasattr(mx, "device_info") else mx.metal.device_info()
+        value = int(info.get("max_recommended_working_set_size") or 0)
+    except Exception:  # no mlx, an old mlx, or a wheel without Metal
+        return None
+    return value or None
+
+
+@hookimpl
+def llmfit_detect_hardware(profile):
+    """Metal's working-set limit as MLX reads it, on the Apple GPU of the detected profile (the GPU's share of RAM)."""
+    from llmfit_core.hardware.profile import GIB
+
+    ws = recommended_working_set()
+    if not ws:
+        return
+    for i, g in enumerate(profile.gpus):
+        if g.vendor == "apple":
+            g.vram_gb = round(ws / GIB, 2)
+            profile.sources[f"gpus[{i}].vram_gb"] = "mlx (recommended working set)"
+
+
 @hookimpl
 def llmfit_backends(hardware):
     """`mlx` where it can run on a GPU: Apple Silicon hardware profiles (MLX uses Metal + unified memory)."""

@@ -1,6 +1,7 @@
 """llmfit adapter for Ollama: `ollama:NAME[:TAG]` from the local store, the local API or the registry.
 
-Hooks: `llmfit_resolve_model` (refs starting with `ollama:`), `llmfit_list_models` (installed models).
+Hooks: `llmfit_resolve_model` (refs starting with `ollama:`), `llmfit_list_models` (installed models),
+`llmfit_detect_hardware` (models a local Ollama server holds loaded, from `/api/ps`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,33 @@ def llmfit_list_models(query, options):
     found = [m for m in installed_models() if q in m.name.lower()]
     limit = options.get("limit")
     return found[:limit] if isinstance(limit, int) and limit > 0 else found
+
+
+@hookimpl
+def llmfit_detect_hardware(profile):
+    """Record what a local Ollama server holds loaded (`/api/ps`): memory that is not free while it stays loaded.
+
+    Only for a server on this machine (OLLAMA_HOST loopback); no server or an error: nothing (one short try).
+    """
+    from llmfit_core.errors import LlmfitError
+    from llmfit_core.hardware.profile import MemoryHolder
+
+    from . import localapi
+
+    if not localapi.is_local():
+        return
+    try:
+        loaded = localapi.running_models()
+    except LlmfitError:
+        return
+    for m in loaded:
+        try:
+            size, vram = int(m.get("size") or 0), int(m.get("size_vram") or 0)
+        except (TypeError, ValueError):
+            continue
+        name = str(m.get("name") or m.get("model") or "?")[:80]
+        profile.memory_holders.append(MemoryHolder(name=f"Ollama {name}", ram_bytes=max(size - vram, 0),
+                                                   vram_bytes=max(min(vram, size), 0), source="ollama /api/ps"))
 
 
 __all__ = ["runner_status", "llmfit_resolve_model", "llmfit_list_models", "ModelRef"]

@@ -7,6 +7,7 @@ about a second. Pulls, which stream progress, go through the `ollama` client.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import urlsplit
 
@@ -45,13 +46,13 @@ def base_url(host: str | None = None) -> str:
     return f"{scheme}://{hostname}:{port}{parts.path.rstrip('/')}"
 
 
-def _request(method: str, path: str, body: dict | None = None):
+def _request(method: str, path: str, body: dict | None = None, timeout: float | None = None):
     import httpx
 
     url = base_url() + path
     try:
         # no redirects are followed, so plain http never needs a TLS context (building one costs ~0.1-0.2 s)
-        with httpx.Client(timeout=_timeout(), verify=url.startswith("https://")) as client:
+        with httpx.Client(timeout=timeout or _timeout(), verify=url.startswith("https://")) as client:
             resp = client.request(method, url, json=body)
     except httpx.TransportError as exc:
         raise OfflineError(f"the local Ollama server at {base_url()} is not reachable ({type(exc).__name__})") from None
@@ -82,6 +83,29 @@ def list_models() -> list[dict]:
             m.setdefault("model", m.get("name"))
             out.append(m)
     return out
+
+
+def is_local() -> bool:
+    """Whether OLLAMA_HOST is this machine (loopback): only then is its memory this machine's memory."""
+    try:
+        host = urlsplit(base_url()).hostname or ""
+    except ResolveError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+PS_TIMEOUT = 1.0  # /api/ps answers from memory; a server that is slower than this is not worth waiting for
+
+
+def running_models() -> list[dict]:
+    """`/api/ps`: the models the server holds loaded (name, size = all its memory, size_vram = the GPU part)."""
+    models = _request("GET", "/api/ps", timeout=min(PS_TIMEOUT, _timeout())).get("models") or []
+    return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
 
 
 def show(model: str) -> dict | None:
