@@ -5,8 +5,13 @@
     ...                          # hf_hub_download / snapshot_download / HfFileSystem / Llama.from_pretrained / mlx_lm.load
     guard.uninstall()
 
-Without code changes: `LLMFIT_GUARD=warn|block python script.py` (the `llmfit_guard.pth` start-up hook
-installed with the package calls `startup()`), or `python -m llmfit_core.guard [--block] script.py`.
+Without code changes: `LLMFIT_GUARD=warn|block|auto python script.py` (the `llmfit_guard.pth` start-up hook
+installed with the package calls `startup()`), or `python -m llmfit_core.guard [--block|--auto] script.py`.
+
+Model loads are guarded too (llmfit_core.autopilot, through the runner adapters' `llmfit_guard_loads` hook):
+llama-cpp-python's `Llama(...)` / `Llama.from_pretrained` and mlx-lm's `load`. Mode "auto" checks downloads
+like "warn" and also chooses the n_ctx / n_gpu_layers the caller left to the runner; `last_decision()`
+tells what a load used.
 
 How the check cannot be skipped: the guard patches the function *objects* huggingface_hub downloads with,
 not the names that point at them (llmfit_core.patching.divert swaps their code for a trampoline to the
@@ -49,11 +54,11 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-from llmfit_core import patching
+from llmfit_core import autopilot, patching
 from llmfit_core.check_switches import CheckSwitches
 from llmfit_core.errors import LlmfitError
 
-MODES = ("warn", "block")
+MODES = ("warn", "block", "auto")  # auto: downloads as warn; loads get the n_ctx / n_gpu_layers that fit
 _OFF_WORDS = ("", "0", "off", "no", "false")
 _ON_WORDS = ("1", "on", "yes", "true")  # LLMFIT_GUARD=1: warn
 
@@ -467,6 +472,16 @@ def _install(mode: str, hardware=None, context=None, strict: bool = False) -> No
     else:
         _guard.mode, _guard.hardware, _guard.context, _guard.strict = mode, hardware, context, strict
     _guard.watch()
+    try:
+        autopilot.install(mode, hardware, strict)  # model loads (the runner adapters patch on import)
+    except Exception as exc:  # the download guard stands without it
+        _say(f"warning: model loads are not checked ({type(exc).__name__}: {exc})")
+
+
+def last_decision():
+    """The LoadDecision of the latest guarded model load (n_ctx, n_gpu_layers, predicted_total_bytes,
+    budget_bytes, reasons), None before any."""
+    return autopilot.last_decision()
 
 
 def patch_loaded_modules() -> None:
@@ -478,6 +493,7 @@ def patch_loaded_modules() -> None:
 def uninstall() -> None:
     """Restore the original functions and forget pending patches."""
     global _guard
+    autopilot.uninstall()
     if _guard is not None:
         _guard.unpatch()
         _guard = None
@@ -501,13 +517,15 @@ def env_mode() -> str | None:
     if mode not in MODES:
         if mode not in _warned_env:
             _warned_env.add(mode)
-            print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block; guard not installed", file=sys.stderr)
+            print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block|auto; guard not installed", file=sys.stderr)
         return None
     return mode
 
 
 def autoinstall() -> str | None:
-    """Install the guard when LLMFIT_GUARD=warn|block is set (opt-in); returns the mode or None."""
+    """Install the guard when LLMFIT_GUARD=warn|block|auto is set (opt-in); returns the mode or None."""
+    if autopilot.installing():  # install() loads the plugins; the HF adapter's import calls this: no nesting
+        return None
     mode = env_mode()
     if mode is None:
         return None
@@ -540,15 +558,15 @@ def startup() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m llmfit_core.guard [--block|--warn] script.py [args]` or `-m module [args]`."""
+    """`python -m llmfit_core.guard [--block|--warn|--auto] script.py [args]` or `-m module [args]`."""
     import runpy
 
     args = list(sys.argv[1:] if argv is None else argv)
     mode = os.environ.get("LLMFIT_GUARD", "warn").strip().lower() or "warn"
-    while args and args[0] in ("--block", "--warn"):
+    while args and args[0] in ("--block", "--warn", "--auto"):
         mode = args.pop(0)[2:]
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m llmfit_core.guard [--warn|--block] SCRIPT.py [ARGS] | -m MODULE [ARGS]")
+        print("usage: python -m llmfit_core.guard [--warn|--block|--auto] SCRIPT.py [ARGS] | -m MODULE [ARGS]")
         return 0 if args else 2
     # what we run must exist: checked here, so a typo is one line, while the script's own errors stay its own
     if args[0] == "-m":
@@ -560,14 +578,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"llmfit: error: no module named {args[1] if len(args) > 1 else ''!r} to run", file=sys.stderr)
             return 2
     elif args[0].startswith("-"):
-        print(f"llmfit: error: unknown option {args[0]!r} (use --warn, --block, -m MODULE or SCRIPT.py)",
+        print(f"llmfit: error: unknown option {args[0]!r} (use --warn, --block, --auto, -m MODULE or SCRIPT.py)",
               file=sys.stderr)
         return 2
     elif not os.path.exists(args[0]):
         print(f"llmfit: error: no such script: {args[0]}", file=sys.stderr)
         return 2
     if mode not in MODES and mode not in _ON_WORDS:
-        print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block; using warn", file=sys.stderr)
+        print(f"llmfit: warning: LLMFIT_GUARD={mode!r} is not warn|block|auto; using warn", file=sys.stderr)
     try:
         install(mode if mode in MODES else "warn")  # LLMFIT_HARDWARE / LLMFIT_CONTEXT are read at each check
     except LlmfitError as exc:

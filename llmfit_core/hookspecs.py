@@ -71,3 +71,15 @@ def llmfit_before_download(ref: str, report, options: dict):
 @hookspec
 def llmfit_register_commands(cli):
     """Add subcommands to the `llmfit` click group `cli`."""
+
+
+@hookspec
+def llmfit_guard_loads(guard):
+    """Route this runner's model load (e.g. `llama_cpp.Llama(...)`, `mlx_lm.load`) through `guard`.
+
+    :param guard: a `llmfit_core.autopilot.LoadGuard` (mode auto|warn|block, hardware). Before the load,
+        compute a `LoadDecision` and call `guard.settle(decision)`; in auto mode (`guard.chooses`) first pick
+        the settings the caller left to the runner. Patch lazily: never import the runner just for this
+        (`llmfit_core.autopilot.when_imported`).
+    :return: a callable that undoes the patch, or None.
+    """

@@ -2,7 +2,8 @@
 references, and the `n_gpu_layers` / `n_ctx` that fit.
 
 Hooks: `llmfit_backends` (the backend of the installed build), `llmfit_detect_hardware` (what the build sees:
-the GPUs' free memory from ggml's device API, the CPU kernels it was built with). Functions: `detect_build()`,
+the GPUs' free memory from ggml's device API, the CPU kernels it was built with), `llmfit_guard_loads`
+(`Llama(...)` under the load guard: autopilot.py). Functions: `detect_build()`,
 `resolve_from_pretrained(repo_id, filename)`, `suggest_settings(spec, hardware=None, context=None)`.
 llama_cpp is imported lazily: without it only this adapter is disabled.
 """
@@ -144,6 +145,24 @@ def apply_devices(profile, devs) -> None:
         profile.sources[f"gpus[{i}].vram_free_gb"] = "llama.cpp"
     if devs and profile.gpus:
         profile.notes = [n for n in profile.notes if not n.startswith("no GPU found")]
+
+
+@hookimpl
+def llmfit_guard_loads(guard):
+    """`Llama(...)` / `Llama.from_pretrained(...)` through the load guard (patched when llama_cpp is imported)."""
+    from llmfit_core.autopilot import when_imported
+
+    from . import autopilot
+
+    patches = []
+    cancel = when_imported("llama_cpp", lambda mod: patches.append(autopilot.patch(mod, guard)))
+
+    def undo():
+        cancel()
+        while patches:
+            patches.pop()()
+
+    return undo
 
 
 @hookimpl

@@ -1,0 +1,179 @@
+"""Load-time autopilot: the policy for a runner's model load (the runner adapters do the patching).
+
+`llmfit_core.guard.install(mode=...)` calls `install(mode, hardware)`, which asks every runner adapter
+(hook `llmfit_guard_loads`) to route its load function (llama-cpp-python's `Llama(...)`, `mlx_lm.load`)
+through a `LoadGuard`. The adapter computes a `LoadDecision` (what it would load with, the memory that
+costs, the memory free for it) and hands it to `LoadGuard.settle`, which applies the policy:
+
+- mode "auto": the adapter chose the settings the caller left to the runner (n_ctx at its default or 0,
+  n_gpu_layers -1); one stderr line says what; a load that still does not fit warns;
+- mode "warn": nothing is changed; a load that does not fit warns (FitWarning) and loads;
+- mode "block": nothing is changed; a load that does not fit raises LoadBlockedError with the numbers.
+
+A value the caller set explicitly is never changed. `last_decision()` is the latest decision (any mode).
+A failure inside the check itself never stops the user's load (one warning), except in strict block mode.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+import threading
+import warnings
+from dataclasses import asdict, dataclass, field
+
+from llmfit_core.errors import LlmfitError
+
+LOAD_MODES = ("auto", "warn", "block")
+
+
+class LoadBlockedError(LlmfitError):
+    """The guard (block mode) stopped a model load that does not fit this machine."""
+
+    exit_code = 3
+
+
+class LoadFitWarning(UserWarning):
+    """A model load does not fit (warn / auto mode), or could not be checked."""
+
+
+@dataclass
+class LoadDecision:
+    """What a runner load will use and what it costs (the answer of `last_decision()`)."""
+
+    runner: str  # "llama-cpp-python" | "mlx-lm"
+    model: str  # the model path or repo the runner loads
+    n_ctx: int  # context the load uses (mlx-lm: the KV size that fits, for max_kv_size)
+    n_gpu_layers: int  # layers on the GPU (llama.cpp counts the output layer: n_layers + 1 = all)
+    predicted_total_bytes: int  # weights + KV + compute + overhead at these settings
+    budget_bytes: int  # memory free for it now: RAM available (+ VRAM free of the GPUs it uses)
+    fits: bool
+    chosen: list[str] = field(default_factory=list)  # the settings llmfit chose: "n_ctx", "n_gpu_layers"
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def summary(self) -> str:
+        """The one stderr line."""
+        from llmfit_core.memory import fmt_bytes  # numpy: not at import time (the guard may load at start-up)
+
+        what = ", ".join(f"{k}={getattr(self, k)}" + (" (chosen)" if k in self.chosen else "") for k in ("n_ctx", "n_gpu_layers"))
+        verdict = "fits" if self.fits else "does NOT fit"
+        return (f"llmfit: {self.runner} {self.model.rsplit('/', 1)[-1]}: {what}; needs {fmt_bytes(self.predicted_total_bytes)}"
+                f" of {fmt_bytes(self.budget_bytes)} free: {verdict}")
+
+
+_last: LoadDecision | None = None
+_lock = threading.Lock()
+
+
+def last_decision() -> LoadDecision | None:
+    """The decision of the latest guarded load in this process (None before any)."""
+    return _last
+
+
+class LoadGuard:
+    """The policy a runner adapter applies to one load (see the module docstring)."""
+
+    def __init__(self, mode: str, hardware=None, strict: bool = False):
+        if mode not in LOAD_MODES:
+            raise LlmfitError(f"load guard mode must be one of {', '.join(LOAD_MODES)}, not {mode!r}")
+        self.mode = mode
+        self.hardware = hardware
+        self.strict = strict
+
+    @property
+    def chooses(self) -> bool:
+        """Whether the guard picks the settings the caller left to the runner."""
+        return self.mode == "auto"
+
+    def settle(self, decision: LoadDecision) -> None:
+        """Record the decision, say it, and warn or raise when it does not fit."""
+        global _last
+        with _lock:
+            _last = decision
+        if self.mode == "auto" or not decision.fits:
+            print(decision.summary, file=sys.stderr, flush=True)
+        if decision.fits:
+            return
+        from llmfit_core.memory import fmt_bytes
+
+        why = "; ".join(decision.reasons[:3])
+        msg = (f"{decision.model} does not fit at n_ctx={decision.n_ctx}, n_gpu_layers={decision.n_gpu_layers}: "
+               f"needs {fmt_bytes(decision.predicted_total_bytes)}, {fmt_bytes(decision.budget_bytes)} free"
+               + (f" ({why})" if why else ""))
+        if self.mode == "block":
+            raise LoadBlockedError(msg + " (blocked by llmfit guard; LLMFIT_GUARD=warn to only warn)")
+        warnings.warn(msg, LoadFitWarning, stacklevel=4)
+
+    def fail_open(self, runner: str, exc: BaseException) -> None:
+        """The check itself failed: the load goes on (strict block mode: it stops)."""
+        msg = f"llmfit guard: could not check the {runner} load ({type(exc).__name__}: {exc})"
+        if self.strict and self.mode == "block":
+            raise LoadBlockedError(msg + " (strict guard)") from exc
+        warnings.warn(msg, LoadFitWarning, stacklevel=4)
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Run a callback right after a module is first imported (so installing the guard imports no runner)."""
+
+    def __init__(self, name: str, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        sys.meta_path.remove(self)  # one shot; also keeps the lookup below from finding us again
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, callback = spec.loader, self.callback
+
+        class _Loader(importlib.abc.Loader):
+            def create_module(self, s):
+                return loader.create_module(s)
+
+            def exec_module(self, module):
+                loader.exec_module(module)
+                callback(module)
+
+        spec.loader = _Loader()
+        return spec
+
+
+def when_imported(name: str, callback):
+    """Call `callback(module)` now if `name` is imported, else right after its first import. Returns an undo."""
+    if name in sys.modules:
+        callback(sys.modules[name])
+        return lambda: None
+    finder = _AfterImport(name, callback)
+    sys.meta_path.insert(0, finder)
+
+    def undo():
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+
+    return undo
+
+
+_undo: list = []
+
+
+def install(mode: str, hardware=None, strict: bool = False) -> None:
+    """Route every installed runner's load through a LoadGuard in `mode` (again: the new mode replaces the old)."""
+    from llmfit_core.plugins import call_hook
+
+    guard = LoadGuard(mode, hardware, strict)
+    uninstall()
+    for undo in call_hook("llmfit_guard_loads", guard=guard):
+        if callable(undo):
+            _undo.append(undo)
+
+
+def uninstall() -> None:
+    """Restore the runners' own load functions."""
+    while _undo:
+        _undo.pop()()

@@ -1,0 +1,141 @@
+"""Load-time autopilot: real llama-cpp-python loads of real small GGUFs in a subprocess, under guard modes
+auto / warn / block; llama.cpp's own buffer log lines are compared with the decision's budget."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmfit_core.api import fit_spec
+from llmfit_core.autopilot import LoadGuard
+from llmfit_core.llamacpp_runner import parse_llama_log
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.synth import SynthShape, write_synthetic_gguf
+
+llama_cpp = pytest.importorskip("llama_cpp")
+
+ROOT = Path(__file__).resolve().parents[1]
+# a 4-layer llama with a 64k trained context: the KV cache and (without flash attention) the KQ scores of the
+# compute buffer grow with n_ctx, so the context is what a small memory budget limits
+LONG = SynthShape("llama", 4, 256, 4, 2, 64, 768, 4096, ctx_train=65536)
+
+
+def _profile(total_gb: float, available_gb: float | None = None) -> dict:
+    mem = {"total_gb": total_gb} if available_gb is None else {"total_gb": total_gb, "available_gb": available_gb}
+    return {"name": "small", "cpu": {"model": "x", "cores": 2, "threads": 2, "isa": ["avx2"]}, "memory": mem}
+
+
+SCRIPT = """
+import json, sys
+import llmfit_core.guard as guard
+mode, hardware, kwargs = sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+guard.install(mode=mode, hardware=hardware)
+from llama_cpp import Llama
+try:
+    llm = Llama(model_path=sys.argv[1], verbose=True, **kwargs)
+except Exception as exc:
+    d = guard.last_decision()
+    print(json.dumps({"error": type(exc).__name__, "message": str(exc), "decision": d and d.to_dict()}))
+    sys.exit(0)
+d = guard.last_decision()
+print(json.dumps({"decision": d and d.to_dict(), "n_ctx": llm.n_ctx()}))
+"""
+
+
+def _load(path, mode: str, hardware: dict, **kwargs):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]), LLMFIT_RECORD="0")
+    proc = subprocess.run([sys.executable, "-W", "always", "-c", SCRIPT, str(path), mode, json.dumps(hardware),
+                           json.dumps(kwargs)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("autopilot")
+    return {"long": write_synthetic_gguf(d / "long-f16.gguf", LONG, "F16"),
+            "tiny": write_synthetic_gguf(d / "tiny-f16.gguf", "llama-tiny", "F16")}
+
+
+def test_auto_picks_the_largest_context_that_fits_and_llama_cpp_allocates_within_budget(models):
+    hw = _profile(0.6)
+    out, err = _load(models["long"], "auto", hw)
+    d = out["decision"]
+    assert d["chosen"] == ["n_ctx"] and d["fits"]
+    assert 512 <= d["n_ctx"] < 65536 and d["n_ctx"] % 256 == 0
+    assert out["n_ctx"] == d["n_ctx"]  # the model really loaded with it
+    log = parse_llama_log(err)
+    assert log.n_ctx == d["n_ctx"]
+    # llama.cpp's own buffers (weights, KV, compute, output) stay inside the budget, and the prediction covers them
+    assert 0 < log.total_bytes <= d["budget_bytes"]
+    assert log.total_bytes <= d["predicted_total_bytes"] <= log.total_bytes * 1.25
+    # the largest: 256 more tokens would not fit
+    spec = read_gguf(str(models["long"]))
+    assert not fit_spec(spec, hardware=hw, context=d["n_ctx"] + 256, backend="llama.cpp-cpu", flash_attn=False).fits
+    lines = [ln for ln in err.splitlines() if ln.startswith("llmfit:")]
+    assert len(lines) == 1 and f"n_ctx={d['n_ctx']} (chosen)" in lines[0]
+
+
+def test_auto_caps_at_the_trained_context_and_n_ctx_0_is_chosen_too(models):
+    out, _ = _load(models["tiny"], "auto", _profile(16), n_ctx=0)
+    assert out["decision"]["n_ctx"] == out["n_ctx"] == 4096 and out["decision"]["chosen"] == ["n_ctx"]
+
+
+def test_explicit_values_are_kept(models):
+    out, err = _load(models["long"], "auto", _profile(0.6), n_ctx=1024, n_gpu_layers=3)
+    d = out["decision"]
+    assert out["n_ctx"] == d["n_ctx"] == 1024 and d["n_gpu_layers"] == 3 and d["chosen"] == []
+    assert "(chosen)" not in err
+
+
+def test_block_mode_stops_an_explicit_context_that_does_not_fit_before_llama_cpp_allocates(models):
+    out, err = _load(models["long"], "block", _profile(0.6), n_ctx=65536)
+    assert out["error"] == "LoadBlockedError"
+    assert "n_ctx=65536" in out["message"] and "free" in out["message"]
+    assert out["decision"]["n_ctx"] == 65536 and not out["decision"]["fits"]
+    assert parse_llama_log(err).total_bytes == 0  # nothing was loaded
+
+
+def test_warn_mode_warns_and_loads_with_the_callers_values(models):
+    out, err = _load(models["tiny"], "warn", _profile(0.05), n_ctx=4096)
+    assert out["n_ctx"] == 4096 and not out["decision"]["fits"]
+    assert "LoadFitWarning" in err and "does not fit at n_ctx=4096" in err
+
+
+def test_n_gpu_layers_minus_one_is_what_fits_the_vram(tmp_path):
+    """A ~40 GB model (real header, sparse data) on a 24 GB GPU: auto picks a partial offload."""
+    from conftest import HUGE
+    from fakehub import gguf_files
+
+    f = gguf_files("huge-Q4_K_M.gguf", HUGE)[0]
+    path = tmp_path / "huge-Q4_K_M.gguf"
+    with open(path, "wb") as fh:
+        fh.write(f.head)
+        fh.truncate(f.size)
+    d, changes = __import__("llmfit_llamacpp.autopilot", fromlist=["decide"]).decide(
+        str(path), {"n_gpu_layers": -1}, LoadGuard("auto", "workstation-4090"), {"n_ctx": 512, "n_gpu_layers": 0})
+    assert d.fits and set(changes) == {"n_ctx", "n_gpu_layers"}
+    assert 0 < d.n_gpu_layers < 81 and changes["n_gpu_layers"] == d.n_gpu_layers
+    rep = fit_spec(read_gguf(str(path)), hardware="workstation-4090", context=d.n_ctx, backend="llama.cpp-cuda",
+                   flash_attn=False)
+    assert rep.fits and rep.gpu_layers == d.n_gpu_layers
+    # warn mode chooses nothing: -1 stays every layer, and that does not fit the card
+    d, changes = __import__("llmfit_llamacpp.autopilot", fromlist=["decide"]).decide(
+        str(path), {"n_gpu_layers": -1}, LoadGuard("warn", "workstation-4090"), {"n_ctx": 512, "n_gpu_layers": 0})
+    assert changes == {} and d.n_gpu_layers == -1 and not d.fits
+
+
+def test_guard_modes_and_env(monkeypatch):
+    import llmfit_core.guard as guard
+
+    try:
+        monkeypatch.setenv("LLMFIT_GUARD", "auto")
+        assert guard.autoinstall() == "auto" and guard.installed_mode() == "auto"
+    finally:
+        guard.uninstall()
+    assert guard.last_decision() is None or guard.last_decision().runner
