@@ -80,6 +80,7 @@ class Sample:
     predicted: float
     backend: str = CPU_BACKEND
     model: str = ""  # which model the record ran (leave-one-model-out groups by it)
+    weight: float = 1.0  # how comparable the run is to a bench run (observed_weight); 1 for `llmfit bench`
 
     @property
     def log_ratio(self) -> float:
@@ -230,10 +231,28 @@ class Calibration:
             del self.backends[backend]
 
 
-def _shrunk(log_ratios: list[float], prior: float, center: float = 0.0) -> float:
-    n = len(log_ratios)
-    mean = (sum(log_ratios) + prior * center) / (n + prior)
+def _shrunk(samples: list[Sample], prior: float, center: float = 0.0) -> float:
+    n = sum(s.weight for s in samples)
+    mean = (sum(s.weight * s.log_ratio for s in samples) + prior * center) / (n + prior)
     return max(-math.log(MAX_FACTOR), min(math.log(MAX_FACTOR), mean))
+
+
+# an observed run (a normal generation timed by llama.cpp's counters under the guard) counts at most this much
+# of a bench run: other work shares the machine, and prompts are cut by the reused cache
+OBSERVED_WEIGHT = 0.5
+BENCH_TOKENS = {"pp": 512, "tg": 128}  # a bench run's default lengths: shorter runs time more fixed cost
+
+
+def observed_weight(record: dict, test: str, n_tokens) -> float:
+    """Weight of one test of a record: 1 for bench records; for "observed" ones OBSERVED_WEIGHT x its length
+    relative to a bench run's (a 20-token prompt says little about pp512)."""
+    if record.get("source") != "observed":
+        return 1.0
+    try:
+        share = min(float(n_tokens) / BENCH_TOKENS[test], 1.0)
+    except (TypeError, ValueError):
+        return 0.0
+    return OBSERVED_WEIGHT * max(share, 0.0)
 
 
 def _fit_table(samples: list[Sample], prior: float) -> tuple[dict, dict]:
@@ -243,13 +262,13 @@ def _fit_table(samples: list[Sample], prior: float) -> tuple[dict, dict]:
         ss = [s for s in samples if s.test == test]
         if not ss:
             continue
-        overall = _shrunk([s.log_ratio for s in ss], prior)
+        overall = _shrunk(ss, prior)
         factors[test] = {"*": math.exp(overall)}
         counts[test] = {"*": len(ss)}
         for fam in sorted({s.family for s in ss}):
-            lr = [s.log_ratio for s in ss if s.family == fam]
-            factors[test][fam] = math.exp(_shrunk(lr, prior, center=overall))
-            counts[test][fam] = len(lr)
+            fs = [s for s in ss if s.family == fam]
+            factors[test][fam] = math.exp(_shrunk(fs, prior, center=overall))
+            counts[test][fam] = len(fs)
     return factors, counts
 
 
@@ -330,10 +349,12 @@ def samples_from_records(records: list[dict], fp: str, repredict: bool = True, h
             fam = family_of(m.get("quant"))
             model = f"{m.get('arch')}|{m.get('params') or m.get('file_bytes')}|{m.get('quant')}"
             for test in TESTS:
-                meas = ((r.get("results") or {}).get(test) or {}).get("tok_s")
+                res = (r.get("results") or {}).get(test) or {}
+                meas = res.get("tok_s")
                 p = pred.get(f"{test}_tok_s")
-                if meas and p and meas > 0 and p > 0 and math.isfinite(meas) and math.isfinite(p):
-                    out.append(Sample(test, fam, float(meas), float(p), be, model))
+                weight = observed_weight(r, test, res.get("n_tokens"))
+                if meas and p and meas > 0 and p > 0 and math.isfinite(meas) and math.isfinite(p) and weight > 0:
+                    out.append(Sample(test, fam, float(meas), float(p), be, model, weight))
         except (TypeError, ValueError, AttributeError):
             continue  # a malformed record is not calibration data
     return out

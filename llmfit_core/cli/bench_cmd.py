@@ -65,12 +65,20 @@ def _fmt_bytes(n: int) -> str:
 @click.option("--no-record", is_flag=True, help="Do not append the result to the local store.")
 @click.option("--export", "export_file", metavar="FILE", default=None,
               help="Write the local runs, anonymised, to FILE (for sharing) instead of benchmarking.")
+@click.option("--history", is_flag=True,
+              help="List the recorded runs (bench and 'observed' ones from normal use under the guard).")
 @json_option
 @friendly_errors
 def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ubatch, cache_type_k, cache_type_v,
-                  flash_attn, repack, gpu_layers, timeout, no_record, export_file, as_json):
+                  flash_attn, repack, gpu_layers, timeout, no_record, export_file, history, as_json):
     """Run a GGUF like llama-bench (pp/tg tok/s, peak memory) and record it; REF is a local GGUF path."""
     from llmfit_core.bench import store
+
+    if history:
+        if ref or synthetic or export_file:
+            raise BenchError("--history lists the recorded runs; do not give a model or --export with it")
+        _print_history(store.read_records(), as_json)
+        return
 
     if export_file:
         if ref or synthetic:
@@ -135,6 +143,33 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
         click.echo(json.dumps({**record, "store": str(store_file) if store_file else None}, indent=1))
         return
     _print_result(record, path, store_file)
+
+
+def _print_history(records: list[dict], as_json: bool) -> None:
+    from llmfit_core.bench.history import history_rows
+
+    rows = history_rows(records)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=1))
+        return
+    if not rows:
+        click.echo("no recorded runs yet (llmfit bench, or generations under the guard: LLMFIT_GUARD=auto)")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"Recorded runs ({len(rows)})", title_justify="left")
+    for col, just in (("when", "left"), ("source", "left"), ("model", "left"), ("backend", "left"), ("ctx", "right"),
+                      ("pp tok/s", "right"), ("tg tok/s", "right")):
+        t.add_column(col, justify=just)
+
+    def speed(v, n):
+        return "-" if v is None else f"{v:,.1f}" + (f" ({n})" if n else "")
+
+    for r in rows:
+        t.add_row(r.timestamp[:16].replace("T", " "), r.source, r.model, r.backend.replace("llama.cpp-", "llama.cpp "),
+                  str(r.n_ctx or "-"), speed(r.pp_tok_s, r.pp_tokens), speed(r.tg_tok_s, r.tg_tokens))
+    Console().print(t)
 
 
 def _run_with_progress(path, settings, console, quiet: bool):

@@ -3,7 +3,7 @@ references, and the `n_gpu_layers` / `n_ctx` that fit.
 
 Hooks: `llmfit_backends` (the backend of the installed build), `llmfit_detect_hardware` (what the build sees:
 the GPUs' free memory from ggml's device API, the CPU kernels it was built with), `llmfit_guard_loads`
-(`Llama(...)` under the load guard: autopilot.py). Functions: `detect_build()`,
+(`Llama(...)` under the load guard: autopilot.py; its completions' timings recorded: observe.py). Functions: `detect_build()`,
 `resolve_from_pretrained(repo_id, filename)`, `suggest_settings(spec, hardware=None, context=None)`.
 llama_cpp is imported lazily: without it only this adapter is disabled.
 """
@@ -152,10 +152,15 @@ def llmfit_guard_loads(guard):
     """`Llama(...)` / `Llama.from_pretrained(...)` through the load guard (patched when llama_cpp is imported)."""
     from llmfit_core.autopilot import when_imported
 
-    from . import autopilot
+    from . import autopilot, observe
 
     patches = []
-    cancel = when_imported("llama_cpp", lambda mod: patches.append(autopilot.patch(mod, guard)))
+
+    def on_import(mod):
+        patches.append(autopilot.patch(mod, guard))
+        patches.append(observe.patch(mod))  # timings of normal use (LLMFIT_RECORD=0: off)
+
+    cancel = when_imported("llama_cpp", on_import)
 
     def undo():
         cancel()
