@@ -259,7 +259,8 @@ def _hf_target(args: list[str]) -> CheckTarget | None:
 
 
 def _ollama_target(args: list[str]) -> CheckTarget | None:
-    """`ollama pull NAME` always; `ollama run NAME` only when NAME is not installed."""
+    """`ollama pull NAME` always; `ollama run NAME` checked when NAME is not installed (it pulls), else only
+    told the context Ollama will use and the largest that fits (options "run_notice")."""
     if not args or args[0] not in ("pull", "run"):
         return None
     value_opts = {"--format", "--keepalive", "--dimensions"}
@@ -285,7 +286,8 @@ def _ollama_target(args: list[str]) -> CheckTarget | None:
         from llmfit_ollama.resolver import is_installed
 
         if is_installed(parse_name(ref)):
-            return None
+            return CheckTarget(ref, f"ollama run {name}", options={"run_notice": True, "installed": True})
+        return CheckTarget(ref, f"ollama {args[0]} {name}", options={"run_notice": True})
     return CheckTarget(ref, f"ollama {args[0]} {name}")
 
 
@@ -397,6 +399,9 @@ def run_check(tool: str, args: list[str], err=None) -> int:
         label = target.label
         if tool in ("hf", "huggingface-cli"):
             return _check_hf_download(args, err, switches)
+        if target.options.get("installed"):  # nothing to download: say how Ollama will load it, never stop it
+            _ollama_run_notice(target, err)
+            return 0
         report = check_target(target)
     except KeyboardInterrupt:
         print("llmfit: interrupted", file=err)
@@ -410,12 +415,26 @@ def run_check(tool: str, args: list[str], err=None) -> int:
         return 0
     if report.fits:
         print(f"llmfit: fits: {describe(report)}", file=err)
+        if target.options.get("run_notice"):
+            _ollama_run_notice(target, err)
         return 0
     if switches.force:
         print(f"llmfit: {describe(report)}; downloading anyway (LLMFIT_FORCE=1)", file=err)
         return 0
     print(f"llmfit: stopped: {describe(report)}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)
     return EXIT_NO_FIT
+
+
+def _ollama_run_notice(target: CheckTarget, err) -> None:
+    """`ollama run`: Ollama's context and the largest that fits (Ollama adapter); a failure is one warning."""
+    try:
+        from llmfit_ollama.runcheck import run_notice
+
+        line, warn = run_notice(target.ref, hardware=os.environ.get("LLMFIT_HARDWARE") or None)
+    except Exception as exc:  # the notice is advice: the run goes on
+        print(f"llmfit: warning: could not check {target.label}: {_one_line(exc) or type(exc).__name__}", file=err)
+        return
+    print(f"llmfit: {'warning: ' if warn else ''}{line}", file=err)
 
 
 def _check_hf_download(args: list[str], err, switches: CheckSwitches) -> int:

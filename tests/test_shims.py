@@ -245,7 +245,7 @@ def test_ollama_pull_that_fits_runs_the_real_program(shimenv, ollama_reg, small_
     assert line.startswith("llmfit: fits: ollama:tiny:latest") and "runs" in line
 
 
-def test_ollama_run_of_an_installed_model_is_not_checked(shimenv, ollama_reg, small_machine):
+def test_ollama_run_of_an_installed_model_is_told_not_stopped(shimenv, ollama_reg, small_machine):
     from fakeollama import install_local
 
     install_local(Path(shimenv["env"]["OLLAMA_MODELS"]), make_model("huge", "70b", "big"))
@@ -253,7 +253,10 @@ def test_ollama_run_of_an_installed_model_is_not_checked(shimenv, ollama_reg, sm
     r = run(shimenv, "ollama", ["run", "huge:70b", "say hi"], LLMFIT_HARDWARE=small_machine,
             OLLAMA_HOST=ollama_reg.url, LLMFIT_OLLAMA_REGISTRY=ollama_reg.url)
     assert r.returncode == 0 and recorded(shimenv) == ["run", "huge:70b", "say hi"]
-    assert r.stderr == b"" and ollama_reg.requests == []
+    # issue 13: the context Ollama will use and that it does not fit are said, from the local store, without a stop
+    lines = r.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llmfit: warning: huge:70b: Ollama will use context")
+    assert ollama_reg.requests == []
     # not installed: `ollama run` pulls it, so it is checked
     r = run(shimenv, "ollama", ["run", "--verbose", "tiny"], stdin=b"a prompt\x00\xff from stdin\n",
             LLMFIT_HARDWARE=small_machine, OLLAMA_HOST=ollama_reg.url, LLMFIT_OLLAMA_REGISTRY=ollama_reg.url)
