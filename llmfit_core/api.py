@@ -87,10 +87,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     VRAM, the faster predicted decode of layer offload and expert offload; True = expert offload (the fewest
     layers' experts in RAM that fit); False = layer offload only. `n_cpu_moe` = exactly that N (n_layers is
     llama.cpp's --cpu-moe)."""
-    from llmfit_core import memory, placement, throughput
+    from llmfit_core import memory, placement, runner_view, throughput
     from llmfit_core.hardware.registry import resolve_hardware
-
-    from llmfit_core import runner_view
 
     hw = resolve_hardware(hardware)
     if total_memory:
