@@ -139,3 +139,19 @@ def test_guard_modes_and_env(monkeypatch):
     finally:
         guard.uninstall()
     assert guard.last_decision() is None or guard.last_decision().runner
+
+
+def test_python_m_guard_auto_runs_an_unchanged_script(models, tmp_path):
+    script = tmp_path / "user_script.py"
+    script.write_text("import sys\nfrom llama_cpp import Llama\nllm = Llama(model_path=sys.argv[1], verbose=False)\n"
+                      "print('n_ctx', llm.n_ctx())\n")
+    hw = tmp_path / "hw.json"
+    hw.write_text(json.dumps(_profile(16)))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]), LLMFIT_RECORD="0",
+               LLMFIT_HARDWARE=str(hw))
+    env.pop("LLMFIT_GUARD", None)
+    proc = subprocess.run([sys.executable, "-m", "llmfit_core.guard", "--auto", str(script), str(models["tiny"])],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "n_ctx 4096"  # llama-cpp-python's default would have been 512
+    assert "n_ctx=4096 (chosen)" in proc.stderr
