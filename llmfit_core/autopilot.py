@@ -144,17 +144,36 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
-def when_imported(name: str, callback):
-    """Call `callback(module)` now if `name` is imported, else right after its first import. Returns an undo."""
+def patch_on_import(name: str, *patchers):
+    """Apply `patcher(module)` for each patcher now if `name` is imported, else right after its first import.
+
+    A patcher returns its own undo (or None). Returns one undo for everything (a pending patch is cancelled).
+    """
+    undos = []
+
+    def apply(module):
+        for patcher in patchers:
+            try:
+                u = patcher(module)
+            except Exception as exc:  # an unexpected runner version: the import and the user's program go on
+                warnings.warn(f"llmfit guard: could not patch {name} ({type(exc).__name__}: {exc}); its loads are "
+                              "not checked", LoadFitWarning, stacklevel=2)
+                continue
+            if callable(u):
+                undos.append(u)
+
+    finder = None
     if name in sys.modules:
-        callback(sys.modules[name])
-        return lambda: None
-    finder = _AfterImport(name, callback)
-    sys.meta_path.insert(0, finder)
+        apply(sys.modules[name])
+    else:
+        finder = _AfterImport(name, apply)
+        sys.meta_path.insert(0, finder)
 
     def undo():
         if finder in sys.meta_path:
             sys.meta_path.remove(finder)
+        while undos:
+            undos.pop()()
 
     return undo
 

@@ -80,6 +80,6 @@ def llmfit_guard_loads(guard):
     :param guard: a `llmfit_core.autopilot.LoadGuard` (mode auto|warn|block, hardware). Before the load,
         compute a `LoadDecision` and call `guard.settle(decision)`; in auto mode (`guard.chooses`) first pick
         the settings the caller left to the runner. Patch lazily: never import the runner just for this
-        (`llmfit_core.autopilot.when_imported`).
+        (`llmfit_core.autopilot.patch_on_import`).
     :return: a callable that undoes the patch, or None.
     """

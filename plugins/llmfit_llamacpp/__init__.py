@@ -150,24 +150,12 @@ def apply_devices(profile, devs) -> None:
 @hookimpl
 def llmfit_guard_loads(guard):
     """`Llama(...)` / `Llama.from_pretrained(...)` through the load guard (patched when llama_cpp is imported)."""
-    from llmfit_core.autopilot import when_imported
+    from llmfit_core.autopilot import patch_on_import
 
     from . import autopilot, observe
 
-    patches = []
-
-    def on_import(mod):
-        patches.append(autopilot.patch(mod, guard))
-        patches.append(observe.patch(mod))  # timings of normal use (LLMFIT_RECORD=0: off)
-
-    cancel = when_imported("llama_cpp", on_import)
-
-    def undo():
-        cancel()
-        while patches:
-            patches.pop()()
-
-    return undo
+    # observe: the timings of normal use (LLMFIT_RECORD=0: off)
+    return patch_on_import("llama_cpp", lambda mod: autopilot.patch(mod, guard), observe.patch)
 
 
 @hookimpl

@@ -75,6 +75,16 @@ def llmfit_detect_hardware(profile):
 
 
 @hookimpl
+def llmfit_guard_loads(guard):
+    """`mlx_lm.load` (and, in auto mode, generation's KV size) through the load guard, once mlx_lm is imported."""
+    from llmfit_core.autopilot import patch_on_import
+
+    from . import autopilot
+
+    return patch_on_import("mlx_lm", lambda mod: autopilot.patch(mod, guard))
+
+
+@hookimpl
 def llmfit_backends(hardware):
     """`mlx` where it can run on a GPU: Apple Silicon hardware profiles (MLX uses Metal + unified memory)."""
     from llmfit_core.backends import BACKENDS
