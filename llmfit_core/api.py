@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from llmfit_core.backends import Backend, default_backend, format_note, get_backend
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.report import FitReport, MemoryBreakdown
@@ -77,11 +79,14 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
              cache_type: str | None = None, cache_type_k: str | None = None, cache_type_v: str | None = None,
              prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
              n_seq: int | None = None, calibrated: bool = True, cpu_moe: bool | None = None,
-             n_cpu_moe: int | None = None, total_memory: bool = False) -> FitReport:
+             n_cpu_moe: int | None = None, total_memory: bool = False, mmproj: str | None = None,
+             draft=None) -> FitReport:
     """Score a ModelSpec you already have (see `fit`).
 
     Memory: what is free now on this machine (RAM the OS calls available, VRAM the runner or driver reports
-    free); `total_memory` plans for an idle machine instead (`fit --total`).
+    free); `total_memory` plans for an idle machine instead (`fit --total`). Companions (llmfit_core.companions):
+    `mmproj` a vision projector GGUF path or "auto" (the one llama.cpp picks beside the model), `draft` a draft
+    model reference (or ModelSpec) for speculative decoding; their memory is taken before the model is placed.
 
     MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N): `cpu_moe` None = for a MoE model that does not fit in
     VRAM, the faster predicted decode of layer offload and expert offload; True = expert offload (the fewest
@@ -109,6 +114,12 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     prompt_tokens = parse_count(prompt_tokens) or 512
     gen_tokens = parse_count(gen_tokens) or 128
 
+    comps = _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft)
+    machine = hw
+    if comps:
+        from llmfit_core import companions
+
+        hw = companions.reserve(hw, comps, gpu_backend=be.gpu)
     mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
                                  cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
     plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers,
@@ -125,7 +136,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
 
     ctx_settings = _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe)
     ctx_fit = context_fit(spec, hw, be, ctx_settings)
-    breakdown = _breakdown(mem, plc)
+    breakdown = _breakdown(mem, plc, comps)
     verdict = plc.verdict
     reasons = list(plc.reasons) + list(getattr(tp, "reasons", []) or [])
     from llmfit_core.throughput.roofline import CPU_BW_ESTIMATED
@@ -137,7 +148,9 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in hw.notes if n not in reasons]
     reasons += moe_reasons + build_reasons
     reasons += [r for r in ctx_fit.reasons if r not in reasons]
-    in_use = runner_view.memory_in_use_reason(hw)
+    if comps:
+        reasons += companions.describe(comps, machine.gpus[0].name if machine.gpus else None)
+    in_use = runner_view.memory_in_use_reason(machine)
     if in_use:
         reasons.append(in_use)
     fmt_note = format_note(spec, be)  # GPTQ / AWQ / MLX weights on llama.cpp, GGUF on mlx: said first
@@ -178,7 +191,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         gen_tokens=gen_tokens,
         max_context=ctx_fit.max_context,
         spec=spec,
-        hardware=hw,
+        hardware=machine,
         extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv,
                "context_settings": ctx_settings},
     )
@@ -235,8 +248,9 @@ def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_la
     return plc, tp, [why]
 
 
-def _breakdown(mem, plc) -> MemoryBreakdown:
-    """Map the estimator's detail onto the contract's four parts (weights, KV, compute, overhead)."""
+def _breakdown(mem, plc, comps=()) -> MemoryBreakdown:
+    """Map the estimator's detail onto the contract's four parts (weights, KV, compute, overhead); companions
+    (projector, draft model) add to each part and to the device that holds them (detail: <kind>_bytes)."""
     g = lambda name: int(getattr(mem, name, 0) or 0)  # noqa: E731
     weights = g("weights_bytes")
     kv = g("kv_cache_bytes")
@@ -252,6 +266,11 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
     if extra > 0:
         overhead += extra
         detail["extra_gpu_context_bytes"] = extra
+    gpu, cpu = int(plc.gpu_bytes), int(plc.cpu_bytes)
+    for c in comps:
+        weights, kv, compute = weights + c.weights_bytes, kv + c.kv_bytes, compute + c.compute_bytes
+        gpu, cpu = (gpu + c.total_bytes, cpu) if c.on_gpu else (gpu, cpu + c.total_bytes)
+        detail[f"{c.kind}_bytes"] = c.total_bytes
     # llama.cpp's buffer sum (its log): the resident buffers + the mapped originals of repacked weights
     detail["allocated_bytes"] = weights + kv + compute + g("repack_mapped_bytes")
     return MemoryBreakdown(
@@ -259,7 +278,42 @@ def _breakdown(mem, plc) -> MemoryBreakdown:
         kv_cache_bytes=kv,
         compute_bytes=compute,
         overhead_bytes=overhead,
-        gpu_bytes=int(plc.gpu_bytes),
-        cpu_bytes=int(plc.cpu_bytes),
+        gpu_bytes=gpu,
+        cpu_bytes=cpu,
         detail=detail,
     )
+
+
+def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
+    """The projector / draft model companions asked for (llmfit_core.companions), read from their headers."""
+    if not mmproj and draft is None:
+        return []
+    from llmfit_core import companions
+    from llmfit_core.errors import LlmfitError
+
+    if be.runtime != "llama.cpp":
+        raise LlmfitError(f"--mmproj / --draft are llama.cpp companions (backend {be.name})")
+    out = []
+    if mmproj == "auto":
+        local = next((f for f in spec.files or [] if os.path.isfile(f)), None)
+        found = companions.local_mmproj(local) if local else None
+        comp = companions.read_mmproj(found) if found else None
+        if comp is None and not local:
+            from llmfit_core.plugins import call_hook
+
+            comp = call_hook("llmfit_mmproj_for", spec=spec)
+        if comp is None:
+            raise LlmfitError(f"--mmproj auto: no vision projector (a .gguf named *mmproj*) beside {spec.ref}; "
+                              "give --mmproj FILE")
+        out.append(comp)
+    elif mmproj:
+        if not os.path.isfile(mmproj):
+            raise LlmfitError(f"--mmproj {mmproj}: no such file (a projector GGUF, or 'auto')")
+        out.append(companions.read_mmproj(mmproj))
+    if draft is not None:
+        from llmfit_core.model_spec import ModelSpec
+        from llmfit_core.resolve import resolve_model
+
+        dspec = draft if isinstance(draft, ModelSpec) else resolve_model(str(draft))
+        out.append(companions.draft_companion(dspec, be, ctx, ctk, ctv, flash_attn))
+    return out

@@ -83,3 +83,12 @@ def llmfit_guard_loads(guard):
         (`llmfit_core.autopilot.patch_on_import`).
     :return: a callable that undoes the patch, or None.
     """
+
+
+@hookspec(firstresult=True)
+def llmfit_mmproj_for(spec):
+    """The vision projector `llama-server -hf` would load beside this model (`fit --mmproj auto`).
+
+    :param spec: the ModelSpec of the model (a source plugin knows its repo from `spec.metadata`).
+    :return: a `llmfit_core.companions.Companion` read from the projector's header, or None.
+    """

@@ -19,7 +19,7 @@ FIT_KEYS = {
     "prompt_tokens": "prompt_tokens", "gen_tokens": "gen_tokens", "gpu_layers": "gpu_layers",
     "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline", "cpu_moe": "cpu_moe", "n_cpu_moe": "n_cpu_moe",
     "allow_context_extension": "allow_context_extension",
-    "total": "total_memory",
+    "total": "total_memory", "mmproj": "mmproj", "draft": "draft",
 }
 
 
@@ -48,6 +48,9 @@ def fit_options(fn):
         click.option("--flash-attn/--no-flash-attn", default=None, help="Flash attention (default: backend's default)."),
         click.option("--parallel", type=int, help="Parallel sequences (multiplies the KV cache)."),
         click.option("--offline", is_flag=True, default=None, help="No network: local files and the catalog only."),
+        click.option("--mmproj", metavar="FILE|auto",
+                     help="Count a vision projector GGUF (llama.cpp --mmproj); auto = the one llama-server -hf loads."),
+        click.option("--draft", metavar="REF", help="Count a draft model for speculative decoding (llama.cpp -md)."),
         click.option("--total", is_flag=True, default=None,
                      help="Plan for an idle machine (all RAM/VRAM) instead of the memory free now."),
         hardware_option,

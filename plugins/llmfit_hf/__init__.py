@@ -97,3 +97,27 @@ def llmfit_list_models(query: str, options: dict):
 
         print(f"llmfit: warning: {exc}; Hub results left out", file=sys.stderr)
         return None
+
+
+@hookimpl
+def llmfit_mmproj_for(spec):
+    """For a Hub GGUF: the repo's projector by llama.cpp's own rule (companions.best_sibling), header read only."""
+    meta = spec.metadata or {}
+    repo = meta.get("hf_repo")
+    if not repo or not spec.files or spec.format != "gguf":
+        return None
+    from llmfit_core.companions import best_sibling, mmproj_from_header
+    from llmfit_core.readers.gguf import read_gguf_header
+    from llmfit_core.readers.source import HTTPRangeSource
+
+    from . import hub
+    from .resolver import HEADER_CAP, repo_listing
+
+    revision = meta.get("hf_revision")
+    pick = best_sibling(list(repo_listing(repo, revision).files), spec.files[0])
+    if pick is None:
+        return None
+    with hub.hub_errors(f"{repo}/{pick}"):
+        header = read_gguf_header(HTTPRangeSource(hub.file_url(repo, pick, revision), headers=hub.token_headers(),
+                                                  timeout=hub.request_timeout(), max_bytes=HEADER_CAP))
+    return mmproj_from_header(header, pick)
