@@ -179,17 +179,27 @@ def patch_on_import(name: str, *patchers):
 
 
 _undo: list = []
+_installing = False
+
+
+def installing() -> bool:
+    """Whether `install` is running (loading the plugins may import code that would install again)."""
+    return _installing
 
 
 def install(mode: str, hardware=None, strict: bool = False) -> None:
     """Route every installed runner's load through a LoadGuard in `mode` (again: the new mode replaces the old)."""
+    global _installing
     from llmfit_core.plugins import call_hook
 
     guard = LoadGuard(mode, hardware, strict)
     uninstall()
-    for undo in call_hook("llmfit_guard_loads", guard=guard):
-        if callable(undo):
-            _undo.append(undo)
+    _installing = True
+    try:
+        undos = call_hook("llmfit_guard_loads", guard=guard)
+    finally:
+        _installing = False
+    _undo.extend(u for u in undos if callable(u))
 
 
 def uninstall() -> None:

@@ -392,7 +392,7 @@ def test_guard_entry_point_bad_input(bad, tmp_path):
         assert_one_error(r.returncode, r.stderr, needle, exit_code=2)
     r = run([str(bad / "script.py")], dict(env, LLMFIT_GUARD="bogus"), module="llmfit_core.guard")
     assert r.returncode == 0 and r.stdout == "hi\n"  # a bad mode is said in one warning; the script still runs
-    assert lines_of(r.stderr) == ["llmfit: warning: LLMFIT_GUARD='bogus' is not warn|block; using warn"]
+    assert lines_of(r.stderr) == ["llmfit: warning: LLMFIT_GUARD='bogus' is not warn|block|auto; using warn"]
 
 
 # ---- servers: Hub (404, 401, stall, refused) and Ollama ------------------------------------------------------
