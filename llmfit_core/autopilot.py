@@ -144,6 +144,24 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         return spec
 
 
+def patch_attr(owner, name: str, make):
+    """Replace `owner.name` (a class or module attribute) by `make(original)`, the original unwrapped from any
+    earlier llmfit patch; returns the undo (which only restores while our wrapper is still in place)."""
+    original = getattr(owner, name)
+    while getattr(original, "__llmfit_guard__", False):
+        original = original.__wrapped__
+    wrapper = make(original)
+    wrapper.__llmfit_guard__ = True
+    wrapper.__wrapped__ = original
+    setattr(owner, name, wrapper)
+
+    def undo():
+        if getattr(owner, name, None) is wrapper or getattr(owner, "__dict__", {}).get(name) is wrapper:
+            setattr(owner, name, original)
+
+    return undo
+
+
 def patch_on_import(name: str, *patchers):
     """Apply `patcher(module)` for each patcher now if `name` is imported, else right after its first import.
 

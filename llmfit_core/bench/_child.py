@@ -2,7 +2,8 @@
 
 Run as `python -m llmfit_core.bench._child` with a JSON settings object on stdin. It writes one JSON
 object per line on stdout: progress events, then one `result` event. llama.cpp logs go to stderr.
-Kept free of llmfit imports beyond the standard library so a crash here cannot take the parent down.
+Kept free of llmfit imports beyond the standard library (and llmfit_core.ggml_devices, itself standard library +
+ctypes) so a crash here cannot take the parent down.
 """
 
 from __future__ import annotations
@@ -47,44 +48,16 @@ def _current_rss_bytes() -> int:
 
 
 def _devices(L) -> list[dict] | None:
-    """The ggml backend devices of this llama.cpp build: [{name, description, type, backend}], None if not reachable.
+    """The ggml backend devices of this llama.cpp build: [{name, description, type, backend}], None if not reachable
+    (llmfit_core.ggml_devices: standard library + ctypes, like this child)."""
+    from llmfit_core.ggml_devices import DEVICE_TYPES, read_devices
 
-    llama-cpp-python has no Python API for ggml's device registry, but it loads libggml with ctypes
-    (llama_cpp._ggml.libggml), whose exported ggml_backend_dev_* / ggml_backend_reg_name functions list
-    the devices ("CUDA0" / "NVIDIA GeForce RTX 4090" / backend "CUDA"; "CPU" / "AMD EPYC" / "CPU").
-    """
-    try:
-        import ctypes
-
-        from llama_cpp import _ggml
-
-        lib = _ggml.libggml
-        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-        lib.ggml_backend_dev_count.argtypes = []
-        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        for fn in (lib.ggml_backend_dev_name, lib.ggml_backend_dev_description):
-            fn.restype = ctypes.c_char_p
-            fn.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_type.restype = ctypes.c_int
-        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_backend_reg.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_backend_reg.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_reg_name.restype = ctypes.c_char_p
-        lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
-        out = []
-        for i in range(min(int(lib.ggml_backend_dev_count()), 64)):
-            dev = lib.ggml_backend_dev_get(i)
-            if not dev:
-                continue
-            reg = lib.ggml_backend_dev_backend_reg(dev)
-            out.append({"name": (lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
-                        "description": (lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace"),
-                        "type": int(lib.ggml_backend_dev_type(dev)),  # 0 CPU, then GPU / iGPU / accelerator
-                        "backend": (lib.ggml_backend_reg_name(reg) or b"").decode(errors="replace") if reg else ""})
-        return out
-    except Exception:  # another llama-cpp-python layout: the parent falls back to the hardware profile
+    codes = {kind: code for code, kind in DEVICE_TYPES.items()}
+    devs = read_devices(L._ggml.libggml if hasattr(L, "_ggml") else None)
+    if devs is None:
         return None
+    return [{"name": d.name, "description": d.description, "type": codes.get(d.kind, 0), "backend": d.registry}
+            for d in devs]
 
 
 # ggml backend registry names that run model layers on a GPU (BLAS, RPC and CPU do not)

@@ -92,6 +92,19 @@ def used_backend(result: BenchResult, hw: HardwareProfile) -> str:
     return be if be != CPU_BACKEND else "llama.cpp-vulkan"
 
 
+def record_head(source: str, hw: HardwareProfile, spec: ModelSpec | None, path) -> dict:
+    """The fields every store record starts with: version, id, time, source, hardware, anonymous model facts."""
+    return {
+        "version": RECORD_VERSION,
+        "id": uuid.uuid4().hex,
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": source,
+        "hardware_fingerprint": fingerprint(hw),
+        "hardware": summary(hw),
+        "model": model_facts(spec, path),
+    }
+
+
 def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None, prediction: dict | None,
                 source: str = "local", memory_estimate_bytes: int | None = None) -> dict:
     """The JSON record of one bench run (schema version RECORD_VERSION).
@@ -108,13 +121,7 @@ def make_record(result: BenchResult, hw: HardwareProfile, spec: ModelSpec | None
     if backend != CPU_BACKEND and result.gpu_device:
         runtime["device"] = result.gpu_device
     return {
-        "version": RECORD_VERSION,
-        "id": uuid.uuid4().hex,
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": source,  # local | synthetic
-        "hardware_fingerprint": fingerprint(hw),
-        "hardware": summary(hw),
-        "model": model_facts(spec, result.path),
+        **record_head(source, hw, spec, result.path),  # source: local | synthetic
         "settings": settings,
         "results": {t.test[:2]: {"test": t.test, "n_tokens": t.n_tokens, "tok_s": t.tok_s_mean,
                                  "tok_s_std": t.tok_s_std, "seconds": t.seconds} for t in result.tests},

@@ -13,7 +13,7 @@ import functools
 import inspect
 import os
 
-from llmfit_core.autopilot import LoadDecision, LoadGuard
+from llmfit_core.autopilot import LoadDecision, LoadGuard, patch_attr
 
 RUNNER = "llama-cpp-python"
 
@@ -104,31 +104,25 @@ def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> t
 
 def patch(llama_cpp, guard: LoadGuard):
     """Wrap `llama_cpp.Llama.__init__`; returns the undo."""
-    cls = llama_cpp.Llama
-    original = cls.__dict__["__init__"]
-    while getattr(original, "__llmfit_guard__", False):
-        original = original.__wrapped__
-    defaults = _init_defaults(original)
 
-    @functools.wraps(original)
-    def __init__(self, *args, **kwargs):
-        model_path = args[0] if args else kwargs.get("model_path")
-        if kwargs.get("vocab_only") or not isinstance(model_path, (str, os.PathLike)) or not os.path.isfile(model_path):
-            return original(self, *args, **kwargs)  # tokenizer only, or llama.cpp's own error for a bad path
-        try:
-            decision, changes = decide(os.fspath(model_path), kwargs, guard, defaults)
-        except Exception as exc:  # the check never stops a load (strict block mode aside)
-            guard.fail_open(RUNNER, exc)
+    def make(original):
+        defaults = _init_defaults(original)
+
+        @functools.wraps(original)
+        def __init__(self, *args, **kwargs):
+            model_path = args[0] if args else kwargs.get("model_path")
+            if (kwargs.get("vocab_only") or not isinstance(model_path, (str, os.PathLike))
+                    or not os.path.isfile(model_path)):
+                return original(self, *args, **kwargs)  # tokenizer only, or llama.cpp's own error for a bad path
+            try:
+                decision, changes = decide(os.fspath(model_path), kwargs, guard, defaults)
+            except Exception as exc:  # the check never stops a load (strict block mode aside)
+                guard.fail_open(RUNNER, exc)
+                return original(self, *args, **kwargs)
+            guard.settle(decision)  # block mode: raises before llama.cpp allocates anything
+            kwargs.update(changes)
             return original(self, *args, **kwargs)
-        guard.settle(decision)  # block mode: raises before llama.cpp allocates anything
-        kwargs.update(changes)
-        return original(self, *args, **kwargs)
 
-    __init__.__llmfit_guard__ = True
-    cls.__init__ = __init__
+        return __init__
 
-    def undo():
-        if cls.__dict__.get("__init__") is __init__:
-            cls.__init__ = original
-
-    return undo
+    return patch_attr(llama_cpp.Llama, "__init__", make)

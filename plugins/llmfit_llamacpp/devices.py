@@ -1,20 +1,16 @@
 """What the installed llama.cpp build sees: its devices' free/total memory and the CPU kernels it was built with.
 
 Both are read from the installed llama-cpp-python (no subprocess): the devices through ggml's backend device
-API (`ggml_backend_dev_count / _get / _memory / _name / _description / _type`, ggml/include/ggml-backend.h)
-on the libggml that llama-cpp-python itself loaded (`llama_cpp._ggml.libggml`), the CPU features from
+API (llmfit_core.ggml_devices), the CPU features from
 `llama_print_system_info()` (src/llama.cpp: every backend registry's `ggml_backend_get_features`, which lists
 only the features present, ggml/src/ggml-cpu/ggml-cpu.cpp ggml_backend_cpu_get_features).
 """
 
 from __future__ import annotations
 
-import ctypes
 import re
-from dataclasses import dataclass
 
-# ggml_backend_dev_type (ggml-backend.h)
-DEVICE_TYPES = {0: "cpu", 1: "gpu", 2: "igpu", 3: "accel"}
+from llmfit_core.ggml_devices import GgmlDevice, read_devices  # noqa: F401  (the adapter's device reads)
 
 # CPU feature names of llama_print_system_info() -> the llmfit ISA flags (hardware/cpu.py names) they cover.
 # ggml_cpu_has_avx512() is __AVX512F__; a build with it also compiles BW/VL/FP16 kernels where the CPU has them.
@@ -36,56 +32,6 @@ BUILD_FEATURE_ISA = {
     "SVE": ("sve", "sve2"),
     "SME": ("sme",),
 }
-
-
-@dataclass
-class GgmlDevice:
-    """One ggml backend device and the memory it reports (bytes)."""
-
-    name: str  # "CUDA0", "Vulkan0", "Metal", "CPU"
-    description: str  # "NVIDIA GeForce RTX 4090", the CPU model
-    kind: str  # cpu | gpu | igpu | accel
-    free_bytes: int
-    total_bytes: int
-
-
-def read_devices(lib=None) -> list[GgmlDevice] | None:
-    """ggml's devices with free/total memory, or None when this llama-cpp-python does not expose the API.
-
-    ggml's CPU device reports free == total ("free system memory is ill-defined", ggml-cpu.cpp
-    ggml_backend_cpu_device_get_memory): RAM that is free now comes from the OS, not from here.
-    """
-    try:
-        if lib is None:
-            from llama_cpp import _ggml
-
-            lib = _ggml.libggml
-        size_p = ctypes.POINTER(ctypes.c_size_t)
-        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-        lib.ggml_backend_dev_count.argtypes = []
-        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        for fn in (lib.ggml_backend_dev_name, lib.ggml_backend_dev_description):
-            fn.restype = ctypes.c_char_p
-            fn.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_type.restype = ctypes.c_int
-        lib.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_memory.restype = None
-        lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, size_p, size_p]
-        out = []
-        for i in range(min(int(lib.ggml_backend_dev_count()), 64)):
-            dev = lib.ggml_backend_dev_get(i)
-            if not dev:
-                continue
-            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-            lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            out.append(GgmlDevice(name=(lib.ggml_backend_dev_name(dev) or b"").decode(errors="replace"),
-                                  description=(lib.ggml_backend_dev_description(dev) or b"").decode(errors="replace"),
-                                  kind=DEVICE_TYPES.get(int(lib.ggml_backend_dev_type(dev)), "other"),
-                                  free_bytes=int(free.value), total_bytes=int(total.value)))
-        return out
-    except (ImportError, OSError, AttributeError):
-        return None
 
 
 def build_features(system_info: str) -> dict[str, set[str]]:

@@ -10,11 +10,11 @@ the machine. Any failure here is one warning per process at most; the user's cal
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
 import os
-import uuid
 import warnings
+
+from llmfit_core.autopilot import patch_attr
 
 MIN_GEN_TOKENS = 4  # fewer generated tokens time the call, not the decoder
 _warned = False
@@ -37,8 +37,8 @@ def _counters(llama_cpp, llm) -> tuple[int, float, int, float]:
 
 def observed_record(llm, before, after, llama_cpp) -> dict | None:
     """The bench-store record of one completion (None when it timed too little to say anything)."""
-    from llmfit_core.bench.fingerprint import fingerprint, summary, this_machine
-    from llmfit_core.bench.records import RECORD_VERSION, model_facts, read_spec
+    from llmfit_core.bench.fingerprint import this_machine
+    from llmfit_core.bench.records import read_spec, record_head
 
     from . import detect_build
 
@@ -59,13 +59,7 @@ def observed_record(llm, before, after, llama_cpp) -> dict | None:
         results["pp"] = {"test": f"pp{n_p}", "n_tokens": n_p, "tok_s": n_p / (t_p / 1000.0), "seconds": [t_p / 1000.0]}
     cp = llm.context_params
     return {
-        "version": RECORD_VERSION,
-        "id": uuid.uuid4().hex,
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": "observed",
-        "hardware_fingerprint": fingerprint(hw),
-        "hardware": summary(hw),
-        "model": model_facts(spec, llm.model_path),
+        **record_head("observed", hw, spec, llm.model_path),
         "settings": {"n_ctx": int(llm.n_ctx()), "n_batch": int(cp.n_batch), "n_ubatch": int(cp.n_ubatch),
                      "threads": int(llm.n_threads), "threads_batch": int(llm.n_threads_batch),
                      "pp": max(n_p, 0), "tg": n_g, "n_gpu_layers": ngl, "flash_attn": int(cp.flash_attn_type),
@@ -103,32 +97,24 @@ def _streamed(chunks, llm, before, llama_cpp):
 
 def patch(llama_cpp):
     """Wrap `Llama.create_completion`; returns the undo."""
-    cls = llama_cpp.Llama
-    original = cls.__dict__["create_completion"]
-    while getattr(original, "__llmfit_guard__", False):
-        original = original.__wrapped__
 
-    @functools.wraps(original)
-    def create_completion(self, *args, **kwargs):
-        before = None
-        if enabled():
-            try:
-                before = _counters(llama_cpp, self)
-            except Exception:
-                before = None
-        out = original(self, *args, **kwargs)
-        if before is None:
+    def make(original):
+        @functools.wraps(original)
+        def create_completion(self, *args, **kwargs):
+            before = None
+            if enabled():
+                try:
+                    before = _counters(llama_cpp, self)
+                except Exception:
+                    before = None
+            out = original(self, *args, **kwargs)
+            if before is None:
+                return out
+            if kwargs.get("stream"):
+                return _streamed(out, self, before, llama_cpp)
+            _record(self, before, llama_cpp)
             return out
-        if kwargs.get("stream"):
-            return _streamed(out, self, before, llama_cpp)
-        _record(self, before, llama_cpp)
-        return out
 
-    create_completion.__llmfit_guard__ = True
-    cls.create_completion = create_completion
+        return create_completion
 
-    def undo():
-        if cls.__dict__.get("create_completion") is create_completion:
-            cls.create_completion = original
-
-    return undo
+    return patch_attr(llama_cpp.Llama, "create_completion", make)

@@ -15,7 +15,7 @@ import functools
 import importlib
 import os
 
-from llmfit_core.autopilot import LoadDecision, LoadGuard
+from llmfit_core.autopilot import LoadDecision, LoadGuard, patch_attr
 
 RUNNER = "mlx-lm"
 MAX_KV_ATTR = "_llmfit_max_kv_size"  # set on the loaded model in auto mode
@@ -50,48 +50,42 @@ def patch(mlx_lm, guard: LoadGuard):
     gen = importlib.import_module("mlx_lm.generate")  # the package's `generate` attribute is the function
     utils = importlib.import_module("mlx_lm.utils")
 
-    original_load = utils.load_model
-    while getattr(original_load, "__llmfit_guard__", False):
-        original_load = original_load.__wrapped__
-
-    @functools.wraps(original_load)
-    def load_model(model_path, *args, **kwargs):
-        decision = None
-        try:
-            decision = decide(os.fspath(model_path), guard)
-        except Exception as exc:  # the check never stops a load (strict block mode aside)
-            guard.fail_open(RUNNER, exc)
-        if decision is not None:
-            guard.settle(decision)  # block mode: raises before mlx reads a weight
-        out = original_load(model_path, *args, **kwargs)
-        if decision is not None and "n_ctx" in decision.chosen:
+    def make_load(original):
+        @functools.wraps(original)
+        def load_model(model_path, *args, **kwargs):
+            decision = None
             try:
-                setattr(out[0], MAX_KV_ATTR, decision.n_ctx)
-            except Exception:  # a model object that takes no attributes: generation stays as mlx-lm sets it
-                pass
-        return out
+                decision = decide(os.fspath(model_path), guard)
+            except Exception as exc:  # the check never stops a load (strict block mode aside)
+                guard.fail_open(RUNNER, exc)
+            if decision is not None:
+                guard.settle(decision)  # block mode: raises before mlx reads a weight
+            out = original(model_path, *args, **kwargs)
+            if decision is not None and "n_ctx" in decision.chosen:
+                try:
+                    setattr(out[0], MAX_KV_ATTR, decision.n_ctx)
+                except Exception:  # a model object that takes no attributes: generation stays as mlx-lm sets it
+                    pass
+            return out
 
-    load_model.__llmfit_guard__ = True
-    utils.load_model = load_model
-    original_step = gen.generate_step
-    while getattr(original_step, "__llmfit_guard__", False):
-        original_step = original_step.__wrapped__
+        return load_model
 
-    @functools.wraps(original_step)
-    def generate_step(prompt, model, *args, **kwargs):
-        limit = getattr(model, MAX_KV_ATTR, None)
-        if limit and kwargs.get("max_kv_size") is None and kwargs.get("prompt_cache") is None:
-            kwargs["max_kv_size"] = limit
-        return original_step(prompt, model, *args, **kwargs)
+    def make_step(original):
+        @functools.wraps(original)
+        def generate_step(prompt, model, *args, **kwargs):
+            limit = getattr(model, MAX_KV_ATTR, None)
+            if limit and kwargs.get("max_kv_size") is None and kwargs.get("prompt_cache") is None:
+                kwargs["max_kv_size"] = limit
+            return original(prompt, model, *args, **kwargs)
 
-    generate_step.__llmfit_guard__ = True
+        return generate_step
+
+    undos = [patch_attr(utils, "load_model", make_load)]
     if guard.chooses:
-        gen.generate_step = generate_step
+        undos.append(patch_attr(gen, "generate_step", make_step))
 
     def undo():
-        if utils.load_model is load_model:
-            utils.load_model = original_load
-        if gen.generate_step is generate_step:
-            gen.generate_step = original_step
+        while undos:
+            undos.pop()()
 
     return undo

@@ -8,10 +8,8 @@ model.safetensors); `time_generation(dir)` times prefill and decode with mlx-lm'
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import time
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,17 +120,10 @@ def spec_for_dir(model_dir, ref: str | None = None):
 
 def make_record(run: MLXRun, hardware, spec=None) -> dict:
     """A calibration record shaped like `llmfit bench` records, with runtime "mlx"."""
-    from llmfit_core.bench.fingerprint import fingerprint, summary
-    from llmfit_core.bench.records import RECORD_VERSION, model_facts
+    from llmfit_core.bench.records import record_head
 
     return {
-        "version": RECORD_VERSION,
-        "id": uuid.uuid4().hex,
-        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": "mlx",
-        "hardware_fingerprint": fingerprint(hardware),
-        "hardware": summary(hardware),
-        "model": model_facts(spec, run.model_dir),
+        **record_head("mlx", hardware, spec, run.model_dir),
         "settings": {"n_prompt": run.prompt_tokens, "n_gen": run.gen_tokens, "n_gpu_layers": 0 if run.device == "cpu" else -1},
         "results": {
             "pp": {"test": f"pp{run.prompt_tokens}", "n_tokens": run.prompt_tokens, "tok_s": run.prompt_tps,
