@@ -16,13 +16,13 @@ A failure inside the check itself never stops the user's load (one warning), exc
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
+import os
 import sys
 import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 
+from llmfit_core import patching
 from llmfit_core.errors import LlmfitError
 
 LOAD_MODES = ("auto", "warn", "block")
@@ -86,6 +86,11 @@ class LoadGuard:
         self.strict = strict
 
     @property
+    def target_hardware(self):
+        """What loads are priced against: install()'s hardware, else LLMFIT_HARDWARE, else None (this machine)."""
+        return self.hardware or os.environ.get("LLMFIT_HARDWARE") or None
+
+    @property
     def chooses(self) -> bool:
         """Whether the guard picks the settings the caller left to the runner."""
         return self.mode == "auto"
@@ -117,33 +122,6 @@ class LoadGuard:
         warnings.warn(msg, LoadFitWarning, stacklevel=4)
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Run a callback right after a module is first imported (so installing the guard imports no runner)."""
-
-    def __init__(self, name: str, callback):
-        self.name, self.callback = name, callback
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != self.name:
-            return None
-        sys.meta_path.remove(self)  # one shot; also keeps the lookup below from finding us again
-        spec = importlib.util.find_spec(fullname)
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        loader, callback = spec.loader, self.callback
-
-        class _Loader(importlib.abc.Loader):
-            def create_module(self, s):
-                return loader.create_module(s)
-
-            def exec_module(self, module):
-                loader.exec_module(module)
-                callback(module)
-
-        spec.loader = _Loader()
-        return spec
-
-
 def patch_attr(owner, name: str, make):
     """Replace `owner.name` (a class or module attribute) by `make(original)`, the original unwrapped from any
     earlier llmfit patch; returns the undo (which only restores while our wrapper is still in place)."""
@@ -163,10 +141,9 @@ def patch_attr(owner, name: str, make):
 
 
 def patch_on_import(name: str, *patchers):
-    """Apply `patcher(module)` for each patcher now if `name` is imported, else right after its first import.
-
-    A patcher returns its own undo (or None). Returns one undo for everything (a pending patch is cancelled).
-    """
+    """Apply `patcher(module)` for each patcher now if `name` is imported, else right after its first import
+    (llmfit_core.patching.when_imported). A patcher returns its own undo (or None); a patcher that fails is one
+    warning, never a failed import. Returns one undo for everything (a pending patch is cancelled)."""
     undos = []
 
     def apply(module):
@@ -180,16 +157,10 @@ def patch_on_import(name: str, *patchers):
             if callable(u):
                 undos.append(u)
 
-    finder = None
-    if name in sys.modules:
-        apply(sys.modules[name])
-    else:
-        finder = _AfterImport(name, apply)
-        sys.meta_path.insert(0, finder)
+    patching.when_imported(name, apply)
 
     def undo():
-        if finder in sys.meta_path:
-            sys.meta_path.remove(finder)
+        patching.cancel_watches(apply)
         while undos:
             undos.pop()()
 
@@ -205,19 +176,40 @@ def installing() -> bool:
     return _installing
 
 
+# imports that retry an install whose plugins could not load yet: at interpreter start-up (the llmfit_guard.pth
+# hook) sys.path may not hold pluggy and the adapters; the runner adapters' own modules are the moment to ask again
+RUNNER_MODULES = ("llama_cpp", "mlx_lm")
+
+
 def install(mode: str, hardware=None, strict: bool = False) -> None:
     """Route every installed runner's load through a LoadGuard in `mode` (again: the new mode replaces the old)."""
     global _installing
-    from llmfit_core.plugins import call_hook
-
     guard = LoadGuard(mode, hardware, strict)
     uninstall()
     _installing = True
     try:
+        from llmfit_core.plugins import call_hook
+
         undos = call_hook("llmfit_guard_loads", guard=guard)
+    except ImportError:  # start-up: try again when a runner is imported
+        _defer(mode, hardware, strict)
+        return
     finally:
         _installing = False
     _undo.extend(u for u in undos if callable(u))
+
+
+def _defer(mode: str, hardware, strict: bool) -> None:
+    done = []
+
+    def retry(_module):
+        if not done:
+            done.append(True)
+            install(mode, hardware, strict)
+
+    for name in RUNNER_MODULES:
+        patching.when_imported(name, retry)
+    _undo.append(lambda: patching.cancel_watches(retry))
 
 
 def uninstall() -> None:

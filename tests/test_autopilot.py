@@ -155,3 +155,28 @@ def test_python_m_guard_auto_runs_an_unchanged_script(models, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "n_ctx 4096"  # llama-cpp-python's default would have been 512
     assert "n_ctx=4096 (chosen)" in proc.stderr
+
+
+def test_llmfit_guard_auto_at_start_up_chooses_for_an_unchanged_script(models, tmp_path):
+    """LLMFIT_GUARD=auto python script.py: the shipped start-up hook (llmfit_guard.pth, run from a user site
+    directory the way site-packages runs it) installs the load guard; llama_cpp is patched when it is imported."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]), LLMFIT_RECORD="0",
+               PYTHONUSERBASE=str(tmp_path / "userbase"))
+    for k in ("PYTHONNOUSERSITE", "LLMFIT_GUARD", "LLMFIT_HARDWARE"):
+        env.pop(k, None)
+    site_dir = subprocess.run([sys.executable, "-c", "import site; print(site.getusersitepackages())"], env=env,
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    os.makedirs(site_dir)
+    (Path(site_dir) / "llmfit_guard.pth").write_bytes((ROOT / "llmfit_guard.pth").read_bytes())
+    script = tmp_path / "user_script.py"
+    script.write_text("import sys\nfrom llama_cpp import Llama\nllm = Llama(model_path=sys.argv[1], verbose=False)\n"
+                      "print('n_ctx', llm.n_ctx())\n")
+    hw = tmp_path / "hw.json"
+    hw.write_text(json.dumps(_profile(16)))
+    proc = subprocess.run([sys.executable, str(script), str(models["tiny"])], capture_output=True, text=True,
+                          timeout=300, env=dict(env, LLMFIT_GUARD="auto", LLMFIT_HARDWARE=str(hw)))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "n_ctx 4096" and "n_ctx=4096 (chosen)" in proc.stderr
+    plain = subprocess.run([sys.executable, str(script), str(models["tiny"])], capture_output=True, text=True,
+                           timeout=300, env=env)
+    assert plain.stdout.strip() == "n_ctx 512" and "llmfit" not in plain.stderr  # unset: llama-cpp-python's own

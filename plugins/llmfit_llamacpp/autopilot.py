@@ -38,8 +38,8 @@ def _hardware(guard: LoadGuard):
     """The guard's hardware, else this machine with the memory free right now (detection re-run per load)."""
     from llmfit_core.hardware import registry
 
-    if guard.hardware is not None:
-        return registry.resolve_hardware(guard.hardware)
+    if guard.target_hardware is not None:
+        return registry.resolve_hardware(guard.target_hardware)
     registry.clear_detection_cache()
     return registry.resolve_hardware(None)
 
@@ -54,7 +54,7 @@ def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> t
 
     spec = read_gguf(model_path)
     hw = _hardware(guard)
-    backend = detect_build().backend if guard.hardware is None else None
+    backend = detect_build().backend if guard.target_hardware is None else None
     n_ctx = int(kwargs.get("n_ctx", defaults.get("n_ctx", 512)) or 0)
     ngl = int(kwargs.get("n_gpu_layers", defaults.get("n_gpu_layers", 0)))
     auto_ctx = guard.chooses and ("n_ctx" not in kwargs or n_ctx == 0)

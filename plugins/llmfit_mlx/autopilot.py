@@ -29,9 +29,9 @@ def decide(model_path: str, guard: LoadGuard) -> LoadDecision:
     from llmfit_core.readers.local import read_local
 
     spec = read_local(model_path)
-    if guard.hardware is None:
+    if guard.target_hardware is None:
         registry.clear_detection_cache()  # the memory free now, not at the process start
-    hw = registry.resolve_hardware(guard.hardware)
+    hw = registry.resolve_hardware(guard.target_hardware)
     cf = context_fit(spec, hw, "mlx")
     trained = int(spec.max_context or 0)
     n_ctx = cf.max_context or min(trained or 4096, 4096)
