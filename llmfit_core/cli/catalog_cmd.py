@@ -353,11 +353,29 @@ def register(cli) -> None:
     @click.option("--context", default=None, help="Context per model, e.g. 8k.")
     @json_option
     @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @click.option("--cluster", "cluster", default=None, metavar="FILE",
+                  help="Plan one model across the machines of a cluster file (README: Plan across machines).")
+    @click.option("--engine", default=None, help="With --cluster: llama.cpp-rpc, vllm, sglang or exo (default: rank them all).")
+    @click.option("--concurrency", type=int, default=1, help="With --cluster: sequences served at once.")
+    @click.option("--tp", type=int, default=None, help="With --cluster --engine vllm/sglang: tensor-parallel size.")
+    @click.option("--pp", type=int, default=None, help="With --cluster --engine vllm/sglang: pipeline-parallel size.")
+    @click.option("--exo-mode", default=None, help="With --cluster --engine exo: tensor or pipeline.")
     @friendly_errors
-    def plan_cmd(models, hardware, target_tps, quant, context, as_json, as_csv):
-        """Several models on one machine, or (--target-tps) the smallest device for one model."""
+    def plan_cmd(models, hardware, target_tps, quant, context, as_json, as_csv, cluster, engine, concurrency, tp, pp,
+                 exo_mode):
+        """Several models on one machine, or (--target-tps) the smallest device for one model; with --cluster, one
+        model across machines (engines ranked, memory per device, launch lines)."""
         from llmfit_core.plan import plan_models, plan_target
 
+        if cluster is not None:
+            from llmfit_core.cli.cluster_cmd import run_cluster_plan
+
+            return run_cluster_plan(models, cluster, engine, target_tps, quant, context, concurrency, tp, pp, exo_mode,
+                                    hardware, as_json, as_csv, _console)
+        if any(v is not None for v in (engine, tp, pp, exo_mode)) or concurrency != 1:
+            from llmfit_core.errors import LlmfitError
+
+            raise LlmfitError("--engine, --concurrency, --tp, --pp and --exo-mode plan across machines: add --cluster FILE")
         if target_tps is not None:
             if len(models) != 1:
                 from llmfit_core.errors import LlmfitError

@@ -1,0 +1,114 @@
+"""The few constants of the cluster physics that public rows pin down, per engine (never per setup).
+
+Everything else in `speed` is physics (roofline per device, link latency and bytes). What the rows fit:
+* `rpc_hop_s`: llama.cpp RPC, fixed cost per RPC device per token beyond the link's latency and bytes (graph
+  dispatch, the server's synchronisation, socket wake-ups);
+* `exo_hop_s`: exo pipeline, fixed cost per ring boundary per token (MLX distributed send/recv, evaluation sync);
+* `exo_allreduce_s`: exo tensor sharding, fixed cost per all-reduce (two per layer per token) over RDMA;
+* `vllm_decode_eff`: vLLM/SGLang single-stream decode over the roofline of llmfit's CUDA kernels model;
+* `decode_eff`: exo / llama.cpp RPC, the engine's single-device decode over the single-node predictor's (rows of
+  one device only: exo adds its API and streaming to mlx-lm);
+* `bands`: per engine, the log-error span of the leave-setup-out predictions (10th..90th percentile), widened
+  where the rows are few.
+`benchmarks/cluster_accuracy.py --write` refits them from data/benchdata/multinode/measurements.csv and writes
+llmfit_core/data/cluster_constants.json; without that file the physics defaults below apply.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from importlib import resources
+
+import numpy as np
+
+CONSTANTS_FILE = "data/cluster_constants.json"
+# A band never narrower than this (log units, about -20% .. +20%); engines without rows get DEFAULT_BAND.
+MIN_BAND = (-0.22, 0.22)
+DEFAULT_BAND = (-0.6, 0.5)
+# Rows needed before a fitted band replaces DEFAULT_BAND; between MIN_ROWS_FOR_BAND and this, the band is widened.
+MIN_ROWS_FOR_BAND = 4
+
+
+@dataclass(frozen=True)
+class ClusterConstants:
+    rpc_hop_s: float = 1.0e-3
+    exo_hop_s: float = 1.0e-3
+    exo_allreduce_s: float = 50e-6
+    vllm_decode_eff: float = 0.75
+    # exo / llama.cpp RPC: measured over predicted single-device decode (rows without any split), 1 = the
+    # single-node predictor as it is
+    decode_eff: dict = field(default_factory=dict)
+    bands: dict = field(default_factory=dict)  # engine -> [lo, hi] log(predicted/measured) span, decode
+    rows: dict = field(default_factory=dict)  # engine -> number of rows the fit saw
+    source: str = "physics defaults (no fit file)"
+
+    def band(self, engine: str) -> tuple[float, float]:
+        b = self.bands.get(engine)
+        return (float(b[0]), float(b[1])) if b else DEFAULT_BAND
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@functools.lru_cache(maxsize=1)
+def load_constants() -> ClusterConstants:
+    res = resources.files("llmfit_core").joinpath(CONSTANTS_FILE)
+    if not res.is_file():
+        return ClusterConstants()
+    data = json.loads(res.read_text(encoding="utf-8"))
+    keys = ClusterConstants.__dataclass_fields__
+    return ClusterConstants(**{k: v for k, v in data.items() if k in keys})
+
+
+@dataclass
+class Sample:
+    """One measured decode row and the parts of its predicted time per token (from speed.SpeedParts)."""
+
+    engine: str
+    measured_s: float
+    compute_s: float  # device time (roofline x correction); vLLM: the roofline without llama.cpp's correction
+    link_s: float  # latency + bytes over the links
+    units: float  # how many times the engine's fitted fixed cost is paid per token
+    unit: str  # which constant: rpc_hop_s | exo_hop_s | exo_allreduce_s | vllm_decode_eff
+    fixed_s: float = 0.0  # other fixed costs already known
+
+
+def fit_constants(samples: list[Sample], base: ClusterConstants | None = None) -> ClusterConstants:
+    """Per constant the median of what each row implies (robust to the odd row); constants without rows keep `base`."""
+    base = base or ClusterConstants()
+    values: dict[str, list[float]] = {}
+    eff: dict[str, float] = dict(base.decode_eff)
+    singles: dict[str, list[float]] = {}
+    for s in samples:
+        if s.unit != "vllm_decode_eff" and s.units == 0 and s.measured_s > s.link_s + s.fixed_s:
+            singles.setdefault(s.engine, []).append(s.compute_s / (s.measured_s - s.link_s - s.fixed_s))
+    for engine, vs in singles.items():
+        if len(vs) >= 2:
+            eff[engine] = round(min(max(float(np.median(vs)), 0.3), 2.0), 3)
+    for s in samples:
+        if s.unit != "vllm_decode_eff":
+            s = replace(s, compute_s=s.compute_s / eff.get(s.engine, 1.0))
+        if s.unit == "vllm_decode_eff":
+            rest = s.measured_s - s.link_s - s.fixed_s
+            if rest > 0:
+                values.setdefault(s.unit, []).append(s.compute_s / rest)
+        elif s.units > 0:
+            values.setdefault(s.unit, []).append((s.measured_s - s.compute_s - s.link_s - s.fixed_s) / s.units)
+    fitted = {}
+    for unit, vs in values.items():
+        v = float(np.median(vs))
+        fitted[unit] = min(max(v, 0.05), 1.5) if unit == "vllm_decode_eff" else max(v, 0.0)
+    return ClusterConstants(**{**asdict(base), **fitted, "decode_eff": eff, "source": "fitted"})
+
+
+def band_from_errors(log_errors: list[float]) -> tuple[float, float]:
+    """The decode band (log units) from leave-setup-out errors log(measured/predicted): 10th..90th percentile,
+    at least MIN_BAND, widened by sqrt(MIN_ROWS/n) when the rows are few, DEFAULT_BAND without rows."""
+    if len(log_errors) < 2:
+        return DEFAULT_BAND
+    lo, hi = np.percentile(log_errors, [10, 90])
+    widen = math.sqrt(max(MIN_ROWS_FOR_BAND / len(log_errors), 1.0))
+    return (round(min(float(lo) * widen, MIN_BAND[0]), 3), round(max(float(hi) * widen, MIN_BAND[1]), 3))

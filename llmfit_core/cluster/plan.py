@@ -1,0 +1,256 @@
+"""`llmfit plan MODEL --cluster FILE`: each engine's split, memory per device, speed and launch lines; the engines
+ranked by decode speed; `--target-tps`: the fewest machines of the cluster that reach a decode speed."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+
+from llmfit_core.cluster import engines as eng
+from llmfit_core.cluster.commands import Command, launch_commands
+from llmfit_core.cluster.constants import ClusterConstants, load_constants
+from llmfit_core.cluster.device_memory import MemoryPlan, plan_memory
+from llmfit_core.cluster.spec import ClusterSpec, load_cluster
+from llmfit_core.cluster.speed import SpeedEstimate, estimate
+from llmfit_core.errors import LlmfitError
+from llmfit_core.memory import fmt_bytes
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.placement import margin_for
+
+DEFAULT_CONTEXT = 4096
+MAX_SUBSETS = 400  # --target-tps: subsets of machines tried (by count of each kind), smallest first
+
+
+@dataclass
+class EnginePlan:
+    engine: str
+    cluster: ClusterSpec
+    split: eng.Split | None = None
+    memory: MemoryPlan | None = None
+    speed: SpeedEstimate | None = None
+    commands: list[Command] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    verdict: str = "unavailable"  # runs | tight | no-fit | unavailable
+
+    @property
+    def fits(self) -> bool:
+        return self.verdict in ("runs", "tight")
+
+    @property
+    def decode_tok_s(self) -> float | None:
+        return self.speed.decode_tok_s if self.speed else None
+
+    def to_dict(self) -> dict:
+        sp, mem = self.speed, self.memory
+        return {
+            "engine": self.engine,
+            "split": self.split.to_dict(self.cluster) if self.split else None,
+            "devices": [{"node": d.node, "device": d.device, "memory": d.memory.to_dict(), "fits": d.fits}
+                        for d in (mem.devices if mem else [])],
+            "fits": self.fits,
+            "verdict": self.verdict,
+            "decode_tok_s": round(sp.decode_tok_s, 2) if sp else None,
+            "decode_tok_s_range": [round(x, 2) for x in sp.decode_range] if sp else None,
+            "prefill_tok_s": round(sp.prefill_tok_s, 1) if sp else None,
+            "kv_capacity_tokens": mem.kv_capacity_tokens if mem else None,
+            "max_concurrency": round(mem.max_concurrency, 2) if mem and mem.max_concurrency is not None else None,
+            "commands": [c.to_dict() for c in self.commands],
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass
+class ClusterPlan:
+    model: str
+    quant: str | None
+    context: int
+    concurrency: int
+    cluster: ClusterSpec
+    best: EnginePlan
+    alternatives: list[EnginePlan]
+
+    def to_dict(self) -> dict:
+        d = self.best.to_dict()
+        d["alternatives"] = [a.to_dict() for a in self.alternatives]
+        return d
+
+
+def _verdict(mem: MemoryPlan) -> str:
+    if not mem.fits:
+        return "no-fit"
+    tight = any(d.memory.capacity_bytes - d.memory.total_bytes < margin_for(d.memory.capacity_bytes)
+                for d in mem.devices if d.memory.kv_pool_bytes is None)
+    if mem.max_concurrency is not None and mem.max_concurrency < 1.5:
+        tight = True
+    return "tight" if tight else "runs"
+
+
+def plan_engine(engine: str, spec: ModelSpec, cluster: ClusterSpec, context: int = DEFAULT_CONTEXT,
+                concurrency: int = 1, tp: int | None = None, pp: int | None = None, exo_mode: str | None = None,
+                constants: ClusterConstants | None = None, prompt_tokens: int = 512, gen_tokens: int = 128,
+                strict: bool = True) -> EnginePlan:
+    """One engine on the cluster. `strict`: an engine that cannot run here raises (else: verdict "unavailable")."""
+    why = eng.unavailable(engine, cluster)
+    if why:
+        if strict:
+            eng.require_available(engine, cluster)
+        return EnginePlan(engine, cluster, reasons=[why])
+    split = eng.make_split(engine, spec, cluster, tp, pp, exo_mode)
+    mem = plan_memory(engine, spec, cluster, split, context, concurrency)
+    speed = estimate(engine, spec, cluster, split, context, prompt_tokens, gen_tokens, constants or load_constants())
+    verdict = _verdict(mem)
+    reasons = []
+    short = [d for d in mem.devices if not d.fits]
+    if short:
+        d = short[0]
+        if d.memory.kv_pool_bytes is not None:
+            reasons.append(f"does not fit: on {d.node} {d.device} the KV pool is {fmt_bytes(d.memory.kv_pool_bytes)}, "
+                           f"{fmt_bytes(d.memory.kv_cache_bytes)} needed for {concurrency} x {context} tokens")
+        else:
+            reasons.append(f"does not fit: {d.node} {d.device} needs {fmt_bytes(d.memory.total_bytes)}, "
+                           f"{fmt_bytes(d.memory.capacity_bytes)} available")
+    reasons += split.notes + mem.reasons + speed.reasons
+    k = constants or load_constants()
+    if engine in ("sglang",) and not k.rows.get("sglang"):
+        reasons.append("no single-stream SGLang rows in the public data: speed is vLLM's physics, wide band")
+    cmds = launch_commands(engine, spec.ref, spec.quant, cluster, split, context, concurrency)
+    return EnginePlan(engine, cluster, split, mem, speed, cmds, reasons, verdict)
+
+
+def _resolve(model, quant):
+    if isinstance(model, ModelSpec):
+        if quant:
+            from llmfit_core.resolve import apply_requested_quant
+
+            return apply_requested_quant(model, quant)
+        return model
+    from llmfit_core.resolve import resolve_model
+
+    return resolve_model(model, quant=quant)
+
+
+def _check_numbers(context, concurrency) -> tuple[int, int]:
+    from llmfit_core.api import parse_count
+
+    ctx = parse_count(context) or DEFAULT_CONTEXT
+    if ctx > 16 * 1024 * 1024:
+        raise LlmfitError(f"context of {ctx} tokens is beyond any model we know")
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1 or concurrency > 100000:
+        raise LlmfitError(f"--concurrency must be a whole number from 1 to 100000, got {concurrency!r}")
+    return ctx, concurrency
+
+
+def _rank(plans: list[EnginePlan]) -> tuple[EnginePlan, list[EnginePlan]]:
+    """Engines that fit, fastest decode first; then those that do not fit; then those that cannot run here."""
+    order = {"runs": 0, "tight": 0, "no-fit": 1, "unavailable": 2}
+    ranked = sorted(plans, key=lambda p: (order[p.verdict], -(p.decode_tok_s or 0.0)))
+    best, rest = ranked[0], ranked[1:]
+    for p in rest:
+        if p.verdict == "unavailable":
+            p.reasons[:1] = [f"lost: cannot run here: {p.reasons[0] if p.reasons else 'unavailable'}"]
+        elif not p.fits:
+            p.reasons.insert(0, "lost: does not fit this cluster" + (f" ({best.engine} does)" if best.fits else ""))
+        else:
+            p.reasons.insert(0, f"lost: slower decode, {p.decode_tok_s:.1f} tok/s vs {best.decode_tok_s:.1f} with {best.engine}")
+    if best.fits and len(plans) > 1:
+        best.reasons.insert(0, f"fastest single-stream decode of the {sum(p.fits for p in plans)} engines that fit")
+    elif not best.fits:
+        best.reasons.insert(0, "no engine fits this model on this cluster: the closest is shown")
+    return best, rest
+
+
+def plan_cluster(model, cluster, engine: str | None = None, context=None, quant: str | None = None,
+                 concurrency: int = 1, tp: int | None = None, pp: int | None = None, exo_mode: str | None = None,
+                 constants: ClusterConstants | None = None) -> ClusterPlan:
+    """Plan `model` on `cluster` (a ClusterSpec, a cluster file or a dict) with one engine or every engine ranked."""
+    cl = cluster if isinstance(cluster, ClusterSpec) else load_cluster(cluster)
+    ctx, conc = _check_numbers(context, concurrency)
+    if engine is not None:
+        engine = eng.get_engine(engine).name
+        eng.require_available(engine, cl)
+    if (tp is not None or pp is not None) and engine not in ("vllm", "sglang"):
+        raise LlmfitError("--tp / --pp set vLLM's or SGLang's layout: add --engine vllm or --engine sglang")
+    if exo_mode is not None and engine != "exo":
+        raise LlmfitError("--exo-mode is exo's sharding: add --engine exo")
+    spec = _resolve(model, quant)
+    names = [engine] if engine else eng.engine_names()
+    plans = [plan_engine(n, spec, cl, ctx, conc, tp, pp, exo_mode, constants, strict=engine is not None) for n in names]
+    best, rest = _rank(plans)
+    return ClusterPlan(spec.ref, spec.quant, ctx, conc, cl, best, rest)
+
+
+# ------------------------------------------------------------------------------------------------ target speed
+
+
+@dataclass
+class ClusterTarget:
+    model: str
+    target_tps: float
+    subset: ClusterSpec | None  # the smallest part of the cluster that reaches the target
+    plan: EnginePlan | None
+    tried: int
+    best_seen: EnginePlan | None  # the fastest plan that fits when none reaches the target
+    lacks: list[str]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "target_tok_s": self.target_tps,
+                "machines": [m.name for m in self.subset.machines] if self.subset else None,
+                "nodes": self.subset.describe() if self.subset else None,
+                "plan": self.plan.to_dict() if self.plan else None,
+                "subsets_tried": self.tried,
+                "best_without_target": self.best_seen.to_dict() if self.best_seen and not self.plan else None,
+                "lacks": list(self.lacks)}
+
+
+def _subsets(cluster: ClusterSpec) -> list[list[int]]:
+    """Machine index lists: per hardware kind a count from 0 to all, fewest machines (then least memory) first."""
+    groups: dict[str, list[int]] = {}
+    for m in cluster.machines:
+        groups.setdefault(m.hardware_name, []).append(m.index)
+    kinds = list(groups)
+    combos = [c for c in itertools.product(*[range(len(groups[k]) + 1) for k in kinds]) if sum(c)]
+    mem = {k: sum(d.capacity_bytes for d in cluster.machines[groups[k][0]].devices) for k in kinds}
+    combos.sort(key=lambda c: (sum(c), sum(n * mem[k] for n, k in zip(c, kinds))))
+    return [[i for n, k in zip(c, kinds) for i in groups[k][:n]] for c in combos[:MAX_SUBSETS]]
+
+
+def plan_cluster_target(model, cluster, target_tps: float, engine: str | None = None, context=None,
+                        quant: str | None = None, concurrency: int = 1,
+                        constants: ClusterConstants | None = None) -> ClusterTarget:
+    """The fewest machines of `cluster` on which an engine (or `engine`) fits `model` and decodes at >= target."""
+    if isinstance(target_tps, bool) or not isinstance(target_tps, (int, float)) or not math.isfinite(target_tps) or target_tps <= 0:
+        raise LlmfitError(f"--target-tps must be a positive number, got {target_tps!r}")
+    cl = cluster if isinstance(cluster, ClusterSpec) else load_cluster(cluster)
+    ctx, conc = _check_numbers(context, concurrency)
+    names = [eng.get_engine(engine).name] if engine else eng.engine_names()
+    spec = _resolve(model, quant)
+    best_seen: EnginePlan | None = None
+    tried = 0
+    for idx in _subsets(cl):
+        sub = cl.subset(idx)
+        tried += 1
+        plans = []
+        for n in names:
+            try:
+                plans.append(plan_engine(n, spec, sub, ctx, conc, constants=constants, strict=False))
+            except eng.EngineChoiceError:
+                continue
+        fitting = [p for p in plans if p.fits]
+        for p in fitting:
+            if best_seen is None or p.decode_tok_s > best_seen.decode_tok_s:
+                best_seen = p
+        hit = sorted((p for p in fitting if p.decode_tok_s >= target_tps), key=lambda p: -p.decode_tok_s)
+        if hit:
+            return ClusterTarget(spec.ref, float(target_tps), sub, hit[0], tried, None,
+                                 [f"{sub.describe()} with {hit[0].engine}: {hit[0].decode_tok_s:.1f} tok/s >= {target_tps:g}"])
+    lacks = []
+    if best_seen is None:
+        lacks.append(f"{spec.ref} fits no subset of this cluster with "
+                     f"{'any engine' if not engine else engine} at {ctx} tokens x {conc}")
+    else:
+        lacks.append(f"the fastest plan that fits, {best_seen.engine} on {best_seen.cluster.describe()}, decodes "
+                     f"{best_seen.decode_tok_s:.1f} tok/s < {target_tps:g}")
+        lacks.append("more machines do not help a single stream with layer/pipeline splits (each hop adds latency); "
+                     "tensor parallel over a fast link, or faster memory per device, does")
+    return ClusterTarget(spec.ref, float(target_tps), None, None, tried, best_seen, lacks)
