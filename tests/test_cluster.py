@@ -1,0 +1,250 @@
+"""Issue 16: one model across GPUs and machines (cluster file, engines, memory per device, physics, target, CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmfit_core.cluster.constants import ClusterConstants, Sample, fit_constants
+from llmfit_core.cluster.engines import EngineChoiceError, make_split, pp_partition
+from llmfit_core.cluster.links import LINKS, ClusterSpecError
+from llmfit_core.cluster.plan import plan_cluster, plan_cluster_target
+from llmfit_core.cluster.spec import load_cluster
+from llmfit_core.resolve import resolve_model
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "cluster.json"
+QWEN235, LLAMA70, GPTOSS = "Qwen/Qwen3-235B-A22B", "meta-llama/Llama-3.3-70B-Instruct", "openai/gpt-oss-120b"
+KEYS = {"engine", "split", "devices", "fits", "verdict", "decode_tok_s", "decode_tok_s_range", "prefill_tok_s",
+        "kv_capacity_tokens", "max_concurrency", "commands", "reasons"}
+
+
+@pytest.fixture(autouse=True)
+def _offline(isolated_catalog, monkeypatch):
+    monkeypatch.setenv("LLMFIT_OFFLINE", "1")
+
+
+def macs(n: int, link: str = "Thunderbolt5-RDMA") -> dict:
+    return {"nodes": [{"hardware": "Apple M3 Ultra (80-core GPU)", "count": n}], "link": link}
+
+
+def h100s(nodes: int, gpus: int = 8, link: str = "InfiniBand") -> dict:
+    prof = {"name": f"{gpus}x H100", "cpu": {"model": "EPYC 9654", "cores": 96}, "memory": {"total_gb": 1024},
+            "gpus": [{"vendor": "nvidia", "name": "H100 80GB"}] * gpus}
+    return {"nodes": [{"hardware": prof, "count": nodes}], "link": link}
+
+
+# ---------------------------------------------------------------- cluster file
+
+def test_example_cluster_file_loads_with_its_gpus_and_hosts():
+    cl = load_cluster(EXAMPLE)
+    assert [m.host for m in cl.machines] == ["10.0.0.10", "10.0.0.11", "10.0.0.12"]
+    assert [len(m.gpus) for m in cl.machines] == [2, 1, 1]  # dual-3090 profile: two GPUs inside one node
+    assert cl.link is LINKS["10GbE"]
+
+
+def test_every_link_has_figures_and_a_source():
+    for link in LINKS.values():
+        assert link.gbps > 0 and link.latency_us > 0 and link.source
+    assert LINKS["Thunderbolt5-RDMA"].rdma and not LINKS["10GbE"].rdma
+
+
+@pytest.mark.parametrize("data, words", [
+    ({"nodes": [{"hardware": "RTX 9090", "count": 2}], "link": "10GbE"}, ["nodes[0].hardware", "RTX 9090"]),
+    ({"nodes": [{"hardware": "RTX 4090", "count": 2}], "link": "10GBe-ish"}, ["unknown link", "nearest: 10GbE"]),
+    ({"nodes": [{"hardware": "RTX 4090", "count": 2}], "link": "PCIe"}, ["inside one machine", "InfiniBand"]),
+    ({"nodes": [{"hardware": "RTX 4090", "count": 0}], "link": "10GbE"}, ["count must be a positive integer"]),
+    ({"nodes": [{"hardware": "RTX 4090", "cout": 2}], "link": "10GbE"}, ["unknown key 'cout'", "did you mean 'count'"]),
+    ({"nodes": [{"hardware": "RTX 4090", "count": 2}]}, ["\"link\" is required"]),
+    ({"nodes": [], "link": "10GbE"}, ["non-empty list"]),
+    ({"nodes": [{"hardware": "RTX 4090"}], "link": {"gbps": -1, "latency_us": 5}}, ["gbps must be a number"]),
+])
+def test_bad_cluster_descriptions_are_one_clear_line(data, words):
+    with pytest.raises(ClusterSpecError) as exc:
+        load_cluster(data)
+    msg = str(exc.value)
+    assert "\n" not in msg and all(w in msg for w in words), msg
+
+
+def test_custom_link_and_relative_profile_path(tmp_path):
+    (tmp_path / "box.json").write_text(json.dumps({"name": "box", "memory": {"total_gb": 64},
+                                                    "gpus": [{"vendor": "nvidia", "name": "RTX 4090"}]}))
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps({"nodes": [{"hardware": "box.json", "count": 2}], "link": {"gbps": 40, "latency_us": 20}}))
+    cl = load_cluster(str(f))
+    assert len(cl.machines) == 2 and cl.link.gbps == 40 and cl.machines[0].hardware_name == "box"
+
+
+# ---------------------------------------------------------------- engines, splits, bad choices
+
+def test_engines_need_their_hardware():
+    plan = plan_cluster(QWEN235, macs(2), quant="Q8_0")
+    by = {p.engine: p for p in [plan.best] + plan.alternatives}
+    assert by["vllm"].verdict == by["sglang"].verdict == "unavailable"
+    assert "NVIDIA" in by["vllm"].reasons[0]
+    with pytest.raises(EngineChoiceError, match="engines this cluster can run: llama.cpp-rpc, vllm, sglang"):
+        plan_cluster(LLAMA70, h100s(1, 2), engine="exo")
+
+
+def test_tp_must_divide_the_heads_and_says_the_nearest():
+    with pytest.raises(EngineChoiceError, match=r"--tp 3 does not divide the 64 attention heads.*--tp 2 or --tp 4"):
+        plan_cluster(LLAMA70, h100s(1, 8), engine="vllm", tp=3)
+
+
+def test_exo_tensor_needs_kv_heads_divisible_by_the_node_count_and_rdma():
+    spec = resolve_model(QWEN235, quant="MLX-8bit")  # 4 KV heads
+    with pytest.raises(EngineChoiceError, match="nearest valid node count: 2 or 4"):
+        make_split("exo", spec, load_cluster(macs(3)), exo_mode="tensor")
+    with pytest.raises(EngineChoiceError, match="Thunderbolt 5 RDMA.*--exo-mode pipeline"):
+        make_split("exo", spec, load_cluster(macs(2, "10GbE")), exo_mode="tensor")
+    auto = make_split("exo", spec, load_cluster(macs(3)))
+    assert auto.mode == "pipeline" and [s.layers for s in auto.stages] == [31, 31, 32] and "divisible" in auto.notes[0]
+
+
+def test_tensor_parallel_over_tcp_across_nodes_is_allowed_but_said_slow():
+    plan = plan_cluster(LLAMA70, h100s(2, 1, "10GbE"), engine="vllm", tp=2, pp=1, quant="FP8")
+    assert plan.best.split.tp == 2
+    assert any("over TCP" in r and "slow" in r for r in plan.best.reasons)
+
+
+def test_vllm_pp_partition_follows_get_pp_indices():
+    assert pp_partition(94, 4) == [23, 24, 24, 23]  # remainder one each to the stages before the last, backwards
+    assert sum(pp_partition(61, 3)) == 61 and pp_partition(61, 3)[-1] == 20
+
+
+# ---------------------------------------------------------------- memory per device
+
+def test_plan_json_has_the_contract_keys_and_a_command_per_node():
+    plan = plan_cluster(LLAMA70, EXAMPLE, context="8k")
+    d = plan.to_dict()
+    assert set(d) == KEYS | {"alternatives"}
+    assert all(set(a) == KEYS for a in d["alternatives"])
+    for dev in d["devices"]:
+        assert set(dev) == {"node", "device", "memory", "fits"}
+        assert {"weights_bytes", "kv_cache_bytes", "compute_bytes", "engine_reserve_bytes", "total_bytes"} <= set(dev["memory"])
+    nodes = {c["node"] for c in d["commands"]}
+    assert nodes == {"10.0.0.10", "10.0.0.11", "10.0.0.12"}
+
+
+def test_vllm_reserve_is_paid_on_every_gpu_and_gives_kv_capacity():
+    one = plan_cluster(LLAMA70, h100s(1, 2), engine="vllm", quant="FP8", context=8192).best
+    two = plan_cluster(LLAMA70, h100s(1, 4), engine="vllm", quant="FP8", context=8192).best
+    for p in (one, two):
+        reserves = {d.memory.engine_reserve_bytes for d in p.memory.devices}
+        assert len(reserves) == 1 and reserves.pop() > 0  # the same fixed reserve on every rank
+        assert p.memory.kv_capacity_tokens > 0 and p.memory.max_concurrency == pytest.approx(p.memory.kv_capacity_tokens / 8192)
+    # four ranks pay the fixed part four times: fixed bytes total grows with the GPU count
+    fixed = lambda p: sum(d.memory.engine_reserve_bytes + d.memory.compute_bytes for d in p.memory.devices)  # noqa: E731
+    assert fixed(two) > 1.6 * fixed(one)  # the activation peak shrinks a little per rank (MLP / TP), the rest not
+    reserve = lambda p: sum(d.memory.engine_reserve_bytes for d in p.memory.devices)  # noqa: E731
+    assert reserve(two) == 2 * reserve(one)
+    weights = lambda p: sum(d.memory.weights_bytes for d in p.memory.devices)  # noqa: E731
+    assert weights(two) == pytest.approx(weights(one), rel=0.01)  # the weights are only split
+
+
+def test_a_model_too_big_for_the_cluster_does_not_fit_anywhere():
+    small = {"nodes": [{"hardware": "RTX 4090", "count": 2}], "link": "10GbE"}
+    plan = plan_cluster(QWEN235, small, quant="Q4_K_M")
+    assert not plan.best.fits and plan.best.verdict == "no-fit"
+    assert "no engine fits" in plan.best.reasons[0]
+
+
+def test_exo_checks_the_wired_limit_not_only_the_weights():
+    plan = plan_cluster(QWEN235, {"nodes": [{"hardware": "Apple M4 Max (40-core GPU)", "count": 2}],
+                                  "link": "Thunderbolt5-RDMA"}, engine="exo", quant="MLX-8bit")
+    # 233 GiB of weights: below the 2 x 128 GiB of RAM exo's placement compares with, above 2 x 96 GiB wired
+    assert not plan.best.fits
+    assert any("checks the weights against the RAM only" in r for r in plan.best.reasons)
+
+
+# ---------------------------------------------------------------- physics
+
+def _decode(model, cluster, engine, quant, **kw):
+    return plan_cluster(model, cluster, engine=engine, quant=quant, **kw).best.decode_tok_s
+
+
+def test_rpc_layer_split_is_never_faster_than_one_device_holding_it():
+    one, two, four = (_decode(QWEN235, macs(n, "10GbE"), "llama.cpp-rpc", "Q8_0") for n in (1, 2, 4))
+    assert one > two > four
+
+
+def test_exo_tensor_over_rdma_speeds_decode_up_and_pipeline_slows_it():
+    one = _decode(QWEN235, macs(1), "exo", "MLX-8bit")
+    tensor2 = _decode(QWEN235, macs(2), "exo", "MLX-8bit")
+    tensor4 = _decode(QWEN235, macs(4), "exo", "MLX-8bit")
+    pipe2 = _decode(QWEN235, macs(2, "10GbE"), "exo", "MLX-8bit")
+    assert tensor4 > tensor2 > one > pipe2
+
+
+def test_tp_over_nvlink_beats_tp_over_tcp():
+    fast = _decode(LLAMA70, h100s(1, 2, "NVLink"), "vllm", "FP8")
+    slow = _decode(LLAMA70, h100s(2, 1, "1GbE"), "vllm", "FP8", tp=2, pp=1)
+    assert fast > 1.5 * slow
+
+
+def test_fit_constants_recovers_a_planted_hop_cost():
+    hop = 2e-3
+    samples = [Sample("llama.cpp-rpc", c + l + n * hop, c, l, n, "rpc_hop_s") for c, l, n in
+               [(0.05, 1e-4, 1), (0.03, 2e-4, 3), (0.08, 1e-4, 2)]]
+    assert fit_constants(samples).rpc_hop_s == pytest.approx(hop)
+    assert fit_constants([], ClusterConstants(rpc_hop_s=7e-3)).rpc_hop_s == 7e-3  # no rows: the base stays
+
+
+# ---------------------------------------------------------------- target speed
+
+def test_target_speed_finds_the_fewest_machines():
+    t = plan_cluster_target(QWEN235, macs(4), 25, quant="MLX-8bit")
+    assert t.plan is not None and len(t.subset.machines) == 2 and t.plan.engine == "exo"
+    assert t.plan.decode_tok_s >= 25
+    low = plan_cluster_target(QWEN235, macs(4), 5, quant="Q8_0")
+    assert len(low.subset.machines) == 1
+
+
+def test_target_speed_out_of_reach_says_why():
+    t = plan_cluster_target(QWEN235, macs(2), 5000, quant="Q8_0")
+    assert t.plan is None and t.best_seen is not None
+    assert "< 5000" in t.lacks[0]
+
+
+# ---------------------------------------------------------------- CLI
+
+def _cli(*args):
+    env = {**os.environ, "LLMFIT_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", *args], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=ROOT)
+
+
+def test_cli_plan_cluster_json_and_text():
+    proc = _cli("plan", LLAMA70, "--cluster", str(EXAMPLE), "--json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert set(d) == KEYS | {"alternatives"} and d["engine"] in ("llama.cpp-rpc", "vllm", "sglang")
+    proc = _cli("plan", LLAMA70, "--cluster", str(EXAMPLE), "--engine", "vllm")
+    assert proc.returncode == 0, proc.stderr
+    assert "vllm serve" in proc.stdout and "--node-rank 2" in proc.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--engine", "vllm", "--tp", "3"], "does not divide"),
+    (["--engine", "exo"], "engines this cluster can run"),
+    (["--engine", "vlm"], "nearest: vllm"),
+    (["--tp", "2"], "add --engine vllm"),
+])
+def test_cli_bad_choices_exit_1_with_one_line(args, words):
+    proc = _cli("plan", LLAMA70, "--cluster", str(EXAMPLE), *args)
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and words in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_bad_cluster_file(tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text('{"nodes": [{"hardware": "RTX 9090", "count": 2}], "link": "10GbE"}')
+    proc = _cli("plan", LLAMA70, "--cluster", str(f))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "RTX 9090" in proc.stderr
+    proc = _cli("plan", LLAMA70, "--engine", "vllm")
+    assert proc.returncode == 1 and "--cluster" in proc.stderr
