@@ -248,3 +248,14 @@ def test_cli_bad_cluster_file(tmp_path):
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "RTX 9090" in proc.stderr
     proc = _cli("plan", LLAMA70, "--engine", "vllm")
     assert proc.returncode == 1 and "--cluster" in proc.stderr
+
+
+def test_each_engine_prices_the_weights_it_loads():
+    plan = plan_cluster(LLAMA70, EXAMPLE)
+    by = {p.engine: p for p in [plan.best] + plan.alternatives}
+    assert by["llama.cpp-rpc"].quant == "Q4_K_M" and by["vllm"].quant == "BF16"
+    assert any("priced as BF16" in r for r in by["vllm"].reasons)
+    # 141 GB of BF16 weights on 4 x 24 GiB: vLLM does not fit where the Q4_K_M GGUF does
+    assert by["vllm"].verdict == "no-fit" and plan.best.engine == "llama.cpp-rpc" and plan.best.fits
+    pinned = plan_cluster(LLAMA70, EXAMPLE, quant="Q4_K_M", engine="vllm").best
+    assert pinned.quant == "Q4_K_M"

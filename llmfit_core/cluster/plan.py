@@ -32,6 +32,7 @@ class EnginePlan:
     commands: list[Command] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     verdict: str = "unavailable"  # runs | tight | no-fit | unavailable
+    quant: str | None = None  # the quantization this engine was priced with
 
     @property
     def fits(self) -> bool:
@@ -115,7 +116,40 @@ def plan_engine(engine: str, spec: ModelSpec, cluster: ClusterSpec, context: int
     if engine in ("sglang",) and not k.rows.get("sglang"):
         reasons.append("no single-stream SGLang rows in the public data: speed is vLLM's physics, wide band")
     cmds = launch_commands(engine, spec.ref, spec.quant, cluster, split, context, concurrency)
-    return EnginePlan(engine, cluster, split, mem, speed, cmds, reasons, verdict)
+    return EnginePlan(engine, cluster, split, mem, speed, cmds, reasons, verdict, spec.quant)
+
+
+# What each engine loads when --quant is not given: llama.cpp a GGUF (the resolver's default quantization), vLLM /
+# SGLang the Hub checkpoint as published (BF16 unless its name or the catalog says FP8 / NVFP4 / MXFP4 / AWQ / GPTQ;
+# gpt-oss ships MXFP4), exo an MLX conversion (mlx-community 4-bit, exo's usual model cards).
+SERVED_QUANTS = ("FP8", "NVFP4", "MXFP4", "AWQ", "GPTQ")
+NATIVE_QUANT = {"gpt-oss": "MXFP4"}
+
+
+def engine_default_quant(engine: str, ref: str) -> tuple[str | None, str | None]:
+    """(quantization to price, the reason line) for `engine` when the user gave no --quant."""
+    import re
+
+    if engine == "llama.cpp-rpc":
+        return None, None
+    name = ref.rsplit("/", 1)[-1]
+    if engine == "exo":
+        m = re.search(r"(\d)[-_]?bit", name, re.I)
+        q = f"MLX-{m.group(1)}bit" if m and "mlx" in ref.lower() else "MLX-4bit"
+        return q, f"exo runs MLX weights: priced as {q} (an mlx-community conversion; --quant to change)"
+    q = next((t for t in SERVED_QUANTS if re.search(rf"(^|[-_.]){t}($|[-_.])", name, re.I)), None)
+    q = q or next((v for k, v in NATIVE_QUANT.items() if k in name.lower()), None)
+    if q is None:
+        from llmfit_core.catalog import find_entry
+
+        try:
+            entry = find_entry(ref)
+        except LlmfitError:
+            entry = None
+        native = (entry.quant or "") if entry else ""
+        q = native if native.upper().startswith(("BF16", "F16", "FP16") + SERVED_QUANTS) else "BF16"
+    label = eng.ENGINES[engine].label
+    return q, f"{label} serves the checkpoint as published: priced as {q} weights (--quant to change)"
 
 
 def _resolve(model, quant):
@@ -128,6 +162,28 @@ def _resolve(model, quant):
     from llmfit_core.resolve import resolve_model
 
     return resolve_model(model, quant=quant)
+
+
+class _Specs:
+    """The ModelSpec each engine prices (resolved once per quantization)."""
+
+    def __init__(self, model, quant: str | None):
+        self.model, self.quant, self.cache = model, quant, {}
+        self.base = _resolve(model, quant)
+
+    def for_engine(self, engine: str) -> tuple[ModelSpec, str | None]:
+        if self.quant or isinstance(self.model, ModelSpec):
+            return self.base, None
+        q, note = engine_default_quant(engine, self.base.ref)
+        if q is None:
+            return self.base, None
+        if q not in self.cache:
+            try:
+                self.cache[q] = _resolve(self.model, q)
+            except LlmfitError:
+                self.cache[q] = None
+        spec = self.cache[q]
+        return (spec, note) if spec is not None else (self.base, None)
 
 
 def _check_numbers(context, concurrency) -> tuple[int, int]:
@@ -173,11 +229,20 @@ def plan_cluster(model, cluster, engine: str | None = None, context=None, quant:
         raise LlmfitError("--tp / --pp set vLLM's or SGLang's layout: add --engine vllm or --engine sglang")
     if exo_mode is not None and engine != "exo":
         raise LlmfitError("--exo-mode is exo's sharding: add --engine exo")
-    spec = _resolve(model, quant)
+    specs = _Specs(model, quant)
     names = [engine] if engine else eng.engine_names()
-    plans = [plan_engine(n, spec, cl, ctx, conc, tp, pp, exo_mode, constants, strict=engine is not None) for n in names]
+    plans = [_plan_with(specs, n, cl, ctx, conc, tp, pp, exo_mode, constants, strict=engine is not None) for n in names]
     best, rest = _rank(plans)
-    return ClusterPlan(spec.ref, spec.quant, ctx, conc, cl, best, rest)
+    return ClusterPlan(specs.base.ref, best.quant or specs.base.quant, ctx, conc, cl, best, rest)
+
+
+def _plan_with(specs: "_Specs", engine: str, cluster: ClusterSpec, ctx: int, conc: int, tp=None, pp=None,
+               exo_mode=None, constants=None, strict: bool = True) -> EnginePlan:
+    spec, note = specs.for_engine(engine)
+    p = plan_engine(engine, spec, cluster, ctx, conc, tp, pp, exo_mode, constants, strict=strict)
+    if note and p.verdict != "unavailable":
+        p.reasons.insert(0, note)
+    return p
 
 
 # ------------------------------------------------------------------------------------------------ target speed
@@ -224,7 +289,8 @@ def plan_cluster_target(model, cluster, target_tps: float, engine: str | None = 
     cl = cluster if isinstance(cluster, ClusterSpec) else load_cluster(cluster)
     ctx, conc = _check_numbers(context, concurrency)
     names = [eng.get_engine(engine).name] if engine else eng.engine_names()
-    spec = _resolve(model, quant)
+    specs = _Specs(model, quant)
+    spec = specs.base
     best_seen: EnginePlan | None = None
     tried = 0
     for idx in _subsets(cl):
@@ -233,7 +299,7 @@ def plan_cluster_target(model, cluster, target_tps: float, engine: str | None = 
         plans = []
         for n in names:
             try:
-                plans.append(plan_engine(n, spec, sub, ctx, conc, constants=constants, strict=False))
+                plans.append(_plan_with(specs, n, sub, ctx, conc, constants=constants, strict=False))
             except eng.EngineChoiceError:
                 continue
         fitting = [p for p in plans if p.fits]
