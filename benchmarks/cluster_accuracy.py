@@ -40,6 +40,9 @@ from llmfit_core.resolve import resolve_model  # noqa: E402
 DATA = ROOT / "data" / "benchdata" / "multinode" / "measurements.csv"
 RESULTS = ROOT / "benchmarks" / "results"
 CONSTANTS_OUT = ROOT / "llmfit_core" / "data" / "cluster_constants.json"
+# rpc_stream_bps candidates (bytes/s): from 1 GB/s, about what one host thread copies and sends on any current machine
+# (below that the link itself is the limit, which the planner takes separately)
+STREAM_GRID = np.geomspace(1e9, 20e9, 14)
 
 
 def apple(name: str, ram_gb: float, bandwidth: float | None = None) -> dict:
@@ -134,8 +137,8 @@ def row_setting(r: dict):
         depth = int(r["context"] or 0)
         spark = {"nodes": [{"hardware": "DGX Spark (GB10)", "count": 2}], "link": SPARK_TCP}
         if r["test"].startswith("pp"):
-            return ("llama.cpp-rpc", "Qwen/Qwen3-VL-235B-A22B-Instruct", "Q4_K_M", spark, "prefill", 2048 + depth, 1,
-                    {"pipelined_prefill": False})
+            return ("llama.cpp-rpc", "Qwen/Qwen3-VL-235B-A22B-Instruct", "Q4_K_M", spark, "prefill", 2048, 1,
+                    {"pipelined_prefill": False, "depth": depth})
         return "llama.cpp-rpc", "Qwen/Qwen3-VL-235B-A22B-Instruct", "Q4_K_M", spark, "decode", max(depth, 1), 32, {}
     if r["id"] in [f"MN{i}" for i in range(198, 208)]:
         gpus = int(r["gpus_per_node"])
@@ -188,8 +191,13 @@ def predict_row(item, constants: ClusterConstants):
     spec = SPEC_CACHE[key]
     cl = load_cluster(copy.deepcopy(cluster))
     split = make_split(engine, spec, cl, exo_mode=extra.get("exo_mode"))
-    kw = {k: v for k, v in extra.items() if k != "exo_mode"}
-    est = estimate(engine, spec, cl, split, max(prompt + gen, 512), prompt, gen, constants, **kw)
+    kw = {k: v for k, v in extra.items() if k not in ("exo_mode", "depth")}
+    depth = int(extra.get("depth") or 0)
+    est = estimate(engine, spec, cl, split, max(depth + prompt + gen, 512), depth + prompt, gen, constants, **kw)
+    if depth and test == "prefill":  # llama-bench pp N @ dD: the N tokens after D cached ones = T(D + N) - T(D)
+        first = estimate(engine, spec, cl, split, max(depth + gen, 512), depth, gen, constants, **kw)
+        t = (depth + prompt) / est.prefill_tok_s - depth / first.prefill_tok_s
+        est = replace(est, prefill_tok_s=prompt / max(t, 1e-9))
     return est, spec
 
 
@@ -222,9 +230,22 @@ def main(argv=None) -> int:
             out.append(s)
         return out
 
+    def fit_stream(k: ClusterConstants, exclude: str | None) -> ClusterConstants:
+        """rpc_stream_bps: the grid value with the least mean |log error| on the other setups' RPC prompt rows."""
+        rows_p = [(r, item) for r, item in used
+                  if item[0] == "llama.cpp-rpc" and item[4] == "prefill" and setup_key(r) != exclude]
+        if not rows_p:
+            return k
+
+        def loss(bps):
+            kk = replace(k, rpc_stream_bps=float(bps))
+            return float(np.mean([abs(math.log(predict_row(item, kk)[0].prefill_tok_s / measured_tok_s(r)))
+                                  for r, item in rows_p]))
+        return replace(k, rpc_stream_bps=float(min(STREAM_GRID, key=loss)))
+
     results = []
     for setup in setups:
-        k = fit_constants(samples(setup), base)
+        k = fit_stream(fit_constants(samples(setup), base), setup)
         for r, item in used:
             if setup_key(r) != setup:
                 continue
@@ -237,7 +258,7 @@ def main(argv=None) -> int:
             results.append({"id": r["id"], "engine": item[0], "test": item[4], "setup": setup, "model": item[1],
                             "quant": item[2], "nodes": int(r["nodes"]), "measured": meas, "predicted": pred,
                             "error_pct": 100.0 * (pred - meas) / meas, "note": r["note"][:80],
-                            "flagged": flagged(r)})
+                            "flagged": flagged(r), "depth": int(item[7].get("depth") or 0)})
     # weights vs the model sizes the sources state
     weight_checks = []
     for rid, stated in (("MN091", 124.91), ("MN206", 26.62)):
@@ -264,6 +285,12 @@ def main(argv=None) -> int:
         lines.append(f"| {t['engine']} | {t['test']} | {t['rows']} | {t['setups']} | "
                      f"{t['mape'] if t['mape'] is not None else '-'} | {t['median'] if t['median'] is not None else '-'} | "
                      f"{t['mape_unflagged'] if t['mape_unflagged'] is not None else '-'} |")
+    shallow = [abs(x["error_pct"]) for x in results if x["engine"] == "llama.cpp-rpc" and x["test"] == "prefill" and not x["depth"]]
+    if shallow:
+        lines += ["", f"llama.cpp-rpc prefill without the rows at a depth (pp2048 @ d4096..d32768): {len(shallow)} rows, "
+                  f"MAPE {np.mean(shallow):.1f}%, median {np.median(shallow):.1f}%. The deep rows' error is the single-device "
+                  "prefill attention cost (throughput/roofline.py ATTN_PREFILL_COST prices CUDA attention without flash "
+                  "attention), not the split: pp2048 @ dD is predicted as T(D + 2048) - T(D)."]
     lines += ["", "Memory per node: no row of the shared data reports memory per node, so it is not measured here. "
               "Weights against the model sizes the sources state:", "",
               "| row | model | quant | stated GiB | predicted GiB | error % |", "|---|---|---|---|---|---|"]
@@ -276,7 +303,7 @@ def main(argv=None) -> int:
                      f"{x['measured']:.2f} | {x['predicted']:.2f} | {x['error_pct']:+.0f}{' (bug)' if x['flagged'] else ''} | {x['setup']} |")
     lines += ["", "## Skipped rows", ""] + [f"- {why}: {', '.join(ids)}" for why, ids in skipped.items()]
     lines += ["", "## Assumed hardware (not in the device table)", ""] + [f"- {k}: {v}" for k, v in ASSUMED_HARDWARE.items()]
-    final = fit_constants(samples(None), base)
+    final = fit_stream(fit_constants(samples(None), base), None)
     bands = {}
     for engine in ("llama.cpp-rpc", "exo", "vllm"):
         errs = [math.log(x["measured"] / x["predicted"]) for x in results if x["engine"] == engine and x["test"] == "decode"]
@@ -293,11 +320,11 @@ def main(argv=None) -> int:
                                                                "skipped": skipped, "constants": final.to_dict()}, indent=1))
     if args.write:
         CONSTANTS_OUT.write_text(json.dumps(final.to_dict(), indent=1) + "\n")
-    print("\n".join(lines[:6 + len(table) + 1]))
+    print("\n".join(lines[:6 + len(table) + 3]))
     for w in weight_checks:
         print(f"weights {w['id']} {w['model']} {w['quant']}: {w['predicted_gib']} GiB vs stated {w['stated_gib']} ({w['error_pct']:+}%)")
     print(f"constants: rpc_hop_s={final.rpc_hop_s:.2e} exo_hop_s={final.exo_hop_s:.2e} "
-          f"exo_allreduce_s={final.exo_allreduce_s:.2e} vllm_decode_eff={final.vllm_decode_eff:.2f} "
+          f"rpc_stream_bps={final.rpc_stream_bps:.3g} exo_allreduce_s={final.exo_allreduce_s:.2e} vllm_decode_eff={final.vllm_decode_eff:.2f} "
           f"decode_eff={final.decode_eff} bands={bands}")
     return 0
 

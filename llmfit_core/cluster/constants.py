@@ -3,6 +3,8 @@
 Everything else in `speed` is physics (roofline per device, link latency and bytes). What the rows fit:
 * `rpc_hop_s`: llama.cpp RPC, fixed cost per RPC device per token beyond the link's latency and bytes (graph
   dispatch, the server's synchronisation, socket wake-ups);
+* `rpc_stream_bps`: llama.cpp RPC prefill, the rate at which the main host moves micro-batch activations to and from
+  the RPC devices, one device after another (fitted on prompt rows by a grid search in the benchmark);
 * `exo_hop_s`: exo pipeline, fixed cost per ring boundary per token (MLX distributed send/recv, evaluation sync);
 * `exo_allreduce_s`: exo tensor sharding, fixed cost per all-reduce (two per layer per token) over RDMA;
 * `vllm_decode_eff`: vLLM/SGLang single-stream decode over the roofline of llmfit's CUDA kernels model;
@@ -35,6 +37,7 @@ MIN_ROWS_FOR_BAND = 4
 @dataclass(frozen=True)
 class ClusterConstants:
     rpc_hop_s: float = 1.0e-3
+    rpc_stream_bps: float = 400e6
     exo_hop_s: float = 1.0e-3
     exo_allreduce_s: float = 50e-6
     vllm_decode_eff: float = 0.75

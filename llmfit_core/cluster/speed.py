@@ -6,8 +6,9 @@ learned correction for llama.cpp and MLX; the bare roofline for vLLM/SGLang, sca
 * layer split (llama.cpp RPC): the devices run one after another, each its share of the layers; every RPC device
   costs its round trips (set input, compute, get output: 3 x the link latency), the activation bytes
   (n_embd x 4, both ways) and the fitted per-hop fixed cost; the logits travel back when the last device is
-  remote. Prompt micro-batches pipeline across devices (async RPC, llama.cpp PR 18626): per n_batch,
-  sum of the stages + (micro-batches - 1) x the slowest stage.
+  remote. Prompt micro-batches pipeline across devices (async RPC, llama.cpp PR 18626): per n_batch, the sum of
+  the stages + (micro-batches - 1) x the slowest stage, but never less than the main host's own serial work of
+  moving every device's micro-batch activations (at the fitted `rpc_stream_bps`, capped by the link).
 * tensor parallel (vLLM/SGLang TP, exo tensor): each rank 1/TP of every layer, the slowest rank sets the pace;
   two all-reduces per layer (ring: 2(N-1) latency steps and 2(N-1)/N x n_embd x 2 bytes) on the link.
 * pipeline parallel (vLLM/SGLang PP, exo pipeline): stages one after another for one sequence (the bubbles: no
@@ -96,43 +97,46 @@ def _range(value: float, band: tuple[float, float]) -> tuple[float, float]:
 def rpc_speed(spec, cluster, split, speeds: list[DeviceSpeed], k: ClusterConstants, prompt_tokens: int,
               pipelined_prefill: bool = True, n_ubatch: int = N_UBATCH, n_batch: int = N_BATCH) -> tuple[Sample, float, list[str]]:
     n_embd = spec.hidden_size
-    compute = link_s = 0.0
+    compute = link_s = fixed = 0.0
     units = 0
-    fixed = 0.0
-    stage_s = []
+    ub_compute, ub_host = [], []
+    rate = min(cluster.link.bytes_per_s, k.rpc_stream_bps)
     for s, d, sp in zip(split.stages, split.devices, speeds):
         share = _share(spec, s)
         compute += share * sp.decode_s
         remote = d.machine != 0
         if remote:
-            link = cluster.link
-            link_s += link.transfer_s(2 * n_embd * 4, RPC_ROUND_TRIPS)
+            link_s += cluster.link.transfer_s(2 * n_embd * 4, RPC_ROUND_TRIPS)
             units += 1
         elif len(split.devices) > 1:
             fixed += MULTI_GPU_HOP_S
-        ub_compute = share * sp.prefill_s * n_ubatch
-        ub_link = cluster.link.transfer_s(2 * n_ubatch * n_embd * 4, RPC_ROUND_TRIPS) + k.rpc_hop_s if remote else 0.0
-        stage_s.append(ub_compute + ub_link)
-    last = split.devices[-1]
-    if last.machine != 0:
+        ub_compute.append(share * sp.prefill_s * n_ubatch)
+        # the main host moves every RPC device's micro-batch activations in and out itself, one device after another
+        ub_host.append(RPC_ROUND_TRIPS * cluster.link.latency_us * 1e-6 + 2 * n_ubatch * n_embd * 4 / rate + k.rpc_hop_s
+                       if remote else 0.0)
+    if split.devices[-1].machine != 0:
         link_s += cluster.link.transfer_s(spec.vocab_size * 4, 0)  # logits of the sampled position, back to the host
     sample = Sample("llama.cpp-rpc", 0.0, compute, link_s, units, "rpc_hop_s", fixed)
-    # prefill: per n_batch, the micro-batches pipeline over the devices (async RPC) or run one device at a time
-    batches, left, total = 0, prompt_tokens, 0.0
-    while left > 0:
+    total, left = 0.0, prompt_tokens
+    while left > 0:  # per n_batch: micro-batches pipeline over the devices (async RPC) or go one device at a time
         tokens = min(left, n_batch)
         n_ub = math.ceil(tokens / n_ubatch)
         scale = tokens / (n_ub * n_ubatch)
-        st = [x * scale for x in stage_s]
-        total += (sum(st) + (n_ub - 1) * max(st)) if pipelined_prefill else n_ub * sum(st)
+        stage = [(c + h) * scale for c, h in zip(ub_compute, ub_host)]
+        if pipelined_prefill:
+            total += max(n_ub * sum(ub_host) * scale, sum(stage) + (n_ub - 1) * max(stage))
+        else:
+            total += n_ub * sum(stage)
         left -= tokens
-        batches += 1
     reasons = []
     if units:
         reasons.append(f"{units} RPC device{'s' if units > 1 else ''} in the chain: per token each costs "
                        f"{RPC_ROUND_TRIPS} round trips on {cluster.link.name} "
                        f"({RPC_ROUND_TRIPS * cluster.link.latency_us:.0f} us) + ~{k.rpc_hop_s * 1e3:.1f} ms fixed "
                        "(fitted); decode is never faster than one device holding it all")
+        reasons.append(f"prefill: the main host moves each RPC device's activations ({2 * n_ubatch * n_embd * 4 / 2**20:.0f} MiB "
+                       f"per {n_ubatch}-token micro-batch) itself at ~{rate / 1e6:.0f} MB/s; with many devices that, not "
+                       "their compute, sets the prompt speed")
     return sample, prompt_tokens / max(total, 1e-12), reasons
 
 
