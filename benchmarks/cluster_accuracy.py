@@ -149,7 +149,8 @@ def row_setting(r: dict):
                 {"n_ubatch": 256, "n_batch": n_batch})
     if eng == "vLLM" and r["id"] == "MN252":
         return ("vllm", "meta-llama/Meta-Llama-3-70B-Instruct", "BF16",
-                {"nodes": [{"hardware": "DGX Spark (GB10)", "count": 2}], "link": "200GbE-RoCE"}, "decode", 512, 128, {})
+                {"nodes": [{"hardware": "DGX Spark (GB10)", "count": 2}], "link": "200GbE-RoCE"}, "decode", 512, 128,
+                {"tp": 2, "pp": 1})
     if eng == "vLLM" and r["id"] == "MN253":
         return ("vllm", "meta-llama/Llama-3.3-70B-Instruct", "NVFP4", {"nodes": [{"hardware": "DGX Spark (GB10)"}]},
                 "decode", 512, 128, {})
@@ -190,8 +191,8 @@ def predict_row(item, constants: ClusterConstants):
         SPEC_CACHE[key] = resolve_model(ref, quant=quant)
     spec = SPEC_CACHE[key]
     cl = load_cluster(copy.deepcopy(cluster))
-    split = make_split(engine, spec, cl, exo_mode=extra.get("exo_mode"))
-    kw = {k: v for k, v in extra.items() if k not in ("exo_mode", "depth")}
+    split = make_split(engine, spec, cl, extra.get("tp"), extra.get("pp"), exo_mode=extra.get("exo_mode"))
+    kw = {k: v for k, v in extra.items() if k not in ("exo_mode", "depth", "tp", "pp")}
     depth = int(extra.get("depth") or 0)
     est = estimate(engine, spec, cl, split, max(depth + prompt + gen, 512), depth + prompt, gen, constants, **kw)
     if depth and test == "prefill":  # llama-bench pp N @ dD: the N tokens after D cached ones = T(D + N) - T(D)

@@ -259,3 +259,43 @@ def test_each_engine_prices_the_weights_it_loads():
     assert by["vllm"].verdict == "no-fit" and plan.best.engine == "llama.cpp-rpc" and plan.best.fits
     pinned = plan_cluster(LLAMA70, EXAMPLE, quant="Q4_K_M", engine="vllm").best
     assert pinned.quant == "Q4_K_M"
+
+
+def test_rpc_prefill_is_bound_by_the_main_host_moving_activations_on_a_slow_link():
+    def prefill(n, link):
+        remote = {"nodes": [{"hardware": {"name": "client", "memory": {"total_gb": 32}}},
+                            {"hardware": "A100 80GB", "count": n}], "link": link}
+        return plan_cluster("microsoft/Phi-4-mini-instruct", remote, engine="llama.cpp-rpc").best.speed.prefill_tok_s
+
+    assert prefill(4, "1GbE") < prefill(2, "1GbE") < prefill(1, "1GbE")  # every device's activations cross 1 GbE
+    assert prefill(1, "1GbE") < prefill(1, "100GbE")
+
+
+def test_ranges_hold_the_prediction_and_are_wider_without_rows():
+    rpc = plan_cluster(LLAMA70, EXAMPLE, engine="llama.cpp-rpc").best
+    sgl = plan_cluster(LLAMA70, h100s(1, 4), engine="sglang", quant="FP8").best
+    for p in (rpc, sgl):
+        lo, hi = p.speed.decode_range
+        assert lo < p.decode_tok_s < hi
+    width = lambda p: p.speed.decode_range[1] / p.speed.decode_range[0]  # noqa: E731
+    assert width(sgl) > width(rpc)
+    assert any("no single-stream SGLang rows" in r for r in sgl.reasons)
+
+
+def test_cli_target_tps_json(tmp_path):
+    f = tmp_path / "macs.json"
+    f.write_text(json.dumps(macs(4)))
+    proc = _cli("plan", QWEN235, "--cluster", str(f), "--target-tps", "25", "--quant", "MLX-8bit", "--json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["machines"] == ["node0", "node1"] and d["plan"]["engine"] == "exo" and d["plan"]["decode_tok_s"] >= 25
+
+
+def test_bands_are_wide_where_rows_are_few():
+    from llmfit_core.cluster.constants import DEFAULT_BAND, band_from_errors
+
+    assert band_from_errors([]) == DEFAULT_BAND
+    few = band_from_errors([0.05, -0.05])
+    assert few[0] <= DEFAULT_BAND[0] and few[1] >= DEFAULT_BAND[1]
+    many = band_from_errors([0.05, -0.05, 0.1, -0.1, 0.0, 0.02, -0.03, 0.04])
+    assert many[1] - many[0] < few[1] - few[0]

@@ -15,31 +15,35 @@ def _gib(n) -> str:
 
 
 def _engine_block(con, p, title: str) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     d = p.to_dict()
     if p.verdict == "unavailable":
-        con.print(f"[bold]{title}[/] {p.engine}: [dim]{d['reasons'][0]}[/]")
+        con.print(f"[bold]{title}[/] {p.engine}: [dim]{escape(d['reasons'][0])}[/]")
         return
     sp = d["split"]
-    head = (f"[bold]{title}[/] {p.engine} — {p.verdict}, decode {d['decode_tok_s']:.1f} tok/s "
+    head = (f"[bold]{title}[/] {p.engine} ({p.quant}) — {p.verdict}, decode {d['decode_tok_s']:.1f} tok/s "
             f"({d['decode_tok_s_range'][0]:.1f}-{d['decode_tok_s_range'][1]:.1f}), prefill {d['prefill_tok_s']:.0f} tok/s, "
             f"{sp['mode']} TP {sp['tp']} x PP {sp['pp']}")
     if d["kv_capacity_tokens"] is not None:
         head += f", KV {d['kv_capacity_tokens']:,} tokens = {d['max_concurrency']:.1f} x context"
     con.print(head)
-    t = Table(show_header=True, header_style="bold", pad_edge=False)
-    for h in ("node", "device", "layers", "weights", "KV", "compute", "reserve", "total", "of", "fits"):
-        t.add_column(h, justify="left" if h in ("node", "device") else "right", overflow="fold")
+    # 80 columns: the device name folds; compute + engine reserve share one column ("other")
+    t = Table(show_header=True, header_style="bold", pad_edge=False, box=None)
+    for h in ("node", "device", "layers", "weights", "KV", "other", "total", "of", "fits"):
+        t.add_column(h, justify="left" if h in ("node", "device") else "right", overflow="fold",
+                     max_width=22 if h == "device" else None)
     for dev in p.memory.devices:
         m = dev.memory
-        t.add_row(dev.node, dev.device, str(dev.layers), _gib(m.weights_bytes), _gib(m.kv_cache_bytes), _gib(m.compute_bytes),
-                  _gib(m.engine_reserve_bytes), _gib(m.total_bytes), _gib(m.capacity_bytes), "yes" if dev.fits else "[red]no[/]")
+        t.add_row(escape(dev.node), escape(dev.device), str(dev.layers), _gib(m.weights_bytes), _gib(m.kv_cache_bytes),
+                  _gib(m.compute_bytes + m.engine_reserve_bytes), _gib(m.total_bytes), _gib(m.capacity_bytes),
+                  "yes" if dev.fits else "[red]no[/]")
     con.print(t)
     for c in d["commands"]:
-        con.print(f"  [{c['node']}] $ {c['command']}", soft_wrap=True)
+        con.print(escape(f"  [{c['node']}] $ {c['command']}"), soft_wrap=True)
     for r in d["reasons"]:
-        con.print(f"  - {r}", soft_wrap=True)
+        con.print(escape(f"  - {r}"), soft_wrap=True)
 
 
 def show_cluster_plan(plan, as_json: bool, console) -> None:
@@ -47,7 +51,7 @@ def show_cluster_plan(plan, as_json: bool, console) -> None:
         click.echo(json.dumps(plan.to_dict(), indent=2))
         return
     con = console
-    con.print(f"{plan.model} ({plan.quant}) on {plan.cluster.describe()}, context {plan.context}"
+    con.print(f"{plan.model} on {plan.cluster.describe()}, context {plan.context}"
               + (f" x {plan.concurrency}" if plan.concurrency > 1 else ""))
     _engine_block(con, plan.best, "best:" if plan.best.fits else "closest:")
     for a in plan.alternatives:
@@ -64,8 +68,10 @@ def show_cluster_target(target, as_json: bool, console) -> None:
         _engine_block(console, target.plan, "plan:")
     else:
         console.print(f"[red]no part of the cluster reaches {target.target_tps:g} tok/s[/] with {target.model}")
+    from rich.markup import escape
+
     for line in target.lacks:
-        console.print(f"  - {line}")
+        console.print(escape(f"  - {line}"))
 
 
 def run_cluster_plan(models, cluster, engine, target_tps, quant, context, concurrency, tp, pp, exo_mode, hardware,

@@ -109,9 +109,11 @@ def fit_constants(samples: list[Sample], base: ClusterConstants | None = None) -
 
 def band_from_errors(log_errors: list[float]) -> tuple[float, float]:
     """The decode band (log units) from leave-setup-out errors log(measured/predicted): 10th..90th percentile,
-    at least MIN_BAND, widened by sqrt(MIN_ROWS/n) when the rows are few, DEFAULT_BAND without rows."""
+    at least MIN_BAND, widened by sqrt(MIN_ROWS/n) and at least DEFAULT_BAND when the rows are fewer than
+    MIN_ROWS_FOR_BAND, DEFAULT_BAND without rows."""
     if len(log_errors) < 2:
         return DEFAULT_BAND
     lo, hi = np.percentile(log_errors, [10, 90])
     widen = math.sqrt(max(MIN_ROWS_FOR_BAND / len(log_errors), 1.0))
-    return (round(min(float(lo) * widen, MIN_BAND[0]), 3), round(max(float(hi) * widen, MIN_BAND[1]), 3))
+    floor = DEFAULT_BAND if len(log_errors) < MIN_ROWS_FOR_BAND else MIN_BAND  # thin data: never narrower than without
+    return (round(min(float(lo) * widen, floor[0]), 3), round(max(float(hi) * widen, floor[1]), 3))

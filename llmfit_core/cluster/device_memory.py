@@ -104,9 +104,10 @@ def rpc_memory(spec: ModelSpec, cluster: ClusterSpec, split: eng.Split, context:
     host_mem = DeviceMemory(mem.input_bytes, 0, max(int(host) - mem.input_bytes, 0), RUNTIME_OVERHEAD["cpu"],
                             max(head.ram_bytes - head_gpu, 0))
     if split.mode != "single" or devices[0].kind != "cpu":
-        plans.append(DevicePlan(head.name, "host RAM (token embedding, logits, host buffers)", 0, host_mem, _fits(host_mem)))
+        plans.append(DevicePlan(head.name, "host RAM", 0, host_mem, _fits(host_mem)))
     reasons = [f"KV cache at {fmt_ctx(context)} context: {fmt_bytes(mem.kv_cache_bytes)} over {len(devices)} devices, "
-               "each with its layers; every device also holds its own compute buffer and runtime context"]
+               "each with its layers; every device also holds its own compute buffer and runtime context; the main "
+               f"host's RAM keeps the token embedding, the logits and host buffers ({fmt_bytes(host_mem.total_bytes)})"]
     return MemoryPlan(plans, all(p.fits for p in plans), reasons=reasons)
 
 

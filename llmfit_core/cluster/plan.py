@@ -209,8 +209,10 @@ def _rank(plans: list[EnginePlan]) -> tuple[EnginePlan, list[EnginePlan]]:
             p.reasons.insert(0, "lost: does not fit this cluster" + (f" ({best.engine} does)" if best.fits else ""))
         else:
             p.reasons.insert(0, f"lost: slower decode, {p.decode_tok_s:.1f} tok/s vs {best.decode_tok_s:.1f} with {best.engine}")
+    n_fit = sum(p.fits for p in plans)
     if best.fits and len(plans) > 1:
-        best.reasons.insert(0, f"fastest single-stream decode of the {sum(p.fits for p in plans)} engines that fit")
+        best.reasons.insert(0, "the only engine that fits" if n_fit == 1 else
+                            f"fastest single-stream decode of the {n_fit} engines that fit")
     elif not best.fits:
         best.reasons.insert(0, "no engine fits this model on this cluster: the closest is shown")
     return best, rest
