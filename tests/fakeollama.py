@@ -162,6 +162,9 @@ class FakeOllama:
         self.requests: list[tuple[str, str]] = []
         self.truncate_manifest: set[str] = set()
         self.loaded: list[dict] = []  # what /api/ps reports: {"name", "model", "size", "size_vram", ...}
+        # the counters /api/generate's final answer carries (durations in ns), for installed models
+        self.generate_stats = {"prompt_eval_count": 80, "prompt_eval_duration": 400_000_000,
+                               "eval_count": 64, "eval_duration": 3_200_000_000}
         self.ignore_range = False
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -320,6 +323,10 @@ class FakeOllama:
                     params = "\n".join(f"{k:<30} {v}" for k, v in m.params.items())
                     return self._json(200, {"modelfile": "", "parameters": params, "template": "",
                                             "details": self._tag_entry("", m)["details"], "model_info": info})
+                if self.path == "/api/generate":
+                    if fake._find(model_name) is None:
+                        return self._json(404, {"error": f"model '{model_name}' not found"})
+                    return self._json(200, {"model": model_name, "response": "...", "done": True, **fake.generate_stats})
                 if self.path == "/api/pull":
                     key = model_name if ":" in model_name.rsplit("/", 1)[-1] else model_name + ":latest"
                     ns, _, rest = key.rpartition("/")

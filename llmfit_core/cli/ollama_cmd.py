@@ -1,4 +1,5 @@
-"""`llmfit ollama ls` (installed models, annotated) and `llmfit ollama pull NAME` (check, then pull)."""
+"""`llmfit ollama ls` (installed models, annotated), `llmfit ollama pull NAME` (check, then pull) and
+`llmfit ollama timings NAME` (Ollama's own generation counters into the local bench store)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,49 @@ def register(cli) -> None:
                 cells = [_gib(r["total_bytes"]), str(r["context"]), f"{r['decode_tok_s']:.1f}"] + ([None] if errors else [])
             table.append([r["name"], _gib(r["size_bytes"]), r["quant"], r["verdict"], *cells])
         print_table(cols, table, as_csv=as_csv)
+
+    @ollama.command("timings")
+    @click.argument("name")
+    @click.option("--from", "from_file", type=click.Path(dir_okay=False),
+                  help="Import saved /api/generate answers (JSON lines) instead of asking the server.")
+    @click.option("--tokens", default=64, show_default=True, type=click.IntRange(4, 4096),
+                  help="Tokens to generate for one timing run.")
+    @json_option
+    @friendly_errors
+    def timings_cmd(name, from_file, tokens, as_json):
+        """Record the timings Ollama reports for NAME (eval / prompt_eval counts and durations) as 'observed' runs."""
+        from llmfit_core.bench.fingerprint import this_machine
+        from llmfit_core.bench.store import append_record
+        from llmfit_ollama import timings
+
+        if from_file:
+            answers = []
+            try:
+                with open(from_file, encoding="utf-8") as fh:
+                    for line in fh.readlines(64 << 20):
+                        if line.strip():
+                            answers.append(json.loads(line))
+            except (OSError, ValueError) as exc:
+                raise LlmfitError(f"cannot read Ollama answers from {from_file}: {exc}") from None
+            on_gpu = None
+        else:
+            prompt = "Write a short paragraph about the sea. " * 8
+            answers = [timings.generate_once(name, prompt, tokens)]
+            on_gpu = timings._on_gpu(name)
+        hw = this_machine()
+        recs = [r for r in (timings.observed_record(name, a, hw, on_gpu) for a in answers if isinstance(a, dict)) if r]
+        for r in recs:
+            append_record(r)
+        if as_json:
+            click.echo(json.dumps(recs, indent=1))
+            return
+        if not recs:
+            fail(f"no answer with Ollama timings (eval_count >= {timings.MIN_GEN_TOKENS}) for {name}")
+        for r in recs:
+            res = r["results"]
+            pp = f"pp {res['pp']['tok_s']:.1f} tok/s ({res['pp']['n_tokens']}), " if "pp" in res else ""
+            click.echo(f"recorded {name}: {pp}tg {res['tg']['tok_s']:.1f} tok/s ({res['tg']['n_tokens']}) "
+                       f"[{r['runtime']['name']}]")
 
     @ollama.command("pull")
     @click.argument("name")
