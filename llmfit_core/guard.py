@@ -6,7 +6,8 @@
     guard.uninstall()
 
 Without code changes: `LLMFIT_GUARD=warn|block|auto python script.py` (the `llmfit_guard.pth` start-up hook
-installed with the package calls `startup()`), or `python -m llmfit_core.guard [--block|--auto] script.py`.
+installed with the package runs llmfit_core.guard_startup, which installs the guard when the program imports
+huggingface_hub, llama_cpp or mlx_lm), or `python -m llmfit_core.guard [--block|--auto] script.py`.
 
 Model loads are guarded too (llmfit_core.autopilot, through the runner adapters' `llmfit_guard_loads` hook):
 llama-cpp-python's `Llama(...)` / `Llama.from_pretrained` and mlx-lm's `load`. Mode "auto" checks downloads
@@ -40,7 +41,7 @@ its return value is returned unchanged.
 
 Structure: `_Guard` holds the settings and the policy (`_enforce` decides per mode: a new mode adds its
 branch there and its name to MODES); `ENTRY_POINTS` names what is patched and which `_Guard` method
-reads each call; `install()` / `uninstall()` / `startup()` / `main()` are the ways in.
+reads each call; `install()` / `uninstall()` / `autoinstall()` / `main()` are the ways in.
 """
 
 from __future__ import annotations
@@ -533,28 +534,6 @@ def autoinstall() -> str | None:
     # without it there is nothing to patch anyway (the patches wait for its modules to load)
     _install(mode)  # LLMFIT_HARDWARE / LLMFIT_CONTEXT are read at each check
     return mode
-
-
-def startup() -> None:
-    """The start-up hook (`llmfit_guard.pth`, run only when LLMFIT_GUARD is set): autoinstall(), and a
-    DownloadBlockedError nobody catches ends the program with its one line and exit code 3."""
-    if autoinstall() is None:
-        return
-    previous = sys.excepthook
-    if getattr(previous, "__llmfit_guard__", False):
-        return
-
-    def excepthook(exc_type, exc, tb):
-        if isinstance(exc, DownloadBlockedError):
-            print(f"llmfit: {' '.join(str(exc).split())}", file=sys.stderr)
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os._exit(DownloadBlockedError.exit_code)
-        previous(exc_type, exc, tb)
-
-    excepthook.__llmfit_guard__ = True
-    sys.excepthook = excepthook
 
 
 def main(argv: list[str] | None = None) -> int:

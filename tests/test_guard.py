@@ -418,8 +418,18 @@ def test_startup_hook_is_cheap_and_never_breaks_startup(startup_env, tmp_path):
     assert _run([sys.executable, "-c", probe], env).stdout.strip() == "[]"  # off: imports nothing
     on = _run([sys.executable, "-c", probe], dict(env, LLMFIT_GUARD="block"))
     assert on.stdout.strip() == "['llmfit_core']" and on.stderr == ""  # on: huggingface_hub is patched when it loads
+    # a value that is not a mode: said once, when the program imports huggingface_hub (other programs stay quiet)
     res = _run([sys.executable, "-c", "print('ran')"], dict(env, LLMFIT_GUARD="sometimes"))
+    assert res.stdout.strip() == "ran" and res.stderr == ""
+    res = _run([sys.executable, "-c", "import huggingface_hub.file_download, huggingface_hub; print('ran')"],
+               dict(env, LLMFIT_GUARD="sometimes"))
     assert res.stdout.strip() == "ran" and len(res.stderr.splitlines()) == 1 and "not warn|block" in res.stderr
+    # python -m llmfit_core.guard under the hook: its own rules, one line, no runpy warning about an early import
+    script = Path(env["PYTHONUSERBASE"]).parent / "hi.py"
+    script.write_text("print('hi')\n")
+    res = _run([sys.executable, "-m", "llmfit_core.guard", str(script)], dict(env, LLMFIT_GUARD="sometimes"))
+    assert res.stdout == "hi\n" and res.stderr.splitlines() == [
+        "llmfit: warning: LLMFIT_GUARD='sometimes' is not warn|block; using warn"]
     site_dir = next(Path(env["PYTHONUSERBASE"]).rglob(PTH.name)).parent  # a second copy of the hook (two installs)
     (site_dir / ("zz_" + PTH.name)).write_bytes(PTH.read_bytes())
     broken = tmp_path / "broken"
@@ -430,6 +440,12 @@ def test_startup_hook_is_cheap_and_never_breaks_startup(startup_env, tmp_path):
     assert res.returncode == 0 and res.stdout.strip() == "ran"
     (line,) = res.stderr.splitlines()  # one warning, however many copies of the hook run
     assert line.startswith("llmfit: warning:") and "half-removed install" in line
+
+
+def test_startup_triggers_include_every_runner_the_autopilot_guards():
+    from llmfit_core import autopilot, guard_startup
+
+    assert set(autopilot.RUNNER_MODULES) | {"huggingface_hub"} == set(guard_startup.TRIGGERS)
 
 
 def test_the_package_ships_the_startup_hook(tmp_path):
