@@ -429,7 +429,7 @@ def test_startup_hook_is_cheap_and_never_breaks_startup(startup_env, tmp_path):
     script.write_text("print('hi')\n")
     res = _run([sys.executable, "-m", "llmfit_core.guard", str(script)], dict(env, LLMFIT_GUARD="sometimes"))
     assert res.stdout == "hi\n" and res.stderr.splitlines() == [
-        "llmfit: warning: LLMFIT_GUARD='sometimes' is not warn|block; using warn"]
+        "llmfit: warning: LLMFIT_GUARD='sometimes' is not warn|block|auto; using warn"]
     site_dir = next(Path(env["PYTHONUSERBASE"]).rglob(PTH.name)).parent  # a second copy of the hook (two installs)
     (site_dir / ("zz_" + PTH.name)).write_bytes(PTH.read_bytes())
     broken = tmp_path / "broken"
