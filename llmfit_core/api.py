@@ -80,7 +80,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
              prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
              n_seq: int | None = None, calibrated: bool = True, cpu_moe: bool | None = None,
              n_cpu_moe: int | None = None, total_memory: bool = False, mmproj: str | None = None,
-             draft=None) -> FitReport:
+             draft=None, depth=None) -> FitReport:
     """Score a ModelSpec you already have (see `fit`).
 
     Memory: what is free now on this machine (RAM the OS calls available, VRAM the runner or driver reports
@@ -91,7 +91,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N): `cpu_moe` None = for a MoE model that does not fit in
     VRAM, the faster predicted decode of layer offload and expert offload; True = expert offload (the fewest
     layers' experts in RAM that fit); False = layer offload only. `n_cpu_moe` = exactly that N (n_layers is
-    llama.cpp's --cpu-moe)."""
+    llama.cpp's --cpu-moe). `depth`: tokens already in the context (llama-bench -d; "32k" ok) before the prompt:
+    prefill attends over them, decode reads their KV; the context reserved grows to hold them."""
     from llmfit_core import memory, placement, runner_view, throughput
     from llmfit_core.hardware.registry import resolve_hardware
 
@@ -102,6 +103,11 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     hw, build_reasons = runner_view.for_runner(hw, be.runtime)  # the installed build's CPU kernels, not the CPU's
     runtime = dict(spec.metadata.get("runtime_defaults") or {})  # e.g. Ollama's num_ctx / parallel / kv type
     ctx = parse_count(context) or parse_count(runtime.get("context")) or min(spec.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
+    prompt_tokens = parse_count(prompt_tokens) or 512
+    gen_tokens = parse_count(gen_tokens) or 128
+    depth = _depth(depth, spec, context, ctx, prompt_tokens, gen_tokens)
+    if depth and not parse_count(context):  # the context must hold what is already there plus this turn
+        ctx = max(ctx, depth + prompt_tokens + gen_tokens)
     ctk = cache_type_k or cache_type or runtime.get("cache_type") or "f16"
     ctv = cache_type_v or cache_type or runtime.get("cache_type") or "f16"
     if n_seq is not None and (isinstance(n_seq, bool) or not isinstance(n_seq, int) or n_seq < 1):
@@ -111,8 +117,6 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     n_seq = n_seq or int(runtime.get("n_seq") or 1)
     if flash_attn is None and runtime.get("flash_attn") is not None:
         flash_attn = bool(runtime.get("flash_attn"))
-    prompt_tokens = parse_count(prompt_tokens) or 512
-    gen_tokens = parse_count(gen_tokens) or 128
 
     comps = _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft)
     machine = hw
@@ -122,8 +126,9 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         hw = companions.reserve(hw, comps, gpu_backend=be.gpu)
     mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
                                  cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
-    plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers,
-                                              cpu_moe, n_cpu_moe)
+    speed = {"prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens, "depth": depth,
+             "flash_attn": bool(getattr(mem, "flash_attn", True))}
+    plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, speed, gpu_layers, cpu_moe, n_cpu_moe)
     if calibrated:
         try:
             from llmfit_core.bench.calibration import apply_calibration
@@ -190,6 +195,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         prompt_tokens=prompt_tokens,
         gen_tokens=gen_tokens,
         max_context=ctx_fit.max_context,
+        depth=depth,
         spec=spec,
         hardware=machine,
         extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv,
@@ -211,13 +217,34 @@ def _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cp
     return settings
 
 
-def _place_and_predict(spec, mem, hw, be, ctx, prompt_tokens, gen_tokens, gpu_layers, cpu_moe, n_cpu_moe):
-    """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick."""
+def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_tokens: int) -> int:
+    """Tokens already in the context (0 when not asked); an error when they exceed the model's trained context
+    (unless `context` raises it explicitly) or an explicit context."""
+    from llmfit_core.errors import LlmfitError
+
+    if depth is None or depth == "" or depth == 0 or depth == "0":
+        return 0
+    if isinstance(depth, bool):
+        raise LlmfitError(f"depth must be a token count such as 8192 or 32k, got {depth!r}")
+    n = parse_count(depth)
+    if parse_count(context):
+        if n + prompt_tokens > ctx:
+            raise LlmfitError(f"depth {n} + prompt {prompt_tokens} tokens do not fit the context {ctx}: "
+                              f"raise --context to at least {n + prompt_tokens}")
+    elif spec.max_context and n + prompt_tokens > spec.max_context:
+        raise LlmfitError(f"depth {n} + prompt {prompt_tokens} tokens exceed {spec.ref}'s trained context "
+                          f"{spec.max_context}: use a smaller --depth, or --context to raise it explicitly")
+    return n
+
+
+def _place_and_predict(spec, mem, hw, be, ctx, speed: dict, gpu_layers, cpu_moe, n_cpu_moe):
+    """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick.
+    `speed`: predict()'s prompt_tokens, gen_tokens, depth and flash_attn."""
     from llmfit_core import placement, throughput
     from llmfit_core.errors import LlmfitError
 
     def run(plc):
-        return plc, throughput.predict(spec, hw, be, plc, ctx, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens)
+        return plc, throughput.predict(spec, hw, be, plc, ctx, **speed)
 
     if n_cpu_moe is not None and cpu_moe is False:
         raise LlmfitError("--n-cpu-moe and --no-cpu-moe contradict each other")

@@ -60,6 +60,7 @@ class FitReport:
     prefill_tok_s_range: tuple[float, float] | None = None
     prompt_tokens: int = 512
     gen_tokens: int = 128
+    depth: int = 0  # tokens already in the context before the prompt (llama-bench -d)
     n_cpu_moe: int = 0  # llama.cpp --n-cpu-moe: expert weights of the first N layers in RAM (0 = layer placement)
     max_context: int | None = None  # the largest context that fits with these settings (context_fit); None: not 512
     # the objects behind the report, for callers that want more than the contract
@@ -92,5 +93,6 @@ class FitReport:
             "prefill_tok_s": round(float(self.prefill_tok_s), 2),
             "decode_tok_s": round(float(self.decode_tok_s), 2),
             "decode_tok_s_range": [round(float(x), 2) for x in self.decode_tok_s_range],
+            "depth": int(self.depth),
             "reasons": list(self.reasons),
         }

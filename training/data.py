@@ -118,6 +118,12 @@ class Row:
     placement: dict | None = None
     note: str = ""
     quant_assumed: bool = False  # the source does not state the quantization (Ollama default tag, "unspecified")
+    depth: int = 0  # tokens already in the context (llama-bench -d)
+    flash_attn: bool = False  # llama-bench -fa 1 (off is llama-bench's default)
+    model_ref: str = ""  # what the model was mapped to (catalog ref / training arch)
+    n_gpus: int = 0  # GPUs of a layer split as the row names them ("... xN")
+    test_label: str = ""  # the row's test as printed (pp2048@d16384)
+    backend_label: str = ""  # the row's backend column as printed
 
 
 @dataclass
@@ -398,14 +404,20 @@ def record_rows(path: Path, report: LoadReport) -> list[Row]:
     return rows
 
 
-def load_rows(extra: list[str | Path] | None = None, data_dir: Path | None = None) -> tuple[list[Row], LoadReport]:
-    """All training rows (public tables + extra CSV/JSONL files) and what was used/skipped."""
+def load_rows(extra: list[str | Path] | None = None, data_dir: Path | None = None,
+              threads: bool = False) -> tuple[list[Row], LoadReport]:
+    """All training rows (public tables, the llama-bench threads table unless `threads` is False, extra
+    CSV/JSONL files) and what was used/skipped."""
     d = data_dir or DATA_DIR
     table = load_hardware_table(d / "hardware.csv")
     report = LoadReport()
     rows: list[Row] = []
     for name, w in PUBLIC_FILES.items():
         rows += public_rows(d / name, w, table, report)
+    from training.threads_data import threads_rows
+
+    if threads and (d / "llamabench_threads.csv").is_file():
+        rows += threads_rows(d, report)
     for p in extra or []:
         p = Path(p)
         rows += record_rows(p, report) if p.suffix == ".jsonl" else public_rows(p, 1.0, table, report)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmfit_core.throughput.features import build_features
-from llmfit_core.throughput.predict import _ROOF_KEYS, hardware_arrays, model_arrays
+from llmfit_core.throughput.predict import _OPTIONAL_KEYS, _ROOF_KEYS, hardware_arrays, model_arrays
 from llmfit_core.throughput.roofline import hardware_figures, model_figures, roofline_arrays
 
 
@@ -38,6 +38,13 @@ class Table:
         return np.log(self.measured / self.roofline)
 
 
+def row_model_inputs(spec, mf, hf) -> dict:
+    """The optional roofline inputs a row's model and placement add (predict.optional_inputs)."""
+    from llmfit_core.throughput.predict import optional_inputs
+
+    return optional_inputs(spec, mf, hf)
+
+
 def build_table(rows) -> Table:
     """Stack rows into a Table (one roofline evaluation for all rows)."""
     per_row = []
@@ -47,12 +54,17 @@ def build_table(rows) -> Table:
         hf = hardware_figures(r.hardware, r.backend, r.placement, n_layers=mf.n_layers, threads=r.threads)
         d = {**{k: v[0] for k, v in model_arrays([mf]).items()}, **hardware_arrays(hf)}
         d["prompt_tokens"], d["decode_pos"], d["bench_kind"] = r.prompt_tokens, r.decode_pos, r.bench_kind
+        depth = int(getattr(r, "depth", 0) or 0)
+        if r.test == "tg":
+            d["decode_pos"] = r.decode_pos + depth
+        d["depth"], d["flash_attn"] = depth, float(bool(getattr(r, "flash_attn", False)))
+        d.update(row_model_inputs(r.spec, mf, hf))
         per_row.append(d)
         bw = hf.gpu_bw_gbs if hf.gpu_frac > 0 else (r.hardware.cpu.mem_bandwidth_gbs or hf.cpu_bw_gbs)
         heur.append(bw * 1e9 / r.spec.weight_bytes if r.test == "tg" else np.nan)
     keys = list(per_row[0].keys())
     inputs = {k: np.array([d[k] for d in per_row]) for k in keys}
-    roof = roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS})
+    roof = roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS}, **{k: inputs[k] for k in _OPTIONAL_KEYS if k in inputs})
     X = build_features(inputs, roof)
     return Table(
         inputs=inputs,

@@ -20,6 +20,7 @@ FIT_KEYS = {
     "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline", "cpu_moe": "cpu_moe", "n_cpu_moe": "n_cpu_moe",
     "allow_context_extension": "allow_context_extension",
     "total": "total_memory", "mmproj": "mmproj", "draft": "draft",
+    "depth": "depth",
 }
 
 
@@ -39,6 +40,7 @@ def fit_options(fn):
         click.option("--cache-type-v", help="KV cache type for V."),
         click.option("--prompt-tokens", default="512", show_default=True, help="Prompt length for prefill speed."),
         click.option("--gen-tokens", default="128", show_default=True, help="Generated tokens for decode speed."),
+        click.option("--depth", help="Tokens already in the context before the prompt (llama-bench -d; 32k ok)."),
         click.option("--gpu-layers", type=int, help="Force this many layers on the GPU (default: as many as fit)."),
         click.option("--cpu-moe/--no-cpu-moe", "cpu_moe", default=None,
                      help="MoE models: keep expert weights in RAM, all else on the GPU (llama.cpp -ngl 999 --n-cpu-moe N, "
@@ -224,8 +226,9 @@ def print_report(report) -> None:
     style = VERDICT_STYLE.get(report.verdict, "bold")
     table.add_row("verdict", f"[{style}]{report.verdict}[/{style}]   score {report.score}/100")
     lo, hi = report.decode_tok_s_range
-    table.add_row(f"prefill (pp{report.prompt_tokens})", f"{report.prefill_tok_s:,.1f} tok/s")
-    table.add_row(f"decode (tg{report.gen_tokens})", f"{report.decode_tok_s:,.1f} tok/s  (likely {lo:,.1f}–{hi:,.1f})")
+    at = f" @ depth {report.depth}" if report.depth else ""
+    table.add_row(f"prefill (pp{report.prompt_tokens}{at})", f"{report.prefill_tok_s:,.1f} tok/s")
+    table.add_row(f"decode (tg{report.gen_tokens}{at})", f"{report.decode_tok_s:,.1f} tok/s  (likely {lo:,.1f}–{hi:,.1f})")
     print_pairs(table, console)
     for reason in report.reasons:
         print_bullet(reason, console)

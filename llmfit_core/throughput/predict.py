@@ -66,6 +66,8 @@ def model_arrays(figures: Sequence[ModelFigures]) -> dict[str, np.ndarray]:
         "qfam_code": np.array([FAMILY_CODE[m.quant_family] for m in figures], int),
         "bits_per_weight": np.array([m.bits_per_weight for m in figures], float),
         "head_params": np.array([m.head_params for m in figures], float),
+        "swa_frac": np.array([m.swa_frac for m in figures], float),
+        "swa_window": np.array([m.swa_window for m in figures], float),
     }
 
 
@@ -89,9 +91,10 @@ def hardware_arrays(hf: HardwareFigures) -> dict:
     }
 
 
-def decode_position(prompt_tokens: int, gen_tokens: int, context: int | None = None) -> float:
-    """Average KV position while generating `gen_tokens` after a `prompt_tokens` prompt."""
-    pos = float(prompt_tokens) + float(gen_tokens) / 2.0
+def decode_position(prompt_tokens: int, gen_tokens: int, context: int | None = None, depth: int = 0) -> float:
+    """Average KV position while generating `gen_tokens` after `depth` tokens already in the context and a
+    `prompt_tokens` prompt."""
+    pos = float(depth) + float(prompt_tokens) + float(gen_tokens) / 2.0
     return min(pos, float(context)) if context else pos
 
 
@@ -102,6 +105,19 @@ _ROOF_KEYS = (
 )
 # Optional inputs (roofline_arrays defaults when absent): MoE expert offload, llama.cpp --n-cpu-moe.
 _EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio", "moe_expert_bytes")
+# Optional inputs of roofline_arrays (its defaults when absent): the above and the depth / architecture inputs.
+_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "swa_frac", "swa_window")
+
+
+def optional_inputs(spec, mf: ModelFigures, hf: HardwareFigures) -> dict:
+    """Optional roofline inputs of one model on one placement: a layer split of a MoE model streams the CPU
+    layers' experts for prefill (moe_expert_bytes)."""
+    out = {}
+    moe_all = float((spec.group_bytes or {}).get("ffn_experts", 0)) if spec.is_moe and spec.n_experts_used else 0.0
+    if moe_all > 0 and hf.n_gpus and hf.gpu_frac < 1.0:  # a layer split streams the CPU layers' experts for prefill
+        out["moe_expert_bytes"] = moe_all
+        out["expert_used_ratio"] = min(spec.n_experts_used / spec.n_experts, 1.0)
+    return out
 
 
 def predict_batch(
@@ -123,7 +139,7 @@ def predict_batch(
     if missing:
         raise KeyError(f"predict_batch inputs missing: {', '.join(missing)}")
     roof_in = {k: inputs[k] for k in _ROOF_KEYS}
-    roof_in.update({k: inputs[k] for k in _EXPERT_KEYS if k in inputs})
+    roof_in.update({k: inputs[k] for k in _OPTIONAL_KEYS if k in inputs})
     roof = feature_roof = roofline_arrays(**roof_in)
     keep = np.asarray(inputs.get("gpu_power_keep", 1.0), float)
     if np.any(keep < 1.0):  # power-limited GPUs: physics with the compute they keep, correction on the board as shipped
@@ -184,6 +200,8 @@ def predict(
     kv_bytes_per_elem: float = 2.0,
     apply_correction: bool = True,
     weights_dir=None,
+    depth: int = 0,
+    flash_attn: bool = True,
 ) -> ThroughputPrediction:
     """Predict prefill and decode tok/s of `spec` on `hardware` with `backend` and `placement`.
 
@@ -194,10 +212,10 @@ def predict(
 
     if backend is None:
         backend = default_backend(hardware)
-    if prompt_tokens < 1 or gen_tokens < 1:
+    if prompt_tokens < 1 or gen_tokens < 1 or depth < 0:
         from llmfit_core.errors import LlmfitError
 
-        raise LlmfitError("prompt_tokens and gen_tokens must be at least 1")
+        raise LlmfitError("prompt_tokens and gen_tokens must be at least 1, depth at least 0")
     mf = model_figures(spec, kv_bytes_per_elem=kv_bytes_per_elem)
     hf = hardware_figures(hardware, backend, placement, n_layers=mf.n_layers, threads=threads)
     inputs = {**model_arrays([mf]), **hardware_arrays(hf)}
@@ -206,12 +224,12 @@ def predict(
     xin = expert_offload_inputs(spec, n_cpu_moe, mf) if n_cpu_moe else None
     if xin and xin["expert_cpu_frac"] > 0:
         inputs.update(xin)
-    moe_all = float((spec.group_bytes or {}).get("ffn_experts", 0)) if spec.is_moe and spec.n_experts_used else 0.0
-    if moe_all > 0 and hf.n_gpus and hf.gpu_frac < 1.0:  # a layer split streams the CPU layers' experts for prefill
-        inputs["moe_expert_bytes"] = moe_all
-        inputs["expert_used_ratio"] = min(spec.n_experts_used / spec.n_experts, 1.0)
+    for k, v in optional_inputs(spec, mf, hf).items():
+        inputs.setdefault(k, v)
     inputs["prompt_tokens"] = prompt_tokens
-    inputs["decode_pos"] = decode_position(prompt_tokens, gen_tokens, context)
+    inputs["decode_pos"] = decode_position(prompt_tokens, gen_tokens, context, depth)
+    inputs["depth"] = float(depth)
+    inputs["flash_attn"] = float(bool(flash_attn))
     out = predict_batch(inputs, apply_correction=apply_correction, weights_dir=weights_dir)
 
     def f(k):

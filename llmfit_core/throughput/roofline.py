@@ -87,6 +87,11 @@ NBATCH = 2048  # llama.cpp default n_batch: micro-batches of one batch pipeline 
 # Without flash attention llama.cpp materialises the full K.Q block of each micro-batch in F32 (masked
 # part included) and runs softmax over it: attention costs several times its causal matmul FLOPs.
 ATTN_PREFILL_COST = np.array([8.0, 2.0, 6.0, 6.0, 6.0, 3.0, 2.0])  # by backend (CUDA's non-FA path is the costliest)
+# With flash attention (llama-bench -fa 1, llama.cpp's "auto" default since 2025) the K.Q block stays in on-chip
+# memory and softmax is fused: attention runs near its matmul FLOPs, a little above them (the FA kernels'
+# tiles are less efficient than the weight GEMMs: fattn-mma / fattn-tile on CUDA/HIP, flash_attn_cm2 / cm1 /
+# scalar shaders on Vulkan, kernel_flash_attn_ext on Metal, the tiled CPU path ggml_compute_forward_flash_attn_ext).
+ATTN_FA_COST = np.array([1.5, 1.5, 2.5, 2.5, 3.0, 1.5, 1.5])  # by backend
 
 # CPU prefill (batched matmul) efficiency of the FP32 FMA peak, by isa_code. On x86 llama.cpp runs prompt
 # matmuls through llamafile's tinyBLAS (F16/BF16/Q8_0/Q4_0) or int8 dot-product kernels over Q8_K
@@ -119,6 +124,8 @@ class ModelFigures:
     bits_per_weight: float
     notes: list[str] = field(default_factory=list)
     head_params: float = 0.0  # token embedding + output head parameters counted in active_params
+    swa_frac: float = 0.0  # share of the KV bytes / attention FLOPs in sliding-window layers
+    swa_window: float = 0.0  # their window (positions attended), 0 = none
 
 
 @dataclass
@@ -267,6 +274,14 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         kv_per_pos = spec.kv_layers * spec.n_kv_heads * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
     vh = float((spec.vocab_size or 0) * (spec.hidden_size or 0))
     head = vh if spec.tied_embeddings else 2.0 * vh  # counted once when tied
+    swa = [bool(x) for x in (spec.swa_layers or [])]
+    swa_frac = swa_window = 0.0
+    if spec.sliding_window and swa and any(swa):
+        # KV layers only (hybrids: recurrent layers have no attention); SWA layers attend to the window only
+        kv_flags = [not r for r in spec.recurrent_layers] if spec.recurrent_layers and len(spec.recurrent_layers) == len(swa) else [True] * len(swa)
+        n_kv = sum(kv_flags) or 1
+        swa_frac = sum(1 for w, k in zip(swa, kv_flags) if w and k) / n_kv
+        swa_window = float(spec.sliding_window)
     return ModelFigures(
         head_params=min(head, 0.5 * float(spec.active_params or spec.params or 0)),
         weight_bytes=per_token,
@@ -277,6 +292,8 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         quant_family=fam,
         bits_per_weight=float(bpw),
         notes=notes,
+        swa_frac=swa_frac,
+        swa_window=swa_window,
     )
 
 
@@ -453,6 +470,10 @@ def roofline_arrays(
     expert_cpu_layers=0.0,
     expert_used_ratio=0.0,
     moe_expert_bytes=0.0,
+    depth=0.0,
+    flash_attn=1.0,
+    swa_frac=0.0,
+    swa_window=0.0,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
 
@@ -462,6 +483,10 @@ def roofline_arrays(
     `expert_used_ratio` n_expert_used / n_expert. The defaults (0) are plain layer placement, unchanged.
     `moe_expert_bytes`: all routed-expert bytes of a MoE model (with `expert_used_ratio`): a layer split streams
     the CPU layers' experts that a prompt micro-batch routes to, not only one token's active ones (0: as before).
+    `depth`: tokens already in the context (llama-bench -d) before the prompt; decode callers put it in
+    `decode_pos`. `flash_attn` (1/0, default 1 = llama.cpp's "auto"): attention through llama.cpp's flash-attention
+    kernels, or the materialised K.Q + softmax path (costlier prefill, more bytes per decoded token at depth). `swa_frac` / `swa_window`: the share of attention in sliding-window
+    layers, which attend to at most `swa_window` positions.
     """
     a = np.asarray
     W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
@@ -483,9 +508,19 @@ def roofline_arrays(
     x_layers = np.maximum(a(expert_cpu_layers, float), 0.0)
     x_used = np.clip(a(expert_used_ratio, float), 0.0, 1.0)
 
+    sf = np.clip(a(swa_frac, float), 0.0, 1.0)
+    win = np.maximum(a(swa_window, float), 0.0)
+
+    def attended(ctx):  # positions attended on average over the KV layers (sliding-window layers see <= win)
+        return (1.0 - sf) * ctx + sf * np.where(win > 0, np.minimum(ctx, win), ctx)
+
     # ---- decode: bytes per token / effective bandwidth, compute as a second ceiling ----
-    bytes_tok = W + kvp * pos
-    flops_tok = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pos
+    pos_att = attended(pos)
+    # without flash attention the K.Q scores of every head are written and read back in F32 (softmax, then V):
+    # ~12 bytes per head and position per KV layer (head_dim ~128 assumed for the head count)
+    kq_bytes = np.where(a(flash_attn, float) > 0, 0.0, 12.0 * a(attn_dim_layers, float) / 128.0)
+    bytes_tok = W + (kvp + kq_bytes) * pos_att
+    flops_tok = 2.0 * P + 4.0 * a(attn_dim_layers, float) * pos_att
     # expert offload: the active experts of the N CPU layers are read and multiplied by the CPU (batch 1 is
     # below the op-offload batch), the rest of every layer (attention, router, shared experts, KV) by the GPU
     x_bytes, x_flops = xf * W, xf * 2.0 * P
@@ -507,13 +542,18 @@ def roofline_arrays(
     # llama-bench / a prompt computes logits for the LAST token only: the output head (and the token
     # embedding, a lookup) are not multiplied for every prompt token
     Pm = np.maximum(P - a(head_params, float), 0.5 * P)
-    pflops = 2.0 * Pm + ATTN_PREFILL_COST[bk] * 4.0 * a(attn_dim_layers, float) * pp / 2.0
+    # attention of each prompt token over the `depth` earlier positions and on average half the prompt
+    d0 = np.maximum(a(depth, float), 0.0)
+    ctx_att = attended(d0 + pp / 2.0)
+    attn_cost = np.where(a(flash_attn, float) > 0, ATTN_FA_COST[bk], ATTN_PREFILL_COST[bk])
+    pflops = 2.0 * Pm + attn_cost * 4.0 * a(attn_dim_layers, float) * ctx_att
     # layer split: the micro-batches of one n_batch pipeline through the GPUs (llama.cpp pipeline parallelism)
     n_ub = np.ceil(np.minimum(pp, NBATCH) / UBATCH)
     g = np.maximum(ng, 1.0)
     pipeline = n_ub * g / (n_ub + g - 1.0)
     pg_cmp = f * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf] * pipeline)
-    pg_mem = f * W / (batch * gbw * DECODE_BW_EFF[bk])
+    # one micro-batch reads the weights once and the KV cache of the context once (per KV head group)
+    pg_mem = f * (W + kvp * ctx_att) / (batch * gbw * DECODE_BW_EFF[bk])
     pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * DECODE_BW_EFF[bk] * pipeline)
     pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * L * LAYER_OVERHEAD_S[bk] / batch
     pc_cmp = (1 - f) * pflops / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
@@ -596,4 +636,6 @@ def roofline_kwargs(mf: ModelFigures, hf: HardwareFigures, prompt_tokens, decode
         threads=hf.threads,
         isa_code=hf.isa_code,
         head_params=mf.head_params,
+        swa_frac=mf.swa_frac,
+        swa_window=mf.swa_window,
     )
