@@ -11,7 +11,7 @@ import llmfit_core
 from llmfit_core.cli.main import cli
 from llmfit_core.synth import shape_spec, write_synthetic_gguf
 
-CONTRACT_KEYS = {"model", "hardware", "backend", "context", "max_context", "memory", "gpu_layers", "total_layers", "n_cpu_moe", "fits",
+CONTRACT_KEYS = {"model", "hardware", "backend", "context", "max_context", "memory", "gpu_layers", "total_layers", "n_cpu_moe", "fits", "depth",
                  "verdict", "score", "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "reasons"}
 
 
