@@ -540,11 +540,15 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...], co
         "bits_per_weight": (weights * 8 / np.maximum(col(arr.params), 1)).ravel(),
         "gpu_frac": gpu_frac.ravel() if hfig.backend_kind != "cpu" else np.zeros(total.size),
     })
-    if not b["unified"] and vram > 0 and hfig.backend_kind != "cpu":
-        # a layer split streams the CPU layers' experts for prefill (roofline_arrays moe_expert_bytes), as in fit
-        moe_split = (exp_b > 0) & (gpu_frac < 1.0)
-        inputs["moe_expert_bytes"] = np.where(moe_split, exp_b, 0.0).ravel()
-        inputs["expert_used_ratio"] = np.broadcast_to(np.where(moe_split, col(arr.expert_frac), 0.0), shape).ravel()
+    # MoE physics as throughput.model_figures prices it for fit: routed-expert bytes (a micro-batch touches all of
+    # them; a layer split streams the CPU layers' ones), k / E, MoE layers and their share of the FLOPs
+    moe = exp_b > 0
+    inputs["moe_expert_bytes"] = np.where(moe, exp_b, 0.0).ravel()
+    inputs["expert_used_ratio"] = np.broadcast_to(np.where(moe, col(arr.expert_frac), 0.0), shape).ravel()
+    inputs["n_moe_layers"] = np.broadcast_to(np.where(moe, col(arr.layers), 0.0), shape).ravel()
+    inputs["moe_flop_frac"] = np.broadcast_to(np.where(moe, np.minimum(col(arr.experts) * col(arr.expert_frac)
+                                                                       / np.maximum(col(arr.active), 1.0), 0.95), 0.0),
+                                              shape).ravel()
     if not b["unified"] and vram > 0 and be.runtime == "llama.cpp" and hfig.backend_kind != "cpu":
         # MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N, placement.place_expert_offload): the experts of
         # the first N layers in RAM, the GPU keeps the rest plus one layer's experts (the op-offload copy).

@@ -27,6 +27,7 @@ class Table:
     sources: np.ndarray
     heuristic: np.ndarray  # plain "bandwidth / model bytes" decode tok/s (nan for prefill rows)
     quant_assumed: np.ndarray | None = None  # bool: the source does not state the row's quantization
+    rows: list | None = None  # the training Rows, in order
 
     @property
     def roofline(self) -> np.ndarray:
@@ -77,4 +78,5 @@ def build_table(rows) -> Table:
         sources=np.array([r.source for r in rows]),
         quant_assumed=np.array([bool(getattr(r, "quant_assumed", False)) for r in rows]),
         heuristic=np.array(heur, float),
+        rows=list(rows),
     )

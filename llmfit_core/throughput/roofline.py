@@ -41,6 +41,51 @@ PREFILL_COMPUTE_EFF = np.array([0.55, 0.75, 0.30, 0.35, 0.25, 0.50, 0.60])
 GPU_DECODE_FAMILY_EFF = np.array([1.00, 0.90, 0.80, 0.70, 0.90, 0.95, 0.80])
 # Dequantization: relative prefill speed per quant family on GPU (float .. other), see FAMILIES.
 PREFILL_FAMILY_EFF = np.array([1.00, 0.90, 0.85, 0.70, 0.80, 0.90, 0.70])
+# BF16 weights: llama.cpp has fast BF16 paths only where the hardware / backend has BF16 matrix instructions
+# (CUDA Ampere+ and HIP via cuBLAS/hipBLASLt, Metal on M2+ via bfloat simdgroup matrices); Vulkan converts
+# BF16 through the F32 path unless the device has VK_KHR_shader_bfloat16 coopmat (ggml-vulkan coopmat_bf16_support),
+# SYCL has no BF16 mat-vec kernel (dequantised to F32 per call). Factor on the F16 speed, by backend (BACKEND_KINDS).
+BF16_PREFILL_EFF = np.array([1.0, 0.9, 0.35, 0.8, 0.3, 1.0, 1.0])
+BF16_DECODE_EFF = np.array([1.0, 1.0, 0.8, 0.9, 0.5, 1.0, 1.0])
+
+# GPU kernel classes: what llama.cpp's kernels of a backend can issue on a GPU generation (fraction of the QUOTED
+# FP16 figure of the device table reached by prompt matmuls; fraction of the bandwidth reached by decode mat-vecs).
+# From the kernel selection in ggml (llama-cpp-python 0.3.36 vendor/llama.cpp):
+# - CUDA: MMQ with int8 mma on Turing+ (ggml-cuda/common.cuh turing_mma_available), dp4a MMQ on Pascal (no tensor
+#   cores; the device table quotes FP32 there).
+# - ROCm/HIP: MMQ with WMMA on RDNA3/RDNA4 (amd_wmma_available), MFMA on CDNA (amd_mfma_available), v_dot4 int8
+#   MMQ on RDNA1/2 and Vega (gfx906; quoted = packed FP16 vector rate), no int8 dot on gfx8xx (Polaris).
+#   AMD quotes RDNA3 peaks with dual issue (WMMA / VOPD), which llama.cpp's tiles reach only in part.
+# - Vulkan: NV_cooperative_matrix2 / KHR_coopmat on NVIDIA; KHR_coopmat only on AMD RDNA3/RDNA4 and Intel Xe2
+#   (ggml_vk_khr_cooperative_matrix_support: "older hardware (ex. Arc A770) has performance regressions"), so
+#   RDNA2 / GCN / Polaris and Intel Xe-HPG run the scalar / integer-dot shaders.
+# - SYCL: oneDNN / oneMKL GEMMs on XMX, dequantising per call; Metal: simdgroup matrices (M1+).
+# Starting values were these documented limits (cuda 0.55/0.80, metal 0.75/0.80, rocm WMMA 0.30/0.75, int8-dot 0.45,
+# vulkan NVIDIA 0.45/0.75, KHR coopmat 0.25/0.70, mlx 0.80); `python -m training.fit_kernels` refitted the entries
+# whose rows come from >= 3 devices, by class (never per device), on the public rows + the threads table; the others
+# keep their starting value. Roofline MAPE 30.3% -> 27.6% in-sample, 30.1% leaving each device out of the fit.
+KERNEL_CLASSES = (
+    # name, prefill fraction of quoted FP16, decode fraction of bandwidth
+    ("backend default", 0.0, 0.0),  # 0: PREFILL_COMPUTE_EFF / DECODE_BW_EFF of the backend
+    ("cuda tensor-core MMQ", 0.47, 0.76),
+    ("cuda dp4a MMQ (pre-Turing)", 1.1, 0.75),  # int8 dp4a: 4 MACs per FP32 FMA slot; the table quotes FP32
+    ("metal simdgroup", 0.72, 0.75),
+    ("rocm WMMA (RDNA3/4)", 0.35, 0.67),
+    ("rocm MFMA (CDNA)", 0.35, 0.65),
+    ("rocm int8-dot (RDNA1/2, Vega)", 0.60, 0.70),
+    ("rocm no int8 dot (GCN4 and older)", 0.35, 0.60),
+    ("vulkan NVIDIA coopmat", 0.33, 0.71),
+    ("vulkan KHR coopmat (RDNA3/4)", 0.21, 0.63),
+    ("vulkan AMD scalar (RDNA2, GCN)", 0.35, 0.65),
+    ("vulkan Intel scalar (Xe-HPG)", 0.08, 0.45),
+    ("vulkan Intel coopmat (Xe2)", 0.05, 0.55),
+    ("sycl XMX", 0.20, 0.60),
+    ("mlx", 0.60, 0.77),
+)
+KERNEL_CLASS_CODE = {name: i for i, (name, _, _) in enumerate(KERNEL_CLASSES)}
+CLASS_PREFILL_EFF = np.array([c[1] for c in KERNEL_CLASSES])
+CLASS_DECODE_EFF = np.array([c[2] for c in KERNEL_CLASSES])
+
 # Dequantizing CPU matrix-vector products (decode): fraction of the FP32 FMA peak they reach, by ISA row
 # (isa_code 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon+dotprod) and family column (FAMILIES order).
 # From the structure of ggml's vec_dot kernels (ggml-cpu/arch/*/quants.c, llama.cpp b6xxx):
@@ -79,6 +124,20 @@ PCIE_GBS = 25.0  # host->GPU copy rate used when llama.cpp streams CPU-resident 
 # stream synchronisation and the CPU thread pool's wake-up). An assumption of the same order as
 # PARTIAL_OFFLOAD_SYNC_S (one hand-over of a layer split), not measured (no GPU here).
 MOE_LAYER_HANDOVER_S = 30e-6
+# Routed experts in prompt processing: each expert multiplies only the tokens routed to it (ubatch x k / E of them;
+# 32 for Qwen3-30B-A3B's 128 experts, 10 for Qwen3-Next's 512): small GEMM tiles run far below the dense rate
+# (ggml mul_mat_id: one tile pass per expert). Efficiency = t / (t + MOE_HALF_BATCH) at t tokens per expert, by backend.
+MOE_HALF_BATCH = np.array([16.0, 16.0, 52.0, 32.0, 48.0, 16.0, 16.0])
+# Decode of a MoE layer launches router, top-k, argsort, three mul_mat_id and the weighted sum: a per-layer fixed
+# cost on top of the dense layer's (seconds, by backend); with ~3B active parameters it dominates
+# (the issue's 40-70 tok/s on very different GPUs). CUDA, Vulkan, ROCm and Vulkan's MOE_HALF_BATCH: fitted by
+# training/fit_kernels.py (8-38 rows of 3-6 devices each); the others are the starting values.
+MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 33e-6, 27e-6, 40e-6, 15e-6, 15e-6])
+# Recurrent layers (gated delta-net, Mamba-2 scans, short convs): llama.cpp runs the scan as a chain of small ops
+# per chunk (ggml_ssm_scan / the delta-net graph of llama-model.cpp); cost in FLOP-equivalents per state element
+# and token at the SIMT rate (GPU_DECODE_COMPUTE_FRACTION of the quoted peak), and a per-layer launch cost in decode.
+RECURRENT_FLOPS_PER_STATE = 40.0
+RECURRENT_LAYER_OVERHEAD_S = np.array([8e-6, 12e-6, 20e-6, 15e-6, 25e-6, 15e-6, 12e-6])
 # ggml's scheduler offloads a host-resident weight's op to the GPU when its batch is at least this
 # (ggml-cuda.cu ggml_backend_cuda_device_offload_op: GGML_OP_OFFLOAD_MIN_BATCH, default 32)
 OP_OFFLOAD_MIN_BATCH = 32
@@ -126,6 +185,14 @@ class ModelFigures:
     head_params: float = 0.0  # token embedding + output head parameters counted in active_params
     swa_frac: float = 0.0  # share of the KV bytes / attention FLOPs in sliding-window layers
     swa_window: float = 0.0  # their window (positions attended), 0 = none
+    n_moe_layers: float = 0.0  # layers with routed experts
+    moe_flop_frac: float = 0.0  # share of the per-token matmul FLOPs in routed experts
+    moe_expert_bytes: float = 0.0  # all routed-expert bytes
+    expert_used_ratio: float = 0.0  # experts used per token / experts (k / E)
+    rec_state_elems: float = 0.0  # recurrent scan state elements per token (all recurrent layers)
+    n_rec_layers: float = 0.0  # recurrent layers
+    bf16: float = 0.0  # 1 when the weights are BF16
+    prefill_attn_ratio: float = 1.0  # prefill attention FLOPs per position relative to decode's (MLA: < 1)
 
 
 @dataclass
@@ -149,6 +216,8 @@ class HardwareFigures:
     # share of gpu_tflops left under power limits set below the boards' defaults (hardware.power); the roofline
     # uses gpu_tflops x this, the learned correction sees the board as it ships (its training rows do)
     gpu_power_keep: float = 1.0
+    kernel_class: int = 0  # KERNEL_CLASSES code of the first GPU used with this backend (0 = backend default)
+    gpu_present: bool = False  # a GPU of this backend is there (large prompt batches go to it even at -ngl 0)
 
 
 # Memory technology the weights stream from (decode efficiency differs by class: HBM stacks reach a lower
@@ -216,6 +285,67 @@ def _pos(x) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if v > 0 and np.isfinite(v) else None
+
+
+def _gfx(gpu) -> str:
+    """The gfx target of an AMD GPU (profile arch, else the device table), lower case, "" when unknown."""
+    arch = str(getattr(gpu, "arch", None) or "").lower()
+    if not arch.startswith("gfx"):
+        from llmfit_core.hardware.devices import lookup_device
+
+        try:
+            dev = lookup_device(str(gpu.name or ""))
+        except Exception:  # a hostile name must not break a prediction
+            dev = None
+        arch = str(getattr(dev, "arch", None) or "").lower() if dev else ""
+    return arch if arch.startswith("gfx") else ""
+
+
+def _intel_xe2(gpu) -> bool:
+    text = f"{getattr(gpu, 'arch', '') or ''} {getattr(gpu, 'name', '') or ''}".lower()
+    if "xe2" in text or "xe3" in text or re.search(r"\bb\d{2,3}\b|battlemage|lunar lake|arc 1[34]0v", text):
+        return True
+    if "xe" in text or re.search(r"\ba\d{3}\b|alchemist", text):
+        return False
+    from llmfit_core.hardware.devices import lookup_device
+
+    try:
+        dev = lookup_device(str(gpu.name or ""))
+    except Exception:
+        dev = None
+    return bool(dev and dev.arch and "xe2" in dev.arch.lower())
+
+
+def kernel_class(kind: str, gpu) -> int:
+    """KERNEL_CLASSES code of `gpu` under backend kind `kind` (0 when the pair is not in the table)."""
+    vendor = getattr(gpu, "vendor", None)
+    name = None
+    if kind == "cuda" and vendor == "nvidia":
+        cc = gpu_generation(gpu)
+        name = "cuda dp4a MMQ (pre-Turing)" if 0 < cc < 7.0 else "cuda tensor-core MMQ"
+    elif kind == "metal" and vendor == "apple":
+        name = "metal simdgroup"
+    elif kind == "mlx":
+        name = "mlx"
+    elif kind == "sycl" and vendor == "intel":
+        name = "sycl XMX"
+    elif kind in ("rocm", "vulkan") and vendor == "amd":
+        gfx = _gfx(gpu)
+        m = re.match(r"gfx(\d+)", gfx)
+        num = m.group(1) if m else ""
+        rdna34 = num.startswith(("11", "12"))
+        cdna = gfx in ("gfx908", "gfx90a", "gfx940", "gfx941", "gfx942", "gfx950")
+        old = num.startswith("8") or (num.startswith("7") and len(num) == 3)
+        if kind == "rocm":
+            name = ("rocm WMMA (RDNA3/4)" if rdna34 else "rocm MFMA (CDNA)" if cdna else
+                    "rocm no int8 dot (GCN4 and older)" if old else "rocm int8-dot (RDNA1/2, Vega)" if num else None)
+        else:
+            name = "vulkan KHR coopmat (RDNA3/4)" if rdna34 else "vulkan AMD scalar (RDNA2, GCN)" if num else None
+    elif kind == "vulkan" and vendor == "nvidia":
+        name = "vulkan NVIDIA coopmat"
+    elif kind == "vulkan" and vendor == "intel":
+        name = "vulkan Intel coopmat (Xe2)" if _intel_xe2(gpu) else "vulkan Intel scalar (Xe-HPG)"
+    return KERNEL_CLASS_CODE.get(name, 0) if name else 0
 
 
 def backend_kind(backend) -> str:
@@ -294,7 +424,37 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         notes=notes,
         swa_frac=swa_frac,
         swa_window=swa_window,
+        **_arch_figures(spec),
     )
+
+
+def _arch_figures(spec) -> dict:
+    """MoE / recurrent / BF16 inputs of the roofline from the ModelSpec's facts (zeros for dense transformers)."""
+    out = {}
+    gb = spec.group_bytes or {}
+    if spec.is_moe and spec.n_experts_used:
+        ratio = min(spec.n_experts_used / spec.n_experts, 1.0)
+        n_moe = max(int(spec.n_layers) - int(spec.n_dense_layers or 0), 1)
+        if str(spec.arch).startswith("nemotron_h"):
+            n_moe = max(int(spec.n_layers) - int(spec.n_recurrent_layers) - int(spec.kv_layers), 1)  # one kind per layer
+        routed = 3.0 * float(spec.hidden_size) * float(spec.expert_ffn_size or 0) * spec.n_experts_used * n_moe
+        active = float(spec.active_params or spec.params or 1.0)
+        out.update(n_moe_layers=float(n_moe), expert_used_ratio=ratio,
+                   moe_flop_frac=min(routed / active, 0.95) if routed else 0.5,
+                   moe_expert_bytes=float(gb.get("ffn_experts", 0)))
+    n_rec = int(getattr(spec, "n_recurrent_layers", 0) or 0)
+    if n_rec > 0:
+        state = float(spec.recurrent_state_elems)
+        # size unknown: a delta-net / Mamba state of about hidden x 256 per layer
+        out.update(n_rec_layers=float(n_rec), rec_state_elems=state if state > 0 else n_rec * float(spec.hidden_size) * 256.0)
+    if str(spec.quant or "").upper() == "BF16":
+        out["bf16"] = 1.0
+    if getattr(spec, "kv_lora_rank", 0) and spec.head_dim:
+        # MLA: decode attends in the compressed latent (K = kv_lora + rope, V = kv_lora: the head_dim the cache
+        # stores); prompt batches decompress K/V per head (llama-model.cpp deepseek2, n_tokens > 1): about
+        # kv_lora_rank / 2 per head for K and V
+        out["prefill_attn_ratio"] = min(0.5 * float(spec.kv_lora_rank) / float(spec.head_dim), 1.0)
+    return out
 
 
 def _isa(cpu) -> tuple[str, int]:
@@ -385,15 +545,18 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
     mem_class = MEM_CLASS["ddr"]
     gen = 0.0
     power_keep = 1.0
-    if gpus and frac > 0:
-        if per_gpu and any(per_gpu):
+    kclass = 0
+    if gpus:
+        if frac > 0 and per_gpu and any(per_gpu):
             used_gpus = [(g, b) for g, b in zip(gpus, per_gpu) if b > 0] or [(gpus[0], 1.0)]
-        else:
-            used_gpus = [(g, g.vram_bytes or 1.0) for g in gpus]
-        n_gpus = len(used_gpus)
-        vendor = used_gpus[0][0].vendor
-        mem_class = gpu_memory_class(used_gpus[0][0], bool(hardware.unified_memory))
-        gen = gpu_generation(used_gpus[0][0])
+        else:  # -ngl 0: ggml offloads large-batch ops to the main GPU
+            used_gpus = [(g, g.vram_bytes or 1.0) for g in gpus] if frac > 0 else [(gpus[0], 1.0)]
+        kclass = kernel_class(kind, used_gpus[0][0])
+        if frac > 0:  # -ngl 0: the GPU only takes large prompt batches; the device features stay the CPU's
+            n_gpus = len(used_gpus)
+            vendor = used_gpus[0][0].vendor
+            mem_class = gpu_memory_class(used_gpus[0][0], bool(hardware.unified_memory))
+            gen = gpu_generation(used_gpus[0][0])
         total = sum(b for _, b in used_gpus)
         t_bw = t_fl = t_fl_kept = 0.0  # layer split: time-weighted (harmonic) combination, work is sequential
         estimated = set(hardware.estimated or [])
@@ -441,6 +604,8 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         mem_class=mem_class,
         gpu_gen=gen,
         gpu_power_keep=power_keep,
+        kernel_class=kclass,
+        gpu_present=bool(gpus),
     )
 
 
@@ -474,6 +639,14 @@ def roofline_arrays(
     flash_attn=1.0,
     swa_frac=0.0,
     swa_window=0.0,
+    kernel_class=0,
+    gpu_present=None,
+    n_moe_layers=0.0,
+    moe_flop_frac=0.0,
+    rec_state_elems=0.0,
+    n_rec_layers=0.0,
+    bf16=0.0,
+    prefill_attn_ratio=1.0,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
 
@@ -487,6 +660,13 @@ def roofline_arrays(
     `decode_pos`. `flash_attn` (1/0, default 1 = llama.cpp's "auto"): attention through llama.cpp's flash-attention
     kernels, or the materialised K.Q + softmax path (costlier prefill, more bytes per decoded token at depth). `swa_frac` / `swa_window`: the share of attention in sliding-window
     layers, which attend to at most `swa_window` positions.
+    Architecture and kernel inputs (defaults: none, as before): `kernel_class` (KERNEL_CLASSES code: efficiency of
+    the backend's kernels on this GPU generation), `gpu_present` (a GPU of the backend exists: prompt batches of
+    CPU-resident layers are streamed to it, even at -ngl 0; default: gpu_frac > 0), `n_moe_layers` and
+    `moe_flop_frac` (layers with routed experts and their share of the per-token FLOPs; with `expert_used_ratio`
+    = k / E and `moe_expert_bytes`: small per-expert prompt batches and the experts a micro-batch touches),
+    `rec_state_elems` / `n_rec_layers` (recurrent scan state per token and recurrent layer count), `bf16` (1 for
+    BF16 weights: the backend's BF16 path).
     """
     a = np.asarray
     W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
@@ -524,16 +704,28 @@ def roofline_arrays(
     # expert offload: the active experts of the N CPU layers are read and multiplied by the CPU (batch 1 is
     # below the op-offload batch), the rest of every layer (attention, router, shared experts, KV) by the GPU
     x_bytes, x_flops = xf * W, xf * 2.0 * P
-    g_mem = f * (bytes_tok - x_bytes) / (gbw * DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[qf])
+    kc = np.clip(a(kernel_class, int), 0, len(KERNEL_CLASSES) - 1)
+    dec_eff = np.where(kc > 0, CLASS_DECODE_EFF[kc], DECODE_BW_EFF[bk])
+    pre_eff = np.where(kc > 0, CLASS_PREFILL_EFF[kc], PREFILL_COMPUTE_EFF[bk])
+    is_bf16 = a(bf16, float) > 0
+    dec_eff = dec_eff * np.where(is_bf16, BF16_DECODE_EFF[bk], 1.0)
+    pre_eff = pre_eff * np.where(is_bf16, BF16_PREFILL_EFF[bk], 1.0)
+    n_moe, n_rec = np.maximum(a(n_moe_layers, float), 0.0), np.maximum(a(n_rec_layers, float), 0.0)
+    rec_state = np.maximum(a(rec_state_elems, float), 0.0)
+    # per-layer fixed costs of MoE and recurrent layers (launches, routing, scans), per token
+    arch_layer_s = n_moe * MOE_LAYER_OVERHEAD_S[bk] + n_rec * RECURRENT_LAYER_OVERHEAD_S[bk]
+    arch_layer_cpu_s = n_moe * MOE_LAYER_OVERHEAD_S[cpu_code] + n_rec * RECURRENT_LAYER_OVERHEAD_S[cpu_code]
+    g_mem = f * (bytes_tok - x_bytes) / (gbw * dec_eff * GPU_DECODE_FAMILY_EFF[qf])
     g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
-    t_gpu = np.maximum(g_mem, g_cmp) + f * L * LAYER_OVERHEAD_S[bk] + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S
+    t_gpu = (np.maximum(g_mem, g_cmp) + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s)
+             + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S)
     c_mem = ((1 - f) * bytes_tok + x_bytes) / (cbw * DECODE_BW_EFF[cpu_code])
     no_dot = np.isin(a(isa_code, int), (0, 3)) & (qf != 0)
     cpu_q = np.where(no_dot, CPU_NO_DOT_FACTOR, 1.0)
     isa_c = np.clip(a(isa_code, int), 0, CPU_DECODE_FAMILY_EFF.shape[0] - 1)
     c_cmp = ((1 - f) * flops_tok + x_flops) / (cfl * CPU_DECODE_FAMILY_EFF[isa_c, qf] * cpu_q)
     barrier = LAYER_OVERHEAD_S[cpu_code] + CPU_BARRIER_S_PER_THREAD * np.maximum(a(threads, float), 1.0)
-    t_cpu = np.maximum(c_mem, c_cmp) + ((1 - f) * L + x_layers) * barrier
+    t_cpu = np.maximum(c_mem, c_cmp) + ((1 - f) * L + x_layers) * barrier + (1 - f) * arch_layer_cpu_s
     t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0) + x_layers * MOE_LAYER_HANDOVER_S
     t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync + np.where(on_gpu, TOKEN_OVERHEAD_S[bk], TOKEN_OVERHEAD_S[cpu_code])
 
@@ -546,27 +738,40 @@ def roofline_arrays(
     d0 = np.maximum(a(depth, float), 0.0)
     ctx_att = attended(d0 + pp / 2.0)
     attn_cost = np.where(a(flash_attn, float) > 0, ATTN_FA_COST[bk], ATTN_PREFILL_COST[bk])
-    pflops = 2.0 * Pm + attn_cost * 4.0 * a(attn_dim_layers, float) * ctx_att
+    pflops = 2.0 * Pm + attn_cost * 4.0 * a(attn_dim_layers, float) * a(prefill_attn_ratio, float) * ctx_att
     # layer split: the micro-batches of one n_batch pipeline through the GPUs (llama.cpp pipeline parallelism)
     n_ub = np.ceil(np.minimum(pp, NBATCH) / UBATCH)
     g = np.maximum(ng, 1.0)
     pipeline = n_ub * g / (n_ub + g - 1.0)
-    pg_cmp = f * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf] * pipeline)
-    # one micro-batch reads the weights once and the KV cache of the context once (per KV head group)
-    pg_mem = f * (W + kvp * ctx_att) / (batch * gbw * DECODE_BW_EFF[bk])
-    pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * DECODE_BW_EFF[bk] * pipeline)
-    pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * L * LAYER_OVERHEAD_S[bk] / batch
-    pc_cmp = (1 - f) * pflops / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
+    # routed experts: a micro-batch gives each expert batch x k / E tokens; small tiles run below the dense rate
+    mf_frac = np.clip(a(moe_flop_frac, float), 0.0, 1.0)
+    tpe = batch * x_used
+    moe_slow = np.where(mf_frac > 0, mf_frac * (tpe + MOE_HALF_BATCH[bk]) / np.maximum(tpe, 1e-9), 0.0)
+    dense_share = (1.0 - mf_frac) + moe_slow  # FLOP-time multiplier of the 2 x Pm term (1 for dense models)
+    # recurrent scans: FLOP-equivalents per state element and token at the SIMT rate
+    rec_flops = RECURRENT_FLOPS_PER_STATE * rec_state
+    attn_flops = pflops - 2.0 * Pm
+    eff_flops = 2.0 * Pm * dense_share + attn_flops
+    pg_cmp = f * (eff_flops / (gfl * pre_eff * PREFILL_FAMILY_EFF[qf] * pipeline)
+                  + rec_flops / (gfl * GPU_DECODE_COMPUTE_FRACTION * pipeline))
+    # one micro-batch reads the weights once (of a MoE model: every expert any of its tokens routed to) and the
+    # KV cache of the context once (per KV head group)
+    used_b = 1.0 - (1.0 - x_used) ** batch
+    moe_more = np.maximum(a(moe_expert_bytes, float), 0.0) * np.maximum(used_b - x_used, 0.0)
+    pg_mem = f * (W + moe_more + kvp * ctx_att) / (batch * gbw * dec_eff)
+    pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * dec_eff * pipeline)
+    pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s) / batch
+    pc_cmp = (1 - f) * (eff_flops + rec_flops) / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
     # with a GPU present llama.cpp streams CPU-resident weights to it for large batches (>= 32 tokens); of a MoE
     # layer's experts it copies those any token of the micro-batch routed to (see x_copied below), which for a
     # 512-token batch is all of them, not the one-token share in W
     stream_bw = np.where(uni, gbw, PCIE_GBS * 1e9)
-    used_b = 1.0 - (1.0 - x_used) ** batch
-    moe_more = np.maximum(a(moe_expert_bytes, float), 0.0) * (used_b - x_used)
-    pt_stream = (1 - f) * (W + moe_more) / (batch * stream_bw) + (1 - f) * pflops / (gfl * PREFILL_COMPUTE_EFF[bk] * PREFILL_FAMILY_EFF[qf])
-    pt_cpu = np.where(on_gpu & (batch >= 32), np.minimum(pt_cpu, pt_stream), pt_cpu)
+    pt_stream = ((1 - f) * (W + moe_more) / (batch * stream_bw)
+                 + (1 - f) * (eff_flops / (gfl * pre_eff * PREFILL_FAMILY_EFF[qf]) + rec_flops / (gfl * GPU_DECODE_COMPUTE_FRACTION)))
+    has_gpu = on_gpu if gpu_present is None else (a(gpu_present, bool) & (bk != cpu_code))
+    pt_cpu = np.where(has_gpu & (batch >= OP_OFFLOAD_MIN_BATCH), np.minimum(pt_cpu, pt_stream), pt_cpu)
     # expert offload: from OP_OFFLOAD_MIN_BATCH tokens up the scheduler runs the CPU layers' expert matmuls on the
     # GPU (their FLOPs are already in pt_gpu) and copies, per micro-batch, the experts any of its tokens routed
     # to (ggml-backend.cpp ggml_backend_sched_compute_splits, "copying only the experts that are used"):
@@ -582,6 +787,8 @@ def roofline_arrays(
     return {
         "decode_tok_s": 1.0 / t_dec,
         "prefill_tok_s": 1.0 / t_pre,
+        "decode_gpu_s": np.where(on_gpu, t_gpu, 0.0),  # the GPU part of the time per token (partial offload)
+        "prefill_gpu_s": np.where(on_gpu, pt_gpu, 0.0),
         "decode_mem_s": np.where(on_gpu, g_mem, 0.0) + c_mem,
         "decode_compute_s": np.where(on_gpu, g_cmp, 0.0) + c_cmp,
         "decode_bytes": bytes_tok,
