@@ -405,7 +405,7 @@ def record_rows(path: Path, report: LoadReport) -> list[Row]:
 
 
 def load_rows(extra: list[str | Path] | None = None, data_dir: Path | None = None,
-              threads: bool = False) -> tuple[list[Row], LoadReport]:
+              threads: bool = True) -> tuple[list[Row], LoadReport]:
     """All training rows (public tables, the llama-bench threads table unless `threads` is False, extra
     CSV/JSONL files) and what was used/skipped."""
     d = data_dir or DATA_DIR

@@ -18,6 +18,13 @@ import numpy as np
 from llmfit_core.throughput.features import FEATURES
 
 _BACKEND_COL = FEATURES.index("backend")
+_REC_COL = FEATURES.index("rec_share")
+_MOE_COL = FEATURES.index("moe_flop_frac")
+# MoE and recurrent architectures have few public rows (a few devices each): their band is this much wider
+# (log units), a prior; the model card reports the coverage it gives on left-out devices.
+ARCH_BAND_WIDEN = 1.3
+_CLASS_COL = FEATURES.index("kernel_class")
+UNSEEN_CLASS_WIDEN = 1.5  # a kernel class (backend x GPU generation) without training rows
 
 HEADS = ("decode", "prefill")
 LOG_CLIP = 2.0  # never move the roofline by more than e^2 (x7.4) either way
@@ -40,6 +47,8 @@ class Head:
     band: tuple[float, float]  # residual quantiles in log units (lo, hi)
     backends: frozenset[int] | None = None  # backend codes with training rows (None: all)
     shrink: dict[int, float] | None = None  # backend code -> factor on the log correction (thin data -> toward roofline)
+    backend_bands: dict[int, tuple[float, float]] | None = None  # backend code -> band (wider where data is thin)
+    kernel_classes: frozenset[int] | None = None  # roofline.KERNEL_CLASSES codes with training rows
 
 
 @dataclass
@@ -75,6 +84,25 @@ class Correction:
             return self.heads[head].band
         return FALLBACK_BAND[head]
 
+    def row_bands(self, X: np.ndarray, head: str) -> tuple[np.ndarray, np.ndarray]:
+        """(lo, hi) log band per row: the band of the row's backend (measured on left-out devices, wider where
+        the backend has few devices), widened by ARCH_BAND_WIDEN for architectures with few rows."""
+        lo0, hi0 = self.band(head)
+        lo, hi = np.full(len(X), lo0), np.full(len(X), hi0)
+        bands = self.heads[head].backend_bands if self.ok else None
+        if bands:
+            codes = X[:, _BACKEND_COL].astype(int)
+            for code, (blo, bhi) in bands.items():
+                m = codes == code
+                lo[m], hi[m] = blo, bhi
+        thin = (X[:, _REC_COL] > 0) | (X[:, _MOE_COL] > 0)
+        lo, hi = np.where(thin, lo * ARCH_BAND_WIDEN, lo), np.where(thin, hi * ARCH_BAND_WIDEN, hi)
+        seen = self.heads[head].kernel_classes if self.ok else None
+        if seen is not None:  # a GPU generation / backend pair no training device had: further from the data
+            far = ~np.isin(X[:, _CLASS_COL].astype(int), sorted(seen))
+            lo, hi = np.where(far, lo * UNSEEN_CLASS_WIDEN, lo), np.where(far, hi * UNSEEN_CLASS_WIDEN, hi)
+        return lo, hi
+
 
 @functools.lru_cache(maxsize=16)
 def _shrink_table(items: tuple) -> np.ndarray:
@@ -104,8 +132,12 @@ def _load_head(path: Path) -> Head:
     band = (float(meta["band_lo"]), float(meta["band_hi"]))
     seen = frozenset(int(b) for b in json.loads(meta["backends"])) if "backends" in meta else None
     shrink = {int(k): float(v) for k, v in json.loads(meta["shrink"]).items()} if "shrink" in meta else None
+    bands = ({int(k): (float(v[0]), float(v[1])) for k, v in json.loads(meta["backend_bands"]).items()}
+             if "backend_bands" in meta else None)
+    classes = frozenset(int(c) for c in json.loads(meta["kernel_classes"])) if "kernel_classes" in meta else None
     inp = sess.get_inputs()[0]
-    return Head(session=sess, input_name=inp.name, band=band, backends=seen, shrink=shrink)
+    return Head(session=sess, input_name=inp.name, band=band, backends=seen, shrink=shrink, backend_bands=bands,
+                kernel_classes=classes)
 
 
 @functools.lru_cache(maxsize=8)

@@ -34,10 +34,16 @@ FEATURES = (
     "bench_kind",  # 0 llama-bench (the reference; always 0 at inference), 1 llama.cpp ./main, 2 Ollama
     "mem_class",  # memory technology the weights stream from: 0 DDR (CPU), 1 GDDR, 2 HBM, 3 unified LPDDR
     "gpu_gen",  # GPU architecture generation: NVIDIA compute capability, Apple 20 + M generation, 0 CPU / unknown
+    "kernel_class",  # roofline.KERNEL_CLASSES code: the backend's kernel path on this GPU generation (0 = default)
+    "moe_flop_frac",  # share of the per-token matmul FLOPs in routed experts (0 = dense)
+    "rec_share",  # share of the layers that are recurrent (gated delta-net / Mamba / short conv)
+    "log_depth",  # tokens already in the context before the prompt (llama-bench -d)
+    "flash_attn",  # 1 = llama.cpp flash-attention kernels
 )
 
 # Extra per-row inputs beyond roofline_arrays' keyword arguments, with their inference defaults.
-EXTRA_DEFAULTS = {"bits_per_weight": 4.5, "vendor_code": 0, "isa_code": 1, "threads": 1, "bench_kind": 0, "gpu_gen": 0.0}
+EXTRA_DEFAULTS = {"bits_per_weight": 4.5, "vendor_code": 0, "isa_code": 1, "threads": 1, "bench_kind": 0, "gpu_gen": 0.0,
+                  "kernel_class": 0, "moe_flop_frac": 0.0, "n_rec_layers": 0.0, "depth": 0.0, "flash_attn": 1.0}
 
 
 def build_features(inputs: dict, roof: dict) -> np.ndarray:
@@ -86,5 +92,10 @@ def build_features(inputs: dict, roof: dict) -> np.ndarray:
         col(g("bench_kind")),
         mem_class,
         col(g("gpu_gen")),
+        col(g("kernel_class")),
+        col(g("moe_flop_frac")),
+        col(g("n_rec_layers")) / np.maximum(col(inputs["n_layers"]), 1.0),
+        lg(col(g("depth")) + 1.0),
+        col(g("flash_attn")),
     ]
     return np.stack(cols, axis=1).astype(np.float32)

@@ -52,6 +52,9 @@ class ThroughputPrediction:
         }
 
 
+# optional per-model roofline inputs carried by ModelFigures (zeros = a dense full-attention transformer)
+ARCH_KEYS = ("swa_frac", "swa_window", "n_moe_layers", "moe_flop_frac", "moe_expert_bytes", "expert_used_ratio",
+             "rec_state_elems", "n_rec_layers", "bf16", "prefill_attn_ratio")
 MODEL_KEYS = ("weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "bits_per_weight")
 
 
@@ -66,8 +69,7 @@ def model_arrays(figures: Sequence[ModelFigures]) -> dict[str, np.ndarray]:
         "qfam_code": np.array([FAMILY_CODE[m.quant_family] for m in figures], int),
         "bits_per_weight": np.array([m.bits_per_weight for m in figures], float),
         "head_params": np.array([m.head_params for m in figures], float),
-        "swa_frac": np.array([m.swa_frac for m in figures], float),
-        "swa_window": np.array([m.swa_window for m in figures], float),
+        **{k: np.array([getattr(m, k) for m in figures], float) for k in ARCH_KEYS},
     }
 
 
@@ -88,6 +90,8 @@ def hardware_arrays(hf: HardwareFigures) -> dict:
         "mem_class": hf.mem_class,
         "gpu_gen": hf.gpu_gen,
         "gpu_power_keep": hf.gpu_power_keep,
+        "kernel_class": hf.kernel_class,
+        "gpu_present": hf.gpu_present,
     }
 
 
@@ -106,18 +110,22 @@ _ROOF_KEYS = (
 # Optional inputs (roofline_arrays defaults when absent): MoE expert offload, llama.cpp --n-cpu-moe.
 _EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio", "moe_expert_bytes")
 # Optional inputs of roofline_arrays (its defaults when absent): the above and the depth / architecture inputs.
-_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "swa_frac", "swa_window")
+_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "kernel_class", "gpu_present") + tuple(k for k in ARCH_KEYS if k not in _EXPERT_KEYS)
 
 
 def optional_inputs(spec, mf: ModelFigures, hf: HardwareFigures) -> dict:
-    """Optional roofline inputs of one model on one placement: a layer split of a MoE model streams the CPU
-    layers' experts for prefill (moe_expert_bytes)."""
-    out = {}
-    moe_all = float((spec.group_bytes or {}).get("ffn_experts", 0)) if spec.is_moe and spec.n_experts_used else 0.0
-    if moe_all > 0 and hf.n_gpus and hf.gpu_frac < 1.0:  # a layer split streams the CPU layers' experts for prefill
-        out["moe_expert_bytes"] = moe_all
-        out["expert_used_ratio"] = min(spec.n_experts_used / spec.n_experts, 1.0)
-    return out
+    """Optional roofline inputs of one model on one placement beyond model_arrays / hardware_arrays (none today:
+    the MoE expert bytes a layer split streams for prefill now come with the model's figures)."""
+    return {}
+
+
+def _layer_split_rows(inputs: Mapping[str, object], shape) -> np.ndarray:
+    """Rows that put only part of the layers on a GPU (0 < gpu_frac < 1, or -ngl 0 beside a GPU), without expert offload."""
+    f = np.broadcast_to(np.asarray(inputs["gpu_frac"], float), shape)
+    gpu_backend = np.broadcast_to(np.asarray(inputs["backend_code"], int) != BACKEND_CODE["cpu"], shape)
+    present = np.broadcast_to(np.asarray(inputs.get("gpu_present", False), bool), shape)
+    x = np.broadcast_to(np.asarray(inputs.get("expert_cpu_frac", 0.0), float), shape)
+    return gpu_backend & (f < 1.0) & ((f > 0.0) | present) & (x <= 0.0)
 
 
 def predict_batch(
@@ -155,17 +163,31 @@ def predict_batch(
             # the share of the per-token bytes read on the GPU as gpu_frac (the roofline figures stay its own)
             x = np.clip(np.asarray(inputs["expert_cpu_frac"], float), 0.0, 1.0)
             feat_in = {**inputs, "gpu_frac": np.asarray(inputs["gpu_frac"], float) * (1.0 - x)}
-        X = build_features(feat_in, feature_roof)
+        split = _layer_split_rows(inputs, n)
+        if split.any():
+            # a layer split: the correction describes the GPU's kernels, so it is taken where the model is whole on
+            # the GPU (gpu_frac 1) and applied to the GPU part of the time only; the CPU part stays physics. Then
+            # moving a layer to the GPU never makes prefill or decode slower (issue 12: 32 of 33 layers was faster).
+            full_in = {**feat_in, "gpu_frac": np.where(split, 1.0, np.broadcast_to(np.asarray(feat_in["gpu_frac"], float), n))}
+            full_roof = roofline_arrays(**{**roof_in, "gpu_frac": full_in["gpu_frac"]})
+            X = build_features(full_in, full_roof)
+        else:
+            X = build_features(feat_in, feature_roof)
         logs = corr.apply(X)
         ld, lp = logs["decode"], logs["prefill"]
         td, tp = corr.trained(X, "decode"), corr.trained(X, "prefill")
     else:
         ld = lp = np.zeros(n)
         td = tp = np.zeros(n, bool)
+        split = np.zeros(n, bool)
     dec, pre = rd * np.exp(ld), rp * np.exp(lp)
+    if split.any():
+        gd, gp = roof["decode_gpu_s"], roof["prefill_gpu_s"]
+        dec = np.where(split, 1.0 / (gd * np.exp(-ld) + np.maximum(1.0 / rd - gd, 0.0)), dec)
+        pre = np.where(split, 1.0 / (gp * np.exp(-lp) + np.maximum(1.0 / rp - gp, 0.0)), pre)
 
     def band(head, trained):
-        lo, hi = corr.band(head) if used else FALLBACK_BAND[head]
+        lo, hi = corr.row_bands(X, head) if used else FALLBACK_BAND[head]
         flo, fhi = FALLBACK_BAND[head]
         return np.where(trained, lo, flo), np.where(trained, hi, fhi)
 
