@@ -233,7 +233,8 @@ def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_to
                               f"raise --context to at least {n + prompt_tokens}")
     elif spec.max_context and n + prompt_tokens > spec.max_context:
         raise LlmfitError(f"depth {n} + prompt {prompt_tokens} tokens exceed {spec.ref}'s trained context "
-                          f"{spec.max_context}: use a smaller --depth, or --context to raise it explicitly")
+                          f"{spec.max_context}: use a smaller --depth, or raise --context explicitly (past the trained length "
+                          "with --allow-context-extension)")
     return n
 
 

@@ -69,7 +69,8 @@ def test_depth_beyond_trained_context_is_an_error_unless_context_raises_it():
     spec = build_spec("qwen3-30b-a3b", "Q4_K_M")  # 40960 trained positions
     with pytest.raises(LlmfitError, match="trained context"):
         llmfit_core.fit(spec, hardware=gpu_box(), depth="64k")
-    ok = llmfit_core.fit(spec, hardware=gpu_box(), depth="64k", context="80k")
+    # raising the context past the trained length is explicit twice: -c and --allow-context-extension (issue 12)
+    ok = llmfit_core.fit(spec, hardware=gpu_box(), depth="64k", context="80k", allow_context_extension=True)
     assert ok.depth == 65536 and ok.context == 81920
     with pytest.raises(LlmfitError, match="do not fit the context"):
         llmfit_core.fit(spec, hardware=gpu_box(), depth="32k", context="16k")
