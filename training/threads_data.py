@@ -21,6 +21,7 @@ from training.model_configs import Arch, build_spec
 
 THREADS_FILE = "llamabench_threads.csv"
 THREADS_DEVICES = "devices_llamabench_threads.csv"
+THREADS_MODELS = "threads_models.json"  # catalog entries of MODEL_MAP's refs, frozen (see _catalog_snapshot)
 GIB = 1024**3
 
 # model column (lower-cased, regex) + params_b range -> catalog ref or training Arch key.
@@ -123,9 +124,20 @@ def _base_spec(ref: str, quant: str):
 
             spec = apply_quant(spec, quant)
         return spec
-    from llmfit_core.resolve import resolve_model
+    from llmfit_core.catalog.entry import CatalogEntry
 
-    return resolve_model(ref, quant=quant, offline=True)
+    return CatalogEntry.from_dict(_catalog_snapshot()[ref]).to_spec(quant)
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog_snapshot() -> dict:
+    """The catalog entries of the table's models as they were when the correction was trained
+    (data/benchdata/threads_models.json): training rows must not move when the shipped catalog is edited."""
+    import json
+
+    from training.data import DATA_DIR
+
+    return json.loads((DATA_DIR / THREADS_MODELS).read_text())
 
 
 def row_spec(model: str, params_b: str, size_gib: str, quant: str):
