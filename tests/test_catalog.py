@@ -422,6 +422,8 @@ def test_shipped_parameter_counts_of_the_issue_models():
     assert not [e.id for e in cat if "Nemotron-3-Super" in e.id and e.params > 200e9]
     scout = cat.get("meta-llama/Llama-4-Scout-17B-16E-Instruct")
     assert abs(scout.params / 109e9 - 1) < 0.02 and abs(scout.active_params / 17e9 - 1) < 0.05
+    assert cat.find("RedHatAI/Llama-4-Maverick-17B-128E-Instruct-quantized.w4a16").params < 410e9  # was 777 B
+    assert abs(cat.find("RedHatAI/Llama-4-Scout-17B-16E-Instruct-NVFP4").active_params / 17e9 - 1) < 0.05  # was 10.1 B
     maverick = cat.get("meta-llama/Llama-4-Maverick-17B-128E-Instruct")
     assert abs(maverick.params / 400e9 - 1) < 0.02 and abs(maverick.active_params / 17e9 - 1) < 0.05
     assert maverick.n_experts == 128 and maverick.dense_layers == 24 and maverick.max_context == 1048576

@@ -137,9 +137,10 @@ def _is_base_model(short: str, d: Documented) -> bool:
 
 
 def apply_documented(e: CatalogEntry, stats: Counter) -> None:
-    """Facts of the documented official size (facts.DOCUMENTED) for a first-party entry: missing or disagreeing
-    architecture fields, and for the official repo itself its release date and uses; any matching entry with an
-    unknown architecture gets the documented one. Each changed field names its source."""
+    """Facts of the documented official size (facts.DOCUMENTED): a first-party entry or a re-packaging (quantized
+    copy) of the official model gets the missing or disagreeing architecture fields; first-party releases also the
+    documented uses and, for the official repo itself, the release date; any matching entry with an unknown
+    architecture gets the documented one. Each changed field names its source."""
     d = documented_for(e)
     if d is None:
         return
@@ -147,8 +148,9 @@ def apply_documented(e: CatalogEntry, stats: Counter) -> None:
         e.arch = d.arch
         e.src["arch"] = f"documented for {d.name} ({d.source})"
         stats["documented: architecture named"] += 1
-    if not is_publisher(e, d):
-        return
+    first_party = is_publisher(e, d)
+    if not first_party and e.publisher != "repackage":
+        return  # a community fine-tune keeps its own facts (it may have grown its vocabulary or context)
     changed = []
     no_config = not e.n_layers  # the source list had no config for it: its context is a 4,096 placeholder
     for f in _DOC_FIELDS + ("tied_embeddings",):
@@ -169,7 +171,10 @@ def apply_documented(e: CatalogEntry, stats: Counter) -> None:
         e.src["max_context"] = f"documented limit of {d.name} ({d.source})"
         changed.append("max_context")
     if changed:
-        stats["documented: first-party entries with architecture fields filled or corrected"] += 1
+        stats["documented: first-party entries with architecture fields filled or corrected" if first_party else
+              "documented: re-packagings of an official model with architecture fields filled or corrected"] += 1
+    if not first_party:
+        return  # a quantized copy of the publisher's model: its architecture, not its release date or uses
     short = e.short_name
     if _official_name(short) == d.name.lower() and d.released and e.released != d.released:
         e.src["released"] = f"documented release of {d.name} ({d.source}; the source list said {e.released})"
