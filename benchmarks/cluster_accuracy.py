@@ -292,6 +292,9 @@ def main(argv=None) -> int:
                   f"MAPE {np.mean(shallow):.1f}%, median {np.median(shallow):.1f}%. The deep rows' error is the single-device "
                   "prefill attention cost (throughput/roofline.py ATTN_PREFILL_COST prices CUDA attention without flash "
                   "attention), not the split: pp2048 @ dD is predicted as T(D + 2048) - T(D)."]
+    lines += ["", "exo rows of DeepSeek V3.1 (MN037/039/041): one M3 Ultra decoding 21.1 tok/s is above the bandwidth "
+              "roofline of the stated 8-bit weights (37B active x ~8.5 bits = ~39 GB per token at 800 GB/s = ~20 tok/s), "
+              "so that run was likely 4-bit; the rows are kept as the source states them (they pull exo's error up)."]
     lines += ["", "Memory per node: no row of the shared data reports memory per node, so it is not measured here. "
               "Weights against the model sizes the sources state:", "",
               "| row | model | quant | stated GiB | predicted GiB | error % |", "|---|---|---|---|---|---|"]
