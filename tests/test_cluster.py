@@ -299,3 +299,11 @@ def test_bands_are_wide_where_rows_are_few():
     assert few[0] <= DEFAULT_BAND[0] and few[1] >= DEFAULT_BAND[1]
     many = band_from_errors([0.05, -0.05, 0.1, -0.1, 0.0, 0.02, -0.03, 0.04])
     assert many[1] - many[0] < few[1] - few[0]
+
+
+def test_cpu_only_machines_run_llama_cpp_rpc_on_the_remote_cpu():
+    two = plan_cluster("Qwen/Qwen3-8B", {"nodes": [{"hardware": "cpu-only-16gb", "count": 2}], "link": "1GbE"})
+    one = plan_cluster("Qwen/Qwen3-8B", {"nodes": [{"hardware": "cpu-only-16gb"}]})
+    assert two.best.engine == one.best.engine == "llama.cpp-rpc" and two.best.fits
+    assert two.best.split.mode == "layer" and one.best.split.mode == "single"  # the layers sit on node1's CPU
+    assert two.best.decode_tok_s < one.best.decode_tok_s  # and every token crosses the link

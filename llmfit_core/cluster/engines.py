@@ -179,7 +179,7 @@ def split_rpc(spec: ModelSpec, cluster: ClusterSpec) -> Split:
         stages.append(Stage([d], count, first, has_output=owner[n] == i, tensor_split=caps[i] / total))
         start = first + count
     notes = []
-    if len(devices) == 1:
+    if len(cluster.machines) == 1:
         mode = "single"
     else:
         mode = "layer"
