@@ -37,6 +37,7 @@ import numpy as np
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError, UnknownQuantizationError
+from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.recurrent import state_layer_bytes
 
@@ -158,13 +159,11 @@ def _pad(x: int, n: int) -> int:
 
 def ggml_row_bytes(type_name: str, n: int) -> int:
     """Bytes of one row of `n` elements of ggml type `type_name` (f16, q8_0, ...), from gguf's table."""
-    import gguf
-
     try:
-        t = gguf.GGMLQuantizationType[type_name.strip().upper()]
+        t = GGMLQuantizationType[type_name.strip().upper()]
     except KeyError:
         raise UnknownQuantizationError(f"unknown KV cache type {type_name!r} (try f16, q8_0 or q4_0)") from None
-    block, size = gguf.GGML_QUANT_SIZES[t]
+    block, size = GGML_QUANT_SIZES[t]
     if n % block:
         raise UnknownQuantizationError(f"KV cache type {type_name} needs rows that are a multiple of {block} (got {n})")
     return n // block * size

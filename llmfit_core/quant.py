@@ -13,7 +13,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from llmfit_core.errors import ModelReadError, UnknownQuantizationError
 from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
