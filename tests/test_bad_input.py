@@ -590,7 +590,7 @@ def plugin_site(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("hook,args,plugin,needle", [
     ("resolve", ["fit", "llama-3.1-8b"], "evilplug", "llmfit_resolve_model"),
     ("detect", ["system"], "evilplug", "llmfit_detect_hardware"),
-    ("commands", ["recommend", "--top", "1"], "evilplug", "llmfit_register_commands"),
+    ("commands", ["--help"], "evilplug", "llmfit_register_commands"),  # asked only when listing or unknown
     ("", ["fit", "llama-3.1-8b"], "importfail", "failed to load"),
 ])
 def test_a_crashing_third_party_plugin_is_one_warning(plugin_site, tmp_path, hook, args, plugin, needle):

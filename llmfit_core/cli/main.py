@@ -9,38 +9,114 @@ import click
 
 from llmfit_core import __version__
 
-# Built-in command modules, each with `register(cli)`.
-COMMAND_MODULES = (
-    "llmfit_core.cli.system_cmd",  # system, hardware list|show|validate
-    "llmfit_core.cli.fit_cmd",  # fit, check
-    "llmfit_core.cli.bench_cmd",  # bench, calibrate, data import
-    "llmfit_core.cli.catalog_cmd",  # catalog ..., search, list, recommend, plan
-    "llmfit_core.cli.models_cmd",  # models (every source plugin's listing, annotated)
-    "llmfit_core.cli.plugins_cmd",  # plugins
-    "llmfit_core.cli.hf_cmd",  # hf search|ls|download
-    "llmfit_core.cli.ollama_cmd",  # ollama ls|pull
-    "llmfit_core.cli.hooks_cmd",  # hooks install|uninstall
-)
+# Built-in commands: name -> (module whose `register(cli)` adds it, its one-line help). `llmfit --help`
+# lists them from this table and a command's module is imported only when that command runs or shows its
+# help (start-up time, issue 15). tests/test_cold_start.py checks the table against the real commands.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "system": ("llmfit_core.cli.system_cmd",
+               "Show this machine's profile (CPU, ISA, RAM, bandwidth, GPUs) or a named/file profile."),
+    "hardware": ("llmfit_core.cli.system_cmd",
+                 "The built-in device table and hardware profiles."),
+    "fit": ("llmfit_core.cli.fit_cmd",
+            "Will REF run here? Memory, placement, speed and verdict."),
+    "check": ("llmfit_core.cli.fit_cmd",
+              "Exit 0 if REF fits here, 3 if it does not, 1 on an error (for scripts)."),
+    "bench": ("llmfit_core.cli.bench_cmd",
+              "Run a GGUF like llama-bench (pp/tg tok/s, peak memory) and record it; REF is a local GGUF path."),
+    "calibrate": ("llmfit_core.cli.bench_cmd",
+                  "Fit this machine's correction (per backend, test and quant family) from the local bench records."),
+    "data": ("llmfit_core.cli.bench_cmd",
+             "Shared benchmark data: import exported bench files into the training rows."),
+    "catalog": ("llmfit_core.cli.catalog_cmd",
+                "The model catalog: shipped data, private registries (LLMFIT_CATALOG_PATH), Hub updates."),
+    "search": ("llmfit_core.cli.catalog_cmd",
+               "Find catalog models by name (all words must match)."),
+    "list": ("llmfit_core.cli.catalog_cmd",
+             "List catalog models, filtered."),
+    "recommend": ("llmfit_core.cli.catalog_cmd",
+                  "Best models for this machine (or --hardware), e.g."),
+    "plan": ("llmfit_core.cli.catalog_cmd",
+             "Several models on one machine, or (--target-tps) the smallest device for one model."),
+    "models": ("llmfit_core.cli.models_cmd",
+               "Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."),
+    "plugins": ("llmfit_core.cli.plugins_cmd",
+                "List plugins (entry-point group `llmfit`): whether the adapter loaded, its hooks, and whether the runner it adapts (llama-cpp-python, Ollama, mlx, huggingface_hub) is installed."),
+    "hf": ("llmfit_core.cli.hf_cmd",
+           "Hugging Face Hub: annotated search and listings, checked downloads."),
+    "ollama": ("llmfit_core.cli.ollama_cmd",
+               "Ollama models: annotate installed ones, check before `ollama pull`."),
+    "hooks": ("llmfit_core.cli.hooks_cmd",
+              "Shims that check a model fits before `hf download`, `ollama pull`, `llama-cli -hf` download it."),
+}
+COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group that imports a built-in command's module on first use, and asks plugins for their
+    commands (hook `llmfit_register_commands`, which loads the plugin entry points) only when listing every
+    command or when a name is not built in."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._imported: set[str] = set()
+        self._plugins_asked = False
+
+    def _import(self, module: str) -> None:
+        if module not in self._imported:
+            self._imported.add(module)
+            importlib.import_module(module).register(self)
+
+    def _plugin_commands(self) -> None:
+        if self._plugins_asked:
+            return
+        self._plugins_asked = True
+        try:
+            from llmfit_core.plugins import call_hook  # start-up time: plugins load only when asked for
+
+            call_hook("llmfit_register_commands", cli=self)
+        except Exception as exc:  # never let a plugin break the CLI
+            click.echo(f"llmfit: warning: plugin commands unavailable ({exc})", err=True)
+
+    def list_commands(self, ctx):
+        self._plugin_commands()
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx, name):
+        if name in COMMANDS:
+            self._import(COMMANDS[name][0])
+        elif name not in self.commands:
+            self._plugin_commands()
+        return self.commands.get(name)
+
+    def format_commands(self, ctx, formatter):
+        """The command list of `llmfit --help`: built-ins' help from COMMANDS, without importing them."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            cmd = self.commands.get(name)
+            if cmd is None and name in COMMANDS:  # click's own shortening of the help text from the table
+                cmd = click.Command(name, help=COMMANDS[name][1])
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="llmfit")
 def cli():
     """Will this LLM run on my machine, and how fast? Checked before you download."""
 
 
-def _register_all() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(cli)
-    try:
-        from llmfit_core.plugins import call_hook
-
-        call_hook("llmfit_register_commands", cli=cli)
-    except Exception as exc:  # never let a plugin break the CLI
-        click.echo(f"llmfit: warning: plugin commands unavailable ({exc})", err=True)
-
-
-_register_all()
+def load_all_commands() -> None:
+    """Import every built-in command module and ask the plugins for theirs (what `cli.commands` then holds)."""
+    for module in COMMAND_MODULES:
+        cli._import(module)
+    cli._plugin_commands()
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,99 @@
+"""Start-up time work (issue 15) must not change what is loaded: these pin the fast paths to the slow ones."""
+
+import gzip
+import json
+
+from llmfit_core.catalog import store
+from llmfit_core.catalog.entry import CatalogEntry
+
+
+def test_fast_shipped_catalog_equals_the_dataclass_built_from_the_json_source():
+    doc = json.loads(gzip.decompress(store.shipped_path().read_bytes()))
+    expected = []
+    for d in doc["models"]:
+        e = CatalogEntry(**d)  # raises on a key that is not a field: the fast path must not hide one
+        e.src = {**doc["src_defaults"], **e.src}
+        expected.append(e)
+    got = store._load_shipped()
+    assert len(got) == len(expected) > 1000
+    assert got == expected
+    assert [vars(e) for e in got] == [vars(e) for e in expected]
+    # every entry owns its lists and dicts (no shared mutable default between entries)
+    assert len({id(e.uses) for e in got}) == len(got) and len({id(e.src) for e in got}) == len(got)
+
+
+def test_command_table_matches_the_registered_commands():
+    import importlib
+
+    import click
+
+    from llmfit_core.cli.main import COMMAND_MODULES, COMMANDS
+
+    real: dict[str, tuple[str, str]] = {}
+    for module in COMMAND_MODULES:
+        group = click.Group("probe")
+        importlib.import_module(module).register(group)
+        for name, cmd in group.commands.items():
+            real[name] = (module, cmd.get_short_help_str(limit=10**6))
+    assert COMMANDS == real  # a new, renamed or re-documented command updates the table in cli/main.py
+
+
+def test_help_lists_the_same_as_an_eagerly_loaded_group():
+    import importlib
+
+    import click
+    from click.testing import CliRunner
+
+    from llmfit_core.cli import main
+
+    eager = click.Group("llmfit", help=main.cli.help, context_settings=main.cli.context_settings)
+    for module in main.COMMAND_MODULES:
+        importlib.import_module(module).register(eager)
+    for width in ("80", "200", "50"):
+        lazy = main.LazyGroup("llmfit", help=main.cli.help, context_settings=main.cli.context_settings)
+        want = CliRunner().invoke(eager, ["--help"], env={"COLUMNS": width}, terminal_width=int(width))
+        got = CliRunner().invoke(lazy, ["--help"], env={"COLUMNS": width}, terminal_width=int(width))
+        assert got.exit_code == 0 and got.output == want.output
+        assert "fit " in got.output and "recommend " in got.output
+
+
+def test_help_and_fit_import_only_what_they_need():
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmfit_core.cli.main import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('llmfit_core.cli.') or m in "
+            "('gguf', 'numpy', 'onnxruntime', 'rich', 'huggingface_hub'))), file=sys.stderr)")
+    help_ = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60)
+    assert help_.returncode == 0 and "recommend" in help_.stdout
+    assert help_.stderr.split() == ["llmfit_core.cli.main"]
+    fit = subprocess.run([sys.executable, "-c", code, "fit", "--help"], capture_output=True, text=True, timeout=60)
+    assert fit.stderr.split()[-1] == "llmfit_core.cli.main" and "llmfit_core.cli.fit_cmd" in fit.stderr.split()
+    assert "llmfit_core.cli.catalog_cmd" not in fit.stderr.split()
+
+
+def test_a_plugin_command_is_listed_and_runs():
+    import click
+    from click.testing import CliRunner
+
+    from llmfit_core import plugins
+    from llmfit_core.cli import main
+    from llmfit_core.hookspecs import hookimpl
+
+    class Hello:
+        @hookimpl
+        def llmfit_register_commands(self, cli):
+            @cli.command("hello-plugin")
+            def hello():
+                """Say hello from a plugin."""
+                click.echo("hello from the plugin")
+
+    plugins.register_plugin(Hello(), "hello-plugin-test")
+    try:
+        for argv, text in ((["--help"], "Say hello from a plugin."), (["hello-plugin"], "hello from the plugin")):
+            group = main.LazyGroup("llmfit", help=main.cli.help)
+            res = CliRunner().invoke(group, argv)
+            assert res.exit_code == 0 and text in res.output, res.output
+    finally:
+        plugins.unregister_plugin("hello-plugin-test")
