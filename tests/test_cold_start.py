@@ -97,3 +97,25 @@ def test_a_plugin_command_is_listed_and_runs():
             assert res.exit_code == 0 and text in res.output, res.output
     finally:
         plugins.unregister_plugin("hello-plugin-test")
+
+
+def test_offline_lookup_of_an_uncached_repo_does_not_scan_the_hf_cache(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    repo = tmp_path / "hub" / "models--org--cached"  # huggingface_hub's cache layout: blobs, refs, snapshots
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "blobs" / "0123abcd").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc")
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    (repo / "snapshots" / "abc" / "config.json").symlink_to("../../blobs/0123abcd")
+    code = ("import sys; from llmfit_hf.resolver import cached_listing\n"
+            "print(cached_listing('org/missing'), 'huggingface_hub._cache_manager' in sys.modules)\n"
+            "found = cached_listing('org/cached')\n"
+            "print(found is not None and 'config.json' in found[0].files)\n")
+    env = dict(os.environ, HF_HUB_CACHE=str(tmp_path / "hub"), HF_HUB_OFFLINE="1")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["None", "False", "True"]

@@ -13,6 +13,7 @@ import gc
 import gzip
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
@@ -38,13 +39,15 @@ class Catalog:
 
     def __post_init__(self):
         self._by_id = {e.id: e for e in self.entries}
-        self._by_lower: dict[str, list[CatalogEntry]] = {}
-        self._by_short: dict[str, list[CatalogEntry]] = {}
-        for e in self.entries:
-            self._by_lower.setdefault(e.id.lower(), []).append(e)
-            self._by_short.setdefault(e.short_name.lower(), []).append(e)
+        by_lower: dict[str, list[CatalogEntry]] = {}
+        by_short: dict[str, list[CatalogEntry]] = {}
+        for e in self.entries:  # runs on every start of fit/recommend: plain locals, no property calls
+            key = e.id.lower()
+            by_lower.setdefault(key, []).append(e)
+            by_short.setdefault(key.rpartition("/")[2], []).append(e)
             for m in e.mirrors:
-                self._by_lower.setdefault(m.lower(), []).append(e)
+                by_lower.setdefault(m.lower(), []).append(e)
+        self._by_lower, self._by_short = by_lower, by_short
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -229,18 +232,25 @@ def _load_shipped() -> list[CatalogEntry]:
     path = shipped_path()
     if not path.exists():
         raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
-    # Start-up time (issue 15): ~8000 entries are built on every `fit`/`recommend`. The cyclic garbage
-    # collector would walk the growing heap many times while json makes its dicts, so it is paused for
-    # this one allocation burst; and the entries, written by our own build script (keys are the fields),
-    # are made from their dict directly instead of through the 30-argument dataclass __init__.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # Start-up time (issue 15): ~8000 entries are built on every `fit`/`recommend`; written by our own
+    # build script (keys are the fields), they are made from their dict directly instead of through the
+    # 30-argument dataclass __init__.
+    with _gc_paused():
         doc = json.loads(gzip.decompress(path.read_bytes()))
         defaults = doc.get("src_defaults") or {}
         return [_trusted_entry(d, defaults) for d in doc["models"]]
+
+
+@contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector: it would walk the growing heap many times while the catalog's
+    ~100k dicts and lists are made (about half of the load time); nothing made here is garbage."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
     finally:
-        if gc_was_enabled:
+        if was_enabled:
             gc.enable()
 
 
@@ -281,7 +291,8 @@ def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Cat
         sources.append(str(f))
         for e in got:
             entries[e.id] = e
-    return Catalog(list(entries.values()), warnings, sources)
+    with _gc_paused():  # the indexes by id, name and mirror: ~25k more lists (start-up time)
+        return Catalog(list(entries.values()), warnings, sources)
 
 
 def load_catalog(include_shipped: bool = True, private_path: str | None = None) -> Catalog:
