@@ -36,7 +36,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recommend": ("llmfit_core.cli.catalog_cmd",
                   "Best models for this machine (or --hardware), e.g."),
     "plan": ("llmfit_core.cli.catalog_cmd",
-             "Several models on one machine, or (--target-tps) the smallest device for one model."),
+             ("Several models on one machine, or (--target-tps) the smallest device for one model; with --cluster, one "
+              "model across machines (engines ranked, memory per device, launch lines).")),
     "models": ("llmfit_core.cli.models_cmd",
                "Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."),
     "plugins": ("llmfit_core.cli.plugins_cmd",
