@@ -7,7 +7,8 @@ Each command runs as `python -m llmfit_core.cli.main ...` with PYTHONPATH set to
 both trees are timed with the same interpreter, the same installed libraries and the same method, one
 after the other for each run. Targets (issue 15, medians on the 2-core reference machine): --help <= 0.15 s,
 fit CATALOG_NAME --offline <= 0.35 s, recommend --top 10 <= 0.5 s, check of a local GGUF <= 0.3 s.
-Writes benchmarks/results/cold_start.md and .json. Timings vary with machine load: quote the load with them.
+Writes benchmarks/results/cold_start.md and .json: median wall time and median CPU time (user + system) of the
+process; on a loaded machine the wall time also counts waiting for a core, the CPU time much less. Quote the load.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,18 +49,25 @@ def tiny_gguf(tree: Path, out: Path) -> Path:
 
 def _env(tree: Path) -> dict[str, str]:
     env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'plugins'}", LLMFIT_GUARD="", NO_COLOR="1")
+    # an installed package has its .pyc files (pip compiles them): with PYTHONDONTWRITEBYTECODE set (as in
+    # the sandboxes here) every timed run would compile every module from source instead
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["HF_HUB_OFFLINE"] = "1"
     return env
 
 
-def run_once(tree: Path, args: list[str]) -> float:
+def run_once(tree: Path, args: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user + system) of one fresh `llmfit` process."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", *args], env=_env(tree),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{tree}: llmfit {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> int:
@@ -76,13 +85,16 @@ def main() -> int:
         gguf = tiny_gguf(REPO, tmp)
         cmds = commands(gguf)
         times: dict[str, dict[str, list[float]]] = {t: {c: [] for c in cmds} for t in trees}
+        cpu_times: dict[str, dict[str, list[float]]] = {t: {c: [] for c in cmds} for t in trees}
         for tree_name, tree in trees.items():
             for argv in cmds.values():
                 run_once(tree, argv)  # warm the page cache and .pyc files once, not timed
         for _ in range(args.runs):
             for name, argv in cmds.items():
                 for tree_name, tree in trees.items():
-                    times[tree_name][name].append(run_once(tree, argv))
+                    wall, cpu = run_once(tree, argv)
+                    times[tree_name][name].append(wall)
+                    cpu_times[tree_name][name].append(cpu)
     finally:
         if args.ref:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tmp / "ref")], check=False)
@@ -92,11 +104,14 @@ def main() -> int:
         row = {"command": name, "target_s": TARGETS_S[name]}
         for tree_name in trees:
             row[tree_name] = round(statistics.median(times[tree_name][name]), 3)
+            row[f"{tree_name} cpu"] = round(statistics.median(cpu_times[tree_name][name]), 3)
         rows.append(row)
-    header = ["command", "target s", *[f"{t} s" for t in trees]]
+    # CPU time (user + system) is what the process itself costs; wall time on a loaded machine also
+    # counts the time it waited for a core, so both are shown
+    header = ["command", "target s", *[f"{t} {kind}" for t in trees for kind in ("wall s", "cpu s")]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append("| " + " | ".join([r["command"], f"{r['target_s']:.2f}", *[f"{r[t]:.3f}" for t in trees]]) + " |")
+        lines.append("| " + " | ".join([r["command"], f"{r['target_s']:.2f}", *[f"{r[k]:.3f}" for t in trees for k in (t, f"{t} cpu")]]) + " |")
     text = (f"# Cold start, median of {args.runs} runs ({os.cpu_count()} cores, load average {load:.1f})\n\n"
             + "\n".join(lines) + "\n")
     print(text)
