@@ -199,17 +199,48 @@ def apple_isa(dev: Device) -> list[str]:
     return ["neon", "fp16", "dotprod"] + (["i8mm", "bf16"] if dev.arch not in ("M1",) else [])
 
 
-# Typical host for a discrete GPU when only the GPU is named (a mid-range desktop).
-_HOST_CPU = CPUInfo(model="typical desktop CPU (8 cores)", cores=8, threads=16, isa=["avx", "avx2", "fma", "f16c"],
-                    mem_bandwidth_gbs=64.0, arch="x86_64")
+# The CPU a machine of a GPU generation typically has, when only the GPU is known (a named device, a profile
+# without a `cpu` block): cores, threads, ISA, memory type x channels of the mainstream platforms of the GPU's
+# launch years (Intel/AMD product pages; official memory speeds). Desktop boards for consumer GPUs; one server
+# socket (EPYC 7002/7003: 8 x DDR4-3200, 9004/9005: 12 x DDR5) for data-centre GPUs. Bandwidth = channels x MT/s x 8.
+_X86 = ("avx", "avx2", "fma", "f16c")
+HOST_BY_ERA = {  # era: (desktop, server) as (cores, threads, isa, memory type, channels)
+    "2017": ((6, 12, _X86, "DDR4-2400", 2), (16, 32, _X86 + ("avx512",), "DDR4-2400", 6)),  # Pascal, Volta, GCN5
+    "2019": ((8, 16, _X86, "DDR4-2666", 2), (32, 64, _X86, "DDR4-3200", 8)),  # Turing, RDNA1, CDNA1
+    "2021": ((8, 16, _X86, "DDR4-3200", 2), (32, 64, _X86, "DDR4-3200", 8)),  # Ampere, RDNA2, CDNA2, Alchemist
+    "2023": ((8, 16, _X86, "DDR5-5200", 2), (32, 64, _X86 + ("avx512",), "DDR5-4800", 12)),  # Ada, Hopper, RDNA3, CDNA3
+    "2025": ((8, 16, _X86 + ("avx_vnni",), "DDR5-6000", 2), (32, 64, _X86 + ("avx512",), "DDR5-6000", 12)),  # Blackwell, RDNA4
+}
+_GPU_ERA = ((re.compile(r"pascal|volta|gfx90[0-6]|gfx80", re.I), "2017"), (re.compile(r"turing|gfx101|gfx908", re.I), "2019"),
+            (re.compile(r"ampere|gfx103|gfx90a|xe-hpg|alchemist", re.I), "2021"),
+            (re.compile(r"ada|hopper|gfx11|gfx94|xe2|battlemage", re.I), "2023"), (re.compile(r"blackwell|gfx12", re.I), "2025"))
+_DATACENTRE_GPU = re.compile(r"^(?:GH|[ABHLPTV])\d+S?\b|^Instinct\b|^Tesla\b")
+
+
+def gpu_era(arch: str | None) -> str:
+    """The launch era of a GPU architecture ("Ada" -> "2023"); "2021" when unknown."""
+    return next((era for pattern, era in _GPU_ERA if pattern.search(arch or "")), "2021")
+
+
+def typical_host_cpu(gpu: "Device | None" = None) -> tuple[CPUInfo, str]:
+    """The typical CPU next to `gpu` (None: a desktop of the 2021 era), and the words saying what was assumed."""
+    server = gpu is not None and bool(_DATACENTRE_GPU.search(gpu.name))
+    era = gpu_era(gpu.arch if gpu is not None else None)
+    cores, threads, isa, memory_type, channels = HOST_BY_ERA[era][server]
+    bandwidth = round(channels * int(memory_type.split("-")[1]) * 8 / 1000, 1)
+    kind = "server socket" if server else "desktop CPU"
+    cpu = CPUInfo(model=f"typical {kind} (assumed)", cores=cores, threads=threads, isa=list(isa), arch="x86_64",
+                  mem_bandwidth_gbs=bandwidth, memory_type=memory_type, memory_channels=channels)
+    words = (f"a typical {kind}{' of its generation' if gpu is not None else ''}: {cores} cores / {threads} threads, "
+             f"{memory_type} x {channels} channels ({bandwidth:g} GB/s)")
+    return cpu, words
 
 
 def generic_cpu_profile(ram_gb: float) -> HardwareProfile:
-    """`cpu-16gb`: a CPU-only machine of which only the RAM size is known; the CPU is the typical desktop one (said)."""
-    cpu = CPUInfo(**{**_HOST_CPU.__dict__, "isa": list(_HOST_CPU.isa), "model": "typical desktop CPU (assumed)"})
-    note = (f"generic CPU-only machine with {ram_gb:g} GiB RAM: CPU assumed a typical 8-core x86 desktop (AVX2, "
-            f"{_HOST_CPU.mem_bandwidth_gbs:g} GB/s dual-channel RAM); name the CPU (e.g. `Ryzen 7 5800X {ram_gb:g}gb`) "
-            "or give a profile file for its real figures")
+    """`cpu-16gb`: a CPU-only machine of which only the RAM size is known; the CPU is a typical desktop one (said)."""
+    cpu, words = typical_host_cpu()
+    note = (f"generic CPU-only machine with {ram_gb:g} GiB RAM, CPU assumed {words}; name the CPU "
+            f"(e.g. `Ryzen 7 5800X {ram_gb:g}gb`) or give a profile file for its real figures")
     return HardwareProfile(name=f"cpu-{ram_gb:g}gb", cpu=cpu, memory=MemoryInfo(total_gb=ram_gb), gpus=[], os="Linux",
                            estimated=["cpu.model", "cpu.mem_bandwidth_gbs"], notes=[note],
                            sources={"cpu.mem_bandwidth_gbs": "estimated"})
@@ -264,10 +295,10 @@ def device_profile(name: "str | Device", gpu_cores: int | None = None, mem_gb: f
         gpu.vram_gb = mem_gb  # "V100 16gb": the smaller of the listed boards
     vram = gpu.vram_gb or 8.0
     ram = max(32.0, 2 ** int(vram * 2 - 1).bit_length())  # a host with at least twice the VRAM, rounded to a power of 2
-    cpu = CPUInfo(**{**_HOST_CPU.__dict__, "isa": list(_HOST_CPU.isa)})
+    cpu, words = typical_host_cpu(dev)
     estimated += ["cpu.model", "cpu.mem_bandwidth_gbs", "memory.total_gb"]
     sources["cpu.mem_bandwidth_gbs"] = "estimated"
-    notes.append(f"host assumed: 8-core desktop CPU, 64 GB/s RAM, {ram:g} GiB RAM")
+    notes.append(f"host assumed: {words}, {ram:g} GiB RAM")
     return HardwareProfile(name=dev.name, cpu=cpu, memory=MemoryInfo(total_gb=ram), gpus=[gpu], os="Linux",
                            estimated=estimated, notes=notes, sources=sources)
 

@@ -131,34 +131,7 @@ def validate_profile_dict(data, path: str | None = None) -> HardwareProfile:
     return profile
 
 
-# The CPU a machine of each GPU generation typically has, when a profile does not say (cores, threads, ISA,
-# memory): mainstream desktop platforms of the GPU's launch years (Intel/AMD product pages; DDR speeds are the
-# platforms' official memory speeds). Bandwidth follows from memory type x channels (bandwidth_from_memory_type).
-_ERA_HOST = {
-    "old": (6, 12, ("avx", "avx2", "fma", "f16c"), "DDR4-2400"),  # Pascal / Volta / GCN5: 2016-2018
-    "2019": (8, 16, ("avx", "avx2", "fma", "f16c"), "DDR4-2666"),  # Turing / RDNA1 / CDNA1
-    "2021": (8, 16, ("avx", "avx2", "fma", "f16c"), "DDR4-3200"),  # Ampere / RDNA2 / CDNA2 / Alchemist
-    "2023": (8, 16, ("avx", "avx2", "fma", "f16c"), "DDR5-5200"),  # Ada / Hopper / RDNA3 / CDNA3 / Battlemage
-    "2025": (8, 16, ("avx", "avx2", "fma", "f16c", "avx_vnni"), "DDR5-6000"),  # Blackwell / RDNA4
-}
-_GPU_ERA = (
-    (re.compile(r"pascal|volta|gfx90[0-6]|gfx80", re.I), "old"),
-    (re.compile(r"turing|gfx101|gfx908", re.I), "2019"),
-    (re.compile(r"ampere|gfx103|gfx90a|xe-hpg|alchemist", re.I), "2021"),
-    (re.compile(r"ada|hopper|gfx11|gfx94|xe2|battlemage", re.I), "2023"),
-    (re.compile(r"blackwell|gfx12", re.I), "2025"),
-)
 _CPU_FIELDS = ("cores", "threads", "isa", "arch", "p_cores", "e_cores", "mem_bandwidth_gbs")
-
-
-def _era_of(profile: HardwareProfile) -> str:
-    for g in profile.gpus:
-        dev = devices.lookup_device(g.name, g.gpu_cores, mem_gb=g.vram_gb)
-        arch = g.arch or (dev.arch if dev is not None else None) or ""
-        for pattern, era in _GPU_ERA:
-            if pattern.search(arch):
-                return era
-    return "2021"
 
 
 def complete_cpu(profile: HardwareProfile, given: set[str]) -> None:
@@ -192,22 +165,21 @@ def complete_cpu(profile: HardwareProfile, given: set[str]) -> None:
         return
     if "cores" in given:
         return  # the user's own figures for an unknown CPU; bandwidth is estimated from them in fill_missing
-    era = _era_of(profile) if profile.gpus else "2021"
-    cores, threads, isa, memory_type = _ERA_HOST[era]
-    cpu.cores, cpu.threads = cores, threads
+    gpu_dev = next((d for d in (devices.lookup_device(g.name, g.gpu_cores, mem_gb=g.vram_gb) for g in profile.gpus)
+                    if d is not None), None)
+    typical, words = devices.typical_host_cpu(gpu_dev)
+    cpu.cores, cpu.threads = typical.cores, typical.threads
     if "isa" not in given:
-        cpu.isa = list(isa)
+        cpu.isa = typical.isa
     if "arch" not in given:
-        cpu.arch = "x86_64"
+        cpu.arch = typical.arch
     if "memory_type" not in given and "mem_bandwidth_gbs" not in given:
-        cpu.memory_type, cpu.memory_channels = memory_type, cpu.memory_channels or 2
+        cpu.memory_type, cpu.memory_channels = typical.memory_type, cpu.memory_channels or typical.memory_channels
     for f in ("cores", "threads", "isa"):
-        if f not in profile.estimated:
+        if f"cpu.{f}" not in profile.estimated:
             profile.estimated.append(f"cpu.{f}")
     what = f"CPU {cpu.model!r} is not in the device table" if "model" in given else "the profile has no CPU"
-    _note(profile, f"{what}: assumed a typical {'desktop of the GPU' + chr(39) + 's generation' if profile.gpus else 'desktop'} "
-                   f"({cores} cores / {threads} threads, {'/'.join(cpu.isa)}, {cpu.memory_type or 'its'} dual-channel "
-                   "RAM); give cpu.model or cpu.cores in the profile for real figures")
+    _note(profile, f"{what}: assumed {words}; give cpu.model or cpu.cores for real figures")
 
 
 def load_profile_file(path: str | Path) -> HardwareProfile:
