@@ -285,6 +285,23 @@ def test_16gb_cpu_default_pick_is_not_a_pruned_community_upload():
     assert not any(r.entry.modified for r in res.items)
 
 
+def test_diffusion_models_and_drafters_are_not_recommended_as_chat_models():
+    """A diffusion LM (llama.cpp runs it only through llama-diffusion-cli) or a speculative-decoding drafter is no
+    model a person chats with in llama-server / Ollama: hidden by default, like a modified upload."""
+    from llmfit_core.catalog.publishers import not_standalone
+
+    for hw, c in (("laptop-rtx4060", "min 20 tok/s, max 8GB RAM, use coding"), ("cpu-only-16gb", "")):
+        res = recommend(parse_constraints(c), hardware=hw, top=10, refine=False)
+        shown = [(r.entry.id, r.entry.arch) for r in res.items]
+        assert not any(not_standalone(i.split("/")[-1], a) for i, a in shown), shown
+    cat = load_catalog()
+    assert cat.get("inclusionAI/LLaDA2.2-mini").modified == "diffusion"
+    assert cat.get("ByteDance-Seed/Stable-DiffCoder-8B-Instruct").modified == "diffusion"
+    assert cat.get("nvidia/Kimi-K2.7-Code-DFlash").modified == "draft"
+    assert cat.get("nvidia/Eagle2-2B").modified is None  # a vision-language model, not an EAGLE drafter
+    assert not_standalone("Qwen3.6-27B-MTP-4bit", "qwen3_5_mtp") is None  # the whole model, MTP layers kept
+
+
 def test_community_and_modified_uploads_only_when_asked():
     c = parse_constraints("use coding")
     default = recommend(c, hardware="workstation-4090", top=5, refine=False)

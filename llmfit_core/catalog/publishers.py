@@ -2,7 +2,8 @@
 
 `classify(entry)` -> (publisher, modified). `recommend` shows first-party models and the well-known tunes listed
 here by default; `--community` adds other fine-tunes; entries with a `modified` reason (uncensored, abliterated,
-heretic, merges, pruned) only when asked for (`--modified`).
+heretic, merges, pruned; and models that are no standalone chat model in llama.cpp / Ollama: diffusion LMs and
+speculative-decoding drafters) only when asked for (`--modified`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ _MODIFIED = (
     ("pruned", re.compile(r"(?:^|[-_.])reap(?:[-_.]|$)|prune|pruning|(?:^|[-_.])reap\d", re.I)),
     ("roleplay", re.compile(r"(?:^|[-_.])rp(?:[-_.]|$)|roleplay|role[-_]play", re.I)),
 )
+# Models a llama-server / Ollama user cannot chat with on their own, by name or architecture: diffusion LMs (llama.cpp
+# runs Dream / LLaDA only through its separate llama-diffusion-cli, examples/diffusion) and speculative-decoding
+# drafters (DFlash / EAGLE-3 / Medusa heads, "-draft" models need a target model beside them). An "-MTP" upload is
+# the whole model with its multi-token-prediction layers kept: standalone, not matched.
+_NOT_STANDALONE = (  # (reason, short-name pattern, architecture pattern or None)
+    ("diffusion", re.compile(r"diffusion|diffcoder|llada|^dream-|_dream_", re.I),
+     re.compile(r"diffu|llada|^dream$", re.I)),
+    ("draft", re.compile(r"dflash|medusa|eagle3|speculator|(?:^|[-_.])draft(?:[-_.]|$)", re.I), None),
+)
 _PACKAGING = re.compile(
     r"(?:^|[-_.])(gguf|mlx|awq|gptq|exl2|exl3|bnb|fp8|nvfp4|mxfp4|int4|int8|w4a16|w8a8|w8a16|autoround|hqq|dwq|"
     r"\d+[-_]?bit|4bit|8bit|quantized|fp8[-_]dynamic)(?:[-_.]|$)", re.I)
@@ -66,10 +76,19 @@ def modification(short_name: str) -> str | None:
     return None
 
 
+def not_standalone(short_name: str, arch: str | None) -> str | None:
+    """"diffusion" or "draft" when the model (by its own short name or architecture) is no standalone chat model
+    in llama-server / Ollama, else None."""
+    for reason, name_rx, arch_rx in _NOT_STANDALONE:
+        if name_rx.search(short_name) or (arch and arch_rx and arch_rx.search(arch)):
+            return reason
+    return None
+
+
 def classify(e) -> tuple[str, str | None]:
     """(publisher, modified) of a catalog entry: "first-party", "community" or "repackage"."""
     org, short = e.id.split("/", 1) if "/" in e.id else ("", e.id)
-    modified = modification(short)
+    modified = modification(short) or not_standalone(short, e.arch)
     if e.variant_of or org in REPACKAGERS or e.format in ("gguf", "mlx", "awq", "gptq"):
         return "repackage", modified
     if org in FIRST_PARTY_ORGS:
