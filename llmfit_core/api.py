@@ -152,6 +152,10 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
     reasons += moe_reasons + build_reasons
+    if flash_attn is None and be.runtime == "llama.cpp" and not runtime:  # (Ollama sets its own defaults)
+        py_note = memory.python_defaults_note(spec, mem, n_seq=n_seq, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
+        if py_note:
+            reasons.append(py_note)
     reasons += [r for r in ctx_fit.reasons if r not in reasons]
     if comps:
         reasons += companions.describe(comps, machine.gpus[0].name if machine.gpus else None)

@@ -35,6 +35,9 @@ class ContextSettings:
     gpu_layers: int | None = None  # -ngl; None = as many as fit at each context, as `fit` places them
     cpu_moe: bool = False  # MoE expert offload (-ngl 999 --n-cpu-moe N) instead of layer offload
     n_cpu_moe: int | None = None  # that N; None = the fewest layers that fit at each context
+    swa_full: bool = False  # --swa-full (llama-cpp-python's Llama() default is True: memory.RUNNER_DEFAULTS)
+    n_batch: int = 2048  # -b
+    n_ubatch: int = 512  # -ub
 
 
 @dataclass
@@ -88,8 +91,8 @@ def estimate_and_place(spec: ModelSpec, hardware, backend, context: int,
     be = _backend(backend)
     hw = _hardware(hardware)
     mem = estimate_memory(spec, be, context, cache_type_k=settings.cache_type_k, cache_type_v=settings.cache_type_v,
-                          flash_attn=settings.flash_attn, n_seq=settings.n_seq, cpu_isa=hw.cpu.isa,
-                          cpu_arch=hw.cpu.arch)
+                          flash_attn=settings.flash_attn, n_seq=settings.n_seq, swa_full=settings.swa_full,
+                          n_batch=settings.n_batch, n_ubatch=settings.n_ubatch, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
     if settings.cpu_moe:
         return mem, place_expert_offload(spec, mem, hw, be, n_cpu_moe=settings.n_cpu_moe)
     return mem, place(spec, mem, hw, be, gpu_layers=settings.gpu_layers)
@@ -124,12 +127,17 @@ def context_fit(spec: ModelSpec, hardware, backend=None, settings: ContextSettin
         best = lo
     what = ("the trained context" if trained and best == limit else
             "the unknown-context cap" if best == limit else "the largest that fits")
-    held = _held(settings, be)
-    reasons.append(f"max context {fmt_ctx(best)} tokens ({what}{held})")
+    held = _held(settings, be, spec.n_layers + 1)
+    reasons.append(f"max context {context_text(best)} tokens ({what}{held})")
     return ContextFit(best, limit, trained, reasons)
 
 
-def _held(settings: ContextSettings, be: Backend) -> str:
+def context_text(n: int) -> str:
+    """32768 -> "32k", 92672 -> "92,672"."""
+    return fmt_ctx(n) if n % 1024 == 0 else f"{n:,}"
+
+
+def _held(settings: ContextSettings, be: Backend, total_layers: int) -> str:
     """What the search held fixed, for the reason line."""
     parts = []
     if be.runtime == "llama.cpp":
@@ -140,19 +148,24 @@ def _held(settings: ContextSettings, be: Backend) -> str:
     if settings.cpu_moe:
         parts.append("expert offload" if settings.n_cpu_moe is None else f"--n-cpu-moe {settings.n_cpu_moe}")
     elif settings.gpu_layers is not None and be.gpu:
-        parts.append(f"{settings.gpu_layers} GPU layers")
+        parts.append("every layer on the GPU" if settings.gpu_layers >= total_layers else
+                     f"{settings.gpu_layers} GPU layers")
     return (", " + ", ".join(parts)) if parts else ""
 
 
 def max_context(spec: ModelSpec, hardware, backend=None, *, cache_type_k: str = "f16", cache_type_v: str = "f16",
                 flash_attn: bool | None = None, n_seq: int = 1, gpu_layers: int | None = None, cpu_moe: bool = False,
-                n_cpu_moe: int | None = None) -> int | None:
+                n_cpu_moe: int | None = None, swa_full: bool = False, n_batch: int = 2048,
+                n_ubatch: int = 512) -> int | None:
     """The largest context (multiple of 256, capped at the trained context, 4096 when that is unknown) that fits
     `hardware` (a HardwareProfile or anything resolve_hardware takes) on `backend` with these settings, or None
     when not even 512 tokens fit. `gpu_layers` None = as many layers as fit at each context (like `fit`);
-    `cpu_moe` = MoE expert offload with `n_cpu_moe` layers' experts in RAM (None = the fewest that fit)."""
+    `cpu_moe` = MoE expert offload with `n_cpu_moe` layers' experts in RAM (None = the fewest that fit).
+    The defaults are llama.cpp's own (flash attention auto); for llama-cpp-python's Llama() pass its defaults,
+    `**memory.RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs()` (flash_attn=False, swa_full=True, n_batch=512)."""
     settings = ContextSettings(cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
-                               n_seq=n_seq, gpu_layers=gpu_layers, cpu_moe=cpu_moe, n_cpu_moe=n_cpu_moe)
+                               n_seq=n_seq, gpu_layers=gpu_layers, cpu_moe=cpu_moe, n_cpu_moe=n_cpu_moe,
+                               swa_full=swa_full, n_batch=n_batch, n_ubatch=n_ubatch)
     return context_fit(spec, hardware, backend, settings).max_context
 
 

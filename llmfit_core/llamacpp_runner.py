@@ -176,6 +176,11 @@ class LoadReport:
     prompt_seconds: float = 0.0
     gen_tokens: int = 0
     gen_seconds: float = 0.0
+    # page_out: after the prompt the model file's mapped pages were evicted (madvise MADV_PAGEOUT) before the
+    # generated tokens; rss_after_decode then holds only the mapped pages decoding touches again (what must be
+    # resident), mapped_rss those pages alone. Both 0 / False without page_out.
+    page_out: bool = False
+    mapped_rss: int = 0
     log_text: str = ""
 
     @property
@@ -212,13 +217,14 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
                      type_k: str = "f16", type_v: str = "f16", flash_attn: bool | None = None,
                      n_threads: int | None = None, extra_bufts: bool = False, prompt_tokens: int = 0,
                      gen_tokens: int = 0, swa_full: bool = False, n_seq: int = 1, use_mmap: bool = True,
-                     timeout: float = 600) -> LoadReport:
+                     page_out: bool = False, timeout: float = 600) -> LoadReport:
     """Load `path` in a child process, optionally evaluate tokens, and report allocations and RSS.
 
     `flash_attn` None = llama.cpp's auto. `extra_bufts` False disables CPU weight repacking (the
     AMX/repack path crashes on some CPUs). `prompt_tokens` are evaluated in one llama_decode call
     (split into n_ubatch micro-batches), then `gen_tokens` one at a time. Raises BenchError when
-    the child crashes, times out, or llama.cpp refuses the model.
+    the child crashes, times out, or llama.cpp refuses the model. `page_out`: evict the model file's mapped pages
+    after the prompt (Linux MADV_PAGEOUT), so that the RSS after the generated tokens is the working set.
     """
     path = Path(path)
     if not path.is_file():
@@ -237,6 +243,8 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
         args.append("--swa-full")
     if not use_mmap:
         args.append("--no-mmap")
+    if page_out:
+        args.append("--page-out")
     try:
         res = subprocess.run(args, capture_output=True, text=True, timeout=timeout, errors="replace")
     except subprocess.TimeoutExpired:
@@ -257,7 +265,8 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
         type_k=type_k, type_v=type_v, flash_attn=flash_attn, extra_bufts=extra_bufts, log=parse_llama_log(res.stderr),
         rss_start=out["rss_start"], rss_after_load=out["rss_after_load"], rss_after_decode=out["rss_after_decode"],
         load_seconds=out["load_seconds"], prompt_tokens=out["prompt_tokens"], prompt_seconds=out["prompt_seconds"],
-        gen_tokens=out["gen_tokens"], gen_seconds=out["gen_seconds"], log_text=res.stderr,
+        gen_tokens=out["gen_tokens"], gen_seconds=out["gen_seconds"], page_out=bool(out.get("page_out")),
+        mapped_rss=int(out.get("mapped_rss", 0)), log_text=res.stderr,
     )
 
 
@@ -273,6 +282,46 @@ def _failure_line(stderr: str, returncode: int) -> str:
 def _rss() -> int:
     with open("/proc/self/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+MADV_PAGEOUT = 21  # linux/mman.h (Linux 5.4+): reclaim these pages now; clean file pages are simply dropped
+
+
+def _mapped_ranges(path: str) -> list[tuple[int, int]]:
+    """(start, end) of this process's mappings of `path` (/proc/self/maps)."""
+    real = os.path.realpath(path)
+    out = []
+    with open("/proc/self/maps") as fh:
+        for line in fh:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].strip() == real:
+                a, b = parts[0].split("-")
+                out.append((int(a, 16), int(b, 16)))
+    return out
+
+
+def _page_out(path: str) -> None:
+    """Evict the mapped pages of `path` from this process (they come back from the page cache or disk when touched)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for a, b in _mapped_ranges(path):
+        if libc.madvise(ctypes.c_void_p(a), ctypes.c_size_t(b - a), MADV_PAGEOUT) != 0:
+            raise OSError(ctypes.get_errno(), "madvise(MADV_PAGEOUT) failed")
+
+
+def _mapped_rss(path: str) -> int:
+    """Resident bytes of this process's mappings of `path` (/proc/self/smaps)."""
+    real = os.path.realpath(path)
+    total, inside = 0, False
+    with open("/proc/self/smaps") as fh:
+        for line in fh:
+            head = line.split(None, 1)[0]
+            if "-" in head and not head.endswith(":"):  # a mapping line: "start-end perms offset dev inode path"
+                inside = line.split(None, 5)[-1].strip() == real
+            elif inside and head == "Rss:":
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def _child(argv: list[str]) -> int:
@@ -292,6 +341,7 @@ def _child(argv: list[str]) -> int:
     ap.add_argument("--extra-bufts", action="store_true")
     ap.add_argument("--swa-full", action="store_true")
     ap.add_argument("--no-mmap", action="store_true")
+    ap.add_argument("--page-out", action="store_true")
     a = ap.parse_args(argv)
 
     rss_start = _rss()
@@ -343,6 +393,8 @@ def _child(argv: list[str]) -> int:
                 print("error: llama_decode failed on the prompt", file=sys.stderr)
                 return 2
         prompt_s = time.perf_counter() - t0
+    if a.page_out:
+        _page_out(a.model)
     if a.gen_tokens:
         tok = (llama_cpp.llama_token * 1)()
         t0 = time.perf_counter()
@@ -356,6 +408,7 @@ def _child(argv: list[str]) -> int:
     sys.stdout.write(json.dumps({
         "rss_start": rss_start, "rss_after_load": rss_load, "rss_after_decode": rss_decode, "load_seconds": load_s,
         "prompt_tokens": a.prompt_tokens, "prompt_seconds": prompt_s, "gen_tokens": a.gen_tokens, "gen_seconds": gen_s,
+        "page_out": a.page_out, "mapped_rss": _mapped_rss(a.model) if a.page_out else 0,
     }) + "\n")
     sys.stdout.flush()
     llama_cpp.llama_free(ctx)

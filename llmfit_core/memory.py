@@ -73,6 +73,30 @@ def repack_types(isa: list[str] | None = None, arch: str | None = None) -> tuple
         return REPACK_TYPES_X86_AVX512
     return REPACK_TYPES_X86_AVX2 if "avx2" in flags else ()
 
+@dataclass(frozen=True)
+class RunnerDefaults:
+    """What a llama.cpp front end uses when the caller sets nothing, for the settings that change memory."""
+
+    flash_attn: bool | None  # None = llama.cpp's auto: on where the backend supports it (llama-context.cpp)
+    n_batch: int
+    n_ubatch: int
+    swa_full: bool  # sliding-window layers keep the full context
+    n_ctx: int  # 0 = the model's trained context
+
+    def memory_kwargs(self) -> dict:
+        """The estimate_memory keyword arguments of these defaults."""
+        return {"flash_attn": self.flash_attn, "n_batch": self.n_batch, "n_ubatch": self.n_ubatch,
+                "swa_full": self.swa_full}
+
+
+# Sources (llama-cpp-python 0.3.36 and its vendored llama.cpp): common/common.h (llama-server, llama-cli: -c 0,
+# -b 2048, -ub 512, -fa auto, --swa-full off); llama_cpp/llama.py Llama.__init__ (n_ctx=512, n_batch=512,
+# n_ubatch=512, flash_attn=False, swa_full=None = the C API's llama_context_default_params: swa_full=true).
+RUNNER_DEFAULTS = {
+    "llama.cpp": RunnerDefaults(flash_attn=None, n_batch=2048, n_ubatch=512, swa_full=False, n_ctx=0),
+    "llama-cpp-python": RunnerDefaults(flash_attn=False, n_batch=512, n_ubatch=512, swa_full=True, n_ctx=512),
+}
+
 KV_PAD = 256  # llama-context.cpp: cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)
 MLX_KV_STEP = 256  # mlx_lm.models.cache.KVCache.step
 MLX_PREFILL_STEP = 2048  # mlx_lm.generate prefill_step_size
@@ -251,7 +275,9 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
                     (FA)    mask + T*4*(3*n_embd + n_q + 2*n_embd_kv)
     where n_ff_active is n_expert_used*expert_ffn for MoE layers and the mask covers the full cache
     (+ the SWA cache's mask for sliding-window models). With a quantized KV cache the allocator moves
-    one residual between the output and ffn stages depending on sizes: we take the upper envelope.
+    one residual between the output and ffn stages depending on sizes (see below). MoE graphs
+    (build_moe_ffn: [n_ff, n_expert_used, T] up/gate/swiglu, [n_embd, n_expert_used, T] down) and the
+    KQ scores without flash attention fit these stages to 0.1% (4 MoE shapes, 512-16k, FA on and off).
 
     GPU backends (not measurable on this machine; assumptions): CUDA/ROCm/Metal/Vulkan reserve the same
     graph with the same allocator (ggml-alloc), so the same stages are used for the device's compute
@@ -272,9 +298,10 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
         ff = spec.ffn_size or 4 * n_embd
     mbytes = 2 if flash_attn else 4
     extra_embd = 1 if spec.arch.startswith("gemma") else 0  # softcapping keeps one more tensor alive (no FA)
-    # A quantized KV cache changes ggml-alloc's reuse pattern in a size-dependent way (measured): the
-    # output stage may keep a third residual, the ffn stage one less, plus up to ~48 KiB. We take the upper
-    # envelope of both patterns: never under llama.cpp's figure, at most ~8% of the compute buffer over.
+    # A quantized KV cache changes ggml-alloc's reuse pattern (measured, CPU, 22 loads of 8 shapes, 512-16k,
+    # q8_0/q4_0, ubatch 256/512): the ffn stage keeps one residual less once the KQ mask is at least a residual's
+    # size (T*n_kv*2 >= T*n_embd*4), the output stage may keep a third residual, plus 34-100 KiB. We take 128 KiB
+    # and the third residual: never under llama.cpp's figure, at most ~6% over (the output-stage cases).
     qkv = quant_kv and flash_attn
     # attention-free (pure recurrent) graphs: no KQ mask, and the output stage keeps a third residual (measured
     # on mamba2: 9.50 MiB at T=512, vocab 4096, n_embd 256, whatever the context)
@@ -282,9 +309,10 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
     if no_attn:
         n_kv, n_kv_swa = 0, None
     mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
+    ffn_residuals = 3 if qkv and mask >= T * n_embd * 4 else 4
     stages = {
         "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (3 if qkv or not flash_attn or no_attn else 2),
-        "ffn": mask + T * 4 * (4 * n_embd + 3 * ff) + (48 * 1024 if qkv else 0),
+        "ffn": mask + T * 4 * (ffn_residuals * n_embd + 3 * ff) + (128 * 1024 if qkv else 0),
     }
     if flash_attn:
         stages["attn"] = mask + T * 4 * (3 * n_embd + n_q + 2 * n_kv_embd)
@@ -324,8 +352,8 @@ def expert_layer_bytes(spec: ModelSpec) -> list[int]:
     """Bytes of the routed-expert tensors (what --n-cpu-moe moves to RAM) of each repeating layer.
 
     The total is group_bytes["ffn_experts"] (the weights as stored); the split over the layers follows the
-    tensor list (the llama.cpp regex, matched with regex_search as llama-model-loader.cpp does; a what-if
-    quant keeps the original tensor types there, so only their proportions are used), else an even split
+    tensor list (the llama.cpp regex, matched with regex_search as llama-model-loader.cpp does; only their
+    proportions are used, the total being the stored bytes), else an even split
     over the MoE layers (the leading `n_dense_layers` have none). All zeros for a dense model.
     """
     n = max(int(spec.n_layers), 0)
@@ -484,6 +512,25 @@ def repack_reason(copy: int, mapped: int) -> str:
         return line + (f"; their mapped originals ({fmt_bytes(mapped)}, allocated) are clean page cache the kernel "
                        "can drop, so they are not counted as resident")
     return line + " in place of their originals"
+
+
+def python_defaults_note(spec: ModelSpec, mem: MemoryEstimate, **settings) -> str | None:
+    """When `mem` took llama.cpp's own defaults (flash attention auto = on, SWA cache capped): what llama-cpp-python's
+    Llama() needs at the same context with its defaults (flash attention off, full SWA cache), if it is more than 3%
+    more. `settings`: the other estimate_memory arguments `mem` was made with (cache types, n_seq, cpu_isa, ...)."""
+    if mem.backend == "mlx" or mem.cache_type_v.lower() not in ("f16", "f32", "bf16"):
+        return None  # MLX has no such defaults; a quantized V cache needs flash attention in both
+    py = RUNNER_DEFAULTS["llama-cpp-python"]
+    other = estimate_memory(spec, mem.backend, mem.context, cache_type_k=mem.cache_type_k, cache_type_v=mem.cache_type_v,
+                            **py.memory_kwargs(), **settings)
+    if other.total_bytes <= 1.03 * mem.total_bytes:
+        return None
+    what = [f"compute buffers {fmt_bytes(other.compute_bytes)} instead of {fmt_bytes(mem.compute_bytes)}"]
+    if other.kv_cache_bytes > mem.kv_cache_bytes:
+        what.append(f"KV cache {fmt_bytes(other.kv_cache_bytes)} (full-size sliding-window cache)")
+    return (f"llama-cpp-python's Llama() defaults (flash_attn=False, swa_full=True) need {fmt_bytes(other.total_bytes)} "
+            f"at {fmt_ctx(mem.context)}: {', '.join(what)}; this estimate takes llama.cpp's own (-fa auto = on"
+            f"{', SWA cache capped' if other.kv_cache_bytes > mem.kv_cache_bytes else ''}; --no-flash-attn to change)")
 
 
 def _recurrent_notes(spec: ModelSpec, rs_total: int) -> list[str]:

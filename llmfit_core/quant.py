@@ -595,6 +595,8 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
         gtypes = llamacpp_tensor_types(spec.tensors, base, _mix_context(spec))
         sizes = [tensor_nbytes(t, shape) for t, (_, shape, _) in zip(gtypes, spec.tensors)]
         names = [t.name for t in gtypes]
+        # the tensors as the file would store them: CPU weight repacking (memory.repack_split) follows their types
+        stored = [(n, s, t) for (n, s, _), t in zip(spec.tensors, names)]
         fmt = "gguf"
         note = f"weights re-computed as llama.cpp would store them as {q} (llama-quant.cpp mix, no imatrix)"
         if q.startswith("UD-"):
@@ -603,6 +605,7 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
         fact = quant_fact(base)
         sizes = [_other_tensor_bytes(fact, n, s, c) for n, s, c in spec.tensors]
         names = [q if quantizable(n, len(s)) else c for n, s, c in spec.tensors]
+        stored = spec.tensors  # no ggml type for these: the layout keeps the original types
         fmt = {"mlx": "mlx", "fp8": "safetensors"}.get(fact.family, "safetensors")
         note = f"weights re-computed as {q} at {fact.bits:.3f} bits per quantized weight"
     for (name, _, _), size, tname in zip(spec.tensors, sizes, names):
@@ -617,6 +620,7 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
     total = sum(groups.values())
     return dataclasses.replace(
         spec,
+        tensors=stored,
         quant=q,
         format=fmt,
         weight_bytes=total,

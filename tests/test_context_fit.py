@@ -158,3 +158,16 @@ def test_moe_expert_offload_is_held(hardware):
         s = rep.extra["context_settings"]
         assert s.cpu_moe
     assert rep.max_context is None or rep.max_context <= spec.max_context
+
+
+def test_llama_cpp_python_defaults_need_more():
+    """Llama()'s defaults (flash attention off, full sliding-window cache) leave less room for the context."""
+    from llmfit_core.memory import RUNNER_DEFAULTS
+
+    hw = resolve_hardware(cpu_box(2))
+    for shape in ("gemma2-0.3b", "llama-0.1b"):
+        spec = replace(shape_spec(shape), max_context=131072)
+        own = max_context(spec, hw, "cpu")
+        py = max_context(spec, hw, "cpu", **RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs())
+        assert own is not None and py is not None and py < own
+        assert _fits(spec, hw, "cpu", py, ContextSettings(flash_attn=False, swa_full=True, n_batch=512))

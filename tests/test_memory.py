@@ -147,7 +147,7 @@ def test_real_loads_match(tmp_path, shape, ctx, ctk, fa, quant):
     assert abs(rep.log.kv_k_mib[0] - full_k / MIB) <= 0.005 + 1e-9
     assert rep.log.kv_cells[0] == m.n_ctx
     assert abs(rep.log.kv_bytes - m.kv_cache_bytes) <= 0.005 * MIB * len(rep.log.kv_cells)
-    tol = 0.01 if ctk == "f16" else 0.09  # quantized KV: allocator reuse varies, we take the upper envelope
+    tol = 0.01 if ctk == "f16" else 0.06  # quantized KV: allocator reuse varies, we take the upper envelope
     assert -0.001 < (m.compute_bytes - rep.log.compute_bytes) / rep.log.compute_bytes < tol
     assert abs(rep.log.model_bytes - m.weights_bytes) <= 0.01 * MIB
     assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < 0.03
@@ -253,18 +253,179 @@ def test_parallel_sequences_recorded(fa, compute_mib):
     assert abs(m.compute_bytes / MIB - compute_mib) / compute_mib < 0.01
 
 
-# Recorded (CPU, q8_0 KV, flash attention): llama.cpp's compute buffer in MiB. The allocator's reuse
-# pattern flips with sizes; our figure must never be below it and at most 9% above.
-QUANT_KV_RECORDED = [
-    ("w", 768, 512, 25.2949), ("w", 2048, 512, 24.5449), ("w", 512, 128, 6.2847),
-    ("gemma2-tiny", 256, 512, 4.751), ("gemma2-tiny", 768, 512, 9.002), ("qwen3moe-tiny", 512, 512, 9.502),
+# Recorded (CPU, quantized KV, flash attention, llama-cpp-python 0.3.36): llama.cpp's compute buffer in MiB.
+# The ffn stage keeps one residual less once the KQ mask is a residual's size; the output stage may keep a
+# third one: our figure must never be below llama.cpp's and at most 6% above (1.5% where the ffn stage peaks).
+def _qkv_shape(name):
+    from llmfit_core.synth import SynthShape
+
+    return {"w": SynthShape("llama", 2, 1024, 16, 4, 64, 2816, 8192),
+            "a512": SynthShape("llama", 2, 512, 8, 2, 64, 1536, 8192, ctx_train=65536),
+            "a1024": SynthShape("llama", 2, 1024, 16, 4, 64, 2816, 8192, ctx_train=65536),
+            "a2048": SynthShape("llama", 2, 2048, 16, 4, 128, 5632, 4096, ctx_train=65536),
+            "m512": SynthShape("qwen3moe", 2, 512, 8, 2, 64, 1536, 4096, ctx_train=65536, qk_norm=True, n_experts=16,
+                               n_experts_used=4, expert_ff=512)}.get(name, name)
+
+
+QUANT_KV_RECORDED = [  # shape, n_ctx, n_ubatch, KV type, MiB
+    ("w", 768, 512, "q8_0", 25.2949), ("w", 2048, 512, "q8_0", 24.5449), ("w", 512, 128, "q8_0", 6.2847),
+    ("gemma2-tiny", 256, 512, "q8_0", 4.751), ("gemma2-tiny", 768, 512, "q8_0", 9.002),
+    ("qwen3moe-tiny", 512, 512, "q8_0", 9.502),
+    ("a512", 1024, 512, "q8_0", 19.0020), ("a512", 16384, 512, "q8_0", 28.0449), ("a512", 2048, 512, "q4_0", 19.0020),
+    ("a1024", 1024, 512, "q8_0", 25.5449), ("a1024", 4096, 512, "q8_0", 26.5449), ("a1024", 16384, 512, "q8_0", 38.5449),
+    ("a1024", 2048, 512, "q4_0", 24.5449), ("a1024", 4096, 256, "q8_0", 13.2881),
+    ("a2048", 1024, 512, "q8_0", 50.0918), ("a2048", 4096, 512, "q8_0", 49.0918), ("a2048", 2048, 512, "q4_0", 51.0918),
+    ("a2048", 4096, 256, "q8_0", 24.5850),
+    ("m512", 1024, 512, "q8_0", 16.1074), ("m512", 16384, 512, "q8_0", 31.1074), ("m512", 2048, 512, "q4_0", 17.1074),
+    ("m512", 4096, 256, "q8_0", 9.5693),
 ]
 
 
-@pytest.mark.parametrize("shape,ctx,ub,mib", QUANT_KV_RECORDED)
-def test_quantized_kv_compute_envelope(shape, ctx, ub, mib):
-    from llmfit_core.synth import SynthShape
+@pytest.mark.parametrize("shape,ctx,ub,kv,mib", QUANT_KV_RECORDED)
+def test_quantized_kv_compute_envelope(shape, ctx, ub, kv, mib):
+    m = estimate_memory(shape_spec(_qkv_shape(shape)), "cpu", ctx, n_ubatch=ub, cache_type_k=kv, cache_type_v=kv)
+    over = m.compute_bytes / MIB - mib
+    assert 0 <= over <= 0.06 * mib
+    if m.compute_stages["ffn"] >= m.compute_stages["output"]:
+        assert over <= 0.015 * mib
 
-    sh = SynthShape("llama", 2, 1024, 16, 4, 64, 2816, 8192) if shape == "w" else shape
-    m = estimate_memory(shape_spec(sh), "cpu", ctx, n_ubatch=ub, cache_type_k="q8_0", cache_type_v="q8_0")
-    assert 0 <= m.compute_bytes / MIB - mib <= 0.09 * mib
+
+_LLAMA_DEFAULTS_CHILD = """
+import sys, llama_cpp
+llama_cpp.Llama(sys.argv[1], n_ctx=int(sys.argv[2]), n_threads=1, verbose=True)
+"""
+
+
+@pytest.mark.slow
+def test_llama_cpp_python_defaults_on_a_moe_model_at_4k(tmp_path):
+    """Issue 12 item 11: a qwen3moe GGUF loaded by llama-cpp-python's Llama() at 4k context (its defaults: flash
+    attention off) allocates 4.8x the compute buffer of llama.cpp's own default (flash attention auto = on), which
+    is what `fit` assumes. The compute formula is right for both (to 1%); the fix names the runner's defaults
+    (RUNNER_DEFAULTS) and `fit` states what Llama()'s defaults need."""
+    import subprocess
+    import sys
+
+    import llmfit_core
+    from llmfit_core.llamacpp_runner import parse_llama_log
+    from llmfit_core.memory import RUNNER_DEFAULTS
+    from llmfit_core.readers.gguf import read_gguf
+    from llmfit_core.synth import write_synthetic_gguf
+
+    path = write_synthetic_gguf(tmp_path / "moe.gguf", "qwen3moe-tiny", quant="F16")
+    res = subprocess.run([sys.executable, "-c", _LLAMA_DEFAULTS_CHILD, str(path), "4096"], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-500:]
+    log = parse_llama_log(res.stderr)
+    assert log.flash_attn is False and log.n_ctx == 4096
+    spec = read_gguf(path)
+    py = estimate_memory(spec, "cpu", 4096, repack=False, **RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs())
+    assert abs(py.compute_bytes - log.compute_bytes) / log.compute_bytes < 0.01
+    assert abs(py.kv_cache_bytes - log.kv_bytes) <= 0.005 * MIB
+    own = estimate_memory(spec, "cpu", 4096, repack=False, **RUNNER_DEFAULTS["llama.cpp"].memory_kwargs())
+    assert log.compute_bytes > 4 * own.compute_bytes  # what `fit` showed alone before
+    rep = llmfit_core.fit(str(path), hardware="cpu-only-16gb", context=4096)
+    note = next(r for r in rep.reasons if r.startswith("llama-cpp-python's Llama() defaults"))
+    assert f"compute buffers {log.compute_bytes / MIB:.0f} MiB" in note
+
+
+def _header_only_gguf(path, spec, quant: str):
+    """A real GGUF header of `spec` stored as llama.cpp's quantizer stores `quant` (the llama-quant.cpp mix);
+    the tensor data is a hole (synth.finish_sparse_gguf): the path a downloaded file takes through the reader."""
+    import gguf
+
+    from llmfit_core.quant import MixContext, llamacpp_tensor_types
+    from llmfit_core.synth import finish_sparse_gguf
+
+    types = llamacpp_tensor_types(spec.tensors, quant, MixContext(spec.n_layers, spec.n_heads // spec.n_kv_heads,
+                                                                  spec.n_experts, arch=spec.arch))
+    w = gguf.GGUFWriter(str(path), spec.arch)
+    w.add_block_count(spec.n_layers)
+    w.add_context_length(spec.max_context)
+    w.add_embedding_length(spec.hidden_size)
+    w.add_feed_forward_length(spec.ffn_size)
+    w.add_head_count(spec.n_heads)
+    w.add_head_count_kv(spec.n_kv_heads)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_file_type(int(getattr(gguf.LlamaFileType, f"MOSTLY_{quant}")))
+    w.add_tokenizer_model("gpt2")
+    w.add_token_list([f"t{i}" for i in range(spec.vocab_size)])
+    finish_sparse_gguf(w, path, [(name, shape, t) for (name, shape, _), t in zip(spec.tensors, types)])
+    return path
+
+
+def _pi5_with_dotprod():
+    """The Raspberry Pi 5 (Cortex-A76: NEON + dotprod), on which llama.cpp repacks Q4_K and Q6_K weights."""
+    from llmfit_core.hardware.registry import resolve_hardware
+
+    hw = resolve_hardware("Raspberry Pi 5 8GB")
+    hw.cpu.isa = ["neon", "asimd", "dotprod"]
+    return hw
+
+
+def test_real_gguf_and_catalog_agree_on_a_pi5(tmp_path):
+    """Issue 12 item 2: a real Llama-3.1-8B Q4_K_M GGUF on an 8 GB Pi 5 runs (the catalog said so, the GGUF path
+    said "no-fit, 9.3 GiB": the CPU_REPACK copy was counted on top of its mapped original)."""
+    import llmfit_core
+    from llmfit_core.readers.gguf import read_gguf
+    from llmfit_core.resolve import resolve_model
+
+    hw = _pi5_with_dotprod()
+    catalog = llmfit_core.fit("llama-3.1-8b", hardware=hw, quant="Q4_K_M", offline=True)
+    path = _header_only_gguf(tmp_path / "Llama-3.1-8B-Q4_K_M.gguf", resolve_model("llama-3.1-8b", offline=True),
+                             "Q4_K_M")
+    real = llmfit_core.fit(str(path), hardware=hw)
+    assert real.model_ref and read_gguf(path).exact
+    d = real.to_dict()["memory"]
+    assert real.verdict == catalog.verdict == "runs", real.reasons
+    assert d["total_bytes"] < 6 * GIB
+    assert abs(d["total_bytes"] - catalog.memory.total_bytes) / catalog.memory.total_bytes < 0.02
+    # what llama.cpp allocates: the mapped file plus the repacked copy of nearly all of it
+    assert d["detail"]["repack_bytes"] > 4 * GIB
+    assert d["detail"]["allocated_bytes"] > d["total_bytes"] + 3.5 * GIB
+    assert any("clean page cache" in r for r in real.reasons)
+    # the what-if quant of the catalog stores the same tensor types, so llama.cpp's buffers agree too
+    cat_alloc = catalog.memory.detail["allocated_bytes"]
+    assert abs(d["detail"]["allocated_bytes"] - cat_alloc) / cat_alloc < 0.02
+
+
+def test_70b_q4_k_m_never_above_its_q8_0(tmp_path):
+    import llmfit_core
+    from llmfit_core.resolve import resolve_model
+
+    spec = resolve_model("llama-3.1-70b", offline=True)
+    box = {"name": "avx2-box", "cpu": {"model": "x86", "cores": 16, "isa": ["avx2", "fma"], "mem_bandwidth_gbs": 80},
+           "memory": {"total_gb": 128, "available_gb": 120}, "gpus": []}
+    reps = {q: llmfit_core.fit(str(_header_only_gguf(tmp_path / f"70b-{q}.gguf", spec, q)), hardware=box)
+            for q in ("Q4_K_M", "Q8_0")}
+    assert reps["Q4_K_M"].memory.total_bytes < 0.6 * reps["Q8_0"].memory.total_bytes
+    # x86 AVX2 repacks Q4_K (allocated > resident), not Q8_0
+    assert reps["Q4_K_M"].memory.detail["allocated_bytes"] > reps["Q4_K_M"].memory.total_bytes + 30 * GIB
+    assert reps["Q8_0"].memory.detail["repack_bytes"] == 0
+
+
+@pytest.mark.slow
+def test_repacked_originals_leave_the_working_set(tmp_path):
+    """Real loads with CPU weight repacking: right after the load the RSS holds the mapped originals too (llama.cpp's
+    allocation), but once the file's pages are evicted (MADV_PAGEOUT) decoding brings back only what it uses: the
+    working set is our resident figure, not the allocated one, and the same as without repacking."""
+    from llmfit_core.llamacpp_runner import load_and_measure
+    from llmfit_core.readers.gguf import read_gguf
+    from llmfit_core.synth import write_synthetic_gguf
+
+    path = write_synthetic_gguf(tmp_path / "q.gguf", "llama-0.1b", quant="Q4_0", n_threads=2)
+    spec = read_gguf(path)
+    runs = {rp: load_and_measure(path, n_ctx=1024, n_threads=2, extra_bufts=rp, prompt_tokens=508, gen_tokens=4,
+                                 page_out=True) for rp in (True, False)}
+    rep = runs[True]
+    if not rep.log.repack_bytes:
+        pytest.skip("this CPU/build does not repack Q4_0 (no AVX2)")
+    m = estimate_memory(spec, "cpu", 1024, cpu_isa=["avx2"])
+    assert m.repack_mapped_bytes > 30 * MIB
+    assert abs(rep.log.total_bytes - m.allocated_bytes) / rep.log.total_bytes < 0.01
+    # never touched by a prompt whose only output is its last token: the reserve graph's logits for 512 outputs,
+    # token_embd rows of unused tokens
+    untouched = 512 * spec.vocab_size * 4 + m.input_bytes
+    assert rep.rss_after_load - rep.rss_start > m.resident_buffers_bytes - untouched + 0.8 * m.repack_mapped_bytes
+    assert rep.rss_growth <= m.resident_buffers_bytes  # what must stay resident: never above our figure ...
+    assert rep.rss_growth < m.allocated_bytes - 0.8 * m.repack_mapped_bytes  # ... and the originals stay out
+    assert abs(rep.rss_growth - runs[False].rss_growth) < 0.1 * runs[False].rss_growth

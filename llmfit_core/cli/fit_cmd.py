@@ -236,17 +236,18 @@ def print_report(report) -> None:
 
 def _max_context_text(report) -> str:
     """The report's max_context the way people say it, with the trained context beside it."""
-    from llmfit_core.memory import fmt_ctx
+    from llmfit_core.context_fit import context_text
 
     trained = getattr(report.spec, "max_context", 0) or 0
     if report.max_context is None:
         return "none (not even 512 tokens fit)"
-    return f"{fmt_ctx(report.max_context)} tokens" + (f" (trained {fmt_ctx(trained)})" if trained else " (trained: unknown)")
+    return f"{context_text(report.max_context)} tokens" + (f" (trained {context_text(trained)})" if trained
+                                                            else " (trained: unknown)")
 
 
 def print_context_table(report, as_json: bool = False) -> None:
     """`fit REF --max-context`: resident memory at 4k, 8k, ... up to the trained context, per KV cache type."""
-    from llmfit_core.context_fit import context_table
+    from llmfit_core.context_fit import context_table, context_text
     from llmfit_core.memory import fmt_bytes, fmt_ctx
 
     rows, best = context_table(report.spec, report.hardware, report.backend, report.extra.get("context_settings"))
@@ -268,7 +269,7 @@ def print_context_table(report, as_json: bool = False) -> None:
             out.append("n/a" if r.total_bytes is None else
                        styled(f"{fmt_bytes(r.total_bytes)} " + ("fits" if r.fits else "no-fit"), "green" if r.fits else "red"))
         table.append([fmt_ctx(c), *out])
-    table.append(["max", *[fmt_ctx(best[t].max_context) if best[t].max_context else "none" for t in types]])
+    table.append(["max", *[context_text(best[t].max_context) if best[t].max_context else "none" for t in types]])
     console = make_console()
     print_table([Col("context", right=True), *[Col(f"KV {t}", right=True) for t in types]], table,
                 title=f"{report.model_ref} · {report.quant or '?'} · {report.hardware_name} · {report.backend}",
