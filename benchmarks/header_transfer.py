@@ -26,12 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-import gguf  # noqa: E402
-
-from llmfit_core.quant import MixContext, llamacpp_tensor_types  # noqa: E402
 from llmfit_core.readers.gguf import read_gguf  # noqa: E402
 from llmfit_core.readers.hf_config import spec_from_config  # noqa: E402
-from llmfit_core.synth import finish_sparse_gguf  # noqa: E402
+from llmfit_core.synth import finish_sparse_gguf, header_gguf_writer  # noqa: E402
 
 CASES = {
     # name: (config, tokenizer model, vocab)
@@ -61,16 +58,7 @@ def _tokens(vocab: int, rng: random.Random) -> list[str]:
 
 def write_case(path: Path, config: dict, tok_model: str) -> int:
     spec = spec_from_config(dict(config, max_position_embeddings=32768, torch_dtype="bfloat16"), "x")
-    gq = max(1, spec.n_heads // spec.n_kv_heads)
-    types = llamacpp_tensor_types(spec.tensors, "Q4_K_M", MixContext(spec.n_layers, gq, spec.n_experts, arch=spec.arch))
-    w = gguf.GGUFWriter(str(path), spec.arch)
-    w.add_block_count(spec.n_layers)
-    w.add_context_length(spec.max_context)
-    w.add_embedding_length(spec.hidden_size)
-    w.add_feed_forward_length(spec.ffn_size)
-    w.add_head_count(spec.n_heads)
-    w.add_head_count_kv(spec.n_kv_heads)
-    w.add_file_type(int(gguf.LlamaFileType.MOSTLY_Q4_K_M))
+    w, tensors = header_gguf_writer(path, spec, "Q4_K_M")
     rng = random.Random(0)
     toks = _tokens(spec.vocab_size, rng)
     w.add_tokenizer_model(tok_model)
@@ -82,7 +70,7 @@ def write_case(path: Path, config: dict, tok_model: str) -> int:
         w.add_token_merges([toks[i] + " " + toks[i + 1] for i in range(spec.vocab_size - 300)])
     w.add_bos_token_id(1)
     w.add_chat_template("{% for message in messages %}{{ message['content'] }}{% endfor %}" * 60)
-    return finish_sparse_gguf(w, path, [(name, shape, t) for (name, shape, _), t in zip(spec.tensors, types)])
+    return finish_sparse_gguf(w, path, tensors)
 
 
 def serve(directory: Path):

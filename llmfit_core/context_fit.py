@@ -147,7 +147,7 @@ def _held(settings: ContextSettings, be: Backend, total_layers: int) -> str:
         parts.append(f"{settings.n_seq} sequences")
     if settings.cpu_moe:
         parts.append("expert offload" if settings.n_cpu_moe is None else f"--n-cpu-moe {settings.n_cpu_moe}")
-    elif settings.gpu_layers is not None and be.gpu:
+    elif settings.gpu_layers is not None and be.gpu and be.runtime == "llama.cpp":
         parts.append("every layer on the GPU" if settings.gpu_layers >= total_layers else
                      f"{settings.gpu_layers} GPU layers")
     return (", " + ", ".join(parts)) if parts else ""

@@ -366,6 +366,27 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
     )
 
 
+def header_gguf_writer(path: str | os.PathLike, spec: ModelSpec, quant: str):
+    """A GGUFWriter for a header-only copy of `spec` stored as llama.cpp's `quant` file type, with the architecture
+    keys llama.cpp and our reader need set, and the tensor list (name, ggml dims, type) the quantizer would write
+    (llama-quant.cpp mix). Add tokenizer keys, then `finish_sparse_gguf(writer, path, tensors)`."""
+    import gguf
+
+    from llmfit_core.quant import MixContext, llamacpp_tensor_types
+
+    types = llamacpp_tensor_types(spec.tensors, quant, MixContext(spec.n_layers, max(1, spec.n_heads // max(spec.n_kv_heads, 1)),
+                                                                  spec.n_experts, arch=spec.arch))
+    w = gguf.GGUFWriter(str(path), spec.arch)
+    w.add_block_count(spec.n_layers)
+    w.add_context_length(spec.max_context)
+    w.add_embedding_length(spec.hidden_size)
+    w.add_feed_forward_length(spec.ffn_size)
+    w.add_head_count(spec.n_heads)
+    w.add_head_count_kv(spec.n_kv_heads)
+    w.add_file_type(int(getattr(gguf.LlamaFileType, f"MOSTLY_{quant.upper()}")))
+    return w, [(name, shape, t) for (name, shape, _), t in zip(spec.tensors, types)]
+
+
 def finish_sparse_gguf(writer, path: str | os.PathLike, tensors) -> int:
     """Declare `tensors` on a GGUFWriter whose metadata is set, write a real header and zero tensor data.
 

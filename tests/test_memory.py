@@ -329,27 +329,15 @@ def test_llama_cpp_python_defaults_on_a_moe_model_at_4k(tmp_path):
 
 
 def _header_only_gguf(path, spec, quant: str):
-    """A real GGUF header of `spec` stored as llama.cpp's quantizer stores `quant` (the llama-quant.cpp mix);
-    the tensor data is a hole (synth.finish_sparse_gguf): the path a downloaded file takes through the reader."""
-    import gguf
+    """A real GGUF header of `spec` stored as llama.cpp's quantizer stores `quant`; the tensor data is a hole: the
+    path a downloaded file takes through the reader."""
+    from llmfit_core.synth import finish_sparse_gguf, header_gguf_writer
 
-    from llmfit_core.quant import MixContext, llamacpp_tensor_types
-    from llmfit_core.synth import finish_sparse_gguf
-
-    types = llamacpp_tensor_types(spec.tensors, quant, MixContext(spec.n_layers, spec.n_heads // spec.n_kv_heads,
-                                                                  spec.n_experts, arch=spec.arch))
-    w = gguf.GGUFWriter(str(path), spec.arch)
-    w.add_block_count(spec.n_layers)
-    w.add_context_length(spec.max_context)
-    w.add_embedding_length(spec.hidden_size)
-    w.add_feed_forward_length(spec.ffn_size)
-    w.add_head_count(spec.n_heads)
-    w.add_head_count_kv(spec.n_kv_heads)
+    w, tensors = header_gguf_writer(path, spec, quant)
     w.add_layer_norm_rms_eps(1e-5)
-    w.add_file_type(int(getattr(gguf.LlamaFileType, f"MOSTLY_{quant}")))
     w.add_tokenizer_model("gpt2")
     w.add_token_list([f"t{i}" for i in range(spec.vocab_size)])
-    finish_sparse_gguf(w, path, [(name, shape, t) for (name, shape, _), t in zip(spec.tensors, types)])
+    finish_sparse_gguf(w, path, tensors)
     return path
 
 
