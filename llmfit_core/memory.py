@@ -348,6 +348,23 @@ def _weights_split(spec: ModelSpec) -> tuple[list[int], int, int]:
 EXPERT_TENSOR_RE = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch|)exps")
 
 
+# figures computed from a tensor list (a few ms for hundreds of tensors): id(list) -> (the list, {key: figure}).
+# max_context asks ~10 times for the same model; the list itself is kept, so its id is not reused meanwhile.
+_TENSOR_LIST_CACHE: dict[int, tuple[object, dict]] = {}
+
+
+def _per_tensor_list(tensors, key: tuple, compute):
+    """compute() once per tensor list and key."""
+    hit = _TENSOR_LIST_CACHE.get(id(tensors))
+    if hit is None or hit[0] is not tensors:
+        if len(_TENSOR_LIST_CACHE) >= 64:
+            _TENSOR_LIST_CACHE.pop(next(iter(_TENSOR_LIST_CACHE)))
+        hit = _TENSOR_LIST_CACHE[id(tensors)] = (tensors, {})
+    if key not in hit[1]:
+        hit[1][key] = compute()
+    return hit[1][key]
+
+
 def expert_layer_bytes(spec: ModelSpec) -> list[int]:
     """Bytes of the routed-expert tensors (what --n-cpu-moe moves to RAM) of each repeating layer.
 
@@ -362,26 +379,9 @@ def expert_layer_bytes(spec: ModelSpec) -> list[int]:
         return out
     total = int((spec.group_bytes or {}).get("ffn_experts", 0))
     if spec.tensors:
-        from llmfit_core.quant import tensor_layer, tensor_nbytes
-
-        raw = [0] * n
-        for name, shape, tname in spec.tensors:
-            li = tensor_layer(name)
-            if li is not None and 0 <= li < n and EXPERT_TENSOR_RE.search(name):
-                try:
-                    raw[li] += tensor_nbytes(tname, shape)
-                except Exception:  # an odd tensor type: count its elements
-                    raw[li] += int(np.prod([int(d) for d in shape]))
-        if sum(raw) > 0:
-            if total <= 0:
-                return raw
-            acc, done = 0, 0
-            s = sum(raw)
-            for i in range(n):  # proportional split that sums exactly to the total
-                acc += raw[i]
-                cut = total * acc // s
-                out[i], done = cut - done, cut
-            return out
+        split = _per_tensor_list(spec.tensors, ("experts", n, total), lambda: _expert_split(spec, n, total))
+        if split is not None:
+            return list(split)
     moe = [i for i in range(n) if i >= int(spec.n_dense_layers or 0)] or list(range(n))
     if total <= 0:
         return out
@@ -389,6 +389,50 @@ def expert_layer_bytes(spec: ModelSpec) -> list[int]:
     for k, i in enumerate(moe):
         out[i] = per + (1 if k < rest else 0)
     return out
+
+
+def _expert_split(spec: ModelSpec, n: int, total: int) -> list[int] | None:
+    """expert_layer_bytes from the tensor list (None when it names no expert tensors)."""
+    from llmfit_core.quant import tensor_layer, tensor_nbytes
+
+    raw = [0] * n
+    for name, shape, tname in spec.tensors:
+        li = tensor_layer(name)
+        if li is not None and 0 <= li < n and EXPERT_TENSOR_RE.search(name):
+            try:
+                raw[li] += tensor_nbytes(tname, shape)
+            except Exception:  # an odd tensor type: count its elements
+                raw[li] += int(np.prod([int(d) for d in shape]))
+    s = sum(raw)
+    if s <= 0:
+        return None
+    if total <= 0:
+        return raw
+    out, acc, done = [0] * n, 0, 0
+    for i in range(n):  # proportional split that sums exactly to the total
+        acc += raw[i]
+        cut = total * acc // s
+        out[i], done = cut - done, cut
+    return out
+
+
+def _repack_from_tensors(tensors, types: tuple[str, ...], align: int) -> tuple[int, int]:
+    from llmfit_core.quant import tensor_nbytes
+
+    total, off, first, last = 0, 0, None, 0
+    for name, shape, tname in tensors:  # file order
+        nbytes = tensor_nbytes(tname, shape)
+        if len(shape) >= 2 and tname.upper() in types and not name.startswith("token_embd"):
+            total += nbytes
+        else:
+            first = off if first is None else first
+            last = off + nbytes
+        off = _pad(off + nbytes, align)
+    if total == 0:
+        return 0, 0
+    data = off
+    mapped = (last - first) if first is not None else 0
+    return total, (max(total - (data - mapped), 0) if data >= mapped else total)
 
 
 def repack_split(spec: ModelSpec, types: tuple[str, ...] | None = None) -> tuple[int, int]:
@@ -404,23 +448,9 @@ def repack_split(spec: ModelSpec, types: tuple[str, ...] | None = None) -> tuple
     """
     types = REPACK_TYPES_X86_AVX2 if types is None else types
     if spec.tensors:
-        from llmfit_core.quant import tensor_nbytes
-
         align = int(spec.metadata.get("alignment") or 32)
-        total, off, first, last = 0, 0, None, 0
-        for name, shape, tname in spec.tensors:  # file order
-            nbytes = tensor_nbytes(tname, shape)
-            if len(shape) >= 2 and tname.upper() in types and not name.startswith("token_embd"):
-                total += nbytes
-            else:
-                first = off if first is None else first
-                last = off + nbytes
-            off = _pad(off + nbytes, align)
-        if total == 0:
-            return 0, 0
-        data = off
-        mapped = (last - first) if first is not None else 0
-        return total, (max(total - (data - mapped), 0) if data >= mapped else total)
+        return _per_tensor_list(spec.tensors, ("repack", tuple(types), align),
+                                lambda: _repack_from_tensors(spec.tensors, tuple(types), align))
     q = (spec.quant or "").upper()
     main = q.split("_")[0] + ("_" + q.split("_")[1] if "_" in q else "")
     if q and (main in types or q[:4] in types):

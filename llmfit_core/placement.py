@@ -76,6 +76,8 @@ def _layer_device(n_layer: int, gpu_layers: int, splits: list[float]) -> list[in
     """Device index (-1 = CPU) of each of the n_layer + 1 layers, as llama.cpp assigns them."""
     i_gpu_start = max(n_layer + 1 - gpu_layers, 0)
     act = min(gpu_layers, n_layer + 1)
+    if len(splits) == 1 or act == 0:  # one GPU (the search of place() asks this many times)
+        return [-1] * i_gpu_start + [0 if act else -1] * (n_layer + 1 - i_gpu_start)
     out = []
     for il in range(n_layer + 1):
         if il < i_gpu_start or act == 0:
@@ -184,11 +186,7 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
         if fits_all(total_layers, False):
             gl = total_layers
         else:
-            gl = 0
-            for cand in range(total_layers, -1, -1):
-                if fits_all(cand, True):
-                    gl = cand
-                    break
+            gl = _most_layers(lambda cand: fits_all(cand, True), total_layers, monotone=len(gpus) == 1)
     else:
         gl = min(gpu_layers, total_layers)
     per, cpu, per_layers = _assign(spec, mem, gl, len(gpus), splits)
@@ -223,6 +221,37 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
         per_gpu_bytes=[int(p) for p in per], per_gpu=per_gpu, fits=fits, verdict=verdict,
         headroom_bytes=int(headroom), margin_bytes=int(ram_margin), ram_capacity_bytes=int(ram_avail), reasons=reasons,
     )
+
+
+def _most_layers(fits, n: int, monotone: bool) -> int:
+    """The largest count in [0, n] for which `fits` holds (0 when none). With one GPU its bytes only grow with the
+    layers it holds (a layer's weights and KV, then the output layer's compute peak), so a bisection finds it;
+    several GPUs re-split the layers at each count, so they are scanned from the top."""
+    if not monotone:
+        return next((c for c in range(n, -1, -1) if fits(c)), 0)
+    if fits(n):
+        return n
+    if not fits(0):
+        return 0
+    lo, hi = 0, n  # fits(lo), not fits(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def _fewest_layers(fits, n: int, monotone: bool) -> int:
+    """The smallest count in [1, n] for which `fits` holds (n when none). With one GPU, each layer whose experts move
+    to RAM frees at least what the prefill copy of the largest of them adds, so a bisection finds it."""
+    if not monotone:
+        return next((c for c in range(1, n + 1) if fits(c)), n)
+    if fits(1) or not fits(n):
+        return 1 if fits(1) else n
+    lo, hi = 1, n  # not fits(lo), fits(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if fits(mid) else (mid, hi)
+    return hi
 
 
 def expert_offload_unavailable(spec: ModelSpec, hardware, backend=None) -> str | None:
@@ -280,7 +309,7 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
         if fits_all(0, False):
             k = 0
         else:
-            k = next((c for c in range(1, n + 1) if fits_all(c, True)), n)
+            k = _fewest_layers(lambda c: fits_all(c, True), n, monotone=len(gpus) == 1)
     else:
         k = n_cpu_moe
     per, cpu, per_layers = _assign(spec, mem, total_layers, len(gpus), splits, k, experts)
