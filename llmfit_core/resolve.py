@@ -74,11 +74,12 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
 
         spec = resolve_catalog_ref(ref, quant)
         if spec is None:
+            hint = _closest_hint(ref)
             if remote_error is not None:
-                raise remote_error
+                raise type(remote_error)(f"{remote_error}, nor in the shipped catalog{hint}") from None
             raise ResolveError(
-                f"unknown model {ref!r}: not a local file, not handled by any source plugin, not in the catalog "
-                "(try `llmfit search WORD`)"
+                f"unknown model {ref!r}: not a local file, not handled by any source plugin, not in the catalog"
+                f"{hint or ' (try `llmfit search WORD`)'}"
             )
         if not quant and not file and runtime:
             spec = _bare_catalog_reference(ref, spec, runtime)
@@ -90,6 +91,15 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
     if not quant and not file and runtime:
         return bare_reference(spec, runtime)
     return apply_requested_quant(spec, quant, picked_by_source=True)
+
+
+def _closest_hint(ref: str) -> str:
+    """'; closest catalog names: ...' for an unknown reference, or '' when nothing is near."""
+    from llmfit_core.catalog import load_catalog
+    from llmfit_core.catalog.store import closest_ids
+
+    names = closest_ids(load_catalog(), ref)
+    return f" (closest catalog names: {', '.join(names)})" if names else ""
 
 
 def bare_reference(spec: ModelSpec, runtime: str) -> ModelSpec:

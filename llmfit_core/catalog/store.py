@@ -9,7 +9,9 @@ ones by id.
 
 from __future__ import annotations
 
+import difflib
 import gc
+import re
 import gzip
 import json
 import os
@@ -87,6 +89,35 @@ class Catalog:
             names = ", ".join(e.id for e in hits[:5])
             raise ResolveError(f"{ref!r} is ambiguous in the catalog: {names}{' ...' if len(hits) > 5 else ''}; use the full id")
         return hits[0] if hits else None
+
+
+_NAME_NOISE = re.compile(r"[^a-z0-9]+")
+
+
+def _squash(name: str) -> str:
+    """A name without case and separators, so `llama3.1-8b` and `Llama-3.1-8B` compare alike."""
+    return _NAME_NOISE.sub("", name.lower())
+
+
+def closest_ids(catalog: Catalog, ref: str, n: int = 3) -> list[str]:
+    """Up to `n` catalog ids nearest to an unknown `ref` (by the short name, case and separators ignored), models
+    before their quantized copies; for the one error line that names the closest valid choices."""
+    want = _squash(ref.rpartition("/")[2] if "/" in ref else ref)
+    if not want:
+        return []
+    shorts: dict[str, list[CatalogEntry]] = {}
+    for e in catalog.models:
+        shorts.setdefault(_squash(e.id.rpartition("/")[2]), []).append(e)
+    near = [k for k in shorts if want in k] if len(want) >= 4 else []
+    near.sort(key=lambda k: (len(k), k))
+    near += [k for k in difflib.get_close_matches(want, list(shorts), n=n, cutoff=0.75) if k not in near]
+    ids: list[str] = []
+    for k in near:
+        best = sorted(shorts[k], key=lambda e: (e.publisher != "first-party", bool(e.modified), e.id))[0]
+        ids.append(best.id)
+        if len(ids) == n:
+            break
+    return ids
 
 
 def shipped_path() -> Path:
