@@ -80,7 +80,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
              prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
              n_seq: int | None = None, calibrated: bool = True, cpu_moe: bool | None = None,
              n_cpu_moe: int | None = None, total_memory: bool = False, mmproj: str | None = None,
-             draft=None, depth=None) -> FitReport:
+             draft=None, depth=None, swa_full: bool = False, n_batch: int = 2048, n_ubatch: int = 512) -> FitReport:
     """Score a ModelSpec you already have (see `fit`).
 
     Memory: what is free now on this machine (RAM the OS calls available, VRAM the runner or driver reports
@@ -92,7 +92,9 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     VRAM, the faster predicted decode of layer offload and expert offload; True = expert offload (the fewest
     layers' experts in RAM that fit); False = layer offload only. `n_cpu_moe` = exactly that N (n_layers is
     llama.cpp's --cpu-moe). `depth`: tokens already in the context (llama-bench -d; "32k" ok) before the prompt:
-    prefill attends over them, decode reads their KV; the context reserved grows to hold them."""
+    prefill attends over them, decode reads their KV; the context reserved grows to hold them. `swa_full`,
+    `n_batch`, `n_ubatch`: llama.cpp's --swa-full / -b / -ub (llama-cpp-python's Llama() uses other defaults:
+    memory.RUNNER_DEFAULTS)."""
     from llmfit_core import memory, placement, runner_view, throughput
     from llmfit_core.hardware.registry import resolve_hardware
 
@@ -125,7 +127,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
 
         hw = companions.reserve(hw, comps, gpu_backend=be.gpu)
     mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
-                                 cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
+                                 cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch, swa_full=swa_full, n_batch=n_batch,
+                                 n_ubatch=n_ubatch)
     speed = {"prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens, "depth": depth,
              "flash_attn": bool(getattr(mem, "flash_attn", True))}
     plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, speed, gpu_layers, cpu_moe, n_cpu_moe)
@@ -140,6 +143,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     from llmfit_core.context_fit import context_fit
 
     ctx_settings = _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe)
+    ctx_settings.swa_full, ctx_settings.n_batch, ctx_settings.n_ubatch = swa_full, n_batch, n_ubatch
     ctx_fit = context_fit(spec, hw, be, ctx_settings)
     breakdown = _breakdown(mem, plc, comps)
     verdict = plc.verdict

@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # a 4-layer llama with a 64k trained context: the KV cache and (without flash attention) the KQ scores of the
 # compute buffer grow with n_ctx, so the context is what a small memory budget limits
 LONG = SynthShape("llama", 4, 256, 4, 2, 64, 768, 4096, ctx_train=65536)
+# the same with gemma2's sliding-window layers: Llama() keeps their KV at full size (swa_full), llama.cpp would not
+LONG_SWA = SynthShape("gemma2", 4, 256, 4, 2, 64, 768, 4096, ctx_train=65536, tied=True, sliding_window=256,
+                      swa_pattern=2)
 
 
 def _profile(total_gb: float, available_gb: float | None = None) -> dict:
@@ -59,7 +62,8 @@ def _load(path, mode: str, hardware: dict, **kwargs):
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("autopilot")
     return {"long": write_synthetic_gguf(d / "long-f16.gguf", LONG, "F16"),
-            "tiny": write_synthetic_gguf(d / "tiny-f16.gguf", "llama-tiny", "F16")}
+            "tiny": write_synthetic_gguf(d / "tiny-f16.gguf", "llama-tiny", "F16"),
+            "swa": write_synthetic_gguf(d / "swa-f16.gguf", LONG_SWA, "F16")}
 
 
 def test_auto_picks_the_largest_context_that_fits_and_llama_cpp_allocates_within_budget(models):
@@ -79,6 +83,18 @@ def test_auto_picks_the_largest_context_that_fits_and_llama_cpp_allocates_within
     assert not fit_spec(spec, hardware=hw, context=d["n_ctx"] + 256, backend="llama.cpp-cpu", flash_attn=False).fits
     lines = [ln for ln in err.splitlines() if ln.startswith("llmfit:")]
     assert len(lines) == 1 and f"n_ctx={d['n_ctx']} (chosen)" in lines[0]
+
+
+def test_auto_prices_llama_cpp_pythons_own_defaults_for_a_sliding_window_model(models):
+    """Llama() keeps sliding-window layers' KV at full size (swa_full) and batches 512: the choice must fit what it
+    really allocates, not llama.cpp's own defaults (a window-sized cache would overshoot the budget)."""
+    hw = _profile(0.6)
+    out, err = _load(models["swa"], "auto", hw)
+    d = out["decision"]
+    assert d["chosen"] == ["n_ctx"] and d["fits"] and out["n_ctx"] == d["n_ctx"]
+    log = parse_llama_log(err)
+    assert 0 < log.total_bytes <= d["budget_bytes"]
+    assert log.total_bytes <= d["predicted_total_bytes"] <= log.total_bytes * 1.25
 
 
 def test_auto_caps_at_the_trained_context_and_n_ctx_0_is_chosen_too(models):

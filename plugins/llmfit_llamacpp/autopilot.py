@@ -14,6 +14,7 @@ import inspect
 import os
 
 from llmfit_core.autopilot import LoadDecision, LoadGuard, patch_attr
+from llmfit_core.memory import RUNNER_DEFAULTS
 
 RUNNER = "llama-cpp-python"
 
@@ -21,7 +22,7 @@ RUNNER = "llama-cpp-python"
 def _init_defaults(init) -> dict:
     """Llama.__init__'s own defaults for the settings the decision reads."""
     params = inspect.signature(init).parameters
-    names = ("n_ctx", "n_gpu_layers", "flash_attn", "type_k", "type_v")
+    names = ("n_ctx", "n_gpu_layers", "flash_attn", "type_k", "type_v", "n_batch", "n_ubatch", "swa_full")
     return {n: params[n].default for n in names if n in params and params[n].default is not inspect.Parameter.empty}
 
 
@@ -32,6 +33,11 @@ def _cache_type(value) -> str:
     import gguf
 
     return gguf.GGMLQuantizationType(int(value)).name.lower()
+
+
+def _swa_full(value) -> bool:
+    """Llama(swa_full=None) leaves llama_context_default_params' swa_full (true): a full-size sliding-window cache."""
+    return RUNNER_DEFAULTS[RUNNER].swa_full if value is None else bool(value)
 
 
 def _hardware(guard: LoadGuard):
@@ -60,9 +66,13 @@ def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> t
     auto_ctx = guard.chooses and ("n_ctx" not in kwargs or n_ctx == 0)
     auto_ngl = guard.chooses and ngl == -1
     total_layers = spec.n_layers + 1
+    py = RUNNER_DEFAULTS["llama-cpp-python"]  # Llama()'s own: full-size SWA cache, -b 512 (not llama.cpp's)
+    n_batch = int(kwargs.get("n_batch", defaults.get("n_batch", py.n_batch)))
     held = dict(cache_type_k=_cache_type(kwargs.get("type_k", defaults.get("type_k"))),
                 cache_type_v=_cache_type(kwargs.get("type_v", defaults.get("type_v"))),
-                flash_attn=bool(kwargs.get("flash_attn", defaults.get("flash_attn", False))))
+                flash_attn=bool(kwargs.get("flash_attn", defaults.get("flash_attn", False))),
+                swa_full=_swa_full(kwargs.get("swa_full", defaults.get("swa_full"))),
+                n_batch=n_batch, n_ubatch=min(n_batch, int(kwargs.get("n_ubatch", defaults.get("n_ubatch", py.n_ubatch)))))
     fixed_layers = total_layers if ngl < 0 else min(ngl, total_layers)
     reasons: list[str] = []
     trained = int(spec.max_context or 0)
