@@ -367,7 +367,10 @@ def startup_env(hf_env, tmp_path, tiny_box):
     """An interpreter whose start-up runs the shipped llmfit_guard.pth (from a user site directory, the way
     site-packages runs it after `pip install`), pointed at the fake Hub; tiny_box makes Tiny-GGUF too big."""
     base = tmp_path / "userbase"
-    env = dict(hf_env["env"], PYTHONUSERBASE=str(base), LLMFIT_HARDWARE=tiny_box)
+    # this tree on sys.path: Python runs a user site's .pth files before site-packages' ones, so under an editable
+    # install (its finder is registered by a site-packages .pth) llmfit_core would not be importable yet
+    env = dict(hf_env["env"], PYTHONUSERBASE=str(base), LLMFIT_HARDWARE=tiny_box,
+               PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "plugins")]))
     for k in ("PYTHONNOUSERSITE", "LLMFIT_GUARD", "LLMFIT_BYPASS", "LLMFIT_FORCE", "LLMFIT_STRICT"):
         env.pop(k, None)
     site_dir = subprocess.run([sys.executable, "-c", "import site; print(site.getusersitepackages())"], env=env,
