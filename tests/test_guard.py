@@ -445,6 +445,20 @@ def test_startup_hook_is_cheap_and_never_breaks_startup(startup_env, tmp_path):
     assert line.startswith("llmfit: warning:") and "half-removed install" in line
 
 
+def test_startup_hook_waits_for_a_later_pth_that_makes_llmfit_importable(startup_env, fake_hub):
+    """A copy of the hook that runs before the package is importable (a user site's .pth runs before the editable
+    finder that a site-packages .pth registers) leaves the start to a later copy instead of failing the guard."""
+    env, script = startup_env
+    env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    site_dir = next(Path(env["PYTHONUSERBASE"]).rglob(PTH.name)).parent
+    (site_dir / "zz_path.pth").write_text(f"{REPO}\n{REPO / 'plugins'}\n")  # what a later finder would do
+    (site_dir / ("zzz_" + PTH.name)).write_bytes(PTH.read_bytes())
+    res = _run([sys.executable, script], dict(env, LLMFIT_GUARD="block"))
+    assert res.returncode == 3 and res.stdout == "", res.stderr
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("llmfit: fake-org/Tiny-GGUF does not fit"), line
+
+
 def test_startup_triggers_include_every_runner_the_autopilot_guards():
     from llmfit_core import autopilot, guard_startup
 
