@@ -142,8 +142,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
 
     from llmfit_core.context_fit import context_fit
 
-    ctx_settings = _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe)
-    ctx_settings.swa_full, ctx_settings.n_batch, ctx_settings.n_ubatch = swa_full, n_batch, n_ubatch
+    ctx_settings = _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe,
+                                     swa_full=swa_full, n_batch=n_batch, n_ubatch=n_ubatch)
     ctx_fit = context_fit(spec, hw, be, ctx_settings)
     breakdown = _breakdown(mem, plc, comps)
     verdict = plc.verdict
@@ -211,13 +211,14 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     )
 
 
-def _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe):
+def _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe, *, swa_full: bool,
+                      n_batch: int, n_ubatch: int):
     """The settings max_context holds: this report's, and its placement kind (expert offload stays expert
     offload; a model wholly on the GPU stays there, as llama.cpp's --fit shrinks the context before offloading)."""
     from llmfit_core.context_fit import ContextSettings
 
     settings = ContextSettings(cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
-                               gpu_layers=gpu_layers)
+                               gpu_layers=gpu_layers, swa_full=swa_full, n_batch=n_batch, n_ubatch=n_ubatch)
     if plc.n_cpu_moe:
         settings.cpu_moe, settings.n_cpu_moe, settings.gpu_layers = True, n_cpu_moe, None
     elif gpu_layers is None and be.gpu and hw.gpus and plc.gpu_layers >= plc.total_layers:

@@ -66,7 +66,7 @@ def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> t
     auto_ctx = guard.chooses and ("n_ctx" not in kwargs or n_ctx == 0)
     auto_ngl = guard.chooses and ngl == -1
     total_layers = spec.n_layers + 1
-    py = RUNNER_DEFAULTS["llama-cpp-python"]  # Llama()'s own: full-size SWA cache, -b 512 (not llama.cpp's)
+    py = RUNNER_DEFAULTS[RUNNER]  # Llama()'s own: full-size SWA cache, -b 512 (not llama.cpp's)
     n_batch = int(kwargs.get("n_batch", defaults.get("n_batch", py.n_batch)))
     held = dict(cache_type_k=_cache_type(kwargs.get("type_k", defaults.get("type_k"))),
                 cache_type_v=_cache_type(kwargs.get("type_v", defaults.get("type_v"))),
