@@ -14,6 +14,8 @@ from llmfit_core.errors import AuthRequiredError, OfflineError, RemoteError, Res
 from llmfit_core.model_spec import ModelSpec
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+# Ollama's library names: `name:tag` without an owner (llama3.1:8b, qwen3:30b-a3b, gpt-oss:20b)
+_OLLAMA_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._\-]*:[A-Za-z0-9][\w.\-]*$")
 
 
 def is_offline() -> bool:
@@ -99,7 +101,10 @@ def _closest_hint(ref: str) -> str:
     from llmfit_core.catalog.store import closest_ids
 
     names = closest_ids(load_catalog(), ref)
-    return f" (closest catalog names: {', '.join(names)})" if names else ""
+    ollama = f"an Ollama model? write ollama:{ref}" if _OLLAMA_NAME_RE.match(ref) else ""
+    catalog = f"closest catalog names: {', '.join(names)}" if names else ""
+    parts = [p for p in (ollama, catalog) if p]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def bare_reference(spec: ModelSpec, runtime: str) -> ModelSpec:

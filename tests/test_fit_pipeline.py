@@ -166,6 +166,9 @@ def test_unknown_model_and_bad_options():
     res = CliRunner().invoke(cli, ["fit", "no-such-model-anywhere-xyz", "--offline"])
     assert res.exit_code == 1
     assert "unknown model" in res.output
+    # an Ollama library name typed without its prefix: the error says how to ask for it
+    res = CliRunner().invoke(cli, ["fit", "llama3.1:8b", "--offline"])
+    assert res.exit_code == 1 and "write ollama:llama3.1:8b" in res.output
     res = CliRunner().invoke(cli, ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--offline", "--context", "lots"])
     assert res.exit_code == 1 and "token count" in res.output
     res = CliRunner().invoke(cli, ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--offline", "--backend", "abacus"])
