@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from llmfit_core.settings import RunSettings
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "fit"]
+__all__ = ["__version__", "RunSettings", "fit"]
 
 
 def fit(ref, hardware=None, quant=None, context=None, **kwargs):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from llmfit_core.backends import Backend, default_backend, format_note, get_backend
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
+from llmfit_core.settings import RunSettings
 
 DEFAULT_CONTEXT = 4096
 
@@ -27,26 +29,34 @@ def parse_count(value) -> int | None:
     return parse_tokens(str(value))
 
 
-def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=None, *, file: str | None = None,
-        offline: bool | None = None, stored: bool = False, **kwargs) -> FitReport:
+def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=None, *,
+        settings: RunSettings | None = None, file: str | None = None, offline: bool | None = None, stored: bool = False,
+        allow_context_extension: bool = False, **options) -> FitReport:
     """Predict memory, placement, speed, verdict and score for a model reference on a hardware profile.
 
     `hardware`: None (this machine), a device/profile name, a profile JSON path, or a HardwareProfile.
-    `allow_context_extension`: price a context above the model's trained length (RoPE scaling) instead of refusing.
-    A bare reference to unquantized weights means what the backend's users download (Q4_K_M GGUF, the publisher's
-    own GGUF quant, MLX 4-bit: defaults.py); `stored=True` prices the repo's files as they are (download checks).
-    Other keyword arguments: see `fit_spec`. Returns a FitReport whose `to_dict()` is the `fit --json` contract.
-    Impossible settings (settings_check) raise LlmfitError before the model is read.
+    `settings`: what the runner is asked (RunSettings: context, KV cache types, GPU layers, expert offload, ...).
+    `context` and any other RunSettings field may be given as keywords instead (`fit(ref, hw, context="8k",
+    cache_type="q8_0")`); given with `settings`, they override its fields.
+    `quant`, `file`, `offline`, `stored` pick the model: a bare reference to unquantized weights means what the
+    backend's users download (Q4_K_M GGUF, the publisher's own GGUF quant, MLX 4-bit: defaults.py); `stored=True`
+    prices the repo's files as they are (download checks). `allow_context_extension`: price a context above the
+    model's trained length (RoPE scaling) instead of refusing.
+    Returns a FitReport whose `to_dict()` is the `fit --json` contract. Impossible settings (settings_check)
+    raise LlmfitError before the model is read.
     """
     from llmfit_core import settings_check
     from llmfit_core.hardware.registry import resolve_hardware
 
-    allow_extension = bool(kwargs.pop("allow_context_extension", False))
+    if context is not None:
+        options["context"] = context
+    settings = RunSettings.build(settings, **options)
     hardware = resolve_hardware(hardware)
-    planned = settings_check.check_request(hardware, kwargs.get("backend"), quant, kwargs.get("cache_type"),
-                                           kwargs.get("cache_type_k"), kwargs.get("cache_type_v"), kwargs.get("flash_attn"))
-    if kwargs.get("backend"):
-        kwargs["backend"] = planned
+    ctk, ctv = settings.cache_type_k, settings.cache_type_v
+    planned = settings_check.check_request(hardware, settings.backend, quant, settings.cache_type, ctk, ctv,
+                                           settings.flash_attn)
+    if settings.backend:
+        settings = replace(settings, backend=planned)
     if isinstance(ref, ModelSpec):
         spec = ref
         if quant:
@@ -57,8 +67,8 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
         from llmfit_core.resolve import resolve_model
 
         spec = resolve_model(ref, quant=quant, file=file, offline=offline, runtime=None if stored else planned.runtime)
-    extension_note = settings_check.check_context(parse_count(context), spec, allow_extension)
-    report = fit_spec(spec, hardware=hardware, context=context, **kwargs)
+    extension_note = settings_check.check_context(parse_count(settings.context), spec, allow_context_extension)
+    report = fit_spec(spec, hardware=hardware, settings=settings)
     if extension_note:
         report.reasons.insert(0, extension_note)
     return report
@@ -75,13 +85,9 @@ def choose_backend(spec: ModelSpec, hw, backend: str | Backend | None) -> Backen
     return default_backend(hw)
 
 
-def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backend | None = None,
-             cache_type: str | None = None, cache_type_k: str | None = None, cache_type_v: str | None = None,
-             prompt_tokens=512, gen_tokens=128, gpu_layers: int | None = None, flash_attn: bool | None = None,
-             n_seq: int | None = None, calibrated: bool = True, cpu_moe: bool | None = None,
-             n_cpu_moe: int | None = None, total_memory: bool = False, mmproj: str | None = None,
-             draft=None, depth=None, swa_full: bool = False, n_batch: int = 2048, n_ubatch: int = 512) -> FitReport:
-    """Score a ModelSpec you already have (see `fit`).
+def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None, **options) -> FitReport:
+    """Score a ModelSpec you already have (see `fit`): `settings` what the runner is asked (RunSettings), or its
+    fields as keywords (`fit_spec(spec, hw, context=8192, cpu_moe=False)`; over `settings` when both are given).
 
     Memory: what is free now on this machine (RAM the OS calls available, VRAM the runner or driver reports
     free); `total_memory` plans for an idle machine instead (`fit --total`). Companions (llmfit_core.companions):
@@ -94,45 +100,34 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     llama.cpp's --cpu-moe). `depth`: tokens already in the context (llama-bench -d; "32k" ok) before the prompt:
     prefill attends over them, decode reads their KV; the context reserved grows to hold them. `swa_full`,
     `n_batch`, `n_ubatch`: llama.cpp's --swa-full / -b / -ub (llama-cpp-python's Llama() uses other defaults:
-    memory.RUNNER_DEFAULTS)."""
-    from llmfit_core import memory, placement, runner_view, throughput
+    settings.RUNNER_DEFAULTS). The report's `settings` are these with every default resolved."""
+    from llmfit_core import memory, runner_view
     from llmfit_core.hardware.registry import resolve_hardware
 
+    if settings is not None and not isinstance(settings, RunSettings):
+        raise TypeError(f"fit_spec's third argument is a RunSettings, got {settings!r} (the context is context=...)")
+    asked = RunSettings.build(settings, **options)
     hw = resolve_hardware(hardware)
-    if total_memory:
+    if asked.total_memory:
         hw = runner_view.for_idle_machine(hw)
-    be = choose_backend(spec, hw, backend)
+    be = choose_backend(spec, hw, asked.backend)
     hw, build_reasons = runner_view.for_runner(hw, be.runtime)  # the installed build's CPU kernels, not the CPU's
     runtime = dict(spec.metadata.get("runtime_defaults") or {})  # e.g. Ollama's num_ctx / parallel / kv type
-    ctx = parse_count(context) or parse_count(runtime.get("context")) or min(spec.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT)
-    prompt_tokens = parse_count(prompt_tokens) or 512
-    gen_tokens = parse_count(gen_tokens) or 128
-    depth = _depth(depth, spec, context, ctx, prompt_tokens, gen_tokens)
-    if depth and not parse_count(context):  # the context must hold what is already there plus this turn
-        ctx = max(ctx, depth + prompt_tokens + gen_tokens)
-    ctk = cache_type_k or cache_type or runtime.get("cache_type") or "f16"
-    ctv = cache_type_v or cache_type or runtime.get("cache_type") or "f16"
-    if n_seq is not None and (isinstance(n_seq, bool) or not isinstance(n_seq, int) or n_seq < 1):
-        from llmfit_core.errors import LlmfitError
+    run = _resolve(asked, spec, runtime)
+    ctx = run.context
+    ctk, ctv = run.cache_types()
 
-        raise LlmfitError(f"parallel sequences must be 1 or more (got {n_seq!r})")
-    n_seq = n_seq or int(runtime.get("n_seq") or 1)
-    if flash_attn is None and runtime.get("flash_attn") is not None:
-        flash_attn = bool(runtime.get("flash_attn"))
-
-    comps = _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft)
+    comps = _companions(spec, be, ctx, ctk, ctv, run.flash_attn, run.mmproj, run.draft)
     machine = hw
     if comps:
         from llmfit_core import companions
 
         hw = companions.reserve(hw, comps, gpu_backend=be.gpu)
-    mem = memory.estimate_memory(spec, be, ctx, cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
-                                 cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch, swa_full=swa_full, n_batch=n_batch,
-                                 n_ubatch=n_ubatch)
-    speed = {"prompt_tokens": prompt_tokens, "gen_tokens": gen_tokens, "depth": depth,
+    mem = memory.estimate_memory(spec, be, ctx, **run.memory_kwargs(), cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
+    speed = {"prompt_tokens": run.prompt_tokens, "gen_tokens": run.gen_tokens, "depth": run.depth,
              "flash_attn": bool(getattr(mem, "flash_attn", True))}
-    plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, speed, gpu_layers, cpu_moe, n_cpu_moe)
-    if calibrated:
+    plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, speed, run)
+    if run.calibrated:
         try:
             from llmfit_core.bench.calibration import apply_calibration
 
@@ -142,8 +137,7 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
 
     from llmfit_core.context_fit import context_fit
 
-    ctx_settings = _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe,
-                                     swa_full=swa_full, n_batch=n_batch, n_ubatch=n_ubatch)
+    ctx_settings = _context_settings(run, be, hw, plc)
     ctx_fit = context_fit(spec, hw, be, ctx_settings)
     breakdown = _breakdown(mem, plc, comps)
     verdict = plc.verdict
@@ -156,8 +150,8 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
     reasons += moe_reasons + build_reasons
-    if flash_attn is None and be.runtime == "llama.cpp" and not runtime:  # (Ollama sets its own defaults)
-        py_note = memory.python_defaults_note(spec, mem, n_seq=n_seq, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
+    if run.flash_attn is None and be.runtime == "llama.cpp" and not runtime:  # (Ollama sets its own defaults)
+        py_note = memory.python_defaults_note(spec, mem, n_seq=run.n_seq, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
         if py_note:
             reasons.append(py_note)
     reasons += [r for r in ctx_fit.reasons if r not in reasons]
@@ -200,10 +194,10 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
         decode_tok_s_range=tuple(tp.decode_range),
         prefill_tok_s_range=tuple(tp.prefill_range) if getattr(tp, "prefill_range", None) else None,
         reasons=reasons,
-        prompt_tokens=prompt_tokens,
-        gen_tokens=gen_tokens,
+        prompt_tokens=run.prompt_tokens,
+        gen_tokens=run.gen_tokens,
         max_context=ctx_fit.max_context,
-        depth=depth,
+        depth=run.depth,
         spec=spec,
         hardware=machine,
         extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv,
@@ -211,19 +205,36 @@ def fit_spec(spec: ModelSpec, hardware=None, context=None, backend: str | Backen
     )
 
 
-def _context_settings(be, hw, plc, ctk, ctv, flash_attn, n_seq, gpu_layers, n_cpu_moe, *, swa_full: bool,
-                      n_batch: int, n_ubatch: int):
-    """The settings max_context holds: this report's, and its placement kind (expert offload stays expert
-    offload; a model wholly on the GPU stays there, as llama.cpp's --fit shrinks the context before offloading)."""
-    from llmfit_core.context_fit import ContextSettings
+def _resolve(asked: RunSettings, spec: ModelSpec, runtime: dict) -> RunSettings:
+    """`asked` with every default made concrete: the context (the runner's, else min(trained, 4096), grown to hold
+    `depth` + this turn), token counts as ints, KV cache types, sequences and flash attention from the model's
+    runtime defaults (Ollama's), else llama.cpp's."""
+    prompt_tokens = parse_count(asked.prompt_tokens) or 512
+    gen_tokens = parse_count(asked.gen_tokens) or 128
+    ctx = (parse_count(asked.context) or parse_count(runtime.get("context"))
+           or min(spec.max_context or DEFAULT_CONTEXT, DEFAULT_CONTEXT))
+    depth = _depth(asked.depth, spec, asked.context, ctx, prompt_tokens, gen_tokens)
+    if depth and not parse_count(asked.context):  # the context must hold what is already there plus this turn
+        ctx = max(ctx, depth + prompt_tokens + gen_tokens)
+    kv_default = runtime.get("cache_type") or "f16"
+    flash_attn = asked.flash_attn
+    if flash_attn is None and runtime.get("flash_attn") is not None:
+        flash_attn = bool(runtime.get("flash_attn"))
+    return replace(asked, context=ctx, prompt_tokens=prompt_tokens, gen_tokens=gen_tokens, depth=depth,
+                   cache_type=None, cache_type_k=asked.cache_type_k or asked.cache_type or kv_default,
+                   cache_type_v=asked.cache_type_v or asked.cache_type or kv_default,
+                   n_seq=asked.n_seq or int(runtime.get("n_seq") or 1), flash_attn=flash_attn)
 
-    settings = ContextSettings(cache_type_k=ctk, cache_type_v=ctv, flash_attn=flash_attn, n_seq=n_seq,
-                               gpu_layers=gpu_layers, swa_full=swa_full, n_batch=n_batch, n_ubatch=n_ubatch)
+
+def _context_settings(run: RunSettings, be, hw, plc) -> RunSettings:
+    """The settings max_context holds: this report's, and its placement kind (expert offload stays expert
+    offload; a model wholly on the GPU stays there, as llama.cpp's --fit shrinks the context before offloading;
+    layer offload stays layer offload)."""
     if plc.n_cpu_moe:
-        settings.cpu_moe, settings.n_cpu_moe, settings.gpu_layers = True, n_cpu_moe, None
-    elif gpu_layers is None and be.gpu and hw.gpus and plc.gpu_layers >= plc.total_layers:
-        settings.gpu_layers = plc.total_layers
-    return settings
+        return replace(run, cpu_moe=True, gpu_layers=None)
+    if run.gpu_layers is None and be.gpu and hw.gpus and plc.gpu_layers >= plc.total_layers:
+        return replace(run, cpu_moe=False, n_cpu_moe=None, gpu_layers=plc.total_layers)
+    return replace(run, cpu_moe=False, n_cpu_moe=None)
 
 
 def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_tokens: int) -> int:
@@ -247,28 +258,28 @@ def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_to
     return n
 
 
-def _place_and_predict(spec, mem, hw, be, ctx, speed: dict, gpu_layers, cpu_moe, n_cpu_moe):
+def _place_and_predict(spec, mem, hw, be, ctx, speed: dict, run: RunSettings):
     """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick.
     `speed`: predict()'s prompt_tokens, gen_tokens, depth and flash_attn."""
     from llmfit_core import placement, throughput
     from llmfit_core.errors import LlmfitError
 
-    def run(plc):
+    def predicted(plc):
         return plc, throughput.predict(spec, hw, be, plc, ctx, **speed)
 
+    gpu_layers, cpu_moe, n_cpu_moe = run.gpu_layers, run.cpu_moe, run.n_cpu_moe
     if n_cpu_moe is not None and cpu_moe is False:
         raise LlmfitError("--n-cpu-moe and --no-cpu-moe contradict each other")
-    forced = n_cpu_moe is not None or cpu_moe is True
-    if forced:
+    if run.expert_offload:
         if gpu_layers is not None and gpu_layers < spec.n_layers + 1:
             raise LlmfitError("--cpu-moe / --n-cpu-moe put every layer on the GPU (-ngl 999): drop --gpu-layers")
-        plc, tp = run(placement.place_expert_offload(spec, mem, hw, be, n_cpu_moe=n_cpu_moe))
+        plc, tp = predicted(placement.place_expert_offload(spec, mem, hw, be, n_cpu_moe=n_cpu_moe))
         return plc, tp, []
-    layer = run(placement.place(spec, mem, hw, be, gpu_layers=gpu_layers))
+    layer = predicted(placement.place(spec, mem, hw, be, gpu_layers=gpu_layers))
     if (cpu_moe is False or gpu_layers is not None or layer[0].gpu_layers >= layer[0].total_layers
             or placement.expert_offload_unavailable(spec, hw, be)):
         return layer[0], layer[1], []
-    expert = run(placement.place_expert_offload(spec, mem, hw, be))
+    expert = predicted(placement.place_expert_offload(spec, mem, hw, be))
     (lp, lt), (ep, et) = layer, expert
     if ep.fits != lp.fits:
         pick_expert = ep.fits

@@ -11,33 +11,18 @@ says so). `context_table` gives the context-vs-memory rows of `llmfit fit REF --
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
 from llmfit_core.memory import KV_PAD, MemoryEstimate, estimate_memory, fmt_ctx
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.placement import Placement, place, place_expert_offload
+from llmfit_core.settings import RunSettings
 
 MIN_CONTEXT = 512  # below this a context is no use: max_context is None
 UNKNOWN_TRAINED_CAP = 4096  # the cap when the model's trained context is unknown (issue 13)
 TABLE_KV_TYPES = ("f16", "q8_0", "q4_0")  # the KV cache types `fit --max-context` compares
-
-
-@dataclass
-class ContextSettings:
-    """The settings held while the context varies (llama.cpp's names in brackets)."""
-
-    cache_type_k: str = "f16"  # --cache-type-k
-    cache_type_v: str = "f16"  # --cache-type-v
-    flash_attn: bool | None = None  # --flash-attn (None = the backend's default)
-    n_seq: int = 1  # --parallel
-    gpu_layers: int | None = None  # -ngl; None = as many as fit at each context, as `fit` places them
-    cpu_moe: bool = False  # MoE expert offload (-ngl 999 --n-cpu-moe N) instead of layer offload
-    n_cpu_moe: int | None = None  # that N; None = the fewest layers that fit at each context
-    swa_full: bool = False  # --swa-full (llama-cpp-python's Llama() default is True: memory.RUNNER_DEFAULTS)
-    n_batch: int = 2048  # -b
-    n_ubatch: int = 512  # -ub
 
 
 @dataclass
@@ -86,21 +71,20 @@ def context_cap(spec: ModelSpec) -> tuple[int, int | None]:
 
 
 def estimate_and_place(spec: ModelSpec, hardware, backend, context: int,
-                       settings: ContextSettings) -> tuple[MemoryEstimate, Placement]:
-    """The memory estimate and placement of `spec` at `context` with `settings` (one probe of the search)."""
+                       settings: RunSettings) -> tuple[MemoryEstimate, Placement]:
+    """The memory estimate and placement of `spec` at `context` with `settings` (one probe of the search; its
+    `context` is the argument's, and expert offload is held only when forced: `settings.expert_offload`)."""
     be = _backend(backend)
     hw = _hardware(hardware)
-    mem = estimate_memory(spec, be, context, cache_type_k=settings.cache_type_k, cache_type_v=settings.cache_type_v,
-                          flash_attn=settings.flash_attn, n_seq=settings.n_seq, swa_full=settings.swa_full,
-                          n_batch=settings.n_batch, n_ubatch=settings.n_ubatch, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
-    if settings.cpu_moe:
+    mem = estimate_memory(spec, be, context, **settings.memory_kwargs(), cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
+    if settings.expert_offload:
         return mem, place_expert_offload(spec, mem, hw, be, n_cpu_moe=settings.n_cpu_moe)
     return mem, place(spec, mem, hw, be, gpu_layers=settings.gpu_layers)
 
 
-def context_fit(spec: ModelSpec, hardware, backend=None, settings: ContextSettings | None = None) -> ContextFit:
+def context_fit(spec: ModelSpec, hardware, backend=None, settings: RunSettings | None = None) -> ContextFit:
     """The largest context (a multiple of 256, at most the trained context) that fits, with the reasons."""
-    settings = settings or ContextSettings()
+    settings = settings or RunSettings()
     be = _backend(backend)
     hw = _hardware(hardware)
     limit, trained = context_cap(spec)
@@ -137,15 +121,15 @@ def context_text(n: int) -> str:
     return fmt_ctx(n) if n % 1024 == 0 else f"{n:,}"
 
 
-def _held(settings: ContextSettings, be: Backend, total_layers: int) -> str:
+def _held(settings: RunSettings, be: Backend, total_layers: int) -> str:
     """What the search held fixed, for the reason line."""
     parts = []
     if be.runtime == "llama.cpp":
-        k, v = settings.cache_type_k, settings.cache_type_v
+        k, v = settings.cache_types()
         parts.append(f"{k} KV" if k == v else f"{k}/{v} KV")
-    if settings.n_seq > 1:
+    if (settings.n_seq or 1) > 1:
         parts.append(f"{settings.n_seq} sequences")
-    if settings.cpu_moe:
+    if settings.expert_offload:
         parts.append("expert offload" if settings.n_cpu_moe is None else f"--n-cpu-moe {settings.n_cpu_moe}")
     elif settings.gpu_layers is not None and be.gpu and be.runtime == "llama.cpp":
         parts.append("every layer on the GPU" if settings.gpu_layers >= total_layers else
@@ -162,8 +146,8 @@ def max_context(spec: ModelSpec, hardware, backend=None, *, cache_type_k: str = 
     when not even 512 tokens fit. `gpu_layers` None = as many layers as fit at each context (like `fit`);
     `cpu_moe` = MoE expert offload with `n_cpu_moe` layers' experts in RAM (None = the fewest that fit).
     The defaults are llama.cpp's own (flash attention auto); for llama-cpp-python's Llama() pass its defaults,
-    `**memory.RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs()` (flash_attn=False, swa_full=True, n_batch=512)."""
-    settings = ContextSettings(cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
+    `**settings.RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs()` (flash_attn=False, swa_full=True, n_batch=512)."""
+    settings = RunSettings(cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
                                n_seq=n_seq, gpu_layers=gpu_layers, cpu_moe=cpu_moe, n_cpu_moe=n_cpu_moe,
                                swa_full=swa_full, n_batch=n_batch, n_ubatch=n_ubatch)
     return context_fit(spec, hardware, backend, settings).max_context
@@ -178,13 +162,13 @@ def table_contexts(limit: int) -> list[int]:
     return out + [limit]
 
 
-def context_table(spec: ModelSpec, hardware, backend=None, settings: ContextSettings | None = None,
+def context_table(spec: ModelSpec, hardware, backend=None, settings: RunSettings | None = None,
                   cache_types: tuple[str, ...] = TABLE_KV_TYPES) -> tuple[list[ContextRow], dict[str, ContextFit]]:
     """Rows (context x KV cache type: resident total and fits) and the max context per KV type.
 
     K and V use the same type. MLX has one fp16 cache: one column, named "f16".
     """
-    settings = settings or ContextSettings()
+    settings = settings or RunSettings()
     be = _backend(backend)
     hw = _hardware(hardware)
     limit, _ = context_cap(spec)
@@ -192,7 +176,7 @@ def context_table(spec: ModelSpec, hardware, backend=None, settings: ContextSett
     rows: list[ContextRow] = []
     best: dict[str, ContextFit] = {}
     for t in types:
-        s = ContextSettings(**{**settings.__dict__, "cache_type_k": t, "cache_type_v": t})
+        s = replace(settings, cache_type=None, cache_type_k=t, cache_type_v=t)
         try:
             best[t] = context_fit(spec, hw, be, s)
         except LlmfitError as exc:  # e.g. a quantized V cache without flash attention

@@ -40,6 +40,7 @@ from llmfit_core.errors import LlmfitError, UnknownQuantizationError
 from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.recurrent import state_layer_bytes
+from llmfit_core.settings import RUNNER_DEFAULTS
 
 MIB = 1024**2
 GIB = 1024**3
@@ -73,29 +74,6 @@ def repack_types(isa: list[str] | None = None, arch: str | None = None) -> tuple
         return REPACK_TYPES_X86_AVX512
     return REPACK_TYPES_X86_AVX2 if "avx2" in flags else ()
 
-@dataclass(frozen=True)
-class RunnerDefaults:
-    """What a llama.cpp front end uses when the caller sets nothing, for the settings that change memory."""
-
-    flash_attn: bool | None  # None = llama.cpp's auto: on where the backend supports it (llama-context.cpp)
-    n_batch: int
-    n_ubatch: int
-    swa_full: bool  # sliding-window layers keep the full context
-    n_ctx: int  # 0 = the model's trained context
-
-    def memory_kwargs(self) -> dict:
-        """The estimate_memory keyword arguments of these defaults."""
-        return {"flash_attn": self.flash_attn, "n_batch": self.n_batch, "n_ubatch": self.n_ubatch,
-                "swa_full": self.swa_full}
-
-
-# Sources (llama-cpp-python 0.3.36 and its vendored llama.cpp): common/common.h (llama-server, llama-cli: -c 0,
-# -b 2048, -ub 512, -fa auto, --swa-full off); llama_cpp/llama.py Llama.__init__ (n_ctx=512, n_batch=512,
-# n_ubatch=512, flash_attn=False, swa_full=None = the C API's llama_context_default_params: swa_full=true).
-RUNNER_DEFAULTS = {
-    "llama.cpp": RunnerDefaults(flash_attn=None, n_batch=2048, n_ubatch=512, swa_full=False, n_ctx=0),
-    "llama-cpp-python": RunnerDefaults(flash_attn=False, n_batch=512, n_ubatch=512, swa_full=True, n_ctx=512),
-}
 
 KV_PAD = 256  # llama-context.cpp: cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)
 MLX_KV_STEP = 256  # mlx_lm.models.cache.KVCache.step
@@ -551,8 +529,8 @@ def python_defaults_note(spec: ModelSpec, mem: MemoryEstimate, **settings) -> st
     if mem.backend == "mlx" or mem.cache_type_v.lower() not in ("f16", "f32", "bf16"):
         return None  # MLX has no such defaults; a quantized V cache needs flash attention in both
     py = RUNNER_DEFAULTS["llama-cpp-python"]
-    other = estimate_memory(spec, mem.backend, mem.context, cache_type_k=mem.cache_type_k, cache_type_v=mem.cache_type_v,
-                            **py.memory_kwargs(), **settings)
+    other = estimate_memory(spec, mem.backend, mem.context, **{**py.memory_kwargs(), "cache_type_k": mem.cache_type_k,
+                                                               "cache_type_v": mem.cache_type_v, **settings})
     if other.total_bytes <= 1.03 * mem.total_bytes:
         return None
     what = [f"compute buffers {fmt_bytes(other.compute_bytes)} instead of {fmt_bytes(mem.compute_bytes)}"]

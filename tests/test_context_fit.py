@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 import llmfit_core
 from llmfit_core.cli.main import cli
-from llmfit_core.context_fit import (ContextSettings, context_fit, context_table, estimate_and_place, max_context,
-                                     table_contexts)
+from llmfit_core.context_fit import context_fit, context_table, estimate_and_place, max_context, table_contexts
 from llmfit_core.hardware.registry import resolve_hardware
+from llmfit_core.settings import RunSettings
 from llmfit_core.synth import shape_spec
 
 GIB = 1024**3
@@ -32,7 +32,7 @@ def gpu_box(vram_gb: float, ram_gb: float = 64) -> dict:
 
 
 def _fits(spec, hw, backend, ctx, s=None) -> bool:
-    return estimate_and_place(spec, hw, backend, ctx, s or ContextSettings())[1].fits
+    return estimate_and_place(spec, hw, backend, ctx, s or RunSettings())[1].fits
 
 
 @settings(max_examples=25, deadline=None)
@@ -144,7 +144,7 @@ def test_table_contexts():
 
 def test_quantized_v_without_flash_attention_is_marked_not_a_crash():
     rows, best = context_table(shape_spec("llama-tiny"), resolve_hardware(cpu_box(16)), "cpu",
-                               ContextSettings(flash_attn=False))
+                               RunSettings(flash_attn=False))
     assert best["f16"].max_context == 4096
     assert best["q8_0"].max_context is None and "flash attention" in best["q8_0"].reasons[0]
     assert all(r.total_bytes is None for r in rows if r.cache_type == "q8_0")
@@ -170,4 +170,4 @@ def test_llama_cpp_python_defaults_need_more():
         own = max_context(spec, hw, "cpu")
         py = max_context(spec, hw, "cpu", **RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs())
         assert own is not None and py is not None and py < own
-        assert _fits(spec, hw, "cpu", py, ContextSettings(flash_attn=False, swa_full=True, n_batch=512))
+        assert _fits(spec, hw, "cpu", py, RunSettings(flash_attn=False, swa_full=True, n_batch=512))

@@ -9,19 +9,21 @@ import click
 
 from llmfit_core.cli.common import (Col, PairTable, friendly_errors, hardware_option, json_option, make_console,
                                    print_bullet, print_pairs, print_table, styled)
+from llmfit_core.errors import LlmfitError
+from llmfit_core.settings import RunSettings, did_you_mean
 
 VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "bold yellow", "no-fit": "bold red"}
 
-# CLI option name -> fit() keyword; also the keys a --batch line may use (with '-' or '_').
-FIT_KEYS = {
-    "quant": "quant", "file": "file", "context": "context", "hardware": "hardware", "backend": "backend",
-    "cache_type": "cache_type", "cache_type_k": "cache_type_k", "cache_type_v": "cache_type_v",
-    "prompt_tokens": "prompt_tokens", "gen_tokens": "gen_tokens", "gpu_layers": "gpu_layers",
-    "flash_attn": "flash_attn", "parallel": "n_seq", "offline": "offline", "cpu_moe": "cpu_moe", "n_cpu_moe": "n_cpu_moe",
-    "allow_context_extension": "allow_context_extension",
-    "total": "total_memory", "mmproj": "mmproj", "draft": "draft",
-    "depth": "depth",
+# The options of `fit` / `check`, also the keys a --batch line may use (with '-' or '_'), in two kinds:
+# CLI option name -> RunSettings field (what the runner is asked) ...
+SETTINGS_KEYS = {
+    "context": "context", "backend": "backend", "cache_type": "cache_type", "cache_type_k": "cache_type_k",
+    "cache_type_v": "cache_type_v", "prompt_tokens": "prompt_tokens", "gen_tokens": "gen_tokens", "depth": "depth",
+    "gpu_layers": "gpu_layers", "flash_attn": "flash_attn", "parallel": "n_seq", "cpu_moe": "cpu_moe",
+    "n_cpu_moe": "n_cpu_moe", "total": "total_memory", "mmproj": "mmproj", "draft": "draft",
 }
+# ... and the fit() keywords that pick the model and the machine.
+MODEL_KEYS = ("quant", "file", "hardware", "offline", "allow_context_extension")
 
 
 def fit_options(fn):
@@ -63,8 +65,22 @@ def fit_options(fn):
     return fn
 
 
-def _kwargs(params: dict) -> dict:
-    return {FIT_KEYS[k]: v for k, v in params.items() if k in FIT_KEYS and v is not None}
+def split_options(options: dict, base: RunSettings | None = None) -> tuple[RunSettings, dict]:
+    """(RunSettings, fit() keywords) of CLI options or a --batch line's keys (unset = None: left out); `base` the
+    settings they go over. An unknown key is an error naming the closest valid one."""
+    fields, model = {}, {}
+    for key, value in options.items():
+        name = key.replace("-", "_")
+        if name not in SETTINGS_KEYS and name not in MODEL_KEYS:
+            valid = [*SETTINGS_KEYS, *MODEL_KEYS]
+            raise LlmfitError(f"unknown key {key!r}{did_you_mean(name, valid, '-' if '-' in key else '_')}")
+        if value is None:
+            continue
+        if name in SETTINGS_KEYS:
+            fields[SETTINGS_KEYS[name]] = value
+        else:
+            model[name] = value
+    return RunSettings.build(base, **fields), model
 
 
 def register(cli) -> None:
@@ -82,16 +98,15 @@ def register(cli) -> None:
 
         REF: a local GGUF / model dir / config.json, org/name[:QUANT], ollama:NAME[:TAG], or a catalog name.
         """
-        from llmfit_core.errors import LlmfitError
-
+        settings, model = split_options(params)
         if batch:
-            run_batch(batch, defaults=_kwargs(params))
+            run_batch(batch, settings, model)
             return
         if not ref:
             raise LlmfitError("missing model reference (or use --batch FILE)")
         from llmfit_core.api import fit
 
-        report = fit(ref, **_kwargs(params))
+        report = fit(ref, settings=settings, **model)
         if context_table:
             print_context_table(report, as_json)
         elif as_json:
@@ -114,7 +129,8 @@ def register(cli) -> None:
         """
         from llmfit_core.api import fit
 
-        report = fit(ref, **_kwargs(params))
+        settings, model = split_options(params)
+        report = fit(ref, settings=settings, **model)
         if as_json:
             click.echo(json.dumps(report.to_dict(), indent=2))
         else:
@@ -138,8 +154,6 @@ MAX_BATCH_LINE = 1 << 20
 
 def _bounded_lines(stream, limit: int = MAX_BATCH_LINE):
     """(line number, line) pairs; a line longer than `limit` (`--batch /dev/zero`) is an error, not a memory hog."""
-    from llmfit_core.errors import LlmfitError
-
     lineno = 0
     while True:
         line = stream.readline(limit + 1)
@@ -151,10 +165,10 @@ def _bounded_lines(stream, limit: int = MAX_BATCH_LINE):
         yield lineno, line
 
 
-def run_batch(path: str, defaults: dict) -> None:
-    """One JSON query per input line → one JSON report (or an `error` object) per output line, in order."""
+def run_batch(path: str, settings: RunSettings, model: dict) -> None:
+    """One JSON query per input line → one JSON report (or an `error` object) per output line, in order.
+    A line's keys go over the command line's `settings` and model options (`model`: fit() keywords)."""
     from llmfit_core.api import fit
-    from llmfit_core.errors import LlmfitError
 
     try:
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
@@ -170,21 +184,15 @@ def run_batch(path: str, defaults: dict) -> None:
                 query = json.loads(line)
                 if not isinstance(query, dict) or not isinstance(query.get("ref"), str):
                     raise LlmfitError("each line must be a JSON object with a string 'ref'")
-                opts = dict(defaults)
-                for key, value in query.items():
-                    k = key.replace("-", "_")
-                    if k == "ref":
-                        continue
-                    if k not in FIT_KEYS:
-                        raise LlmfitError(f"unknown key {key!r}")
-                    opts[FIT_KEYS[k]] = value
+                line_settings, line_model = split_options({k: v for k, v in query.items() if k != "ref"}, settings)
+                opts = {**model, **line_model}
                 hw_key = json.dumps(opts.get("hardware"), sort_keys=True, default=str)
                 if hw_key not in hw_cache:
                     from llmfit_core.hardware.registry import resolve_hardware
 
                     hw_cache[hw_key] = resolve_hardware(opts.get("hardware"))
                 opts["hardware"] = hw_cache[hw_key]
-                out = fit(query["ref"], **opts).to_dict()
+                out = fit(query["ref"], settings=line_settings, **opts).to_dict()
             except json.JSONDecodeError as exc:
                 out = {"error": {"type": "InvalidJSON", "message": f"line {lineno}: {exc.msg}"}}
             except LlmfitError as exc:

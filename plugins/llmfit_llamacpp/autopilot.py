@@ -53,8 +53,9 @@ def _hardware(guard: LoadGuard):
 def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> tuple[LoadDecision, dict]:
     """(the decision for this load, the keyword arguments auto mode changes)."""
     from llmfit_core.api import fit_spec
-    from llmfit_core.context_fit import ContextSettings, context_fit
+    from llmfit_core.context_fit import context_fit
     from llmfit_core.readers.gguf import read_gguf
+    from llmfit_core.settings import RunSettings
 
     from . import detect_build
 
@@ -86,7 +87,7 @@ def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> t
     if auto_ctx:
         tries = [total_layers, None] if auto_ngl and on_gpu else [layers]  # all layers on the GPU first
         for gl in tries:
-            cf = context_fit(spec, hw, probe.backend, ContextSettings(gpu_layers=gl, **held))
+            cf = context_fit(spec, hw, probe.backend, RunSettings(gpu_layers=gl, **held))
             if cf.max_context is not None:
                 break
         reasons += cf.reasons

@@ -8,7 +8,8 @@ large for the card silently moves layers to the CPU. The shim prints this one li
 from __future__ import annotations
 
 from llmfit_core.api import fit
-from llmfit_core.context_fit import ContextSettings, context_fit
+from llmfit_core.context_fit import context_fit
+from llmfit_core.settings import RunSettings
 
 
 def run_notice(ref: str, hardware=None) -> tuple[str, bool]:
@@ -22,14 +23,14 @@ def run_notice(ref: str, hardware=None) -> tuple[str, bool]:
     per_request = rep.context // n_seq
     where = defaults.get("context_from", "Ollama's default")
     line = f"{ref[len('ollama:'):] if ref.startswith('ollama:') else ref}: Ollama will use context {per_request} ({where})"
-    best = context_fit(rep.spec, rep.hardware, rep.backend, ContextSettings(**held)).max_context
+    best = context_fit(rep.spec, rep.hardware, rep.backend, RunSettings(**held)).max_context
     line += (f"; the largest that fits here is {best // n_seq}" if best else "; not even 512 tokens fit here")
     warn = not rep.fits
     gpu = rep.backend != "llama.cpp-cpu" and rep.hardware.gpus and not rep.hardware.unified_memory
     if gpu and rep.gpu_layers < rep.total_layers:
         warn = True
         on_gpu = context_fit(rep.spec, rep.hardware, rep.backend,
-                             ContextSettings(gpu_layers=rep.total_layers, **held)).max_context
+                             RunSettings(gpu_layers=rep.total_layers, **held)).max_context
         line += (f"; at {per_request} only {rep.gpu_layers} of {rep.total_layers} layers fit in VRAM, the rest run on "
                  "the CPU (slower)")
         line += (f"; every layer stays on the GPU up to context {on_gpu // n_seq} (/set parameter num_ctx "
