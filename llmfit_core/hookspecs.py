@@ -70,7 +70,16 @@ def llmfit_before_download(ref: str, report, options: dict):
 
 @hookspec
 def llmfit_register_commands(cli):
-    """Add subcommands to the `llmfit` click group `cli`."""
+    """Add subcommands to the `llmfit` command.
+
+    :param cli: the `llmfit` click group (`llmfit_core.cli.main.LazyGroup`). Prefer
+        `cli.add_lazy_command(name, "package.module:attribute", short_help)`: `llmfit --help` lists the
+        command from `short_help` and its module is imported only when it runs (start-up time), e.g.
+        `cli.add_lazy_command("hf", "llmfit_hf.cli:hf_group", "Hugging Face Hub: ...")`. `cli.add_command(cmd)`
+        works too. A name that is already a command is not replaced.
+        Called only when `llmfit` lists its commands or is given a name that is not built in.
+    :return: ignored.
+    """
 
 
 @hookspec

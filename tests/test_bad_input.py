@@ -1,7 +1,7 @@
 """Bad input at every user-facing entry point: one clear stderr line, a non-zero exit, no traceback, bounded memory.
 
 Entry points covered: `llmfit` subcommands (fit, check, system, hardware, bench, calibrate, data, catalog,
-search, list, recommend, plan, plugins, hf, ollama, hooks), `hf fit` (llmfit_core.cli.hf_extension), the
+search, list, recommend, plan, plugins, hf, ollama, hooks), `hf fit` (llmfit_hf.extension), the
 shims in hooks/, `python -m llmfit_core.guard` and the Python API `llmfit_core.fit`.
 
 Hostile files run in a subprocess under a 3 GiB address-space limit (a reader that tries to allocate what
@@ -365,7 +365,7 @@ def test_absurd_vram_is_a_profile_error_not_an_internal_error(bad, tmp_path, cap
 
 
 def test_hf_fit_extension_bad_commands(capsys):
-    from llmfit_core.cli.hf_extension import main
+    from llmfit_hf.extension import main
 
     for args, needle in (([], "missing command"), (["frob"], "unknown command 'frob'")):
         code, _, err = _main(args, capsys, module_main=main)
@@ -688,7 +688,7 @@ def test_shims_fail_open_on_predictor_failure_and_stop_when_strict(wrap, hf_env,
 WRAPPER_CASES = [  # entry module, argv, what the real program must receive
     ("llmfit_core.cli.main", ["hf", "download", "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf", "--hardware", "{hw}"],
      ["download", "fake-org/Tiny-GGUF", "tiny-Q8_0.gguf"]),
-    ("llmfit_core.cli.hf_extension", ["download", "fake-org/Tiny-GGUF", "--include", "*Q8_0*", "--hardware", "{hw}"],
+    ("llmfit_hf.extension", ["download", "fake-org/Tiny-GGUF", "--include", "*Q8_0*", "--hardware", "{hw}"],
      ["download", "fake-org/Tiny-GGUF", "--include", "*Q8_0*"]),
     ("llmfit_core.cli.main", ["ollama", "pull", "tiny", "--hardware", "{hw}"], ["pull", "tiny"]),
 ]

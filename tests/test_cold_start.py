@@ -38,6 +38,32 @@ def test_command_table_matches_the_registered_commands():
     assert COMMANDS == real  # a new, renamed or re-documented command updates the table in cli/main.py
 
 
+def _plugin_commands() -> dict:
+    """The commands the installed adapters add (hook llmfit_register_commands), imported."""
+    import importlib
+
+    from llmfit_core.cli import main
+
+    group = main.LazyGroup("probe")
+    group._plugin_commands()
+    out = {}
+    for name, (target, _) in group._lazy.items():
+        module, _, attr = target.partition(":")
+        out[name] = getattr(importlib.import_module(module), attr)
+    return out
+
+
+def test_plugin_command_help_matches_the_real_commands():
+    from llmfit_core.cli import main
+
+    group = main.LazyGroup("probe")
+    group._plugin_commands()
+    assert {"hf", "ollama"} <= set(group._lazy)  # the built-in adapters' groups
+    for name, command in _plugin_commands().items():
+        # a renamed or re-documented command updates the adapter's llmfit_register_commands
+        assert group._lazy[name][1] == command.get_short_help_str(limit=10**6), name
+
+
 def test_help_lists_the_same_as_an_eagerly_loaded_group():
     import importlib
 
@@ -49,6 +75,8 @@ def test_help_lists_the_same_as_an_eagerly_loaded_group():
     eager = click.Group("llmfit", help=main.cli.help, context_settings=main.cli.context_settings)
     for module in main.COMMAND_MODULES:
         importlib.import_module(module).register(eager)
+    for name, command in _plugin_commands().items():
+        eager.add_command(command, name)
     for width in ("80", "200", "50"):
         lazy = main.LazyGroup("llmfit", help=main.cli.help, context_settings=main.cli.context_settings)
         want = CliRunner().invoke(eager, ["--help"], env={"COLUMNS": width}, terminal_width=int(width))
@@ -64,7 +92,8 @@ def test_help_and_fit_import_only_what_they_need():
     code = ("import sys; from llmfit_core.cli.main import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             "print(' '.join(sorted(m for m in sys.modules if m.startswith('llmfit_core.cli.') or m in "
-            "('gguf', 'numpy', 'onnxruntime', 'rich', 'huggingface_hub'))), file=sys.stderr)")
+            "('gguf', 'numpy', 'onnxruntime', 'rich', 'huggingface_hub', 'llmfit_hf.cli', 'llmfit_ollama.cli'))), "
+            "file=sys.stderr)")
     help_ = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=60)
     assert help_.returncode == 0 and "recommend" in help_.stdout
     assert help_.stderr.split() == ["llmfit_core.cli.main"]
@@ -89,14 +118,30 @@ def test_a_plugin_command_is_listed_and_runs():
                 """Say hello from a plugin."""
                 click.echo("hello from the plugin")
 
+    class Broken:
+        @hookimpl
+        def llmfit_register_commands(self, cli):
+            cli.add_lazy_command("broken-plugin", "no_such_module_llmfit:cmd", "A command that cannot load.")
+            cli.add_lazy_command("fit", "no_such_module_llmfit:cmd", "Tries to replace a built-in.")
+
     plugins.register_plugin(Hello(), "hello-plugin-test")
+    plugins.register_plugin(Broken(), "broken-plugin-test")
     try:
         for argv, text in ((["--help"], "Say hello from a plugin."), (["hello-plugin"], "hello from the plugin")):
             group = main.LazyGroup("llmfit", help=main.cli.help)
             res = CliRunner().invoke(group, argv)
             assert res.exit_code == 0 and text in res.output, res.output
+        group = main.LazyGroup("llmfit", help=main.cli.help)
+        res = CliRunner().invoke(group, ["--help"])
+        assert "A command that cannot load." in res.output and "Tries to replace" not in res.output
+        # a plugin command whose module does not import: one warning, then click's "no such command"
+        res = CliRunner().invoke(group, ["broken-plugin"])
+        assert res.exit_code == 2 and "failed to load" in res.output and "Traceback" not in res.output
+        res = CliRunner().invoke(group, ["fit", "--help"])  # the built-in stays
+        assert res.exit_code == 0 and "Will REF run here?" in res.output
     finally:
         plugins.unregister_plugin("hello-plugin-test")
+        plugins.unregister_plugin("broken-plugin-test")
 
 
 def test_offline_lookup_of_an_uncached_repo_does_not_scan_the_hf_cache(tmp_path):

@@ -144,22 +144,21 @@ def test_download_gated_and_unknown_repo_fail_open_unless_strict(hf_env):
 
 
 def test_predictor_failure_fails_open_unless_strict(hf_env, monkeypatch, capsys):
-    from llmfit_core.cli import hf_cmd
-    from llmfit_hf import predownload
+    from llmfit_hf import checked_download
 
     def boom(*a, **k):
         raise RuntimeError("predictor exploded")
 
-    monkeypatch.setattr(predownload, "check_plan", boom)
+    monkeypatch.setattr(checked_download, "check_plan", boom)
     args = ["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"]
-    assert hf_cmd.check_download(args) is None
+    assert checked_download.check_download(args) is None
     assert "warning" in capsys.readouterr().err
-    assert hf_cmd.check_download(args, strict=True) == 1
+    assert checked_download.check_download(args, strict=True) == 1
     assert "--strict" in capsys.readouterr().err
 
 
 def test_llmfit_options_are_taken_out_and_the_rest_passed_untouched():
-    from llmfit_core.cli.hf_cmd import split_llmfit_options
+    from llmfit_hf.checked_download import split_llmfit_options
 
     mine, rest = split_llmfit_options(["org/m", "a.gguf", "--force", "--hardware=x.json", "--local-dir", "d",
                                        "--context", "8k", "--force-download"])
@@ -237,7 +236,7 @@ def test_download_token_argument_is_used_for_the_check(hf_env, fake_hub):
 
 
 def test_download_arguments_parsed_like_hf_and_traversal_refused(capsys):
-    from llmfit_core.cli.hf_cmd import check_download
+    from llmfit_hf.checked_download import check_download
     from llmfit_hf.predownload import parse_download_args
 
     d = parse_download_args(["org/m", "--include", "*.gguf", "--include=*.json", "--revision", "v1",

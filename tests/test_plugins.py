@@ -87,7 +87,7 @@ def test_an_explained_error_from_a_plugin_reaches_the_user(registered, hf_env):
 
 
 def test_a_crashing_before_download_hook_does_not_stop_a_download(registered, hf_env, capsys):
-    from llmfit_core.cli.hf_cmd import check_download
+    from llmfit_hf.checked_download import check_download
 
     registered(Crashes(), "crashy-dl")
     assert check_download(["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"]) is None  # go ahead
@@ -104,7 +104,7 @@ class Vetoes:
 
 
 def test_a_plugin_can_veto_a_download(registered, hf_env, capsys):
-    from llmfit_core.cli.hf_cmd import check_download
+    from llmfit_hf.checked_download import check_download
 
     registered(Vetoes(), "veto")
     assert check_download(["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"]) == 3

@@ -42,10 +42,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."),
     "plugins": ("llmfit_core.cli.plugins_cmd",
                 "List plugins (entry-point group `llmfit`): whether the adapter loaded, its hooks, and whether the runner it adapts (llama-cpp-python, Ollama, mlx, huggingface_hub) is installed."),
-    "hf": ("llmfit_core.cli.hf_cmd",
-           "Hugging Face Hub: annotated search and listings, checked downloads."),
-    "ollama": ("llmfit_core.cli.ollama_cmd",
-               "Ollama models: annotate installed ones, check before `ollama pull`."),
     "hooks": ("llmfit_core.cli.hooks_cmd",
               "Shims that check a model fits before `hf download`, `ollama pull`, `llama-cli -hf` download it."),
 }
@@ -53,19 +49,37 @@ COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values())
 
 
 class LazyGroup(click.Group):
-    """A click group that imports a built-in command's module on first use, and asks plugins for their
-    commands (hook `llmfit_register_commands`, which loads the plugin entry points) only when listing every
-    command or when a name is not built in."""
+    """A click group that imports a command's module on first use. Built-in commands come from COMMANDS;
+    plugins add theirs through the hook `llmfit_register_commands` (usually with `add_lazy_command`), asked
+    (which loads the plugin entry points) only when listing every command or when a name is not built in."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._imported: set[str] = set()
+        self._lazy: dict[str, tuple[str, str]] = {}  # plugin command name -> ("module:attr", one-line help)
         self._plugins_asked = False
+
+    def add_lazy_command(self, name: str, target: str, short_help: str) -> None:
+        """Add the click command at `target` ("package.module:attribute") as `name`, imported only when it
+        runs or shows its own help; `short_help` is its line in `llmfit --help`."""
+        if name not in COMMANDS and name not in self.commands:  # a plugin never replaces a command
+            self._lazy.setdefault(name, (target, short_help))
 
     def _import(self, module: str) -> None:
         if module not in self._imported:
             self._imported.add(module)
             importlib.import_module(module).register(self)
+
+    def _import_lazy(self, name: str) -> None:
+        target = self._lazy.pop(name)[0]
+        module, _, attr = target.partition(":")
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except Exception as exc:  # a broken plugin: its command is unknown, the others work
+            click.echo(f"llmfit: warning: plugin command {name!r} ({target}) failed to load: "
+                       f"{type(exc).__name__}: {exc}", err=True)
+            return
+        self.add_command(command, name)
 
     def _plugin_commands(self) -> None:
         if self._plugins_asked:
@@ -80,17 +94,20 @@ class LazyGroup(click.Group):
 
     def list_commands(self, ctx):
         self._plugin_commands()
-        return sorted(set(COMMANDS) | set(self.commands))
+        return sorted(set(COMMANDS) | set(self.commands) | set(self._lazy))
 
     def get_command(self, ctx, name):
         if name in COMMANDS:
             self._import(COMMANDS[name][0])
         elif name not in self.commands:
             self._plugin_commands()
+            if name in self._lazy:
+                self._import_lazy(name)
         return self.commands.get(name)
 
     def format_commands(self, ctx, formatter):
-        """The command list of `llmfit --help`: built-ins' help from COMMANDS, without importing them."""
+        """The command list of `llmfit --help`: built-ins' and lazy plugin commands' help from their tables,
+        without importing them."""
         names = self.list_commands(ctx)
         if not names:
             return
@@ -98,8 +115,9 @@ class LazyGroup(click.Group):
         rows = []
         for name in names:
             cmd = self.commands.get(name)
-            if cmd is None and name in COMMANDS:  # click's own shortening of the help text from the table
-                cmd = click.Command(name, help=COMMANDS[name][1])
+            listed = COMMANDS.get(name) or self._lazy.get(name)
+            if cmd is None and listed is not None:  # click's own shortening of the help text from the table
+                cmd = click.Command(name, help=listed[1])
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(limit)))
         if rows:
@@ -114,10 +132,12 @@ def cli():
 
 
 def load_all_commands() -> None:
-    """Import every built-in command module and ask the plugins for theirs (what `cli.commands` then holds)."""
+    """Import every built-in command module and the plugins' commands (what `cli.commands` then holds)."""
     for module in COMMAND_MODULES:
         cli._import(module)
     cli._plugin_commands()
+    for name in list(cli._lazy):
+        cli._import_lazy(name)
 
 
 def main(argv=None) -> None:

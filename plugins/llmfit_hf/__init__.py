@@ -1,9 +1,9 @@
 """llmfit adapter for the Hugging Face Hub: `org/name[:QUANT]` references, Hub search, download checks.
 
-Hooks: `llmfit_resolve_model` (repo ids), `llmfit_list_models` (Hub search). The CLI side lives in
-`llmfit_core/cli/hf_cmd.py` (`llmfit hf search|ls|download|install-extension`) and the Python guard in
-`llmfit_core/guard.py`. huggingface_hub is imported lazily: without it the adapter stays loaded but
-answers nothing, and `llmfit plugins` says how to install it.
+Hooks: `llmfit_resolve_model` (repo ids), `llmfit_list_models` (Hub search), `llmfit_mmproj_for` (a Hub
+GGUF's projector), `llmfit_register_commands` (`llmfit hf search|ls|download|install-extension`, in
+`llmfit_hf.cli`; the `hf fit` extension in `llmfit_hf.extension`). huggingface_hub is imported lazily:
+without it the adapter stays loaded but answers nothing, and `llmfit plugins` says how to install it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def parse_ref(ref: str) -> tuple[str, str | None] | None:
     if not is_repo_id(r):
         return None
     return r, quant or None
+
+
+@hookimpl
+def llmfit_register_commands(cli):
+    """`llmfit hf ...` (llmfit_hf.cli, imported when it runs)."""
+    cli.add_lazy_command("hf", "llmfit_hf.cli:hf_group",
+                         "Hugging Face Hub: annotated search and listings, checked downloads.")
 
 
 @hookimpl

@@ -15,6 +15,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from llmfit_core.cli.main import main as llmfit_main
+
+from llmfit_hf.checked_download import download_main
+
 USAGE = """usage: hf fit download REPO_ID [FILES...] [hf download options] [--force] [--strict] [--hardware NAME]
        hf fit ls REPO_ID | hf fit search QUERY   (annotated listings; same as `llmfit hf ...`)
 
@@ -43,7 +47,7 @@ def install_extension(root: str | os.PathLike | None = None) -> Path:
     launcher = ext_dir / f"hf-{SHORT_NAME}"
     launcher.write_text(
         "#!/bin/sh\n# written by `llmfit hf install-extension`\n"
-        f"exec {shlex.quote(sys.executable)} -m llmfit_core.cli.hf_extension \"$@\"\n"
+        f"exec {shlex.quote(sys.executable)} -m llmfit_hf.extension \"$@\"\n"
     )
     launcher.chmod(0o755)
     manifest = {
@@ -74,11 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     cmd, rest = args[0], args[1:]
     if cmd == "download":
-        from llmfit_core.cli.hf_cmd import download_main
-
         sys.exit(download_main(rest, prog="hf fit download"))
     if cmd in ("ls", "search"):
-        from llmfit_core.cli.main import main as llmfit_main
 
         llmfit_main(["hf", cmd, *rest])
         return

@@ -1,7 +1,8 @@
 """llmfit adapter for Ollama: `ollama:NAME[:TAG]` from the local store, the local API or the registry.
 
 Hooks: `llmfit_resolve_model` (refs starting with `ollama:`), `llmfit_list_models` (installed models),
-`llmfit_detect_hardware` (models a local Ollama server holds loaded, from `/api/ps`).
+`llmfit_detect_hardware` (models a local Ollama server holds loaded, from `/api/ps`),
+`llmfit_register_commands` (`llmfit ollama ls|pull|timings`, in `llmfit_ollama.cli`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def runner_status() -> tuple[bool, str]:
         return True, f"ollama CLI at {exe}; {client}"
     # no Ollama here; a server elsewhere (OLLAMA_HOST) is still read through the python client
     return False, f"ollama CLI not on PATH; {client}"
+
+
+@hookimpl
+def llmfit_register_commands(cli):
+    """`llmfit ollama ...` (llmfit_ollama.cli, imported when it runs)."""
+    cli.add_lazy_command("ollama", "llmfit_ollama.cli:ollama_group",
+                         "Ollama models: annotate installed ones, check before `ollama pull`.")
 
 
 @hookimpl
