@@ -218,6 +218,11 @@ def _is_swa(spec: ModelSpec) -> list[bool]:
     return [False] * spec.n_layers  # window known but not which layers: treat as full attention
 
 
+def mla_rope_dims(spec: ModelSpec) -> int:
+    """MLA: the RoPE dims cached beside the kv_lora_rank latent (qk_rope_head_dim; 64 in every DeepSeek-style config)."""
+    return int(spec.metadata.get("qk_rope_head_dim") or spec.metadata.get("rope_dim") or 64)
+
+
 def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
                     n_ubatch: int = 512, n_seq: int = 1, kv_unified: bool = False,
                     swa_full: bool = False) -> tuple[list[int], int, int | None]:
@@ -232,8 +237,7 @@ def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", ca
             continue
         cells = n_swa_cells if swa else full
         if spec.kv_lora_rank:  # MLA (DeepSeek): one latent row (kv_lora_rank + rope dims) as K, no V cache
-            rope = int(spec.metadata.get("qk_rope_head_dim") or spec.metadata.get("rope_dim") or 64)
-            k_row, v_row = ggml_row_bytes(cache_type_k, spec.kv_lora_rank + rope), 0
+            k_row, v_row = ggml_row_bytes(cache_type_k, spec.kv_lora_rank + mla_rope_dims(spec)), 0
         else:
             k_row = ggml_row_bytes(cache_type_k, heads * spec.head_dim)
             v_row = ggml_row_bytes(cache_type_v, heads * spec.v_head_dim)

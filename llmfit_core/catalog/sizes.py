@@ -11,6 +11,20 @@ import re
 from llmfit_core.model_spec import ModelSpec
 
 DEFAULT_QUANT = "Q4_K_M"
+# Multi-head latent attention (MLA) by architecture: (kv_lora_rank, qk_rope_head_dim) of the family's reference
+# config.json. The catalog keeps only the generic attention fields (n_kv_heads = n_heads, head_dim = hidden /
+# heads), which would price the KV cache per head, ~30-60x too big; every engine that runs these models caches
+# one latent row of kv_lora_rank + qk_rope_head_dim per token and layer (llama.cpp deepseek2, vLLM/SGLang MLA,
+# mlx-lm deepseek_v3).
+MLA_ATTENTION = {
+    "deepseek_v2": (512, 64),  # deepseek-ai/DeepSeek-V2-Lite-Chat/config.json (DeepSeek-V2: the same)
+    "deepseek_v3": (512, 64),  # deepseek-ai/DeepSeek-V3/config.json (R1, V3.1: the same)
+    "deepseek_v32": (512, 64),  # deepseek-ai/DeepSeek-V3.2-Exp/config.json
+    "kimi_k2": (512, 64),  # moonshotai/Kimi-K2-Instruct/config.json
+    "kimi_k25": (512, 64),  # moonshotai/Kimi-K2.5/config.json text_config
+    "glm4_moe_lite": (512, 64),  # zai-org/GLM-4.7-Flash/config.json
+    "minicpm3": (256, 32),  # openbmb/MiniCPM3-4B/config.json
+}
 
 
 def entry_config(e) -> dict:
@@ -147,6 +161,11 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     spec.metadata = dict(spec.metadata or {}, catalog_id=e.id, family=e.family, license=e.license)
     if assumed:
         spec.notes = list(spec.notes) + [assumed]
+    if e.arch in MLA_ATTENTION and not spec.kv_lora_rank:
+        spec.kv_lora_rank, rope = MLA_ATTENTION[e.arch]
+        spec.metadata["qk_rope_head_dim"] = rope
+        spec.notes = list(spec.notes) + [f"MLA KV cache: kv_lora_rank {spec.kv_lora_rank} + {rope} RoPE dims per token "
+                                          f"and layer, as {e.arch}'s reference config (not stated by the catalog)"]
     return spec
 
 

@@ -8,8 +8,10 @@ Everything else in `speed` is physics (roofline per device, link latency and byt
 * `exo_hop_s`: exo pipeline, fixed cost per ring boundary per token (MLX distributed send/recv, evaluation sync);
 * `exo_allreduce_s`: exo tensor sharding, fixed cost per all-reduce (two per layer per token) over RDMA;
 * `vllm_decode_eff`: vLLM/SGLang single-stream decode over the roofline of llmfit's CUDA kernels model;
-* `decode_eff`: exo / llama.cpp RPC, the engine's single-device decode over the single-node predictor's (rows of
-  one device only: exo adds its API and streaming to mlx-lm);
+* `decode_eff` and `token_s`: exo / llama.cpp RPC, single-device decode time = the single-node predictor's time /
+  decode_eff + token_s, fitted on the rows of one device only (exo runs mlx-lm behind its own runner, API and
+  token streaming: a fixed cost per token that a multiplicative factor alone cannot carry from a 5B-active model
+  at 90 tok/s to a 37B-active one at 20 tok/s);
 * `bands`: per engine, the log-error span of the leave-setup-out predictions (10th..90th percentile), widened
   where the rows are few.
 `benchmarks/cluster_accuracy.py --write` refits them from data/benchdata/multinode/measurements.csv and writes
@@ -44,6 +46,7 @@ class ClusterConstants:
     # exo / llama.cpp RPC: measured over predicted single-device decode (rows without any split), 1 = the
     # single-node predictor as it is
     decode_eff: dict = field(default_factory=dict)
+    token_s: dict = field(default_factory=dict)  # engine -> fixed seconds per token outside the device's compute
     bands: dict = field(default_factory=dict)  # engine -> [lo, hi] log(predicted/measured) span, decode
     rows: dict = field(default_factory=dict)  # engine -> number of rows the fit saw
     source: str = "physics defaults (no fit file)"
@@ -79,21 +82,36 @@ class Sample:
     fixed_s: float = 0.0  # other fixed costs already known
 
 
+def _single_device_fit(rows: list[tuple[float, float]]) -> tuple[float, float]:
+    """(decode_eff, token_s) from (predicted compute, measured) seconds per token of single-device rows: least squares
+    of the relative error of compute / eff + token_s when the rows span a wide range of compute times (else the
+    median ratio, token_s 0); eff within 0.3..2, token_s >= 0."""
+    comp = np.array([c for c, _ in rows])
+    meas = np.array([m for _, m in rows])
+    if len(rows) >= 3 and comp.max() >= 2 * comp.min():
+        x = np.stack([comp / meas, 1 / meas], axis=1)
+        inv_eff, token = np.linalg.lstsq(x, np.ones(len(rows)), rcond=None)[0]
+        if token >= 0 and 0.5 <= inv_eff <= 1 / 0.3:
+            return round(float(1 / inv_eff), 3), float(token)
+    return round(min(max(float(np.median(comp / meas)), 0.3), 2.0), 3), 0.0
+
+
 def fit_constants(samples: list[Sample], base: ClusterConstants | None = None) -> ClusterConstants:
     """Per constant the median of what each row implies (robust to the odd row); constants without rows keep `base`."""
     base = base or ClusterConstants()
     values: dict[str, list[float]] = {}
     eff: dict[str, float] = dict(base.decode_eff)
-    singles: dict[str, list[float]] = {}
+    token: dict[str, float] = dict(base.token_s)
+    singles: dict[str, list[tuple[float, float]]] = {}
     for s in samples:
         if s.unit != "vllm_decode_eff" and s.units == 0 and s.measured_s > s.link_s + s.fixed_s:
-            singles.setdefault(s.engine, []).append(s.compute_s / (s.measured_s - s.link_s - s.fixed_s))
-    for engine, vs in singles.items():
-        if len(vs) >= 2:
-            eff[engine] = round(min(max(float(np.median(vs)), 0.3), 2.0), 3)
+            singles.setdefault(s.engine, []).append((s.compute_s, s.measured_s - s.link_s - s.fixed_s))
+    for engine, rows in singles.items():
+        if len(rows) >= 2:
+            eff[engine], token[engine] = _single_device_fit(rows)
     for s in samples:
         if s.unit != "vllm_decode_eff":
-            s = replace(s, compute_s=s.compute_s / eff.get(s.engine, 1.0))
+            s = replace(s, compute_s=s.compute_s / eff.get(s.engine, 1.0) + token.get(s.engine, 0.0))
         if s.unit == "vllm_decode_eff":
             rest = s.measured_s - s.link_s - s.fixed_s
             if rest > 0:
@@ -104,7 +122,7 @@ def fit_constants(samples: list[Sample], base: ClusterConstants | None = None) -
     for unit, vs in values.items():
         v = float(np.median(vs))
         fitted[unit] = min(max(v, 0.05), 1.5) if unit == "vllm_decode_eff" else max(v, 0.0)
-    return ClusterConstants(**{**asdict(base), **fitted, "decode_eff": eff, "source": "fitted"})
+    return ClusterConstants(**{**asdict(base), **fitted, "decode_eff": eff, "token_s": token, "source": "fitted"})
 
 
 def band_from_errors(log_errors: list[float]) -> tuple[float, float]:

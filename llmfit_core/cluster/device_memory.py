@@ -7,17 +7,21 @@
 * vLLM: gpu_memory_utilization (0.90) x GPU memory = weights / (TP x PP share) + peak activation + non-torch
   memory + CUDA graphs + KV cache; the fixed part is paid on every rank (vllm/config/cache.py, gpu_worker).
 * SGLang: mem_fraction_static x GPU memory = weights + KV pool; the rest is left for activations and graphs.
-* exo: MLX (memory._estimate_mlx) per node for its layers (pipeline) or 1/N of everything (tensor), against the
+* vLLM/SGLang KV per token: its layers x 2 x (KV heads / TP) x head_dim x 2 bytes; for MLA models (DeepSeek, Kimi)
+  one latent of kv_lora_rank + qk_rope_head_dim per token and layer, whole on every TP rank; capacity in whole
+  blocks (vLLM 16 tokens, 64 with FlashMLA; SGLang pages of 1).
+* exo: MLX (memory._estimate_mlx) per node for its layers (pipeline) or 1/N of the layers (tensor), against the
   node's GPU wired limit (Metal's recommendedMaxWorkingSetSize); exo's own placement checks weights only.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from llmfit_core.cluster import engines as eng
 from llmfit_core.cluster.spec import ClusterSpec
-from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_memory, fmt_bytes, fmt_ctx, kv_cache_layers
+from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_memory, fmt_bytes, fmt_ctx, kv_cache_layers, mla_rope_dims
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.placement import _assign
 
@@ -136,6 +140,7 @@ def served_memory(engine: str, spec: ModelSpec, cluster: ClusterSpec, split: eng
     mem = estimate_memory(spec, "llama.cpp-cuda", context)
     per_tok = _kv_per_layer_token(spec, context)
     mla = bool(spec.kv_lora_rank)
+    block = eng.VLLM_BLOCK_TOKENS[mla] if engine == "vllm" else eng.SGLANG_PAGE_TOKENS
     tp = split.tp
     kv_div = 1 if mla else min(tp, max(int(spec.n_kv_heads or 1), 1))
     world = split.tp * split.pp
@@ -162,10 +167,10 @@ def served_memory(engine: str, spec: ModelSpec, cluster: ClusterSpec, split: eng
                 compute = min(act + eng.VLLM_CUDA_GRAPH_BYTES, outside)
                 m = DeviceMemory(weights, kv_need, compute, outside - compute, d.capacity_bytes, kv_pool_bytes=max(pool, 0))
             fits = pool >= kv_need and pool > 0
-            caps_tokens.append(int(max(pool, 0) / tok_bytes) if tok_bytes > 0 else 0)
+            caps_tokens.append(int(max(pool, 0) // (tok_bytes * block)) * block if tok_bytes > 0 else 0)
             plans.append(DevicePlan(cluster.machines[d.machine].name, d.label, s.layers, m, fits))
     capacity = min(caps_tokens) if caps_tokens else 0
-    concurrency_max = capacity / context if context else 0.0
+    concurrency_max = capacity / (math.ceil(context / block) * block) if context else 0.0  # whole blocks per request
     label = eng.ENGINES[engine].label
     reasons = []
     if engine == "vllm":
@@ -174,8 +179,14 @@ def served_memory(engine: str, spec: ModelSpec, cluster: ClusterSpec, split: eng
     else:
         reasons.append(f"{label} keeps {eng.sglang_mem_fraction(tp):.0%} of every GPU for weights + KV pool "
                        "(--mem-fraction-static at this TP size); the rest for activations and CUDA graphs")
+    if mla:
+        rope = mla_rope_dims(spec)
+        latent = (f" (MLA: one latent of {spec.kv_lora_rank} + {rope} values per token and layer, not per head, "
+                  f"replicated on every TP rank; {block}-token pages)")
+    else:
+        latent = f" ({block}-token pages)" if block > 1 else ""
     reasons.append(f"KV capacity {capacity:,} tokens: up to {concurrency_max:.1f} sequences of {fmt_ctx(context)} at once"
-                   + (" (MLA latent cache, replicated on every TP rank)" if mla else ""))
+                   + latent)
     return MemoryPlan(plans, all(p.fits for p in plans) and concurrency_max >= 1, capacity, concurrency_max, reasons)
 
 
@@ -186,8 +197,11 @@ def exo_memory(spec: ModelSpec, cluster: ClusterSpec, split: eng.Split, context:
     for s in split.stages:
         for d in s.devices:
             if split.mode == "tensor":
-                w = int(mem.weights_bytes / n)
-                kv = int(mem.kv_cache_bytes / n)
+                # mlx-lm's Model.shard(): the layers' projections, experts and KV heads split over the ranks; the token
+                # embedding, the output head and an MLA latent cache (not per head) stay whole on every rank
+                whole = mem.input_bytes + mem.output_layer_bytes
+                w = int((mem.weights_bytes - whole) / n + whole)
+                kv = int(mem.kv_cache_bytes if spec.kv_lora_rank else mem.kv_cache_bytes / n)
             else:
                 w = _stage_weights(mem, s, spec, keep_embedding=True)
                 kv = int(sum(mem.kv_layer_bytes[s.first_layer:s.first_layer + s.layers]))

@@ -65,6 +65,11 @@ NCCL_BUFFER_BYTES = 512 << 20
 # CUDA graphs for the default capture sizes (up to 512 sequences): vLLM logs "Graph capturing finished ... took
 # 0.3-1.5 GiB"; an assumption in the middle of that span.
 VLLM_CUDA_GRAPH_BYTES = 768 << 20
+# The KV cache is allocated in blocks (pages) of tokens; a request takes whole blocks. vLLM: block_size 16 on CUDA
+# (vllm/config/cache.py), 64 for MLA models (the FlashMLA kernels need 64-token pages, vllm/attention/backends/mla);
+# SGLang: --page-size 1 (server_args.py default).
+VLLM_BLOCK_TOKENS = {False: 16, True: 64}  # keyed by MLA
+SGLANG_PAGE_TOKENS = 1
 # SGLang --mem-fraction-static defaults by TP size (server_args.py, older releases): weights + KV pool; the rest
 # of the GPU is left for activations and CUDA graphs.
 SGLANG_MEM_FRACTION = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
@@ -282,7 +287,9 @@ def split_exo(spec: ModelSpec, cluster: ClusterSpec, mode: str | None = None) ->
     """Tensor sharding when it applies (RDMA over TB5, KV heads divisible), else pipeline by available RAM."""
     n = len(cluster.machines)
     if mode is not None and mode not in EXO_MODES:
-        raise EngineChoiceError(f"unknown exo mode {mode!r}; choose one of {', '.join(EXO_MODES)}")
+        close = difflib.get_close_matches(str(mode).lower(), EXO_MODES, n=1, cutoff=0.3)
+        raise EngineChoiceError(f"unknown exo mode {mode!r}" + (f" (nearest: {close[0]})" if close else "")
+                                + f"; choose one of {', '.join(EXO_MODES)}")
     problem = exo_tensor_problem(spec, cluster)
     if mode == "tensor" and problem:
         raise EngineChoiceError(problem)

@@ -90,6 +90,12 @@ def _share(spec: ModelSpec, stage: eng.Stage) -> float:
     return (sum(layers[stage.first_layer:stage.first_layer + stage.layers]) + (out if stage.has_output else 0)) / total
 
 
+def _head_share(spec: ModelSpec) -> float:
+    """The output head's share of the bytes read per token."""
+    layers, _, out = _weights_split(spec)
+    return out / (sum(layers) + out) if sum(layers) + out > 0 else 0.0
+
+
 def _range(value: float, band: tuple[float, float]) -> tuple[float, float]:
     return (value * math.exp(band[0]), value * math.exp(band[1]))
 
@@ -180,13 +186,16 @@ def exo_speed(spec, cluster, split, speeds: list[DeviceSpeed], k: ClusterConstan
     link = cluster.link
     chunks = math.ceil(prompt_tokens / EXO_PREFILL_CHUNK)
     if split.mode == "tensor":
-        compute = max(s.decode_s for s in speeds) / n
+        # mlx-lm's Model.shard() splits every layer's projections and experts over the ranks but not the output head:
+        # each rank still reads all of it per token
+        head = _head_share(spec)
+        compute = max(s.decode_s for s in speeds) * ((1 - head) / n + head)
         per_ar = allreduce_s(link, n, n_embd * 2)
         link_s = 2 * spec.n_layers * per_ar
         units = 2 * spec.n_layers
         prefill = (max(s.prefill_s for s in speeds) / n * prompt_tokens
                    + 2 * spec.n_layers * (allreduce_s(link, n, n_embd * 2 * prompt_tokens) + chunks * k.exo_allreduce_s))
-        reasons = [f"tensor sharding over {n} Macs: each reads 1/{n} of the weights per token; "
+        reasons = [f"tensor sharding over {n} Macs: each reads 1/{n} of the layers per token (and all of the output head); "
                    f"{units} all-reduces per token on {link.name} (~{k.exo_allreduce_s * 1e6:.0f} us each, fitted)"]
         return Sample("exo", 0.0, compute, link_s, units, "exo_allreduce_s"), prompt_tokens / prefill, reasons
     compute = sum(_share(spec, s) * sp.decode_s for s, sp in zip(split.stages, speeds))
@@ -206,7 +215,8 @@ def decode_time(sample: Sample, k: ClusterConstants) -> float:
     if sample.unit == "vllm_decode_eff":
         return sample.compute_s / k.vllm_decode_eff + sample.link_s + sample.fixed_s
     eff = k.decode_eff.get(sample.engine, 1.0)
-    return sample.compute_s / eff + sample.link_s + sample.fixed_s + sample.units * getattr(k, sample.unit)
+    return (sample.compute_s / eff + k.token_s.get(sample.engine, 0.0) + sample.link_s + sample.fixed_s
+            + sample.units * getattr(k, sample.unit))
 
 
 def backend_for(engine: str, device: Device) -> tuple[str, bool]:
@@ -239,6 +249,9 @@ def estimate(engine: str, spec: ModelSpec, cluster: ClusterSpec, split: eng.Spli
         sample, prefill, reasons = tp_pp_speed(engine, spec, cluster, split, speeds, k, prompt_tokens)
     else:
         sample, prefill, reasons = exo_speed(spec, cluster, split, speeds, k, prompt_tokens)
+        if k.token_s.get(engine):
+            reasons.append(f"exo runs mlx-lm behind its own runner and API: ~{k.token_s[engine] * 1e3:.1f} ms per token on "
+                           "top of the Macs' compute (fitted on one-Mac rows)")
     decode = 1.0 / decode_time(sample, k)
     band = k.band(engine)
     return SpeedEstimate(decode, _range(decode, band), prefill, _range(prefill, PREFILL_BAND), sample, reasons)
