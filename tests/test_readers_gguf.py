@@ -248,6 +248,55 @@ def test_mutated_headers_with_skip_never_crash(skip_gguf, data):
     assert src.bytes_read <= 512 * 1024
 
 
+class _ItemByItemMemory(MemorySource):
+    def scan(self, offset, n):
+        return None  # like an HTTP source: string arrays are read length by length
+
+
+def _outcome(src):
+    try:
+        h = read_gguf_header(src)
+        result = (h.metadata, h.array_counts, h.tensors, h.data_offset)
+    except LlmfitError as exc:
+        result = (type(exc), str(exc))
+    return result, src.bytes_read
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_string_arrays_walked_in_blocks_as_item_by_item(skip_gguf, data, monkeypatch):
+    """Block walking (local files) finds the same header, errors and byte count as reading each length."""
+    import llmfit_core.readers.gguf as gguf_reader
+
+    monkeypatch.setattr(gguf_reader, "SCAN_BLOCK", data.draw(st.sampled_from([9, 64, 1000, 1 << 20])))
+    blob = bytearray(skip_gguf[data.draw(st.integers(0, 1))])
+    end = read_gguf_header(MemorySource(bytes(blob))).data_offset
+    for _ in range(data.draw(st.integers(0, 6))):
+        blob[data.draw(st.integers(0, end - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):
+        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    cap = data.draw(st.sampled_from([1000, 40_000, 100_003, 512 * 1024]))
+    assert _outcome(MemorySource(bytes(blob), "m.gguf", max_bytes=cap)) == \
+        _outcome(_ItemByItemMemory(bytes(blob), "m.gguf", max_bytes=cap))
+
+
+def test_local_string_arrays_read_in_blocks_not_per_string(skip_gguf, tmp_path):
+    """A 9,000-token tokenizer plus 9,000 merges takes a few reads of a local file, not one per string."""
+    path = tmp_path / "k2.gguf"
+    path.write_bytes(skip_gguf[1])
+    calls = []
+
+    class Counting(LocalSource):
+        def scan(self, offset, n):
+            calls.append(n)
+            return super().scan(offset, n)
+
+    src = Counting(path)
+    assert read_gguf_header(src).array_counts["tokenizer.ggml.merges"] == 9000
+    assert len(calls) < 100
+    assert _outcome(Counting(path)) == _outcome(_ItemByItemMemory(skip_gguf[1], "k2.gguf"))
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**31), alphabet=st.sampled_from(["abc", "a.b_c", "tokenizer.ggml", "xyzĠ▁é"]),
        after=st.lists(st.sampled_from(["bos", "tmpl", "flag", "merges", "types", "scores"]), max_size=5),

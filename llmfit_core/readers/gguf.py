@@ -29,6 +29,9 @@ MAX_DIMS = 4
 KEEP_STRING = 256  # metadata keeps strings up to this length
 KEEP_ARRAY = 64  # and numeric arrays up to this many items (per-layer values)
 KEEP_LAYER_ARRAY = 4096  # per-layer arrays of architecture keys (head_count_kv of a 118-layer hybrid) are read
+SCAN_BLOCK = 1 << 20  # string arrays of a local file are walked in blocks of this size
+
+_U64 = struct.Struct("<Q").unpack_from
 
 _SCALAR = {
     GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H", GGUFValueType.INT16: "<h",
@@ -126,6 +129,38 @@ def _read_string(c: _Cursor, limit: int, what: str, keep: bool = True) -> str | 
     return raw.decode("utf-8", errors="replace")
 
 
+def _skip_strings(c: _Cursor, count: int, what: str) -> None:
+    """Walk `count` strings (u64 length + bytes) without keeping them, charging their 8-byte lengths.
+
+    A source that can scan (a local file) gives blocks walked in one tight loop: a tokenizer of 400,000
+    strings costs ~50 ms instead of ~0.3 s read length by length. A string that does not fit in what is left
+    of a block, or one the cap or the limits stop, is read alone by _read_string: same errors, same count.
+    """
+    src = c.src
+    left = count
+    while left:
+        block = src.scan(c.pos, SCAN_BLOCK)
+        if block is None:  # no cheap local reads (HTTP): length by length, the buffer window fetches ahead
+            src.readahead(left * 12)
+            for _ in range(left):
+                _read_string(c, MAX_STRING_LEN, what, keep=False)
+            return
+        most = min(left, (src.max_bytes - src.bytes_read) // 8)  # lengths the cap still allows
+        pos, end, walked = 0, len(block), 0
+        while walked < most and pos + 8 <= end:
+            n = _U64(block, pos)[0]
+            if pos + 8 + n > end:  # (so n < SCAN_BLOCK <= MAX_STRING_LEN)
+                break
+            pos += 8 + n
+            walked += 1
+        src.charge(8 * walked)
+        c.pos += pos
+        left -= walked
+        if walked == 0:
+            _read_string(c, MAX_STRING_LEN, what, keep=False)
+            left -= 1
+
+
 def _value_type(c: _Cursor, key: str) -> GGUFValueType:
     raw = c.unpack("<I")
     try:
@@ -159,15 +194,10 @@ def _read_value(c: _Cursor, vtype: GGUFValueType, key: str, depth: int = 0):
         if etype == GGUFValueType.STRING:
             if rem is not None and count * 8 > rem:
                 raise ModelReadError(f"{c.src.name}: truncated (array {key!r} of {count} strings runs past the end)")
-            keep = count <= 16
-            if not keep:
-                c.src.readahead(count * 12)
-            out = []
-            for _ in range(count):
-                s = _read_string(c, MAX_STRING_LEN, f"metadata {key!r}", keep=keep)
-                if keep:
-                    out.append(s)
-            return out if keep else _Skipped(etype, count)
+            if count > 16:
+                _skip_strings(c, count, f"metadata {key!r}")
+                return _Skipped(etype, count)
+            return [_read_string(c, MAX_STRING_LEN, f"metadata {key!r}") for _ in range(count)]
         # nested arrays
         if rem is not None and count * 12 > rem:
             raise ModelReadError(f"{c.src.name}: truncated (array {key!r} of {count} arrays runs past the end)")

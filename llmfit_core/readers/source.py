@@ -46,7 +46,8 @@ class ByteSource:
             raise ModelReadError(f"{self.name}: truncated (needs bytes up to {offset + n}, got {offset + len(data)})")
         return data
 
-    def _charge(self, n: int) -> None:
+    def charge(self, n: int) -> None:
+        """Count `n` bytes read against `max_bytes` (HeaderTooLargeError past it)."""
         if self.bytes_read + n > self.max_bytes:
             raise HeaderTooLargeError(
                 f"{self.name}: header needs more than {self.max_bytes} bytes; refusing to read further "
@@ -65,6 +66,12 @@ class ByteSource:
         if self.size is not None:
             n = max(0, min(n, self.size - offset))
         return self.read_at(offset, n)
+
+    def scan(self, offset: int, n: int) -> bytes | None:
+        """Up to `n` bytes at `offset` for a parser to walk over data it does not keep (the text of a
+        string array), not counted: the parser charges() what it parses. None where a read is not cheap
+        and local (HTTP), so the parser reads item by item."""
+        return None
 
     def _read(self, offset: int, n: int) -> bytes:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -97,7 +104,11 @@ class LocalSource(ByteSource):
             raise ModelReadError(f"{self.path}: cannot open ({exc.strerror or exc})") from None
 
     def _read(self, offset: int, n: int) -> bytes:
-        self._charge(n)
+        self.charge(n)
+        self._f.seek(offset)
+        return self._f.read(n)
+
+    def scan(self, offset: int, n: int) -> bytes:
         self._f.seek(offset)
         return self._f.read(n)
 
@@ -115,7 +126,10 @@ class MemorySource(ByteSource):
         self.name = name
 
     def _read(self, offset: int, n: int) -> bytes:
-        self._charge(n)
+        self.charge(n)
+        return self._data[offset:offset + n]
+
+    def scan(self, offset: int, n: int) -> bytes:
         return self._data[offset:offset + n]
 
 
@@ -183,9 +197,9 @@ class HTTPRangeSource(ByteSource):
             return bytes(self._buf[lo:lo + n])
         if self._stream is not None:
             return self.read_at(offset, n)
-        self._charge(0)
+        self.charge(0)
         if n > self.max_bytes - self.bytes_read:
-            self._charge(n)
+            self.charge(n)
         resp = self._open(offset, offset + n)
         try:
             if resp.status_code == 200:
@@ -289,7 +303,7 @@ class HTTPRangeSource(ByteSource):
             self._buf_start = offset
             buf_end = offset
         if end - buf_end > self.max_bytes - self.bytes_read:
-            self._charge(end - buf_end)  # raises HeaderTooLargeError
+            self.charge(end - buf_end)  # raises HeaderTooLargeError
         fetch_end = max(end, buf_end + self._chunk)
         if self.size is not None:
             fetch_end = min(fetch_end, self.size)
@@ -325,7 +339,7 @@ class HTTPRangeSource(ByteSource):
         resp = self._stream[0]
         while self._buf_start + len(self._buf) < end and not self._stream_done:
             if self._capped or self.bytes_read >= self.max_bytes:
-                self._charge(end - (self._buf_start + len(self._buf)))  # raises HeaderTooLargeError
+                self.charge(end - (self._buf_start + len(self._buf)))  # raises HeaderTooLargeError
             need = end - (self._buf_start + len(self._buf))
             want = max(need, min(64 * 1024, self.max_bytes - self.bytes_read))
             self._buf += self._pull(resp, want)
