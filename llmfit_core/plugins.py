@@ -30,7 +30,8 @@ pm.add_hookspecs(hookspecs)
 _loaded = False
 # plugin name -> "loaded" | "disabled by environment" | "failed to load: ..." | "error in <hook>: ..."
 status: dict[str, str] = {}
-_origin: dict[str, str] = {}  # plugin name -> "entry point VALUE (dist VERSION)" | "registered in process"
+_origin: dict[str, str] = {}  # plugin name -> "registered in process" (entry points: see _origin_text)
+_entry_points: dict[str, metadata.EntryPoint] = {}  # plugin name -> the entry point it was loaded from
 _reported: set[str] = set()
 
 
@@ -76,8 +77,7 @@ def load_plugins() -> pluggy.PluginManager:
         if ep.name in seen:  # the same distribution visible twice on sys.path
             continue
         seen.add(ep.name)
-        dist = getattr(ep, "dist", None)
-        _origin[ep.name] = f"{ep.value}" + (f" ({dist.name} {dist.version})" if dist is not None else "")
+        _entry_points[ep.name] = ep
         if (allow is not None and ep.name not in allow) or ep.name in deny:
             status[ep.name] = "disabled by environment"
             continue
@@ -119,6 +119,7 @@ def unregister_plugin(name: str) -> None:
         pm.unblock(name)
     status.pop(name, None)
     _origin.pop(name, None)
+    _entry_points.pop(name, None)
     _reported.discard(name)
 
 
@@ -167,6 +168,18 @@ def call_hook(hook_name: str, **kwargs):
     return None if firstresult else results
 
 
+def _origin_text(name: str) -> str:
+    """Where a plugin came from: "entry point VALUE (dist VERSION)" or "registered in process". The
+    distribution's name and version are read here, when asked for, not while loading (start-up time)."""
+    if name in _origin:
+        return _origin[name]
+    ep = _entry_points.get(name)
+    if ep is None:
+        return ""
+    dist = getattr(ep, "dist", None)
+    return f"{ep.value}" + (f" ({dist.name} {dist.version})" if dist is not None else "")
+
+
 def plugin_infos() -> list[PluginInfo]:
     """Every known plugin (loaded, disabled or broken), its hooks and its runner status."""
     load_plugins()
@@ -184,5 +197,5 @@ def plugin_infos() -> list[PluginInfo]:
                     ok, msg = fn()
                 except Exception as exc:
                     ok, msg = False, f"runner_status failed: {type(exc).__name__}: {exc}"
-        out.append(PluginInfo(name, status.get(name, "loaded"), _origin.get(name, ""), hooks, ok, msg))
+        out.append(PluginInfo(name, status.get(name, "loaded"), _origin_text(name), hooks, ok, msg))
     return out

@@ -120,6 +120,16 @@ def test_plugins_command_lists_builtins_hooks_and_runner(tmp_path):
     hf = info["huggingface"]
     assert hf["status"] == "loaded" and "llmfit_resolve_model" in hf["hooks"]
     assert hf["runner_installed"] is True and "huggingface_hub" in hf["runner"]
+    assert hf["origin"].startswith("llmfit_hf (llmfit-core ")  # entry point (distribution version)
+
+
+def test_loading_plugins_reads_no_distribution_metadata():
+    """Start-up time: a distribution's name and version (email-parsed METADATA) are read for `llmfit plugins`
+    only, not by every command that loads the plugins."""
+    code = ("import sys; from llmfit_core import plugins; plugins.load_plugins(); "
+            "print('email.parser' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == "False", res.stderr
 
 
 def test_plugins_table_shows_status_hooks_and_runner(monkeypatch):
