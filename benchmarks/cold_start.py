@@ -9,6 +9,7 @@ Method (fixed, so figures from different days compare):
 - every (tree, command) pair runs once untimed first (page cache, .pyc files written as an installed package has
   them), then N timed rounds; inside a round the commands and the trees alternate, so a change of machine load
   falls on both trees alike;
+- stdout is a 120x40 pseudo-terminal, as a user's (`fit` prints its rich table, not the piped layout);
 - per pair: the median wall time (perf_counter around the child) and the median CPU time (user + system of the
   child, from getrusage). On a loaded machine the wall time also counts waiting for a core, the CPU time much less;
 - the load average (1, 5, 15 min) is read before and after the runs and printed and saved with the result.
@@ -21,14 +22,18 @@ recommend --top 10 <= 0.5 s, check of a local GGUF <= 0.3 s. Writes benchmarks/r
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import resource
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -36,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results"
 CATALOG_NAME = "meta-llama/Llama-3.1-8B-Instruct"
 HARDWARE = ["--hardware", "workstation-4090"]
+TERMINAL_SIZE = (120, 40)  # columns, lines of the pseudo-terminal the commands write to
 TARGETS_S = {"help": 0.15, "fit": 0.35, "fit --json": 0.35, "recommend": 0.5, "check 8B": 0.3}
 
 # Llama-3.1-8B as its GGUF conversions store it (config.json of meta-llama/Llama-3.1-8B-Instruct; tokenizer sizes
@@ -95,15 +101,33 @@ def _env(tree: Path) -> dict[str, str]:
     return env
 
 
+def _drain(fd: int) -> None:
+    """Read a pseudo-terminal until its last writer closes (a full terminal buffer would block the child)."""
+    while True:
+        try:
+            if not os.read(fd, 1 << 16):
+                return
+        except OSError:  # EIO: the child side is closed
+            return
+
+
 def run_once(tree: Path, args: list[str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds user + system) of one fresh `llmfit` process."""
+    """(wall seconds, CPU seconds user + system) of one fresh `llmfit` process writing to a terminal."""
+    # stdout is a pseudo-terminal of TERMINAL_SIZE, as a user's: `fit` prints its rich table, not the piped layout
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", TERMINAL_SIZE[1], TERMINAL_SIZE[0], 0, 0))
+    reader = threading.Thread(target=_drain, args=(leader,), daemon=True)
+    reader.start()
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     # cwd=tree: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
     proc = subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", *args], env=_env(tree), cwd=tree,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          stdout=follower, stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    os.close(follower)
+    reader.join()
+    os.close(leader)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{tree}: llmfit {' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
