@@ -231,16 +231,21 @@ def test_skip_matches_full_walk(skip_gguf):
         assert read_gguf(_SparseMemory(blob)).vocab_size == 9000  # from token_embd when the count was skipped
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_mutated_headers_with_skip_never_crash(skip_gguf, data):
-    blob = bytearray(skip_gguf[data.draw(st.integers(0, 1))])
+def _mutated(blobs, data, fewest_changes: int = 1) -> bytes:
+    """One of `blobs` with a few header bytes changed, perhaps cut short."""
+    blob = bytearray(blobs[data.draw(st.integers(0, len(blobs) - 1))])
     end = read_gguf_header(MemorySource(bytes(blob))).data_offset
-    for _ in range(data.draw(st.integers(1, 6))):
+    for _ in range(data.draw(st.integers(fewest_changes, 6))):
         blob[data.draw(st.integers(0, end - 1))] = data.draw(st.integers(0, 255))
     if data.draw(st.booleans()):
         blob = blob[: data.draw(st.integers(0, len(blob)))]
-    src = _SparseMemory(bytes(blob), "m.gguf", max_bytes=512 * 1024)
+    return bytes(blob)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_headers_with_skip_never_crash(skip_gguf, data):
+    src = _SparseMemory(_mutated(skip_gguf, data), "m.gguf", max_bytes=512 * 1024)
     try:
         read_gguf(src)
     except LlmfitError:
@@ -269,15 +274,9 @@ def test_string_arrays_walked_in_blocks_as_item_by_item(skip_gguf, data, monkeyp
     import llmfit_core.readers.gguf as gguf_reader
 
     monkeypatch.setattr(gguf_reader, "SCAN_BLOCK", data.draw(st.sampled_from([9, 64, 1000, 1 << 20])))
-    blob = bytearray(skip_gguf[data.draw(st.integers(0, 1))])
-    end = read_gguf_header(MemorySource(bytes(blob))).data_offset
-    for _ in range(data.draw(st.integers(0, 6))):
-        blob[data.draw(st.integers(0, end - 1))] = data.draw(st.integers(0, 255))
-    if data.draw(st.booleans()):
-        blob = blob[: data.draw(st.integers(0, len(blob)))]
+    blob = _mutated(skip_gguf, data, fewest_changes=0)
     cap = data.draw(st.sampled_from([1000, 40_000, 100_003, 512 * 1024]))
-    assert _outcome(MemorySource(bytes(blob), "m.gguf", max_bytes=cap)) == \
-        _outcome(_ItemByItemMemory(bytes(blob), "m.gguf", max_bytes=cap))
+    assert _outcome(MemorySource(blob, "m.gguf", max_bytes=cap)) == _outcome(_ItemByItemMemory(blob, "m.gguf", max_bytes=cap))
 
 
 def test_local_string_arrays_read_in_blocks_not_per_string(skip_gguf, tmp_path):
