@@ -3,6 +3,8 @@ and the llama-cli / hf shims against the fake Hub."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +28,22 @@ def test_detect_build_matches_the_library():
     ok, msg = lc.runner_status()
     assert ok and b.backend in msg
     assert [x.name for x in lc.llmfit_backends(None)] == [b.backend]
+
+
+def test_detect_build_reads_the_libraries_without_importing_llama_cpp():
+    """Start-up time: `fit`/`check` on this machine ask the build what it has; importing the llama_cpp package
+    (numpy, jinja2, diskcache) for that cost ~0.1 s. A fresh process finds what the package itself reports."""
+    code = ("import dataclasses, json, sys; import llmfit_llamacpp as lc; b = lc.detect_build(); "
+            "print(json.dumps([dataclasses.asdict(b), 'llama_cpp' in sys.modules, 'numpy' in sys.modules]))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    fresh, imported_llama_cpp, imported_numpy = json.loads(res.stdout)
+    assert not imported_llama_cpp and not imported_numpy
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    assert fresh == dataclasses.asdict(lc.LlamaCppBuild(
+        version=llama_cpp.__version__, gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
+        ggml_backends=lc._ggml_backends(os.path.join(os.path.dirname(llama_cpp.__file__), "lib")),
+        system_info=" ".join(info.split())))
 
 
 @pytest.mark.parametrize("offload,names,expect", [

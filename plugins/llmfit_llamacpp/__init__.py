@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import ctypes
 import fnmatch
+import functools
+import importlib.util
 import os
 import re
+import sys
 from dataclasses import dataclass, field
+from importlib import metadata
 
 from llmfit_core.hookspecs import hookimpl
 
@@ -43,13 +47,35 @@ class LlamaCppBuild:
         return "llama.cpp-cpu"
 
 
+def _lib_dir() -> str:
+    """Where the installed llama-cpp-python keeps its shared libraries (llama_cpp/lib), found without importing it;
+    ImportError when it is not installed."""
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("No module named 'llama_cpp'", name="llama_cpp")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "lib")
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_library(directory: str, base: str) -> ctypes.CDLL | None:
+    """lib<base> of the build, opened as llama_cpp's own loader opens it on Linux and macOS (_ctypes_extensions.
+    load_shared_library: lib<base>.so, then lib<base>.dylib, plain ctypes.CDLL); None on Windows (the loader first
+    sets up DLL directories there) or when there is no such file. OSError when the file does not load."""
+    if sys.platform == "win32":
+        return None
+    for suffix in (".so", ".dylib"):
+        path = os.path.join(directory, f"lib{base}{suffix}")
+        if os.path.exists(path):
+            return ctypes.CDLL(path)
+    return None
+
+
 def _ggml_backends(lib_dir: str) -> list[str]:
     """Names from ggml's backend registry (the low-level C API), [] when it cannot be read."""
-    path = os.path.join(lib_dir, "libggml.so" if os.name != "nt" else "ggml.dll")
-    if not os.path.exists(path):
-        path = os.path.join(lib_dir, "libggml.dylib")
     try:
-        lib = ctypes.CDLL(path)
+        lib = _shared_library(lib_dir, "ggml")
+        if lib is None:
+            lib = ctypes.CDLL(os.path.join(lib_dir, "ggml.dll"))
         lib.ggml_backend_reg_count.restype = ctypes.c_size_t
         lib.ggml_backend_reg_get.restype = ctypes.c_void_p
         lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
@@ -62,17 +88,34 @@ def _ggml_backends(lib_dir: str) -> list[str]:
 
 
 def detect_build() -> LlamaCppBuild:
-    """Inspect the installed llama-cpp-python; raises ImportError when it is missing."""
-    import llama_cpp
+    """Inspect the installed llama-cpp-python; raises ImportError when it is missing.
 
-    info = llama_cpp.llama_print_system_info()
+    On Linux and macOS the build's own libraries answer through ctypes (llama_print_system_info,
+    llama_supports_gpu_offload, ggml's registry) without importing the llama_cpp package: its import (numpy,
+    jinja2, diskcache) was ~0.1 s of every `fit`/`check` that detects this machine (start-up time, issue 15).
+    """
+    lib_dir = _lib_dir()
+    llama = _shared_library(os.environ.get("LLAMA_CPP_LIB_PATH") or lib_dir, "llama")  # llama_cpp.py's override
+    if llama is None:  # Windows, another layout: the package's own loader
+        import llama_cpp
+
+        info, offload = llama_cpp.llama_print_system_info(), llama_cpp.llama_supports_gpu_offload()
+    else:
+        llama.llama_print_system_info.restype = ctypes.c_char_p  # llama.h; llama_cpp.py declares the same
+        llama.llama_print_system_info.argtypes = []
+        llama.llama_supports_gpu_offload.restype = ctypes.c_bool
+        llama.llama_supports_gpu_offload.argtypes = []
+        info, offload = llama.llama_print_system_info(), llama.llama_supports_gpu_offload()
     info = info.decode(errors="replace") if isinstance(info, bytes) else str(info)
-    backends = _ggml_backends(os.path.join(os.path.dirname(llama_cpp.__file__), "lib"))
+    backends = _ggml_backends(lib_dir)
     if not backends:  # older builds: fall back to the system info line
         backends = [n for n in ("CUDA", "Metal", "Vulkan", "ROCm", "SYCL") if re.search(rf"\b{n}\b", info, re.I)] + ["CPU"]
-    return LlamaCppBuild(version=getattr(llama_cpp, "__version__", "?"),
-                         gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
-                         ggml_backends=backends, system_info=" ".join(info.split()))
+    try:
+        version = metadata.version("llama_cpp_python")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    return LlamaCppBuild(version=version, gpu_offload=bool(offload), ggml_backends=backends,
+                         system_info=" ".join(info.split()))
 
 
 def runner_status() -> tuple[bool, str]:
@@ -111,7 +154,8 @@ def llmfit_detect_hardware(profile):
         profile.cpu.runner_isa = [f for f in profile.cpu.isa if f in isa] + unknown_to_build(profile.cpu.isa)
         profile.sources["cpu.runner_isa"] = "llama.cpp"
     if build.gpu_offload:
-        apply_devices(profile, [d for d in read_devices() or [] if d.kind in ("gpu", "igpu") and d.total_bytes > 0])
+        devs = read_devices(_shared_library(_lib_dir(), "ggml"))  # None: read through llama_cpp._ggml
+        apply_devices(profile, [d for d in devs or [] if d.kind in ("gpu", "igpu") and d.total_bytes > 0])
 
 
 def apply_devices(profile, devs) -> None:
