@@ -121,6 +121,22 @@ def test_ollama_loaded_models_are_said_to_hold_memory(monkeypatch):
         assert prof.memory_holders == []
 
 
+def test_no_local_ollama_server_is_known_without_importing_httpx():
+    """Start-up time: on a machine without a running Ollama, detecting the hardware costs one refused TCP
+    connect, not an httpx import (~0.1 s); the answer is the error httpx itself gives."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmfit_ollama import localapi\n"
+            "try:\n    localapi.running_models()\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
+            "print('httpx' in sys.modules)")
+    host = dead_host()
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env=dict(os.environ, OLLAMA_HOST=host))
+    assert res.stdout.splitlines() == [f"OfflineError the local Ollama server at {host} is not reachable (ConnectError)",
+                                       "False"], res.stderr
+
+
 def test_fit_total_flag_plans_for_an_idle_machine(tmp_path):
     profile = {"name": "busy", "cpu": {"model": "x", "cores": 4, "threads": 4, "isa": ["avx2"]},
                "memory": {"total_gb": 16, "available_gb": 2}}

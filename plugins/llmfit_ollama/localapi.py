@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import socket
 from urllib.parse import urlsplit
 
 from llmfit_core.errors import OfflineError, RemoteError, ResolveError
@@ -102,9 +103,26 @@ def is_local() -> bool:
 PS_TIMEOUT = 1.0  # /api/ps answers from memory; a server that is slower than this is not worth waiting for
 
 
+def _refused(timeout: float) -> bool:
+    """Whether OLLAMA_HOST refuses connections (no server: the common case on a machine without Ollama), known
+    from one TCP connect instead of importing httpx (~0.1 s of every `fit`/`check` that detects this machine).
+    Anything else (a server, a timeout) goes on to the real request."""
+    parts = urlsplit(base_url())
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
 def running_models() -> list[dict]:
     """`/api/ps`: the models the server holds loaded (name, size = all its memory, size_vram = the GPU part)."""
-    models = _request("GET", "/api/ps", timeout=min(PS_TIMEOUT, _timeout())).get("models") or []
+    timeout = min(PS_TIMEOUT, _timeout())
+    if _refused(timeout):  # what httpx would say, without importing it
+        raise OfflineError(f"the local Ollama server at {base_url()} is not reachable (ConnectError)")
+    models = _request("GET", "/api/ps", timeout=timeout).get("models") or []
     return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
 
 
