@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,21 @@ def test_nvidia_detection_without_nvml_is_cpu_only(monkeypatch):
     notes: list[str] = []
     assert nvidia.detect_nvidia(notes) == []
     assert any("nvidia-ml-py is not installed" in n for n in notes)
+
+
+def test_no_nvidia_driver_is_known_without_importing_pynvml():
+    """Start-up time: without the driver's NVML library (this CI machine), pynvml (a large module) is not imported;
+    detection answers as when pynvml.nvmlInit() fails: no GPU, no note."""
+    pytest.importorskip("pynvml")
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        pytest.skip("this machine has an NVIDIA driver")
+    except OSError:
+        pass
+    code = ("import sys; from llmfit_core.hardware import nvidia; notes = []; gpus = nvidia.detect_nvidia(notes); "
+            "print(gpus, notes, 'pynvml' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.strip() == "[] [] False", res.stderr
 
 
 def test_nvidia_detection_falls_back_to_nvidia_smi(monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import subprocess
+import sys
 
 import psutil
 import pytest
@@ -124,9 +126,6 @@ def test_ollama_loaded_models_are_said_to_hold_memory(monkeypatch):
 def test_no_local_ollama_server_is_known_without_importing_httpx():
     """Start-up time: on a machine without a running Ollama, detecting the hardware costs one refused TCP
     connect, not an httpx import (~0.1 s); the answer is the error httpx itself gives."""
-    import subprocess
-    import sys
-
     code = ("import sys; from llmfit_ollama import localapi\n"
             "try:\n    localapi.running_models()\nexcept Exception as exc:\n    print(type(exc).__name__, exc)\n"
             "print('httpx' in sys.modules)")

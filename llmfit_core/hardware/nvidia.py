@@ -10,9 +10,12 @@ NVML values dict shape (also the recorded-fixture format):
 
 from __future__ import annotations
 
+import ctypes
+import importlib.util
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 from llmfit_core.hardware.power import driver_watts
@@ -71,7 +74,12 @@ def parse_nvml_values(values: dict) -> list[GPUInfo]:
 
 def query_nvml() -> dict:
     """Read the NVML values of every NVIDIA GPU (raises ImportError / pynvml.NVMLError when unavailable)."""
-    import pynvml
+    if sys.platform.startswith("linux") and importlib.util.find_spec("pynvml") is not None:
+        try:  # the driver's library, as pynvml loads it: absent (no NVIDIA driver), pynvml is not imported at all
+            ctypes.CDLL("libnvidia-ml.so.1")
+        except OSError:
+            raise OSError("NVML Shared Library Not Found (libnvidia-ml.so.1)") from None
+    import pynvml  # start-up time: a large module, imported only where the driver's library is
 
     pynvml.nvmlInit()
     try:
