@@ -43,7 +43,9 @@ def _median_ms(fn, repeat: int) -> tuple[float, float]:
 def in_process(repeat: int) -> list[dict]:
     from llmfit_core.catalog import load_catalog
     from llmfit_core.constraints import parse_constraints
-    from llmfit_core.recommend import DEFAULT_LADDER, catalog_arrays, recommend, resolve_hw
+    from llmfit_core.recommend import recommend, resolve_hw
+    from llmfit_core.recommend.arrays import catalog_arrays
+    from llmfit_core.recommend.candidates import DEFAULT_LADDER
 
     t = time.perf_counter()
     cat = load_catalog()

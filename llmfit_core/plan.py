@@ -81,19 +81,19 @@ def plan_models(refs: list[str], hardware=None, quant: str | None = None, contex
         raise LlmfitError(f"plan takes at most 64 models, got {len(refs)}")
     hw = resolve_hw(hardware)
     b = budgets(hw)
-    be = b["backend"]
+    be = b.backend
     specs = [_spec(r, quant) for r in refs]
-    one_pool = b["unified"] or not be.gpu
+    one_pool = b.unified or not be.gpu
     options = []  # per model: list of (device, report)
     for s in specs:
         if one_pool:
             r = fit_spec(s, hardware=hw, context=context, gpu_layers=None)
-            options.append([("unified" if b["unified"] else "cpu", r)])
+            options.append([("unified" if b.unified else "cpu", r)])
         else:
             gpu = fit_spec(s, hardware=hw, context=context, gpu_layers=s.n_layers + 1)
             cpu = fit_spec(s, hardware=hw, context=context, backend="llama.cpp-cpu")
             options.append([("gpu", gpu), ("cpu", cpu)])
-    vram, ram = b["vram"], b["ram"]
+    vram, ram = b.vram, b.ram
 
     def cost(assign):
         g = sum(r.memory.total_bytes for d, r in assign if d == "gpu")
@@ -102,7 +102,7 @@ def plan_models(refs: list[str], hardware=None, quant: str | None = None, contex
 
     def ok(assign):
         g, c = cost(assign)
-        return g <= vram and c <= (ram if not b["unified"] else vram or ram)
+        return g <= vram and c <= (ram if not b.unified else vram or ram)
 
     def value(assign):
         return sum(math.log(max(r.decode_tok_s, 1e-3)) for _, r in assign)
@@ -129,8 +129,8 @@ def plan_models(refs: list[str], hardware=None, quant: str | None = None, contex
         best = tuple(opts[0] for opts in options)
         g, c = cost(best)
         if one_pool:
-            notes.append(f"the models need {fmt_gib(g + c)} together, {fmt_gib(ram if not b['unified'] else vram)} usable: "
-                         f"{fmt_gib(g + c - (ram if not b['unified'] else vram))} short; run them one at a time")
+            notes.append(f"the models need {fmt_gib(g + c)} together, {fmt_gib(ram if not b.unified else vram)} usable: "
+                         f"{fmt_gib(g + c - (ram if not b.unified else vram))} short; run them one at a time")
         else:
             notes.append(f"no GPU/CPU split fits: together they need {fmt_gib(g + c)}, "
                          f"{fmt_gib(vram)} VRAM + {fmt_gib(ram)} RAM usable")

@@ -30,7 +30,7 @@ def fit_score(verdict: str, decode_tok_s: float) -> int:
 
 
 # Choosing among the quantizations of ONE model for a machine (`hf ls` / `hf search` "best here"; the same terms as
-# recommend.py's per-model choice, see its module doc): quality lost to quantization against speed and headroom.
+# recommend's per-model choice, recommend/ranking.py): quality lost to quantization against speed and headroom.
 # Not the fit score: a faster, lower-quality quant can have the higher fit score and still not be the better pick.
 PICK_SPEED_POINTS = 15.0
 PICK_HEADROOM = {"runs": 5.0, "tight": -5.0, "offload": -10.0}

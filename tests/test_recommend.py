@@ -191,7 +191,7 @@ def test_cli_search_and_list():
 
 
 def test_results_beyond_the_full_rescore_keep_a_consistent_breakdown(monkeypatch):
-    from llmfit_core import recommend as rec_mod
+    from llmfit_core.recommend import ranking as rec_mod
 
     monkeypatch.setattr(rec_mod, "REFINE_MAX", 2)
     res = recommend(parse_constraints("use chat"), hardware=GPU24, top=4)

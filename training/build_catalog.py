@@ -396,7 +396,7 @@ def build(source: Path, out_dir: Path) -> dict:
     }
     _write_report(out_dir / "catalog_build_report.md", stats, reasons_examples, repair_examples, merged)
     from llmfit_core.quant_quality import GGUF_LADDER
-    from llmfit_core.recommend import GROUP_BPW_FILE, compute_group_bpw
+    from llmfit_core.recommend.bpw import GROUP_BPW_FILE, compute_group_bpw
 
     quants = list(GGUF_LADDER) + ["MXFP4_MOE", "MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit", "AWQ-4bit", "AWQ-8bit",
                                   "GPTQ-4bit", "GPTQ-8bit"]  # MXFP4_MOE: gpt-oss's own GGUF (defaults.default_quant)

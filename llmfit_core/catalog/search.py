@@ -1,12 +1,8 @@
-"""Search and filter the catalog (`llmfit search`, `llmfit list`)."""
+"""Search the catalog by name (`llmfit search`); filtering by constraints and hardware is recommend.listing."""
 
 from __future__ import annotations
 
 import re
-
-import numpy as np
-
-from llmfit_core.constraints import Constraints
 
 
 def _tokens(text: str) -> list[str]:
@@ -29,25 +25,3 @@ def search_entries(entries, query: str) -> list:
             out.append((rank, e))
     out.sort(key=lambda t: t[0])
     return [e for _, e in out]
-
-
-def filter_entries(entries, c: Constraints, hardware=None) -> list:
-    """Entries meeting the model-level constraints (family, params, use, format, licence, context);
-    with `c.fits`, only models with at least one quantization that fits `hardware` (None: this machine)."""
-    from llmfit_core.recommend import _ladder, _model_mask, catalog_arrays, evaluate, resolve_hw
-
-    entries = list(entries)
-    if not entries:
-        return []
-    arr = catalog_arrays(entries)
-    masks = _model_mask(arr, c)
-    masks.pop("_text", None)  # listing shows embedding models too
-    keep = np.ones(len(entries), bool)
-    for m in masks.values():
-        keep &= m
-    if c.fits and keep.any():
-        idx = np.nonzero(keep)[0]
-        sub = arr.take(idx)
-        ev = evaluate(sub, resolve_hw(hardware), Constraints(context=c.context, quants=c.quants), _ladder(c, sub))
-        keep[idx] = (ev["fits"] & ev["allowed"]).any(axis=1)
-    return [e for e, k in zip(entries, keep) if k]

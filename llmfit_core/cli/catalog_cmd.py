@@ -264,7 +264,8 @@ def register(cli) -> None:
     @friendly_errors
     def search_cmd(query, family, min_params, max_params, use, fmt, license, context, limit, as_json, as_csv):
         """Find catalog models by name (all words must match)."""
-        from llmfit_core.catalog.search import filter_entries, search_entries
+        from llmfit_core.catalog.search import search_entries
+        from llmfit_core.recommend.listing import filter_entries
 
         query = " ".join(query)
         if len(query) > 200:
@@ -287,7 +288,7 @@ def register(cli) -> None:
     @friendly_errors
     def list_cmd(family, min_params, max_params, use, fmt, license, context, fits, hardware, limit, show_all, as_json, as_csv):
         """List catalog models, filtered."""
-        from llmfit_core.catalog.search import filter_entries
+        from llmfit_core.recommend.listing import filter_entries
 
         cat = _load()
         c = _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=fits)
