@@ -44,14 +44,14 @@ def in_process(repeat: int) -> list[dict]:
     from llmfit_core.catalog import load_catalog
     from llmfit_core.constraints import parse_constraints
     from llmfit_core.recommend import recommend, resolve_hw
-    from llmfit_core.recommend.arrays import catalog_arrays
+    from llmfit_core.recommend.arrays import model_arrays
     from llmfit_core.recommend.candidates import DEFAULT_LADDER
 
     t = time.perf_counter()
     cat = load_catalog()
     load_ms = (time.perf_counter() - t) * 1000
     t = time.perf_counter()
-    catalog_arrays(cat.models)
+    model_arrays(cat)
     arrays_ms = (time.perf_counter() - t) * 1000
     rows = [{"what": "load catalog (cold)", "hardware": "-", "median_ms": load_ms, "min_ms": load_ms, "pairs": len(cat)},
             {"what": "per-model arrays (once)", "hardware": "-", "median_ms": arrays_ms, "min_ms": arrays_ms,

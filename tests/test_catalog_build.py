@@ -11,5 +11,5 @@ def test_build_reproduces_the_shipped_catalog(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "training" / "build_catalog.py"), "--out-dir", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    for name in ("catalog.json.gz", "catalog_build_report.md", "catalog_group_bpw.json"):
+    for name in ("catalog.json.gz", "catalog_build_report.md", "catalog_group_bpw.json", "catalog_columns.npz"):
         assert (tmp_path / name).read_bytes() == (ROOT / "llmfit_core" / "data" / name).read_bytes(), name

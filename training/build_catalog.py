@@ -20,6 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from llmfit_core.catalog.columnize import write_catalog_columns  # noqa: E402
+from llmfit_core.catalog.columns import COLUMNS_FILE  # noqa: E402
 from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry, family_of, uses_from_name  # noqa: E402
 from llmfit_core.catalog.facts import Documented, documented_for, is_publisher  # noqa: E402
 from llmfit_core.catalog.publishers import WELL_KNOWN_TUNES, classify  # noqa: E402
@@ -395,6 +397,8 @@ def build(source: Path, out_dir: Path) -> dict:
         "checks": dict(checks), "publishers": dict(publishers), "modified": dict(modified),
     }
     _write_report(out_dir / "catalog_build_report.md", stats, reasons_examples, repair_examples, merged)
+    # the fast-loading columns of the same catalog (catalog.columns), built from the JSON just written
+    write_catalog_columns(out_dir / "catalog.json.gz", out_dir / COLUMNS_FILE)
     from llmfit_core.quant_quality import GGUF_LADDER
     from llmfit_core.recommend.bpw import GROUP_BPW_FILE, compute_group_bpw
 

@@ -1,5 +1,9 @@
 """Loading the catalog: the shipped data file merged with private registries.
 
+The shipped catalog loads from its columns file (catalog.columns: built from the JSON source at build time, checked
+against it) in milliseconds; its entries are made from their JSON rows when asked for. `load_catalog()` and
+`Catalog.find(name)` (`catalog.find_entry`) are the lookup API.
+
 Private registries: files or directories listed in `LLMFIT_CATALOG_PATH` (os.pathsep-separated) plus
 the user's own additions (`llmfit catalog add`, in the user data dir). Files are `.json` (a list, or
 {"models": [...]}), `.jsonl` or `.json.gz`; entries use the CatalogEntry field names. A malformed
@@ -11,17 +15,20 @@ from __future__ import annotations
 
 import difflib
 import gc
-import re
 import gzip
 import json
 import os
+import re
+from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from llmfit_core.catalog.entry import CatalogEntry
+import numpy as np
+
+from llmfit_core.catalog.columns import COLUMNS_FILE, CatalogColumns, StoredRows, read_columns, source_digest
+from llmfit_core.catalog.entry import CatalogEntry, trusted_entry
 from llmfit_core.errors import CatalogError, ResolveError
 
 ENV_PATH = "LLMFIT_CATALOG_PATH"
@@ -31,25 +38,44 @@ CATALOG_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz")
 HUB_UPDATES = "hub.jsonl"  # what `llmfit catalog update` fetched from the Hub (not the user's own models)
 
 
-@dataclass
+class StoredEntries(Sequence):
+    """Catalog entries made from their stored JSON row when first asked for (the shipped ~8,500 take ~0.1 s to make
+    all at once; `fit NAME` needs one, `recommend` a few dozen). A slot holds a row number or an entry made already
+    (or a private entry that replaced the shipped one)."""
+
+    def __init__(self, rows: StoredRows, slots: list):
+        self._rows = rows
+        self._slots = slots
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self._slots)))]
+        slot = self._slots[i]
+        if isinstance(slot, CatalogEntry):
+            return slot
+        entry = trusted_entry(self._rows.row(slot), self._rows.src_defaults)
+        self._slots[i] = entry
+        return entry
+
+    def __iter__(self):
+        with _gc_paused():
+            return iter([self[i] for i in range(len(self._slots))])
+
+
 class Catalog:
     """All catalog entries, with lookups by id, short name and mirror id."""
 
-    entries: list[CatalogEntry]
-    warnings: list[str] = field(default_factory=list)  # skipped entries: "file: entry: reason"
-    sources: list[str] = field(default_factory=list)
-
-    def __post_init__(self):
-        self._by_id = {e.id: e for e in self.entries}
-        by_lower: dict[str, list[CatalogEntry]] = {}
-        by_short: dict[str, list[CatalogEntry]] = {}
-        for e in self.entries:  # runs on every start of fit/recommend: plain locals, no property calls
-            key = e.id.lower()
-            by_lower.setdefault(key, []).append(e)
-            by_short.setdefault(key.rpartition("/")[2], []).append(e)
-            for m in e.mirrors:
-                by_lower.setdefault(m.lower(), []).append(e)
-        self._by_lower, self._by_short = by_lower, by_short
+    def __init__(self, entries: Sequence[CatalogEntry], warnings: list[str] | None = None,
+                 sources: list[str] | None = None, columns: CatalogColumns | None = None):
+        self.entries = entries
+        self.warnings = list(warnings or [])  # skipped entries: "file: entry: reason"
+        self.sources = list(sources or [])
+        self._columns = columns  # computed on first use when the entries did not come with theirs
+        self._models: list[CatalogEntry] | None = None
+        self._index: tuple[dict, dict, dict] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -57,27 +83,63 @@ class Catalog:
     def __iter__(self):
         return iter(self.entries)
 
+    @property
+    def columns(self) -> CatalogColumns:
+        """One numpy array per fact, one row per entry (catalog.columns)."""
+        if self._columns is None:
+            from llmfit_core.catalog.columnize import columns_of  # the regexes: only for entries without columns
+
+            self._columns = columns_of(list(self.entries))
+        return self._columns
+
+    def _ids_and_mirrors(self) -> tuple[list[str], list[list[str]]]:
+        if self._columns is not None:
+            return self._columns.id, [m.split("\t") if m else [] for m in self._columns.mirrors]
+        return [e.id for e in self.entries], [e.mirrors for e in self.entries]
+
+    def _lookup(self) -> tuple[dict, dict, dict]:
+        """Entry positions by id, by lower-case id or mirror id, and by lower-case short name."""
+        if self._index is None:
+            ids, mirrors = self._ids_and_mirrors()
+            by_lower: dict[str, list[int]] = {}
+            by_short: dict[str, list[int]] = {}
+            for i, (model_id, mirror_ids) in enumerate(zip(ids, mirrors)):
+                key = model_id.lower()
+                by_lower.setdefault(key, []).append(i)
+                by_short.setdefault(key.rpartition("/")[2], []).append(i)
+                for m in mirror_ids:
+                    by_lower.setdefault(m.lower(), []).append(i)
+            self._index = ({model_id: i for i, model_id in enumerate(ids)}, by_lower, by_short)
+        return self._index
+
     def get(self, model_id: str) -> CatalogEntry | None:
-        return self._by_id.get(model_id)
+        i = self._lookup()[0].get(model_id)
+        return None if i is None else self.entries[i]
+
+    @property
+    def model_rows(self) -> np.ndarray:
+        """Positions of the entries that are models in their own right (not a quantized copy of another entry)."""
+        return np.nonzero(~self.columns.variant)[0]
 
     @property
     def models(self) -> list[CatalogEntry]:
         """Entries that are models in their own right (not a quantized copy of another entry)."""
-        if getattr(self, "_models", None) is None:
+        if self._models is None:
             self._models = [e for e in self.entries if not e.variant_of]
         return self._models
 
     def find(self, ref: str) -> CatalogEntry | None:
         """Exact id, case-insensitive id or mirror id, or a unique short name; ResolveError if ambiguous."""
-        if ref in self._by_id:
-            return self._by_id[ref]
+        by_id, by_lower, by_short = self._lookup()
+        if ref in by_id:
+            return self.entries[by_id[ref]]
         key = ref.lower()
-        hits = self._by_lower.get(key)
+        hits = by_lower.get(key)
         if hits:
-            return hits[0]
+            return self.entries[hits[0]]
         if "/" in key:
             return None
-        hits = self._by_short.get(key) or []
+        hits = [self.entries[i] for i in by_short.get(key) or []]
         if len(hits) > 1:
             originals = [e for e in hits if not e.variant_of]
             hits = originals or hits
@@ -260,16 +322,29 @@ def private_files(spec: str | None) -> list[Path]:
 
 
 def _load_shipped() -> list[CatalogEntry]:
+    """The shipped catalog's entries, read from its JSON source."""
     path = shipped_path()
     if not path.exists():
         raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
-    # Start-up time (issue 15): ~8000 entries are built on every `fit`/`recommend`; written by our own
-    # build script (keys are the fields), they are made from their dict directly instead of through the
-    # 30-argument dataclass __init__.
+    # Start-up time (issue 15): ~8000 entries; written by our own build script (keys are the fields), they are
+    # made from their dict directly instead of through the 30-argument dataclass __init__.
     with _gc_paused():
         doc = json.loads(gzip.decompress(path.read_bytes()))
         defaults = doc.get("src_defaults") or {}
-        return [_trusted_entry(d, defaults) for d in doc["models"]]
+        return [trusted_entry(d, defaults) for d in doc["models"]]
+
+
+def shipped_columns_path() -> Path:
+    return Path(str(resources.files("llmfit_core") / "data" / COLUMNS_FILE))
+
+
+def _load_shipped_columns() -> tuple[CatalogColumns, StoredRows] | None:
+    """The shipped catalog as columns and lazily made entries (catalog.columns), when the columns file was built
+    from the shipped JSON; None otherwise."""
+    path = shipped_path()
+    if not path.exists():
+        raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
+    return read_columns(shipped_columns_path(), digest=source_digest(path.read_bytes()))
 
 
 @contextmanager
@@ -285,32 +360,18 @@ def _gc_paused():
             gc.enable()
 
 
-_FIELD_DEFAULTS = {f.name: f.default for f in fields(CatalogEntry) if f.default is not MISSING}
-_FIELD_FACTORIES = {f.name: f.default_factory for f in fields(CatalogEntry) if f.default_factory is not MISSING}
-
-
-def _trusted_entry(d: dict, src_defaults: dict) -> CatalogEntry:
-    """CatalogEntry(**d) with `src` completed from the file's defaults, for our own build's entries."""
-    values = {**_FIELD_DEFAULTS, **d}
-    for name, factory in _FIELD_FACTORIES.items():
-        if name not in d:
-            values[name] = factory()
-    values["src"] = {**src_defaults, **values["src"]}
-    entry = object.__new__(CatalogEntry)
-    entry.__dict__.update(values)
-    return entry
-
-
 @lru_cache(maxsize=4)
 def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Catalog:
-    entries: dict[str, CatalogEntry] = {}
+    shipped: list = []
+    stored = None
     warnings: list[str] = []
     sources: list[str] = []
     if include_shipped:
-        for e in _load_shipped():
-            entries[e.id] = e
+        stored = _load_shipped_columns()
+        shipped = list(range(len(stored[0]))) if stored else _load_shipped()
         sources.append(str(shipped_path()))
     # user additions first, then private registries (later files override earlier ones by id)
+    private: dict[str, CatalogEntry] = {}
     files = (private_files(user_dir) if Path(user_dir).is_dir() else []) + private_files(private_spec)
     for f in files:
         try:
@@ -321,9 +382,31 @@ def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Cat
         warnings += warns
         sources.append(str(f))
         for e in got:
-            entries[e.id] = e
-    with _gc_paused():  # the indexes by id, name and mirror: ~25k more lists (start-up time)
+            private[e.id] = e
+    if stored is None:
+        entries = {e.id: e for e in shipped}
+        entries.update(private)
         return Catalog(list(entries.values()), warnings, sources)
+    columns, rows = stored
+    if not private:
+        return Catalog(StoredEntries(rows, shipped), warnings, sources, columns)
+    # a private entry replaces the shipped one with its id in place (as a dict update keeps the order), others follow
+    from llmfit_core.catalog.columnize import columns_of  # the regexes, for the private entries only
+
+    position = {model_id: i for i, model_id in enumerate(columns.id)}
+    slots: list = list(shipped)
+    order = list(range(len(slots)))
+    extra = list(private.values())
+    for k, e in enumerate(extra):
+        i = position.get(e.id)
+        if i is None:
+            slots.append(e)
+            order.append(len(columns) + k)
+        else:
+            slots[i] = e
+            order[i] = len(columns) + k
+    merged = CatalogColumns.concat([columns, columns_of(extra)]).take(np.array(order, dtype=np.intp))
+    return Catalog(StoredEntries(rows, slots), warnings, sources, merged)
 
 
 def load_catalog(include_shipped: bool = True, private_path: str | None = None) -> Catalog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from llmfit_core.catalog.columns import format_bits, use_bits
 from llmfit_core.constraints import Constraints
 from llmfit_core.quant_quality import GGUF_LADDER
 from llmfit_core.recommend.arrays import CatalogArrays
@@ -40,20 +41,22 @@ def native_pairs(arr: CatalogArrays, ladder: tuple[str, ...]) -> tuple[np.ndarra
 
 def model_masks(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
     """Per-model constraint masks (constraint name -> bool array over models; "_" names are not the user's)."""
-    n = len(arr.entries)
     masks: dict[str, np.ndarray] = {}
+    uses = arr.uses
     if not c.uses or "embedding" not in c.uses:
-        masks["_text"] = np.array([not (u == {"embedding"} or "embedding" in u and "chat" not in u) for u in arr.uses])
+        emb, chat = use_bits({"embedding"}), use_bits({"chat"})
+        masks["_text"] = ~((uses == emb) | ((uses & emb != 0) & (uses & chat == 0)))
     if c.uses:
-        masks["uses"] = np.array([all(x in u for x in c.uses) for u in arr.uses])
+        want = use_bits(c.uses)
+        masks["uses"] = (uses & want) == want
     if c.licenses:
-        lic = [(e.license or "").lower() for e in arr.entries]
-        masks["licenses"] = np.array([any(s == x or s.startswith(x) for x in c.licenses) for s in lic])
+        lic = [s.lower() for s in arr.licenses]
+        masks["licenses"] = np.array([any(s == x or s.startswith(x) for x in c.licenses) for s in lic], bool)
     if c.families:
-        masks["families"] = np.array([any(e.family.startswith(x) or x in e.id.lower() for x in c.families)
-                                      for e in arr.entries])
+        masks["families"] = np.array([any(fam.startswith(x) or x in model_id.lower() for x in c.families)
+                                      for fam, model_id in zip(arr.families, arr.ids)], bool)
     if c.formats:
-        masks["formats"] = np.array([any(x in e.formats for x in c.formats) for e in arr.entries])
+        masks["formats"] = (arr.formats & format_bits(c.formats)) != 0
     if c.min_params:
         masks["min_params"] = arr.params >= c.min_params
     if c.max_params:
@@ -61,5 +64,5 @@ def model_masks(arr: CatalogArrays, c: Constraints) -> dict[str, np.ndarray]:
     if c.context:
         masks["context"] = arr.max_ctx >= c.context
     if not masks:
-        masks["_all"] = np.ones(n, bool)
+        masks["_all"] = np.ones(len(arr), bool)
     return masks

@@ -298,7 +298,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
     penalty = np.where(native, 0.0, np.array([quality_penalty(q) for q in ladder])[None, :])
     quality = _col(arr.quality) - penalty
     head_pts = fit_points(p.verdict)
-    specialist = (np.array([specialist_points(u, c.uses) for u in arr.name_uses]) if c.uses else np.zeros(n))
+    specialist = specialist_points(arr.name_uses, c.uses)
     base_rank = (quality + head_pts + _col(arr.avail) + INSTRUCT_POINTS * _col(arr.instruct) + _col(arr.ctx_pts)
                  + FIRST_PARTY_POINTS * _col(arr.first_party) + _col(specialist))
     # 1) roofline speeds for every pair; 2) the learned correction for the pairs of the `correct_models`

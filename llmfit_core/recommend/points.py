@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from llmfit_core.catalog.columns import use_bits
 from llmfit_core.scoring import PICK_HEADROOM
 
 MOE_TOTAL_WEIGHT = 0.8  # MoE effective size = total^0.8 · active^0.2
@@ -81,6 +82,7 @@ def fit_points(verdict) -> np.ndarray:
     return np.select([verdict == v for v in FIT_POINTS], list(FIT_POINTS.values()), NO_FIT_POINTS)
 
 
-def specialist_points(name_uses: set, uses) -> float:
-    """+3 for a model made for an asked-for use (its own name says so: a Coder when coding is asked for)."""
-    return SPECIALIST_POINTS if name_uses & (set(uses) - GENERAL_USES) else 0.0
+def specialist_points(name_uses, uses) -> np.ndarray:
+    """+3 for a model made for an asked-for use (its own name says so: a Coder when coding is asked for);
+    `name_uses`: bit masks of the uses in the models' own names (catalog.columns.use_bits)."""
+    return np.where(np.asarray(name_uses) & use_bits(set(uses) - GENERAL_USES), SPECIALIST_POINTS, 0.0)

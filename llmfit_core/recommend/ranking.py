@@ -19,7 +19,7 @@ from llmfit_core.api import fit_spec
 from llmfit_core.catalog import load_catalog
 from llmfit_core.constraints import Constraints, describe_field, fmt_gib
 from llmfit_core.errors import ConstraintError, ResolveError
-from llmfit_core.recommend.arrays import CatalogArrays, catalog_arrays
+from llmfit_core.recommend.arrays import CatalogArrays, catalog_arrays, model_arrays
 from llmfit_core.recommend.budgets import resolve_hw
 from llmfit_core.recommend.candidates import model_masks, native_pairs, quant_ladder
 from llmfit_core.recommend.evaluation import Evaluation, evaluate
@@ -60,15 +60,14 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     hw = resolve_hw(hardware)
     cat = catalog or load_catalog()
     t0 = time.perf_counter()
-    models = cat.models
-    full = catalog_arrays(models)
+    full = model_arrays(cat)
     mmask = model_masks(full, c)
     if c.formats == [] and not c.quants:
         # quantized re-uploads (MLX/NVFP4/bnb... repos) are not what one downloads as GGUF
         mmask["_not_packed"] = ~full.packed
     if not modified:
         mmask["_publisher"] = ~full.modified if community else full.first_party > 0
-    sel = np.ones(len(models), bool)
+    sel = np.ones(len(full), bool)
     for m in mmask.values():
         sel &= m
     res = RecommendResult(hardware_name=hw.name, backend="", context=c.context, constraints=c,
@@ -77,7 +76,6 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         raise ConstraintError(_explain_empty({k: v[:, None] for k, v in mmask.items()}, {}, None, c))
     idx = np.nonzero(sel)[0]
     arr = full.take(idx)
-    models = [models[i] for i in idx]
     ladder = quant_ladder(c, arr)
     ev = evaluate(arr, hw, c, ladder)
     res.backend = ev.backend.name
@@ -111,7 +109,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
     for i in order:
         if len(res.items) >= top or tried >= max(top * 3, top + 5):
             break
-        e = models[i]
+        e = arr.entry(i)
         key = (e.arch, e.n_layers, e.hidden_size, round(e.params / 1e8), ladder[int(best_j[i])])
         if distinct and key in shown:
             shown[key].similar.append(e.id)
@@ -169,7 +167,7 @@ def _recommendation(ev: Evaluation, c: Constraints, ladder, e, i: int, j: int, a
         "speed": float(speed_points(ev.decode[i, j])), "fit": float(ev.fit_pts[i, j]), "context": float(arr.ctx_pts[i]),
         "first_party": FIRST_PARTY_POINTS * float(arr.first_party[i]),
         "instruct": INSTRUCT_POINTS * float(arr.instruct[i]),
-        "availability": float(arr.avail[i]), "specialist": specialist_points(arr.name_uses[i], c.uses),
+        "availability": float(arr.avail[i]), "specialist": float(specialist_points(arr.name_uses[i], c.uses)),
     }
     return Recommendation(entry=e, quant=ladder[j], rank_score=float(ev.rank[i, j]), quality=float(ev.quality[i, j]),
                           total_bytes=int(ev.total[i, j]), gpu_bytes=int(ev.gpu_bytes[i, j]),
