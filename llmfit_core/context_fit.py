@@ -92,28 +92,67 @@ def context_fit(spec: ModelSpec, hardware, backend=None, settings: RunSettings |
     if trained is None:
         reasons.append(f"trained context unknown: max context capped at {fmt_ctx(UNKNOWN_TRAINED_CAP)}")
 
-    def fits(ctx: int) -> bool:
-        return estimate_and_place(spec, hw, be, ctx, settings)[1].fits
+    def probe(ctx: int) -> Probe:
+        placed = estimate_and_place(spec, hw, be, ctx, settings)[1]
+        return Probe(ctx, placed.fits, placed.headroom_bytes, (placed.gpu_layers, placed.n_cpu_moe))
 
-    low = min(MIN_CONTEXT, limit)
-    if not fits(low):
-        reasons.append(f"max context: none (not even {fmt_ctx(low)} tokens fit)")
+    low = probe(min(MIN_CONTEXT, limit))
+    if not low.fits:
+        reasons.append(f"max context: none (not even {fmt_ctx(low.context)} tokens fit)")
         return ContextFit(None, limit, trained, reasons)
-    if fits(limit):
-        best = limit
-    else:  # invariant: lo (a multiple of 256, or `low`) fits, hi does not
-        lo, hi = low, limit
-        while hi - lo > KV_PAD:
-            mid = (lo + hi) // 2 // KV_PAD * KV_PAD
-            if mid <= lo:
-                mid = lo + KV_PAD
-            lo, hi = (mid, hi) if fits(mid) else (lo, mid)
-        best = lo
+    top = probe(limit)
+    best = limit if top.fits else largest_fitting(probe, low, top)
     what = ("the trained context" if trained and best == limit else
             "the unknown-context cap" if best == limit else "the largest that fits")
     held = _held(settings, be, spec.n_layers + 1)
     reasons.append(f"max context {context_text(best)} tokens ({what}{held})")
     return ContextFit(best, limit, trained, reasons)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One estimate of the search: a context, whether it fits, the smallest spare memory (negative: short) and
+    the layout it was placed in (GPU layers, --n-cpu-moe)."""
+
+    context: int
+    fits: bool
+    headroom: int
+    layout: tuple[int, int] = (0, 0)
+
+
+SECANT_ROUNDS = 3  # guesses from the headroom before plain bisection (a guess is exact for a straight line)
+
+
+def largest_fitting(probe, lo: Probe, hi: Probe) -> int:
+    """The largest multiple of 256 in [lo, hi) that fits, `lo` fitting and `hi` not: the boundary bisection finds.
+
+    Memory grows almost linearly with the context, so while the two probes around the boundary have the same
+    layout (the same pool runs out), the context where a line through their headroom crosses zero lands at or
+    next to it: each such guess is followed by a probe of its neighbour on the other side, and two probes 256
+    apart that disagree end the search. Otherwise (and after SECANT_ROUNDS guesses) it bisects. The invariant (lo fits, hi does not) is the bisection's, so with a monotone "fits" the
+    answer is the same, in ~3-4 estimates instead of ~10.
+    """
+    rounds = 0
+    while hi.context - lo.context > KV_PAD:
+        secant = rounds < SECANT_ROUNDS and lo.layout == hi.layout and lo.headroom > hi.headroom
+        if secant:
+            span = hi.context - lo.context
+            guess = lo.context + int(span * lo.headroom / (lo.headroom - hi.headroom))
+        else:
+            guess = (lo.context + hi.context) // 2
+        mid = min(max(guess // KV_PAD * KV_PAD, lo.context + KV_PAD), hi.context - KV_PAD)
+        at = probe(mid)
+        if at.fits:
+            lo = at
+            nxt = mid + KV_PAD
+        else:
+            hi = at
+            nxt = mid - KV_PAD
+        if secant and lo.context < nxt < hi.context:
+            at = probe(nxt)
+            lo, hi = (at, hi) if at.fits else (lo, at)
+        rounds += secant
+    return lo.context
 
 
 def context_text(n: int) -> str:

@@ -171,3 +171,74 @@ def test_llama_cpp_python_defaults_need_more():
         py = max_context(spec, hw, "cpu", **RUNNER_DEFAULTS["llama-cpp-python"].memory_kwargs())
         assert own is not None and py is not None and py < own
         assert _fits(spec, hw, "cpu", py, RunSettings(flash_attn=False, swa_full=True, n_batch=512))
+
+
+def _bisection(spec, hw, backend, s) -> int | None:
+    """The plain bisection the search replaced (the reference: same invariant, ~10 estimates)."""
+    from llmfit_core import context_fit as cf
+    from llmfit_core.memory import KV_PAD
+
+    def fits(ctx):
+        return cf.estimate_and_place(spec, hw, backend, ctx, s)[1].fits
+
+    limit, _ = cf.context_cap(spec)
+    low = min(cf.MIN_CONTEXT, limit)
+    if not fits(low):
+        return None
+    if fits(limit):
+        return limit
+    lo, hi = low, limit
+    while hi - lo > KV_PAD:
+        mid = max((lo + hi) // 2 // KV_PAD * KV_PAD, lo + KV_PAD)
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+@pytest.mark.slow
+def test_headroom_guided_search_gives_the_bisection_answer_in_fewer_estimates(monkeypatch):
+    # catalog models of every kind (dense, MoE, hybrid, sliding window) on CPU, unified, one and two GPUs, with the
+    # settings recommend and fit hold (layers as fit places them, every layer on the GPU, expert offload, q8_0 KV)
+    import random
+
+    from llmfit_core import context_fit as cf
+    from llmfit_core.backends import default_backend
+    from llmfit_core.catalog import load_catalog
+
+    cat = load_catalog()
+    models = [cat.entries[int(i)] for i in cat.model_rows]
+    random.Random(7).shuffle(models)
+    count = {"n": 0}
+    real = cf.estimate_and_place
+
+    def counted(*args, **kw):
+        count["n"] += 1
+        return real(*args, **kw)
+
+    monkeypatch.setattr(cf, "estimate_and_place", counted)
+
+    def estimates(fn, *args):
+        count["n"] = 0
+        return fn(*args), count["n"]
+
+    searched, used = 0, {"search": 0, "bisection": 0}
+    for name in ("workstation-4090", "cpu-only-16gb", "macbook-pro-m3-max", "dual-3090", "raspberry-pi-5"):
+        hw = resolve_hardware(name)
+        be = default_backend(hw)
+        for e in models[:40]:
+            spec = e.to_spec("Q4_K_M")
+            held = [RunSettings(cache_type_k="q8_0", cache_type_v="q8_0", flash_attn=True)]
+            if be.gpu and not hw.unified_memory:
+                held.append(RunSettings(cpu_moe=True) if spec.n_experts > 1 else
+                            RunSettings(gpu_layers=spec.n_layers + 1))
+            for s in [RunSettings(), *held]:
+                fit, n_search = estimates(context_fit, spec, hw, be, s)
+                got = fit.max_context
+                want, n_bisect = estimates(_bisection, spec, hw, be, s)
+                assert got == want, (name, e.id, s)
+                if want is not None and want < cf.context_cap(spec)[0]:
+                    searched += 1
+                    used["search"] += n_search
+                    used["bisection"] += n_bisect
+    assert searched > 50
+    print(f"{searched} searches: {used['search']} estimates, bisection {used['bisection']}")
+    assert used["search"] < 0.75 * used["bisection"], used
