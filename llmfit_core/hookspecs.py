@@ -58,13 +58,30 @@ def llmfit_backends(hardware):
     """
 
 
+@hookspec(firstresult=True)
+def llmfit_download_target(tool: str, args: list):
+    """What a runner's command line would download: the shims' check before `hf download`, `ollama pull`,
+    `llama-server -hf ...` (`python -m llmfit_core.shims check TOOL -- ARGS`).
+
+    :param tool: the program, as shimmed (`hf`, `huggingface-cli`, `ollama`, `llama-cli`, `llama-server`, or one
+        a plugin adds).
+    :param args: its arguments, without the program name.
+    :return: a `llmfit_core.downloads.DownloadTarget` (subclass it to plan or describe the download your runner's
+        way, or to add advice), or None when this plugin does not know `tool` or the command downloads nothing.
+        firstresult: the first plugin that returns a target wins.
+    """
+
+
 @hookspec
 def llmfit_before_download(ref: str, report, options: dict):
-    """Veto or annotate a download before any weight byte moves.
+    """Veto or annotate a download before any weight byte moves (every download check asks: the shims, the
+    Python guard, `llmfit hf download`, `llmfit ollama pull`, `hf fit download`).
 
-    :param report: the FitReport for what would be downloaded.
-    :return: a Decision (llmfit_core.plugin_types) or None. Any "block" decision stops the download
-        unless the user forced it.
+    :param ref: what would be downloaded (a repo id, `ollama:NAME`, a plugin's reference).
+    :param report: the FitReport of one model the download would fetch.
+    :param options: the check's options (`force`, `strict`, `guard` mode, ...); unknown keys must be ignored.
+    :return: a `llmfit_core.plugin_types.Decision` or None. Results of all plugins are collected; any "block"
+        decision stops the download unless the user forced it (LLMFIT_FORCE=1, --force), and its message says why.
     """
 
 
@@ -79,6 +96,23 @@ def llmfit_register_commands(cli):
         works too. A name that is already a command is not replaced.
         Called only when `llmfit` lists its commands or is given a name that is not built in.
     :return: ignored.
+    """
+
+
+@hookspec
+def llmfit_guard_downloads(guard):
+    """The functions through which this runner's Python API downloads models, for the download guard
+    (`llmfit_core.guard.install()`, `LLMFIT_GUARD=warn|block|auto`, `python -m llmfit_core.guard`).
+
+    :param guard: the `llmfit_core.guard.DownloadGuard` being installed. A handler reads each call into what it
+        would fetch (a `llmfit_core.downloads.DownloadTarget`) and asks the guard: `guard.bypassed(label)`,
+        `guard.check(target, key)` (cached; fails open), `guard.enforce(result)` (warns, or raises
+        DownloadBlockedError in block mode), `guard.fail_open(message)`; calls it makes itself go through
+        `guard.run_inner(...)`, and `guard.busy()` says a call is the guard's own.
+    :return: a list of `llmfit_core.guard.GuardedFunction(module, attr, handler)`, or None. The guard diverts
+        each function object when `module` is imported (never importing it), so every name for it reaches
+        `handler(original, args, kwargs)`, which must return `original(*args, **kwargs)`'s result unchanged.
+        Results of all plugins are collected.
     """
 
 

@@ -21,6 +21,7 @@ from importlib import metadata
 import pluggy
 
 from llmfit_core import hookspecs
+from llmfit_core.errors import LlmfitError
 
 ENTRY_POINT_GROUP = "llmfit"
 
@@ -28,6 +29,8 @@ pm = pluggy.PluginManager("llmfit")
 pm.add_hookspecs(hookspecs)
 
 _loaded = False
+_loading = False  # load_plugins is importing the entry points
+_after_loading: list = []  # callbacks waiting for load_plugins to finish (see after_loading)
 # plugin name -> "loaded" | "disabled by environment" | "failed to load: ..." | "error in <hook>: ..."
 status: dict[str, str] = {}
 _origin: dict[str, str] = {}  # plugin name -> "registered in process" (entry points: see _origin_text)
@@ -66,10 +69,29 @@ def _names(var: str) -> set[str] | None:
 
 def load_plugins() -> pluggy.PluginManager:
     """Register every `llmfit` entry point once (respecting the allow/deny env vars)."""
-    global _loaded
+    global _loaded, _loading
     if _loaded:
         return pm
-    _loaded = True
+    _loaded = _loading = True
+    try:
+        _load_entry_points()
+    finally:
+        _loading = False
+    while _after_loading:
+        _after_loading.pop(0)()
+    return pm
+
+
+def after_loading(callback) -> None:
+    """Run `callback()` now, or once `load_plugins` has registered every plugin when it is loading them (a plugin's
+    import-time code that calls hooks must not see only the plugins registered before it)."""
+    if _loading:
+        _after_loading.append(callback)
+    else:
+        callback()
+
+
+def _load_entry_points() -> None:
     allow = _names("LLMFIT_PLUGINS")
     deny = _names("LLMFIT_DISABLE_PLUGINS") or set()
     seen = set()
@@ -99,7 +121,6 @@ def load_plugins() -> pluggy.PluginManager:
         if name not in seen:  # a typo in the env var would otherwise silently change nothing
             _report(f"env:{name}", f"no plugin named {name!r} (LLMFIT_PLUGINS / LLMFIT_DISABLE_PLUGINS); "
                                    f"installed: {', '.join(sorted(seen)) or 'none'}")
-    return pm
 
 
 def register_plugin(plugin, name: str) -> None:
@@ -149,8 +170,6 @@ def call_hook(hook_name: str, **kwargs):
         try:
             res = impl.function(**args)
         except Exception as exc:
-            from llmfit_core.errors import LlmfitError
-
             if isinstance(exc, LlmfitError):
                 raise  # an explained failure (404, gated repo, bad header) is the answer, not a plugin bug
             status[name] = f"error in {hook_name}: {type(exc).__name__}: {exc}"

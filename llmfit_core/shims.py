@@ -15,11 +15,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from llmfit_core.bench.store import data_dir
 from llmfit_core.check_switches import CheckSwitches
+from llmfit_core.downloads import DownloadTarget
+from llmfit_core.errors import LlmfitError
+from llmfit_core.plugins import call_hook
 
 TOOLS = ("hf", "huggingface-cli", "ollama", "llama-cli", "llama-server")
 MARKER = "llmfit-shim"
@@ -103,16 +108,12 @@ exec "$real" "$@"
 def render_shim(tool: str, python: str | None = None) -> str:
     """The shim script for `tool`, calling `python` (default: this interpreter) for the check."""
     if tool not in TOOLS:
-        from llmfit_core.errors import LlmfitError
-
         raise LlmfitError(f"no shim for {tool!r}; known: {', '.join(TOOLS)}")
     return SHIM_TEMPLATE.replace("@TOOL@", shlex.quote(tool)).replace("@PYTHON@", shlex.quote(python or sys.executable))
 
 
 def default_dir() -> Path:
     """`shims/` in llmfit's data dir (`LLMFIT_DATA_DIR`, else `platformdirs.user_data_dir("llmfit")`)."""
-    from llmfit_core.bench.store import data_dir
-
     return data_dir(create=False) / "shims"
 
 
@@ -158,8 +159,6 @@ def _on_path(directory: Path) -> bool:
 def install(directory: Path | None = None, tools=TOOLS, python: str | None = None, overwrite: bool = False) -> InstallResult:
     """Write the shims into `directory` (created if needed). Files that are not llmfit shims are kept
     unless `overwrite`."""
-    from llmfit_core.errors import LlmfitError
-
     directory = Path(directory or default_dir()).expanduser()
     written, skipped = [], []
     try:
@@ -201,8 +200,6 @@ class ShimStatus:
 
 def status(directory: Path | None = None) -> tuple[Path, bool, list[ShimStatus]]:
     """(directory, directory on PATH, per-tool status)."""
-    import shutil
-
     directory = Path(directory or default_dir()).expanduser()
     out = []
     for tool in TOOLS:
@@ -232,147 +229,10 @@ def find_real(tool: str, shim_dir: Path | None = None) -> str | None:
 # The check the shims run
 
 
-@dataclass
-class CheckTarget:
-    """What a command line would download, as an `llmfit fit` reference."""
-
-    ref: str
-    label: str  # for messages
-    file: str | None = None
-    quant: str | None = None
-    context: int | None = None
-    options: dict = field(default_factory=dict)
-
-
-def _hf_target(args: list[str]) -> CheckTarget | None:
-    """`hf download REPO [FILES...] [OPTIONS]` of a model repo (`--dry-run` too: it prints the verdict)."""
-    if not args or args[0] != "download" or any(a in ("-h", "--help") for a in args[1:]):
-        return None
-    from llmfit_hf.predownload import parse_download_args
-
-    d = parse_download_args(args[1:])
-    if (d.repo_type or "model") != "model":
-        return None  # not a model
-    files = [f for f in d.filenames if f.lower().endswith(".gguf")]
-    return CheckTarget(d.repo_id, f"hf download {d.repo_id}", file=files[0] if files else None,
-                       options={"dry_run": d.dry_run})
-
-
-def _ollama_target(args: list[str]) -> CheckTarget | None:
-    """`ollama pull NAME` always; `ollama run NAME` checked when NAME is not installed (it pulls), else only
-    told the context Ollama will use and the largest that fits (options "run_notice")."""
-    if not args or args[0] not in ("pull", "run"):
-        return None
-    value_opts = {"--format", "--keepalive", "--dimensions"}
-    name = None
-    i = 1
-    while i < len(args):
-        a = args[i]
-        if a in ("-h", "--help"):
-            return None
-        if a in value_opts and args[0] == "run":
-            i += 2
-            continue
-        if a.startswith("-"):
-            i += 1
-            continue
-        name = a
-        break
-    if not name:
-        return None
-    ref = "ollama:" + name
-    if args[0] == "run":
-        from llmfit_ollama.names import parse_name
-        from llmfit_ollama.resolver import is_installed
-
-        if is_installed(parse_name(ref)):
-            return CheckTarget(ref, f"ollama run {name}", options={"run_notice": True, "installed": True})
-        return CheckTarget(ref, f"ollama {args[0]} {name}", options={"run_notice": True})
-    return CheckTarget(ref, f"ollama {args[0]} {name}")
-
-
-def _llamacpp_target(args: list[str]) -> CheckTarget | None:
-    """`llama-cli|llama-server -hf repo[:quant] [-hff FILE] [-c N]`."""
-    repo = file = None
-    context = None
-    i = 0
-    while i < len(args):
-        a = args[i]
-        key, eq, val = a.partition("=")
-        if not eq:
-            val = args[i + 1] if i + 1 < len(args) else None
-        if key in ("-hf", "-hfr", "--hf-repo"):
-            repo = val
-        elif key in ("-hff", "--hf-file"):
-            file = val
-        elif key in ("-c", "--ctx-size"):
-            try:
-                context = int(val) if val is not None else None
-            except ValueError:
-                context = None
-        if not eq and key in ("-hf", "-hfr", "--hf-repo", "-hff", "--hf-file", "-c", "--ctx-size"):
-            i += 1
-        i += 1
-    if not repo:
-        return None
-    if context == 0:
-        context = None  # 0 = the model's own context; let the estimate choose
-    return CheckTarget(repo, f"{repo}", file=file, context=context, options={"llamacpp": True})
-
-
-def target_for(tool: str, args: list[str]) -> CheckTarget | None:
-    """What the command would download, or None when it downloads nothing we check."""
-    if tool in ("hf", "huggingface-cli"):
-        return _hf_target(args)
-    if tool == "ollama":
-        return _ollama_target(args)
-    if tool in ("llama-cli", "llama-server"):
-        return _llamacpp_target(args)
-    return None
-
-
-def _gib(n) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
-def describe(report) -> str:
-    """One line: what, verdict, memory needed vs. available, expected speed."""
-    hw = report.hardware
-    avail = None
-    if hw is not None:
-        avail = hw.memory.available_bytes + sum(g.vram_bytes for g in hw.gpus)
-    quant = f" {report.quant}" if report.quant else ""
-    size = f", {_gib(report.file_bytes)} download" if report.file_bytes else ""
-    line = (f"{report.model_ref}{quant}{size}: {report.verdict} on {report.hardware_name} "
-            f"(needs {_gib(report.memory.total_bytes)} at context {report.context}"
-            f"{', has ' + _gib(avail) if avail is not None else ''}; {report.backend}")
-    if report.fits:
-        line += f"; ~{report.decode_tok_s:.1f} tok/s"
-    hint = (report.extra or {}).get("suggestion")
-    if hint:
-        line += f"; {hint}"
-    return line + ")"
-
-
-def check_target(target: CheckTarget, hardware=None):
-    """Run the fit for a CheckTarget; returns the FitReport."""
-    from llmfit_core.api import fit
-
-    hardware = hardware or os.environ.get("LLMFIT_HARDWARE") or None
-    context = target.context or _env_context()
-    report = fit(target.ref, hardware=hardware, quant=target.quant, context=context, file=target.file, stored=True)
-    if target.options.get("llamacpp") and report.spec is not None:
-        try:
-            from llmfit_llamacpp import suggest_settings
-
-            s = suggest_settings(report.spec, hardware=hardware, context=context or report.spec.max_context)
-            if s.fits:
-                report.extra["suggestion"] = s.text
-        except Exception:  # the suggestion is a nicety; the verdict stands without it
-            pass
-    return report
+def target_for(tool: str, args: list[str]) -> DownloadTarget | None:
+    """What the command would download (the runner adapters read their own command lines: hook
+    `llmfit_download_target`), or None when it downloads nothing we check."""
+    return call_hook("llmfit_download_target", tool=tool, args=list(args))
 
 
 def _env_context():
@@ -385,86 +245,56 @@ def _one_line(text: str) -> str:
 
 
 def run_check(tool: str, args: list[str], err=None) -> int:
-    """The shim's check: 0 go on, 3 does not fit, 1 check failed in strict mode."""
+    """The shim's check: 0 go on, 3 does not fit, 1 check failed in strict mode.
+
+    A dry run (`hf download --dry-run`) gets the verdict and goes on; a command that downloads nothing (`ollama run`
+    of an installed model) gets the adapter's notice only; a plugin's veto (llmfit_before_download) stops like a
+    model that does not fit.
+    """
     err = err or sys.stderr
     switches = CheckSwitches.from_env()
     if switches.bypass:
         return 0
-    strict = switches.strict
+    hardware = os.environ.get("LLMFIT_HARDWARE") or None
     label = tool
     try:
         target = target_for(tool, args)
         if target is None:
             return 0
         label = target.label
-        if tool in ("hf", "huggingface-cli"):
-            return _check_hf_download(args, err, switches)
-        if target.options.get("installed"):  # nothing to download: say how Ollama will load it, never stop it
-            _ollama_run_notice(target, err)
+        if not target.downloads:  # nothing to download: say how the runner will load it, never stop it
+            _notice(target, hardware, err)
             return 0
-        report = check_target(target)
+        res = target.check(hardware, _env_context())
+        if res.status == "error":
+            raise LlmfitError(res.message or "the fit check failed")
     except KeyboardInterrupt:
         print("llmfit: interrupted", file=err)
         return 130
     except Exception as exc:  # a predictor failure never blocks a download unless strict
         msg = _one_line(exc) or type(exc).__name__
-        if strict:
+        if switches.strict:
             print(f"llmfit: error: could not check {label}: {msg} (LLMFIT_STRICT=1: not running {tool})", file=err)
             return 1
         print(f"llmfit: warning: could not check {label}: {msg}; running {tool} anyway", file=err)
         return 0
-    if report.fits:
-        print(f"llmfit: fits: {describe(report)}", file=err)
-        if target.options.get("run_notice"):
-            _ollama_run_notice(target, err)
-        return 0
-    if switches.force:
-        print(f"llmfit: {describe(report)}; downloading anyway (LLMFIT_FORCE=1)", file=err)
-        return 0
-    print(f"llmfit: stopped: {describe(report)}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)
-    return EXIT_NO_FIT
-
-
-def _ollama_run_notice(target: CheckTarget, err) -> None:
-    """`ollama run`: Ollama's context and the largest that fits (Ollama adapter); a failure is one warning."""
-    try:
-        from llmfit_ollama.runcheck import run_notice
-
-        line, warn = run_notice(target.ref, hardware=os.environ.get("LLMFIT_HARDWARE") or None)
-    except Exception as exc:  # the notice is advice: the run goes on
-        print(f"llmfit: warning: could not check {target.label}: {_one_line(exc) or type(exc).__name__}", file=err)
-        return
-    print(f"llmfit: {'warning: ' if warn else ''}{line}", file=err)
-
-
-def _check_hf_download(args: list[str], err, switches: CheckSwitches) -> int:
-    """`hf download ...`: the Hub adapter's exact plan (huggingface_hub dry run), every model in it checked.
-    `hf download --dry-run`: the same check, its verdict printed, and the dry run goes on (it fetches nothing)."""
-    from llmfit_hf.predownload import check_plan, parse_download_args, plan_download
-
-    d = parse_download_args(args[1:])
-    planned = plan_download(d)
-    hardware = os.environ.get("LLMFIT_HARDWARE") or None
-    res = check_plan(d.repo_id, planned, d.revision, hardware=hardware, context=_env_context())
     if res.status == "nothing":
         return 0
     if res.status == "unchecked":
         print(f"llmfit: note: {res.message}", file=err)
         return 0
-    if res.status == "error":
-        from llmfit_core.errors import LlmfitError
-
-        raise LlmfitError(res.message or "the fit check failed")
     checked = [m for m in res.models if m.report is not None]
     bad = [m for m in checked if not m.report.fits]
     first = (bad or checked)[0]
     more = f" (+{len(checked) - 1} more model(s))" if len(checked) > 1 else ""
-    line = f"hf download {d.repo_id} [{first.label}]: {describe(first.report)}{more}"
+    line = f"{target.line(first)}{more}"
+    dry = "dry run: " if target.dry_run else ""
     if res.status == "fits":
-        print(f"llmfit: {'dry run: ' if d.dry_run else ''}fits: {line}", file=err)
+        print(f"llmfit: {dry}fits: {line}", file=err)
+        _notice(target, hardware, err)
         return 0
     why = "" if bad else f"; blocked by a plugin: {res.message}"
-    if d.dry_run:
+    if target.dry_run:
         print(f"llmfit: dry run: {line}{why}; does not fit", file=err)
         return 0
     if switches.force:
@@ -472,6 +302,18 @@ def _check_hf_download(args: list[str], err, switches: CheckSwitches) -> int:
         return 0
     print(f"llmfit: stopped: {line}{why}; does not fit; LLMFIT_FORCE=1 downloads anyway", file=err)
     return EXIT_NO_FIT
+
+
+def _notice(target: DownloadTarget, hardware, err) -> None:
+    """The adapter's advice (e.g. `ollama run`: the context Ollama will use); a failure is one warning."""
+    try:
+        said = target.notice(hardware)
+    except Exception as exc:  # the notice is advice: the command goes on
+        print(f"llmfit: warning: could not check {target.label}: {_one_line(exc) or type(exc).__name__}", file=err)
+        return
+    if said is not None:
+        line, warn = said
+        print(f"llmfit: {'warning: ' if warn else ''}{line}", file=err)
 
 
 def main(argv: list[str] | None = None) -> int:

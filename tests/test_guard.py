@@ -288,11 +288,11 @@ def test_hffs_warn_then_same_bytes(hf_env, fake_hub, guarded, tiny_box, tmp_path
 def test_hffs_recursive_get_of_a_sharded_repo_is_checked_once(hf_env, fake_hub, guarded, tiny_box, sharded_repo,
                                                               tmp_path, monkeypatch):
     from huggingface_hub import HfFileSystem
-    from llmfit_hf import predownload
+    from llmfit_hf import targets
 
     seen = []
-    real = predownload.check_plan
-    monkeypatch.setattr(predownload, "check_plan", lambda repo, planned, **kw: seen.append(
+    real = targets.check_plan
+    monkeypatch.setattr(targets, "check_plan", lambda repo, planned, **kw: seen.append(
         sorted(p.name for p in planned)) or real(repo, planned, **kw))
     guarded.install("block", hardware=tiny_box)
     with pytest.raises(guard.DownloadBlockedError, match="does not fit"):

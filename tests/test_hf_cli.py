@@ -144,12 +144,12 @@ def test_download_gated_and_unknown_repo_fail_open_unless_strict(hf_env):
 
 
 def test_predictor_failure_fails_open_unless_strict(hf_env, monkeypatch, capsys):
-    from llmfit_hf import checked_download
+    from llmfit_hf import checked_download, targets
 
     def boom(*a, **k):
         raise RuntimeError("predictor exploded")
 
-    monkeypatch.setattr(checked_download, "check_plan", boom)
+    monkeypatch.setattr(targets, "check_plan", boom)
     args = ["fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf"]
     assert checked_download.check_download(args) is None
     assert "warning" in capsys.readouterr().err

@@ -192,7 +192,8 @@ def test_third_party_plugin_installs_and_is_used(tmp_path):
                          env=dict(env, LLMFIT_PLUGINS="zoo"))
     (zoo,) = json.loads(res.stdout)
     assert zoo["status"] == "loaded" and zoo["runner_installed"] is True
-    assert set(zoo["hooks"]) == {"llmfit_resolve_model", "llmfit_list_models"}
+    assert set(zoo["hooks"]) == {"llmfit_resolve_model", "llmfit_list_models", "llmfit_register_commands",
+                                 "llmfit_download_target", "llmfit_before_download"}
     res = _llmfit("fit", "zoo:toy-1b", "--json", env=env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -232,3 +233,122 @@ def test_unknown_plugin_name_in_env_is_reported_once():
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no plugin named 'olama'" in lines[0] and "ollama" in lines[0]
+
+
+# ---- the example third-party runner adapter, through the plugin manager ----------------------------------------
+
+@pytest.fixture
+def zoo(registered, monkeypatch):
+    """The example package, imported from examples/ and registered in process (its directory is not put on sys.path:
+    a build's egg-info there would make the plugin manager load it a second time from its entry point)."""
+    package = EXAMPLE / "llmfit_example_plugin"
+    spec = importlib.util.spec_from_file_location("llmfit_example_plugin", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "llmfit_example_plugin", module)
+    monkeypatch.delitem(sys.modules, "llmfit_example_plugin.cli", raising=False)
+    spec.loader.exec_module(module)
+    for var in ("LLMFIT_BYPASS", "LLMFIT_FORCE", "LLMFIT_STRICT", "LLMFIT_CONTEXT", "ZOO_MAX_DOWNLOAD_GB"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LLMFIT_HARDWARE", "workstation-4090")
+    yield registered(module, "zoo-example")
+    sys.modules.pop("llmfit_example_plugin.cli", None)
+
+
+def _shim_check(tool, args):
+    import io
+
+    from llmfit_core import shims
+
+    err = io.StringIO()
+    code = shims.run_check(tool, args, err=err)
+    return code, err.getvalue().strip().splitlines()
+
+
+def test_example_adapter_adds_its_command(zoo):
+    from click.testing import CliRunner
+
+    from llmfit_core.cli import main
+
+    group = main.LazyGroup("llmfit", help=main.cli.help)
+    res = CliRunner().invoke(group, ["--help"], terminal_width=200)
+    assert res.exit_code == 0 and "The example zoo runner: its models and their fit." in res.output
+    assert "llmfit_example_plugin.cli" not in sys.modules or "zoo" in group.commands  # listed, not imported
+    res = CliRunner().invoke(group, ["zoo", "ls", "--hardware", "workstation-4090"])
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("zoo:toy-1b  runs  ~")
+
+
+def test_example_adapter_reads_its_command_line_into_a_download(zoo, tmp_path, monkeypatch):
+    from llmfit_core import shims
+
+    target = shims.target_for("zoo", ["pull", "toy-1b:Q8_0"])
+    assert (target.ref, target.label, target.downloads) == ("zoo:toy-1b:Q8_0", "zoo pull toy-1b:Q8_0", True)
+    assert shims.target_for("zoo", ["ls"]) is None
+    code, lines = _shim_check("zoo", ["pull", "toy-1b"])
+    assert code == 0 and len(lines) == 1 and lines[0].startswith("llmfit: fits: zoo:toy-1b Q4_K_M") and "runs" in lines[0]
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps({"name": "tiny", "cpu": {"model": "x", "cores": 2, "threads": 2},
+                                "memory": {"total_gb": 0.5, "available_gb": 0.3}, "gpus": []}))
+    monkeypatch.setenv("LLMFIT_HARDWARE", str(tiny))
+    code, lines = _shim_check("zoo", ["pull", "toy-1b"])
+    assert code == 3 and len(lines) == 1 and lines[0].startswith("llmfit: stopped: zoo:toy-1b") and "no-fit" in lines[0]
+
+
+def test_example_adapter_vetoes_a_download(zoo, monkeypatch):
+    monkeypatch.setenv("ZOO_MAX_DOWNLOAD_GB", "0.2")
+    code, lines = _shim_check("zoo", ["pull", "toy-1b"])
+    assert code == 3 and len(lines) == 1
+    assert "runs" in lines[0] and "blocked by a plugin: zoo:toy-1b is" in lines[0] and "ZOO_MAX_DOWNLOAD_GB=0.2" in lines[0]
+    monkeypatch.setenv("LLMFIT_FORCE", "1")
+    code, lines = _shim_check("zoo", ["pull", "toy-1b"])
+    assert code == 0 and "downloading anyway (LLMFIT_FORCE=1)" in lines[0]
+    monkeypatch.delenv("LLMFIT_FORCE")
+    monkeypatch.setenv("ZOO_MAX_DOWNLOAD_GB", "50")
+    assert _shim_check("zoo", ["pull", "toy-1b"])[0] == 0
+
+
+class BrokenAdapter:
+    """A third-party adapter that raises in every hook a runner adapter implements."""
+
+    @hookimpl
+    def llmfit_register_commands(self, cli):
+        raise RuntimeError("commands kaboom")
+
+    @hookimpl
+    def llmfit_download_target(self, tool, args):
+        raise RuntimeError("target kaboom")
+
+    @hookimpl
+    def llmfit_guard_downloads(self, guard):
+        raise RuntimeError("guard kaboom")
+
+    @hookimpl
+    def llmfit_before_download(self, ref, report, options):
+        raise RuntimeError("veto kaboom")
+
+
+@pytest.mark.parametrize("hook", ["commands", "target", "guard"])
+def test_a_broken_adapter_never_stops_the_builtin_ones(registered, hook, capsys, monkeypatch):
+    from click.testing import CliRunner
+
+    from llmfit_core import guard, shims
+    from llmfit_core.cli import main
+
+    registered(BrokenAdapter(), "broken-adapter")
+    said = ""  # the CLI's stderr (CliRunner keeps it)
+    for _ in range(2):  # reported once, then disabled for the run
+        if hook == "commands":
+            group = main.LazyGroup("llmfit", help=main.cli.help)
+            res = CliRunner().invoke(group, ["--help"])
+            assert res.exit_code == 0 and "hf " in res.output and "ollama " in res.output
+            said += res.stderr
+        elif hook == "target":
+            target = shims.target_for("llama-server", ["-hf", "org/m:Q4_K_M", "-c", "4096"])
+            assert (target.ref, target.context) == ("org/m:Q4_K_M", 4096)
+        else:
+            functions = guard._adapters_functions(guard.DownloadGuard("warn"))
+            assert {f.attr for f in functions} >= {"hf_hub_download", "snapshot_download", "HfFileSystem.get"}
+    err = said + capsys.readouterr().err
+    assert err.count("broken-adapter") == 1 and "kaboom" in err and "disabled for this run" in err
+    assert plugins.status["broken-adapter"].startswith("error in llmfit_")

@@ -2,7 +2,9 @@
 
 Hooks: `llmfit_resolve_model` (repo ids), `llmfit_list_models` (Hub search), `llmfit_mmproj_for` (a Hub
 GGUF's projector), `llmfit_register_commands` (`llmfit hf search|ls|download|install-extension`, in
-`llmfit_hf.cli`; the `hf fit` extension in `llmfit_hf.extension`). huggingface_hub is imported lazily:
+`llmfit_hf.cli`; the `hf fit` extension in `llmfit_hf.extension`), `llmfit_download_target` (what
+`hf download ...` would fetch, checked by the Hub's own dry run: `llmfit_hf.targets`), `llmfit_guard_downloads`
+(huggingface_hub's download functions under the Python download guard: `llmfit_hf.download_guard`). huggingface_hub is imported lazily:
 without it the adapter stays loaded but answers nothing, and `llmfit plugins` says how to install it.
 """
 
@@ -11,14 +13,7 @@ from __future__ import annotations
 import os
 
 from llmfit_core.hookspecs import hookimpl
-
-if os.environ.get("LLMFIT_GUARD"):  # opt-in: apps that load llmfit's plugins get the download guard too
-    try:
-        from llmfit_core.guard import autoinstall
-
-        autoinstall()
-    except Exception:  # never break plugin loading
-        pass
+from llmfit_core.plugins import after_loading
 
 _URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/", "hf://")
 
@@ -54,6 +49,24 @@ def llmfit_register_commands(cli):
     """`llmfit hf ...` (llmfit_hf.cli, imported when it runs)."""
     cli.add_lazy_command("hf", "llmfit_hf.cli:hf_group",
                          "Hugging Face Hub: annotated search and listings, checked downloads.")
+
+
+@hookimpl
+def llmfit_download_target(tool: str, args: list):
+    """`hf download ...` / `huggingface-cli download ...` of a model repo (llmfit_hf.targets)."""
+    if tool not in ("hf", "huggingface-cli"):
+        return None
+    from llmfit_hf.targets import download_target  # start-up time: loaded only for a command to check
+
+    return download_target(tool, args)
+
+
+@hookimpl
+def llmfit_guard_downloads(guard):
+    """huggingface_hub's hf_hub_download, snapshot_download and HfFileSystem copies (llmfit_hf.download_guard)."""
+    from llmfit_hf.download_guard import HubDownloads  # start-up time: loaded only when the guard is installed
+
+    return HubDownloads(guard).functions()
 
 
 @hookimpl
@@ -128,3 +141,16 @@ def llmfit_mmproj_for(spec):
         header = read_gguf_header(HTTPRangeSource(hub.file_url(repo, pick, revision), headers=hub.token_headers(),
                                                   timeout=hub.request_timeout(), max_bytes=HEADER_CAP))
     return mmproj_from_header(header, pick)
+
+
+def _autoinstall_guard() -> None:
+    try:
+        from llmfit_core.guard import autoinstall  # opt-in, so not imported unless LLMFIT_GUARD is set
+
+        autoinstall()
+    except Exception:  # never break plugin loading
+        pass
+
+
+if os.environ.get("LLMFIT_GUARD"):  # opt-in: apps that load llmfit's plugins get the download guard too
+    after_loading(_autoinstall_guard)  # once every adapter (this one's hooks included) is registered

@@ -14,10 +14,11 @@ import sys
 import click
 
 from llmfit_core.check_switches import CheckSwitches
+from llmfit_core.downloads import describe
 from llmfit_core.errors import LlmfitError
 
-from llmfit_hf.hub import token_override
-from llmfit_hf.predownload import check_plan, describe, parse_download_args, plan_download
+from llmfit_hf.predownload import parse_download_args
+from llmfit_hf.targets import HubDownload
 
 EXIT_NO_FIT = 3
 
@@ -122,10 +123,8 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
         return None  # datasets/spaces are not models
     dry = "dry run: " if d.dry_run else ""
     try:
-        with token_override(d.token):
-            planned = plan_download(d)
-            res = check_plan(d.repo_id, planned, revision=d.revision, hardware=hardware, context=context,
-                             options={"force": force, "strict": strict})
+        res = HubDownload(d.repo_id, f"hf download {d.repo_id}", dry_run=d.dry_run, args=d).check(
+            hardware, context, options={"force": force, "strict": strict})
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # fail open unless --strict: the user's command is never lost

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from llmfit_core.downloads import CheckedModel, CheckResult, PlannedFile, consult_plugins
 from llmfit_core.errors import AuthRequiredError, LlmfitError, NotFoundError
 
 from llmfit_hf import hub
@@ -34,44 +35,6 @@ class DownloadArgs:
     token: str | None = None
     force_download: bool = False
     dry_run: bool = False
-
-
-@dataclass
-class PlannedFile:
-    name: str
-    size: int | None
-    will_download: bool
-
-
-@dataclass
-class CheckedModel:
-    """One model (GGUF variant or safetensors weight set) the download would fetch, and its verdict."""
-
-    label: str
-    size: int | None
-    report: object | None = None  # FitReport
-    error: str | None = None
-
-    @property
-    def fits(self) -> bool | None:
-        return None if self.report is None else bool(self.report.fits)
-
-
-@dataclass
-class CheckResult:
-    """Outcome: fits | no-fit | nothing (no weights to fetch) | unchecked (weights of a format we cannot read)
-    | error (predictor failed)."""
-
-    status: str
-    repo_id: str
-    models: list[CheckedModel] = field(default_factory=list)
-    planned: list[PlannedFile] = field(default_factory=list)
-    message: str = ""
-    decisions: list = field(default_factory=list)  # plugin Decisions from llmfit_before_download
-
-    @property
-    def download_bytes(self) -> int:
-        return sum(p.size or 0 for p in self.planned if p.will_download)
 
 
 _FLAGS_WITH_VALUE = {"--include", "--exclude", "--revision", "--repo-type", "--cache-dir", "--local-dir", "--token",
@@ -218,61 +181,4 @@ def check_plan(repo_id: str, planned: list[PlannedFile], revision: str | None = 
         result.message = "; ".join(m.error or "" for m in models if m.report is None)
     else:
         result.status = "fits"
-    for m in models:
-        if m.report is None:
-            continue
-        try:
-            from llmfit_core.plugins import call_hook
-
-            ds = call_hook("llmfit_before_download", ref=f"{repo_id}", report=m.report, options=dict(options or {}))
-        except LlmfitError:
-            raise
-        result.decisions.extend(ds or [])
-    if any(getattr(d, "action", "") == "block" for d in result.decisions) and result.status != "no-fit":
-        result.status = "no-fit"
-        result.message = "; ".join(d.message for d in result.decisions if getattr(d, "action", "") == "block")
-    return result
-
-
-def _gib(n: int | None) -> str:
-    """Bytes in a human unit (KiB..TiB)."""
-    if n is None:
-        return "?"
-    x = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if x < 1024:
-            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
-        x /= 1024
-    return f"{x:.1f} TiB"
-
-
-def main_reason(report) -> str | None:
-    """The reason that explains a verdict best (the 'does not fit' / 'needs' line), else the first."""
-    reasons = list(getattr(report, "reasons", []) or [])
-    for key in ("does not fit", "needs ", "short by"):
-        for r in reasons:
-            if key in r:
-                return r
-    return reasons[0] if reasons else None
-
-
-def describe(res: CheckResult) -> list[str]:
-    """One line per checked model (verdict, memory, decode tok/s) and a summary line."""
-    lines = []
-    for m in res.models:
-        if m.report is None:
-            lines.append(f"  {m.label}: not checked ({m.error})")
-            continue
-        r = m.report
-        lines.append(
-            f"  {m.label} [{r.quant or '?'}, {_gib(m.size)}]: {r.verdict} on {r.hardware_name} "
-            f"({_gib(r.memory.total_bytes)} needed, ~{r.decode_tok_s:.1f} tok/s decode)"
-        )
-        why = main_reason(r)
-        if not r.fits and why:
-            lines.append(f"    {why}")
-    for d in res.decisions:
-        if getattr(d, "message", ""):
-            lines.append(f"  [{getattr(d, 'plugin', '') or 'plugin'}] {d.action}: {d.message}")
-    return lines
-
+    return consult_plugins(result, options)

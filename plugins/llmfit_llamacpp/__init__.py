@@ -3,8 +3,10 @@ references, and the `n_gpu_layers` / `n_ctx` that fit.
 
 Hooks: `llmfit_backends` (the backend of the installed build), `llmfit_detect_hardware` (what the build sees:
 the GPUs' free memory from ggml's device API, the CPU kernels it was built with), `llmfit_guard_loads`
-(`Llama(...)` under the load guard: autopilot.py; its completions' timings recorded: observe.py). Functions: `detect_build()`,
-`resolve_from_pretrained(repo_id, filename)`, `suggest_settings(spec, hardware=None, context=None)`.
+(`Llama(...)` under the load guard: autopilot.py; its completions' timings recorded: observe.py),
+`llmfit_download_target` (what `llama-cli|llama-server -hf REPO` would fetch, with the settings that fit:
+targets.py). Functions: `detect_build()`, `resolve_from_pretrained(repo_id, filename)`,
+`suggest_settings(spec, hardware=None, context=None)`.
 llama_cpp is imported lazily: without it only this adapter is disabled.
 """
 
@@ -200,6 +202,16 @@ def llmfit_guard_loads(guard):
 
     # observe: the timings of normal use (LLMFIT_RECORD=0: off)
     return patch_on_import("llama_cpp", lambda mod: autopilot.patch(mod, guard), observe.patch)
+
+
+@hookimpl
+def llmfit_download_target(tool: str, args: list):
+    """`llama-cli|llama-server -hf REPO[:QUANT] ...` (llmfit_llamacpp.targets)."""
+    if tool not in ("llama-cli", "llama-server"):
+        return None
+    from llmfit_llamacpp.targets import download_target  # start-up time: loaded only for a command to check
+
+    return download_target(tool, args)
 
 
 @hookimpl

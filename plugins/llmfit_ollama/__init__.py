@@ -2,7 +2,8 @@
 
 Hooks: `llmfit_resolve_model` (refs starting with `ollama:`), `llmfit_list_models` (installed models),
 `llmfit_detect_hardware` (models a local Ollama server holds loaded, from `/api/ps`),
-`llmfit_register_commands` (`llmfit ollama ls|pull|timings`, in `llmfit_ollama.cli`).
+`llmfit_register_commands` (`llmfit ollama ls|pull|timings`, in `llmfit_ollama.cli`), `llmfit_download_target`
+(what `ollama pull|run NAME` would fetch: `llmfit_ollama.targets`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ def llmfit_register_commands(cli):
     """`llmfit ollama ...` (llmfit_ollama.cli, imported when it runs)."""
     cli.add_lazy_command("ollama", "llmfit_ollama.cli:ollama_group",
                          "Ollama models: annotate installed ones, check before `ollama pull`.")
+
+
+@hookimpl
+def llmfit_download_target(tool: str, args: list):
+    """`ollama pull NAME`, `ollama run NAME` (llmfit_ollama.targets)."""
+    if tool != "ollama":
+        return None
+    from .targets import download_target  # start-up time: loaded only for a command to check
+
+    return download_target(tool, args)
 
 
 @hookimpl

@@ -19,12 +19,13 @@ from llmfit_core.api import fit, parse_count
 from llmfit_core.bench.fingerprint import this_machine
 from llmfit_core.bench.store import append_record
 from llmfit_core.cli.common import Col, csv_option, fail, friendly_errors, hardware_option, json_option, print_table
+from llmfit_core.downloads import summary
 from llmfit_core.errors import LlmfitError, RemoteError
-from llmfit_core.shims import describe
 
 from llmfit_ollama import localapi, timings
 from llmfit_ollama.installed import installed_models
 from llmfit_ollama.names import parse_name
+from llmfit_ollama.targets import OllamaDownload
 
 EXIT_NO_FIT = 3
 
@@ -127,17 +128,20 @@ def pull_cmd(name, hardware, context, force, strict):
     """Check NAME from its manifest and GGUF header, then run the real pull (exit 3 if it does not fit)."""
     oname = parse_name(name)  # rejects path traversal and odd names before anything else
     try:
-        rep = fit(oname.ref, hardware=hardware, context=context)
+        res = OllamaDownload(oname.ref, f"ollama pull {oname.short}").check(
+            hardware, context, options={"force": force, "strict": strict})
     except LlmfitError as exc:
         if strict:
             raise
         click.echo(f"llmfit: warning: could not check ollama:{oname.short}: {' '.join(str(exc).split())[:300]}; "
                    "pulling anyway", err=True)
-        rep = None
-    if rep is not None:
-        if not rep.fits and not force:
-            fail(f"{describe(rep)}; does not fit; not pulling (use --force to pull anyway)", EXIT_NO_FIT)
-        click.echo(f"llmfit: {describe(rep)}" + ("; pulling anyway (--force)" if not rep.fits else ""), err=True)
+        res = None
+    if res is not None:
+        rep = res.models[0].report
+        line = summary(rep) + (f"; blocked by a plugin: {res.message}" if res.vetoed and rep.fits else "")
+        if res.status == "no-fit" and not force:
+            fail(f"{line}; does not fit; not pulling (use --force to pull anyway)", EXIT_NO_FIT)
+        click.echo(f"llmfit: {line}" + ("; pulling anyway (--force)" if res.status == "no-fit" else ""), err=True)
     # the real CLI gets the user's own name (only our `ollama:` prefix removed), never a rewritten one
     sys.exit(_pull(oname.short, cli_name=name[len("ollama:"):] if name.startswith("ollama:") else name))
 

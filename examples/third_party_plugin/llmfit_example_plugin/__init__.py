@@ -1,15 +1,29 @@
-"""An example llmfit plugin: a model source answering `zoo:NAME` references from a small built-in zoo.
+"""An example llmfit runner adapter for "zoo", a made-up runner whose models are `zoo:NAME[:QUANT]` and whose
+command line downloads them with `zoo pull NAME[:QUANT]`.
 
-It implements two hooks (`llmfit_resolve_model`, `llmfit_list_models`) and the adapter convention
-`runner_status()`. Install it (`pip install ./examples/third_party_plugin`) and try:
+It does what the built-in adapters (Hugging Face, llama.cpp, MLX, Ollama) do, through the same hooks:
 
-    llmfit plugins
-    llmfit fit zoo:toy-1b
+- `llmfit_resolve_model` / `llmfit_list_models`: a model source (`llmfit fit zoo:toy-1b`, `llmfit models toy`);
+- `llmfit_register_commands`: its own command, `llmfit zoo ls` (llmfit_example_plugin.cli, imported only when it
+  runs; `llmfit --help` lists it from the one-line help given here);
+- `llmfit_download_target`: what `zoo pull NAME` would download, so llmfit's check
+  (`python -m llmfit_core.shims check zoo -- pull toy-1b`) stops a model that does not fit;
+- `llmfit_before_download`: a veto: with ZOO_MAX_DOWNLOAD_GB set, no download (from any runner) larger than that;
+- the adapter convention `runner_status()` for `llmfit plugins`.
+
+Install it (`pip install ./examples/third_party_plugin`) and try `llmfit plugins`, `llmfit fit zoo:toy-1b`,
+`llmfit zoo ls`.
 """
 
 from __future__ import annotations
 
+import os
+
+from llmfit_core.downloads import DownloadTarget
+from llmfit_core.errors import NotFoundError
 from llmfit_core.hookspecs import hookimpl
+from llmfit_core.plugin_types import Decision, ModelRef
+from llmfit_core.readers.hf_config import spec_from_config
 
 # config.json-style shapes: what the plugin "knows" (a real plugin would query its own registry)
 ZOO = {
@@ -20,6 +34,7 @@ ZOO = {
         "tie_word_embeddings": True, "torch_dtype": "bfloat16",
     },
 }
+MAX_DOWNLOAD_ENV = "ZOO_MAX_DOWNLOAD_GB"
 
 
 def runner_status() -> tuple[bool, str]:
@@ -34,11 +49,7 @@ def llmfit_resolve_model(ref: str, options: dict):
         return None
     name, _, quant = ref[len("zoo:"):].partition(":")
     if name not in ZOO:
-        from llmfit_core.errors import NotFoundError
-
         raise NotFoundError(f"zoo has no model {name!r} (have: {', '.join(sorted(ZOO))})")
-    from llmfit_core.readers.hf_config import spec_from_config
-
     spec = spec_from_config(ZOO[name], ref, quant=quant or (options or {}).get("quant") or "Q4_K_M")
     spec.notes.append("from the example zoo plugin")
     return spec
@@ -47,6 +58,31 @@ def llmfit_resolve_model(ref: str, options: dict):
 @hookimpl
 def llmfit_list_models(query: str, options: dict):
     """Zoo models whose name contains `query`."""
-    from llmfit_core.plugin_types import ModelRef
-
     return [ModelRef(ref=f"zoo:{n}", source="zoo", name=n) for n in ZOO if query.lower() in n]
+
+
+@hookimpl
+def llmfit_register_commands(cli):
+    """`llmfit zoo ...`: the module is imported only when the command runs."""
+    cli.add_lazy_command("zoo", "llmfit_example_plugin.cli:zoo_group", "The example zoo runner: its models and their fit.")
+
+
+@hookimpl
+def llmfit_download_target(tool: str, args: list):
+    """`zoo pull NAME[:QUANT]` downloads `zoo:NAME[:QUANT]`; any other zoo command downloads nothing."""
+    if tool != "zoo" or len(args) < 2 or args[0] != "pull" or args[1].startswith("-"):
+        return None
+    return DownloadTarget(f"zoo:{args[1]}", f"zoo pull {args[1]}")
+
+
+@hookimpl
+def llmfit_before_download(ref: str, report, options: dict):
+    """A site policy: with ZOO_MAX_DOWNLOAD_GB set, block any download whose weights are larger."""
+    raw = os.environ.get(MAX_DOWNLOAD_ENV)
+    size = report.file_bytes or report.memory.weights_bytes
+    if not raw or not size:
+        return None
+    limit = float(raw) * 1e9
+    if size <= limit:
+        return None
+    return Decision("block", f"{ref} is {size / 1e9:.1f} GB, over {MAX_DOWNLOAD_ENV}={raw}", "zoo")
