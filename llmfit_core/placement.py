@@ -18,16 +18,23 @@ from dataclasses import asdict, dataclass, field
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
-from llmfit_core.memory import (GIB, MIB, RUNTIME_OVERHEAD, MemoryEstimate, expert_layer_bytes, fmt_bytes, fmt_ctx,
-                                fmt_state, repack_reason)
+from llmfit_core.memory import (
+    GIB,
+    MIB,
+    RUNTIME_OVERHEAD,
+    MemoryEstimate,
+    expert_layer_bytes,
+    fmt_bytes,
+    fmt_ctx,
+    fmt_state,
+    repack_reason,
+)
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.verdict import Verdict, is_tight, margin_for
 
-VERDICTS = ("runs", "offload", "tight", "no-fit")
 # layer vs expert offload (api.fit_spec, recommend): decode predictions closer than this share are a tie, and the
 # placement with fewer bytes in RAM wins
 MOE_TIE = 0.01
-MARGIN_FRACTION = 0.05  # safety margin: 5% of the memory pool ...
-MARGIN_MIN = GIB // 2  # ... but at least 0.5 GiB
 
 
 @dataclass
@@ -41,7 +48,7 @@ class Placement:
     per_gpu_bytes: list[int] = field(default_factory=list)
     per_gpu: list[dict] = field(default_factory=list)  # name, bytes, capacity_bytes, layers
     fits: bool = False
-    verdict: str = "no-fit"
+    verdict: Verdict = Verdict.NO_FIT
     headroom_bytes: int = 0  # smallest spare memory over the pools used (negative when it does not fit)
     margin_bytes: int = 0
     ram_capacity_bytes: int = 0
@@ -54,11 +61,6 @@ class Placement:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def margin_for(capacity: int) -> int:
-    """Safety margin for a memory pool of `capacity` bytes."""
-    return max(MARGIN_MIN, int(MARGIN_FRACTION * capacity))
 
 
 def metal_working_set(total_ram_bytes: int) -> int:
@@ -194,7 +196,8 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
     gpu_head = [c - p for p, c in zip(per, caps)]
     ram_head = ram_avail - cpu
     ram_margin = margin_for(ram_total or ram_avail)
-    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu=gl == total_layers)
+    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_total or ram_avail,
+                                    all_on_gpu=gl == total_layers)
 
     # reported per-GPU bytes include the runtime's context on every GPU in use (CUDA context, cuBLAS)
     per = [p + overhead if p else 0 for p in per]
@@ -317,7 +320,7 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
     gpu_head = [c - p for p, c in zip(per, caps)]
     ram_head = ram_avail - cpu
     ram_margin = margin_for(ram_total or ram_avail)
-    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu=k == 0)
+    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_total or ram_avail, all_on_gpu=k == 0)
     per = [p + overhead if p else 0 for p in per]
     per_gpu = [{"name": g.name, "bytes": int(p), "capacity_bytes": int(c + overhead), "layers": int(nl)}
                for g, p, c, nl in zip(gpus, per, caps, per_layers)]
@@ -341,27 +344,26 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
     )
 
 
-def _verdict(gpu_head, caps, per, overhead, ram_head, ram_margin, all_on_gpu: bool) -> tuple[bool, str, str]:
+def _verdict(gpu_head, caps, per, overhead, ram_head, ram_capacity, all_on_gpu: bool) -> tuple[bool, Verdict, str]:
     """(fits, verdict, the memory a "tight" verdict is short of) from the spare bytes of each GPU in use and of RAM:
     "runs" / "tight" with everything on the GPUs, "offload" / "tight" with part in RAM, else "no-fit"."""
     fits = all(h >= 0 for h in gpu_head) and ram_head >= 0
     if not fits:
-        return False, "no-fit", ""
-    if all_on_gpu:
-        tight_gpu = any(h < margin_for(c + overhead) for h, c, p in zip(gpu_head, caps, per) if p)
-        if tight_gpu:
-            return True, "tight", "VRAM"
-        return (True, "tight", "RAM") if ram_head < ram_margin else (True, "runs", "")
-    return (True, "tight", "RAM") if ram_head < ram_margin else (True, "offload", "")
+        return False, Verdict.NO_FIT, ""
+    if all_on_gpu and any(is_tight(h, c + overhead) for h, c, p in zip(gpu_head, caps, per) if p):
+        return True, Verdict.TIGHT, "VRAM"
+    if is_tight(ram_head, ram_capacity):
+        return True, Verdict.TIGHT, "RAM"
+    return True, (Verdict.RUNS if all_on_gpu else Verdict.OFFLOAD), ""
 
 
-def _shortfall_reasons(verdict: str, where: str, cpu: int, ram_avail: int, ram_head: int, short: int,
+def _shortfall_reasons(verdict: Verdict, where: str, cpu: int, ram_avail: int, ram_head: int, short: int,
                        setting: str) -> list[str]:
     """The reason line of a "no-fit" (what is short, RAM first) or "tight" verdict; none otherwise."""
-    if verdict == "no-fit":
+    if verdict is Verdict.NO_FIT:
         return [f"does not fit: {fmt_bytes(cpu)} needed in RAM, {fmt_bytes(ram_avail)} available" if ram_head < 0
                 else f"does not fit: short by {fmt_bytes(short)} of VRAM {setting}"]
-    if verdict == "tight":
+    if verdict is Verdict.TIGHT:
         return [f"less than the safety margin of {where} left; other programs may push it out"]
     return []
 
@@ -380,14 +382,14 @@ def _place_cpu(spec, mem, ram_avail, ram_total, total_layers, be, hardware) -> P
     head = ram_avail - need
     margin = margin_for(ram_total or ram_avail)
     fits = head >= 0
-    verdict = "no-fit" if not fits else ("tight" if head < margin else "runs")
+    verdict = Verdict.NO_FIT if not fits else (Verdict.TIGHT if is_tight(head, ram_total or ram_avail) else Verdict.RUNS)
     reasons = _memory_reasons(mem)
     reasons.append(f"needs {fmt_bytes(need)} of RAM, {fmt_bytes(ram_avail)} available")
     if hardware.gpus and not be.gpu:
         reasons.append(f"runs on the CPU ({be.name}); the GPU is not used")
     if not fits:
         reasons.append(f"does not fit: short by {fmt_bytes(-head)} of RAM")
-    elif verdict == "tight":
+    elif verdict is Verdict.TIGHT:
         reasons.append(f"less than the {fmt_bytes(margin)} safety margin left")
     return Placement(gpu_layers=0, total_layers=total_layers, gpu_bytes=0, cpu_bytes=int(need), fits=fits,
                      verdict=verdict, headroom_bytes=int(head), margin_bytes=int(margin),
@@ -409,12 +411,14 @@ def _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, 
         fits = pool_head >= 0 and gpu_need <= limit
         soft = int(0.9 * limit)  # mlx_lm.generate.wired_limit warns when the weights exceed 0.9 x this
         if not fits:
-            verdict = "no-fit"
+            verdict = Verdict.NO_FIT
             reasons.append(f"needs {fmt_bytes(need)}; Metal's working-set limit is {fmt_bytes(limit)} "
                            f"of {fmt_bytes(ram_total)} unified memory"
                            + (" (raise it with sudo sysctl iogpu.wired_limit_mb=...)" if need <= ram_avail else ""))
         else:
-            verdict = "tight" if (mem.weights_bytes > soft or pool_head < margin or limit - gpu_need < margin) else "runs"
+            # mlx-lm's own slow-down warning counts as tight; the Metal limit gets the pool's margin (not its own)
+            tight = mem.weights_bytes > soft or is_tight(min(pool_head, limit - gpu_need), ram_total or ram_avail)
+            verdict = Verdict.TIGHT if tight else Verdict.RUNS
             reasons.append(f"needs {fmt_bytes(need)} of {fmt_bytes(limit)} Metal working set ({fmt_bytes(ram_total)} unified memory)")
             if mem.weights_bytes > soft:
                 reasons.append("weights above 0.9 x the recommended working set: mlx-lm warns it can be slow")
@@ -448,21 +452,22 @@ def _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, 
     pool_head = ram_avail - need
     fits = pool_head >= 0 and p <= gpu_cap
     if not fits:
-        verdict = "no-fit"
+        verdict = Verdict.NO_FIT
         reasons.append(f"does not fit: needs {fmt_bytes(need)}, {fmt_bytes(ram_avail)} of unified memory available")
     elif gl == total_layers:
-        verdict = "tight" if (pool_head < margin or gpu_cap - p < margin_for(gpu_cap)) else "runs"
+        tight = is_tight(pool_head, ram_total or ram_avail) or is_tight(gpu_cap - p, gpu_cap)
+        verdict = Verdict.TIGHT if tight else Verdict.RUNS
         reasons.append(f"all {total_layers} layers on the {g.name} GPU: {fmt_bytes(p)} of its "
                        f"{fmt_bytes(gpu_cap)} Metal working set")
     elif gl == 0 and gpu_layers == 0:
-        verdict = "tight" if pool_head < margin else "offload"
+        verdict = Verdict.TIGHT if is_tight(pool_head, ram_total or ram_avail) else Verdict.OFFLOAD
         reasons.append(f"CPU only by request (--gpu-layers 0): all {total_layers} layers run on the CPU cores, "
                        f"none on the {g.name} GPU")
     else:
-        verdict = "tight" if pool_head < margin else "offload"
+        verdict = Verdict.TIGHT if is_tight(pool_head, ram_total or ram_avail) else Verdict.OFFLOAD
         reasons.append(f"offloads {gl} of {total_layers} layers to the {g.name} GPU (Metal working set "
                        f"{fmt_bytes(gpu_cap)}); the rest run on the CPU cores")
-    if fits and verdict == "tight":
+    if fits and verdict is Verdict.TIGHT:
         reasons.append(f"less than the {fmt_bytes(margin)} safety margin left")
     return Placement(gpu_layers=gl, total_layers=total_layers, gpu_bytes=int(p), cpu_bytes=int(cpu),
                      per_gpu_bytes=[int(p)],

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from llmfit_core.constraints import fmt_gib
 from llmfit_core.errors import LlmfitError
+from llmfit_core.verdict import Verdict
 
 MAX_EXHAUSTIVE = 12
 
@@ -209,7 +210,7 @@ def plan_target(ref: str, target_tps: float, hardware=None, quant: str | None = 
             if mem_gb is not None:
                 prof = dataclasses.replace(base, memory=dataclasses.replace(base.memory, total_gb=float(mem_gb)))
             r = fit_spec(spec, hardware=prof, context=context)
-            if r.verdict in ("runs", "tight") and r.decode_tok_s >= target_tps:
+            if r.verdict in (Verdict.RUNS, Verdict.TIGHT) and r.decode_tok_s >= target_tps:
                 mem = mem_gb or ((dev.main_mem_gb or prof.memory.total_gb) if dev.kind != "cpu" else prof.memory.total_gb)
                 name = f"{dev.name} {mem_gb:g} GB" if mem_gb is not None and len(configs) > 1 else dev.name
                 reaching.append(DeviceOption(name, dev.kind, float(mem), dev.bandwidth_gbs, r.decode_tok_s, r.verdict,
@@ -225,7 +226,7 @@ def plan_target(ref: str, target_tps: float, hardware=None, quant: str | None = 
 def _lacks(here, hw, smallest: DeviceOption | None, target: float, spec) -> list[str]:
     out = []
     need = here.memory.total_bytes
-    if here.decode_tok_s >= target and here.verdict in ("runs", "tight"):
+    if here.decode_tok_s >= target and here.verdict in (Verdict.RUNS, Verdict.TIGHT):
         return [f"nothing: this machine already reaches {here.decode_tok_s:.1f} tok/s ≥ {target:g}"]
     vram = sum(g.vram_bytes for g in hw.gpus) if not hw.unified_memory else 0
     if hw.gpus and not hw.unified_memory:
@@ -241,7 +242,7 @@ def _lacks(here, hw, smallest: DeviceOption | None, target: float, spec) -> list
     if here.decode_tok_s < target:
         factor = target / max(here.decode_tok_s, 1e-6)
         out.append(f"needs about {factor:.1f}x the memory bandwidth for {target:g} tok/s "
-                   f"(here {here.decode_tok_s:.1f} tok/s{', offloaded' if here.verdict == 'offload' else ''})")
+                   f"(here {here.decode_tok_s:.1f} tok/s{', offloaded' if here.verdict == Verdict.OFFLOAD else ''})")
     if smallest is None:
         out.append(f"no device in the table reaches {target:g} tok/s with this model in fast memory")
     return out

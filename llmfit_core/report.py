@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-VERDICTS = ("runs", "offload", "tight", "no-fit")
+from llmfit_core.verdict import Verdict
 
 
 @dataclass
@@ -51,7 +51,7 @@ class FitReport:
     gpu_layers: int
     total_layers: int
     fits: bool
-    verdict: str
+    verdict: Verdict
     score: int
     prefill_tok_s: float
     decode_tok_s: float
@@ -88,7 +88,7 @@ class FitReport:
             "total_layers": int(self.total_layers),
             "n_cpu_moe": int(self.n_cpu_moe),
             "fits": bool(self.fits),
-            "verdict": self.verdict,
+            "verdict": Verdict(self.verdict).value,
             "score": int(self.score),
             "prefill_tok_s": round(float(self.prefill_tok_s), 2),
             "decode_tok_s": round(float(self.decode_tok_s), 2),

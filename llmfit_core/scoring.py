@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
-VERDICT_BASE = {"runs": 45, "tight": 30, "offload": 25, "no-fit": 0}
+from llmfit_core.verdict import Verdict
+
+VERDICT_BASE = {Verdict.RUNS: 45, Verdict.TIGHT: 30, Verdict.OFFLOAD: 25, Verdict.NO_FIT: 0}
 SPEED_POINTS = 55
 SPEED_FULL_AT = 60.0  # tok/s where speed points saturate
 
@@ -24,7 +26,7 @@ def speed_points(decode_tok_s: float) -> float:
 
 def fit_score(verdict: str, decode_tok_s: float) -> int:
     """Combine verdict and decode speed into a 0–100 score."""
-    if verdict == "no-fit":
+    if verdict == Verdict.NO_FIT:
         return 0
     return int(round(min(100.0, VERDICT_BASE.get(verdict, 0) + speed_points(decode_tok_s))))
 
@@ -33,7 +35,7 @@ def fit_score(verdict: str, decode_tok_s: float) -> int:
 # recommend's per-model choice, recommend/ranking.py): quality lost to quantization against speed and headroom.
 # Not the fit score: a faster, lower-quality quant can have the higher fit score and still not be the better pick.
 PICK_SPEED_POINTS = 15.0
-PICK_HEADROOM = {"runs": 5.0, "tight": -5.0, "offload": -10.0}
+PICK_HEADROOM = {Verdict.RUNS: 5.0, Verdict.TIGHT: -5.0, Verdict.OFFLOAD: -10.0}
 
 
 def quant_pick_points(quant: str | None, verdict: str | None, decode_tok_s: float | None) -> float | None:

@@ -16,7 +16,7 @@ from llmfit_core.cluster.speed import SpeedEstimate, estimate
 from llmfit_core.errors import LlmfitError
 from llmfit_core.memory import fmt_bytes
 from llmfit_core.model_spec import ModelSpec
-from llmfit_core.placement import margin_for
+from llmfit_core.verdict import is_tight
 
 DEFAULT_CONTEXT = 4096
 MAX_SUBSETS = 400  # --target-tps: subsets of machines tried (by count of each kind), smallest first
@@ -80,7 +80,7 @@ class ClusterPlan:
 def _verdict(mem: MemoryPlan) -> str:
     if not mem.fits:
         return "no-fit"
-    tight = any(d.memory.capacity_bytes - d.memory.total_bytes < margin_for(d.memory.capacity_bytes)
+    tight = any(is_tight(d.memory.capacity_bytes - d.memory.total_bytes, d.memory.capacity_bytes)
                 for d in mem.devices if d.memory.kv_pool_bytes is None)
     if mem.max_concurrency is not None and mem.max_concurrency < 1.5:
         tight = True

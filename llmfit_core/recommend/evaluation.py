@@ -31,9 +31,9 @@ from llmfit_core.recommend.points import (
 from llmfit_core.throughput.predict import hardware_arrays, predict_batch
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 from llmfit_core.throughput.roofline import hardware_figures
+from llmfit_core.verdict import Verdict, is_tight
 
 DEFAULT_CONTEXT = 4096
-TIGHT_FRACTION = 0.9  # more than 90% of the budget used: "tight"
 CORRECT_MODELS = 300  # models whose speeds get the learned correction (the best by the roofline-only rank)
 SWA_UBATCH = 512  # sliding-window layers cache min(context, window + ubatch) cells (memory.swa_cells)
 
@@ -179,14 +179,14 @@ def _layer_split(total: np.ndarray, layers: np.ndarray, b: MemoryBudgets) -> _Pl
         gpu_bytes = total * gpu_frac
         budget = vram if vram > 0 else ram
         fits = total <= budget
-        verdict = np.where(fits, np.where(total > TIGHT_FRACTION * budget, "tight", "runs"), "no-fit")
+        verdict = np.where(fits, np.where(is_tight(budget - total, budget), Verdict.TIGHT, Verdict.RUNS), Verdict.NO_FIT)
     else:
         gpu_frac = np.clip(vram / np.maximum(total, 1.0), 0.0, 1.0)
         gpu_frac = np.where(gpu_frac >= 1.0, 1.0, np.floor(gpu_frac * layers) / layers)
         gpu_bytes = np.minimum(total, total * gpu_frac)
         fits = (gpu_frac >= 1.0) | (total - gpu_bytes <= ram)
-        verdict = np.where(gpu_frac >= 1.0, np.where(total > TIGHT_FRACTION * vram, "tight", "runs"),
-                           np.where(fits, "offload", "no-fit"))
+        verdict = np.where(gpu_frac >= 1.0, np.where(is_tight(vram - total, vram), Verdict.TIGHT, Verdict.RUNS),
+                           np.where(fits, Verdict.OFFLOAD, Verdict.NO_FIT))
     return _Placement(gpu_frac, gpu_bytes, total - gpu_bytes, fits, verdict, np.zeros(total.shape))
 
 
@@ -233,7 +233,7 @@ def _expert_offload(arr: CatalogArrays, w: _WeightBytes, total: np.ndarray, per_
     gb[sel] = (total - x_ram + x_layer).ravel()[sel]
     cb[sel] = x_ram.ravel()[sel]
     ft[sel] = fits_x[pick]
-    vd[sel] = np.where(fits_x[pick], "offload", "no-fit")
+    vd[sel] = np.where(fits_x[pick], Verdict.OFFLOAD, Verdict.NO_FIT)
     nm[sel] = n_x.ravel()[sel]
     p.gpu_bytes, p.cpu_bytes, p.fits, p.verdict = gb.reshape(shape), cb.reshape(shape), ft.reshape(shape), vd.reshape(shape)
     p.n_cpu_moe = nm.reshape(shape)
