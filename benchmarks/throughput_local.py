@@ -22,13 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-from llmfit_core.bench.calibration import Sample, family_of, leave_one_out, mape
+from llmfit_core.bench.calibration import Sample, leave_one_out, mape
 from llmfit_core.bench.exchange import CSV_FIELDS, anonymise, to_public_rows
-from llmfit_core.bench.fingerprint import fingerprint, summary, this_machine
+from llmfit_core.bench.fingerprint import summary, this_machine
 from llmfit_core.bench.records import make_record, predict_for
 from llmfit_core.bench.runner import BenchSettings, check_memory, run_bench
 from llmfit_core.bench.store import append_record
 from llmfit_core.bench.synthetic import synthetic_model, synthetic_spec
+from llmfit_core.hardware.fingerprint import fingerprint
+from llmfit_core.throughput.calibration import family_of
 
 SHAPES = ("llama-0.1b", "gemma2-0.3b", "llama-0.5b", "qwen2-0.5b", "qwen3moe-0.5b", "llama-1b")
 QUANTS = ("F16", "Q8_0", "Q4_K_M")

@@ -10,6 +10,7 @@ from llmfit_core.model_spec import ModelSpec
 from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
 from llmfit_core.settings import RunSettings
+from llmfit_core.throughput.calibration import apply_calibration, machine_calibration
 
 DEFAULT_CONTEXT = 4096
 
@@ -127,13 +128,8 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
     speed = {"prompt_tokens": run.prompt_tokens, "gen_tokens": run.gen_tokens, "depth": run.depth,
              "flash_attn": bool(getattr(mem, "flash_attn", True))}
     plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, speed, run)
-    if run.calibrated:
-        try:
-            from llmfit_core.bench.calibration import apply_calibration
-
-            tp = apply_calibration(tp, hw, spec, backend=be)
-        except ImportError:
-            pass
+    if run.calibrated:  # this machine's factors (llmfit calibrate), read once per version of the file
+        tp = apply_calibration(tp, machine_calibration(hw), hw, spec, backend=be)
 
     from llmfit_core.context_fit import context_fit
 

@@ -7,15 +7,23 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from llmfit_core.api import fit_spec
 from llmfit_core.bench import calibration as cal_mod
-from llmfit_core.bench.calibration import (
-    PRIOR, Calibration, FittedInputs, Sample, apply_calibration, fit_factors, leave_one_out, samples_from_records,
-    save_calibration,
-)
-from llmfit_core.bench.fingerprint import fingerprint
+from llmfit_core.bench.calibration import Sample, fit_factors, leave_one_out, samples_from_records, save_calibration
 from llmfit_core.bench.runner import default_threads
-from llmfit_core.hardware.profile import CPUInfo, HardwareProfile, MemoryInfo
+from llmfit_core.hardware.fingerprint import fingerprint
+from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.synth import shape_spec
+from llmfit_core.throughput.calibration import (
+    CALIBRATION_NAME,
+    PRIOR,
+    Calibration,
+    FittedInputs,
+    apply_calibration,
+    load_calibration,
+    machine_calibration,
+)
 
 HW = HardwareProfile(cpu=CPUInfo(model="Test CPU 9000", cores=4, threads=8), memory=MemoryInfo(total_gb=32))
 OTHER = HardwareProfile(cpu=CPUInfo(model="Other CPU", cores=4, threads=8), memory=MemoryInfo(total_gb=32))
@@ -95,34 +103,54 @@ def test_apply_calibration_scales_only_matching_hardware(tmp_path, monkeypatch):
                                  counts={"tg": {"*": 2, "float": 1}, "pp": {"*": 1}}, n_records=2,
                                  inputs=FittedInputs.of(HW)))
     p = FakePrediction(100.0, 10.0, (8.0, 12.0), (90.0, 110.0))
-    out = apply_calibration(p, HW, spec("Q4_K_M"))
+    cal = load_calibration()
+    assert machine_calibration(HW) is cal and machine_calibration(OTHER) is None
+    out = apply_calibration(p, cal, HW, spec("Q4_K_M"))
     assert (out.prefill_tok_s, out.decode_tok_s) == (pytest.approx(300.0), pytest.approx(5.0))
     assert out.decode_range == pytest.approx((4.0, 6.0)) and out.prefill_range == pytest.approx((270.0, 330.0))
     assert any("calibrated" in r for r in out.reasons)
     assert p.decode_tok_s == 10.0  # the input is not mutated
-    assert apply_calibration(p, HW, spec("F16")).decode_tok_s == pytest.approx(20.0)
-    assert apply_calibration(p, OTHER, spec("Q4_K_M")) is p
+    assert apply_calibration(p, cal, HW, spec("F16")).decode_tok_s == pytest.approx(20.0)
+    assert apply_calibration(p, cal, OTHER, spec("Q4_K_M")) is p
+    assert apply_calibration(p, None, HW, spec("Q4_K_M")) is p
     # the bench measures the CPU backend: GPU predictions are left alone
-    assert apply_calibration(p, HW, spec("Q4_K_M"), backend="llama.cpp-cuda") is p
-    assert apply_calibration(p, HW, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
-    from llmfit_core.hardware.profile import GPUInfo
-
+    assert apply_calibration(p, cal, HW, spec("Q4_K_M"), backend="llama.cpp-cuda") is p
+    assert apply_calibration(p, cal, HW, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
     gpu_hw = HardwareProfile(cpu=HW.cpu, memory=HW.memory, gpus=[GPUInfo("nvidia", "RTX 4090", 24)])
     save_calibration(Calibration(fingerprint(gpu_hw), factors={"tg": {"*": 0.5}}, counts={"tg": {"*": 1}},
                                  inputs=FittedInputs.of(gpu_hw)))
-    assert apply_calibration(p, gpu_hw, spec("Q4_K_M")) is p
-    assert apply_calibration(p, gpu_hw, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
+    cal = machine_calibration(gpu_hw)
+    assert apply_calibration(p, cal, gpu_hw, spec("Q4_K_M")) is p
+    assert apply_calibration(p, cal, gpu_hw, spec("Q4_K_M"), backend="llama.cpp-cpu").decode_tok_s == pytest.approx(5.0)
 
 
 def test_apply_calibration_without_data_dir_changes_nothing_and_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path / "none"))
     p = FakePrediction(100.0, 10.0)
-    assert apply_calibration(p, HW, spec("Q4_0")) is p
+    assert machine_calibration(HW) is None
+    assert apply_calibration(p, machine_calibration(HW), HW, spec("Q4_0")) is p
     assert not (tmp_path / "none").exists()
 
 
 def test_apply_calibration_survives_a_corrupt_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path))
-    (tmp_path / cal_mod.CALIBRATION_NAME).write_text('{"fingerprint": ')
-    p = FakePrediction(100.0, 10.0)
-    assert apply_calibration(p, HW, spec("Q4_0")) is p
+    (tmp_path / CALIBRATION_NAME).write_text('{"fingerprint": ')
+    assert load_calibration() is None and machine_calibration(HW) is None
+
+
+def test_fit_reads_the_calibration_once_per_version_of_the_file(tmp_path, monkeypatch):
+    # loaded beside the predictor, once, and passed down: not read from disk by every fit_spec
+    monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path))
+    reads = []
+    parse = Calibration.from_dict
+    monkeypatch.setattr(Calibration, "from_dict", classmethod(lambda cls, d: reads.append(d) or parse(d)))
+    s = shape_spec("llama-1b")
+    raw = fit_spec(s, hardware=HW, calibrated=False).decode_tok_s
+    save_calibration(Calibration(fingerprint(HW), factors={"tg": {"*": 0.5}}, counts={"tg": {"*": 3}}, n_records=3,
+                                 inputs=FittedInputs.of(HW)))
+    got = [fit_spec(s, hardware=HW).decode_tok_s for _ in range(3)]
+    assert got == [pytest.approx(0.5 * raw)] * 3 and len(reads) == 1
+    # a new file (`llmfit calibrate` again) is read at the next prediction
+    save_calibration(Calibration(fingerprint(HW), factors={"tg": {"*": 0.25}}, counts={"tg": {"*": 3}}, n_records=3,
+                                 inputs=FittedInputs.of(HW)))
+    assert fit_spec(s, hardware=HW).decode_tok_s == pytest.approx(0.25 * raw) and len(reads) == 2

@@ -19,18 +19,17 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llmfit_core.bench import exchange
-from llmfit_core.bench.calibration import (
-    CALIBRATION_NAME, Calibration, apply_calibration, calibrate, load_calibration, record_backend,
-)
-from llmfit_core.bench.fingerprint import fingerprint, summary
+from llmfit_core.bench import exchange, runner
+from llmfit_core.bench.calibration import calibrate, record_backend
+from llmfit_core.bench.fingerprint import summary
 from llmfit_core.bench.records import make_record, model_facts, predict_for, used_backend
-from llmfit_core.bench import runner
 from llmfit_core.bench.runner import BenchResult, BenchSettings, backend_of_registry, offload_warning
 from llmfit_core.errors import BenchError
+from llmfit_core.hardware.fingerprint import fingerprint
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.hardware.registry import resolve_hardware
 from llmfit_core.synth import shape_spec
+from llmfit_core.throughput.calibration import CALIBRATION_NAME, Calibration, load_calibration
 
 REPO = Path(__file__).resolve().parent.parent
 CUDA_PROFILE = {
@@ -310,9 +309,8 @@ def _write_jsonl(path, recs):
 
 def test_gpu_records_become_rows_of_their_backend_with_the_gpu_figures(cuda_hw, tmp_path):
     data = pytest.importorskip("training.data")
-    from training.table import build_table
-
     from llmfit_core.throughput.roofline import hardware_figures
+    from training.table import build_table
 
     full = _gpu_record(cuda_hw, _spec(), 0.9)
     full["hardware"]["gpus"][0]["bandwidth_gbs"] = 950.0  # a measured figure beats the table's

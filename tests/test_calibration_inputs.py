@@ -11,17 +11,17 @@ import pytest
 from click.testing import CliRunner
 
 from llmfit_core.api import fit_spec
-from llmfit_core.bench import calibration as cal_mod
-from llmfit_core.bench.calibration import (
-    CALIBRATION_NAME, Calibration, FittedInputs, calibrate, load_calibration, save_calibration,
-)
+from llmfit_core.bench.calibration import calibrate, save_calibration
 from llmfit_core.bench.exchange import anonymise, validate_record
-from llmfit_core.bench.fingerprint import fingerprint, summary
+from llmfit_core.bench.fingerprint import summary
 from llmfit_core.bench.records import model_facts, predict_for
 from llmfit_core.bench.runner import default_threads
+from llmfit_core.hardware.fingerprint import fingerprint
 from llmfit_core.hardware.profile import CPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.quant import apply_quant
 from llmfit_core.synth import shape_spec
+from llmfit_core.throughput import calibration as cal_mod
+from llmfit_core.throughput.calibration import CALIBRATION_NAME, Calibration, FittedInputs, load_calibration
 
 BW_KEY = "cpu.mem_bandwidth_gbs"
 

@@ -15,9 +15,10 @@ from click.testing import CliRunner
 
 from llmfit_core.bench import store
 from llmfit_core.bench.calibration import OBSERVED_WEIGHT, fit_factors, samples_from_records
-from llmfit_core.bench.fingerprint import fingerprint, this_machine
+from llmfit_core.bench.fingerprint import this_machine
 from llmfit_core.bench.runner import default_threads
 from llmfit_core.cli.main import cli
+from llmfit_core.hardware.fingerprint import fingerprint
 from llmfit_core.synth import shape_spec, write_synthetic_gguf
 
 llama_cpp = pytest.importorskip("llama_cpp")

@@ -7,12 +7,13 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from fakeollama import FakeOllama, install_local, make_model
+
 from llmfit_core.bench import store
 from llmfit_core.bench.calibration import samples_from_records
-from llmfit_core.bench.fingerprint import fingerprint, this_machine
+from llmfit_core.bench.fingerprint import this_machine
 from llmfit_core.cli.main import cli
+from llmfit_core.hardware.fingerprint import fingerprint
 
 
 @pytest.fixture

@@ -212,7 +212,7 @@ NAME_TABLE = [
 @pytest.mark.parametrize("name,canon,family,bits,base", NAME_TABLE)
 def test_one_normaliser_for_every_path(name, canon, family, bits, base):
     """quant.py (readers, resolve, catalog, fit) and the throughput model give the same answer for a name."""
-    from llmfit_core.bench.calibration import family_of
+    from llmfit_core.throughput.calibration import family_of
     from llmfit_core.model_spec import ModelSpec
     from llmfit_core.quant import quant_fact_or_none
     from llmfit_core.throughput.quantfamily import quant_family

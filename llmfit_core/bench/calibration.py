@@ -1,4 +1,5 @@
-"""Per-machine calibration: a multiplicative factor per (backend, test, quant family) learned from local bench records.
+"""Fitting this machine's calibration (`llmfit calibrate`): a multiplicative factor per (backend, test, quant
+family) learned from local bench records. Applying it to predictions is llmfit_core.throughput.calibration.
 
 factor = exp(sum(log(measured / predicted)) / (n + PRIOR)): the geometric mean of measured/predicted,
 shrunk toward 1 when there are few records. A family without records falls back to the test's factor over
@@ -11,63 +12,42 @@ run on the CPU threads. Runs of tiny models (< MIN_PARAMS) are left out because 
 overhead, not throughput.
 
 Every factor corrects predictions made from particular inputs, so a calibration is saved with them
-(`inputs`, a FittedInputs): the hardware fingerprint, the CPU bandwidth and where it came from, the CPU ISA,
-each GPU's bandwidth and FP16 figures, and the version (hash) of the learned throughput correction. When any
-of them changes (`llmfit system --measure-bandwidth` replaces an estimated bandwidth, a retrained correction
-ships), the old factor would be applied on top of a prediction it was never fitted against: it is not
-applied, and the prediction's reasons say so and ask for `llmfit calibrate` again. A file without `inputs`
-(written before they were recorded) is read but never applied, for the same reason.
+(`inputs`, a FittedInputs): when any of them changes (`llmfit system --measure-bandwidth` replaces an estimated
+bandwidth, a retrained correction ships) the factors are not applied until `llmfit calibrate` runs again.
 
 `calibrate` keeps only the factors that lower the left-out error: each (backend, test) table is scored by
 leaving one model out (every record of that model at once) when the records cover two or more models, else
 one record out, and a table whose left-out error is not lower than the uncalibrated error is not saved.
-
-calibration.json keeps the CPU factors where the first version wrote them (`factors`, `counts`,
-`n_records`), so a file written before GPU calibration existed still loads and means "CPU factors", and
-a CPU-only reader of a new file still finds them; GPU backends are under `backends`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import hashlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from llmfit_core.bench.fingerprint import bandwidth_source, fingerprint
-from llmfit_core.bench.store import data_dir
+from llmfit_core.bench.fingerprint import summary, this_machine
+from llmfit_core.bench.records import predict_for, spec_from_facts
+from llmfit_core.bench.runner import default_threads
+from llmfit_core.hardware.fingerprint import fingerprint
+from llmfit_core.throughput.calibration import (
+    CPU_BACKEND,
+    PRIOR,
+    BackendFactors,
+    Calibration,
+    FittedInputs,
+    backend_name,
+    calibration_path,
+    family_of,
+    forget_loaded,
+)
 
-CALIBRATION_NAME = "calibration.json"
-PRIOR = 2.0  # pseudo-records at ratio 1
 MAX_FACTOR = 20.0  # clamp: a factor beyond this means a broken record, not a machine trait
 TESTS = ("pp", "tg")
-CPU_BACKEND = "llama.cpp-cpu"  # the backend of records without runtime facts (every record before --gpu-layers)
 # Below this size a run measures fixed per-call overhead, not throughput: not calibration data.
 MIN_PARAMS = 50_000_000
-
-
-def family_of(quant: str | None) -> str:
-    """Kernel family of a quant (float | legacy | kquant | iq | ...): the throughput predictor's own grouping."""
-    from llmfit_core.throughput.quantfamily import quant_family
-
-    return quant_family(quant)
-
-
-def backend_name(backend) -> str | None:
-    """The canonical backend name of a name or Backend ("cpu" -> llama.cpp-cpu), None when unknown."""
-    be = getattr(backend, "name", backend)
-    if be is None:
-        return None
-    try:
-        from llmfit_core.backends import get_backend
-
-        return get_backend(str(be)).name
-    except Exception:
-        return None
 
 
 @dataclass
@@ -85,150 +65,6 @@ class Sample:
     @property
     def log_ratio(self) -> float:
         return math.log(self.measured / self.predicted)
-
-
-@dataclass
-class FittedInputs:
-    """What the predictions a calibration corrects were computed from; its factors apply only while these hold."""
-
-    fingerprint: str
-    cpu_bandwidth_gbs: float | None = None
-    cpu_bandwidth_source: str | None = None  # measured | table | estimated | file | profile | ...
-    cpu_isa: list[str] = field(default_factory=list)
-    gpus: list[str] = field(default_factory=list)  # "name: B GB/s, F TFLOPS" per GPU
-    correction: str = ""  # version of the learned throughput correction (hash of its weights; "none" without)
-
-    @classmethod
-    def of(cls, hw) -> "FittedInputs":
-        """The inputs the predictor uses on `hw` today."""
-        bw = hw.cpu.mem_bandwidth_gbs
-        return cls(fingerprint=fingerprint(hw), cpu_bandwidth_gbs=None if bw is None else round(float(bw), 1),
-                   cpu_bandwidth_source=bandwidth_source(hw), cpu_isa=sorted(hw.cpu.isa or []),
-                   gpus=[f"{g.name}: {_num(g.bandwidth_gbs)} GB/s, {_num(g.fp16_tflops)} TFLOPS" for g in hw.gpus],
-                   correction=correction_version())
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FittedInputs":
-        bw = d.get("cpu_bandwidth_gbs")
-        return cls(fingerprint=str(d["fingerprint"]), cpu_bandwidth_gbs=None if bw is None else float(bw),
-                   cpu_bandwidth_source=d.get("cpu_bandwidth_source"), cpu_isa=[str(x) for x in d.get("cpu_isa") or []],
-                   gpus=[str(x) for x in d.get("gpus") or []], correction=str(d.get("correction") or ""))
-
-    def changes(self, now: "FittedInputs") -> list[str]:
-        """What differs between these inputs and `now`, one phrase each (empty: the factors still apply)."""
-        out = []
-        if now.fingerprint != self.fingerprint:
-            out.append("the hardware changed")
-        if (now.cpu_bandwidth_gbs, now.cpu_bandwidth_source) != (self.cpu_bandwidth_gbs, self.cpu_bandwidth_source):
-            out.append(f"RAM bandwidth was {_bw(self)}, now {_bw(now)}")
-        if now.cpu_isa != self.cpu_isa:
-            out.append("the CPU instruction sets changed")
-        if now.gpus != self.gpus:
-            out.append(f"GPU figures were {'; '.join(self.gpus) or 'none'}, now {'; '.join(now.gpus) or 'none'}")
-        if now.correction != self.correction:
-            out.append("the learned throughput correction changed (another llmfit-core version)")
-        return out
-
-
-def _num(v) -> str:
-    return "?" if v is None else f"{float(v):g}"
-
-
-def _bw(i: FittedInputs) -> str:
-    return f"{_num(i.cpu_bandwidth_gbs)} GB/s ({i.cpu_bandwidth_source or 'unknown'})"
-
-
-def correction_version() -> str:
-    """A short hash of the learned throughput correction's weight files ("none" when it is not available)."""
-    try:
-        from llmfit_core.throughput.correction import HEADS, load_correction
-
-        corr = load_correction()
-        if not corr.ok:
-            return "none"
-        paths = [Path(corr.source) / f"throughput_{h}.onnx" for h in HEADS]
-        return _hash_files(tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths))
-    except Exception:  # the correction cannot be read: predictions are roofline-only, say so by the version
-        return "none"
-
-
-@functools.lru_cache(maxsize=8)
-def _hash_files(files: tuple) -> str:
-    h = hashlib.sha256()
-    for path, _, _ in files:
-        h.update(Path(path).read_bytes())
-    return h.hexdigest()[:16]
-
-
-@dataclass
-class BackendFactors:
-    """The factors of one GPU backend (same shape as the CPU factors of Calibration)."""
-
-    factors: dict[str, dict[str, float]] = field(default_factory=dict)  # test -> family -> factor ("*" = all)
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    n_records: int = 0
-
-
-def _factor_table(d) -> dict[str, dict[str, float]]:
-    return {str(t): {str(f): float(v) for f, v in dict(fs).items()} for t, fs in dict(d or {}).items()}
-
-
-@dataclass
-class Calibration:
-    fingerprint: str
-    factors: dict[str, dict[str, float]] = field(default_factory=dict)  # CPU: test -> family -> factor ("*" = all)
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    n_records: int = 0
-    prior: float = PRIOR
-    backends: dict[str, BackendFactors] = field(default_factory=dict)  # GPU backend name -> its factors
-    inputs: FittedInputs | None = None  # what the factors were fitted against (None: an old file, never applied)
-
-    def table(self, backend: str = CPU_BACKEND) -> tuple[dict, dict, int]:
-        """(factors, counts, n_records) of a backend; empty for a backend without records."""
-        if backend == CPU_BACKEND:
-            return self.factors, self.counts, self.n_records
-        b = self.backends.get(backend)
-        return (b.factors, b.counts, b.n_records) if b else ({}, {}, 0)
-
-    def factor(self, test: str, family: str, backend: str = CPU_BACKEND) -> float:
-        """The factor for a test and quant family on a backend (family fallback: the test's overall factor, then 1)."""
-        per = self.table(backend)[0].get(test) or {}
-        return float(per.get(family, per.get("*", 1.0)))
-
-    def calibrated_backends(self) -> list[str]:
-        """Backends with factors, CPU first."""
-        return [b for b in [CPU_BACKEND, *sorted(self.backends)] if self.table(b)[0]]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Calibration":
-        backends = {}
-        for name, b in dict(d.get("backends") or {}).items():
-            be = backend_name(name)
-            if be and be != CPU_BACKEND and isinstance(b, dict):
-                backends[be] = BackendFactors(_factor_table(b.get("factors")), dict(b.get("counts") or {}),
-                                              int(b.get("n_records", 0)))
-        inputs = FittedInputs.from_dict(d["inputs"]) if isinstance(d.get("inputs"), dict) else None
-        return cls(fingerprint=str(d["fingerprint"]), factors=_factor_table(d.get("factors")),
-                   counts=dict(d.get("counts") or {}), n_records=int(d.get("n_records", 0)),
-                   prior=float(d.get("prior", PRIOR)), backends=backends, inputs=inputs)
-
-    def stale_because(self, hw) -> list[str]:
-        """Why the factors must not be applied on `hw` (empty: they apply)."""
-        if self.inputs is None:
-            return ["saved by an older llmfit without the inputs it was fitted against"]
-        return self.inputs.changes(FittedInputs.of(hw))
-
-    def without(self, backend: str, test: str) -> None:
-        """Drop one (backend, test) table (a factor that did not lower the left-out error)."""
-        factors, counts, _ = self.table(backend)
-        factors.pop(test, None)
-        counts.pop(test, None)
-        b = self.backends.get(backend)
-        if b is not None and not b.factors:
-            del self.backends[backend]
 
 
 def _shrunk(samples: list[Sample], prior: float, center: float = 0.0) -> float:
@@ -313,10 +149,6 @@ def samples_from_records(records: list[dict], fp: str, repredict: bool = True, h
     to today's predictor; otherwise the prediction stored with the record is used. CPU records count only
     at the default thread count; GPU records at any thread count (offloaded layers do not use them).
     """
-    from llmfit_core.bench.fingerprint import this_machine
-    from llmfit_core.bench.records import predict_for, spec_from_facts
-    from llmfit_core.bench.runner import default_threads
-
     out: list[Sample] = []
     for r in records:
         try:
@@ -362,8 +194,6 @@ def samples_from_records(records: list[dict], fp: str, repredict: bool = True, h
 
 def _same_figures(recorded: dict, hw) -> bool:
     """Were a record's prediction inputs (its hardware summary) the bandwidth figures `hw` has today?"""
-    from llmfit_core.bench.fingerprint import summary
-
     now = summary(hw)
     return (recorded.get("mem_bandwidth_gbs") == now["mem_bandwidth_gbs"]
             and [g.get("bandwidth_gbs") for g in recorded.get("gpus") or []] == [g["bandwidth_gbs"] for g in now["gpus"]])
@@ -401,10 +231,6 @@ def leave_one_out(samples: list[Sample], fp: str = "", prior: float = PRIOR) -> 
     return out
 
 
-def calibration_path(directory: Path | None = None, create: bool = True) -> Path:
-    return (directory or data_dir(create=create)) / CALIBRATION_NAME
-
-
 def save_calibration(cal: Calibration, directory: Path | None = None) -> Path:
     """Write the calibration atomically (temp file + fsync + rename)."""
     path = calibration_path(directory)
@@ -414,77 +240,8 @@ def save_calibration(cal: Calibration, directory: Path | None = None) -> Path:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    forget_loaded()
     return path
-
-
-def load_calibration(directory: Path | None = None) -> Calibration | None:
-    """The saved calibration, or None when there is none or it cannot be read."""
-    path = calibration_path(directory, create=False)
-    try:
-        if path.stat().st_size > 1 << 20:
-            return None
-        return Calibration.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def stale_note(cal: Calibration, hw, backend: str | None = None) -> str | None:
-    """The reason `cal` is not applied on `hw` (its inputs changed since it was fitted), or None."""
-    stale = cal.stale_because(hw)
-    if not stale:
-        return None
-    which = f"{backend} calibration" if backend else "calibration"
-    return f"this machine's {which} is not applied ({'; '.join(stale)}): run `llmfit calibrate` again"
-
-
-def apply_calibration(prediction, hardware, spec, backend=None):
-    """Scale a ThroughputPrediction by this machine's calibration factors; unchanged if none applies.
-
-    Only applies when `hardware` has the fingerprint the calibration was fitted on, and only the factors
-    of the prediction's own backend (`backend` name or Backend; None = the hardware's default backend:
-    its first GPU's, else CPU): CUDA factors never touch a CPU prediction and vice versa. Never raises.
-    """
-    try:
-        if backend is None:
-            from llmfit_core.backends import default_backend
-
-            be = default_backend(hardware).name
-        else:
-            be = backend_name(backend)
-        if be is None:
-            return prediction
-        cal = load_calibration()
-        if cal is None or fingerprint(hardware) != cal.fingerprint or not cal.table(be)[0]:
-            return prediction
-        note = stale_note(cal, hardware, be)
-        if note:  # the factors were fitted against other predictions: applying them would stack corrections
-            return _with_changes(prediction, {"reasons": list(getattr(prediction, "reasons", None) or []) + [note]})
-        fam = family_of(getattr(spec, "quant", None))
-        fp_, ft = cal.factor("pp", fam, be), cal.factor("tg", fam, be)
-        if fp_ == 1.0 and ft == 1.0:
-            return prediction
-        n_records = cal.table(be)[2]
-        changes = {"prefill_tok_s": prediction.prefill_tok_s * fp_, "decode_tok_s": prediction.decode_tok_s * ft}
-        if getattr(prediction, "decode_range", None):
-            changes["decode_range"] = tuple(v * ft for v in prediction.decode_range)
-        if getattr(prediction, "prefill_range", None):
-            changes["prefill_range"] = tuple(v * fp_ for v in prediction.prefill_range)
-        note = f"calibrated on this machine from {n_records} {be} bench records (pp x{fp_:.2f}, tg x{ft:.2f}, {fam})"
-        changes["reasons"] = list(getattr(prediction, "reasons", None) or []) + [note]
-        return _with_changes(prediction, changes)
-    except Exception:  # calibration is an improvement, never a failure of the pipeline
-        return prediction
-
-
-def _with_changes(prediction, changes: dict):
-    """A copy of a (dataclass) prediction with `changes`; other objects are changed in place."""
-    if not hasattr(prediction, "reasons"):
-        changes.pop("reasons", None)
-    if dataclasses.is_dataclass(prediction):
-        return dataclasses.replace(prediction, **changes)
-    for k, v in changes.items():
-        setattr(prediction, k, v)
-    return prediction
 
 
 def calibrate(records: list[dict], hw, directory: Path | None = None, save: bool = True) -> tuple[Calibration, dict]:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmfit_core.bench.calibration import CPU_BACKEND
-from llmfit_core.bench.store import append_line, data_dir, read_jsonl
+from llmfit_core.bench.store import append_line, read_jsonl
+from llmfit_core.dirs import data_dir
 from llmfit_core.errors import BenchError
 
 EXPORT_FORMAT = "llmfit-bench-export"

@@ -1,61 +1,15 @@
-"""Hardware fingerprint: a stable, anonymous id of this machine's performance-relevant hardware."""
+"""The machine a bench record was taken on: this machine's profile and its shareable facts."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
-from llmfit_core.hardware.profile import CPUInfo, HardwareProfile, MemoryInfo
+from llmfit_core.hardware.fingerprint import bandwidth_source
+from llmfit_core.hardware.profile import HardwareProfile
+from llmfit_core.hardware.registry import resolve_hardware
 
 
 def this_machine() -> HardwareProfile:
-    """The profile of this machine (the hardware package's detector, or a minimal psutil fallback)."""
-    try:
-        from llmfit_core.hardware.registry import resolve_hardware
-
-        return resolve_hardware(None)
-    except ImportError:
-        pass
-    import platform
-
-    import psutil
-
-    try:
-        import cpuinfo
-
-        info = cpuinfo.get_cpu_info()
-        model, flags = info.get("brand_raw") or "unknown CPU", set(info.get("flags") or [])
-    except Exception:
-        model, flags = platform.processor() or "unknown CPU", set()
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "fma", "f16c", "amx_tile") if f in flags]
-    vm = psutil.virtual_memory()
-    return HardwareProfile(
-        cpu=CPUInfo(model=model, cores=psutil.cpu_count(logical=False) or 1, threads=psutil.cpu_count() or 1,
-                    isa=isa, arch=platform.machine()),
-        memory=MemoryInfo(total_gb=vm.total / 1024**3, available_gb=vm.available / 1024**3),
-        os=platform.system(),
-        notes=["minimal detection (hardware package not available)"],
-    )
-
-
-def fingerprint(hw: HardwareProfile) -> str:
-    """Hash of CPU model + cores + RAM (rounded to GiB) + GPU names/VRAM: same machine, same id."""
-    key = {
-        "cpu": hw.cpu.model.strip(),
-        "cores": int(hw.cpu.cores),
-        "threads": int(hw.cpu.threads),
-        "ram_gib": round(hw.memory.total_gb or 0.0),
-        "gpus": sorted(f"{g.vendor}:{g.name}:{round(g.vram_gb or 0)}" for g in hw.gpus),
-    }
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def bandwidth_source(hw: HardwareProfile) -> str | None:
-    """Where the profile's CPU bandwidth came from: measured | table | file | profile | estimated (a guess) | None."""
-    key = "cpu.mem_bandwidth_gbs"
-    if key in (hw.estimated or []):
-        return "estimated"
-    return (hw.sources or {}).get(key)
+    """The profile of this machine (the hardware package's detector)."""
+    return resolve_hardware(None)
 
 
 def summary(hw: HardwareProfile) -> dict:

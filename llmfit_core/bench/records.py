@@ -7,11 +7,15 @@ import os
 import uuid
 from pathlib import Path
 
-from llmfit_core.bench.calibration import CPU_BACKEND
-from llmfit_core.bench.fingerprint import fingerprint, summary
+from llmfit_core.api import fit_spec
+from llmfit_core.backends import default_backend
+from llmfit_core.bench.fingerprint import summary
 from llmfit_core.bench.runner import BenchResult
+from llmfit_core.hardware.fingerprint import fingerprint
 from llmfit_core.hardware.profile import HardwareProfile
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.throughput.calibration import CPU_BACKEND
 
 RECORD_VERSION = 1
 # ModelSpec fields kept in a record: enough to re-run the predictor at calibration time, nothing personal.
@@ -22,12 +26,8 @@ SPEC_FIELDS = ("arch", "params", "active_params", "n_layers", "hidden_size", "n_
                "n_recurrent_layers", "recurrent_r", "recurrent_s", "recurrent_layers")
 
 
-def read_spec(path: str | Path) -> ModelSpec | None:
-    """The ModelSpec of a local GGUF via the readers package, or None when it is not available."""
-    try:
-        from llmfit_core.readers.gguf import read_gguf
-    except ImportError:
-        return None
+def read_spec(path: str | Path) -> ModelSpec:
+    """The ModelSpec of a local GGUF."""
     return read_gguf(str(path))
 
 
@@ -51,21 +51,16 @@ def spec_from_facts(facts: dict, ref: str = "bench-record") -> ModelSpec | None:
 
 def predict_for(spec: ModelSpec | None, hw: HardwareProfile, n_ctx: int, pp: int, tg: int,
                 calibrated: bool = False, backend: str = CPU_BACKEND, gpu_layers: int | None = 0) -> dict | None:
-    """The pipeline's pp/tg prediction for this run, or None without a predictor.
+    """The pipeline's pp/tg prediction for this run, or None without model facts.
 
     `backend` and `gpu_layers` are what the run really used (a CPU run: llama.cpp-cpu, 0 layers; a GPU
     run: e.g. llama.cpp-cuda with its -ngl, None = every layer), so the prediction is for the same setup.
     """
     if spec is None:
         return None
-    try:
-        from llmfit_core.api import fit_spec
-
-        gpu = backend != CPU_BACKEND
-        rep = fit_spec(spec, hardware=hw, context=n_ctx, backend=backend, prompt_tokens=max(pp, 1), gen_tokens=max(tg, 1),
-                       gpu_layers=gpu_layers if gpu else None, calibrated=calibrated)
-    except ImportError:
-        return None
+    gpu = backend != CPU_BACKEND
+    rep = fit_spec(spec, hardware=hw, context=n_ctx, backend=backend, prompt_tokens=max(pp, 1), gen_tokens=max(tg, 1),
+                   gpu_layers=gpu_layers if gpu else None, calibrated=calibrated)
     out = {"pp_tok_s": float(rep.prefill_tok_s), "tg_tok_s": float(rep.decode_tok_s),
            "tg_range": list(rep.decode_tok_s_range or []), "backend": rep.backend}
     if gpu:
@@ -86,8 +81,6 @@ def used_backend(result: BenchResult, hw: HardwareProfile) -> str:
         return CPU_BACKEND
     if result.gpu_backend:
         return result.gpu_backend
-    from llmfit_core.backends import default_backend
-
     be = default_backend(hw).name
     return be if be != CPU_BACKEND else "llama.cpp-vulkan"
 

@@ -15,7 +15,7 @@ import os
 import warnings
 from pathlib import Path
 
-import platformdirs
+from llmfit_core.dirs import data_dir
 
 STORE_NAME = "bench.jsonl"
 MAX_LINE_BYTES = 1 << 20  # a record is a few KiB; anything larger is not ours
@@ -23,14 +23,6 @@ MAX_LINE_BYTES = 1 << 20  # a record is a few KiB; anything larger is not ours
 
 class StoreWarning(UserWarning):
     """A line of the store could not be read and was skipped."""
-
-
-def data_dir(create: bool = True) -> Path:
-    """The llmfit data dir (`LLMFIT_DATA_DIR` overrides the platform default); created if missing and asked."""
-    d = Path(os.environ.get("LLMFIT_DATA_DIR") or platformdirs.user_data_dir("llmfit"))
-    if create:
-        d.mkdir(parents=True, exist_ok=True)
-    return d
 
 
 def store_path(directory: Path | None = None) -> Path:

@@ -6,15 +6,14 @@ import dataclasses
 import os
 from pathlib import Path
 
-import platformdirs
-
+from llmfit_core import dirs
 from llmfit_core.errors import BenchError
 from llmfit_core.model_spec import ModelSpec
 
 
 def cache_dir() -> Path:
     """Where synthetic models are kept (`LLMFIT_CACHE_DIR` overrides the platform cache dir)."""
-    d = Path(os.environ.get("LLMFIT_CACHE_DIR") or platformdirs.user_cache_dir("llmfit")) / "synthetic"
+    d = dirs.cache_dir() / "synthetic"
     d.mkdir(parents=True, exist_ok=True)
     return d
 

@@ -242,9 +242,10 @@ def calibrate_command(dry_run, as_json):
     Only factors that lower the left-out error (one model left out at a time, or one record with a single
     model) are saved; a saved factor is tied to the bandwidth, ISA and correction version it was fitted against.
     """
-    from llmfit_core.bench.calibration import calibrate, calibration_path
+    from llmfit_core.bench.calibration import calibrate
     from llmfit_core.bench.fingerprint import this_machine
     from llmfit_core.bench.store import read_records
+    from llmfit_core.throughput.calibration import calibration_path
 
     hw = this_machine()
     cal, report = calibrate(read_records(), hw, save=not dry_run)

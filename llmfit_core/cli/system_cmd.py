@@ -101,11 +101,10 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
 def _calibration_note(profile) -> None:
     """After a new bandwidth measurement: say (on stderr) that a calibration fitted against the old figure is
     no longer applied, and how to refit it."""
-    from llmfit_core.bench.calibration import load_calibration, stale_note
-    from llmfit_core.bench.fingerprint import fingerprint
+    from llmfit_core.throughput.calibration import machine_calibration, stale_note
 
-    cal = load_calibration()
-    if cal is not None and cal.fingerprint == fingerprint(profile) and cal.calibrated_backends():
+    cal = machine_calibration(profile)
+    if cal is not None and cal.calibrated_backends():
         note = stale_note(cal, profile)
         if note:
             click.echo(f"llmfit: note: {note}", err=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from llmfit_core import dirs
+
 MIB = 1024 * 1024
 METHOD = "read"  # what `gbs` in the cache means (multi-threaded streaming read)
 
@@ -38,18 +40,8 @@ class BandwidthResult:
     runs: int
 
 
-def cache_dir() -> Path:
-    """Where llmfit keeps cached measurements."""
-    env = os.environ.get("LLMFIT_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("llmfit"))
-
-
 def cache_file() -> Path:
-    return cache_dir() / "bandwidth.json"
+    return dirs.cache_dir() / "bandwidth.json"
 
 
 def _load_cache() -> dict:

@@ -34,9 +34,7 @@ FALLBACK_BAND = {"decode": (-0.9, 0.1), "prefill": (-1.2, 0.2)}
 
 def weights_dirs() -> list[Path]:
     """Where the ONNX files are looked for: the checkout's `weights/`, then the installed package data."""
-    import llmfit_core
-
-    pkg = Path(llmfit_core.__file__).resolve().parent
+    pkg = Path(__file__).resolve().parent.parent  # llmfit_core/
     return [pkg.parent / "weights", pkg / "data" / "weights"]
 
 
