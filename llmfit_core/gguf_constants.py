@@ -1,4 +1,4 @@
-"""gguf-py's constants (`gguf/constants.py`: ggml types, their block sizes, file types, value types)
+"""gguf-py's constants (`gguf/constants.py`: ggml types, their block sizes, file types, value types, tensor names)
 without importing the whole `gguf` package.
 
 `from gguf.constants import ...` runs `gguf/__init__.py` first, which imports numpy, yaml and the
@@ -39,3 +39,9 @@ LlamaFileType = _constants.LlamaFileType
 GGUFValueType = _constants.GGUFValueType
 GGUF_MAGIC = _constants.GGUF_MAGIC
 GGUF_DEFAULT_ALIGNMENT = _constants.GGUF_DEFAULT_ALIGNMENT
+# llama.cpp's tensor tables (tensor_layout builds the tensor lists of architectures from them)
+MODEL_ARCH = _constants.MODEL_ARCH
+MODEL_ARCH_NAMES = _constants.MODEL_ARCH_NAMES
+MODEL_TENSOR = _constants.MODEL_TENSOR
+MODEL_TENSORS = _constants.MODEL_TENSORS
+TENSOR_NAMES = _constants.TENSOR_NAMES

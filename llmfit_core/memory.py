@@ -39,8 +39,10 @@ from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError, UnknownQuantizationError
 from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import tensor_nbytes
 from llmfit_core.recurrent import state_layer_bytes
 from llmfit_core.settings import RUNNER_DEFAULTS
+from llmfit_core.tensor_layout import tensor_layer
 
 MIB = 1024**2
 GIB = 1024**3
@@ -375,8 +377,6 @@ def expert_layer_bytes(spec: ModelSpec) -> list[int]:
 
 def _expert_split(spec: ModelSpec, n: int, total: int) -> list[int] | None:
     """expert_layer_bytes from the tensor list (None when it names no expert tensors)."""
-    from llmfit_core.quant import tensor_layer, tensor_nbytes
-
     raw = [0] * n
     for name, shape, tname in spec.tensors:
         li = tensor_layer(name)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# Tensor groups used in ModelSpec.group_bytes. Readers sort every tensor into one of these.
-TENSOR_GROUPS = ("token_embd", "output", "attn", "ffn", "ffn_experts", "norm", "other")
-
 
 @dataclass
 class ModelSpec:
@@ -59,7 +56,7 @@ class ModelSpec:
     quant: str | None = None  # Q4_K_M, F16, BF16, MLX-4bit, GPTQ-4bit, ...
     file_bytes: int | None = None  # size of the file(s) on disk / on the Hub
     weight_bytes: int = 0  # bytes of all weight tensors as stored
-    group_bytes: dict[str, int] = field(default_factory=dict)  # TENSOR_GROUPS -> bytes
+    group_bytes: dict[str, int] = field(default_factory=dict)  # tensor_layout.TENSOR_GROUPS -> bytes
     layer_bytes: list[int] = field(default_factory=list)  # bytes of each repeating block
     tensor_types: dict[str, int] = field(default_factory=dict)  # ggml/st dtype name -> tensor count
     files: list[str] = field(default_factory=list)

@@ -10,13 +10,14 @@ linear weights (plus their per-group scales), 16-bit for what they leave unquant
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 from dataclasses import dataclass
 
-from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
-
 from llmfit_core.errors import ModelReadError, UnknownQuantizationError
-from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
+from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.tensor_layout import group_and_layer_bytes, n_params, tensor_layer, tensors_from_spec
 
 T = GGMLQuantizationType
 
@@ -216,8 +217,6 @@ def normalize_quant(name: str) -> str:
         return "BNB-4bit"
     if s in ("BNB8", "BNB_INT8", "BITSANDBYTES_8BIT", "LLM_INT8"):
         return "BNB-8bit"
-    import difflib
-
     close = difflib.get_close_matches(s, [*_DEFAULT_TYPE, "FP8", "MXFP4"], n=3, cutoff=0.6)
     hint = f"closest: {', '.join(close)}; " if close else ""
     raise UnknownQuantizationError(
@@ -264,33 +263,6 @@ def _other_bits(fam: str, bits: int, group: int | None) -> float:
 
 # --------------------------------------------------------------------------------------------------
 # tensor names -> groups / categories
-
-_BLK_RE = re.compile(r"^blk\.(\d+)\.")
-
-
-def tensor_group(name: str) -> str:
-    """Sort a llama.cpp tensor name into one of TENSOR_GROUPS."""
-    if name.startswith(("token_embd.", "per_layer_token_embd.")):
-        return "token_embd"
-    if name.startswith("output.") or name == "output":
-        return "output"
-    base = name.rsplit(".", 1)[0] if name.endswith((".weight", ".bias", ".scale")) else name
-    if "norm" in base:
-        return "norm"
-    if "_exps" in base or "_exp." in name:
-        return "ffn_experts"
-    if "attn" in base:
-        return "attn"
-    if "ffn" in base:
-        return "ffn"
-    return "other"
-
-
-def tensor_layer(name: str) -> int | None:
-    """Layer index of a `blk.N.` tensor name, else None."""
-    m = _BLK_RE.match(name)
-    return int(m.group(1)) if m else None
-
 
 def _category(name: str) -> str:
     if name == "output.weight":
@@ -576,10 +548,8 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
     scale = 1.0
     if not spec.tensors:
         # no tensor infos (catalog, Ollama API, ...): rebuild the layout from the architecture fields
-        from llmfit_core.readers.hf_config import tensors_from_spec
-
         tensors = tensors_from_spec(spec)
-        built = sum(_prod(s) for _, s, _ in tensors)
+        built = n_params(tensors)
         if not built:
             raise ModelReadError(f"{spec.ref}: not enough architecture facts to re-quantize")
         if spec.params and abs(spec.params / built - 1) > 0.002:
@@ -588,8 +558,6 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
             "tensor layout rebuilt from architecture fields" + (
                 f" (scaled x{scale:.3f} to the stated parameter count)" if scale != 1.0 else "")])
     base = base_file_type(q)
-    groups = {g: 0 for g in TENSOR_GROUPS}
-    layers = [0] * spec.n_layers
     types: dict[str, int] = {}
     if base in _DEFAULT_TYPE:
         gtypes = llamacpp_tensor_types(spec.tensors, base, _mix_context(spec))
@@ -608,12 +576,10 @@ def apply_quant(spec: ModelSpec, quant: str) -> ModelSpec:
         stored = spec.tensors  # no ggml type for these: the layout keeps the original types
         fmt = {"mlx": "mlx", "fp8": "safetensors"}.get(fact.family, "safetensors")
         note = f"weights re-computed as {q} at {fact.bits:.3f} bits per quantized weight"
-    for (name, _, _), size, tname in zip(spec.tensors, sizes, names):
-        groups[tensor_group(name)] += size
-        li = tensor_layer(name)
-        if li is not None and 0 <= li < len(layers):
-            layers[li] += size
+    for tname in names:
         types[tname] = types.get(tname, 0) + 1
+    groups, layers = group_and_layer_bytes(((n, size) for (n, _, _), size in zip(spec.tensors, sizes, strict=True)),
+                                           spec.n_layers)
     if scale != 1.0:
         groups = {g: int(b * scale) for g, b in groups.items()}
         layers = [int(b * scale) for b in layers]

@@ -9,16 +9,30 @@ a subprocess, so a crash in native code becomes a `BenchError`.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import gguf
 import numpy as np
 
 from llmfit_core.errors import BenchError, LlmfitError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import MixContext, llamacpp_tensor_types, tensor_nbytes
+from llmfit_core.recurrent import state_sizes
+from llmfit_core.tensor_layout import (
+    ATTENTION,
+    SHORTCONV,
+    SSM,
+    Layout,
+    gguf_float_type,
+    group_and_layer_bytes,
+    layout_tensors,
+    n_params,
+)
 
 
 @dataclass(frozen=True)
@@ -96,99 +110,32 @@ def get_shape(shape: str | SynthShape) -> SynthShape:
         raise LlmfitError(f"unknown synthetic shape {shape!r}; choose one of: {', '.join(SHAPES)}") from None
 
 
-def is_f32_tensor(name: str, ne: tuple[int, ...]) -> bool:
-    """Tensors convert_hf_to_gguf keeps in F32 (conversion/base.py): 1-D, *_norm, conv kernels, no .weight."""
-    return (len(ne) == 1 or name.endswith(("_norm.weight", "shortconv.conv.weight", "ssm_conv1d.weight"))
-            or not name.endswith(".weight"))
-
-
-def _recurrent_tensors(s: SynthShape) -> list[tuple[str, tuple[int, ...]]]:
-    """Tensors of the lfm2 / mamba2 shapes (llama.cpp load_arch_tensors of src/models/lfm2.cpp, mamba2.cpp)."""
-    import gguf
-
-    t, M = gguf.TENSOR_NAMES, gguf.MODEL_TENSOR
-    out: list[tuple[str, tuple[int, ...]]] = [(t[M.TOKEN_EMBD] + ".weight", (s.n_embd, s.vocab))]
-    for i in range(s.n_layers):
-        def n(key, suffix="weight", i=i):
-            return f"{t[key].format(bid=i)}" + (f".{suffix}" if suffix else "")
-
-        out.append((n(M.ATTN_NORM), (s.n_embd,)))
-        if s.arch == "mamba2":
-            conv_dim = s.ssm_d_inner + 2 * s.ssm_n_group * s.ssm_d_state
-            out += [(n(M.SSM_IN), (s.n_embd, s.ssm_d_inner + conv_dim + s.ssm_dt_rank)),
-                    (n(M.SSM_CONV1D), (s.ssm_d_conv, conv_dim)), (n(M.SSM_CONV1D, "bias"), (conv_dim,)),
-                    (n(M.SSM_DT, "bias"), (s.ssm_dt_rank,)), (n(M.SSM_A, None), (1, s.ssm_dt_rank)),
-                    (n(M.SSM_D, None), (1, s.ssm_dt_rank)),
-                    (n(M.SSM_NORM), (s.ssm_d_inner // s.ssm_n_group, s.ssm_n_group)),
-                    (n(M.SSM_OUT), (s.ssm_d_inner, s.n_embd))]
-            continue
-        if i in (s.attn_layers or ()):
-            q_dim, kv_dim = s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim
-            out += [(n(M.ATTN_Q), (s.n_embd, q_dim)), (n(M.ATTN_K), (s.n_embd, kv_dim)), (n(M.ATTN_V), (s.n_embd, kv_dim)),
-                    (n(M.ATTN_OUT), (q_dim, s.n_embd)), (n(M.ATTN_Q_NORM), (s.head_dim,)), (n(M.ATTN_K_NORM), (s.head_dim,))]
-        else:
-            out += [(n(M.SHORTCONV_CONV), (s.conv_l_cache, s.n_embd)), (n(M.SHORTCONV_INPROJ), (s.n_embd, 3 * s.n_embd)),
-                    (n(M.SHORTCONV_OUTPROJ), (s.n_embd, s.n_embd))]
-        out += [(n(M.FFN_NORM), (s.n_embd,)), (n(M.FFN_GATE), (s.n_embd, s.n_ff)), (n(M.FFN_DOWN), (s.n_ff, s.n_embd)),
-                (n(M.FFN_UP), (s.n_embd, s.n_ff))]
-    out.append(((t[M.TOKEN_EMBD_NORM] if s.arch == "lfm2" else t[M.OUTPUT_NORM]) + ".weight", (s.n_embd,)))
-    if not s.tied:
-        out.append((t[M.OUTPUT] + ".weight", (s.n_embd, s.vocab)))
-    return out
+def shape_layout(s: SynthShape) -> Layout:
+    """The tensor_layout.Layout of a shape."""
+    kinds = ()
+    if s.arch == "mamba2":
+        kinds = (SSM,) * s.n_layers
+    elif s.arch == "lfm2":
+        kinds = tuple(ATTENTION if i in (s.attn_layers or ()) else SHORTCONV for i in range(s.n_layers))
+    return Layout(n_layers=s.n_layers, hidden=s.n_embd, vocab=s.vocab, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads,
+                  head_dim=s.head_dim, ffn=s.n_ff, tied=s.tied, fused_qkv=s.fused_qkv, qkv_bias=s.qkv_bias,
+                  qk_norm=s.qk_norm or s.arch == "lfm2", post_norms=s.arch == "gemma2", n_experts=s.n_experts,
+                  expert_ffn=s.expert_ff, layer_kinds=kinds, conv_l_cache=s.conv_l_cache, ssm_d_conv=s.ssm_d_conv,
+                  ssm_d_inner=s.ssm_d_inner, ssm_d_state=s.ssm_d_state, ssm_n_group=s.ssm_n_group,
+                  ssm_dt_rank=s.ssm_dt_rank, embd_norm=s.arch == "lfm2")
 
 
 def shape_tensors(shape: SynthShape) -> list[tuple[str, tuple[int, ...]]]:
     """(GGUF tensor name, ggml shape ne[0..]) for every tensor the architecture needs, in file order."""
-    import gguf
-
-    t, M = gguf.TENSOR_NAMES, gguf.MODEL_TENSOR
-    s = shape
-    if s.arch in ("lfm2", "mamba2"):
-        return _recurrent_tensors(s)
-    q_dim, kv_dim = s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim
-    out: list[tuple[str, tuple[int, ...]]] = [(t[M.TOKEN_EMBD] + ".weight", (s.n_embd, s.vocab))]
-    for i in range(s.n_layers):
-        def n(key, suffix="weight", i=i):
-            return f"{t[key].format(bid=i)}.{suffix}"
-
-        out.append((n(M.ATTN_NORM), (s.n_embd,)))
-        if s.fused_qkv:
-            out.append((n(M.ATTN_QKV), (s.n_embd, q_dim + 2 * kv_dim)))
-        else:
-            out += [(n(M.ATTN_Q), (s.n_embd, q_dim)), (n(M.ATTN_K), (s.n_embd, kv_dim)), (n(M.ATTN_V), (s.n_embd, kv_dim))]
-            if s.qkv_bias:
-                out += [(n(M.ATTN_Q, "bias"), (q_dim,)), (n(M.ATTN_K, "bias"), (kv_dim,)), (n(M.ATTN_V, "bias"), (kv_dim,))]
-        if s.qk_norm:
-            out += [(n(M.ATTN_Q_NORM), (s.head_dim,)), (n(M.ATTN_K_NORM), (s.head_dim,))]
-        out.append((n(M.ATTN_OUT), (q_dim, s.n_embd)))
-        if s.arch == "gemma2":
-            out.append((n(M.ATTN_POST_NORM), (s.n_embd,)))
-        out.append((n(M.FFN_NORM), (s.n_embd,)))
-        if s.n_experts:
-            out += [(n(M.FFN_GATE_INP), (s.n_embd, s.n_experts)),
-                    (n(M.FFN_GATE_EXP), (s.n_embd, s.expert_ff, s.n_experts)),
-                    (n(M.FFN_DOWN_EXP), (s.expert_ff, s.n_embd, s.n_experts)),
-                    (n(M.FFN_UP_EXP), (s.n_embd, s.expert_ff, s.n_experts))]
-        elif s.fused_qkv:
-            out += [(n(M.FFN_DOWN), (s.n_ff, s.n_embd)), (n(M.FFN_UP), (s.n_embd, 2 * s.n_ff))]
-        else:
-            out += [(n(M.FFN_GATE), (s.n_embd, s.n_ff)), (n(M.FFN_DOWN), (s.n_ff, s.n_embd)), (n(M.FFN_UP), (s.n_embd, s.n_ff))]
-        if s.arch == "gemma2":
-            out.append((n(M.FFN_POST_NORM), (s.n_embd,)))
-    out.append((t[M.OUTPUT_NORM] + ".weight", (s.n_embd,)))
-    if not s.tied:
-        out.append((t[M.OUTPUT] + ".weight", (s.n_embd, s.vocab)))
-    return out
+    return layout_tensors(shape_layout(shape))
 
 
 def shape_params(shape: str | SynthShape) -> int:
     """Total parameter count of a shape."""
-    return int(sum(np.prod(ne) for _, ne in shape_tensors(get_shape(shape))))
+    return n_params(shape_tensors(get_shape(shape)))
 
 
 def _vocab(size: int) -> tuple[list[str], list[float], list[int]]:
-    import gguf
-
     if size < 259:
         raise LlmfitError("a synthetic vocabulary needs at least 259 tokens (3 specials + 256 byte tokens)")
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)]
@@ -200,8 +147,6 @@ def _vocab(size: int) -> tuple[list[str], list[float], list[int]]:
 
 
 def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: int) -> None:
-    import gguf
-
     w = gguf.GGUFWriter(str(path), s.arch)
     w.add_name(name)
     w.add_file_type(QUANT_FTYPES[dtype])
@@ -248,7 +193,7 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
     tensors = shape_tensors(s)
     np_type = np.float16 if dtype == "F16" else np.float32
     for tname, ne in tensors:
-        t_dtype = np.float32 if is_f32_tensor(tname, ne) else np_type
+        t_dtype = np.float32 if gguf_float_type(tname, ne) == "F32" else np_type
         nbytes = int(np.prod(ne)) * np.dtype(t_dtype).itemsize
         w.add_tensor_info(tname, tuple(reversed(ne)), np.dtype(t_dtype), nbytes)
     w.write_header_to_file()
@@ -263,7 +208,8 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
             data = np.ones(count, dtype=np.float32)  # norms / biases: harmless values
         else:
             start = int(rng.integers(0, pool.size))
-            data = np.resize(np.roll(pool, -start), count).astype(np.float32 if is_f32_tensor(tname, ne) else np_type)
+            data = np.resize(np.roll(pool, -start), count)
+            data = data.astype(np.float32 if gguf_float_type(tname, ne) == "F32" else np_type)
         w.write_tensor_data(data.reshape(tuple(reversed(ne))))
     w.close()
 
@@ -326,21 +272,11 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
     s = get_shape(shape)
     if vocab is not None:
         s = replace(s, vocab=int(vocab))
-    groups: dict[str, int] = {}
-    layer_bytes = [0] * s.n_layers
-    total_params = 0
-    total = 0
-    for name, ne in shape_tensors(s):
-        count = int(np.prod(ne))
-        nbytes = count * (4 if is_f32_tensor(name, ne) else 2)
-        total_params += count
-        total += nbytes
-        if name.startswith("blk."):
-            layer_bytes[int(name.split(".")[1])] += nbytes
-        g = ("token_embd" if name.startswith("token_embd") else "output" if name.startswith("output.") else
-             "norm" if len(ne) == 1 else "ffn_experts" if "_exps" in name else "ffn" if ".ffn_" in name else
-             "attn" if ".attn_" in name else "other")
-        groups[g] = groups.get(g, 0) + nbytes
+    tensors = shape_tensors(s)
+    sizes = [(name, math.prod(ne) * (4 if gguf_float_type(name, ne) == "F32" else 2)) for name, ne in tensors]
+    groups, layer_bytes = group_and_layer_bytes(sizes, s.n_layers)
+    total = sum(b for _, b in sizes)
+    total_params = n_params(tensors)
     active = total_params
     if s.n_experts:
         per_expert = 3 * s.n_embd * s.expert_ff
@@ -348,8 +284,6 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
     swa = [bool(s.swa_pattern) and (i % s.swa_pattern) < (s.swa_pattern - 1) for i in range(s.n_layers)] if s.sliding_window else None
     rec_flags, rec_r, rec_s, layer_kv = None, 0, 0, None
     if s.arch in ("lfm2", "mamba2"):
-        from llmfit_core.recurrent import state_sizes
-
         rec_flags = [s.arch == "mamba2" or i not in (s.attn_layers or ()) for i in range(s.n_layers)]
         rec_r, rec_s = state_sizes(s.n_embd, d_conv=s.ssm_d_conv, d_inner=s.ssm_d_inner, d_state=s.ssm_d_state,
                                    n_group=s.ssm_n_group, l_cache=s.conv_l_cache)
@@ -370,10 +304,6 @@ def header_gguf_writer(path: str | os.PathLike, spec: ModelSpec, quant: str):
     """A GGUFWriter for a header-only copy of `spec` stored as llama.cpp's `quant` file type, with the architecture
     keys llama.cpp and our reader need set, and the tensor list (name, ggml dims, type) the quantizer would write
     (llama-quant.cpp mix). Add tokenizer keys, then `finish_sparse_gguf(writer, path, tensors)`."""
-    import gguf
-
-    from llmfit_core.quant import MixContext, llamacpp_tensor_types
-
     types = llamacpp_tensor_types(spec.tensors, quant, MixContext(spec.n_layers, max(1, spec.n_heads // max(spec.n_kv_heads, 1)),
                                                                   spec.n_experts, arch=spec.arch))
     w = gguf.GGUFWriter(str(path), spec.arch)
@@ -394,10 +324,6 @@ def finish_sparse_gguf(writer, path: str | os.PathLike, tensors) -> int:
     The data region is a hole made by truncate(): a multi-GB file costs no disk and no memory, which is
     what header readers and download checks need. Returns the header size in bytes.
     """
-    import gguf
-
-    from llmfit_core.quant import tensor_nbytes
-
     total = 0
     for name, dims, qtype in tensors:
         qt = gguf.GGMLQuantizationType[qtype] if isinstance(qtype, str) else gguf.GGMLQuantizationType(int(qtype))

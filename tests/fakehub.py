@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from llmfit_core.tensor_layout import Layout, layout_tensors, n_params, tensor_group
+
 CHUNK = 1 << 16
 
 
@@ -124,26 +126,11 @@ class GGUFShape:
 
 
 def _tensor_list(s: GGUFShape):
-    """(name, shape in ggml order (ne0 first), group) of a llama-style model."""
-    hd = s.hidden // s.n_heads
-    out = [("token_embd.weight", (s.hidden, s.vocab), "token_embd")]
-    for i in range(s.n_layers):
-        b = f"blk.{i}."
-        out += [
-            (b + "attn_norm.weight", (s.hidden,), "norm"),
-            (b + "attn_q.weight", (s.hidden, s.hidden), "attn_q"),
-            (b + "attn_k.weight", (s.hidden, hd * s.n_kv_heads), "attn_k"),
-            (b + "attn_v.weight", (s.hidden, hd * s.n_kv_heads), "attn_v"),
-            (b + "attn_output.weight", (s.hidden, s.hidden), "attn_output"),
-            (b + "ffn_norm.weight", (s.hidden,), "norm"),
-            (b + "ffn_gate.weight", (s.hidden, s.ffn), "ffn_gate"),
-            (b + "ffn_up.weight", (s.hidden, s.ffn), "ffn_up"),
-            (b + "ffn_down.weight", (s.ffn, s.hidden), "ffn_down"),
-        ]
-    out.append(("output_norm.weight", (s.hidden,), "norm"))
-    if not s.tied:
-        out.append(("output.weight", (s.hidden, s.vocab), "output"))
-    return out
+    """(name, shape in ggml order (ne0 first), mix key) of a llama-style model, as llmfit_core.tensor_layout lays it."""
+    lay = Layout(n_layers=s.n_layers, hidden=s.hidden, vocab=s.vocab, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads,
+                 head_dim=s.hidden // s.n_heads, ffn=s.ffn, tied=s.tied)
+    return [(name, dims, "norm" if tensor_group(name) == "norm" else name.split(".")[-2 if name.startswith("blk.") else 0])
+            for name, dims in layout_tensors(lay)]
 
 
 def gguf_files(path: str, shape: GGUFShape, n_shards: int = 1) -> list[FakeFile]:
@@ -212,13 +199,7 @@ def gguf_files(path: str, shape: GGUFShape, n_shards: int = 1) -> list[FakeFile]
 
 def gguf_params(shape: GGUFShape) -> int:
     """Parameter count of the synthetic model (what the Hub's `gguf.total` would say)."""
-    total = 0
-    for _, dims, _ in _tensor_list(shape):
-        n = 1
-        for d in dims:
-            n *= d
-        total += n
-    return total
+    return n_params(_tensor_list(shape))
 
 
 # -- safetensors ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import tempfile
 import threading
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter, LlamaFileType
+
+from llmfit_core.tensor_layout import Layout, layout_tensors, tensor_group
 
 MODEL_MT = "application/vnd.ollama.image.model"
 PARAMS_MT = "application/vnd.ollama.image.params"
@@ -56,20 +57,11 @@ def build_gguf_header(shape_name: str) -> tuple[bytes, int, dict]:
         w.add_tokenizer_model("llama")
         w.add_token_list([f"t{i}" for i in range(vocab)])
         w.add_token_scores([0.0] * vocab)
-        tensors = [("token_embd.weight", (vocab, hidden), qtype)]
-        for i in range(n_layers):
-            tensors += [
-                (f"blk.{i}.attn_norm.weight", (hidden,), GGMLQuantizationType.F32),
-                (f"blk.{i}.attn_q.weight", (hidden, hidden), qtype),
-                (f"blk.{i}.attn_k.weight", (kv_heads * head_dim, hidden), qtype),
-                (f"blk.{i}.attn_v.weight", (kv_heads * head_dim, hidden), qtype),
-                (f"blk.{i}.attn_output.weight", (hidden, hidden), qtype),
-                (f"blk.{i}.ffn_norm.weight", (hidden,), GGMLQuantizationType.F32),
-                (f"blk.{i}.ffn_gate.weight", (ffn, hidden), qtype),
-                (f"blk.{i}.ffn_up.weight", (ffn, hidden), qtype),
-                (f"blk.{i}.ffn_down.weight", (hidden, ffn), qtype),
-            ]
-        tensors += [("output_norm.weight", (hidden,), GGMLQuantizationType.F32), ("output.weight", (vocab, hidden), qtype)]
+        lay = Layout(n_layers=n_layers, hidden=hidden, vocab=vocab, n_heads=heads, n_kv_heads=kv_heads,
+                     head_dim=head_dim, ffn=ffn)
+        # GGUFWriter takes numpy order (outermost first): the reverse of ggml's
+        tensors = [(name, tuple(reversed(dims)), GGMLQuantizationType.F32 if tensor_group(name) == "norm" else qtype)
+                   for name, dims in layout_tensors(lay)]
         data = 0
         params = 0
         weight = 0

@@ -18,10 +18,10 @@ from llmfit_core.quant import (
     MixContext,
     normalize_quant,
     quant_fact,
-    tensor_group,
     tensor_nbytes,
 )
 from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.tensor_layout import Layout, gguf_float_type, layout_tensors, tensor_group
 
 
 @pytest.mark.parametrize("raw,canon", [
@@ -58,17 +58,9 @@ def test_tensor_groups():
 
 
 def _llama_tensors(n_layers, hidden=4096, kv=1024, ff=14336, vocab=128256, tied=False):
-    ts = [("token_embd.weight", (hidden, vocab), "BF16")]
-    for i in range(n_layers):
-        ts += [(f"blk.{i}.attn_norm.weight", (hidden,), "F32"), (f"blk.{i}.attn_q.weight", (hidden, hidden), "BF16"),
-               (f"blk.{i}.attn_k.weight", (hidden, kv), "BF16"), (f"blk.{i}.attn_v.weight", (hidden, kv), "BF16"),
-               (f"blk.{i}.attn_output.weight", (hidden, hidden), "BF16"), (f"blk.{i}.ffn_norm.weight", (hidden,), "F32"),
-               (f"blk.{i}.ffn_gate.weight", (hidden, ff), "BF16"), (f"blk.{i}.ffn_up.weight", (hidden, ff), "BF16"),
-               (f"blk.{i}.ffn_down.weight", (ff, hidden), "BF16")]
-    ts.append(("output_norm.weight", (hidden,), "F32"))
-    if not tied:
-        ts.append(("output.weight", (hidden, vocab), "BF16"))
-    return ts
+    lay = Layout(n_layers=n_layers, hidden=hidden, vocab=vocab, n_heads=hidden // 128, n_kv_heads=kv // 128, head_dim=128,
+                 ffn=ff, tied=tied)
+    return [(name, dims, gguf_float_type(name, dims, "BF16")) for name, dims in layout_tensors(lay)]
 
 
 def test_q4_k_m_mix_llama_8b_shape():

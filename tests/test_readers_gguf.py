@@ -16,6 +16,7 @@ from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import tensor_nbytes
 from llmfit_core.readers.gguf import JUMP_MIN, read_gguf, read_gguf_header, split_names
 from llmfit_core.readers.source import LocalSource, MemorySource
+from llmfit_core.tensor_layout import Layout, layout_tensors
 
 
 @pytest.fixture(scope="module")
@@ -182,14 +183,10 @@ def test_mutated_headers_never_crash(small_gguf, data):
 
 
 def _k_quant_tensors(n_layers, attn_v="Q4_K"):
-    ts = [("token_embd.weight", (256, 512), "Q4_K")]
-    for i in range(n_layers):
-        ts += [(f"blk.{i}.attn_norm.weight", (256,), "F32"), (f"blk.{i}.attn_q.weight", (256, 256), "Q4_K"),
-               (f"blk.{i}.attn_k.weight", (256, 128), "Q4_K"), (f"blk.{i}.attn_v.weight", (256, 128), attn_v),
-               (f"blk.{i}.attn_output.weight", (256, 256), "Q4_K"), (f"blk.{i}.ffn_norm.weight", (256,), "F32"),
-               (f"blk.{i}.ffn_gate.weight", (256, 512), "Q4_K"), (f"blk.{i}.ffn_up.weight", (256, 512), "Q4_K"),
-               (f"blk.{i}.ffn_down.weight", (512, 256), "Q4_K")]
-    return ts + [("output_norm.weight", (256,), "F32"), ("output.weight", (256, 512), "Q6_K")]
+    lay = Layout(n_layers=n_layers, hidden=256, vocab=512, n_heads=2, n_kv_heads=1, head_dim=128, ffn=512)
+    kinds = {"attn_v": attn_v, "output": "Q6_K"}
+    return [(name, dims, "F32" if len(dims) == 1 else kinds.get(name.split(".")[-2 if name.startswith("blk.") else 0], "Q4_K"))
+            for name, dims in layout_tensors(lay)]
 
 
 def test_dynamic_quant_recognised_by_name_and_types(tmp_path):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
+
+import psutil
 
 from llmfit_core import dirs
 from llmfit_core.errors import BenchError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.synth import QUANT_FTYPES, SHAPES, shape_params, write_synthetic_gguf
 
 
 def cache_dir() -> Path:
@@ -20,8 +23,6 @@ def cache_dir() -> Path:
 
 def parse_ref(ref: str) -> tuple[str, str]:
     """`llama-0.5b:Q4_K_M` -> ("llama-0.5b", "Q4_K_M"); the quant defaults to Q4_K_M."""
-    from llmfit_core.synth import QUANT_FTYPES, SHAPES
-
     shape, _, quant = ref.strip().partition(":")
     quant = (quant or "Q4_K_M").strip().upper()
     if shape not in SHAPES:
@@ -33,8 +34,6 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 def synthetic_model(ref: str, directory: Path | None = None) -> Path:
     """Path of the synthetic GGUF for `SHAPE:QUANT`, generated (and quantized) on first use."""
-    from llmfit_core.synth import write_synthetic_gguf
-
     shape, quant = parse_ref(ref)
     d = directory or cache_dir()
     path = d / f"{shape}-{quant}.gguf"
@@ -42,19 +41,12 @@ def synthetic_model(ref: str, directory: Path | None = None) -> Path:
         return path
     tmp = d / f".{shape}-{quant}.{os.getpid()}.partial.gguf"
     try:
-        try:
-            import psutil
-
-            from llmfit_core.synth import shape_params
-
-            need = shape_params(shape) * 4  # F16 temporary + quantized copy + quantizer working memory
-            free_disk = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize
-            if need > free_disk:
-                raise BenchError(f"not enough disk space in {d} for synthetic {shape} (~{need / 2**30:.1f} GiB)")
-            if shape_params(shape) * 2 > psutil.virtual_memory().available:
-                raise BenchError(f"synthetic {shape} needs more memory than is available")
-        except ImportError:
-            pass
+        need = shape_params(shape) * 4  # F16 temporary + quantized copy + quantizer working memory
+        free_disk = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize
+        if need > free_disk:
+            raise BenchError(f"not enough disk space in {d} for synthetic {shape} (~{need / 2**30:.1f} GiB)")
+        if shape_params(shape) * 2 > psutil.virtual_memory().available:
+            raise BenchError(f"synthetic {shape} needs more memory than is available")
         write_synthetic_gguf(tmp, shape, quant)
         os.replace(tmp, path)  # only a complete file ever gets the cache name
     finally:
@@ -63,25 +55,8 @@ def synthetic_model(ref: str, directory: Path | None = None) -> Path:
 
 
 def synthetic_spec(ref: str, path: Path) -> ModelSpec:
-    """ModelSpec of a synthetic model: the GGUF reader when available, else synth's shape facts scaled to the file."""
+    """ModelSpec of a synthetic model, read from its GGUF header."""
     shape, quant = parse_ref(ref)
-    try:
-        from llmfit_core.readers.gguf import read_gguf
-
-        spec = read_gguf(str(path))
-        spec.ref = f"synthetic:{shape}:{quant}"
-        return spec
-    except ImportError:
-        pass
-    from llmfit_core.synth import shape_spec
-
-    spec = shape_spec(shape)
-    size = path.stat().st_size
-    if quant == "F16":
-        return dataclasses.replace(spec, ref=f"synthetic:{shape}:{quant}", file_bytes=size)
-    scale = size / spec.weight_bytes if spec.weight_bytes else 1.0
-    return dataclasses.replace(
-        spec, ref=f"synthetic:{shape}:{quant}", quant=quant, file_bytes=size, weight_bytes=int(spec.weight_bytes * scale),
-        group_bytes={k: int(v * scale) for k, v in spec.group_bytes.items()},
-        layer_bytes=[int(b * scale) for b in spec.layer_bytes], exact=False,
-        notes=spec.notes + ["weight bytes scaled from the file size (GGUF reader not available)"])
+    spec = read_gguf(str(path))
+    spec.ref = f"synthetic:{shape}:{quant}"
+    return spec

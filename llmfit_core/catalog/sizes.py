@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 
+from llmfit_core.defaults import default_quant
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import apply_quant, normalize_quant, tensor_nbytes
+from llmfit_core.readers.hf_config import spec_from_config
+from llmfit_core.tensor_layout import Layout, gguf_float_type, group_and_layer_bytes, layout_tensors
 
 DEFAULT_QUANT = "Q4_K_M"
 # Multi-head latent attention (MLA) by architecture: (kv_lora_rank, qk_rope_head_dim) of the family's reference
@@ -53,56 +57,19 @@ def entry_config(e) -> dict:
 
 
 def entry_tensors(e) -> list[tuple[str, tuple[int, ...], str]]:
-    """GGUF-named tensors (name, ggml shape, type) of the entry's architecture, stored as BF16."""
-    H, t = e.hidden_size, "BF16"
-    q, kv = e.n_heads * e.head_dim, e.n_kv_heads * e.head_dim
-    out = [("token_embd.weight", (H, e.vocab_size), t)]
-    for i in range(e.n_layers):
-        p = f"blk.{i}."
-        out += [
-            (p + "attn_norm.weight", (H,), "F32"),
-            (p + "attn_q.weight", (H, q), t),
-            (p + "attn_k.weight", (H, kv), t),
-            (p + "attn_v.weight", (H, kv), t),
-            (p + "attn_output.weight", (q, H), t),
-            (p + "ffn_norm.weight", (H,), "F32"),
-        ]
-        if e.is_moe:
-            F, E = e.expert_ffn_size, e.n_experts
-            out += [
-                (p + "ffn_gate_inp.weight", (H, E), "F32"),
-                (p + "ffn_gate_exps.weight", (H, F, E), t),
-                (p + "ffn_up_exps.weight", (H, F, E), t),
-                (p + "ffn_down_exps.weight", (F, H, E), t),
-            ]
-            if e.shared_ffn_size:
-                S = e.shared_ffn_size
-                out += [(p + "ffn_gate_shexp.weight", (H, S), t), (p + "ffn_up_shexp.weight", (H, S), t),
-                        (p + "ffn_down_shexp.weight", (S, H), t)]
-        else:
-            F = e.ffn_size
-            out += [(p + "ffn_gate.weight", (H, F), t), (p + "ffn_up.weight", (H, F), t), (p + "ffn_down.weight", (F, H), t)]
-    out.append(("output_norm.weight", (H,), "F32"))
-    if not e.tied_embeddings:
-        out.append(("output.weight", (H, e.vocab_size), t))
-    return out
+    """GGUF-named tensors (name, ggml shape, type) of the entry's architecture, converted from BF16."""
+    lay = Layout(n_layers=e.n_layers, hidden=e.hidden_size, vocab=e.vocab_size, n_heads=e.n_heads,
+                 n_kv_heads=e.n_kv_heads, head_dim=e.head_dim, ffn=e.ffn_size, tied=e.tied_embeddings,
+                 n_experts=e.n_experts if e.is_moe else 0, expert_ffn=e.expert_ffn_size,
+                 shared_ffn=e.shared_ffn_size if e.is_moe else 0)
+    return [(name, dims, gguf_float_type(name, dims, "BF16")) for name, dims in layout_tensors(lay)]
 
 
 def _base_spec(e) -> ModelSpec:
-    from llmfit_core.quant import tensor_group, tensor_layer, tensor_nbytes
-
     tensors = entry_tensors(e)
-    groups: dict[str, int] = {}
-    layers = [0] * e.n_layers
-    total = 0
-    for name, shape, t in tensors:
-        n = tensor_nbytes(t, shape)
-        total += n
-        g = tensor_group(name)
-        groups[g] = groups.get(g, 0) + n
-        li = tensor_layer(name)
-        if li is not None:
-            layers[li] += n
+    sizes = [(name, tensor_nbytes(t, shape)) for name, shape, t in tensors]
+    groups, layers = group_and_layer_bytes(sizes, e.n_layers)
+    total = sum(n for _, n in sizes)
     return ModelSpec(
         ref=e.id, arch=e.arch, params=e.params, active_params=e.active_params or e.params,
         n_layers=e.n_layers, hidden_size=e.hidden_size, n_heads=e.n_heads, n_kv_heads=e.n_kv_heads,
@@ -120,10 +87,6 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     Default quant: the repo's own (MLX/AWQ/GPTQ variants), else Q4_K_M (the usual GGUF download).
     When a GGUF repo lists the exact file size of that quant, it becomes `file_bytes`.
     """
-    from llmfit_core.quant import apply_quant, normalize_quant
-
-    from llmfit_core.defaults import default_quant
-
     q = normalize_quant(quant) if quant else (e.quant if e.quant and e.format in ("mlx", "awq", "gptq")
                                               else default_quant(e.id, e.arch).quant)
     assumed = None
@@ -135,10 +98,8 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
             q, assumed = "MLX-4bit", f"{e.id} does not state its MLX quantization: assumed mlx_lm's default 4-bit"
     spec = None
     try:
-        from llmfit_core.readers.hf_config import spec_from_config
-
         spec = spec_from_config(entry_config(e), e.id, quant=q)
-    except Exception:  # reader not available or does not know this architecture: use our tensor list
+    except Exception:  # the reader does not know this architecture: use our tensor list
         spec = None
     if spec is None or not spec.weight_bytes:
         spec = apply_quant(_base_spec(e), q) if q not in ("BF16",) else _base_spec(e)

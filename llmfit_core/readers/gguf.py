@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from llmfit_core.gguf_constants import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType
 
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError, UnknownQuantizationError
-from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
-from llmfit_core.quant import file_type_name, quantizable, tensor_group, tensor_layer, tensor_nbytes
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import file_type_name, quantizable, tensor_nbytes
+from llmfit_core.tensor_layout import TENSOR_GROUPS, tensor_group, tensor_layer
 from llmfit_core.readers.source import DEFAULT_MAX_BYTES, ByteSource, HTTPRangeSource, LocalSource
 
 MAX_KEY_LEN = 64 * 1024

@@ -18,19 +18,27 @@ import math
 import re
 
 from llmfit_core.errors import HeaderTooLargeError, UnknownArchitectureError, UnknownQuantizationError
-from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
-from llmfit_core.quant import (
-    apply_quant,
-    normalize_quant,
-    quant_fact,
-    quantizable,
-    tensor_group,
-    tensor_layer,
-    tensor_nbytes,
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import apply_quant, normalize_quant, quant_fact, quantizable, tensor_nbytes
+from llmfit_core.recurrent import (
+    FULL_ATTENTION_INTERVAL,
+    assumed_layout,
+    attention_every,
+    attention_group_ends,
+    attention_periodic,
+    attention_plamo2,
+    state_sizes,
 )
-
-MAX_LAYERS = 4096  # real models have at most a few hundred
-MAX_HIDDEN = 1 << 20
+from llmfit_core.tensor_layout import (
+    MAX_HIDDEN,
+    MAX_LAYERS,
+    Layout,
+    checkpoint_type,
+    group_and_layer_bytes,
+    layout_tensors,
+    n_params,
+    tensor_group,
+)
 
 # HF model_type -> llama.cpp architecture name (what convert_hf_to_gguf writes)
 _ARCH = {
@@ -176,14 +184,6 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     fused = family == "phi3"
     gpt_oss = family == "gpt_oss"
 
-    T: list[tuple[str, tuple[int, ...], str]] = []
-
-    def add(name, shape, dt=dtype):
-        if len(shape) == 1:  # norms and biases are stored in the checkpoint dtype
-            dt = dtype
-        T.append((name, tuple(int(x) for x in shape), dt))
-
-    add("token_embd.weight", (hidden, vocab))
     kv_lora = q_lora = rope_dim = nope_dim = v_dim = 0
     if mla:
         kv_lora = _int(cfg.get("kv_lora_rank"))
@@ -191,73 +191,15 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         rope_dim = _int(cfg.get("qk_rope_head_dim"), 64)
         nope_dim = _int(cfg.get("qk_nope_head_dim"), 128)
         v_dim = _int(cfg.get("v_head_dim"), 128)
-    for i in range(n_layers):
-        b = f"blk.{i}."
-        add(b + "attn_norm.weight", (hidden,), "F32")
-        if mla:
-            if q_lora:
-                add(b + "attn_q_a.weight", (hidden, q_lora))
-                add(b + "attn_q_a_norm.weight", (q_lora,), "F32")
-                add(b + "attn_q_b.weight", (q_lora, n_heads * (nope_dim + rope_dim)))
-            else:
-                add(b + "attn_q.weight", (hidden, n_heads * (nope_dim + rope_dim)))
-            add(b + "attn_kv_a_mqa.weight", (hidden, kv_lora + rope_dim))
-            add(b + "attn_kv_a_norm.weight", (kv_lora,), "F32")
-            add(b + "attn_kv_b.weight", (kv_lora, n_heads * (nope_dim + v_dim)))
-            add(b + "attn_output.weight", (n_heads * v_dim, hidden))
-        elif fused:
-            add(b + "attn_qkv.weight", (hidden, (n_heads + 2 * n_kv) * head_dim))
-            add(b + "attn_output.weight", (n_heads * head_dim, hidden))
-        else:
-            add(b + "attn_q.weight", (hidden, n_heads * head_dim))
-            add(b + "attn_k.weight", (hidden, n_kv * head_dim))
-            add(b + "attn_v.weight", (hidden, n_kv * head_dim))
-            add(b + "attn_output.weight", (n_heads * head_dim, hidden))
-            if qkv_bias or gpt_oss:
-                add(b + "attn_q.bias", (n_heads * head_dim,), "F32")
-                add(b + "attn_k.bias", (n_kv * head_dim,), "F32")
-                add(b + "attn_v.bias", (n_kv * head_dim,), "F32")
-            if o_bias or gpt_oss:
-                add(b + "attn_output.bias", (hidden,), "F32")
-            if gpt_oss:
-                add(b + "attn_sinks.weight", (n_heads,), "F32")
-        if qk_norm:
-            add(b + "attn_q_norm.weight", (head_dim,), "F32")
-            add(b + "attn_k_norm.weight", (head_dim,), "F32")
-        if post_norms:
-            add(b + "post_attention_norm.weight", (hidden,), "F32")
-        add(b + "ffn_norm.weight", (hidden,), "F32")
-        if is_moe_layer(i):
-            add(b + "ffn_gate_inp.weight", (hidden, n_exp), "F32")
-            if gpt_oss:
-                add(b + "ffn_gate_inp.bias", (n_exp,), "F32")
-            if family == "deepseek_v3":
-                add(b + "exp_probs_b.bias", (n_exp,), "F32")
-            add(b + "ffn_gate_exps.weight", (hidden, exp_ff, n_exp))
-            add(b + "ffn_up_exps.weight", (hidden, exp_ff, n_exp))
-            add(b + "ffn_down_exps.weight", (exp_ff, hidden, n_exp))
-            if gpt_oss:
-                add(b + "ffn_gate_exps.bias", (exp_ff, n_exp), "F32")
-                add(b + "ffn_up_exps.bias", (exp_ff, n_exp), "F32")
-                add(b + "ffn_down_exps.bias", (hidden, n_exp), "F32")
-            if shared_ff:
-                add(b + "ffn_gate_shexp.weight", (hidden, shared_ff))
-                add(b + "ffn_up_shexp.weight", (hidden, shared_ff))
-                add(b + "ffn_down_shexp.weight", (shared_ff, hidden))
-                if family == "qwen2_moe":
-                    add(b + "ffn_gate_inp_shexp.weight", (hidden,), "F32")
-        elif fused:
-            add(b + "ffn_up.weight", (hidden, 2 * ffn))
-            add(b + "ffn_down.weight", (ffn, hidden))
-        else:
-            add(b + "ffn_gate.weight", (hidden, dense_ffn))
-            add(b + "ffn_up.weight", (hidden, dense_ffn))
-            add(b + "ffn_down.weight", (dense_ffn, hidden))
-        if post_norms:
-            add(b + "post_ffw_norm.weight", (hidden,), "F32")
-    add("output_norm.weight", (hidden,), "F32")
-    if not tied:
-        add("output.weight", (hidden, vocab))
+    layout = Layout(
+        n_layers=n_layers, hidden=hidden, vocab=vocab, n_heads=n_heads, n_kv_heads=n_kv, head_dim=head_dim,
+        ffn=ffn if fused else dense_ffn, tied=tied, fused_qkv=fused, qkv_bias=qkv_bias, out_bias=o_bias,
+        qk_norm=qk_norm, post_norms=post_norms, gpt_oss=gpt_oss, kv_lora=kv_lora, q_lora=q_lora, rope_dim=rope_dim,
+        nope_dim=nope_dim, v_dim=v_dim, n_experts=n_exp if n_exp > 1 else 0, expert_ffn=exp_ff, shared_ffn=shared_ff,
+        moe_layers=tuple(is_moe_layer(i) for i in range(n_layers)), expert_probs_bias=family == "deepseek_v3",
+        shared_gate=family == "qwen2_moe",
+    )
+    T = [(name, shape, checkpoint_type(name, shape, dtype)) for name, shape in layout_tensors(layout)]
     if _int(cfg.get("num_nextn_predict_layers")):
         notes.append("multi-token-prediction layers not counted (llama.cpp does not load them)")
 
@@ -313,8 +255,8 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     else:
         kv_heads, hd_k, hd_v = n_kv, head_dim, None
 
-    params = sum(math.prod(s) for _, s, _ in T)
-    expert_params = sum(math.prod(s) for n, s, _ in T if tensor_group(n) == "ffn_experts")
+    params = n_params(T)
+    expert_params = n_params(t for t in T if tensor_group(t[0]) == "ffn_experts")
     active = params
     if n_exp > 1 and expert_params:
         active = params - expert_params * max(0, n_exp - max(n_used, 1)) // n_exp
@@ -405,7 +347,6 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
     (the state's size then unknown, 0, unless the sizes the config has fix it); otherwise every layer keeps a KV
     cache as before.
     """
-    from llmfit_core.recurrent import assumed_layout, state_sizes
 
     rec = _recurrent_named(cfg, mt, n_layers, hidden, n_heads, ref)
     if rec is not None:
@@ -425,8 +366,6 @@ def recurrent_from_config(cfg: dict, mt: str, n_layers: int, hidden: int, n_head
 
 def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: int, ref: str = "config"):
     """recurrent_from_config's facts as the config names them: (rec flags, attn flags, r, s), else None."""
-    from llmfit_core.recurrent import (FULL_ATTENTION_INTERVAL, attention_every, attention_group_ends,
-                                       attention_periodic, attention_plamo2, state_sizes)
 
     def I(v, default=0):  # noqa: E743
         return _int(v, default)
@@ -584,40 +523,9 @@ def _recurrent_named(cfg: dict, mt: str, n_layers: int, hidden: int, n_heads: in
     return None
 
 
-def tensors_from_spec(spec: ModelSpec) -> list[tuple[str, tuple[int, ...], str]]:
-    """A llama.cpp-style tensor list rebuilt from a ModelSpec's architecture fields (F16 weights)."""
-    if not spec.hidden_size or not spec.n_layers or spec.n_layers > 10000:
-        return []
-    cfg = {
-        "model_type": "mixtral" if spec.n_experts > 1 else "llama",
-        "hidden_size": spec.hidden_size, "num_hidden_layers": spec.n_layers,
-        "num_attention_heads": spec.n_heads or max(1, spec.hidden_size // 128),
-        "num_key_value_heads": spec.n_kv_heads or spec.n_heads or max(1, spec.hidden_size // 128),
-        "head_dim": spec.head_dim or None, "intermediate_size": spec.ffn_size or spec.expert_ffn_size or None,
-        "vocab_size": spec.vocab_size or None, "max_position_embeddings": spec.max_context or None,
-        "tie_word_embeddings": spec.tied_embeddings, "torch_dtype": "float16",
-    }
-    if spec.n_experts > 1:
-        cfg.update(num_local_experts=spec.n_experts, num_experts_per_tok=spec.n_experts_used or 1,
-                   moe_intermediate_size=spec.expert_ffn_size or spec.ffn_size,
-                   first_k_dense_replace=spec.n_dense_layers, n_shared_experts=spec.n_shared_experts or None,
-                   shared_expert_intermediate_size=spec.shared_expert_ffn_size or None)
-    try:
-        return spec_from_config({k: v for k, v in cfg.items() if v is not None}, spec.ref).tensors or []
-    except UnknownArchitectureError:
-        return []
-
-
 def _fill_sizes(spec: ModelSpec, sizes: list[int]) -> None:
-    groups = {g: 0 for g in TENSOR_GROUPS}
-    layers = [0] * spec.n_layers
-    for (name, _, _), size in zip(spec.tensors, sizes):
-        groups[tensor_group(name)] += size
-        li = tensor_layer(name)
-        if li is not None and li < spec.n_layers:
-            layers[li] += size
-    spec.group_bytes = {g: b for g, b in groups.items() if b}
-    spec.layer_bytes = layers
+    spec.group_bytes, spec.layer_bytes = group_and_layer_bytes(
+        ((name, size) for (name, _, _), size in zip(spec.tensors, sizes, strict=True)), spec.n_layers)
     spec.weight_bytes = sum(sizes)
 
 

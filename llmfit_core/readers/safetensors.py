@@ -15,8 +15,10 @@ import struct
 from dataclasses import dataclass, field
 
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError
-from llmfit_core.model_spec import TENSOR_GROUPS, ModelSpec
+from llmfit_core.model_spec import ModelSpec
+from llmfit_core.readers.hf_config import spec_from_config
 from llmfit_core.readers.source import DEFAULT_MAX_BYTES, ByteSource, open_source
+from llmfit_core.tensor_layout import TENSOR_GROUPS
 
 MAX_HEADER = 100 * 1024 * 1024
 # the safetensors format's dtypes, in bits per element (F4/F6 are packed MX sub-byte types)
@@ -207,8 +209,6 @@ def read_safetensors_model(dir_or_files, config: dict | None = None, ref: str | 
     Weight bytes, group and layer bytes are exact (from the headers); architecture facts come from
     `config` (read from the directory when not given). Parameters are exact for unquantized weights.
     """
-    from llmfit_core.readers.hf_config import spec_from_config
-
     if isinstance(dir_or_files, (list, tuple)):
         files = [os.fspath(f) for f in dir_or_files]
         base = os.path.dirname(files[0]) if files else ""
@@ -251,8 +251,6 @@ def _read_json(path: str) -> dict:
 
 def headers_to_spec(headers: list[SafetensorsHeader], config: dict | None, ref: str, files: list[str]) -> ModelSpec:
     """Combine safetensors headers with config.json facts into a ModelSpec."""
-    from llmfit_core.readers.hf_config import spec_from_config
-
     tensors = [t for h in headers for t in h.tensors]
     if config is not None:
         spec = spec_from_config(config, ref)
