@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_recommend import _llama8b
 
-from llmfit_core.catalog.entry import CatalogEntry
 from llmfit_core.catalog.store import Catalog
 from llmfit_core.constraints import GIB, Constraints
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
@@ -14,13 +14,6 @@ from llmfit_core.recommend import recommend
 from llmfit_core.verdict import MARGIN_MIN, VERDICTS, Verdict, is_tight, margin_for
 
 pytestmark = pytest.mark.usefixtures("isolated_catalog")
-
-
-def _llama8b() -> CatalogEntry:
-    return CatalogEntry(id="acme/Llama-8B-Instruct", family="llama-3.1", arch="llama", params=8_030_261_248,
-                        active_params=8_030_261_248, n_layers=32, hidden_size=4096, n_heads=32, n_kv_heads=8, head_dim=128,
-                        vocab_size=128256, max_context=131072, ffn_size=14336, uses=["chat"], license="llama3.1",
-                        gguf=[{"repo": "acme/Llama-8B-Instruct-GGUF", "quants": {}}])
 
 
 def _gpu(vram_gb: float) -> HardwareProfile:
