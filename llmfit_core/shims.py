@@ -20,8 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmfit_core.dirs import data_dir
 from llmfit_core.check_switches import CheckSwitches
+from llmfit_core.dirs import data_dir
 from llmfit_core.downloads import DownloadTarget
 from llmfit_core.errors import LlmfitError
 from llmfit_core.plugins import call_hook
