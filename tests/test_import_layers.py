@@ -1,5 +1,5 @@
 """The import graph of llmfit_core (a static AST scan, function-level imports included) has no circles, and lower
-layers never import upper ones (docs/architecture.md draws the layers)."""
+layers never import upper ones (docs/architecture.md draws the layers; no adapter imports: test_adapter_boundary)."""
 
 from __future__ import annotations
 
@@ -163,7 +163,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("catalog and model resolution", {"catalog", "constraints", "resolve"}),
     ("the pipeline", {"api"}),
     ("consumers of the pipeline", {"recommend", "plan", "cluster", "bench", "autopilot", "patching", "guard",
-                                   "guard_startup", "shims", "llamacpp_runner", "check_switches"}),
+                                   "guard_startup", "shims", "downloads", "llamacpp_runner", "check_switches"}),
     ("command line and the package facade", {"cli", "__init__"}),
 ]
 
@@ -181,6 +181,14 @@ def layer_of(module: str) -> int | None:
 def test_every_module_has_a_layer():
     missing = sorted({_group(m) for m in import_graph() if layer_of(m) is None})
     assert not missing, f"give these llmfit_core modules a layer in LAYERS ({__file__}): {missing}"
+
+
+def test_lower_layers_never_import_upper_ones():
+    graph = import_graph()
+    bad = [f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+           for a, deps in sorted(graph.items()) for b in sorted(deps)
+           if layer_of(a) is not None and layer_of(b) is not None and layer_of(b) > layer_of(a)]
+    assert not bad, "upward imports:\n" + "\n".join(bad)
 
 
 def test_nothing_outside_cli_imports_cli():
