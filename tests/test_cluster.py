@@ -151,6 +151,15 @@ def test_mla_kv_is_one_latent_per_token_and_layer(engine, block):
     assert any("latent of 512 + 64" in r for r in p.reasons)
 
 
+def test_fp8_checkpoints_are_priced_as_published_and_ties_go_to_the_larger_kv_pool():
+    # deepseek-ai/DeepSeek-V3.1 is published in FP8 (config.json quantization_config): 16 H100 hold it for vLLM
+    plan = plan_cluster("deepseek-ai/DeepSeek-V3.1", h100s(2, 8), context=32768)
+    served = [plan.best] + [p for p in plan.alternatives if p.engine in ("vllm", "sglang")]
+    assert {p.engine for p in served} == {"vllm", "sglang"} and all(p.fits and p.quant == "FP8" for p in served)
+    loser = served[1]
+    assert loser.reasons[0].startswith("lost: the same decode speed") or loser.decode_tok_s < plan.best.decode_tok_s
+
+
 def test_catalog_mla_models_price_the_latent():
     spec = resolve_model("deepseek-ai/DeepSeek-V3.1", quant="Q4_K_M")  # the catalog states no MLA fields
     layers, cells, _ = kv_cache_layers(spec, 4096)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 
 from llmfit_core.cluster import engines as eng
@@ -123,13 +124,16 @@ def plan_engine(engine: str, spec: ModelSpec, cluster: ClusterSpec, context: int
 # SGLang the Hub checkpoint as published (BF16 unless its name or the catalog says FP8 / NVFP4 / MXFP4 / AWQ / GPTQ;
 # gpt-oss ships MXFP4), exo an MLX conversion (mlx-community 4-bit, exo's usual model cards).
 SERVED_QUANTS = ("FP8", "NVFP4", "MXFP4", "AWQ", "GPTQ")
-NATIVE_QUANT = {"gpt-oss": "MXFP4"}
+# Checkpoints published already quantized, by repo name (lower case): what vLLM/SGLang load without --quant.
+# Sources: each repo's config.json quantization_config (openai/gpt-oss-*: mxfp4; deepseek-ai/DeepSeek-V3, -R1,
+# -V3.1, -V3.2-Exp and moonshotai/Kimi-K2-Instruct / -Base: fp8 e4m3, 128 x 128 blocks). R1's distills are BF16.
+NATIVE_QUANT = ((re.compile(r"gpt-oss"), "MXFP4"),
+                (re.compile(r"^deepseek-(?:v3|r1)(?!.*distill)"), "FP8"),
+                (re.compile(r"^kimi-k2-(?:instruct|base)"), "FP8"))
 
 
 def engine_default_quant(engine: str, ref: str) -> tuple[str | None, str | None]:
     """(quantization to price, the reason line) for `engine` when the user gave no --quant."""
-    import re
-
     if engine == "llama.cpp-rpc":
         return None, None
     name = ref.rsplit("/", 1)[-1]
@@ -138,7 +142,7 @@ def engine_default_quant(engine: str, ref: str) -> tuple[str | None, str | None]
         q = f"MLX-{m.group(1)}bit" if m and "mlx" in ref.lower() else "MLX-4bit"
         return q, f"exo runs MLX weights: priced as {q} (an mlx-community conversion; --quant to change)"
     q = next((t for t in SERVED_QUANTS if re.search(rf"(^|[-_.]){t}($|[-_.])", name, re.I)), None)
-    q = q or next((v for k, v in NATIVE_QUANT.items() if k in name.lower()), None)
+    q = q or next((v for pattern, v in NATIVE_QUANT if pattern.search(name.lower())), None)
     if q is None:
         from llmfit_core.catalog import find_entry
 
@@ -200,13 +204,19 @@ def _check_numbers(context, concurrency) -> tuple[int, int]:
 def _rank(plans: list[EnginePlan]) -> tuple[EnginePlan, list[EnginePlan]]:
     """Engines that fit, fastest decode first; then those that do not fit; then those that cannot run here."""
     order = {"runs": 0, "tight": 0, "no-fit": 1, "unavailable": 2}
-    ranked = sorted(plans, key=lambda p: (order[p.verdict], -(p.decode_tok_s or 0.0)))
+    # equal decode (vLLM and SGLang share the physics): the larger KV capacity (more concurrent requests) first
+    ranked = sorted(plans, key=lambda p: (order[p.verdict], -round(p.decode_tok_s or 0.0, 1),
+                                          -(p.memory.kv_capacity_tokens or 0) if p.memory else 0))
     best, rest = ranked[0], ranked[1:]
     for p in rest:
         if p.verdict == "unavailable":
             p.reasons[:1] = [f"lost: cannot run here: {p.reasons[0] if p.reasons else 'unavailable'}"]
         elif not p.fits:
             p.reasons.insert(0, "lost: does not fit this cluster" + (f" ({best.engine} does)" if best.fits else ""))
+        elif (round(p.decode_tok_s, 1) == round(best.decode_tok_s, 1) and best.memory and p.memory
+              and best.memory.kv_capacity_tokens is not None and p.memory.kv_capacity_tokens is not None):
+            p.reasons.insert(0, f"lost: the same decode speed as {best.engine}, but a smaller KV capacity "
+                                f"({p.memory.kv_capacity_tokens or 0:,} vs {best.memory.kv_capacity_tokens or 0:,} tokens)")
         else:
             p.reasons.insert(0, f"lost: slower decode, {p.decode_tok_s:.1f} tok/s vs {best.decode_tok_s:.1f} with {best.engine}")
     n_fit = sum(p.fits for p in plans)
