@@ -97,7 +97,7 @@ def mmproj_from_header(header, name: str) -> Companion:
 
 def read_mmproj(path: str) -> Companion:
     """The projector companion of a local mmproj GGUF."""
-    from llmfit_core.readers.gguf import read_gguf_header
+    from llmfit_core.readers.gguf_header import read_gguf_header
     from llmfit_core.readers.source import LocalSource
 
     return mmproj_from_header(read_gguf_header(LocalSource(path)), os.path.basename(path))

@@ -195,3 +195,10 @@ def test_nothing_outside_cli_imports_cli():
     bad = [f"{a} -> {b}" for a, deps in sorted(import_graph().items()) for b in sorted(deps)
            if _group(b) == "cli" and _group(a) != "cli"]
     assert not bad, bad
+
+
+def test_the_gguf_byte_parser_knows_nothing_of_what_the_header_means():
+    # readers.gguf_header turns bytes into a GGUFHeader; readers.gguf turns that into a ModelSpec
+    assert import_graph()["llmfit_core.readers.gguf_header"] <= {
+        "llmfit_core.errors", "llmfit_core.gguf_constants", "llmfit_core.quant", "llmfit_core.readers.source"}
+    assert "llmfit_core.readers.gguf_header" in import_graph()["llmfit_core.readers.gguf"]

@@ -14,7 +14,8 @@ from fixtures.models.gen import make_gguf, make_gguf_header_only
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import tensor_nbytes
-from llmfit_core.readers.gguf import JUMP_MIN, read_gguf, read_gguf_header, split_names
+from llmfit_core.readers.gguf import read_gguf, split_names
+from llmfit_core.readers.gguf_header import JUMP_MIN, read_gguf_header
 from llmfit_core.readers.source import LocalSource, MemorySource
 from llmfit_core.tensor_layout import Layout, layout_tensors
 
@@ -268,7 +269,7 @@ def _outcome(src):
 @given(data=st.data())
 def test_string_arrays_walked_in_blocks_as_item_by_item(skip_gguf, data, monkeypatch):
     """Block walking (local files) finds the same header, errors and byte count as reading each length."""
-    import llmfit_core.readers.gguf as gguf_reader
+    import llmfit_core.readers.gguf_header as gguf_reader
 
     monkeypatch.setattr(gguf_reader, "SCAN_BLOCK", data.draw(st.sampled_from([9, 64, 1000, 1 << 20])))
     blob = _mutated(skip_gguf, data, fewest_changes=0)

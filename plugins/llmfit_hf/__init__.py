@@ -127,7 +127,7 @@ def llmfit_mmproj_for(spec):
     if not repo or not spec.files or spec.format != "gguf":
         return None
     from llmfit_core.companions import best_sibling, mmproj_from_header
-    from llmfit_core.readers.gguf import read_gguf_header
+    from llmfit_core.readers.gguf_header import read_gguf_header
     from llmfit_core.readers.source import HTTPRangeSource
 
     from . import hub
