@@ -14,8 +14,12 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+from llmfit_core.api import fit_spec
 from llmfit_core.constraints import fmt_gib
 from llmfit_core.errors import LlmfitError
+from llmfit_core.hardware.devices import all_devices, device_profile
+from llmfit_core.recommend import budgets, resolve_hw
+from llmfit_core.resolve import resolve_model
 from llmfit_core.verdict import Verdict
 
 MAX_EXHAUSTIVE = 12
@@ -66,16 +70,11 @@ class Plan:
 
 
 def _spec(ref, quant):
-    from llmfit_core.resolve import resolve_model
-
     return resolve_model(ref, quant=quant)
 
 
 def plan_models(refs: list[str], hardware=None, quant: str | None = None, context=None) -> Plan:
     """Place several models on one machine at once (see module doc)."""
-    from llmfit_core.api import fit_spec
-    from llmfit_core.recommend import budgets, resolve_hw
-
     if not refs:
         raise LlmfitError("plan needs at least one model")
     if len(refs) > 64:
@@ -136,7 +135,7 @@ def plan_models(refs: list[str], hardware=None, quant: str | None = None, contex
             notes.append(f"no GPU/CPU split fits: together they need {fmt_gib(g + c)}, "
                          f"{fmt_gib(vram)} VRAM + {fmt_gib(ram)} RAM usable")
     items = [PlanItem(ref=s.ref, quant=s.quant, device=d, total_bytes=r.memory.total_bytes, decode_tok_s=r.decode_tok_s,
-                      prefill_tok_s=r.prefill_tok_s, report=r) for s, (d, r) in zip(specs, best)]
+                      prefill_tok_s=r.prefill_tok_s, report=r) for s, (d, r) in zip(specs, best, strict=True)]
     g, c = cost(best)
     if fits and not one_pool and any(i.device == "cpu" for i in items):
         notes.append("models on the CPU are slower; the GPU holds the ones that gain most")
@@ -186,10 +185,6 @@ def plan_target(ref: str, target_tps: float, hardware=None, quant: str | None = 
                 kinds: tuple[str, ...] = ("gpu", "apple", "cpu")) -> TargetPlan:
     """The smallest device of the device table on which `ref` decodes at ≥ `target_tps` with everything
     in fast memory, and what `hardware` (default: this machine) lacks to get there."""
-    from llmfit_core.api import fit_spec
-    from llmfit_core.hardware.devices import all_devices, device_profile
-    from llmfit_core.recommend import resolve_hw
-
     if not target_tps or target_tps <= 0 or not math.isfinite(target_tps):
         raise LlmfitError(f"--target-tps must be a positive number, got {target_tps!r}")
     spec = _spec(ref, quant)

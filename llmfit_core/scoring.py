@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+from llmfit_core.quant_quality import quality_penalty
 from llmfit_core.verdict import Verdict
 
 VERDICT_BASE = {Verdict.RUNS: 45, Verdict.TIGHT: 30, Verdict.OFFLOAD: 25, Verdict.NO_FIT: 0}
@@ -40,8 +41,6 @@ PICK_HEADROOM = {Verdict.RUNS: 5.0, Verdict.TIGHT: -5.0, Verdict.OFFLOAD: -10.0}
 
 def quant_pick_points(quant: str | None, verdict: str | None, decode_tok_s: float | None) -> float | None:
     """Points of one quantization of a model here: −10 × ppl delta over F16 + headroom + speed (None: no-fit)."""
-    from llmfit_core.quant_quality import quality_penalty
-
     if verdict not in PICK_HEADROOM:
         return None
     speed = PICK_SPEED_POINTS / SPEED_POINTS * speed_points(decode_tok_s or 0.0)

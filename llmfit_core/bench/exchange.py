@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmfit_core.bench.calibration import CPU_BACKEND
+from llmfit_core.bench.records import SPEC_FIELDS
 from llmfit_core.bench.store import append_line, read_jsonl
 from llmfit_core.dirs import data_dir
 from llmfit_core.errors import BenchError
@@ -60,8 +61,6 @@ def _scrub_text(value, max_len: int = 200):
 
 def anonymise(record: dict) -> dict:
     """The shareable subset of a local record (whitelisted fields, no names or paths)."""
-    from llmfit_core.bench.records import SPEC_FIELDS
-
     hw = record.get("hardware") or {}
     model = record.get("model") or {}
     out_model = {k: model.get(k) for k in SPEC_FIELDS if k in model}

@@ -16,7 +16,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import psutil
+
 from llmfit_core.errors import BenchError
+from llmfit_core.gguf_constants import GGMLQuantizationType
+from llmfit_core.memory import estimate_memory
 from llmfit_core.settings_check import KV_CACHE_TYPES
 
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
@@ -24,12 +28,7 @@ FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
 def default_threads() -> int:
     """llama-bench's default: the number of physical cores."""
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:
-        return os.cpu_count() or 1
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
 @dataclass
@@ -84,8 +83,6 @@ class BenchSettings:
 
 
 def _ggml_type(name: str) -> int:
-    from gguf import GGMLQuantizationType
-
     try:
         if name.strip().lower() not in KV_CACHE_TYPES:
             raise KeyError(name)  # a ggml type llama.cpp refuses for the KV cache (e.g. q2_k)
@@ -152,10 +149,6 @@ def estimate_run_memory(spec, settings: BenchSettings) -> int | None:
     """The memory estimator's total bytes for this run on the CPU backend, or None without an estimator."""
     if spec is None:
         return None
-    try:
-        from llmfit_core.memory import estimate_memory
-    except ImportError:
-        return None
     fa = {"auto": None, "on": True, "off": False}[settings.flash_attn]
     est = estimate_memory(spec, "llama.cpp-cpu", settings.context, cache_type_k=settings.cache_type_k,
                           cache_type_v=settings.cache_type_v, n_batch=settings.n_batch, n_ubatch=settings.n_ubatch,
@@ -169,10 +162,6 @@ def check_memory(spec, settings: BenchSettings) -> int | None:
         need = estimate_run_memory(spec, settings)
     except Exception:  # the estimator cannot handle this model: the file-size check still applies
         return None
-    try:
-        import psutil
-    except ImportError:
-        return need
     avail = psutil.virtual_memory().available
     if need is not None and need > avail:
         raise BenchError(f"this run needs about {need / 2**30:.1f} GiB (weights + KV cache at n_ctx {settings.context}) "
@@ -185,15 +174,10 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
     """Benchmark one GGUF in a child process; `on_event` receives progress events."""
     settings.validate()
     p = check_gguf_file(path)
-    try:
-        import psutil
-
-        avail = psutil.virtual_memory().available
-        if p.stat().st_size > avail:
-            raise BenchError(f"{p.name} ({p.stat().st_size / 2**30:.1f} GiB) is larger than the available memory "
-                             f"({avail / 2**30:.1f} GiB); not starting the benchmark")
-    except ImportError:
-        pass
+    avail = psutil.virtual_memory().available
+    if p.stat().st_size > avail:
+        raise BenchError(f"{p.name} ({p.stat().st_size / 2**30:.1f} GiB) is larger than the available memory "
+                         f"({avail / 2**30:.1f} GiB); not starting the benchmark")
     payload = {
         "path": str(p), "pp": settings.pp, "tg": settings.tg, "repeats": settings.repeats,
         "threads": settings.threads, "n_ctx": settings.context, "n_batch": settings.n_batch,

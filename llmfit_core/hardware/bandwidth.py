@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from llmfit_core import dirs
+from llmfit_core.hardware.cpu import read_linux_cpu
 
 MIB = 1024 * 1024
 METHOD = "read"  # what `gbs` in the cache means (multi-threaded streaming read)
@@ -94,7 +97,7 @@ def _array_bytes(l3_kb: int | None, available_bytes: int | None) -> int:
 def run_bandwidth_test(seconds: float = 1.0, threads: int | None = None, array_bytes: int | None = None,
                        l3_kb: int | None = None) -> BandwidthResult:
     """Measure streaming read (the figure) and copy bandwidth with `threads` workers; best of the passes that fit in `seconds`."""
-    import psutil
+    import psutil  # only when measuring: start-up time of every command that reads the bandwidth cache
 
     threads = max(1, threads or psutil.cpu_count(logical=False) or 1)
     nbytes = array_bytes or _array_bytes(l3_kb, psutil.virtual_memory().available)
@@ -142,21 +145,15 @@ def run_bandwidth_test(seconds: float = 1.0, threads: int | None = None, array_b
 
 def measure_bandwidth(seconds: float = 1.0, cpu_model: str | None = None, store: bool = True) -> float:
     """Measure this machine's streaming read bandwidth (GB/s, all physical cores) and cache it under the CPU model."""
-    from llmfit_core.hardware.cpu import read_linux_cpu
-
     cpu = read_linux_cpu()
     model = cpu_model or (cpu.model if cpu else None)
     if model is None:
-        import platform
-
         model = platform.processor() or "unknown CPU"
     result = run_bandwidth_test(seconds, threads=cpu.cores if cpu else None, l3_kb=cpu.l3_cache_kb if cpu else None)
     if store:
         try:
             store_bandwidth(model, result)
         except OSError as exc:  # an unwritable cache dir must not lose the measurement
-            import sys
-
             print(f"llmfit: warning: measured {result.gbs:.1f} GB/s but could not cache it ({exc.strerror or exc})",
                   file=sys.stderr)
     return result.gbs

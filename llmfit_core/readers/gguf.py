@@ -15,6 +15,7 @@ from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import MixContext, file_type_name, llamacpp_tensor_types, quantizable
 from llmfit_core.readers.gguf_header import KEEP_ARRAY, GGUFHeader, read_gguf_header
 from llmfit_core.readers.source import DEFAULT_MAX_BYTES, ByteSource, HTTPRangeSource, LocalSource
+from llmfit_core.recurrent import GGUF_FULL_ATTENTION_INTERVAL, state_sizes
 from llmfit_core.tensor_layout import TENSOR_GROUPS, tensor_group, tensor_layer
 
 KEEP_STRING = 256  # ModelSpec.metadata keeps strings up to this length (and numeric arrays up to KEEP_ARRAY items)
@@ -81,8 +82,6 @@ def _recurrent_facts(arch: str, meta: dict, n_layers: int, layer_kv: list[int] |
 
     Key names are gguf-py's (constants.py Keys.SSM / ShortConv / WKV / KDA / Attention.RECURRENT_LAYERS /
     LLM.FULL_ATTENTION_INTERVAL / LLM.TOKEN_SHIFT_COUNT / LLM.NEXTN_PREDICT_LAYERS)."""
-    from llmfit_core.recurrent import GGUF_FULL_ATTENTION_INTERVAL, state_sizes
-
     def k(name, default=None):
         return meta.get(f"{arch}.{name}", default)
 
@@ -360,7 +359,7 @@ def _mix_differences(tensors, ftype, arch, n_layers, n_heads, n_kv, n_experts) -
         want = llamacpp_tensor_types([(t.name, t.shape, "F16") for t in tensors], ftype, ctx)
     except LlmfitError:
         return 0
-    return sum(1 for t, w in zip(tensors, want) if quantizable(t.name, len(t.shape)) and t.type != w)
+    return sum(1 for t, w in zip(tensors, want, strict=True) if quantizable(t.name, len(t.shape)) and t.type != w)
 
 
 # --------------------------------------------------------------------------------------------------
