@@ -4,6 +4,7 @@ layers never import upper ones (docs/architecture.md draws the layers; no adapte
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "llmfit_core"
@@ -202,3 +203,20 @@ def test_the_gguf_byte_parser_knows_nothing_of_what_the_header_means():
     assert import_graph()["llmfit_core.readers.gguf_header"] <= {
         "llmfit_core.errors", "llmfit_core.gguf_constants", "llmfit_core.quant", "llmfit_core.readers.source"}
     assert "llmfit_core.readers.gguf_header" in import_graph()["llmfit_core.readers.gguf"]
+
+
+def test_the_architecture_doc_draws_these_layers():
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    block = text.split("## Layers", 1)[1].split("```", 2)[1]
+    drawn: dict[int, set[str]] = {}
+    layer = None
+    for line in block.splitlines():
+        m = re.match(r"^\s*(\d+)\s", line)
+        if m:
+            layer = int(m.group(1)) - 1
+        if layer is not None:
+            drawn.setdefault(layer, set()).update(re.findall(r"[a-z_]+(?=[/ ]|$|\.py)", line))
+    present = {_group(m) for m in import_graph()}
+    for i, (name, members) in enumerate(LAYERS):
+        missing = (members & present) - drawn.get(i, set()) - {"__init__"}
+        assert not missing, f"docs/architecture.md does not draw {sorted(missing)} in layer {i + 1} ({name})"
