@@ -38,7 +38,7 @@ def test_shipped_columns_file_matches_its_json_source():
 
 def test_entries_made_from_stored_rows_equal_the_json_ones():
     cat = load_catalog()
-    assert cat._columns is not None  # the fast path was taken
+    assert cat._stored is not None  # the fast path was taken
     json_entries = store._load_shipped()
     assert [vars(e) for e in cat.entries] == [vars(e) for e in json_entries]
     assert len({id(e.src) for e in cat.entries}) == len(json_entries)  # no shared mutable dicts
@@ -50,7 +50,9 @@ def test_loading_makes_only_the_entries_asked_for():
     assert e is not None and e.params > 7e9
     made = [s for s in cat.entries._slots if not isinstance(s, int)]
     assert made == [e]
+    assert cat._stored._columns is None  # a lookup reads the ids, mirror ids and one row, not the numeric columns
     assert cat.find("llama-3.1-8b-instruct") is e  # short name, case-insensitive
+    assert cat.columns is cat._stored.columns() and len(cat.columns) == len(cat)
 
 
 def test_a_columns_file_built_from_another_json_is_not_used(tmp_path, monkeypatch):
@@ -67,7 +69,7 @@ def test_a_columns_file_built_from_another_json_is_not_used(tmp_path, monkeypatc
     monkeypatch.setattr(store, "shipped_columns_path", lambda: tmp_path / "broken.npz")
     store.clear_cache()
     cat = load_catalog()
-    assert cat._columns is None and isinstance(cat.entries, list)
+    assert cat._stored is None and isinstance(cat.entries, list)
     assert [vars(e) for e in cat.entries] == [vars(e) for e in store._load_shipped()]
     _assert_same_columns(cat.columns, columns_of(cat.entries))
 

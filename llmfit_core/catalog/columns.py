@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from llmfit_core.catalog.entry import FORMATS, USES
+from llmfit_core.errors import CatalogError
 
 COLUMNS_FILE = "catalog_columns.npz"
 FORMAT_TAG = "llmfit-catalog-columns/1"
@@ -152,26 +153,65 @@ def write_columns(path: Path, cols: CatalogColumns, rows: list[dict], src_defaul
             zf.writestr(info, _array_bytes(arr))
 
 
-def read_columns(path: Path, digest: str | None = None) -> tuple[CatalogColumns, StoredRows] | None:
-    """The columns and rows of a columns file, or None when it is missing, unreadable or (with `digest`) built
-    from another JSON source."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(z["meta"].tobytes())
-            if meta.get("format") != FORMAT_TAG or (digest is not None and meta.get("source_sha256") != digest):
-                return None
+class ColumnsFile:
+    """An opened columns file whose members are read when first asked for: a lookup by name needs the ids, the
+    mirror ids and one JSON row, not the ~30 numeric columns `recommend` ranks by."""
+
+    def __init__(self, npz, meta: dict):
+        self._npz = npz
+        self.meta = meta
+        self._columns: CatalogColumns | None = None
+        self._rows: StoredRows | None = None
+
+    def __len__(self) -> int:
+        return int(self.meta["entries"])
+
+    def text(self, name: str) -> list[str]:
+        """A text column (`id`, `mirrors`, ...)."""
+        values = self._npz[name].tobytes().decode().split(_SEP) if len(self) else []
+        if len(values) != len(self):
+            raise CatalogError(f"catalog columns file: column {name!r} has {len(values)} rows, not {len(self)}")
+        return values
+
+    def columns(self) -> CatalogColumns:
+        if self._columns is None:
             kw = {}
             for f in fields(CatalogColumns):
-                a = z[f.name]
-                if f.name in _TEXT:
-                    text = a.tobytes().decode()
-                    kw[f.name] = text.split(_SEP) if meta["entries"] else []
-                else:
-                    kw[f.name] = a
-            rows = StoredRows(blob=z["rows"].tobytes(), offsets=z["row_offsets"], src_defaults=meta["src_defaults"])
+                kw[f.name] = self.text(f.name) if f.name in _TEXT else self._npz[f.name]
+                if len(kw[f.name]) != len(self):
+                    raise CatalogError(f"catalog columns file: column {f.name!r} has {len(kw[f.name])} rows")
+            self._columns = CatalogColumns(**kw)
+        return self._columns
+
+    def rows(self) -> StoredRows:
+        if self._rows is None:
+            offsets = self._npz["row_offsets"]
+            if len(offsets) != len(self) + 1:
+                raise CatalogError("catalog columns file: the row offsets do not match the entries")
+            self._rows = StoredRows(blob=self._npz["rows"].tobytes(), offsets=offsets,
+                                    src_defaults=self.meta["src_defaults"])
+        return self._rows
+
+
+def open_columns(path: Path, digest: str | None = None) -> ColumnsFile | None:
+    """The columns file at `path`, or None when it is missing, unreadable or (with `digest`) built from another JSON
+    source. Its members are read on first use (ColumnsFile)."""
+    try:
+        npz = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
+        meta = json.loads(npz["meta"].tobytes())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile):
         return None
-    cols = CatalogColumns(**kw)
-    if any(len(v) != meta["entries"] for v in vars(cols).values()) or len(rows.offsets) != meta["entries"] + 1:
+    if meta.get("format") != FORMAT_TAG or (digest is not None and meta.get("source_sha256") != digest):
         return None
-    return cols, rows
+    return ColumnsFile(npz, meta)
+
+
+def read_columns(path: Path, digest: str | None = None) -> tuple[CatalogColumns, StoredRows] | None:
+    """All the columns and rows of a columns file (open_columns, read whole), or None when it cannot be used."""
+    stored = open_columns(path, digest)
+    if stored is None:
+        return None
+    try:
+        return stored.columns(), stored.rows()
+    except (CatalogError, KeyError, ValueError, zipfile.BadZipFile):
+        return None

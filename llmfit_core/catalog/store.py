@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from llmfit_core.catalog.columns import COLUMNS_FILE, CatalogColumns, StoredRows, read_columns, source_digest
+from llmfit_core.catalog.columns import COLUMNS_FILE, CatalogColumns, ColumnsFile, open_columns, source_digest
 from llmfit_core.catalog.entry import CatalogEntry, trusted_entry
 from llmfit_core.errors import CatalogError, ResolveError
 
@@ -43,8 +43,8 @@ class StoredEntries(Sequence):
     all at once; `fit NAME` needs one, `recommend` a few dozen). A slot holds a row number or an entry made already
     (or a private entry that replaced the shipped one)."""
 
-    def __init__(self, rows: StoredRows, slots: list):
-        self._rows = rows
+    def __init__(self, stored: ColumnsFile, slots: list):
+        self._stored = stored  # its JSON rows are read on the first entry made
         self._slots = slots
 
     def __len__(self) -> int:
@@ -56,7 +56,8 @@ class StoredEntries(Sequence):
         slot = self._slots[i]
         if isinstance(slot, CatalogEntry):
             return slot
-        entry = trusted_entry(self._rows.row(slot), self._rows.src_defaults)
+        rows = self._stored.rows()
+        entry = trusted_entry(rows.row(slot), rows.src_defaults)
         self._slots[i] = entry
         return entry
 
@@ -69,13 +70,16 @@ class Catalog:
     """All catalog entries, with lookups by id, short name and mirror id."""
 
     def __init__(self, entries: Sequence[CatalogEntry], warnings: list[str] | None = None,
-                 sources: list[str] | None = None, columns: CatalogColumns | None = None):
+                 sources: list[str] | None = None, columns: CatalogColumns | ColumnsFile | None = None):
         self.entries = entries
         self.warnings = list(warnings or [])  # skipped entries: "file: entry: reason"
         self.sources = list(sources or [])
-        self._columns = columns  # computed on first use when the entries did not come with theirs
+        # the entries' columns: given, read from the columns file when first used, or derived on first use
+        self._stored = columns if isinstance(columns, ColumnsFile) else None
+        self._columns = columns if isinstance(columns, CatalogColumns) else None
         self._models: list[CatalogEntry] | None = None
-        self._index: tuple[dict, dict, dict] | None = None
+        self._by_id: dict[str, int] | None = None
+        self._by_name: tuple[dict, dict] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -87,33 +91,43 @@ class Catalog:
     def columns(self) -> CatalogColumns:
         """One numpy array per fact, one row per entry (catalog.columns)."""
         if self._columns is None:
-            from llmfit_core.catalog.columnize import columns_of  # the regexes: only for entries without columns
+            if self._stored is not None:
+                self._columns = self._stored.columns()
+            else:
+                from llmfit_core.catalog.columnize import columns_of  # the regexes: only for entries without columns
 
-            self._columns = columns_of(list(self.entries))
+                self._columns = columns_of(list(self.entries))
         return self._columns
 
-    def _ids_and_mirrors(self) -> tuple[list[str], list[list[str]]]:
-        if self._columns is not None:
-            return self._columns.id, [m.split("\t") if m else [] for m in self._columns.mirrors]
-        return [e.id for e in self.entries], [e.mirrors for e in self.entries]
+    def _text(self, name: str) -> list[str]:
+        """A text column (ids, tab-separated mirror ids) without reading the numeric ones."""
+        if self._columns is None and self._stored is not None:
+            return self._stored.text(name)
+        return getattr(self.columns, name) if self._columns is not None else [
+            e.id if name == "id" else "\t".join(e.mirrors) for e in self.entries]
 
-    def _lookup(self) -> tuple[dict, dict, dict]:
-        """Entry positions by id, by lower-case id or mirror id, and by lower-case short name."""
-        if self._index is None:
-            ids, mirrors = self._ids_and_mirrors()
+    def _ids(self) -> dict[str, int]:
+        """Entry positions by exact id (a lookup by full id needs no more)."""
+        if self._by_id is None:
+            self._by_id = {model_id: i for i, model_id in enumerate(self._text("id"))}
+        return self._by_id
+
+    def _names(self) -> tuple[dict, dict]:
+        """Entry positions by lower-case id or mirror id, and by lower-case short name."""
+        if self._by_name is None:
             by_lower: dict[str, list[int]] = {}
             by_short: dict[str, list[int]] = {}
-            for i, (model_id, mirror_ids) in enumerate(zip(ids, mirrors)):
+            for i, (model_id, mirrors) in enumerate(zip(self._text("id"), self._text("mirrors"))):
                 key = model_id.lower()
                 by_lower.setdefault(key, []).append(i)
                 by_short.setdefault(key.rpartition("/")[2], []).append(i)
-                for m in mirror_ids:
+                for m in mirrors.split("\t") if mirrors else ():
                     by_lower.setdefault(m.lower(), []).append(i)
-            self._index = ({model_id: i for i, model_id in enumerate(ids)}, by_lower, by_short)
-        return self._index
+            self._by_name = (by_lower, by_short)
+        return self._by_name
 
     def get(self, model_id: str) -> CatalogEntry | None:
-        i = self._lookup()[0].get(model_id)
+        i = self._ids().get(model_id)
         return None if i is None else self.entries[i]
 
     @property
@@ -130,9 +144,10 @@ class Catalog:
 
     def find(self, ref: str) -> CatalogEntry | None:
         """Exact id, case-insensitive id or mirror id, or a unique short name; ResolveError if ambiguous."""
-        by_id, by_lower, by_short = self._lookup()
+        by_id = self._ids()
         if ref in by_id:
             return self.entries[by_id[ref]]
+        by_lower, by_short = self._names()
         key = ref.lower()
         hits = by_lower.get(key)
         if hits:
@@ -338,13 +353,12 @@ def shipped_columns_path() -> Path:
     return Path(str(resources.files("llmfit_core") / "data" / COLUMNS_FILE))
 
 
-def _load_shipped_columns() -> tuple[CatalogColumns, StoredRows] | None:
-    """The shipped catalog as columns and lazily made entries (catalog.columns), when the columns file was built
-    from the shipped JSON; None otherwise."""
+def _load_shipped_columns() -> ColumnsFile | None:
+    """The shipped catalog's columns file (catalog.columns), when it was built from the shipped JSON; else None."""
     path = shipped_path()
     if not path.exists():
         raise CatalogError(f"shipped catalog missing: {path} (reinstall llmfit-core)")
-    return read_columns(shipped_columns_path(), digest=source_digest(path.read_bytes()))
+    return open_columns(shipped_columns_path(), digest=source_digest(path.read_bytes()))
 
 
 @contextmanager
@@ -368,7 +382,7 @@ def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Cat
     sources: list[str] = []
     if include_shipped:
         stored = _load_shipped_columns()
-        shipped = list(range(len(stored[0]))) if stored else _load_shipped()
+        shipped = list(range(len(stored))) if stored else _load_shipped()
         sources.append(str(shipped_path()))
     # user additions first, then private registries (later files override earlier ones by id)
     private: dict[str, CatalogEntry] = {}
@@ -387,12 +401,12 @@ def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Cat
         entries = {e.id: e for e in shipped}
         entries.update(private)
         return Catalog(list(entries.values()), warnings, sources)
-    columns, rows = stored
     if not private:
-        return Catalog(StoredEntries(rows, shipped), warnings, sources, columns)
+        return Catalog(StoredEntries(stored, shipped), warnings, sources, stored)
     # a private entry replaces the shipped one with its id in place (as a dict update keeps the order), others follow
     from llmfit_core.catalog.columnize import columns_of  # the regexes, for the private entries only
 
+    columns = stored.columns()
     position = {model_id: i for i, model_id in enumerate(columns.id)}
     slots: list = list(shipped)
     order = list(range(len(slots)))
@@ -406,7 +420,7 @@ def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Cat
             slots[i] = e
             order[i] = len(columns) + k
     merged = CatalogColumns.concat([columns, columns_of(extra)]).take(np.array(order, dtype=np.intp))
-    return Catalog(StoredEntries(rows, slots), warnings, sources, merged)
+    return Catalog(StoredEntries(stored, slots), warnings, sources, merged)
 
 
 def load_catalog(include_shipped: bool = True, private_path: str | None = None) -> Catalog:
