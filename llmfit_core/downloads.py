@@ -15,12 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llmfit_core.errors import LlmfitError
 from llmfit_core.plugin_types import Decision
 from llmfit_core.plugins import call_hook
-
-STATUSES = ("fits", "no-fit", "nothing", "unchecked", "error")
-
 
 @dataclass
 class PlannedFile:
@@ -192,10 +188,3 @@ def describe(res: CheckResult) -> list[str]:
         if d.message:
             lines.append(f"  [{d.plugin or 'plugin'}] {d.action}: {d.message}")
     return lines
-
-
-def require_checked(res: CheckResult) -> CheckResult:
-    """`res`, or the LlmfitError its "error" status stands for (the caller fails open or stops)."""
-    if res.status == "error":
-        raise LlmfitError(res.message or "the fit check failed")
-    return res

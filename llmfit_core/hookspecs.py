@@ -58,6 +58,19 @@ def llmfit_backends(hardware):
     """
 
 
+@hookspec
+def llmfit_shim_tools():
+    """The programs of this runner whose downloads the shell shims check (`llmfit hooks install` writes one shim
+    per program, placed before the real one on PATH).
+
+    :return: a list of `llmfit_core.shims.ShimTool(name, commands=(), options=())`, or None. The shim runs llmfit's
+        check (`python -m llmfit_core.shims check NAME -- ARGS`, which asks `llmfit_download_target`) when the first
+        argument is one of `commands` (`hf download`) or any argument matches one of `options` (sh `case`
+        patterns, e.g. `-hf`, `--hf-repo=*`); every other command line runs the real program without starting
+        Python. Results of all plugins are collected; plugins naming the same program add to its triggers.
+    """
+
+
 @hookspec(firstresult=True)
 def llmfit_download_target(tool: str, args: list):
     """What a runner's command line would download: the shims' check before `hf download`, `ollama pull`,

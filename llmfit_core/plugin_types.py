@@ -26,3 +26,14 @@ class Decision:
     action: str  # "allow" | "warn" | "block"
     message: str = ""
     plugin: str = ""
+
+
+@dataclass(frozen=True)
+class ShimTool:
+    """A program the shell shims stand in for (an adapter's answer to `llmfit_shim_tools`) and which of its command
+    lines may download: the first argument is one of `commands` (`hf download`), or any argument matches one of
+    `options` (sh `case` patterns: `-hf`, `--hf-repo=*`). Only those start Python for the check (llmfit_core.shims)."""
+
+    name: str
+    commands: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()

@@ -1,8 +1,11 @@
-"""Drop-in shims for `hf`, `huggingface-cli`, `ollama`, `llama-cli`, `llama-server`.
+"""Drop-in shims for the runners' command lines: `hf`, `huggingface-cli`, `ollama`, `llama-cli`, `llama-server`
+(the programs the runner adapters name, hook `llmfit_shim_tools`).
 
-A shim is a POSIX sh script placed before the real program on PATH. For download commands
-(`hf download`, `ollama pull|run`, `llama-cli -hf ...`) it runs `python -m llmfit_core.shims check
-TOOL -- ARGS...` first; every other command goes straight to the real program with `exec`.
+A shim is a POSIX sh script placed before the real program on PATH. For command lines that may download
+(`hf download`, `ollama pull|run`, `llama-cli -hf ...`: each adapter's `ShimTool` says which, so the test is
+made in sh without starting Python) it runs `python -m llmfit_core.shims check TOOL -- ARGS...` first; every
+other command goes straight to the real program with `exec`. What the command would download is the adapter's
+reading of its command line (hook `llmfit_download_target`).
 
 Check exit codes: 0 = go on, 3 = does not fit (one line printed), 1 = the check failed and
 `LLMFIT_STRICT=1`. Without strict mode a failing check prints one warning and returns 0 (fail open).
@@ -24,9 +27,9 @@ from llmfit_core.check_switches import CheckSwitches
 from llmfit_core.dirs import data_dir
 from llmfit_core.downloads import DownloadTarget
 from llmfit_core.errors import LlmfitError
+from llmfit_core.plugin_types import ShimTool
 from llmfit_core.plugins import call_hook
 
-TOOLS = ("hf", "huggingface-cli", "ollama", "llama-cli", "llama-server")
 MARKER = "llmfit-shim"
 EXIT_NO_FIT = 3
 
@@ -71,16 +74,7 @@ case ${LLMFIT_BYPASS:-} in
 esac
 
 need=
-case $tool in
-  hf|huggingface-cli)
-    [ "${1:-}" = download ] && need=1 ;;
-  ollama)
-    case ${1:-} in pull|run) need=1 ;; esac ;;
-  llama-cli|llama-server)
-    for a in "$@"; do
-      case $a in -hf|-hfr|--hf-repo|-hf=*|-hfr=*|--hf-repo=*) need=1; break ;; esac
-    done ;;
-esac
+@NEED@
 
 if [ -n "$need" ]; then
   "$llmfit_python" -m llmfit_core.shims check "$tool" -- "$@" </dev/null >&2
@@ -105,11 +99,53 @@ exec "$real" "$@"
 """
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_WORD = re.compile(r"-{0,2}[A-Za-z0-9][A-Za-z0-9._+=*-]*")
+
+
+def _valid(tool: ShimTool) -> bool:
+    """A file name and sh patterns the shim can hold as they are (no quoting, no spaces, no sh syntax)."""
+    return bool(_NAME.fullmatch(tool.name)) and all(_WORD.fullmatch(w) for w in (*tool.commands, *tool.options))
+
+
+def _need_block(tool: ShimTool) -> str:
+    """The shim's sh test that sets `need=1` for a command line that may download."""
+    lines = []
+    if tool.commands:
+        lines.append(f"case ${{1:-}} in {'|'.join(tool.commands)}) need=1 ;; esac")
+    if tool.options:
+        lines += ['for a in "$@"; do', f"  case $a in {'|'.join(tool.options)}) need=1; break ;; esac", "done"]
+    return "\n".join(lines)
+
+
+def shim_tools() -> dict[str, ShimTool]:
+    """The programs the runner adapters have shimmed (hook `llmfit_shim_tools`), by name, sorted. Adapters naming the
+    same program add to its triggers (none can remove another's); a name or pattern a shim cannot hold as it is
+    is left out with one warning."""
+    tools: dict[str, ShimTool] = {}
+    for answer in call_hook("llmfit_shim_tools"):
+        for tool in answer:
+            if not isinstance(tool, ShimTool):
+                continue
+            if not _valid(tool):
+                print(f"llmfit: warning: no shim for {tool.name!r}: its name or patterns are not plain words",
+                      file=sys.stderr)
+                continue
+            known = tools.get(tool.name)
+            if known is not None:  # two adapters name the program: both ask for the check (never fewer checks)
+                tool = ShimTool(tool.name, tuple(dict.fromkeys(known.commands + tool.commands)),
+                                tuple(dict.fromkeys(known.options + tool.options)))
+            tools[tool.name] = tool
+    return dict(sorted(tools.items()))
+
+
 def render_shim(tool: str, python: str | None = None) -> str:
     """The shim script for `tool`, calling `python` (default: this interpreter) for the check."""
-    if tool not in TOOLS:
-        raise LlmfitError(f"no shim for {tool!r}; known: {', '.join(TOOLS)}")
-    return SHIM_TEMPLATE.replace("@TOOL@", shlex.quote(tool)).replace("@PYTHON@", shlex.quote(python or sys.executable))
+    tools = shim_tools()
+    if tool not in tools:
+        raise LlmfitError(f"no shim for {tool!r}; known: {', '.join(tools) or 'none (no runner adapter loaded)'}")
+    return (SHIM_TEMPLATE.replace("@TOOL@", shlex.quote(tool)).replace("@NEED@", _need_block(tools[tool]))
+            .replace("@PYTHON@", shlex.quote(python or sys.executable)))
 
 
 def default_dir() -> Path:
@@ -156,10 +192,11 @@ def _on_path(directory: Path) -> bool:
     return False
 
 
-def install(directory: Path | None = None, tools=TOOLS, python: str | None = None, overwrite: bool = False) -> InstallResult:
-    """Write the shims into `directory` (created if needed). Files that are not llmfit shims are kept
-    unless `overwrite`."""
+def install(directory: Path | None = None, tools=None, python: str | None = None, overwrite: bool = False) -> InstallResult:
+    """Write the shims (`tools`, default every program the adapters name) into `directory` (created if needed).
+    Files that are not llmfit shims are kept unless `overwrite`."""
     directory = Path(directory or default_dir()).expanduser()
+    tools = list(shim_tools()) if tools is None else tools
     written, skipped = [], []
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -179,11 +216,11 @@ def install(directory: Path | None = None, tools=TOOLS, python: str | None = Non
 
 
 def uninstall(directory: Path | None = None) -> list[Path]:
-    """Remove the llmfit shims from `directory` (other files stay); returns the removed paths."""
+    """Remove the llmfit shims from `directory` (other files stay; a shim of a program no adapter names any more
+    goes too); returns the removed paths."""
     directory = Path(directory or default_dir()).expanduser()
     removed = []
-    for tool in TOOLS:
-        target = directory / tool
+    for target in sorted(directory.iterdir()) if directory.is_dir() else []:
         if target.is_file() and is_shim(target):
             target.unlink()
             removed.append(target)
@@ -202,7 +239,7 @@ def status(directory: Path | None = None) -> tuple[Path, bool, list[ShimStatus]]
     """(directory, directory on PATH, per-tool status)."""
     directory = Path(directory or default_dir()).expanduser()
     out = []
-    for tool in TOOLS:
+    for tool in shim_tools():
         shim = directory / tool
         found = shutil.which(tool)
         out.append(ShimStatus(tool, shim if shim.is_file() and is_shim(shim) else None,

@@ -643,7 +643,7 @@ exit "${FAKE_EXIT:-0}"
 def wrap(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
-    for tool in shims.TOOLS:
+    for tool in shims.shim_tools():
         (real / tool).write_text(FAKE_REAL)
         (real / tool).chmod(0o755)
     shim_dir = tmp_path / "shims"

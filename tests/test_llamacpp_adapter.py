@@ -95,7 +95,7 @@ FAKE_REAL = "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$FAKE_ARGS_OUT\"\nexit 0\n"
 def shim_run(hf_env, tmp_path):
     real = tmp_path / "real"
     real.mkdir()
-    for tool in shims.TOOLS:
+    for tool in shims.shim_tools():
         (real / tool).write_text(FAKE_REAL)
         (real / tool).chmod(0o755)
     d = tmp_path / "shims"

@@ -185,7 +185,8 @@ def test_third_party_plugin_installs_and_is_used(tmp_path):
     _pip_install_target(EXAMPLE, target)
     assert (target / "llmfit_example_plugin").is_dir()
     assert list(target.glob("llmfit_example_plugin-*.dist-info/entry_points.txt"))
-    env = dict(os.environ, PYTHONPATH=str(target))
+    # this tree's llmfit stays first on the path (a developer's PYTHONPATH; CI's editable install needs none)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(target)])))
     code = ("import json; from llmfit_core import plugins; "
             "print(json.dumps([i.to_dict() for i in plugins.plugin_infos() if i.name == 'zoo']))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
@@ -193,7 +194,7 @@ def test_third_party_plugin_installs_and_is_used(tmp_path):
     (zoo,) = json.loads(res.stdout)
     assert zoo["status"] == "loaded" and zoo["runner_installed"] is True
     assert set(zoo["hooks"]) == {"llmfit_resolve_model", "llmfit_list_models", "llmfit_register_commands",
-                                 "llmfit_download_target", "llmfit_before_download"}
+                                 "llmfit_shim_tools", "llmfit_download_target", "llmfit_before_download"}
     res = _llmfit("fit", "zoo:toy-1b", "--json", env=env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -205,6 +206,22 @@ def test_third_party_plugin_installs_and_is_used(tmp_path):
     # disabled by the deny-list: the reference is unknown again
     res = _llmfit("fit", "zoo:toy-1b", env=dict(env, LLMFIT_PLUGINS="huggingface"))
     assert res.returncode == 1 and "unknown model" in res.stderr
+    # its shim: `zoo pull` is checked (and vetoed by its own policy), other zoo commands go straight through
+    shim_dir, real = tmp_path / "shims", tmp_path / "real"
+    real.mkdir()
+    (real / "zoo").write_text("#!/bin/sh\necho \"real zoo $*\"\n")
+    (real / "zoo").chmod(0o755)
+    res = _llmfit("hooks", "install", "--dir", str(shim_dir), env=env)
+    assert res.returncode == 0 and (shim_dir / "zoo").is_file() and (shim_dir / "hf").is_file(), res.stderr
+    path_env = dict(env, PATH=f"{shim_dir}:{real}:{os.environ['PATH']}", LLMFIT_HARDWARE="workstation-4090")
+    for args, code, out, said in ((["pull", "toy-1b"], 0, "real zoo pull toy-1b", "llmfit: fits: zoo:toy-1b"),
+                                  (["ls", "-l"], 0, "real zoo ls -l", "")):
+        res = subprocess.run(["zoo", *args], capture_output=True, text=True, timeout=120, env=path_env)
+        assert (res.returncode, res.stdout.strip()) == (code, out) and res.stderr.startswith(said), res.stderr
+    res = subprocess.run(["zoo", "pull", "toy-1b"], capture_output=True, text=True, timeout=120,
+                         env=dict(path_env, ZOO_MAX_DOWNLOAD_GB="0.2"))
+    assert res.returncode == 3 and res.stdout == "" and "blocked by a plugin" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_without_huggingface_hub_the_adapter_says_how_to_install():

@@ -29,13 +29,13 @@ NASTY_ARGS = ["two words", "quote'single", 'quote"double', "new\nline", "*", "[a
 def shimenv(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
-    for tool in shims.TOOLS:
+    for tool in shims.shim_tools():
         p = real / tool
         p.write_text(FAKE_REAL)
         p.chmod(0o755)
     shim_dir = tmp_path / "shims"
     res = shims.install(shim_dir, python=sys.executable)
-    assert len(res.written) == len(shims.TOOLS)
+    assert len(res.written) == len(shims.shim_tools())
     models = tmp_path / "ollama-models"
     models.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMFIT_", "OLLAMA_"))}
@@ -126,7 +126,7 @@ def test_two_shim_dirs_do_not_loop(shimenv):
 
 def test_hooks_dir_matches_installed_template():
     root = Path(__file__).resolve().parent.parent / "hooks"
-    for tool in shims.TOOLS:
+    for tool in shims.shim_tools():
         assert (root / tool).read_text() == shims.render_shim(tool, "python3"), f"hooks/{tool} is stale"
         assert os.access(root / tool, os.X_OK)
     assert (root / "README.md").is_file()
@@ -140,7 +140,7 @@ def test_install_keeps_foreign_files_and_uninstall_only_removes_shims(tmp_path):
     assert res.skipped == ["ollama"] and (d / "ollama").read_text() == "#!/bin/sh\necho mine\n"
     assert res.path_line == f'export PATH="{d}:$PATH"'
     removed = shims.uninstall(d)
-    assert sorted(p.name for p in removed) == sorted(t for t in shims.TOOLS if t != "ollama")
+    assert sorted(p.name for p in removed) == sorted(t for t in shims.shim_tools() if t != "ollama")
     assert (d / "ollama").exists()
 
 
@@ -154,11 +154,11 @@ def test_hooks_cli_install_status_uninstall(tmp_path, monkeypatch):
     r = CliRunner().invoke(cli, ["hooks", "install", "--dir", str(d)])
     assert r.exit_code == 0, r.output
     assert r.output.strip().splitlines()[-1] == f"export PATH='{d}:'\"$PATH\""
-    assert all((d / t).is_file() for t in shims.TOOLS)
+    assert all((d / t).is_file() for t in shims.shim_tools())
     r = CliRunner().invoke(cli, ["hooks", "status", "--dir", str(d)])
     assert r.exit_code == 0 and "not on PATH" in r.output and "installed" in r.output
     r = CliRunner().invoke(cli, ["hooks", "uninstall", "--dir", str(d)])
-    assert r.exit_code == 0 and not any((d / t).exists() for t in shims.TOOLS)
+    assert r.exit_code == 0 and not any((d / t).exists() for t in shims.shim_tools())
 
 
 def test_hooks_default_dir_is_in_LLMFIT_DATA_DIR(tmp_path, monkeypatch):
@@ -170,7 +170,7 @@ def test_hooks_default_dir_is_in_LLMFIT_DATA_DIR(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     r = CliRunner().invoke(cli, ["hooks", "install"])
     assert r.exit_code == 0, r.output
-    assert all((tmp_path / "data" / "shims" / t).is_file() for t in shims.TOOLS)
+    assert all((tmp_path / "data" / "shims" / t).is_file() for t in shims.shim_tools())
     r = CliRunner().invoke(cli, ["hooks", "status"])
     assert f"shim directory: {tmp_path / 'data' / 'shims'}" in r.output
     r = CliRunner().invoke(cli, ["hooks", "uninstall"])
@@ -300,3 +300,39 @@ def test_bypass_and_strict_accept_true_words(shimenv):
     assert r.returncode == 0 and r.stderr == b"" and recorded(shimenv) == ["pull", "x"]
     r = run(shimenv, "ollama", ["pull", "x"], LLMFIT_STRICT="yes")
     assert r.returncode == 1 and recorded(shimenv) is None
+
+
+def test_adapters_name_the_shimmed_programs_and_what_may_download(capsys):
+    from llmfit_core import plugins
+    from llmfit_core.hookspecs import hookimpl
+    from llmfit_core.plugin_types import ShimTool
+
+    class Tools:
+        @hookimpl
+        def llmfit_shim_tools(self):
+            return [ShimTool("mytool", commands=("fetch",), options=("--model=*",)), ShimTool("bad name", ("x",)),
+                    ShimTool("evil", commands=("a;rm",)), ShimTool("hf", commands=("upload",))]
+
+    plugins.register_plugin(Tools(), "shim-tools-test")
+    try:
+        tools = shims.shim_tools()
+        assert {"hf", "huggingface-cli", "ollama", "llama-cli", "llama-server", "mytool"} <= set(tools)
+        assert "bad name" not in tools and "evil" not in tools
+        assert set(tools["hf"].commands) == {"download", "upload"}  # a plugin adds checks, never removes one
+        assert capsys.readouterr().err.count("no shim for") == 2
+        text = shims.render_shim("mytool", "python3")
+        assert "case ${1:-} in fetch) need=1 ;; esac" in text and "case $a in --model=*) need=1; break ;; esac" in text
+    finally:
+        plugins.unregister_plugin("shim-tools-test")
+    with pytest.raises(Exception, match="no shim for 'mytool'"):
+        shims.render_shim("mytool")
+
+
+def test_uninstall_removes_shims_of_programs_no_adapter_names_any_more(tmp_path):
+    d = tmp_path / "bin"
+    shims.install(d, python=sys.executable)
+    (d / "gone-tool").write_text((d / "hf").read_text())  # a shim written when another adapter was installed
+    (d / "mine").write_text("#!/bin/sh\n")
+    removed = shims.uninstall(d)
+    assert sorted(p.name for p in removed) == sorted([*shims.shim_tools(), "gone-tool"])
+    assert [p.name for p in d.iterdir()] == ["mine"]

@@ -2,7 +2,7 @@
 
 Hooks: `llmfit_resolve_model` (repo ids), `llmfit_list_models` (Hub search), `llmfit_mmproj_for` (a Hub
 GGUF's projector), `llmfit_register_commands` (`llmfit hf search|ls|download|install-extension`, in
-`llmfit_hf.cli`; the `hf fit` extension in `llmfit_hf.extension`), `llmfit_download_target` (what
+`llmfit_hf.cli`; the `hf fit` extension in `llmfit_hf.extension`), `llmfit_shim_tools` + `llmfit_download_target` (what
 `hf download ...` would fetch, checked by the Hub's own dry run: `llmfit_hf.targets`), `llmfit_guard_downloads`
 (huggingface_hub's download functions under the Python download guard: `llmfit_hf.download_guard`). huggingface_hub is imported lazily:
 without it the adapter stays loaded but answers nothing, and `llmfit plugins` says how to install it.
@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 
 from llmfit_core.hookspecs import hookimpl
+from llmfit_core.plugin_types import ShimTool
 from llmfit_core.plugins import after_loading
 
+TOOLS = ("hf", "huggingface-cli")  # the programs whose `download` command lines the shims check
 _URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf.co/", "hf://")
 
 
@@ -52,9 +54,15 @@ def llmfit_register_commands(cli):
 
 
 @hookimpl
+def llmfit_shim_tools():
+    """`hf download ...` and `huggingface-cli download ...` are checked by the shims."""
+    return [ShimTool(tool, commands=("download",)) for tool in TOOLS]
+
+
+@hookimpl
 def llmfit_download_target(tool: str, args: list):
     """`hf download ...` / `huggingface-cli download ...` of a model repo (llmfit_hf.targets)."""
-    if tool not in ("hf", "huggingface-cli"):
+    if tool not in TOOLS:
         return None
     from llmfit_hf.targets import download_target  # start-up time: loaded only for a command to check
 

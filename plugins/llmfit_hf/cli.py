@@ -17,7 +17,6 @@ from llmfit_core.errors import LlmfitError
 from llmfit_hf import parse_ref
 from llmfit_hf.checked_download import DOWNLOAD_HELP, download_main, human_size
 from llmfit_hf.extension import install_extension
-from llmfit_hf.listing import ls_repo, search
 
 
 def _verdict_style(v: str | None) -> str:
@@ -75,6 +74,8 @@ def hf_group():
 @friendly_errors
 def search_command(query, limit, exact, context, hardware, as_json, as_csv):
     """Search the Hub; each repo annotated with verdict, memory, decode tok/s and the best quant here."""
+    from llmfit_hf.listing import search  # start-up time: `hf download` and `hf --help` need no listing code
+
     rows = search(query, limit=limit, exact=exact, hardware=hardware, context=context)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
@@ -96,6 +97,8 @@ def search_command(query, limit, exact, context, hardware, as_json, as_csv):
 @friendly_errors
 def ls_command(repo_id, revision, exact, context, hardware, as_json, as_csv):
     """List a repo's model files (GGUF variants, safetensors/MLX weights), each annotated for this machine."""
+    from llmfit_hf.listing import ls_repo  # start-up time: `hf download` and `hf --help` need no listing code
+
     parsed = parse_ref(repo_id)
     if parsed is None:
         raise LlmfitError(f"not a Hugging Face repo id: {repo_id!r} (expected org/name)")

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 from llmfit_core.downloads import CheckedModel, CheckResult, DownloadTarget, PlannedFile, summary
 
+from llmfit_hf import TOOLS
 from llmfit_hf.hub import token_override
 from llmfit_hf.predownload import DownloadArgs, check_plan, parse_download_args, plan_download
-
-TOOLS = ("hf", "huggingface-cli")
 
 
 @dataclass

@@ -4,7 +4,7 @@ references, and the `n_gpu_layers` / `n_ctx` that fit.
 Hooks: `llmfit_backends` (the backend of the installed build), `llmfit_detect_hardware` (what the build sees:
 the GPUs' free memory from ggml's device API, the CPU kernels it was built with), `llmfit_guard_loads`
 (`Llama(...)` under the load guard: autopilot.py; its completions' timings recorded: observe.py),
-`llmfit_download_target` (what `llama-cli|llama-server -hf REPO` would fetch, with the settings that fit:
+`llmfit_shim_tools` + `llmfit_download_target` (what `llama-cli|llama-server -hf REPO` would fetch, with the settings that fit:
 targets.py). Functions: `detect_build()`, `resolve_from_pretrained(repo_id, filename)`,
 `suggest_settings(spec, hardware=None, context=None)`.
 llama_cpp is imported lazily: without it only this adapter is disabled.
@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 
 from llmfit_core.hookspecs import hookimpl
+from llmfit_core.plugin_types import ShimTool
+
+TOOLS = ("llama-cli", "llama-server")  # the programs whose `-hf REPO` command lines the shims check
+HF_OPTIONS = ("-hf", "-hfr", "--hf-repo")  # llama.cpp's options naming a Hub model (common/arg.cpp)
 
 # ggml backend registry names -> llmfit backend names
 _GGML_TO_BACKEND = {"cuda": "llama.cpp-cuda", "metal": "llama.cpp-metal", "vulkan": "llama.cpp-vulkan",
@@ -205,9 +209,16 @@ def llmfit_guard_loads(guard):
 
 
 @hookimpl
+def llmfit_shim_tools():
+    """`llama-cli` / `llama-server` with a Hub model (`-hf repo[:quant]`, `-hfr`, `--hf-repo`) are checked by the shims."""
+    options = HF_OPTIONS + tuple(f"{o}=*" for o in HF_OPTIONS)
+    return [ShimTool(tool, options=options) for tool in TOOLS]
+
+
+@hookimpl
 def llmfit_download_target(tool: str, args: list):
     """`llama-cli|llama-server -hf REPO[:QUANT] ...` (llmfit_llamacpp.targets)."""
-    if tool not in ("llama-cli", "llama-server"):
+    if tool not in TOOLS:
         return None
     from llmfit_llamacpp.targets import download_target  # start-up time: loaded only for a command to check
 

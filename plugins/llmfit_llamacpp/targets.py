@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 from llmfit_core.downloads import DownloadTarget
 
-from llmfit_llamacpp import suggest_settings
+from llmfit_llamacpp import HF_OPTIONS, TOOLS, suggest_settings
 
-TOOLS = ("llama-cli", "llama-server")
-_REPO = ("-hf", "-hfr", "--hf-repo")
 _FILE = ("-hff", "--hf-file")
 _CONTEXT = ("-c", "--ctx-size")
 
@@ -41,7 +39,7 @@ def download_target(tool: str, args: list[str]) -> LlamaCppDownload | None:
         key, eq, val = args[i].partition("=")
         if not eq:
             val = args[i + 1] if i + 1 < len(args) else None
-        if key in _REPO:
+        if key in HF_OPTIONS:
             repo = val
         elif key in _FILE:
             file = val
@@ -50,7 +48,7 @@ def download_target(tool: str, args: list[str]) -> LlamaCppDownload | None:
                 context = int(val) if val is not None else None
             except ValueError:
                 context = None
-        if not eq and key in _REPO + _FILE + _CONTEXT:
+        if not eq and key in HF_OPTIONS + _FILE + _CONTEXT:
             i += 1
         i += 1
     if not repo:

@@ -2,8 +2,8 @@
 
 Hooks: `llmfit_resolve_model` (refs starting with `ollama:`), `llmfit_list_models` (installed models),
 `llmfit_detect_hardware` (models a local Ollama server holds loaded, from `/api/ps`),
-`llmfit_register_commands` (`llmfit ollama ls|pull|timings`, in `llmfit_ollama.cli`), `llmfit_download_target`
-(what `ollama pull|run NAME` would fetch: `llmfit_ollama.targets`).
+`llmfit_register_commands` (`llmfit ollama ls|pull|timings`, in `llmfit_ollama.cli`), `llmfit_shim_tools` +
+`llmfit_download_target` (what `ollama pull|run NAME` would fetch: `llmfit_ollama.targets`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 
 from llmfit_core.hookspecs import hookimpl
-from llmfit_core.plugin_types import ModelRef
+from llmfit_core.plugin_types import ModelRef, ShimTool
 
 from .names import is_ollama_ref
 
@@ -36,6 +36,12 @@ def llmfit_register_commands(cli):
     """`llmfit ollama ...` (llmfit_ollama.cli, imported when it runs)."""
     cli.add_lazy_command("ollama", "llmfit_ollama.cli:ollama_group",
                          "Ollama models: annotate installed ones, check before `ollama pull`.")
+
+
+@hookimpl
+def llmfit_shim_tools():
+    """`ollama pull|run ...` are checked by the shims."""
+    return [ShimTool("ollama", commands=("pull", "run"))]
 
 
 @hookimpl

@@ -6,8 +6,9 @@ It does what the built-in adapters (Hugging Face, llama.cpp, MLX, Ollama) do, th
 - `llmfit_resolve_model` / `llmfit_list_models`: a model source (`llmfit fit zoo:toy-1b`, `llmfit models toy`);
 - `llmfit_register_commands`: its own command, `llmfit zoo ls` (llmfit_example_plugin.cli, imported only when it
   runs; `llmfit --help` lists it from the one-line help given here);
-- `llmfit_download_target`: what `zoo pull NAME` would download, so llmfit's check
-  (`python -m llmfit_core.shims check zoo -- pull toy-1b`) stops a model that does not fit;
+- `llmfit_shim_tools` + `llmfit_download_target`: `llmfit hooks install` writes a `zoo` shim that runs llmfit's
+  check for `zoo pull ...` only, and what `zoo pull NAME` would download, so the check stops a model that does not
+  fit;
 - `llmfit_before_download`: a veto: with ZOO_MAX_DOWNLOAD_GB set, no download (from any runner) larger than that;
 - the adapter convention `runner_status()` for `llmfit plugins`.
 
@@ -22,7 +23,7 @@ import os
 from llmfit_core.downloads import DownloadTarget
 from llmfit_core.errors import NotFoundError
 from llmfit_core.hookspecs import hookimpl
-from llmfit_core.plugin_types import Decision, ModelRef
+from llmfit_core.plugin_types import Decision, ModelRef, ShimTool
 from llmfit_core.readers.hf_config import spec_from_config
 
 # config.json-style shapes: what the plugin "knows" (a real plugin would query its own registry)
@@ -65,6 +66,12 @@ def llmfit_list_models(query: str, options: dict):
 def llmfit_register_commands(cli):
     """`llmfit zoo ...`: the module is imported only when the command runs."""
     cli.add_lazy_command("zoo", "llmfit_example_plugin.cli:zoo_group", "The example zoo runner: its models and their fit.")
+
+
+@hookimpl
+def llmfit_shim_tools():
+    """A `zoo` shim: `zoo pull ...` is checked, every other zoo command runs without starting Python."""
+    return [ShimTool("zoo", commands=("pull",))]
 
 
 @hookimpl
