@@ -15,17 +15,15 @@ import sys
 
 import click
 
-from llmfit_core.api import fit, parse_count
-from llmfit_core.bench.fingerprint import this_machine
-from llmfit_core.bench.store import append_record
 from llmfit_core.cli.common import Col, csv_option, fail, friendly_errors, hardware_option, json_option, print_table
-from llmfit_core.downloads import summary
 from llmfit_core.errors import LlmfitError, RemoteError
 
 from llmfit_ollama import localapi, timings
 from llmfit_ollama.installed import installed_models
 from llmfit_ollama.names import parse_name
-from llmfit_ollama.targets import OllamaDownload
+
+# The predictor (llmfit_core.api: numpy, readers) and the bench store are imported by the commands that use them:
+# `llmfit ollama --help` stays as quick as `llmfit --help` (start-up time).
 
 EXIT_NO_FIT = 3
 
@@ -47,6 +45,8 @@ def ollama_group():
 @friendly_errors
 def ls_cmd(hardware, context, as_json, as_csv):
     """Installed models (local store, else the local server), each with its fit on this machine."""
+    from llmfit_core.api import fit, parse_count
+
     context = parse_count(context)  # bad input: one error, not one per model
     rows = []
     for m in installed_models():
@@ -87,6 +87,9 @@ def ls_cmd(hardware, context, as_json, as_csv):
 @friendly_errors
 def timings_cmd(name, from_file, tokens, as_json):
     """Record the timings Ollama reports for NAME (eval / prompt_eval counts and durations) as 'observed' runs."""
+    from llmfit_core.bench.fingerprint import this_machine
+    from llmfit_core.bench.store import append_record
+
     if from_file:
         answers = []
         try:
@@ -126,6 +129,9 @@ def timings_cmd(name, from_file, tokens, as_json):
 @friendly_errors
 def pull_cmd(name, hardware, context, force, strict):
     """Check NAME from its manifest and GGUF header, then run the real pull (exit 3 if it does not fit)."""
+    from llmfit_core.downloads import summary
+    from llmfit_ollama.targets import OllamaDownload
+
     oname = parse_name(name)  # rejects path traversal and odd names before anything else
     try:
         res = OllamaDownload(oname.ref, f"ollama pull {oname.short}").check(
