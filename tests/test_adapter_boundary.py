@@ -47,3 +47,22 @@ def test_llmfit_core_imports_no_runner_adapter():
             offenders[str(path.relative_to(CORE.parent))] = found
     assert len(list(CORE.rglob("*.py"))) > 50  # the scan saw the package
     assert offenders == {}  # talk to the adapter through a hook (llmfit_core/hookspecs.py) instead
+
+
+def test_every_hookspec_has_an_implementation_in_the_project():
+    """A hook nobody implements is a promise nobody keeps: implement it (an adapter or the example plugin) or drop it."""
+    import importlib
+    import importlib.util
+    import inspect
+
+    from llmfit_core import hookspecs
+
+    example = CORE.parent / "examples" / "third_party_plugin" / "llmfit_example_plugin" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("llmfit_example_plugin_probe", example)
+    modules = [importlib.import_module(name) for name in ADAPTERS] + [importlib.util.module_from_spec(spec)]
+    spec.loader.exec_module(modules[-1])
+    implemented = {name for m in modules for name, fn in inspect.getmembers(m, inspect.isfunction)
+                   if hasattr(fn, "llmfit_impl")}
+    specs = {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if hasattr(fn, "llmfit_spec")}
+    assert len(specs) >= 10
+    assert specs - implemented == set()
