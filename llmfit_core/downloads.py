@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from llmfit_core.plugin_types import Decision
 from llmfit_core.plugins import call_hook
 
+
 @dataclass
 class PlannedFile:
     """One file a download would fetch (`will_download` False: already cached)."""

@@ -16,7 +16,6 @@ import click
 from llmfit_core.check_switches import CheckSwitches
 from llmfit_core.downloads import describe
 from llmfit_core.errors import LlmfitError
-
 from llmfit_hf.predownload import parse_download_args
 from llmfit_hf.targets import HubDownload
 

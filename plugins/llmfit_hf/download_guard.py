@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from llmfit_core import patching
 from llmfit_core.downloads import PlannedFile
 from llmfit_core.guard import DownloadGuard, GuardedFunction
-
 from llmfit_hf.predownload import DownloadArgs, is_weight_file
 from llmfit_hf.targets import HubDownload
 

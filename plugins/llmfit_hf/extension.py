@@ -16,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from llmfit_core.cli.main import main as llmfit_main
-
 from llmfit_hf.checked_download import download_main
 
 USAGE = """usage: hf fit download REPO_ID [FILES...] [hf download options] [--force] [--strict] [--hardware NAME]

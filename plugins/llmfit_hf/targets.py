@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmfit_core.downloads import CheckedModel, CheckResult, DownloadTarget, PlannedFile, summary
-
 from llmfit_hf import TOOLS
 from llmfit_hf.hub import token_override
 from llmfit_hf.predownload import DownloadArgs, check_plan, parse_download_args, plan_download

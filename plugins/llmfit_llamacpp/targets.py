@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmfit_core.downloads import DownloadTarget
-
 from llmfit_llamacpp import HF_OPTIONS, TOOLS, suggest_settings
 
 _FILE = ("-hff", "--hf-file")

@@ -17,7 +17,6 @@ import click
 
 from llmfit_core.cli.common import Col, csv_option, fail, friendly_errors, hardware_option, json_option, print_table
 from llmfit_core.errors import LlmfitError, RemoteError
-
 from llmfit_ollama import localapi, timings
 from llmfit_ollama.installed import installed_models
 from llmfit_ollama.names import parse_name

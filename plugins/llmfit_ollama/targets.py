@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmfit_core.downloads import DownloadTarget
-
 from llmfit_ollama.names import parse_name
 from llmfit_ollama.resolver import is_installed
 from llmfit_ollama.runcheck import run_notice

@@ -6,7 +6,6 @@ import click
 
 from llmfit_core.api import fit
 from llmfit_core.cli.common import friendly_errors, hardware_option
-
 from llmfit_example_plugin import ZOO
 
 
