@@ -207,7 +207,7 @@ class DownloadGuard:
             try:
                 res = self.run_inner(target.check, hardware, context, {"guard": self.mode})
             except Exception as exc:
-                self.fail_open(f"fit check failed for {target.ref} ({type(exc).__name__}: {exc})")
+                self.fail_open(f"fit check failed for {target.ref} ({type(exc).__name__}: {exc})", stacklevel=7)
                 return None
             self.checked[full_key] = res
         return res
@@ -244,11 +244,12 @@ class DownloadGuard:
                                              "LLMFIT_GUARD=warn only warns)")
         warnings.warn(msg, FitWarning, stacklevel=5)
 
-    def fail_open(self, message: str) -> None:
-        """The check itself failed: a FitWarning and the download goes on (strict block mode: it stops)."""
+    def fail_open(self, message: str, stacklevel: int = 6) -> None:
+        """The check itself failed: a FitWarning and the download goes on (strict block mode: it stops).
+        `stacklevel` points the warning at the caller of the guarded function (a handler's helper called from it)."""
         if self.mode == "block" and (self.strict or CheckSwitches.from_env().strict):
             raise DownloadBlockedError(message + " (strict guard)")
-        warnings.warn("llmfit guard: " + message, FitWarning, stacklevel=6)
+        warnings.warn("llmfit guard: " + message, FitWarning, stacklevel=stacklevel)
 
 
 def _details(res: CheckResult) -> str:
