@@ -440,3 +440,22 @@ def test_gpt_oss_is_priced_as_its_own_mxfp4_file_like_fit():
     oss = [x for x in top.items if x.entry.family == "gpt-oss"]
     assert oss and all(x.quant == "MXFP4_MOE" for x in oss)
     assert not any(x.quant == "MXFP4_MOE" for x in top.items if x.entry.family != "gpt-oss")
+
+
+@pytest.mark.parametrize("model_id", ["deepseek-ai/DeepSeek-V2-Lite-Chat", "zai-org/GLM-4.7-Flash"])
+def test_mla_models_kv_agrees_between_recommend_and_fit(model_id):
+    """MLA caches one latent row per token and layer: the ranking priced a full per-head cache (~25x), so it called
+    GLM-4.7-Flash Q5_K_M 'tight 21.9 GB' where fit said 'runs 20.9 GB' and could pick a quant one step too small."""
+    import dataclasses
+
+    big = HardwareProfile(name="big", cpu=CPUInfo(model="x", cores=64, threads=128, isa=["avx2"], mem_bandwidth_gbs=400.0),
+                          memory=MemoryInfo(total_gb=2048, available_gb=2000))
+    e = next(m for m in load_catalog().models if m.id == model_id)
+    e = dataclasses.replace(e, format="safetensors", quant=None, gguf=[{"repo": "acme/x-GGUF", "quants": {}}], mlx=[],
+                            awq=[], gptq=[], variant_of=None)
+    ctx = min(32768, e.max_context)
+    r = recommend(Constraints(context=ctx), hardware=big, catalog=Catalog([e]), top=1, refine=False, modified=True).items[0]
+    full = fit_spec(e.to_spec(r.quant), hardware=big, context=ctx)
+    assert full.memory.kv_cache_bytes < e.n_layers * e.n_kv_heads * e.head_dim * 2 * 2 * ctx / 5  # the latent
+    assert abs(r.to_dict()["memory"]["kv_cache_bytes"] / full.memory.kv_cache_bytes - 1) < 0.02
+    assert abs(r.total_bytes / full.memory.total_bytes - 1) < 0.08

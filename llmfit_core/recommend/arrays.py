@@ -10,6 +10,7 @@ import numpy as np
 
 from llmfit_core.catalog.columns import CatalogColumns, use_bits
 from llmfit_core.catalog.entry import CatalogEntry
+from llmfit_core.catalog.sizes import MLA_ATTENTION
 from llmfit_core.catalog.store import Catalog
 from llmfit_core.recommend.points import (
     FAMILY_BONUS,
@@ -43,6 +44,7 @@ class CatalogArrays:
     active: np.ndarray
     layers: np.ndarray
     kv_heads: np.ndarray
+    cache_heads: np.ndarray  # K/V heads of head_dim the KV cache holds per layer: kv_heads, or an MLA latent's width
     heads: np.ndarray
     head_dim: np.ndarray
     hidden: np.ndarray
@@ -116,10 +118,14 @@ def arrays_of(cols: CatalogColumns, entries: Sequence[CatalogEntry], rows: np.nd
     size_pts = size_points(params, active, moe)
     gen_pts = generation_points(cols.released_year, cols.released_month, cols.family)
     has_window = cols.sliding_window > 0
+    # MLA caches one latent row (kv_lora_rank + RoPE dims) as K and no V per token and layer (memory.kv_cache_layers):
+    # the K+V heads of head_dim that hold the same bytes
+    mla_width = np.array([sum(MLA_ATTENTION.get(a, (0, 0))) for a in cols.arch], dtype=np.float64)
+    cache_heads = np.where(mla_width > 0, mla_width / (2.0 * np.maximum(hd, 1)), kv)
     return CatalogArrays(
         entries=entries, rows=np.asarray(rows, dtype=np.intp), ids=cols.id, families=cols.family,
         licenses=cols.license, native_quant=cols.native_quant, uses=cols.uses, name_uses=cols.name_uses,
-        formats=cols.formats, params=params, active=active, layers=L, kv_heads=kv, heads=nh, head_dim=hd, hidden=H,
+        formats=cols.formats, params=params, active=active, layers=L, kv_heads=kv, cache_heads=cache_heads, heads=nh, head_dim=hd, hidden=H,
         vocab=V, ffn=np.where(moe, np.maximum(Eu, 1) * eF + sF, F), max_ctx=cols.max_context, emb=emb, out=out,
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale,
         expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),

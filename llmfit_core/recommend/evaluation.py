@@ -253,7 +253,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
     f = _col(arr.kv_swa_frac)
     swa_cells = np.minimum(ctx, np.ceil((_col(arr.window) + SWA_UBATCH) / 256) * 256)
     kv_layers = _col(arr.layers * arr.kv_layer_frac) * ((1 - f) + f * swa_cells / np.maximum(ctx, 1))
-    total = estimate_totals(weights, kv_layers, _col(arr.kv_heads), _col(arr.head_dim), _col(arr.hidden),
+    total = estimate_totals(weights, kv_layers, _col(arr.cache_heads), _col(arr.head_dim), _col(arr.hidden),
                             _col(arr.vocab), _col(arr.ffn), _col(arr.heads), ctx, overhead=overhead)
     shape = total.shape
     p = _layer_split(total, _col(arr.layers), b)
@@ -268,7 +268,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
     inputs = dict(hardware_arrays(hfig))
     inputs.update({
         "weight_bytes": per_tok.ravel(),
-        "kv_bytes_per_pos": per_model(arr.layers * arr.kv_layer_frac * arr.kv_heads * arr.head_dim * 2 * 2),
+        "kv_bytes_per_pos": per_model(arr.layers * arr.kv_layer_frac * arr.cache_heads * arr.head_dim * 2 * 2),
         "active_params": per_model(arr.active),
         # embedding + output head (counted once when tied): prefill does not run the head per prompt token
         "head_params": per_model(np.minimum(arr.emb + arr.out, 0.5 * arr.active)),
@@ -316,7 +316,7 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
             rows &= cand
             dec, pre = _speed(inputs, rows.ravel())
             decode, prefill = dec.reshape(shape), pre.reshape(shape)
-    kv = 2.0 * kv_layers * np.ceil(ctx / 256) * 256 * _col(arr.kv_heads) * _col(arr.head_dim) * 2  # f16 K+V
+    kv = 2.0 * kv_layers * np.ceil(ctx / 256) * 256 * _col(arr.cache_heads) * _col(arr.head_dim) * 2  # f16 K+V
     return Evaluation(
         total=total, weights=weights, kv=np.broadcast_to(kv, shape), overhead=float(overhead), gpu_bytes=p.gpu_bytes,
         cpu_bytes=p.cpu_bytes, fits=p.fits, verdict=p.verdict, n_cpu_moe=p.n_cpu_moe, decode=decode, prefill=prefill,
