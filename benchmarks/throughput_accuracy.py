@@ -18,7 +18,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from training.train_throughput import CANDIDATES, HEADS, LOCAL_RECORDS, N_FOLDS, evaluate, format_sources, format_table, primary_mask  # noqa: E402
+from training.breakdown import format_breakdown  # noqa: E402
+from training.train_throughput import (  # noqa: E402
+    CANDIDATES, HEADS, LOCAL_RECORDS, N_FOLDS, evaluate, format_coverage, format_far, format_sources, format_table, primary_mask,
+)
 
 
 def main(argv=None) -> int:
@@ -37,6 +40,11 @@ def main(argv=None) -> int:
              f"run on all devices (chosen: {s.get('final_note', 'see weights/MODEL_CARD.md')}); 'roofline+correction' is the fixed first candidate. "
              "Per-source and per-device tables and band coverage: the nested (shipped) procedure.", "",
              format_table(s["table"]), "", "## Per source", "", format_sources(s["sources"])]
+    for name, rows in s["breakdown"].items():
+        lines += ["", f"## Per backend, vendor, MoE vs dense, depth, layer split, architecture ({name}, left out)", "",
+                  format_breakdown(rows)]
+    lines += ["", "## Band coverage per backend (primary rows, left out; target about 80%)", "", format_coverage(s["coverage"]),
+              "", f"## Rows predicted more than {s['far_limit']:g}x off (left out)", "", format_far(s["far"])]
     lines += ["", "## Per device (primary rows, left out)", "", "| head | device | rows | MAPE roofline | MAPE corrected | median measured/roofline | median measured/corrected | in band |", "|---|---|---|---|---|---|---|---|"]
     prim = primary_mask(t)
     for head in HEADS:
@@ -52,6 +60,8 @@ def main(argv=None) -> int:
             lines.append(f"| {head} | {dev} | {int(m.sum())} | {r.mean():.1%} | {a.mean():.1%} | {rr:.2f} | {rc:.2f} | {ev.covered[m].mean():.0%} |")
     text = "\n".join(lines) + "\n"
     print(format_table(s["table"]))
+    print(format_breakdown(s["breakdown"]["all primary rows"]))
+    print(format_coverage(s["coverage"]))
     out = REPO / "benchmarks" / "results" / "throughput_accuracy.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

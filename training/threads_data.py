@@ -312,7 +312,8 @@ DOUBT_RULES = (
     (r"normiebench", "app submission, not a raw llama-bench table"),
     (r"summary table", "summary table, not raw llama-bench output"),
     (r"llama-v2-115m", "a 115M-parameter test model: per-kernel launch costs dominate"),
-    (r"PR #16095|pull/16095|gyhor", "first Qwen3-Next implementation in llama.cpp (Nov 2025; its kernels were optimised later)"),
+    (r"PR #16095|pull/16095|gyhor|Qwen3-Next", "Qwen3-Next on llama.cpp b7189-b7423 (Nov-Dec 2025, the first weeks after PR #16095): "
+     "its gated delta-net ran as a graph of small ops, before the fused GGML_OP_GATED_DELTA_NET kernels of today's source"),
 )
 
 

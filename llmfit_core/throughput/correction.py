@@ -25,6 +25,10 @@ _MOE_COL = FEATURES.index("moe_flop_frac")
 ARCH_BAND_WIDEN = 1.3
 _CLASS_COL = FEATURES.index("kernel_class")
 UNSEEN_CLASS_WIDEN = 1.5  # a kernel class (backend x GPU generation) without training rows
+_DEPTH_COL = FEATURES.index("log_depth")
+# A filled context (llama-bench -d): the public rows at depth come from one or two devices per backend (flash-attention
+# kernels differ by backend, GPU generation and build), so the band there is this much wider (log units), a prior.
+DEPTH_BAND_WIDEN = 1.3
 
 HEADS = ("decode", "prefill")
 LOG_CLIP = 2.0  # never move the roofline by more than e^2 (x7.4) either way
@@ -84,7 +88,8 @@ class Correction:
 
     def row_bands(self, X: np.ndarray, head: str) -> tuple[np.ndarray, np.ndarray]:
         """(lo, hi) log band per row: the band of the row's backend (measured on left-out devices, wider where
-        the backend has few devices), widened by ARCH_BAND_WIDEN for architectures with few rows."""
+        the backend has few devices), widened where the public rows are few (thin_data_widen) and for kernel classes
+        no training device had (UNSEEN_CLASS_WIDEN)."""
         lo0, hi0 = self.band(head)
         lo, hi = np.full(len(X), lo0), np.full(len(X), hi0)
         bands = self.heads[head].backend_bands if self.ok else None
@@ -93,13 +98,20 @@ class Correction:
             for code, (blo, bhi) in bands.items():
                 m = codes == code
                 lo[m], hi[m] = blo, bhi
-        thin = (X[:, _REC_COL] > 0) | (X[:, _MOE_COL] > 0)
-        lo, hi = np.where(thin, lo * ARCH_BAND_WIDEN, lo), np.where(thin, hi * ARCH_BAND_WIDEN, hi)
+        widen = thin_data_widen(X)
+        lo, hi = lo * widen, hi * widen
         seen = self.heads[head].kernel_classes if self.ok else None
         if seen is not None:  # a GPU generation / backend pair no training device had: further from the data
             far = ~np.isin(X[:, _CLASS_COL].astype(int), sorted(seen))
             lo, hi = np.where(far, lo * UNSEEN_CLASS_WIDEN, lo), np.where(far, hi * UNSEEN_CLASS_WIDEN, hi)
         return lo, hi
+
+
+def thin_data_widen(X: np.ndarray) -> np.ndarray:
+    """Per row, the factor on its backend's band for inputs with few public rows: MoE / recurrent architectures
+    (ARCH_BAND_WIDEN) and a filled context (DEPTH_BAND_WIDEN); 1 elsewhere."""
+    thin = (X[:, _REC_COL] > 0) | (X[:, _MOE_COL] > 0)
+    return np.where(thin, ARCH_BAND_WIDEN, 1.0) * np.where(X[:, _DEPTH_COL] > 0, DEPTH_BAND_WIDEN, 1.0)
 
 
 @functools.lru_cache(maxsize=16)

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from llmfit_core.throughput.correction import FALLBACK_BAND, load_correction
+from llmfit_core.throughput.correction import FALLBACK_BAND, UNSEEN_CLASS_WIDEN, load_correction
 from llmfit_core.throughput.features import EXTRA_DEFAULTS, build_features
 from llmfit_core.throughput.quantfamily import FAMILY_CODE
 from llmfit_core.throughput.roofline import (
@@ -54,7 +54,7 @@ class ThroughputPrediction:
 
 # optional per-model roofline inputs carried by ModelFigures (zeros = a dense full-attention transformer)
 ARCH_KEYS = ("swa_frac", "swa_window", "n_moe_layers", "moe_flop_frac", "moe_expert_bytes", "expert_used_ratio",
-             "rec_state_elems", "n_rec_layers", "bf16", "prefill_attn_ratio")
+             "rec_state_elems", "n_rec_layers", "bf16", "prefill_attn_ratio", "n_experts")
 MODEL_KEYS = ("weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "bits_per_weight")
 
 
@@ -210,6 +210,31 @@ def predict_batch(
     }
 
 
+# The note the config reader (readers/hf_config.py) leaves on a model_type it prices as a llama-like decoder.
+UNMODELLED_ARCH_NOTE = "not modelled exactly"
+
+
+def unseen_inputs(spec, mf: ModelFigures) -> list[str]:
+    """What about this model the physics tables and the training rows do not cover (its estimate is a guess there)."""
+    out = []
+    if mf.quant_family == "other":
+        out.append(f"quantization {spec.quant!r} is in no kernel family of the speed tables (no public rows): "
+                   "priced as a generic dequantizing kernel")
+    if any(UNMODELLED_ARCH_NOTE in n for n in getattr(spec, "notes", None) or ()):
+        out.append(f"architecture {spec.arch!r} has no public speed rows: priced as a llama-like decoder")
+    return out
+
+
+def widen_bands(out: dict, factor: float) -> dict:
+    """predict_batch's output with each likely range widened by `factor` in log units around its estimate."""
+    out = dict(out)
+    for head in ("decode", "prefill"):
+        est = np.asarray(out[f"{head}_tok_s"], float)
+        out[f"{head}_lo"] = est * (np.asarray(out[f"{head}_lo"], float) / est) ** factor
+        out[f"{head}_hi"] = est * (np.asarray(out[f"{head}_hi"], float) / est) ** factor
+    return out
+
+
 def predict(
     spec,
     hardware,
@@ -253,11 +278,14 @@ def predict(
     inputs["depth"] = float(depth)
     inputs["flash_attn"] = float(bool(flash_attn))
     out = predict_batch(inputs, apply_correction=apply_correction, weights_dir=weights_dir)
+    unseen = unseen_inputs(spec, mf)
+    if unseen:  # no public rows say how far off the estimate is for these: a wider band
+        out = widen_bands(out, UNSEEN_CLASS_WIDEN)
 
     def f(k):
         return float(np.asarray(out[k]).reshape(-1)[0])
 
-    reasons = list(mf.notes) + list(hf.reasons)
+    reasons = list(mf.notes) + list(hf.reasons) + [f"{u}: band widened x{UNSEEN_CLASS_WIDEN:g}" for u in unseen]
     mem_s, cmp_s = f("decode_mem_s"), f("decode_compute_s")
     gb = f("decode_bytes") / 1e9
     bk = BACKEND_CODE[hf.backend_kind]

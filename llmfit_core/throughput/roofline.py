@@ -41,12 +41,14 @@ PREFILL_COMPUTE_EFF = np.array([0.55, 0.75, 0.30, 0.35, 0.25, 0.50, 0.60])
 GPU_DECODE_FAMILY_EFF = np.array([1.00, 0.90, 0.80, 0.70, 0.90, 0.95, 0.80])
 # Dequantization: relative prefill speed per quant family on GPU (float .. other), see FAMILIES.
 PREFILL_FAMILY_EFF = np.array([1.00, 0.90, 0.85, 0.70, 0.80, 0.90, 0.70])
-# BF16 weights: llama.cpp has fast BF16 paths only where the hardware / backend has BF16 matrix instructions
-# (CUDA Ampere+ and HIP via cuBLAS/hipBLASLt, Metal on M2+ via bfloat simdgroup matrices); Vulkan converts
-# BF16 through the F32 path unless the device has VK_KHR_shader_bfloat16 coopmat (ggml-vulkan coopmat_bf16_support),
-# SYCL has no BF16 mat-vec kernel (dequantised to F32 per call). Factor on the F16 speed, by backend (BACKEND_KINDS).
-BF16_PREFILL_EFF = np.array([1.0, 0.9, 0.35, 0.8, 0.3, 1.0, 1.0])
-BF16_DECODE_EFF = np.array([1.0, 1.0, 0.8, 0.9, 0.5, 1.0, 1.0])
+# BF16 weights: llama.cpp has fast BF16 prompt paths only where the hardware / backend has BF16 matrix instructions
+# (ggml-cuda/common.cuh bf16_mma_hardware_available: NVIDIA Ampere+, AMD CDNA and RDNA3+ under HIP; Metal on M2+ via
+# bfloat simdgroup matrices); Vulkan converts BF16 through the F32 path unless the device has VK_KHR_shader_bfloat16
+# coopmat (ggml-vulkan coopmat_bf16_support). Decode is a mat-vec, bandwidth-bound: CUDA/HIP (ggml-cuda/mmvf.cu) and
+# Vulkan (mul_mat_vec_bf16_f32 / mul_mat_vec_id_bf16 shaders) read BF16 like F16; the SYCL rows predate its BF16
+# dmmv kernel. Factor on the F16 speed, by backend (BACKEND_KINDS).
+BF16_PREFILL_EFF = np.array([1.0, 0.9, 0.35, 1.0, 0.3, 1.0, 1.0])
+BF16_DECODE_EFF = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 1.0, 1.0])
 
 # GPU kernel classes: what llama.cpp's kernels of a backend can issue on a GPU generation (fraction of the QUOTED
 # FP16 figure of the device table reached by prompt matmuls; fraction of the bandwidth reached by decode mat-vecs).
@@ -63,19 +65,20 @@ BF16_DECODE_EFF = np.array([1.0, 1.0, 0.8, 0.9, 0.5, 1.0, 1.0])
 # Starting values were these documented limits (cuda 0.55/0.80, metal 0.75/0.80, rocm WMMA 0.30/0.75, int8-dot 0.45,
 # vulkan NVIDIA 0.45/0.75, KHR coopmat 0.25/0.70, mlx 0.80); `python -m training.fit_kernels` refitted the entries
 # whose rows come from >= 3 devices, by class (never per device), on the public rows + the threads table; the others
-# keep their starting value. Roofline MAPE 30.3% -> 27.6% in-sample, 30.1% leaving each device out of the fit.
+# keep their starting value. Roofline MAPE 30.3% -> 27.6% in-sample, 30.1% leaving each device out of the fit; refitted
+# in round 8 after the BF16 / float-expert physics below (26.3% -> 26.0% in-sample on its 1180 rows of 71 devices).
 KERNEL_CLASSES = (
     # name, prefill fraction of quoted FP16, decode fraction of bandwidth
     ("backend default", 0.0, 0.0),  # 0: PREFILL_COMPUTE_EFF / DECODE_BW_EFF of the backend
     ("cuda tensor-core MMQ", 0.47, 0.76),
     ("cuda dp4a MMQ (pre-Turing)", 1.1, 0.75),  # int8 dp4a: 4 MACs per FP32 FMA slot; the table quotes FP32
     ("metal simdgroup", 0.72, 0.75),
-    ("rocm WMMA (RDNA3/4)", 0.35, 0.67),
+    ("rocm WMMA (RDNA3/4)", 0.35, 0.64),
     ("rocm MFMA (CDNA)", 0.35, 0.65),
-    ("rocm int8-dot (RDNA1/2, Vega)", 0.60, 0.70),
+    ("rocm int8-dot (RDNA1/2, Vega)", 0.63, 0.70),
     ("rocm no int8 dot (GCN4 and older)", 0.35, 0.60),
-    ("vulkan NVIDIA coopmat", 0.33, 0.71),
-    ("vulkan KHR coopmat (RDNA3/4)", 0.21, 0.63),
+    ("vulkan NVIDIA coopmat", 0.28, 0.70),
+    ("vulkan KHR coopmat (RDNA3/4)", 0.21, 0.68),
     ("vulkan AMD scalar (RDNA2, GCN)", 0.35, 0.65),
     ("vulkan Intel scalar (Xe-HPG)", 0.08, 0.45),
     ("vulkan Intel coopmat (Xe2)", 0.05, 0.55),
@@ -127,12 +130,24 @@ MOE_LAYER_HANDOVER_S = 30e-6
 # Routed experts in prompt processing: each expert multiplies only the tokens routed to it (ubatch x k / E of them;
 # 32 for Qwen3-30B-A3B's 128 experts, 10 for Qwen3-Next's 512): small GEMM tiles run far below the dense rate
 # (ggml mul_mat_id: one tile pass per expert). Efficiency = t / (t + MOE_HALF_BATCH) at t tokens per expert, by backend.
-MOE_HALF_BATCH = np.array([16.0, 16.0, 52.0, 32.0, 48.0, 16.0, 16.0])
+# ROCm takes Vulkan's fitted value (MMQ's expert tiles on HIP are the same kind of tile pass; ROCm's own MoE prompt rows
+# come from two devices, too few to fit it: its starting value 32 left them 1.4-1.8x too fast on both).
+MOE_HALF_BATCH = np.array([16.0, 16.0, 54.0, 54.0, 48.0, 16.0, 16.0])
 # Decode of a MoE layer launches router, top-k, argsort, three mul_mat_id and the weighted sum: a per-layer fixed
 # cost on top of the dense layer's (seconds, by backend); with ~3B active parameters it dominates
 # (the issue's 40-70 tok/s on very different GPUs). CUDA, Vulkan, ROCm and Vulkan's MOE_HALF_BATCH: fitted by
 # training/fit_kernels.py (8-38 rows of 3-6 devices each); the others are the starting values.
-MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 33e-6, 27e-6, 40e-6, 15e-6, 15e-6])
+MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 37e-6, 29e-6, 40e-6, 15e-6, 15e-6])
+# Float (F16/BF16) experts in prompt batches on CUDA / HIP: MMQ covers quantized experts only and the fused float kernel
+# (mmf) only small batches, so ggml_cuda_mul_mat_id (ggml-cuda/ggml-cuda.cu) copies the router's choices to the host
+# (two cudaStreamSynchronize), then runs one cuBLAS / hipBLAS GEMM per expert: per MoE layer and micro-batch, for
+# each of its 3 expert matmuls, n_experts GEMM launches and 2 host round trips. Launch / sync costs: documented orders
+# of magnitude (a BLAS GEMM call ~10 us, a stream synchronisation ~20 us), not fitted (float MoE prompt rows come from
+# two devices). Vulkan and Metal run mul_mat_id as one dispatch for every type.
+MOE_FLOAT_GEMM_LAUNCH_S = 10e-6
+MOE_ID_HOST_SYNC_S = 20e-6
+MOE_FLOAT_PER_EXPERT_BACKENDS = ("cuda", "rocm")
+MMF_MAX_ID_BATCH = 128  # ggml_cuda_should_use_mmf: mul_mat_id with > 128 tokens (large experts) leaves the fused path
 # Recurrent layers (gated delta-net, Mamba-2 scans, short convs): llama.cpp runs the scan as a chain of small ops
 # per chunk (ggml_ssm_scan / the delta-net graph of llama-model.cpp); cost in FLOP-equivalents per state element
 # and token at the SIMT rate (GPU_DECODE_COMPUTE_FRACTION of the quoted peak), and a per-layer launch cost in decode.
@@ -193,6 +208,7 @@ class ModelFigures:
     n_rec_layers: float = 0.0  # recurrent layers
     bf16: float = 0.0  # 1 when the weights are BF16
     prefill_attn_ratio: float = 1.0  # prefill attention FLOPs per position relative to decode's (MLA: < 1)
+    n_experts: float = 0.0  # routed experts per MoE layer (0 = dense)
 
 
 @dataclass
@@ -439,7 +455,7 @@ def _arch_figures(spec) -> dict:
             n_moe = max(int(spec.n_layers) - int(spec.n_recurrent_layers) - int(spec.kv_layers), 1)  # one kind per layer
         routed = 3.0 * float(spec.hidden_size) * float(spec.expert_ffn_size or 0) * spec.n_experts_used * n_moe
         active = float(spec.active_params or spec.params or 1.0)
-        out.update(n_moe_layers=float(n_moe), expert_used_ratio=ratio,
+        out.update(n_moe_layers=float(n_moe), expert_used_ratio=ratio, n_experts=float(spec.n_experts),
                    moe_flop_frac=min(routed / active, 0.95) if routed else 0.5,
                    moe_expert_bytes=float(gb.get("ffn_experts", 0)))
     n_rec = int(getattr(spec, "n_recurrent_layers", 0) or 0)
@@ -647,6 +663,7 @@ def roofline_arrays(
     n_rec_layers=0.0,
     bf16=0.0,
     prefill_attn_ratio=1.0,
+    n_experts=0.0,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
 
@@ -760,7 +777,11 @@ def roofline_arrays(
     moe_more = np.maximum(a(moe_expert_bytes, float), 0.0) * np.maximum(used_b - x_used, 0.0)
     pg_mem = f * (W + moe_more + kvp * ctx_att) / (batch * gbw * dec_eff)
     pg_act = f * ACT_BYTES_PER_LAYER_HIDDEN * a(attn_dim_layers, float) / (gbw * dec_eff * pipeline)
-    pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s) / batch
+    # float experts on CUDA / HIP: one BLAS GEMM per expert and two host syncs per expert matmul and micro-batch
+    per_expert = np.isin(bk, [BACKEND_CODE[b] for b in MOE_FLOAT_PER_EXPERT_BACKENDS]) & (qf == FAMILY_CODE["float"])
+    moe_id_s = np.where(per_expert & (batch > MMF_MAX_ID_BATCH), 3.0 * n_moe * (
+        np.maximum(a(n_experts, float), 0.0) * MOE_FLOAT_GEMM_LAUNCH_S + 2.0 * MOE_ID_HOST_SYNC_S), 0.0)
+    pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s + moe_id_s) / batch
     pc_cmp = (1 - f) * (eff_flops + rec_flops) / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
