@@ -16,6 +16,10 @@ def test_tables_equal_gguf():
         assert [(m.name, m.value) for m in ours] == [(m.name, m.value) for m in theirs]
         assert all(ours[m.name] == m and hash(ours[m.name]) == hash(m) for m in theirs)
     assert gguf_constants.GGUF_MAGIC == gguf.GGUF_MAGIC
+    # the tensor tables tensor_layout builds its names from
+    assert gguf_constants.TENSOR_NAMES == gguf.TENSOR_NAMES and gguf_constants.MODEL_ARCH_NAMES == gguf.MODEL_ARCH_NAMES
+    assert {a: set(ts) for a, ts in gguf_constants.MODEL_TENSORS.items()} == {
+        a: set(ts) for a, ts in gguf.MODEL_TENSORS.items()}
     assert gguf_constants.GGUF_DEFAULT_ALIGNMENT == gguf.GGUF_DEFAULT_ALIGNMENT
 
 
