@@ -369,7 +369,9 @@ def main(argv=None) -> int:
             lo, hi = band_from_errors(errs)
             bands[engine] = [lo, hi]  # log(measured / predicted): predicted x exp(band) covers the measured value
     nrows = {e: sum(1 for x in results if x["engine"] == e and x["test"] == "decode") for e in ("llama.cpp-rpc", "exo", "vllm")}
-    final = replace(final, bands=bands, rows=nrows,
+    prefill_rows = {e: sum(1 for x in results if x["engine"] == e and x["test"] == "prefill")
+                    for e in ("llama.cpp-rpc", "exo", "vllm", "sglang")}
+    final = replace(final, bands=bands, rows=nrows, prefill_rows={e: n for e, n in prefill_rows.items() if n},
                     source="benchmarks/cluster_accuracy.py --write on data/benchdata/multinode/measurements.csv")
     lines += ["", "## Constants fitted on all rows", "", "```", json.dumps(final.to_dict(), indent=1), "```"]
     RESULTS.mkdir(parents=True, exist_ok=True)

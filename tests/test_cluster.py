@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "cluster.json"
 QWEN235, LLAMA70, GPTOSS = "Qwen/Qwen3-235B-A22B", "meta-llama/Llama-3.3-70B-Instruct", "openai/gpt-oss-120b"
 KEYS = {"engine", "split", "devices", "fits", "verdict", "decode_tok_s", "decode_tok_s_range", "prefill_tok_s",
+        "prefill_tok_s_range",
         "kv_capacity_tokens", "max_concurrency", "commands", "reasons"}
 
 
@@ -348,6 +349,16 @@ def test_ranges_hold_the_prediction_and_are_wider_without_rows():
     width = lambda p: p.speed.decode_range[1] / p.speed.decode_range[0]  # noqa: E731
     assert width(sgl) > width(rpc)
     assert any("no single-stream SGLang rows" in r for r in sgl.reasons)
+
+
+def test_prefill_range_is_wide_and_said_where_no_prompt_rows_exist():
+    plan = plan_cluster(QWEN235, macs(2), quant="MLX-8bit")
+    by_engine = {p.engine: p for p in [plan.best] + plan.alternatives if p.speed}
+    exo, rpc = by_engine["exo"], by_engine["llama.cpp-rpc"]
+    assert any("no prompt-speed rows for exo" in r for r in exo.reasons)
+    assert not any("no prompt-speed rows" in r for r in rpc.reasons)  # RPC has public prompt rows
+    lo, hi = exo.to_dict()["prefill_tok_s_range"]
+    assert lo < exo.speed.prefill_tok_s < hi and hi / lo > 2
 
 
 def test_cli_target_tps_json(tmp_path):

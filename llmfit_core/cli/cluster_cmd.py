@@ -24,7 +24,8 @@ def _engine_block(con, p, title: str) -> None:
         return
     sp = d["split"]
     head = (f"[bold]{title}[/] {p.engine} ({p.quant}) — {p.verdict}, decode {d['decode_tok_s']:.1f} tok/s "
-            f"({d['decode_tok_s_range'][0]:.1f}-{d['decode_tok_s_range'][1]:.1f}), prefill {d['prefill_tok_s']:.0f} tok/s, "
+            f"({d['decode_tok_s_range'][0]:.1f}-{d['decode_tok_s_range'][1]:.1f}), prefill {d['prefill_tok_s']:.0f} tok/s "
+            f"({d['prefill_tok_s_range'][0]:.0f}-{d['prefill_tok_s_range'][1]:.0f}), "
             f"{sp['mode']} TP {sp['tp']} x PP {sp['pp']}")
     if d["kv_capacity_tokens"] is not None:
         head += f", KV {d['kv_capacity_tokens']:,} tokens = {d['max_concurrency']:.1f} x context"

@@ -49,6 +49,7 @@ class ClusterConstants:
     token_s: dict = field(default_factory=dict)  # engine -> fixed seconds per token outside the device's compute
     bands: dict = field(default_factory=dict)  # engine -> [lo, hi] log(predicted/measured) span, decode
     rows: dict = field(default_factory=dict)  # engine -> number of rows the fit saw
+    prefill_rows: dict = field(default_factory=dict)  # engine -> prompt-speed rows the prefill physics was scored on
     source: str = "physics defaults (no fit file)"
 
     def band(self, engine: str) -> tuple[float, float]:

@@ -55,6 +55,7 @@ class EnginePlan:
             "decode_tok_s": round(sp.decode_tok_s, 2) if sp else None,
             "decode_tok_s_range": [round(x, 2) for x in sp.decode_range] if sp else None,
             "prefill_tok_s": round(sp.prefill_tok_s, 1) if sp else None,
+            "prefill_tok_s_range": [round(x, 1) for x in sp.prefill_range] if sp else None,
             "kv_capacity_tokens": mem.kv_capacity_tokens if mem else None,
             "max_concurrency": round(mem.max_concurrency, 2) if mem and mem.max_concurrency is not None else None,
             "commands": [c.to_dict() for c in self.commands],
@@ -116,6 +117,9 @@ def plan_engine(engine: str, spec: ModelSpec, cluster: ClusterSpec, context: int
     k = constants or load_constants()
     if engine in ("sglang",) and not k.rows.get("sglang"):
         reasons.append("no single-stream SGLang rows in the public data: speed is vLLM's physics, wide band")
+    if not k.prefill_rows.get(engine):
+        reasons.append(f"no prompt-speed rows for {eng.ENGINES[engine].label} in the public data: prefill is physics "
+                       "with a wide range")
     cmds = launch_commands(engine, spec.ref, spec.quant, cluster, split, context, concurrency)
     return EnginePlan(engine, cluster, split, mem, speed, cmds, reasons, verdict, spec.quant)
 
