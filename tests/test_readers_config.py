@@ -69,6 +69,12 @@ def test_mla_and_moe_facts():
     assert (ds.n_experts, ds.n_experts_used, ds.n_shared_experts, ds.n_dense_layers) == (256, 8, 1, 3)
     assert ds.quant == "FP8"
     assert ds.group_bytes["token_embd"] == 129280 * 7168 * 2  # fp8 checkpoints keep embeddings in bf16
+    # Kimi K2 and GLM-4.7-Flash ship DeepSeek-V3's layout under their own model_type (llama.cpp converts both as
+    # deepseek2): priced with the MLA latent cache, not as a llama-like decoder with a per-head cache
+    for mt in ("kimi_k2", "glm4_moe_lite"):
+        k2 = spec_from_config(dict(load("deepseek-v3"), model_type=mt), mt)
+        assert k2.arch == "deepseek2" and k2.kv_lora_rank == 512 and k2.n_experts == 256, mt
+        assert not any("not modelled exactly" in n for n in k2.notes), k2.notes
     mx = spec_from_config(load("mixtral-8x7b"), "mx")
     assert mx.arch == "llama" and mx.n_experts == 8 and mx.expert_ffn_size == 14336
 

@@ -50,6 +50,9 @@ _ARCH = {
 }
 _KNOWN = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
           "gemma3_text", "phi3", "deepseek_v2", "deepseek_v3", "gpt_oss"}
+# model types llama.cpp converts with DeepseekV2Model (conversion/deepseek.py, conversion/glm.py's Glm4MoeLiteModel
+# subclasses it): MLA attention and DeepSeek-V3's routed + shared experts with a selection bias
+_DEEPSEEK_LIKE = {"kimi_k2": "deepseek_v3", "glm4_moe_lite": "deepseek_v3"}
 _DTYPES = {"bfloat16": "BF16", "float16": "F16", "half": "F16", "float32": "F32", "float": "F32"}
 
 
@@ -94,6 +97,9 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     cfg = _text_config(config)
     notes: list[str] = []
     mt = str(cfg.get("model_type") or top.get("model_type") or "").lower()
+    if mt in _DEEPSEEK_LIKE:
+        notes.append(f"model_type {mt}: converted by llama.cpp as {_DEEPSEEK_LIKE[mt]} (deepseek2: MLA, routed experts)")
+        mt = _DEEPSEEK_LIKE[mt]
     if cfg is not top:
         notes.append("multimodal config: language model only (vision tower not counted)")
 
