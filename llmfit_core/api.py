@@ -196,8 +196,11 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
         depth=run.depth,
         spec=spec,
         hardware=machine,
-        extra={"memory_estimate": mem, "placement": plc, "throughput": tp, "cache_type_k": ctk, "cache_type_v": ctv,
-               "context_settings": ctx_settings},
+        settings=run,
+        max_context_settings=ctx_settings,
+        memory_estimate=mem,
+        placement=plc,
+        throughput=tp,
     )
 
 

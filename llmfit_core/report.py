@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the objects behind a report; report.py stays importable without the estimator's numpy
+    from llmfit_core.hardware.profile import HardwareProfile
+    from llmfit_core.memory import MemoryEstimate
+    from llmfit_core.model_spec import ModelSpec
+    from llmfit_core.placement import Placement
+    from llmfit_core.settings import RunSettings
+    from llmfit_core.throughput.predict import ThroughputPrediction
 
 from llmfit_core.verdict import Verdict
 
@@ -63,10 +72,14 @@ class FitReport:
     depth: int = 0  # tokens already in the context before the prompt (llama-bench -d)
     n_cpu_moe: int = 0  # llama.cpp --n-cpu-moe: expert weights of the first N layers in RAM (0 = layer placement)
     max_context: int | None = None  # the largest context that fits with these settings (context_fit); None: not 512
-    # the objects behind the report, for callers that want more than the contract
-    spec: object | None = field(default=None, repr=False)
-    hardware: object | None = field(default=None, repr=False)
-    extra: dict = field(default_factory=dict)
+    # the objects behind the report, for callers that want more than the contract (not in to_dict)
+    spec: ModelSpec | None = field(default=None, repr=False)
+    hardware: HardwareProfile | None = field(default=None, repr=False)  # the machine (before companions' share)
+    settings: RunSettings | None = None  # what was priced, every default resolved (context, KV types, n_seq, ...)
+    max_context_settings: RunSettings | None = field(default=None, repr=False)  # what max_context held fixed
+    memory_estimate: MemoryEstimate | None = field(default=None, repr=False)  # the estimator's full figure
+    placement: Placement | None = field(default=None, repr=False)  # the GPU/CPU split, per device
+    throughput: ThroughputPrediction | None = field(default=None, repr=False)  # the speed prediction behind the tok/s
 
     def to_dict(self) -> dict:
         """The `llmfit fit --json` contract (design.md), exactly."""

@@ -155,7 +155,7 @@ def test_moe_expert_offload_is_held(hardware):
     spec = shape_spec("qwen3moe-30b")
     rep = llmfit_core.fit(spec, hardware=hardware, quant="Q4_K_M")
     if rep.n_cpu_moe:
-        s = rep.extra["context_settings"]
+        s = rep.max_context_settings
         assert s.cpu_moe
     assert rep.max_context is None or rep.max_context <= spec.max_context
 

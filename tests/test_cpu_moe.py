@@ -56,7 +56,7 @@ def test_fit_picks_expert_offload_for_a_moe_model_that_does_not_fit(qwen_moe, hw
     assert rep.memory.gpu_bytes < vram
     experts = expert_layer_bytes(qwen_moe)
     in_ram = sum(experts[:rep.n_cpu_moe])
-    assert rep.extra["placement"].cpu_expert_bytes == in_ram
+    assert rep.placement.cpu_expert_bytes == in_ram
     assert rep.memory.cpu_bytes >= in_ram  # RAM holds the experts of the first N layers
     m = rep.memory  # the copy buffer is a compute buffer; the parts still add up to GPU + RAM
     assert m.compute_bytes == layer.memory.compute_bytes + max(experts[:rep.n_cpu_moe])
@@ -64,7 +64,7 @@ def test_fit_picks_expert_offload_for_a_moe_model_that_does_not_fit(qwen_moe, hw
     assert m.detail.get("extra_gpu_context_bytes", 0) < m.detail["expert_copy_bytes"] // 4  # not folded into overhead
     assert rep.decode_tok_s > layer.decode_tok_s  # faster than the best layer offload
     # the smallest N that fits: one layer fewer no longer fits the VRAM with the margin
-    mem = rep.extra["memory_estimate"]
+    mem = rep.memory_estimate
     fewer = place_expert_offload(qwen_moe, mem, hw, "cuda", n_cpu_moe=rep.n_cpu_moe - 1)
     assert fewer.per_gpu_bytes[0] > vram - max(GIB // 2, int(0.05 * vram))
     flag = f"-ngl 999 --n-cpu-moe {rep.n_cpu_moe}"
@@ -192,14 +192,14 @@ def test_layer_split_prefill_streams_the_routed_experts_of_the_cpu_layers(qwen_m
     """With a layer split too, a 512-token micro-batch routes to every expert of a RAM layer: all of them cross
     PCIe, not one token's active share (the roofline used to stream only the latter for MoE models)."""
     rep = fit_spec(qwen_moe, hardware=HW12, cpu_moe=False)
-    tp = rep.extra["throughput"]
+    tp = rep.throughput
     cpu_share = 1 - rep.gpu_layers / rep.total_layers
     assert 0 < cpu_share < 1
     assert 1 / tp.roofline_prefill >= cpu_share * qwen_moe.group_bytes["ffn_experts"] / (512 * 25e9)
     # dense models: unchanged (no routed experts)
     dense = build_spec("llama-3-8b", "Q8_0")
     small = _hw(6, "GeForce RTX 3060", 360, 51.2)
-    plc = fit_spec(dense, hardware=small).extra["placement"]
+    plc = fit_spec(dense, hardware=small).placement
     a = predict(dense, small, "cuda", plc, 4096, apply_correction=False)
     mf = model_figures(dense)
     hf = hardware_figures(small, "cuda", plc, n_layers=mf.n_layers)

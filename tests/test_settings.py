@@ -41,6 +41,26 @@ def test_settings_and_the_old_keywords_give_the_same_report(tiny):
 def test_keywords_go_over_the_settings(tiny):
     rep = fit(tiny, "cpu-only-16gb", settings=RunSettings(context=1024, cache_type="q8_0"), context=2048)
     assert rep.to_dict() == fit(tiny, "cpu-only-16gb", context=2048, cache_type="q8_0").to_dict()
+    assert rep.context == 2048 and rep.settings.cache_types() == ("q8_0", "q8_0")
+
+
+def test_the_report_carries_the_resolved_settings(tiny):
+    rep = fit(tiny, "cpu-only-16gb", context="2k", depth="1k", cache_type_v="q8_0", flash_attn=True)
+    s = rep.settings
+    assert (s.context, s.depth, s.prompt_tokens, s.gen_tokens, s.n_seq) == (2048, 1024, 512, 128, 1)
+    assert s.cache_types() == ("f16", "q8_0") and s.cache_type is None
+    assert rep.max_context_settings.cpu_moe is False and rep.max_context_settings.cache_types() == ("f16", "q8_0")
+    assert rep.memory_estimate.cache_type_v == "q8_0" and rep.placement.fits == rep.fits
+    assert rep.throughput.decode_tok_s == rep.decode_tok_s
+
+
+def test_an_ollama_models_runtime_defaults_fill_the_unasked_settings():
+    spec = build_spec("llama-3.1-8b", "Q4_K_M")
+    spec.metadata["runtime_defaults"] = {"context": 8192, "n_seq": 2, "cache_type": "q8_0", "flash_attn": True}
+    s = fit_spec(spec, "cpu-only-16gb").settings
+    assert (s.context, s.n_seq, s.cache_types(), s.flash_attn) == (8192, 2, ("q8_0", "q8_0"), True)
+    s = fit_spec(spec, "cpu-only-16gb", cache_type_k="f16", n_seq=1).settings
+    assert (s.n_seq, s.cache_types()) == (1, ("f16", "q8_0"))
 
 
 def test_a_misspelt_keyword_names_the_closest_setting(tiny):

@@ -219,7 +219,7 @@ def print_report(report) -> None:
         params += f" ({report.active_params / 1e9:.2f}B active)"
     table.add_row("model", f"{report.arch}, {params} params" + (f", file {_gib(report.file_bytes)}" if report.file_bytes else ""))
     table.add_row("weights", _gib(m.weights_bytes))
-    ctk = report.extra.get("cache_type_k", "f16")
+    ctk = report.settings.cache_types()[0]
     table.add_row("KV cache", f"{_gib(m.kv_cache_bytes)}  ({report.context} tokens, {ctk})")
     table.add_row("compute buffers", _gib(m.compute_bytes))
     table.add_row("runtime overhead", _gib(m.overhead_bytes))
@@ -260,7 +260,7 @@ def print_context_table(report, as_json: bool = False) -> None:
     from llmfit_core.context_fit import context_table, context_text
     from llmfit_core.memory import fmt_bytes, fmt_ctx
 
-    rows, best = context_table(report.spec, report.hardware, report.backend, report.extra.get("context_settings"))
+    rows, best = context_table(report.spec, report.hardware, report.backend, report.max_context_settings)
     types = list(best)
     if as_json:
         click.echo(json.dumps({

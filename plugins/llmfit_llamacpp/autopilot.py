@@ -97,7 +97,7 @@ def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> t
         n_ctx = trained or 4096
         reasons.append(f"n_ctx=0: llama-cpp-python uses the trained context ({n_ctx})")
     rep = report(n_ctx, layers)
-    plc = rep.extra["placement"]
+    plc = rep.placement
     gpu_layers = int(rep.gpu_layers) if auto_ngl else ngl
     budget = int(plc.ram_capacity_bytes) + sum(int(g["capacity_bytes"]) for g in plc.per_gpu if g.get("layers"))
     reasons += [r for r in rep.reasons if r not in reasons][:4]

@@ -36,7 +36,7 @@ def decide(model_path: str, guard: LoadGuard) -> LoadDecision:
     trained = int(spec.max_context or 0)
     n_ctx = cf.max_context or min(trained or 4096, 4096)
     rep = fit_spec(spec, hardware=hw, context=n_ctx, backend="mlx")
-    plc = rep.extra["placement"]
+    plc = rep.placement
     budget = max((int(g["capacity_bytes"]) for g in plc.per_gpu), default=0) or int(plc.ram_capacity_bytes)
     reasons = list(cf.reasons) + [r for r in rep.reasons if r not in cf.reasons][:3]
     return LoadDecision(runner=RUNNER, model=str(model_path), n_ctx=int(n_ctx), n_gpu_layers=int(rep.gpu_layers),

@@ -16,7 +16,7 @@ def run_notice(ref: str, hardware=None) -> tuple[str, bool]:
     """(the line, whether it is a warning: the default context spills layers to the CPU or does not fit)."""
     rep = fit(ref, hardware=hardware)
     defaults = rep.spec.metadata.get("runtime_defaults") or {}
-    ctk, ctv = rep.extra.get("cache_type_k", "f16"), rep.extra.get("cache_type_v", "f16")
+    ctk, ctv = rep.settings.cache_types()
     held = dict(cache_type_k=ctk, cache_type_v=ctv, flash_attn=defaults.get("flash_attn"),
                 n_seq=int(defaults.get("n_seq") or 1))
     n_seq = held["n_seq"]
