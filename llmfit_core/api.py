@@ -11,6 +11,7 @@ from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
 from llmfit_core.settings import RunSettings
 from llmfit_core.throughput.calibration import apply_calibration, machine_calibration
+from llmfit_core.units import fmt_gib
 
 DEFAULT_CONTEXT = 4096
 
@@ -287,9 +288,9 @@ def _place_and_predict(spec, mem, hw, be, ctx, speed: dict, run: RunSettings):
         tie = abs(d_e - d_l) <= placement.MOE_TIE * max(d_e, d_l)
         pick_expert = ep.cpu_bytes < lp.cpu_bytes if tie else d_e > d_l
     flag = placement.moe_flag(ep.n_cpu_moe, spec.n_layers)
-    why = (f"MoE: expert offload ({flag}) ~{et.decode_tok_s:.1f} tok/s decode, {ep.cpu_bytes / 2**30:.1f} GiB RAM"
+    why = (f"MoE: expert offload ({flag}) ~{et.decode_tok_s:.1f} tok/s decode, {fmt_gib(ep.cpu_bytes)} RAM"
            f"{'' if ep.fits else ' (does not fit)'}; layer offload ({lp.gpu_layers} of {lp.total_layers} layers) "
-           f"~{lt.decode_tok_s:.1f} tok/s, {lp.cpu_bytes / 2**30:.1f} GiB RAM"
+           f"~{lt.decode_tok_s:.1f} tok/s, {fmt_gib(lp.cpu_bytes)} RAM"
            f"{'' if lp.fits else ' (does not fit)'}: {'expert' if pick_expert else 'layer'} offload picked")
     plc, tp = expert if pick_expert else layer
     return plc, tp, [why]

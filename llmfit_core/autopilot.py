@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 
 from llmfit_core import patching
 from llmfit_core.errors import LlmfitError
+from llmfit_core.units import fmt_bytes
 
 LOAD_MODES = ("auto", "warn", "block")
 
@@ -58,8 +59,6 @@ class LoadDecision:
     @property
     def summary(self) -> str:
         """The one stderr line."""
-        from llmfit_core.memory import fmt_bytes  # numpy: not at import time (the guard may load at start-up)
-
         what = ", ".join(f"{k}={getattr(self, k)}" + (" (chosen)" if k in self.chosen else "") for k in ("n_ctx", "n_gpu_layers"))
         verdict = "fits" if self.fits else "does NOT fit"
         return (f"llmfit: {self.runner} {self.model.rsplit('/', 1)[-1]}: {what}; needs {fmt_bytes(self.predicted_total_bytes)}"
@@ -104,8 +103,6 @@ class LoadGuard:
             print(decision.summary, file=sys.stderr, flush=True)
         if decision.fits:
             return
-        from llmfit_core.memory import fmt_bytes
-
         why = "; ".join(decision.reasons[:3])
         msg = (f"{decision.model} does not fit at n_ctx={decision.n_ctx}, n_gpu_layers={decision.n_gpu_layers}: "
                f"needs {fmt_bytes(decision.predicted_total_bytes)}, {fmt_bytes(decision.budget_bytes)} free"

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from llmfit_core.hardware.profile import GIB, HardwareProfile
-from llmfit_core.memory import fmt_bytes
+from llmfit_core.units import fmt_bytes
 
 MMPROJ_KEYWORD = "mmproj"  # common/download.cpp find_best_mmproj
 F32 = 4

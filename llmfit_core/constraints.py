@@ -11,8 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from llmfit_core.catalog.entry import USES
 from llmfit_core.errors import ConstraintError
-
-GIB = 1024**3
+from llmfit_core.units import GIB, fmt_gib
 
 _USE_ALIASES = {
     "code": "coding", "coder": "coding", "coding": "coding", "programming": "coding",
@@ -81,12 +80,6 @@ class Constraints:
 
 def fmt_count(n: float) -> str:
     return f"{n / 1e9:.3g}B" if n >= 1e9 else f"{n / 1e6:.3g}M"
-
-
-def fmt_gib(n: float) -> str:
-    if abs(n) < GIB / 10:  # "--max-memory 1MB" must not read "max memory 0.0 GB"
-        return f"{n / (1 << 20):.0f} MB"
-    return f"{n / GIB:.1f} GB"
 
 
 def describe_field(name: str, v) -> str:

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field, replace
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
-from llmfit_core.memory import KV_PAD, MemoryEstimate, estimate_memory, fmt_ctx
+from llmfit_core.memory import KV_PAD, MemoryEstimate, estimate_memory
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.placement import Placement, place, place_expert_offload
 from llmfit_core.settings import RunSettings
+from llmfit_core.units import context_text, fmt_ctx
 
 MIN_CONTEXT = 512  # below this a context is no use: max_context is None
 UNKNOWN_TRAINED_CAP = 4096  # the cap when the model's trained context is unknown (issue 13)
@@ -153,11 +154,6 @@ def largest_fitting(probe, lo: Probe, hi: Probe) -> int:
             lo, hi = (at, hi) if at.fits else (lo, at)
         rounds += secant
     return lo.context
-
-
-def context_text(n: int) -> str:
-    """32768 -> "32k", 92672 -> "92,672"."""
-    return fmt_ctx(n) if n % 1024 == 0 else f"{n:,}"
 
 
 def _held(settings: RunSettings, be: Backend, total_layers: int) -> str:

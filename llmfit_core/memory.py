@@ -43,9 +43,7 @@ from llmfit_core.quant import tensor_nbytes
 from llmfit_core.recurrent import state_layer_bytes
 from llmfit_core.settings import RUNNER_DEFAULTS
 from llmfit_core.tensor_layout import tensor_layer
-
-MIB = 1024**2
-GIB = 1024**3
+from llmfit_core.units import MIB, fmt_bytes, fmt_ctx
 
 # Runtime memory outside llama.cpp's logged buffers, per device (bytes). Sources / assumptions:
 #  cuda: CUDA context + cuBLAS workspace, 300-500 MiB per GPU (nvidia-smi on llama-server with a
@@ -140,21 +138,6 @@ class MemoryEstimate:
         d["allocated_bytes"] = self.allocated_bytes
         d["buffers_bytes"] = self.buffers_bytes
         return d
-
-
-def fmt_bytes(n: float) -> str:
-    """Human size in GiB/MiB (binary units, like vendors label memory)."""
-    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
-
-
-def fmt_state(n: float) -> str:
-    """fmt_bytes, but small recurrent states (often a few KiB per sequence) in KiB instead of "0 MiB"."""
-    return f"{n / 1024:.0f} KiB" if n < MIB else fmt_bytes(n)
-
-
-def fmt_ctx(n: int) -> str:
-    """A context length the way people say it: 32768 -> "32k"."""
-    return f"{n // 1024}k" if n >= 1024 and n % 1024 == 0 else str(n)
 
 
 def _pad(x: int, n: int) -> int:
@@ -497,7 +480,7 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     reasons.append(f"KV cache at {fmt_ctx(context)} context needs {fmt_bytes(attn_kv)} ({ctk})"
                    + (f", sliding-window layers capped at {n_swa} cells" if n_swa else ""))
     if rs_total:
-        reasons.append(f"recurrent state of {spec.n_recurrent_layers} layers needs {fmt_state(rs_total)} "
+        reasons.append(f"recurrent state of {spec.n_recurrent_layers} layers needs {fmt_bytes(rs_total)} "
                        f"(f32, {max(n_seq, 1)} sequence{'s' if n_seq > 1 else ''}, independent of the context)")
     reasons.append(f"compute buffers need {fmt_bytes(compute)} (batch {T}, flash attention {'on' if fa else 'off'})")
     if rp:
@@ -550,7 +533,7 @@ def _recurrent_notes(spec: ModelSpec, rs_total: int) -> list[str]:
     if rs_total:
         kv = spec.kv_layers
         return [f"{'hybrid' if kv else 'recurrent'} model: {spec.n_recurrent_layers} of {spec.n_layers} layers keep "
-                f"a recurrent state of {fmt_state(rs_total)} (counted in the KV cache)"
+                f"a recurrent state of {fmt_bytes(rs_total)} (counted in the KV cache)"
                 + (f", {kv} keep a KV cache" if kv else "")]
     if spec.kv_layers < spec.n_layers or spec.n_recurrent_layers:
         return [f"hybrid model: {spec.kv_layers} of {spec.n_layers} layers keep a KV cache; recurrent state not counted"]

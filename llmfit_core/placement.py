@@ -19,17 +19,13 @@ from dataclasses import asdict, dataclass, field
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
 from llmfit_core.memory import (
-    GIB,
-    MIB,
     RUNTIME_OVERHEAD,
     MemoryEstimate,
     expert_layer_bytes,
-    fmt_bytes,
-    fmt_ctx,
-    fmt_state,
     repack_reason,
 )
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.units import GIB, MIB, fmt_bytes, fmt_ctx
 from llmfit_core.verdict import Verdict, is_tight, margin_for
 
 # layer vs expert offload (api.fit_spec, recommend): decode predictions closer than this share are a tie, and the
@@ -371,7 +367,7 @@ def _shortfall_reasons(verdict: Verdict, where: str, cpu: int, ram_avail: int, r
 def _memory_reasons(mem: MemoryEstimate) -> list[str]:
     rs = int(getattr(mem, "recurrent_state_bytes", 0) or 0)
     out = [f"KV cache at {fmt_ctx(mem.context)} context needs {fmt_bytes(mem.kv_cache_bytes)}"
-           + (f" (incl. {fmt_state(rs)} of recurrent state)" if rs else "")]
+           + (f" (incl. {fmt_bytes(rs)} of recurrent state)" if rs else "")]
     if mem.repack_bytes:
         out.append(repack_reason(mem.repack_bytes, mem.repack_mapped_bytes))
     return out

@@ -207,7 +207,7 @@ def plan_target(ref: str, target_tps: float, hardware=None, quant: str | None = 
             r = fit_spec(spec, hardware=prof, context=context)
             if r.verdict in (Verdict.RUNS, Verdict.TIGHT) and r.decode_tok_s >= target_tps:
                 mem = mem_gb or ((dev.main_mem_gb or prof.memory.total_gb) if dev.kind != "cpu" else prof.memory.total_gb)
-                name = f"{dev.name} {mem_gb:g} GB" if mem_gb is not None and len(configs) > 1 else dev.name
+                name = f"{dev.name} {mem_gb:g} GiB" if mem_gb is not None and len(configs) > 1 else dev.name
                 reaching.append(DeviceOption(name, dev.kind, float(mem), dev.bandwidth_gbs, r.decode_tok_s, r.verdict,
                                              r.memory.total_bytes))
                 break  # the smallest configuration of this device that works

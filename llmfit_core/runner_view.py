@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 from llmfit_core.hardware.profile import GIB, HardwareProfile
-from llmfit_core.memory import fmt_bytes
+from llmfit_core.units import fmt_bytes
 
 # below this share of memory in use by others, the free-memory plan is not worth a line
 IN_USE_NOTE_FRACTION = 0.10

@@ -93,7 +93,7 @@ def test_target_speed_smallest_device_and_what_is_lacking():
     small = _gpu_box(4)
     tp2 = plan_target(CHAT, 30, hardware=small)
     need = tp2.here.memory.total_bytes - 4 * GIB
-    assert any(line.startswith(f"needs {need / GIB:.1f} GB more VRAM") for line in tp2.lacks)
+    assert any(line.startswith(f"needs {need / GIB:.1f} GiB more VRAM") for line in tp2.lacks)
 
 
 def test_target_already_met():

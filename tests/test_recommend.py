@@ -85,7 +85,7 @@ def test_best_quant_under_a_memory_cap_and_why_the_next_was_rejected():
     (r,) = res.items
     assert r.quant == "Q5_K_M"
     assert r.total_bytes <= cap
-    assert r.rejected_better.startswith("Q6_K needs ") and f"> {cap / GIB:.1f} GB" in r.rejected_better
+    assert r.rejected_better.startswith("Q6_K needs ") and f"> {cap / GIB:.1f} GiB" in r.rejected_better
     # without a cap, an 8B model on a 24 GB GPU gets the best quant of the ladder
     (free,) = recommend(Constraints(), hardware=GPU24, top=1, catalog=Catalog([e])).items
     assert free.quant == "Q8_0" and free.rejected_better is None
@@ -116,7 +116,7 @@ def test_which_constraint_excluded_everything():
     with pytest.raises(ConstraintError, match="'license no-such-licence' alone excludes every model"):
         recommend(parse_constraints("license no-such-licence"), hardware=CPU16)
     # each is satisfiable alone, not together
-    with pytest.raises(ConstraintError, match=r"excluded by .*'max memory 1.0 GB'.*'min params 7B'|excluded by .*'min params 7B'.*'max memory 1.0 GB'"):
+    with pytest.raises(ConstraintError, match=r"excluded by .*'max memory 1.0 GiB'.*'min params 7B'|excluded by .*'min params 7B'.*'max memory 1.0 GiB'"):
         recommend(parse_constraints("max 1GB, min 7b params"), hardware=CPU16)
 
 

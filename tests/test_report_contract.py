@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_companions import write_mmproj
 
 from llmfit_core.api import fit, fit_spec
 from llmfit_core.cli.main import cli
 from llmfit_core.hardware.profile import HardwareProfile
 from llmfit_core.synth import write_synthetic_gguf
-from test_companions import write_mmproj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from training.model_configs import build_spec  # noqa: E402

@@ -22,6 +22,7 @@ from llmfit_core.errors import BenchError
 from llmfit_core.gguf_constants import GGMLQuantizationType
 from llmfit_core.memory import estimate_memory
 from llmfit_core.settings_check import KV_CACHE_TYPES
+from llmfit_core.units import fmt_bytes
 
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
@@ -164,8 +165,8 @@ def check_memory(spec, settings: BenchSettings) -> int | None:
         return None
     avail = psutil.virtual_memory().available
     if need is not None and need > avail:
-        raise BenchError(f"this run needs about {need / 2**30:.1f} GiB (weights + KV cache at n_ctx {settings.context}) "
-                         f"but {avail / 2**30:.1f} GiB is available; lower --ctx or pick a smaller model")
+        raise BenchError(f"this run needs about {fmt_bytes(need)} (weights + KV cache at n_ctx {settings.context}) "
+                         f"but {fmt_bytes(avail)} is available; lower --ctx or pick a smaller model")
     return need
 
 
@@ -176,8 +177,8 @@ def run_bench(path: str | os.PathLike, settings: BenchSettings,
     p = check_gguf_file(path)
     avail = psutil.virtual_memory().available
     if p.stat().st_size > avail:
-        raise BenchError(f"{p.name} ({p.stat().st_size / 2**30:.1f} GiB) is larger than the available memory "
-                         f"({avail / 2**30:.1f} GiB); not starting the benchmark")
+        raise BenchError(f"{p.name} ({fmt_bytes(p.stat().st_size)}) is larger than the available memory "
+                         f"({fmt_bytes(avail)}); not starting the benchmark")
     payload = {
         "path": str(p), "pp": settings.pp, "tg": settings.tg, "repeats": settings.repeats,
         "threads": settings.threads, "n_ctx": settings.context, "n_batch": settings.n_batch,

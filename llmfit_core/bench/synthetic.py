@@ -12,6 +12,7 @@ from llmfit_core.errors import BenchError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.readers.gguf import read_gguf
 from llmfit_core.synth import QUANT_FTYPES, SHAPES, shape_params, write_synthetic_gguf
+from llmfit_core.units import fmt_bytes
 
 
 def cache_dir() -> Path:
@@ -44,7 +45,7 @@ def synthetic_model(ref: str, directory: Path | None = None) -> Path:
         need = shape_params(shape) * 4  # F16 temporary + quantized copy + quantizer working memory
         free_disk = os.statvfs(d).f_bavail * os.statvfs(d).f_frsize
         if need > free_disk:
-            raise BenchError(f"not enough disk space in {d} for synthetic {shape} (~{need / 2**30:.1f} GiB)")
+            raise BenchError(f"not enough disk space in {d} for synthetic {shape} (~{fmt_bytes(need)})")
         if shape_params(shape) * 2 > psutil.virtual_memory().available:
             raise BenchError(f"synthetic {shape} needs more memory than is available")
         write_synthetic_gguf(tmp, shape, quant)

@@ -11,6 +11,7 @@ import click
 
 from llmfit_core.cli.common import Col, friendly_errors, json_option, make_console, print_table
 from llmfit_core.errors import BenchError
+from llmfit_core.units import fmt_bytes
 
 
 def _local_gguf(ref: str) -> Path:
@@ -38,10 +39,6 @@ def _progress_console():
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 2**20:.0f} MiB" if n < 2**30 else f"{n / 2**30:.2f} GiB"
 
 
 @click.command("bench")
@@ -214,8 +211,8 @@ def _print_result(record: dict, path, store_file) -> None:
                  Col("measured / predicted", right=True)], rows, title=title, console=c)
     st = record["settings"]
     est = record.get("memory_estimate_bytes")
-    c.print(f"peak memory (RSS) {_fmt_bytes(record['peak_rss_bytes'])}"
-            f"{f' (estimate {_fmt_bytes(est)})' if est else ''}; {st['threads']} threads, n_ctx {st['n_ctx']}, "
+    c.print(f"peak memory (RSS) {fmt_bytes(record['peak_rss_bytes'], 2)}"
+            f"{f' (estimate {fmt_bytes(est, 2)})' if est else ''}; {st['threads']} threads, n_ctx {st['n_ctx']}, "
             f"{st['repeats']} repeats, repack {'on' if st['repack'] else 'off'}; {record['runtime']['name']}"
             f"{_gpu_note(record)}; llama-cpp-python {record['runtime']['llama_cpp_python']}")
     if not pred:

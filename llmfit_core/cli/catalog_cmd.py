@@ -10,9 +10,9 @@ import sys
 import click
 
 from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+from llmfit_core.units import fmt_gib
 
 VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "yellow", "no-fit": "bold red"}
-GIB = 1024**3
 
 
 def _console(stderr: bool = False):
@@ -41,10 +41,6 @@ def _load():
     if len(cat.warnings) > 20:
         click.echo(f"llmfit: warning: ... and {len(cat.warnings) - 20} more skipped entries", err=True)
     return cat
-
-
-def _gib(n) -> str:
-    return "-" if n is None else f"{n / GIB:.1f} GB"
 
 
 def _params(n) -> str:
@@ -128,7 +124,7 @@ def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool 
     for n, r in enumerate(res.items, 1):
         name = r.entry.id + (f" (+{len(r.similar)} similar)" if r.similar and not as_csv else "")
         verdict = r.verdict if as_csv else styled(r.verdict, VERDICT_STYLE.get(r.verdict, "bold"))
-        rows.append([n, name, r.quant, _params(r.entry.params), _gib(r.total_bytes), verdict, f"{r.decode_tok_s:.1f}",
+        rows.append([n, name, r.quant, _params(r.entry.params), fmt_gib(r.total_bytes), verdict, f"{r.decode_tok_s:.1f}",
                      f"{r.prefill_tok_s:.0f}", _ctx(r.max_context), f"{r.rank_score:.1f}",
                      r.rejected_better or (("chosen" if n == 1 else "passes") if per_quant else "best quant")])
     columns = [Col(h, right=right, key=h == "model", wrap=h == "why not better") for h, right in REC_COLUMNS]
@@ -387,7 +383,7 @@ def register(cli) -> None:
             if as_json:
                 _print_json(tp.to_dict())
                 return
-            rows = [[d.device, d.kind, f"{d.memory_gb:g} GB", f"{d.bandwidth_gbs or 0:.0f}", f"{d.decode_tok_s:.1f}", d.verdict]
+            rows = [[d.device, d.kind, f"{d.memory_gb:g} GiB", f"{d.bandwidth_gbs or 0:.0f}", f"{d.decode_tok_s:.1f}", d.verdict]
                     for d in tp.reaching[:15]]
             if as_csv:
                 _print_csv(["device", "kind", "memory", "bandwidth GB/s", "decode tok/s", "verdict"], rows)
@@ -395,10 +391,10 @@ def register(cli) -> None:
             con = _console()
             here = tp.here
             con.print(f"{tp.ref} ({tp.quant}) here on {here.hardware_name}: {here.decode_tok_s:.1f} tok/s, "
-                      f"[{VERDICT_STYLE.get(here.verdict, 'bold')}]{here.verdict}[/], needs {_gib(here.memory.total_bytes)}")
+                      f"[{VERDICT_STYLE.get(here.verdict, 'bold')}]{here.verdict}[/], needs {fmt_gib(here.memory.total_bytes)}")
             if tp.smallest:
                 s = tp.smallest
-                con.print(f"smallest device reaching {target_tps:g} tok/s: [bold]{s.device}[/] ({s.memory_gb:g} GB, "
+                con.print(f"smallest device reaching {target_tps:g} tok/s: [bold]{s.device}[/] ({s.memory_gb:g} GiB, "
                           f"{s.decode_tok_s:.1f} tok/s)")
             for line in tp.lacks:
                 con.print(f"  - {line}")
@@ -418,7 +414,7 @@ def register(cli) -> None:
             _print_json(p.to_dict())
             return
         header = ["model", "quant", "where", "memory", "decode tok/s", "prefill tok/s"]
-        rows = [[i.ref, i.quant or "", i.device, _gib(i.total_bytes), f"{i.decode_tok_s:.1f}", f"{i.prefill_tok_s:.0f}"]
+        rows = [[i.ref, i.quant or "", i.device, fmt_gib(i.total_bytes), f"{i.decode_tok_s:.1f}", f"{i.prefill_tok_s:.0f}"]
                 for i in p.items]
         if as_csv:
             _print_csv(header, rows)
@@ -427,8 +423,8 @@ def register(cli) -> None:
 
         verdict = "[bold green]fits[/]" if p.fits else "[bold red]does not fit together[/]"
         t = Table(title=f"{len(p.items)} models on {p.hardware_name}: {verdict}",
-                  caption=f"total {_gib(p.total_bytes)} (GPU {_gib(p.gpu_bytes)} of {_gib(p.vram_bytes)}, "
-                          f"CPU/RAM {_gib(p.cpu_bytes)} of {_gib(p.ram_bytes)}); speeds when run one at a time")
+                  caption=f"total {fmt_gib(p.total_bytes)} (GPU {fmt_gib(p.gpu_bytes)} of {fmt_gib(p.vram_bytes)}, "
+                          f"CPU/RAM {fmt_gib(p.cpu_bytes)} of {fmt_gib(p.ram_bytes)}); speeds when run one at a time")
         for h in header:
             t.add_column(h, justify="right" if h in ("memory", "decode tok/s", "prefill tok/s") else "left")
         for r in rows:

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from llmfit_core.memory import fmt_bytes
+from llmfit_core.units import fmt_bytes
 
 
 def _gib(n) -> str:

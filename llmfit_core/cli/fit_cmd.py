@@ -11,6 +11,7 @@ from llmfit_core.cli.common import (Col, PairTable, friendly_errors, hardware_op
                                    print_bullet, print_pairs, print_table, styled)
 from llmfit_core.errors import LlmfitError
 from llmfit_core.settings import RunSettings, did_you_mean
+from llmfit_core.units import context_text, fmt_ctx, fmt_gib
 
 VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "bold yellow", "no-fit": "bold red"}
 
@@ -141,10 +142,9 @@ def register(cli) -> None:
 
 def one_line(report) -> str:
     """A one-line summary: verdict, memory, speed."""
-    d = report.to_dict()
-    gib = d["memory"]["total_bytes"] / 2**30
     return (
-        f"{report.verdict}: {report.model_ref} ({report.quant or '?'}) needs {gib:.1f} GiB at {report.context} ctx on "
+        f"{report.verdict}: {report.model_ref} ({report.quant or '?'}) needs {fmt_gib(report.memory.total_bytes)} at "
+        f"{report.context} ctx on "
         f"{report.hardware_name} [{report.backend}], ~{report.decode_tok_s:.1f} tok/s decode, score {report.score}/100"
     )
 
@@ -205,7 +205,8 @@ def run_batch(path: str, settings: RunSettings, model: dict) -> None:
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
+    """The report table's sizes: GiB with two decimals, so the parts read against the total."""
+    return fmt_gib(n, 2)
 
 
 def print_report(report) -> None:
@@ -246,8 +247,6 @@ def print_report(report) -> None:
 
 def _max_context_text(report) -> str:
     """The report's max_context the way people say it, with the trained context beside it."""
-    from llmfit_core.context_fit import context_text
-
     trained = getattr(report.spec, "max_context", 0) or 0
     if report.max_context is None:
         return "none (not even 512 tokens fit)"
@@ -257,8 +256,7 @@ def _max_context_text(report) -> str:
 
 def print_context_table(report, as_json: bool = False) -> None:
     """`fit REF --max-context`: resident memory at 4k, 8k, ... up to the trained context, per KV cache type."""
-    from llmfit_core.context_fit import context_table, context_text
-    from llmfit_core.memory import fmt_bytes, fmt_ctx
+    from llmfit_core.context_fit import context_table
 
     rows, best = context_table(report.spec, report.hardware, report.backend, report.max_context_settings)
     types = list(best)
@@ -277,7 +275,7 @@ def print_context_table(report, as_json: bool = False) -> None:
         for t in types:
             r = cell[(c, t)]
             out.append("n/a" if r.total_bytes is None else
-                       styled(f"{fmt_bytes(r.total_bytes)} " + ("fits" if r.fits else "no-fit"), "green" if r.fits else "red"))
+                       styled(f"{fmt_gib(r.total_bytes)} " + ("fits" if r.fits else "no-fit"), "green" if r.fits else "red"))
         table.append([fmt_ctx(c), *out])
     table.append(["max", *[context_text(best[t].max_context) if best[t].max_context else "none" for t in types]])
     console = make_console()

@@ -7,6 +7,7 @@ import json
 import click
 
 from llmfit_core.cli.common import Col, csv_option, friendly_errors, hardware_option, json_option, make_console, print_table, styled
+from llmfit_core.units import fmt_gib
 
 
 def list_source_models(query: str, source: str | None = None, limit: int = 20, offline: bool = False) -> list:
@@ -77,9 +78,9 @@ def register(cli) -> None:
         for row in rows:
             table.append([
                 row["source"], row["ref"], row.get("quant"),
-                f"{row['size_bytes'] / 2**30:.1f} GiB" if row.get("size_bytes") else None,
+                fmt_gib(row.get("size_bytes") or None),
                 styled(row.get("verdict", "-"), VERDICT_STYLE.get(row.get("verdict"))),
-                f"{row['memory_bytes'] / 2**30:.1f} GiB" if row.get("memory_bytes") else None,
+                fmt_gib(row.get("memory_bytes") or None),
                 f"{row['decode_tok_s']:.1f}" if row.get("decode_tok_s") else None,
                 f"{row['score']}/100" if row.get("score") is not None else None,
             ])

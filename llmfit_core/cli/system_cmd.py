@@ -8,14 +8,7 @@ import click
 
 from llmfit_core.cli.common import (Col, PairTable, csv_option, fail, friendly_errors, hardware_option, json_option,
                                    make_console, print_pairs, print_table)
-
-
-def _fmt(v, unit: str = "", nd: int = 1) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        v = f"{v:.{nd}f}".rstrip("0").rstrip(".")
-    return f"{v}{unit}"
+from llmfit_core.units import GIB, fmt_number
 
 
 def _src(profile, key: str) -> str:
@@ -56,29 +49,29 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
     if c.runner_isa is not None and set(c.runner_isa) != set(c.isa):
         t.add_row("ISA llama.cpp uses", (", ".join(c.runner_isa) or "-") + " (the installed build's CPU kernels)")
     if c.l2_cache_kb or c.l3_cache_kb:
-        t.add_row("Cache", f"L2 {_fmt(c.l2_cache_kb, ' KiB')}, L3 {_fmt(c.l3_cache_kb, ' KiB')}")
-    mem = f"{_fmt(profile.memory.total_gb, ' GiB')} total"
+        t.add_row("Cache", f"L2 {fmt_number(c.l2_cache_kb, ' KiB')}, L3 {fmt_number(c.l3_cache_kb, ' KiB')}")
+    mem = f"{fmt_number(profile.memory.total_gb, ' GiB')} total"
     if profile.memory.available_gb is not None:
-        mem += f", {_fmt(profile.memory.available_gb, ' GiB')} available"
+        mem += f", {fmt_number(profile.memory.available_gb, ' GiB')} available"
     if profile.unified_memory:
         mem += " (unified with the GPU)"
     t.add_row("RAM", mem)
     for h in profile.memory_holders:
-        held = ", ".join(x for x in (f"{_fmt(h.vram_bytes / 2**30, ' GiB')} VRAM" if h.vram_bytes else "",
-                                     f"{_fmt(h.ram_bytes / 2**30, ' GiB')} RAM" if h.ram_bytes else "") if x)
+        held = ", ".join(x for x in (f"{fmt_number(h.vram_bytes / GIB, ' GiB')} VRAM" if h.vram_bytes else "",
+                                     f"{fmt_number(h.ram_bytes / GIB, ' GiB')} RAM" if h.ram_bytes else "") if x)
         t.add_row("In use", f"{h.name}: {held or '0 GiB'} ({h.source})")
-    t.add_row("RAM bandwidth", f"{_fmt(c.mem_bandwidth_gbs, ' GB/s')}{_src(profile, 'cpu.mem_bandwidth_gbs')}")
+    t.add_row("RAM bandwidth", f"{fmt_number(c.mem_bandwidth_gbs, ' GB/s')}{_src(profile, 'cpu.mem_bandwidth_gbs')}")
     if not profile.gpus:
         t.add_row("GPU", "none (CPU-only)")
     for i, g in enumerate(profile.gpus):
         parts = [f"{g.vendor}"]
         if g.vram_gb is not None:
-            vram = f"{_fmt(g.vram_gb, ' GiB')} VRAM{_src(profile, f'gpus[{i}].vram_gb')}"
+            vram = f"{fmt_number(g.vram_gb, ' GiB')} VRAM{_src(profile, f'gpus[{i}].vram_gb')}"
             if g.vram_free_gb is not None:
-                vram += f", {_fmt(g.vram_free_gb, ' GiB')} free{_src(profile, f'gpus[{i}].vram_free_gb')}"
+                vram += f", {fmt_number(g.vram_free_gb, ' GiB')} free{_src(profile, f'gpus[{i}].vram_free_gb')}"
             parts.append(vram)
-        parts.append(f"{_fmt(g.bandwidth_gbs, ' GB/s')}{_src(profile, f'gpus[{i}].bandwidth_gbs')}")
-        parts.append(f"FP16 {_fmt(g.fp16_tflops, ' TFLOPS')}{_src(profile, f'gpus[{i}].fp16_tflops')}")
+        parts.append(f"{fmt_number(g.bandwidth_gbs, ' GB/s')}{_src(profile, f'gpus[{i}].bandwidth_gbs')}")
+        parts.append(f"FP16 {fmt_number(g.fp16_tflops, ' TFLOPS')}{_src(profile, f'gpus[{i}].fp16_tflops')}")
         if g.compute_capability:
             parts.append(f"CC {g.compute_capability}")
         if g.gpu_cores:
@@ -183,10 +176,10 @@ def register(cli) -> None:
                     Col("FP16 TFLOPS", right=True), Col("CC / cores")]
             rows = []
             for d in devs:
-                mem = "/".join(_fmt(m) for m in d.mem_gb) or "-"
+                mem = "/".join(fmt_number(m) for m in d.mem_gb) or "-"
                 extra = d.compute_capability or (f"{d.gpu_cores} GPU cores" if d.gpu_cores else
                                                  (f"{d.cpu_cores} cores" if d.cpu_cores else "-"))
-                rows.append([d.name, d.kind, mem, _fmt(d.bandwidth_gbs), _fmt(d.fp16_tflops), extra])
+                rows.append([d.name, d.kind, mem, fmt_number(d.bandwidth_gbs), fmt_number(d.fp16_tflops), extra])
             print_table(cols, rows, title=f"Devices ({len(devs)})", as_csv=as_csv, console=console)
             if as_csv:
                 return

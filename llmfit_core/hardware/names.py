@@ -215,5 +215,5 @@ def _pick_variant(query: str, key: NameKey, variants: list[devices.Device]) -> D
         notes.append(f"{query!r} has several variants: assumed {pick.name} (the largest; others: {others})")
     if key.mem_gb is None and pick.kind == "cpu" and len(pick.mem_gb) > 1:  # Apple rows say it in device_profile
         notes.append(f"{pick.name} comes with {'/'.join(f'{m:g}' for m in pick.mem_gb)} GB: assumed "
-                     f"{pick.main_mem_gb:g} GB (add the size to the name, e.g. {query}-{min(pick.mem_gb):g}gb)")
+                     f"{pick.main_mem_gb:g} GiB (add the size to the name, e.g. {query}-{min(pick.mem_gb):g}gb)")
     return DeviceMatch(pick, key.mem_gb, notes)
