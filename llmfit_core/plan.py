@@ -15,11 +15,11 @@ import math
 from dataclasses import dataclass, field
 
 from llmfit_core.api import fit_spec
-from llmfit_core.constraints import fmt_gib
 from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.devices import all_devices, device_profile
 from llmfit_core.recommend import budgets, resolve_hw
 from llmfit_core.resolve import resolve_model
+from llmfit_core.units import fmt_gib
 from llmfit_core.verdict import Verdict
 
 MAX_EXHAUSTIVE = 12
