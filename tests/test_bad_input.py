@@ -290,7 +290,7 @@ OPTION_CASES = [
     ("constraint bad size", ["recommend", "--max-memory", "-5GB"], 1, ["-5GB"]),
     ("contradictory constraints", ["recommend", "--min-params", "70B", "--max-params", "1B"], 1, ["contradictory"]),
     ("constraint excludes all", ["recommend", "--min-tps", "100000"], 1, ["min 100000 tok/s", "excludes"]),
-    ("tiny memory excludes all", ["recommend", "--max-memory", "1MB"], 1, ["'max memory 1 MB'", "needs"]),
+    ("tiny memory excludes all", ["recommend", "--max-memory", "1MB"], 1, ["'max memory 1 MiB'", "needs"]),
     ("licence excludes all", ["recommend", "--license", "nosuch-licence"], 1, ["nosuch-licence"]),
     ("unknown use", ["recommend", "--use", "bogus-use"], 1, ["bogus-use"]),
     ("bad --top", ["recommend", "--top", "0"], 1, ["--top"]),
