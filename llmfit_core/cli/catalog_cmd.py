@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import friendly_errors, hardware_option, json_option
+from llmfit_core.cli.common import context_option, csv_option, friendly_errors, hardware_option, json_option, limit_option
 from llmfit_core.units import fmt_gib
 
 VERDICT_STYLE = {"runs": "bold green", "offload": "bold yellow", "tight": "yellow", "no-fit": "bold red"}
@@ -219,7 +219,7 @@ def register(cli) -> None:
     @catalog_group.command("update")
     @click.option("--search", default=None, help="Hub search text (e.g. 'qwen3').")
     @click.option("--author", default=None, help="Only models of this author/org.")
-    @click.option("--limit", default=50, show_default=True, help="Models to list from the Hub (0: none).")
+    @limit_option(50, "models to list from the Hub (0: none)")
     @click.option("--refresh-gguf", default=0, show_default=True,
                   help="Also read real GGUF file lists and sizes for the N catalog models with the most GGUF repos.")
     @json_option
@@ -254,9 +254,9 @@ def register(cli) -> None:
     @cli.command("search")
     @click.argument("query", nargs=-1, required=True)
     @filter_options
-    @click.option("--limit", default=30, show_default=True)
+    @limit_option(30, "models")
     @json_option
-    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @csv_option
     @friendly_errors
     def search_cmd(query, family, min_params, max_params, use, fmt, license, context, limit, as_json, as_csv):
         """Find catalog models by name (all words must match)."""
@@ -277,10 +277,10 @@ def register(cli) -> None:
     @filter_options
     @click.option("--fits", is_flag=True, help="Only models with a quantization that fits the hardware.")
     @hardware_option
-    @click.option("--limit", default=50, show_default=True)
+    @limit_option(50, "models")
     @click.option("--all", "show_all", is_flag=True, help="Include quantized variants (MLX/AWQ/GPTQ copies).")
     @json_option
-    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @csv_option
     @friendly_errors
     def list_cmd(family, min_params, max_params, use, fmt, license, context, fits, hardware, limit, show_all, as_json, as_csv):
         """List catalog models, filtered."""
@@ -313,7 +313,7 @@ def register(cli) -> None:
     @click.option("--explain", is_flag=True, help="Print the terms of each row's rank points.")
     @click.option("--model", "model_ref", default=None, help="Which quantization of THIS model (catalog name).")
     @json_option
-    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @csv_option
     @friendly_errors
     def recommend_cmd(constraints, hardware, top, min_tps, prefill_min, max_memory, max_vram, family, min_params,
                       max_params, use, fmt, license, context, quant, include_no_fit, all_variants, community, modified,
@@ -347,9 +347,9 @@ def register(cli) -> None:
     @hardware_option
     @click.option("--target-tps", type=float, default=None, help="Find the smallest device reaching this decode speed.")
     @click.option("--quant", default=None, help="Quantization for catalog/config models (default Q4_K_M).")
-    @click.option("--context", default=None, help="Context per model, e.g. 8k.")
+    @context_option("each model's min(max, 4096)")
     @json_option
-    @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+    @csv_option
     @click.option("--cluster", "cluster", default=None, metavar="FILE",
                   help="Plan one model across the machines of a cluster file (README: Plan across machines).")
     @click.option("--engine", default=None, help="With --cluster: llama.cpp-rpc, vllm, sglang or exo (default: rank them all).")

@@ -1,4 +1,12 @@
-"""Shared CLI pieces: error handling (one line on stderr, never a traceback) and common options."""
+"""Shared CLI pieces: error handling (one line on stderr, never a traceback), the options several commands take,
+and the table layouts.
+
+Command style (every built-in command, tests/test_cli_style.py checks it): a command module has `register(cli)`;
+each command's callback is wrapped in `friendly_errors` (innermost decorator) and reports bad input by raising a
+named LlmfitError from errors.py, never by printing and exiting itself; an option several commands share is
+declared once here (`--json`, `--csv`, `--hardware`, `--context`, `--offline`, `--limit`) and used as a
+decorator, so its name, parameter and help read the same everywhere.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ def friendly_errors(fn):
     """
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args, **kwargs):  # (wrapper.friendly_errors marks a wrapped command: tests/test_cli_style.py)
         try:
             return fn(*args, **kwargs)
         except LlmfitError as exc:
@@ -44,6 +52,7 @@ def friendly_errors(fn):
                 raise
             fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))} (set LLMFIT_DEBUG=1 for details)")
 
+    wrapper.friendly_errors = True
     return wrapper
 
 
@@ -63,11 +72,31 @@ def hardware_option(fn):
 
 
 def json_option(fn):
+    """`--json` (parameter `as_json`)."""
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(fn)
 
 
 def csv_option(fn):
+    """`--csv` (parameter `as_csv`)."""
     return click.option("--csv", "as_csv", is_flag=True, help="CSV output (header + one line per row).")(fn)
+
+
+def context_option(default_text: str = "min(model max, 4096)"):
+    """`--context` / `-c TOKENS` (parameter `context`, a string: "16k" ok), the context to reserve;
+    `default_text` says what an unset one means for this command."""
+    return click.option("--context", "-c", "context", default=None, metavar="TOKENS",
+                        help=f"Context to reserve (tokens; 16k ok). Default {default_text}.")
+
+
+def offline_option(help_text: str = "No network: local files and the catalog only."):
+    """`--offline` (parameter `offline`: True, or None when not given so the library's own default holds)."""
+    return click.option("--offline", "offline", is_flag=True, default=None, help=help_text)
+
+
+def limit_option(default: int, what: str = "rows", minimum: int = 0, maximum: int | None = None):
+    """`--limit N` (parameter `limit`): at most N `what`, N in [minimum, maximum]."""
+    return click.option("--limit", "limit", default=default, show_default=True,
+                        type=click.IntRange(min=minimum, max=maximum), help=f"At most this many {what}.")
 
 
 # -- tables that read well at any width and pipe cleanly -----------------------------------------------------------

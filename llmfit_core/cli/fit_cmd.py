@@ -7,8 +7,8 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import (Col, PairTable, friendly_errors, hardware_option, json_option, make_console,
-                                   print_bullet, print_pairs, print_table, styled)
+from llmfit_core.cli.common import (Col, PairTable, context_option, friendly_errors, hardware_option, json_option,
+                                   make_console, offline_option, print_bullet, print_pairs, print_table, styled)
 from llmfit_core.errors import LlmfitError
 from llmfit_core.settings import RunSettings, did_you_mean
 from llmfit_core.units import context_text, fmt_ctx, fmt_gib
@@ -32,7 +32,7 @@ def fit_options(fn):
     opts = [
         click.option("--quant", help="Quantization: picks the GGUF file of a repo, or a what-if for other formats."),
         click.option("--file", "file", help="The exact file in a repo (e.g. model-Q4_K_M.gguf)."),
-        click.option("--context", "-c", help="Context to reserve (tokens; 16k ok). Default min(model max, 4096)."),
+        context_option(),
         click.option("--backend", help="llama.cpp-cuda|-metal|-vulkan|-rocm|-sycl|-cpu or mlx (default: from the "
                                        "hardware; one the hardware cannot run is an error)."),
         click.option("--allow-context-extension", "allow_context_extension", is_flag=True,
@@ -52,7 +52,7 @@ def fit_options(fn):
                      help="MoE models: exactly N layers' experts in RAM (llama.cpp --n-cpu-moe; all layers = --cpu-moe)."),
         click.option("--flash-attn/--no-flash-attn", default=None, help="Flash attention (default: backend's default)."),
         click.option("--parallel", type=int, help="Parallel sequences (multiplies the KV cache)."),
-        click.option("--offline", is_flag=True, default=None, help="No network: local files and the catalog only."),
+        offline_option(),
         click.option("--mmproj", metavar="FILE|auto",
                      help="Count a vision projector GGUF (llama.cpp --mmproj); auto = the one llama-server -hf loads."),
         click.option("--draft", metavar="REF", help="Count a draft model for speculative decoding (llama.cpp -md)."),

@@ -9,6 +9,12 @@ import click
 from llmfit_core.cli.common import friendly_errors
 
 
+def dir_option(fn):
+    """`--dir DIR` (parameter `directory`): the shim directory."""
+    return click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="The shim directory (default: shims/ in llmfit's data dir, $LLMFIT_DATA_DIR if set).")(fn)
+
+
 def register(cli) -> None:
     """Add `llmfit hooks ...` to the `llmfit` group."""
 
@@ -17,8 +23,7 @@ def register(cli) -> None:
         """Shims that check a model fits before `hf download`, `ollama pull`, `llama-cli -hf` download it."""
 
     @hooks.command("install")
-    @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-                  help="Where to write the shims (default: shims/ in llmfit's data dir, $LLMFIT_DATA_DIR if set).")
+    @dir_option
     @click.option("--python", "python", default=None, help="Interpreter the shims use for the check (default: this one).")
     @click.option("--overwrite", is_flag=True, help="Replace files of the same name that are not llmfit shims.")
     @friendly_errors
@@ -38,7 +43,7 @@ def register(cli) -> None:
             click.echo(res.path_line)
 
     @hooks.command("uninstall")
-    @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None)
+    @dir_option
     @friendly_errors
     def uninstall_cmd(directory):
         """Remove the shims (other files in the directory stay)."""
@@ -53,7 +58,7 @@ def register(cli) -> None:
             click.echo("You can remove the PATH line from your shell profile.")
 
     @hooks.command("status")
-    @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None)
+    @dir_option
     @friendly_errors
     def status_cmd(directory):
         """Which shims are installed and active, and the real programs they run."""

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from llmfit_core.cli.common import Col, csv_option, friendly_errors, hardware_option, json_option, make_console, print_table, styled
+from llmfit_core.cli.common import (Col, context_option, csv_option, friendly_errors, hardware_option, json_option,
+                                   limit_option, make_console, offline_option, print_table, styled)
 from llmfit_core.units import fmt_gib
 
 
@@ -48,9 +49,9 @@ def register(cli) -> None:
     @cli.command("models")
     @click.argument("query", required=False, default="")
     @click.option("--source", help="Only this source (huggingface, ollama, or a plugin's source name).")
-    @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="At most this many models.")
-    @click.option("--context", "-c", help="Context to reserve for the fit (default min(model max, 4096)).")
-    @click.option("--offline", is_flag=True, help="Only sources that need no network.")
+    @limit_option(20, "models", minimum=1, maximum=500)
+    @context_option()
+    @offline_option("Only sources that need no network.")
     @click.option("--no-fit", is_flag=True, help="List only; do not resolve and score each model.")
     @hardware_option
     @json_option

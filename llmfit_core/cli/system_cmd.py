@@ -6,8 +6,9 @@ import json
 
 import click
 
-from llmfit_core.cli.common import (Col, PairTable, csv_option, fail, friendly_errors, hardware_option, json_option,
+from llmfit_core.cli.common import (Col, PairTable, csv_option, friendly_errors, hardware_option, json_option,
                                    make_console, print_pairs, print_table)
+from llmfit_core.errors import UnsupportedSettingError
 from llmfit_core.units import GIB, fmt_number
 
 
@@ -119,7 +120,8 @@ def register(cli) -> None:
 
         if measure_bandwidth:
             if hardware:
-                fail("--measure-bandwidth measures this machine; it cannot be combined with --hardware")
+                raise UnsupportedSettingError("--measure-bandwidth measures this machine; it cannot be combined with "
+                                              "--hardware")
             from llmfit_core.hardware.bandwidth import measure_bandwidth as measure
 
             detected = registry.resolve_hardware(None)
