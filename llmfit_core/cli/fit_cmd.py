@@ -142,11 +142,9 @@ def register(cli) -> None:
 
 def one_line(report) -> str:
     """A one-line summary: verdict, memory, speed."""
-    return (
-        f"{report.verdict}: {report.model_ref} ({report.quant or '?'}) needs {fmt_gib(report.memory.total_bytes)} at "
-        f"{report.context} ctx on "
-        f"{report.hardware_name} [{report.backend}], ~{report.decode_tok_s:.1f} tok/s decode, score {report.score}/100"
-    )
+    return (f"{report.verdict}: {report.model_ref} ({report.quant or '?'}) needs {fmt_gib(report.memory.total_bytes)} "
+            f"at {report.context} ctx on {report.hardware_name} [{report.backend}], ~{report.decode_tok_s:.1f} tok/s "
+            f"decode, score {report.score}/100")
 
 
 MAX_BATCH_LINE = 1 << 20
