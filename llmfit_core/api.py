@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from llmfit_core.backends import Backend, default_backend, format_note, get_backend
 from llmfit_core.model_spec import ModelSpec
-from llmfit_core.report import FitReport, MemoryBreakdown
+from llmfit_core.report import FitReport, MemoryBreakdown, MemoryDetail
 from llmfit_core.scoring import fit_score
 from llmfit_core.settings import RunSettings
 from llmfit_core.throughput.calibration import apply_calibration, machine_calibration
@@ -305,22 +305,22 @@ def _breakdown(mem, plc, comps=()) -> MemoryBreakdown:
     # expert offload: the GPU compute buffer also holds one RAM layer's experts while prefill runs them there
     compute = g("compute_bytes") + g("output_bytes") + int(getattr(plc, "expert_copy_bytes", 0) or 0)
     overhead = g("overhead_bytes")  # a CPU_REPACK copy replaces its mapped original: not counted twice (memory.py)
-    detail = {k: g(k) for k in ("output_bytes", "repack_bytes", "repack_mapped_bytes", "recurrent_state_bytes")}
-    if getattr(plc, "expert_copy_bytes", 0):
-        detail["expert_copy_bytes"] = int(plc.expert_copy_bytes)
+    detail = MemoryDetail(output_bytes=g("output_bytes"), repack_bytes=g("repack_bytes"),
+                          repack_mapped_bytes=g("repack_mapped_bytes"), recurrent_state_bytes=g("recurrent_state_bytes"),
+                          expert_copy_bytes=int(getattr(plc, "expert_copy_bytes", 0) or 0) or None)
     # with several GPUs each one holds its own runtime context: count the extra ones as overhead,
     # so that total == weights + KV + compute + overhead == GPU + RAM
     extra = int(plc.gpu_bytes) + int(plc.cpu_bytes) - (weights + kv + compute + overhead)
     if extra > 0:
         overhead += extra
-        detail["extra_gpu_context_bytes"] = extra
+        detail.extra_gpu_context_bytes = extra
     gpu, cpu = int(plc.gpu_bytes), int(plc.cpu_bytes)
     for c in comps:
         weights, kv, compute = weights + c.weights_bytes, kv + c.kv_bytes, compute + c.compute_bytes
         gpu, cpu = (gpu + c.total_bytes, cpu) if c.on_gpu else (gpu, cpu + c.total_bytes)
-        detail[f"{c.kind}_bytes"] = c.total_bytes
+        detail = replace(detail, **{f"{c.kind}_bytes": c.total_bytes})  # a kind without a field: TypeError
     # llama.cpp's buffer sum (its log): the resident buffers + the mapped originals of repacked weights
-    detail["allocated_bytes"] = weights + kv + compute + g("repack_mapped_bytes")
+    detail.allocated_bytes = weights + kv + compute + g("repack_mapped_bytes")
     return MemoryBreakdown(
         weights_bytes=weights,
         kv_cache_bytes=kv,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the objects behind a report; report.py stays importable without the estimator's numpy
@@ -17,6 +17,25 @@ from llmfit_core.verdict import Verdict
 
 
 @dataclass
+class MemoryDetail:
+    """What the four parts of MemoryBreakdown hold (bytes): the contract's `memory.detail`. The optional parts
+    (None) appear in the JSON only when this report has them."""
+
+    output_bytes: int = 0  # llama.cpp's output (logits) buffer, in the compute part
+    repack_bytes: int = 0  # the CPU_REPACK copy of weights (replaces its mapped original: memory.py)
+    repack_mapped_bytes: int = 0  # the mapped originals of repacked weights: allocated, not resident
+    recurrent_state_bytes: int = 0  # recurrent layers' state, in the KV part
+    expert_copy_bytes: int | None = None  # expert offload: one RAM layer's experts copied to the GPU for prefill
+    extra_gpu_context_bytes: int | None = None  # several GPUs: the runtime contexts beyond the first (overhead)
+    mmproj_bytes: int | None = None  # the vision projector companion (--mmproj)
+    draft_bytes: int | None = None  # the draft model companion (--draft)
+    allocated_bytes: int = 0  # llama.cpp's buffer sum (its log), incl. repack_mapped_bytes
+
+    def to_dict(self) -> dict:
+        return {f.name: int(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass
 class MemoryBreakdown:
     weights_bytes: int = 0
     kv_cache_bytes: int = 0
@@ -24,9 +43,7 @@ class MemoryBreakdown:
     overhead_bytes: int = 0
     gpu_bytes: int = 0
     cpu_bytes: int = 0
-    # detail: output buffer, repack copies ...; `allocated_bytes` (llama.cpp's buffer sum, incl. the mapped
-    # originals of repacked weights that need not stay resident) is in the contract as memory.detail
-    detail: dict[str, int] = field(default_factory=dict)
+    detail: MemoryDetail = field(default_factory=MemoryDetail)
 
     @property
     def total_bytes(self) -> int:
@@ -41,7 +58,7 @@ class MemoryBreakdown:
             "total_bytes": int(self.total_bytes),
             "gpu_bytes": int(self.gpu_bytes),
             "cpu_bytes": int(self.cpu_bytes),
-            "detail": {k: int(v) for k, v in self.detail.items()},
+            "detail": self.detail.to_dict(),
         }
 
 

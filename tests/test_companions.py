@@ -74,7 +74,7 @@ def test_projector_memory_from_its_header_counts_in_the_verdict(files):
     plain = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu")
     both = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu", mmproj=str(files["mmproj"]))
     assert both.memory.total_bytes == plain.memory.total_bytes + comp.total_bytes
-    assert both.memory.detail["mmproj_bytes"] == comp.total_bytes
+    assert both.memory.detail.mmproj_bytes == comp.total_bytes
     assert any(r.startswith("vision projector mmproj-tiny-F16.gguf") and "in RAM" in r for r in both.reasons)
     # a machine where the model alone fits but not with the projector
     small = _hw(round((plain.memory.total_bytes + comp.total_bytes // 2) / 2**30 + 0.6, 2))
@@ -95,7 +95,7 @@ def test_projector_goes_to_the_gpu_when_it_has_room(files):
 
 def test_mmproj_auto_beside_a_local_model_and_on_the_hub(files, hf_env, fake_hub):
     rep = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu", mmproj="auto")
-    assert rep.memory.detail["mmproj_bytes"] == read_mmproj(str(files["mmproj"])).total_bytes
+    assert rep.memory.detail.mmproj_bytes == read_mmproj(str(files["mmproj"])).total_bytes
     with pytest.raises(LlmfitError, match="no vision projector"):
         fit(str(files["draft"]), hardware=_hw(16), backend="llama.cpp-cpu", mmproj="auto")
 
@@ -109,13 +109,13 @@ def test_mmproj_auto_beside_a_local_model_and_on_the_hub(files, hf_env, fake_hub
     rep = fit("fake-org/Vision-GGUF", hardware=_hw(16), backend="llama.cpp-cpu", mmproj="auto")
     names = [r for r in rep.reasons if r.startswith("vision projector")]
     assert names and "mmproj-vision-Q8_0.gguf" in names[0]  # nearest to the model's 8 bits, as llama.cpp picks
-    assert rep.memory.detail["mmproj_bytes"] == read_mmproj(str(files["mmproj"])).total_bytes
+    assert rep.memory.detail.mmproj_bytes == read_mmproj(str(files["mmproj"])).total_bytes
 
 
 def test_draft_model_adds_its_weights_kv_and_compute(files):
     plain = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu", context=2048)
     rep = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu", context=2048, draft=str(files["draft"]))
-    extra = rep.memory.detail["draft_bytes"]
+    extra = rep.memory.detail.draft_bytes
     assert rep.memory.kv_cache_bytes == 2 * plain.memory.kv_cache_bytes  # the same shape at the same context
     assert rep.memory.total_bytes == plain.memory.total_bytes + extra
     assert any(r.startswith("draft model") for r in rep.reasons)

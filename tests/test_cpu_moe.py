@@ -61,7 +61,7 @@ def test_fit_picks_expert_offload_for_a_moe_model_that_does_not_fit(qwen_moe, hw
     m = rep.memory  # the copy buffer is a compute buffer; the parts still add up to GPU + RAM
     assert m.compute_bytes == layer.memory.compute_bytes + max(experts[:rep.n_cpu_moe])
     assert m.total_bytes == m.gpu_bytes + m.cpu_bytes
-    assert m.detail.get("extra_gpu_context_bytes", 0) < m.detail["expert_copy_bytes"] // 4  # not folded into overhead
+    assert (m.detail.extra_gpu_context_bytes or 0) < m.detail.expert_copy_bytes // 4  # not folded into overhead
     assert rep.decode_tok_s > layer.decode_tok_s  # faster than the best layer offload
     # the smallest N that fits: one layer fewer no longer fits the VRAM with the margin
     mem = rep.memory_estimate

@@ -372,7 +372,7 @@ def test_real_gguf_and_catalog_agree_on_a_pi5(tmp_path):
     assert d["detail"]["allocated_bytes"] > d["total_bytes"] + 3.5 * GIB
     assert any("clean page cache" in r for r in real.reasons)
     # the what-if quant of the catalog stores the same tensor types, so llama.cpp's buffers agree too
-    cat_alloc = catalog.memory.detail["allocated_bytes"]
+    cat_alloc = catalog.memory.detail.allocated_bytes
     assert abs(d["detail"]["allocated_bytes"] - cat_alloc) / cat_alloc < 0.02
 
 
@@ -387,8 +387,8 @@ def test_70b_q4_k_m_never_above_its_q8_0(tmp_path):
             for q in ("Q4_K_M", "Q8_0")}
     assert reps["Q4_K_M"].memory.total_bytes < 0.6 * reps["Q8_0"].memory.total_bytes
     # x86 AVX2 repacks Q4_K (allocated > resident), not Q8_0
-    assert reps["Q4_K_M"].memory.detail["allocated_bytes"] > reps["Q4_K_M"].memory.total_bytes + 30 * GIB
-    assert reps["Q8_0"].memory.detail["repack_bytes"] == 0
+    assert reps["Q4_K_M"].memory.detail.allocated_bytes > reps["Q4_K_M"].memory.total_bytes + 30 * GIB
+    assert reps["Q8_0"].memory.detail.repack_bytes == 0
 
 
 @pytest.mark.slow

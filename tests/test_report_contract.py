@@ -78,6 +78,9 @@ def test_companions_add_their_own_detail(companion_files):
     rep = fit(str(model), hardware="cpu-only-16gb", backend="llama.cpp-cpu", mmproj=str(mmproj), draft=str(draft))
     assert key_paths(rep.to_dict()) == TOP | MEMORY | DETAIL | {"memory.detail.mmproj_bytes",
                                                                  "memory.detail.draft_bytes"}
+    assert list(rep.to_dict()["memory"]["detail"]) == [  # the order the JSON has always had
+        "output_bytes", "repack_bytes", "repack_mapped_bytes", "recurrent_state_bytes", "mmproj_bytes", "draft_bytes",
+        "allocated_bytes"]
 
 
 def test_cli_json_and_batch_lines_carry_the_same_keys(companion_files, tmp_path):
