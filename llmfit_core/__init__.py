@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from llmfit_core.settings import RunSettings
-
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "RunSettings", "fit"]
+
+
+def __getattr__(name: str):
+    """`llmfit_core.RunSettings` on first use: `llmfit --help` imports this package and must not pay for
+    dataclasses (start-up time, issue 15)."""
+    if name == "RunSettings":
+        from llmfit_core.settings import RunSettings
+
+        return RunSettings
+    raise AttributeError(f"module 'llmfit_core' has no attribute {name!r}")
 
 
 def fit(ref, hardware=None, quant=None, context=None, **kwargs):
