@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from llmfit_core.plugin_types import Decision
 from llmfit_core.plugins import call_hook
+from llmfit_core.units import fmt_bytes
 
 
 @dataclass
@@ -123,12 +124,6 @@ def consult_plugins(result: CheckResult, options: dict | None = None) -> CheckRe
     return result
 
 
-def _gib(n) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
-
-
 def summary(report, hint: str = "") -> str:
     """One line: what, verdict, memory needed vs. available, expected speed (and `hint`, when given)."""
     hw = report.hardware
@@ -136,10 +131,10 @@ def summary(report, hint: str = "") -> str:
     if hw is not None:
         avail = hw.memory.available_bytes + sum(g.vram_bytes for g in hw.gpus)
     quant = f" {report.quant}" if report.quant else ""
-    size = f", {_gib(report.file_bytes)} download" if report.file_bytes else ""
+    size = f", {fmt_bytes(report.file_bytes)} download" if report.file_bytes else ""
     line = (f"{report.model_ref}{quant}{size}: {report.verdict} on {report.hardware_name} "
-            f"(needs {_gib(report.memory.total_bytes)} at context {report.context}"
-            f"{', has ' + _gib(avail) if avail is not None else ''}; {report.backend}")
+            f"(needs {fmt_bytes(report.memory.total_bytes)} at context {report.context}"
+            f"{', has ' + fmt_bytes(avail) if avail is not None else ''}; {report.backend}")
     if report.fits:
         line += f"; ~{report.decode_tok_s:.1f} tok/s"
     if hint:

@@ -43,7 +43,7 @@ class MemoryBreakdown:
     overhead_bytes: int = 0
     gpu_bytes: int = 0
     cpu_bytes: int = 0
-    detail: MemoryDetail = field(default_factory=MemoryDetail)
+    detail: MemoryDetail | None = None  # None: figures without the parts (recommend's vectorised rows): "detail": {}
 
     @property
     def total_bytes(self) -> int:
@@ -58,7 +58,7 @@ class MemoryBreakdown:
             "total_bytes": int(self.total_bytes),
             "gpu_bytes": int(self.gpu_bytes),
             "cpu_bytes": int(self.cpu_bytes),
-            "detail": self.detail.to_dict(),
+            "detail": self.detail.to_dict() if self.detail is not None else {},
         }
 
 

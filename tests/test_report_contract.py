@@ -15,6 +15,7 @@ from test_companions import write_mmproj
 from llmfit_core.api import fit, fit_spec
 from llmfit_core.cli.main import cli
 from llmfit_core.hardware.profile import HardwareProfile
+from llmfit_core.report import MemoryBreakdown
 from llmfit_core.synth import write_synthetic_gguf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -93,3 +94,8 @@ def test_cli_json_and_batch_lines_carry_the_same_keys(companion_files, tmp_path)
     res = CliRunner().invoke(cli, ["fit", "--batch", str(batch), "--hardware", "cpu-only-16gb"],
                              catch_exceptions=False)
     assert key_paths(json.loads(res.output)) == TOP | MEMORY | DETAIL
+
+
+def test_a_breakdown_without_parts_keeps_an_empty_detail():
+    """recommend's vectorised rows have no parts: their JSON has always said "detail": {}."""
+    assert MemoryBreakdown(weights_bytes=1).to_dict()["detail"] == {}

@@ -223,7 +223,7 @@ def print_report(report) -> None:
     table.add_row("compute buffers", _gib(m.compute_bytes))
     table.add_row("runtime overhead", _gib(m.overhead_bytes))
     table.add_row("total", f"[bold]{_gib(m.total_bytes)}[/bold]  (GPU {_gib(m.gpu_bytes)}, RAM {_gib(m.cpu_bytes)})")
-    if m.detail.repack_mapped_bytes:  # mmap + CPU repacking: llama.cpp maps more than must stay resident
+    if m.detail is not None and m.detail.repack_mapped_bytes:  # mmap + CPU repacking: llama.cpp maps more than must stay resident
         table.add_row("llama.cpp allocates", f"{_gib(m.detail.allocated_bytes)}  (incl. repacked weights' mapped originals)")
     layers = f"{report.gpu_layers} / {report.total_layers}"
     if report.n_cpu_moe:

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 from llmfit_core.cluster import engines as eng
 from llmfit_core.cluster.spec import ClusterSpec
-from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_memory, fmt_bytes, fmt_ctx, kv_cache_layers, mla_rope_dims
+from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_memory, kv_cache_layers, mla_rope_dims
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.placement import _assign
+from llmfit_core.units import fmt_bytes, fmt_ctx
 
 
 @dataclass

@@ -15,8 +15,8 @@ from llmfit_core.cluster.device_memory import MemoryPlan, plan_memory
 from llmfit_core.cluster.spec import ClusterSpec, load_cluster
 from llmfit_core.cluster.speed import SpeedEstimate, estimate
 from llmfit_core.errors import LlmfitError
-from llmfit_core.memory import fmt_bytes
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.units import fmt_bytes
 from llmfit_core.verdict import is_tight
 
 DEFAULT_CONTEXT = 4096

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from llmfit_core.backends import Backend
-from llmfit_core.constraints import Constraints, fmt_gib
+from llmfit_core.constraints import Constraints
 from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_totals
 from llmfit_core.placement import MOE_TIE
 from llmfit_core.quant_quality import quality_penalty
@@ -31,6 +31,7 @@ from llmfit_core.recommend.points import (
 from llmfit_core.throughput.predict import hardware_arrays, predict_batch
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 from llmfit_core.throughput.roofline import hardware_figures
+from llmfit_core.units import fmt_gib
 from llmfit_core.verdict import Verdict, is_tight
 
 DEFAULT_CONTEXT = 4096

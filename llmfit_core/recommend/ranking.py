@@ -17,7 +17,7 @@ import numpy as np
 
 from llmfit_core.api import fit_spec
 from llmfit_core.catalog import load_catalog
-from llmfit_core.constraints import Constraints, describe_field, fmt_gib
+from llmfit_core.constraints import Constraints, describe_field
 from llmfit_core.errors import ConstraintError, ResolveError
 from llmfit_core.recommend.arrays import CatalogArrays, catalog_arrays, model_arrays
 from llmfit_core.recommend.budgets import resolve_hw
@@ -27,6 +27,7 @@ from llmfit_core.recommend.points import FIRST_PARTY_POINTS, INSTRUCT_POINTS, sp
 from llmfit_core.recommend.result import Recommendation, RecommendResult
 from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
+from llmfit_core.units import fmt_gib
 
 # Without a speed constraint, prefer models that generate at least reading speed; dropped (with a note)
 # when nothing on this machine reaches it.
