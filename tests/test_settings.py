@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 import llmfit_core
-from llmfit_core import memory
 from llmfit_core.api import fit, fit_spec
 from llmfit_core.cli.main import cli
 from llmfit_core.context_fit import context_fit
@@ -84,7 +83,6 @@ def test_runner_defaults_are_run_settings():
     assert RUNNER_DEFAULTS["llama.cpp"] == RunSettings()  # llama-server's own defaults are RunSettings' defaults
     py = RUNNER_DEFAULTS["llama-cpp-python"]
     assert (py.flash_attn, py.swa_full, py.n_batch, py.context) == (False, True, 512, 512)
-    assert memory.RUNNER_DEFAULTS is RUNNER_DEFAULTS
 
 
 def test_context_fit_holds_an_exact_expert_offload():
