@@ -8,6 +8,7 @@ import pytest
 from test_recommend import _llama8b
 
 from llmfit_core.catalog.store import Catalog
+from llmfit_core.cli.common import VERDICT_STYLE
 from llmfit_core.constraints import GIB, Constraints
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.recommend import recommend
@@ -48,3 +49,8 @@ def test_recommend_vectorised_verdict_uses_the_same_tight_rule_as_fit():
     assert not is_tight(vram - r.total_bytes, vram) and r.verdict == "runs"
     (r,) = recommend(c, hardware=_gpu(probe.total_bytes / 0.97 / GIB), top=1, catalog=cat, refine=False).items
     assert r.verdict == "tight"
+
+
+def test_every_command_shows_a_verdict_one_way():
+    assert set(VERDICT_STYLE) == set(Verdict)
+    assert VERDICT_STYLE["tight"] == VERDICT_STYLE[Verdict.TIGHT]  # looked up by the contract string too

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import click
 
 from llmfit_core.errors import LlmfitError
+from llmfit_core.verdict import Verdict
 
 
 def fail(message: str, code: int = 1) -> "NoReturn":  # noqa: F821
@@ -126,6 +127,11 @@ def cell_text(value) -> "Text":  # noqa: F821
     if isinstance(value, Text):
         return value
     return Text("-" if value is None else " ".join(str(value).split()))
+
+
+# how a verdict is shown in every table and report (rich styles)
+VERDICT_STYLE = {Verdict.RUNS: "bold green", Verdict.OFFLOAD: "bold yellow", Verdict.TIGHT: "bold yellow",
+                 Verdict.NO_FIT: "bold red"}
 
 
 def styled(value, style: str | None) -> "Text":  # noqa: F821

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from llmfit_core.cli.common import (Col, context_option, csv_option, friendly_errors, hardware_option, json_option,
-                                   limit_option, make_console, offline_option, print_table, styled)
+from llmfit_core.cli.common import (VERDICT_STYLE, Col, context_option, csv_option, friendly_errors, hardware_option,
+                                   json_option, limit_option, make_console, offline_option, print_table, styled)
 from llmfit_core.units import fmt_gib
 
 
@@ -71,8 +71,6 @@ def register(cli) -> None:
         if not rows:
             click.echo(f"no models found for {query!r}" + (f" in source {source!r}" if source else ""))
             return
-        from llmfit_core.cli.fit_cmd import VERDICT_STYLE
-
         cols = [Col("source"), Col("model", key=True), Col("quant"), Col("size", right=True), Col("verdict"),
                 Col("memory", right=True), Col("decode tok/s", right=True), Col("fit score", right=True)]
         table = []

@@ -11,15 +11,12 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import Col, csv_option, friendly_errors, hardware_option, json_option, print_table, styled
+from llmfit_core.cli.common import (VERDICT_STYLE, Col, csv_option, friendly_errors, hardware_option, json_option,
+                                   print_table, styled)
 from llmfit_core.errors import LlmfitError
 from llmfit_hf import parse_ref
 from llmfit_hf.checked_download import DOWNLOAD_HELP, download_main, human_size
 from llmfit_hf.extension import install_extension
-
-
-def _verdict_style(v: str | None) -> str:
-    return {"runs": "green", "tight": "yellow", "offload": "cyan", "no-fit": "red"}.get(v or "", "dim")
 
 
 def _best_cell(r, show_file: bool) -> str:
@@ -42,7 +39,8 @@ def _print_rows(rows, title: str, show_file: bool, as_csv: bool = False) -> None
     for r in rows:
         name = (r.file if show_file else r.repo_id) or r.repo_id
         verdict = (r.verdict or "?") + ("" if r.exact or r.verdict is None else "~")
-        table.append([name, r.quant, human_size(r.size_bytes), styled(verdict, _verdict_style(r.verdict)),
+        style = VERDICT_STYLE.get(r.verdict or "", "dim")
+        table.append([name, r.quant, human_size(r.size_bytes), styled(verdict, style),
                       human_size(r.memory_bytes) if r.memory_bytes else None,
                       f"{r.decode_tok_s:.1f}" if r.decode_tok_s is not None else None,
                       f"{r.score}/100" if r.score is not None else None, _best_cell(r, show_file),
