@@ -382,8 +382,6 @@ def _expert_split(spec: ModelSpec, n: int, total: int) -> list[int] | None:
 
 
 def _repack_from_tensors(tensors, types: tuple[str, ...], align: int) -> tuple[int, int]:
-    from llmfit_core.quant import tensor_nbytes
-
     total, off, first, last = 0, 0, None, 0
     for name, shape, tname in tensors:  # file order
         nbytes = tensor_nbytes(tname, shape)
