@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import replace
 
@@ -93,7 +94,8 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
 
     Memory: what is free now on this machine (RAM the OS calls available, VRAM the runner or driver reports
     free); `total_memory` plans for an idle machine instead (`fit --total`). Companions (llmfit_core.companions):
-    `mmproj` a vision projector GGUF path or "auto" (the one llama.cpp picks beside the model), `draft` a draft
+    `mmproj` a vision projector GGUF path, "auto" (the one llama.cpp picks beside the model) or a Companion already
+    read, `draft` a draft
     model reference (or ModelSpec) for speculative decoding; their memory is taken before the model is placed.
 
     MoE expert offload (llama.cpp -ngl 999 --n-cpu-moe N): `cpu_moe` None = for a MoE model that does not fit in
@@ -342,7 +344,9 @@ def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
     if be.runtime != "llama.cpp":
         raise LlmfitError(f"--mmproj / --draft are llama.cpp companions (backend {be.name})")
     out = []
-    if mmproj == "auto":
+    if isinstance(mmproj, companions.Companion):  # already read (a Hub listing reads each projector once)
+        out.append(dataclasses.replace(mmproj))  # `reserve` sets on_gpu on its own copy
+    elif mmproj == "auto":
         local = next((f for f in spec.files or [] if os.path.isfile(f)), None)
         found = companions.local_mmproj(local) if local else None
         comp = companions.read_mmproj(found) if found else None

@@ -38,6 +38,7 @@ class CheckedModel:
     report: object | None = None  # FitReport
     error: str | None = None
     hint: str = ""  # runner settings that make it fit (e.g. llama.cpp's -ngl / -c), said after the verdict
+    notes: list[str] = field(default_factory=list)  # what else the verdict counts (e.g. a vision projector)
 
     @property
     def fits(self) -> bool | None:
@@ -177,6 +178,7 @@ def describe(res: CheckResult) -> list[str]:
             f"  {m.label} [{r.quant or '?'}, {_size(m.size)}]: {r.verdict} on {r.hardware_name} "
             f"({_size(r.memory.total_bytes)} needed, ~{r.decode_tok_s:.1f} tok/s decode)"
         )
+        lines += [f"    {note}" for note in m.notes]
         why = main_reason(r)
         if not r.fits and why:
             lines.append(f"    {why}")

@@ -133,3 +133,95 @@ def test_cli_options_and_bad_input(files):
     res = runner.invoke(cli, ["fit", str(files["model"]), "--hardware", "macbook-pro-m3-max", "--backend", "mlx",
                               "--draft", str(files["draft"])])
     assert res.exit_code == 1 and "llama.cpp companions" in res.output
+
+
+# -- Hub listings: `hf ls` / `hf download` count the projector llama-server -hf loads ----------------------------
+
+VISION_REPO = "fake-org/Vision-Listing-GGUF"
+
+
+@pytest.fixture
+def vision_repo(files, hf_env, fake_hub):
+    """A GGUF repo with two model files and two projectors (F16 and Q8_0), as vision GGUF uploads are laid out."""
+    import dataclasses
+
+    from conftest import TINY
+    from fakehub import gguf_files
+
+    if VISION_REPO not in fake_hub.repos:
+        head = files["mmproj"].read_bytes()[: 1 << 20]
+        size = files["mmproj"].stat().st_size
+        models = gguf_files("vision-Q4_K_M.gguf", TINY) + gguf_files("vision-F16.gguf",
+                                                                      dataclasses.replace(TINY, quant="F16"))
+        fake_hub.add_repo(VISION_REPO, [*models, FakeFile("mmproj-vision-F16.gguf", size, head),
+                                        FakeFile("mmproj-vision-Q8_0.gguf", size, head)], tags=["gguf", "llama"])
+    fake_hub.reset_counts()
+    return read_mmproj(str(files["mmproj"]))
+
+
+def _ls(*extra):
+    res = CliRunner().invoke(cli, ["hf", "ls", VISION_REPO, "--json", *extra])
+    assert res.exit_code == 0, res.output
+    return {r["quant"]: r for r in json.loads(res.stdout)}
+
+
+def test_hf_ls_counts_the_projector_llama_server_loads(vision_repo, fake_hub, tmp_path):
+    rows, text_only = _ls(), _ls("--no-mmproj")
+    # llama.cpp's rule: nearest quant bits to the model's (4 -> Q8_0's 8, 16 -> F16's 16)
+    assert rows["Q4_K_M"]["mmproj"] == "mmproj-vision-Q8_0.gguf" and rows["F16"]["mmproj"] == "mmproj-vision-F16.gguf"
+    for q, r in rows.items():
+        assert r["mmproj_bytes"] == vision_repo.total_bytes
+        assert r["memory_bytes"] == text_only[q]["memory_bytes"] + vision_repo.total_bytes
+        assert "+ vision projector mmproj-vision-" in r["note"] and text_only[q]["mmproj"] is None
+    # each projector's header read once, never its weights
+    for name in ("mmproj-vision-F16.gguf", "mmproj-vision-Q8_0.gguf"):
+        assert 0 < fake_hub.served(VISION_REPO, name) < vision_repo.weights_bytes // 4
+
+    # the verdict follows: a machine where the text model runs, but not beside its projector
+    need = text_only["F16"]["memory_bytes"]
+    box = tmp_path / "box.json"
+    box.write_text(json.dumps(_hw(round((need + vision_repo.total_bytes // 2) / 2**30 + 0.6, 2))))
+    assert _ls("--hardware", str(box), "--no-mmproj")["F16"]["fits"]
+    assert _ls("--hardware", str(box))["F16"]["verdict"] == "no-fit"
+
+
+def _hf_download(env, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "llmfit_core.cli.main", "hf", "download", VISION_REPO, *args],
+                          env=env, capture_output=True, text=True, timeout=180)
+
+
+def test_hf_download_counts_a_projector_it_brings(vision_repo, hf_env, tmp_path):
+    plain = fit(f"{VISION_REPO}:F16", hardware=_hw(16), backend="llama.cpp-cpu")
+    box = tmp_path / "box.json"
+    box.write_text(json.dumps(_hw(round((plain.memory.total_bytes + vision_repo.total_bytes // 2) / 2**30 + 0.6, 2))))
+    # the model alone (llama-server -m FILE loads no projector): fits
+    res = _hf_download(hf_env["env"], "vision-F16.gguf", "--dry-run", "--hardware", str(box))
+    assert res.returncode == 0 and "dry run: fits" in res.stderr and "mmproj" not in res.stderr, res.stderr
+    # model + projector, as the real hf CLI plans it: counted, said, and stopped before a byte of weights
+    res = _hf_download(hf_env["env"], "vision-F16.gguf", "mmproj-vision-F16.gguf", "--hardware", str(box))
+    assert res.returncode == 3, res.stderr
+    assert "vision-F16.gguf + mmproj-vision-F16.gguf" in res.stderr
+    assert "+ vision projector mmproj-vision-F16.gguf" in res.stderr and "Traceback" not in res.stderr
+    # the whole repo: each model with the projector llama.cpp would pick for it
+    res = _hf_download(hf_env["env"], "--dry-run")
+    assert "vision-Q4_K_M.gguf + mmproj-vision-Q8_0.gguf" in res.stderr, res.stderr
+    assert "vision-F16.gguf + mmproj-vision-F16.gguf" in res.stderr
+
+
+def test_hf_shim_check_counts_the_projector(vision_repo, hf_env, tmp_path, monkeypatch, capsys):
+    import io
+
+    from llmfit_core.shims import run_check
+
+    plain = fit(f"{VISION_REPO}:F16", hardware=_hw(16), backend="llama.cpp-cpu")
+    box = tmp_path / "box.json"
+    box.write_text(json.dumps(_hw(round((plain.memory.total_bytes + vision_repo.total_bytes // 2) / 2**30 + 0.6, 2))))
+    monkeypatch.setenv("LLMFIT_HARDWARE", str(box))
+    err = io.StringIO()
+    assert run_check("hf", ["download", VISION_REPO, "vision-F16.gguf"], err=err) == 0, err.getvalue()
+    err = io.StringIO()
+    code = run_check("hf", ["download", VISION_REPO, "vision-F16.gguf", "mmproj-vision-F16.gguf"], err=err)
+    assert code == 3 and "[vision-F16.gguf + mmproj-vision-F16.gguf]" in err.getvalue(), err.getvalue()

@@ -134,21 +134,11 @@ def llmfit_mmproj_for(spec):
     repo = meta.get("hf_repo")
     if not repo or not spec.files or spec.format != "gguf":
         return None
-    from llmfit_core.companions import best_sibling, mmproj_from_header
-    from llmfit_core.readers.gguf_header import read_gguf_header
-    from llmfit_core.readers.source import HTTPRangeSource
-
-    from . import hub
-    from .resolver import HEADER_CAP, repo_listing
+    from .listing import projector_for
+    from .resolver import repo_listing
 
     revision = meta.get("hf_revision")
-    pick = best_sibling(list(repo_listing(repo, revision).files), spec.files[0])
-    if pick is None:
-        return None
-    with hub.hub_errors(f"{repo}/{pick}"):
-        header = read_gguf_header(HTTPRangeSource(hub.file_url(repo, pick, revision), headers=hub.token_headers(),
-                                                  timeout=hub.request_timeout(), max_bytes=HEADER_CAP))
-    return mmproj_from_header(header, pick)
+    return projector_for(repo_listing(repo, revision), spec.files[0], revision)
 
 
 def _autoinstall_guard() -> None:

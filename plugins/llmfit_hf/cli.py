@@ -88,18 +88,19 @@ def search_command(query, limit, exact, context, hardware, as_json, as_csv):
 @click.option("--revision", default=None, help="Branch, tag or commit.")
 @click.option("--exact", is_flag=True, help="Read every file's header (default: one header per repo).")
 @click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
+@click.option("--no-mmproj", is_flag=True, help="Leave out the vision projector llama-server -hf loads (text only).")
 @hardware_option
 @json_option
 @csv_option
 @friendly_errors
-def ls_command(repo_id, revision, exact, context, hardware, as_json, as_csv):
+def ls_command(repo_id, revision, exact, context, no_mmproj, hardware, as_json, as_csv):
     """List a repo's model files (GGUF variants, safetensors/MLX weights), each annotated for this machine."""
     from llmfit_hf.listing import ls_repo  # start-up time: `hf download` and `hf --help` need no listing code
 
     parsed = parse_ref(repo_id)
     if parsed is None:
         raise LlmfitError(f"not a Hugging Face repo id: {repo_id!r} (expected org/name)")
-    rows = ls_repo(parsed[0], revision=revision, exact=exact, hardware=hardware, context=context)
+    rows = ls_repo(parsed[0], revision=revision, exact=exact, hardware=hardware, context=context, mmproj=not no_mmproj)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=2))
         return

@@ -12,7 +12,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 from dataclasses import dataclass, field
 
-from llmfit_core.errors import LlmfitError
+from llmfit_core.companions import Companion, best_sibling
+from llmfit_core.errors import AuthRequiredError, LlmfitError, OfflineError
+from llmfit_core.memory import fmt_bytes
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.plugin_types import ModelRef
 from llmfit_core.scoring import quant_pick_points
@@ -20,7 +22,7 @@ from llmfit_core.scoring import quant_pick_points
 from llmfit_hf import hub
 from llmfit_hf.files import gguf_variants, safetensors_files
 from llmfit_hf.resolver import (RepoListing, config_spec, fetch_config, gguf_spec, guessed_spec, listing_from_info,
-                                repo_listing, safetensors_spec)
+                                read_projector, repo_listing, safetensors_spec)
 
 SEARCH_EXPAND = ["author", "downloads", "likes", "tags", "library_name", "pipeline_tag", "gguf", "safetensors",
                  "config", "siblings", "sha", "gated"]
@@ -46,6 +48,8 @@ class Row:
     exact: bool = False
     downloads: int | None = None
     note: str = ""
+    mmproj: str | None = None  # the vision projector counted with this file (llama-server -hf loads it)
+    mmproj_bytes: int | None = None
     report: object | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
@@ -55,7 +59,7 @@ class Row:
             "memory_bytes": self.memory_bytes,
             "decode_tok_s": None if self.decode_tok_s is None else round(self.decode_tok_s, 2),
             "score": self.score, "best_quant": self.best_quant, "exact": self.exact,
-            "downloads": self.downloads, "note": self.note,
+            "downloads": self.downloads, "note": self.note, "mmproj": self.mmproj, "mmproj_bytes": self.mmproj_bytes,
         }
 
 
@@ -75,25 +79,28 @@ class Annotator:
             self.hardware = hardware
             self.error = f"predictor unavailable ({type(exc).__name__}: {exc})"
 
-    def fit(self, spec: ModelSpec):
-        """(FitReport, None) or (None, one-line reason)."""
+    def fit(self, spec: ModelSpec, mmproj: Companion | None = None):
+        """(FitReport, None) or (None, one-line reason). `mmproj`: a vision projector loaded beside the model."""
         if self.error:
             return None, self.error
         try:
             from llmfit_core.api import fit_spec
 
-            return fit_spec(spec, hardware=self.hardware, context=self.context), None
+            return fit_spec(spec, hardware=self.hardware, context=self.context, mmproj=mmproj), None
         except LlmfitError as exc:
             return None, str(exc)
         except Exception as exc:  # one model the predictor chokes on must not sink the listing
             return None, f"predictor failed: {type(exc).__name__}: {exc}"
 
-    def fill(self, row: Row, spec: ModelSpec) -> Row:
-        rep, err = self.fit(spec)
+    def fill(self, row: Row, spec: ModelSpec, mmproj: Companion | None = None) -> Row:
+        rep, err = self.fit(spec, mmproj)
         row.exact = bool(spec.exact)
         if rep is None:
             row.note = (row.note + "; " if row.note else "") + (err or "")
             return row
+        if mmproj is not None:
+            row.mmproj, row.mmproj_bytes = mmproj.name, mmproj.total_bytes
+            row.note = (row.note + "; " if row.note else "") + projector_note(mmproj)
         row.report = rep
         row.verdict, row.fits, row.score = rep.verdict, rep.fits, rep.score
         row.memory_bytes = rep.memory.total_bytes
@@ -147,21 +154,69 @@ def _what_if_best(spec: ModelSpec, ann: Annotator) -> str | None:
     return mark_best(rows)
 
 
+# -- vision projectors ---------------------------------------------------------------------------
+
+
+def projector_note(comp: Companion) -> str:
+    """What a row's memory counts besides the model: the projector, by name and size."""
+    return f"+ vision projector {comp.name} ({fmt_bytes(comp.total_bytes)}), as llama-server -hf loads it"
+
+
+class Projectors:
+    """The vision projector `llama-server -hf` loads beside each model file of one repo (llama.cpp's
+    find_best_sibling over `candidates`, by default every file of the repo), each header read once."""
+
+    def __init__(self, listing: RepoListing, revision: str | None = None, candidates=None):
+        self.listing, self.revision = listing, revision
+        self.candidates = list(listing.files if candidates is None else candidates)
+        self.read: dict[str, Companion | str] = {}  # file -> companion, or why it could not be read
+
+    def pick(self, model_file: str) -> str | None:
+        return best_sibling(self.candidates, model_file)
+
+    def companion(self, model_file: str) -> tuple[Companion | None, str]:
+        """(the projector for `model_file` or None, a note when there is one that could not be read)."""
+        name = self.pick(model_file)
+        if name is None:
+            return None, ""
+        if name not in self.read:
+            try:
+                self.read[name] = read_projector(self.listing.repo_id, name, self.revision)
+            except (AuthRequiredError, OfflineError):
+                raise
+            except LlmfitError as exc:
+                self.read[name] = f"vision projector {name} not counted: {' '.join(str(exc).split())[:160]}"
+        got = self.read[name]
+        return (got, "") if isinstance(got, Companion) else (None, got)
+
+
+def projector_for(listing: RepoListing, model_file: str, revision: str | None = None) -> Companion | None:
+    """The projector `llama-server -hf` would load beside `model_file` in this repo, or None (`fit --mmproj auto`)."""
+    comp, why = Projectors(listing, revision).companion(model_file)
+    if why:
+        raise LlmfitError(why)
+    return comp
+
+
 # -- one repo ----------------------------------------------------------------------------------
 
 
 def ls_repo(repo_id: str, revision: str | None = None, exact: bool = False, hardware=None, context=None,
-            annotator: Annotator | None = None) -> list[Row]:
-    """Annotated rows for one repo: one per GGUF variant, or one for the safetensors/MLX weights."""
+            annotator: Annotator | None = None, mmproj: bool = True) -> list[Row]:
+    """Annotated rows for one repo: one per GGUF variant, or one for the safetensors/MLX weights.
+
+    A GGUF row counts the vision projector `llama-server -hf` loads with it (`mmproj=False`: text only, as
+    llama-server --no-mmproj)."""
     listing = repo_listing(repo_id, revision)
-    return _annotate_listing(listing, revision, exact, annotator or Annotator(hardware, context))
+    return _annotate_listing(listing, revision, exact, annotator or Annotator(hardware, context), mmproj)
 
 
-def _annotate_listing(listing: RepoListing, revision, exact: bool, ann: Annotator) -> list[Row]:
+def _annotate_listing(listing: RepoListing, revision, exact: bool, ann: Annotator, mmproj: bool = True) -> list[Row]:
     kind = listing.kind
     rows: list[Row] = []
     if kind == "gguf":
         variants = listing.variants
+        projectors = Projectors(listing, revision)
         base = None
         for v in variants:
             row = Row(listing.repo_id, v.label, v.quant, "gguf", v.size, downloads=listing.downloads)
@@ -177,7 +232,9 @@ def _annotate_listing(listing: RepoListing, revision, exact: bool, ann: Annotato
                 row.note = str(exc)
                 rows.append(row)
                 continue
-            rows.append(ann.fill(row, spec))
+            comp, why = projectors.companion(v.first) if mmproj else (None, "")
+            row.note = why
+            rows.append(ann.fill(row, spec, comp))
         mark_best(rows)
         return rows
     if kind in ("safetensors", "mlx"):
@@ -197,8 +254,6 @@ def _annotate_listing(listing: RepoListing, revision, exact: bool, ann: Annotato
 
 
 def hub_auth_errors():
-    from llmfit_core.errors import AuthRequiredError, OfflineError
-
     return (AuthRequiredError, OfflineError)
 
 

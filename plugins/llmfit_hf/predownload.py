@@ -140,11 +140,13 @@ def check_plan(repo_id: str, planned: list[PlannedFile], revision: str | None = 
     if not any(is_weight_file(n) for n in todo):
         result.message = "no model weights to download"
         return result
-    from llmfit_hf.listing import Annotator
+    from llmfit_hf.listing import Annotator, Projectors, projector_note
     from llmfit_hf.resolver import gguf_spec, repo_listing, safetensors_spec
 
     listing = repo_listing(repo_id, revision)
     ann = Annotator(hardware, context)
+    # the projector llama-server -hf would load beside each model, among those this download brings (or has)
+    projectors = Projectors(listing, revision, candidates=[p.name for p in planned])
     models: list[CheckedModel] = []
     # GGUF: every variant with at least one file in the download (a split GGUF needs all its shards anyway)
     for v in gguf_variants(listing.files):
@@ -152,7 +154,12 @@ def check_plan(repo_id: str, planned: list[PlannedFile], revision: str | None = 
             continue
         m = CheckedModel(v.label, v.size)
         try:
-            m.report, m.error = ann.fit(gguf_spec(listing, v, revision))
+            comp, unread = projectors.companion(v.first)
+            if comp is not None:
+                m.label = f"{v.label} + {comp.name}"
+                m.notes.append(projector_note(comp))
+            m.notes += [unread] if unread else []
+            m.report, m.error = ann.fit(gguf_spec(listing, v, revision), comp)
         except (AuthRequiredError, NotFoundError):
             raise
         except LlmfitError as exc:

@@ -15,8 +15,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmfit_core.companions import Companion, mmproj_from_header
 from llmfit_core.errors import AuthRequiredError, LlmfitError, ModelReadError, NotFoundError, OfflineError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.readers.gguf_header import read_gguf_header as gguf_header
+from llmfit_core.readers.gguf import read_gguf_url
+from llmfit_core.readers.source import HTTPRangeSource
 
 from llmfit_hf import hub
 from llmfit_hf.files import GGUFVariant, canonical_quant, gguf_variants, pick_variant, safetensors_files
@@ -95,14 +99,20 @@ def read_gguf_header(repo_id: str, filename: str, revision: str | None = None, r
     A split GGUF (`...-00001-of-0000N.gguf`) reads every shard's header and sums them (readers.gguf).
     """
     hub.check_filename(filename)
-    try:
-        from llmfit_core.readers.gguf import read_gguf_url
-    except ImportError as exc:
-        raise LlmfitError(f"GGUF header reader unavailable ({exc})") from None
     url = hub.file_url(repo_id, filename, revision)
     with hub.hub_errors(f"{repo_id}/{filename}"):
         return read_gguf_url(url, ref=ref or f"{repo_id}/{filename}", headers=hub.token_headers(),
                              max_bytes=HEADER_CAP, timeout=hub.request_timeout())
+
+
+def read_projector(repo_id: str, filename: str, revision: str | None = None) -> Companion:
+    """A vision projector (mmproj GGUF) on the Hub as a companion, from its header by capped Range requests."""
+    hub.check_filename(filename)
+    url = hub.file_url(repo_id, filename, revision)
+    with hub.hub_errors(f"{repo_id}/{filename}"):
+        header = gguf_header(HTTPRangeSource(url, headers=hub.token_headers(), timeout=hub.request_timeout(),
+                                             max_bytes=HEADER_CAP))
+    return mmproj_from_header(header, filename)
 
 
 def gguf_spec(listing: RepoListing, variant: GGUFVariant, revision: str | None = None,
