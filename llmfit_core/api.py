@@ -349,7 +349,7 @@ def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
     elif mmproj == "auto":
         local = next((f for f in spec.files or [] if os.path.isfile(f)), None)
         found = companions.local_mmproj(local) if local else None
-        comp = companions.read_mmproj(found) if found else None
+        comp = companions.read_mmproj(found, flash_attn is not False) if found else None
         if comp is None and not local:
             from llmfit_core.plugins import call_hook
 
@@ -361,7 +361,7 @@ def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
     elif mmproj:
         if not os.path.isfile(mmproj):
             raise LlmfitError(f"--mmproj {mmproj}: no such file (a projector GGUF, or 'auto')")
-        out.append(companions.read_mmproj(mmproj))
+        out.append(companions.read_mmproj(mmproj, flash_attn is not False))  # llama-server -fa auto: on
     if draft is not None:
         from llmfit_core.model_spec import ModelSpec
         from llmfit_core.resolve import resolve_model

@@ -4,7 +4,7 @@ Both are read from their own headers, like the model, and take memory where llam
 - the projector (`--mmproj FILE`, or the one `llama-server -hf` picks: common/download.cpp find_best_sibling, the
   repo's `.gguf` whose name contains "mmproj", in the model's folder, nearest in quant bits) goes on the main GPU
   unless `--no-mmproj-offload` (common/arg.cpp mmproj_use_gpu, default on): its weights plus the compute buffer
-  of one image (tools/mtmd/clip.cpp reserves it at load with the largest image);
+  clip.cpp reserves at load for its warmup image (see mmproj_from_header);
 - the draft model (`-md`) gets its own context of the same size (`-cd` 0 = the main one) with its own KV cache
   and compute buffer, its layers on the GPU (`-ngld`, llama-server's default: all) when there is room.
 `reserve` takes their memory out of the machine before the main model is placed, so the verdict, the layers on
@@ -73,34 +73,54 @@ def best_sibling(files, model_path: str, keyword: str = MMPROJ_KEYWORD) -> str |
     return best
 
 
-def mmproj_from_header(header, name: str) -> Companion:
-    """A projector's memory from its GGUF header: the tensors, and the compute buffer of one image.
+# Projector types that llama.cpp warms up with a capped token count instead of one image of clip.vision.image_size
+# (tools/mtmd/clip.cpp load_hparams: hparams.set_warmup_n_tokens(N), "avoid OOM on warmup"): type -> (N output
+# tokens, n_merge when the header gives none). The warmup image then has (sqrt(N) * n_merge)^2 patches.
+WARMUP_TOKENS = {
+    "qwen2vl_merger": (46 * 46, 2), "qwen2.5vl_merger": (46 * 46, 2), "qwen3vl_merger": (46 * 46, 2),
+    "pixtral": (256, 1), "lightonocr": (256, 1), "gemma4v": (256, 3), "phi4": (16 * 16, 1),
+}
+MERGE_KEYS = ("clip.vision.spatial_merge_size", "clip.vision.projector.scale_factor")  # clip.cpp KEY_SPATIAL_MERGE_SIZE
 
-    The compute buffer is an estimate (clip.cpp's graph is not replayed): f32 activations of the largest image's
-    patches through one encoder block (4 x patches x feed-forward width) plus, without flash attention, one block's
-    attention scores (patches^2 x heads).
+
+def mmproj_from_header(header, name: str, flash_attn: bool = True) -> Companion:
+    """A projector's memory from its GGUF header: the tensors, and the compute buffer clip.cpp reserves at load.
+
+    clip.cpp's warmup (clip_model_loader::warmup) reserves the graph of one image: clip.vision.image_size, or for
+    the types in WARMUP_TOKENS a capped token count. Per patch, the peak of the ViT graph is, in f32 values:
+    with flash attention max(n_ff + 3 n_embd, 5 n_embd); without it patches x heads (the KQ scores) + 6 n_embd.
+    Measured with libmtmd (llama-cpp-python 0.3.36, CPU) on SigLIP/gemma3-shaped projectors: exact to the log's
+    0.01 MiB at 576-4096 patches, 1152-2304 wide (benchmarks/mmproj_compute.py). Flash attention: llama-server's
+    default (`-fa auto`) turns it on where the backend supports it; llama-cpp-python's chat handlers pass the
+    model's setting (off by default). Other projector graphs (window attention, mergers) are priced the same way.
     """
     md = header.metadata
     weights = sum(int(t.nbytes) for t in header.tensors)
 
     def key(k, default=0):
-        v = md.get(f"clip.vision.{k}")
+        v = md.get(k if k.startswith("clip.") else f"clip.vision.{k}")
         return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
 
     size, patch = key("image_size"), key("patch_size")
-    patches = (size // patch) ** 2 if size and patch else 0
-    width = max(key("feed_forward_length"), key("embedding_length"))
-    compute = patches * (4 * width + patches * key("head_count", 1)) * F32 if patches else 0
+    warmup = WARMUP_TOKENS.get(str(md.get("clip.projector_type") or md.get("clip.vision.projector_type") or ""))
+    if warmup and patch:
+        merge = next((key(k) for k in MERGE_KEYS if key(k)), warmup[1])
+        patches = warmup[0] * merge * merge
+    else:
+        patches = (size // patch) ** 2 if size and patch else 0
+    n_embd, n_ff = key("embedding_length"), key("feed_forward_length")
+    per_patch = max(n_ff + 3 * n_embd, 5 * n_embd) if flash_attn else patches * key("attention.head_count", 1) + 6 * n_embd
+    compute = patches * per_patch * F32
     notes = [] if patches else [f"{name}: no clip.vision image/patch size in the header: compute buffer not counted"]
     return Companion("mmproj", name, weights, 0, compute, notes=notes)
 
 
-def read_mmproj(path: str) -> Companion:
+def read_mmproj(path: str, flash_attn: bool = True) -> Companion:
     """The projector companion of a local mmproj GGUF."""
     from llmfit_core.readers.gguf_header import read_gguf_header
     from llmfit_core.readers.source import LocalSource
 
-    return mmproj_from_header(read_gguf_header(LocalSource(path)), os.path.basename(path))
+    return mmproj_from_header(read_gguf_header(LocalSource(path)), os.path.basename(path), flash_attn)
 
 
 def local_mmproj(model_file: str) -> str | None:

@@ -59,6 +59,11 @@ class LlamaLog:
     rs_cells: list[int] = field(default_factory=list)
     rs_r_mib: list[float] = field(default_factory=list)
     rs_s_mib: list[float] = field(default_factory=list)
+    # a vision projector loaded through libmtmd (tools/mtmd/clip.cpp): its weights ("load_hparams: model size")
+    # and the compute buffer its warmup reserved (the last "reserve_compute_meta: ... compute buffer size" per
+    # backend: with flash attention on auto, clip.cpp reserves twice when the backend lacks it)
+    mmproj_model_mib: float | None = None
+    mmproj_compute_mib: dict[str, float] = field(default_factory=dict)
 
     def total(self, kind: str) -> int:
         """Sum of the buffers of one kind, in bytes."""
@@ -104,7 +109,10 @@ class LlamaLog:
         return self.model_bytes + self.kv_bytes + self.compute_bytes + self.output_bytes + self.total("rs")
 
 
-_BUF_RE = re.compile(r"^\S*:\s*(\S+)\s+(model|KV|compute|output|RS)\s+buffer size\s*=\s*([0-9.]+)\s*MiB", re.M)
+_BUF_RE = re.compile(r"^(?!reserve_compute_meta:)\S*:\s*(\S+)\s+(model|KV|compute|output|RS)\s+buffer size\s*=\s*([0-9.]+)\s*MiB",
+                     re.M)
+_CLIP_COMPUTE_RE = re.compile(r"^reserve_compute_meta:\s*(\S+)\s+compute buffer size\s*=\s*([0-9.]+)\s*MiB", re.M)
+_CLIP_MODEL_RE = re.compile(r"^load_hparams:\s*model size:\s*([0-9.]+)\s*MiB", re.M)
 _OLD_MODEL_RE = re.compile(r"^llm_load_tensors:\s*(\S+)\s+buffer size\s*=\s*([0-9.]+)\s*MiB", re.M)  # 2024 builds
 _KV_SELF_RE = re.compile(r"KV self size\s*=\s*([0-9.]+)\s*MiB")
 _KV_RE = re.compile(r"llama_kv_cache:\s+size\s*=\s*[0-9.]+\s*MiB\s*\(\s*(\d+)\s+cells,\s*(\d+)\s+layers.*?K \((\w+)\):\s*([0-9.]+)\s*MiB,\s*V \((\w+)\):\s*([0-9.]+)\s*MiB")
@@ -121,6 +129,10 @@ def parse_llama_log(text: str) -> LlamaLog:
     log = LlamaLog()
     for backend, kind, mib in _BUF_RE.findall(text):
         log.buffers.append(BufferLine(kind.lower(), backend, float(mib)))
+    for backend, mib in _CLIP_COMPUTE_RE.findall(text):
+        log.mmproj_compute_mib[backend] = float(mib)
+    m = _CLIP_MODEL_RE.search(text)
+    log.mmproj_model_mib = float(m.group(1)) if m else None
     for backend, mib in _OLD_MODEL_RE.findall(text):
         log.buffers.append(BufferLine("model", backend, float(mib)))
     if not log.total("kv"):  # older builds: "KV self size  =  X MiB"
@@ -217,7 +229,8 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
                      type_k: str = "f16", type_v: str = "f16", flash_attn: bool | None = None,
                      n_threads: int | None = None, extra_bufts: bool = False, prompt_tokens: int = 0,
                      gen_tokens: int = 0, swa_full: bool = False, n_seq: int = 1, use_mmap: bool = True,
-                     page_out: bool = False, timeout: float = 600) -> LoadReport:
+                     page_out: bool = False, mmproj: str | os.PathLike | None = None,
+                     timeout: float = 600) -> LoadReport:
     """Load `path` in a child process, optionally evaluate tokens, and report allocations and RSS.
 
     `flash_attn` None = llama.cpp's auto. `extra_bufts` False disables CPU weight repacking (the
@@ -225,6 +238,8 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
     (split into n_ubatch micro-batches), then `gen_tokens` one at a time. Raises BenchError when
     the child crashes, times out, or llama.cpp refuses the model. `page_out`: evict the model file's mapped pages
     after the prompt (Linux MADV_PAGEOUT), so that the RSS after the generated tokens is the working set.
+    `mmproj`: a vision projector GGUF loaded beside the model through libmtmd as llama-cpp-python's chat
+    handlers do (flash attention as the model's), with its warmup; its buffers land in `log.mmproj_*`.
     """
     path = Path(path)
     if not path.is_file():
@@ -245,6 +260,8 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
         args.append("--no-mmap")
     if page_out:
         args.append("--page-out")
+    if mmproj is not None:
+        args += ["--mmproj", str(mmproj)]
     try:
         res = subprocess.run(args, capture_output=True, text=True, timeout=timeout, errors="replace")
     except subprocess.TimeoutExpired:
@@ -324,6 +341,16 @@ def _mapped_rss(path: str) -> int:
     return total
 
 
+def _load_mmproj(path: str, model, flash_attn_type: int, threads: int) -> bool:
+    """Load a projector with libmtmd on the CPU, warmup included (its compute buffer is reserved and logged).
+    The context is left for the process to free at exit."""
+    from llama_cpp import mtmd_cpp
+
+    p = mtmd_cpp.mtmd_context_params_default()
+    p.use_gpu, p.warmup, p.n_threads, p.flash_attn_type = False, True, threads, flash_attn_type
+    return bool(mtmd_cpp.mtmd_init_from_file(path.encode(), model, p))
+
+
 def _child(argv: list[str]) -> int:
     """Child process body: load, evaluate, print one JSON line on stdout; llama.cpp logs go to stderr."""
     ap = argparse.ArgumentParser(prog="python -m llmfit_core.llamacpp_runner")
@@ -342,6 +369,7 @@ def _child(argv: list[str]) -> int:
     ap.add_argument("--swa-full", action="store_true")
     ap.add_argument("--no-mmap", action="store_true")
     ap.add_argument("--page-out", action="store_true")
+    ap.add_argument("--mmproj", default=None)
     a = ap.parse_args(argv)
 
     rss_start = _rss()
@@ -376,6 +404,9 @@ def _child(argv: list[str]) -> int:
     ctx = llama_cpp.llama_init_from_model(model, cp)
     if not ctx:
         print("error: llama.cpp could not create the context", file=sys.stderr)
+        return 2
+    if a.mmproj and not _load_mmproj(a.mmproj, model, cp.flash_attn_type, a.threads):
+        print("error: libmtmd could not load the projector", file=sys.stderr)
         return 2
     load_s = time.perf_counter() - t0
     rss_load = _rss()

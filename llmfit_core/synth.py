@@ -339,3 +339,50 @@ def finish_sparse_gguf(writer, path: str | os.PathLike, tensors) -> int:
         head = f.tell()
         f.truncate(head + (-head % writer.data_alignment) + total)
     return head
+
+
+@dataclass(frozen=True)
+class VisionShape:
+    """A SigLIP-style vision encoder as a gemma3 projector (clip.cpp PROJECTOR_TYPE_GEMMA3); defaults: Gemma 3's."""
+
+    n_embd: int = 1152
+    n_ff: int = 4304
+    n_head: int = 16
+    image_size: int = 896
+    patch_size: int = 14
+    blocks: int = 27
+    text_embd: int = 2560  # the text model's n_embd (mtmd refuses a projector whose output width differs)
+
+
+def write_synthetic_mmproj(path: str | os.PathLike, shape: VisionShape = VisionShape(), dtype: str = "F16") -> Path:
+    """A gemma3 vision projector GGUF with zero weights that libmtmd loads (tools/mtmd/clip.cpp load_hparams /
+    load_tensors: the keys and tensors it requires); the data region is a hole like finish_sparse_gguf's."""
+    import gguf
+
+    s, path = shape, Path(path)
+    w = gguf.GGUFWriter(str(path), "clip")
+    w.add_string("clip.projector_type", "gemma3")
+    w.add_bool("clip.has_vision_encoder", True)
+    w.add_bool("clip.use_gelu", True)
+    for key, value in (("embedding_length", s.n_embd), ("feed_forward_length", s.n_ff), ("block_count", s.blocks),
+                       ("projection_dim", s.text_embd), ("attention.head_count", s.n_head),
+                       ("image_size", s.image_size), ("patch_size", s.patch_size)):
+        w.add_uint32(f"clip.vision.{key}", value)
+    w.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
+    w.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    w.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+    e, f = s.n_embd, s.n_ff
+    tensors = [("v.patch_embd.weight", (s.patch_size, s.patch_size, 3, e), "F16"), ("v.patch_embd.bias", (e,), "F32"),
+               ("v.position_embd.weight", (e, (s.image_size // s.patch_size) ** 2), "F32")]
+    for i in range(s.blocks):
+        b = f"v.blk.{i}."
+        for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
+            tensors += [(f"{b}{name}.weight", (e, e), dtype), (f"{b}{name}.bias", (e,), "F32")]
+        for name in ("ln1", "ln2"):
+            tensors += [(f"{b}{name}.weight", (e,), "F32"), (f"{b}{name}.bias", (e,), "F32")]
+        tensors += [(f"{b}ffn_up.weight", (e, f), dtype), (f"{b}ffn_up.bias", (f,), "F32"),
+                    (f"{b}ffn_down.weight", (f, e), dtype), (f"{b}ffn_down.bias", (e,), "F32")]
+    tensors += [("v.post_ln.weight", (e,), "F32"), ("v.post_ln.bias", (e,), "F32"),
+                ("mm.input_projection.weight", (s.text_embd, e), dtype), ("mm.soft_emb_norm.weight", (e,), "F32")]
+    finish_sparse_gguf(w, path, tensors)
+    return path

@@ -15,7 +15,8 @@ from llmfit_core.api import fit
 from llmfit_core.cli.main import cli
 from llmfit_core.companions import best_sibling, quant_bits, read_mmproj
 from llmfit_core.errors import LlmfitError
-from llmfit_core.synth import finish_sparse_gguf, write_synthetic_gguf
+from llmfit_core.llamacpp_runner import MIB, load_and_measure
+from llmfit_core.synth import VisionShape, finish_sparse_gguf, write_synthetic_gguf, write_synthetic_mmproj
 
 # a SigLIP-like projector: 27 blocks of 1152 wide, 4304 feed-forward, 16 heads, 896 px images of 14 px patches
 VISION = dict(embedding_length=1152, feed_forward_length=4304, head_count=16, image_size=896, patch_size=14, blocks=27)
@@ -53,6 +54,11 @@ def _hw(ram_gb, vram_gb=None):
             "gpus": gpus}
 
 
+def _box_between(model_bytes: int, companion_bytes: int) -> dict:
+    """A CPU machine where the model runs alone but not beside its companion."""
+    return _hw(round((model_bytes + companion_bytes // 2) / 2**30 + 0.3, 2))
+
+
 def test_llama_cpp_sibling_rule():
     assert quant_bits("model-Q4_K_M.gguf") == 4 and quant_bits("mmproj-F16.gguf") == 16
     assert quant_bits("m-Q8_0-00001-of-00003.gguf") == 8 and quant_bits("mmproj.gguf") == 0
@@ -69,15 +75,16 @@ def test_projector_memory_from_its_header_counts_in_the_verdict(files):
     comp = read_mmproj(str(files["mmproj"]))
     h, f = VISION["embedding_length"], VISION["feed_forward_length"]
     assert comp.weights_bytes == VISION["blocks"] * (4 * h * h + 2 * h * f) * 2  # F16 tensors
-    patches = (896 // 14) ** 2
-    assert comp.compute_bytes == patches * (4 * f + patches * 16) * 4
+    patches = (896 // 14) ** 2  # clip.cpp's warmup image; f32 per patch: n_ff + 3 n_embd with flash attention
+    assert comp.compute_bytes == patches * (f + 3 * h) * 4
+    assert read_mmproj(str(files["mmproj"]), flash_attn=False).compute_bytes == patches * (patches * 16 + 6 * h) * 4
     plain = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu")
     both = fit(str(files["model"]), hardware=_hw(16), backend="llama.cpp-cpu", mmproj=str(files["mmproj"]))
     assert both.memory.total_bytes == plain.memory.total_bytes + comp.total_bytes
     assert both.memory.detail.mmproj_bytes == comp.total_bytes
     assert any(r.startswith("vision projector mmproj-tiny-F16.gguf") and "in RAM" in r for r in both.reasons)
     # a machine where the model alone fits but not with the projector
-    small = _hw(round((plain.memory.total_bytes + comp.total_bytes // 2) / 2**30 + 0.6, 2))
+    small = _box_between(plain.memory.total_bytes, comp.total_bytes)
     assert fit(str(files["model"]), hardware=small, backend="llama.cpp-cpu").fits
     assert not fit(str(files["model"]), hardware=small, backend="llama.cpp-cpu", mmproj=str(files["mmproj"])).fits
 
@@ -89,7 +96,7 @@ def test_projector_goes_to_the_gpu_when_it_has_room(files):
     assert rep.memory.gpu_bytes == plain.memory.gpu_bytes + comp.total_bytes
     assert any("on the RTX 4060" in r for r in rep.reasons if r.startswith("vision projector"))
     # less VRAM than the projector needs: llama.cpp would fail to place it there; counted in RAM
-    rep = fit(str(files["model"]), hardware=_hw(32, vram_gb=1), backend="llama.cpp-cuda", mmproj=str(files["mmproj"]))
+    rep = fit(str(files["model"]), hardware=_hw(32, vram_gb=0.5), backend="llama.cpp-cuda", mmproj=str(files["mmproj"]))
     assert rep.memory.cpu_bytes >= comp.total_bytes
 
 
@@ -180,7 +187,7 @@ def test_hf_ls_counts_the_projector_llama_server_loads(vision_repo, fake_hub, tm
     # the verdict follows: a machine where the text model runs, but not beside its projector
     need = text_only["F16"]["memory_bytes"]
     box = tmp_path / "box.json"
-    box.write_text(json.dumps(_hw(round((need + vision_repo.total_bytes // 2) / 2**30 + 0.6, 2))))
+    box.write_text(json.dumps(_box_between(need, vision_repo.total_bytes)))
     assert _ls("--hardware", str(box), "--no-mmproj")["F16"]["fits"]
     assert _ls("--hardware", str(box))["F16"]["verdict"] == "no-fit"
 
@@ -196,7 +203,7 @@ def _hf_download(env, *args):
 def test_hf_download_counts_a_projector_it_brings(vision_repo, hf_env, tmp_path):
     plain = fit(f"{VISION_REPO}:F16", hardware=_hw(16), backend="llama.cpp-cpu")
     box = tmp_path / "box.json"
-    box.write_text(json.dumps(_hw(round((plain.memory.total_bytes + vision_repo.total_bytes // 2) / 2**30 + 0.6, 2))))
+    box.write_text(json.dumps(_box_between(plain.memory.total_bytes, vision_repo.total_bytes)))
     # the model alone (llama-server -m FILE loads no projector): fits
     res = _hf_download(hf_env["env"], "vision-F16.gguf", "--dry-run", "--hardware", str(box))
     assert res.returncode == 0 and "dry run: fits" in res.stderr and "mmproj" not in res.stderr, res.stderr
@@ -218,10 +225,30 @@ def test_hf_shim_check_counts_the_projector(vision_repo, hf_env, tmp_path, monke
 
     plain = fit(f"{VISION_REPO}:F16", hardware=_hw(16), backend="llama.cpp-cpu")
     box = tmp_path / "box.json"
-    box.write_text(json.dumps(_hw(round((plain.memory.total_bytes + vision_repo.total_bytes // 2) / 2**30 + 0.6, 2))))
+    box.write_text(json.dumps(_box_between(plain.memory.total_bytes, vision_repo.total_bytes)))
     monkeypatch.setenv("LLMFIT_HARDWARE", str(box))
     err = io.StringIO()
     assert run_check("hf", ["download", VISION_REPO, "vision-F16.gguf"], err=err) == 0, err.getvalue()
     err = io.StringIO()
     code = run_check("hf", ["download", VISION_REPO, "vision-F16.gguf", "mmproj-vision-F16.gguf"], err=err)
     assert code == 3 and "[vision-F16.gguf + mmproj-vision-F16.gguf]" in err.getvalue(), err.getvalue()
+
+
+# -- the projector's figures against a real load (libmtmd through llama-cpp-python) -------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,flash_attn", [
+    (VisionShape(blocks=2, text_embd=256), True),  # Gemma 3's SigLIP at 896 px: 4096 patches
+    (VisionShape(n_embd=2304, n_ff=1000, image_size=448, blocks=1, text_embd=256), True),  # attention stage peaks
+    (VisionShape(image_size=448, blocks=1, text_embd=256), False),  # KQ scores materialised
+])
+def test_projector_figures_match_clip_cpp(tmp_path, shape, flash_attn):
+    pytest.importorskip("llama_cpp.mtmd_cpp")
+    model = write_synthetic_gguf(tmp_path / "text.gguf", "llama-tiny", "F16")  # n_embd 256 = shape.text_embd
+    mmproj = write_synthetic_mmproj(tmp_path / "mmproj.gguf", shape)
+    log = load_and_measure(model, n_ctx=256, flash_attn=flash_attn, mmproj=mmproj).log
+    comp = read_mmproj(str(mmproj), flash_attn=flash_attn)
+    assert log.mmproj_compute_mib == {"CPU": pytest.approx(comp.compute_bytes / MIB, abs=0.01)}
+    assert log.mmproj_model_mib == pytest.approx(comp.weights_bytes / MIB, abs=0.01)
+    assert log.compute_bytes < comp.compute_bytes  # the text model's own compute buffer is parsed apart
