@@ -92,3 +92,70 @@ def test_auto_bounds_the_kv_cache_to_the_context_that_fits(model_dir):
 def test_block_stops_an_mlx_load_that_does_not_fit(model_dir):
     out = json.loads(_py(LOAD, model_dir, "block", json.dumps(_hw(0.1))).stdout.strip().splitlines()[-1])
     assert out["error"] == "LoadBlockedError" and "free" in out["message"]
+
+
+# -- timings learned from normal use: mlx-lm's own generation statistics -----------------------------------------
+
+OBSERVE = """
+import sys
+import mlx.core as mx
+from mlx_lm import stream_generate  # imported before the guard: the function object itself is diverted
+import llmfit_core.guard as guard
+guard.install(mode="warn")
+import mlx_lm
+model, tok = mlx_lm.load(sys.argv[1])
+no_eos = lambda tokens, logits: logits - 1e9 * (mx.arange(logits.shape[-1]) == 63)  # "<unk>" is eos here
+mlx_lm.generate(model, tok, "t1 t2 t3 t4 t5", max_tokens=8, logits_processors=[no_eos])
+last = list(stream_generate(model, tok, "t1 t2", max_tokens=6, logits_processors=[no_eos]))[-1]
+list(stream_generate(model, tok, "t1", max_tokens=2, logits_processors=[no_eos]))  # too short to say anything
+print("stats", last.prompt_tps, last.generation_tps)
+"""
+
+
+def _observe(model_dir, data_dir, **env):
+    full = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
+                LLMFIT_DATA_DIR=str(data_dir), **env)
+    if "LLMFIT_RECORD" not in env:
+        full.pop("LLMFIT_RECORD", None)
+    proc = subprocess.run([sys.executable, "-c", OBSERVE, str(model_dir)], capture_output=True, text=True,
+                          timeout=300, env=full)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_mlx_generations_record_mlx_lms_own_statistics(model_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from llmfit_core.bench import store
+    from llmfit_core.bench.fingerprint import fingerprint, this_machine
+    from llmfit_core.cli.main import cli
+
+    proc = _observe(model_dir, tmp_path)
+    recs = store.read_records(tmp_path)
+    assert [r["source"] for r in recs] == ["observed", "observed"], proc.stderr[-2000:]
+    first, streamed = recs
+    assert first["runtime"]["name"] == "mlx" and first["runtime"]["device"] == "cpu" and first["runtime"]["mlx_lm"]
+    assert first["hardware_fingerprint"] == fingerprint(this_machine())
+    assert first["model"]["arch"] == "llama" and first["model"]["n_layers"] == 2
+    assert first["results"]["tg"]["n_tokens"] == 8 and first["results"]["pp"]["n_tokens"] == 5
+    # the figures are mlx-lm's own (the last GenerationResponse), not re-timed
+    _, prompt_tps, generation_tps = proc.stdout.split()
+    assert streamed["results"]["pp"]["tok_s"] == pytest.approx(float(prompt_tps))
+    assert streamed["results"]["tg"]["tok_s"] == pytest.approx(float(generation_tps))
+    assert streamed["peak_mlx_memory_bytes"] > 0
+
+    monkeypatch.setenv("LLMFIT_DATA_DIR", str(tmp_path))
+    res = CliRunner().invoke(cli, ["bench", "--history", "--json"])
+    assert res.exit_code == 0, res.output
+    assert [(r["source"], r["backend"]) for r in json.loads(res.output)] == [("observed", "mlx")] * 2
+
+
+@pytest.mark.slow
+def test_mlx_recording_opt_out_and_a_broken_store(model_dir, tmp_path):
+    _observe(model_dir, tmp_path, LLMFIT_RECORD="0")
+    assert not list(tmp_path.iterdir())
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data dir should be")
+    proc = _observe(model_dir, blocker)
+    assert proc.stderr.count("could not record this generation's timings") == 1

@@ -11,22 +11,9 @@ the machine. Any failure here is one warning per process at most; the user's cal
 from __future__ import annotations
 
 import functools
-import os
-import warnings
 
 from llmfit_core.autopilot import patch_attr
-
-MIN_GEN_TOKENS = 4  # fewer generated tokens time the call, not the decoder
-_warned = False
-
-
-class RecordWarning(UserWarning):
-    """A generation's timings could not be recorded (the generation itself is unaffected)."""
-
-
-def enabled() -> bool:
-    """Recording is on unless LLMFIT_RECORD is 0/off/no/false."""
-    return os.environ.get("LLMFIT_RECORD", "1").strip().lower() not in ("0", "off", "no", "false")
+from llmfit_core.bench.observed import MIN_GEN_TOKENS, enabled, load_average, record_safely
 
 
 def _counters(llama_cpp, llm) -> tuple[int, float, int, float]:
@@ -67,24 +54,13 @@ def observed_record(llm, before, after, llama_cpp) -> dict | None:
         "results": results,
         "prediction": None,  # calibration re-runs today's predictor on the model facts
         "runtime": {"name": backend, "llama_cpp_python": build.version},
-        "load_avg": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "load_avg": load_average(),
     }
 
 
 def _record(llm, before, llama_cpp) -> None:
     """Append the completion's record; never raises (one warning per process at most)."""
-    global _warned
-    try:
-        from llmfit_core.bench.store import append_record
-
-        rec = observed_record(llm, before, _counters(llama_cpp, llm), llama_cpp)
-        if rec is not None:
-            append_record(rec)
-    except Exception as exc:  # recording is a by-product: the user's generation must not notice
-        if not _warned:
-            _warned = True
-            warnings.warn(f"llmfit: could not record this generation's timings ({type(exc).__name__}: {exc}); "
-                          "LLMFIT_RECORD=0 turns recording off", RecordWarning, stacklevel=3)
+    record_safely(lambda: observed_record(llm, before, _counters(llama_cpp, llm), llama_cpp))
 
 
 def _streamed(chunks, llm, before, llama_cpp):

@@ -76,12 +76,14 @@ def llmfit_detect_hardware(profile):
 
 @hookimpl
 def llmfit_guard_loads(guard):
-    """`mlx_lm.load` (and, in auto mode, generation's KV size) through the load guard, once mlx_lm is imported."""
+    """`mlx_lm.load` (and, in auto mode, generation's KV size) through the load guard, once mlx_lm is imported;
+    generations' own statistics recorded as observed timings (observe.py)."""
     from llmfit_core.autopilot import patch_on_import
 
-    from . import autopilot
+    from . import autopilot, observe
 
-    return patch_on_import("mlx_lm", lambda mod: autopilot.patch(mod, guard))
+    # observe: the timings of normal use (LLMFIT_RECORD=0: off)
+    return patch_on_import("mlx_lm", lambda mod: autopilot.patch(mod, guard), observe.patch)
 
 
 @hookimpl

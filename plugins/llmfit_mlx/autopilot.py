@@ -19,6 +19,7 @@ from llmfit_core.autopilot import LoadDecision, LoadGuard, patch_attr
 
 RUNNER = "mlx-lm"
 MAX_KV_ATTR = "_llmfit_max_kv_size"  # set on the loaded model in auto mode
+MODEL_PATH_ATTR = "_llmfit_model_path"  # the directory it was loaded from (read by observe.py)
 
 
 def decide(model_path: str, guard: LoadGuard) -> LoadDecision:
@@ -61,11 +62,12 @@ def patch(mlx_lm, guard: LoadGuard):
             if decision is not None:
                 guard.settle(decision)  # block mode: raises before mlx reads a weight
             out = original(model_path, *args, **kwargs)
-            if decision is not None and "n_ctx" in decision.chosen:
-                try:
+            try:
+                setattr(out[0], MODEL_PATH_ATTR, os.fspath(model_path))  # observe.py: the model's facts
+                if decision is not None and "n_ctx" in decision.chosen:
                     setattr(out[0], MAX_KV_ATTR, decision.n_ctx)
-                except Exception:  # a model object that takes no attributes: generation stays as mlx-lm sets it
-                    pass
+            except Exception:  # a model object that takes no attributes: generation stays as mlx-lm sets it
+                pass
             return out
 
         return load_model

@@ -118,12 +118,13 @@ def spec_for_dir(model_dir, ref: str | None = None):
     return spec
 
 
-def make_record(run: MLXRun, hardware, spec=None) -> dict:
-    """A calibration record shaped like `llmfit bench` records, with runtime "mlx"."""
+def make_record(run: MLXRun, hardware, spec=None, source: str = "mlx") -> dict:
+    """A calibration record shaped like `llmfit bench` records, with runtime "mlx" (`source` "observed": a
+    generation of normal use, llmfit_mlx.observe)."""
     from llmfit_core.bench.records import record_head
 
     return {
-        **record_head("mlx", hardware, spec, run.model_dir),
+        **record_head(source, hardware, spec, run.model_dir),
         "settings": {"n_prompt": run.prompt_tokens, "n_gen": run.gen_tokens, "n_gpu_layers": 0 if run.device == "cpu" else -1},
         "results": {
             "pp": {"test": f"pp{run.prompt_tokens}", "n_tokens": run.prompt_tokens, "tok_s": run.prompt_tps,
