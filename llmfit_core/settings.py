@@ -15,6 +15,7 @@ from llmfit_core.errors import LlmfitError
 
 if TYPE_CHECKING:
     from llmfit_core.backends import Backend
+    from llmfit_core.companions import Companion
     from llmfit_core.model_spec import ModelSpec
 
 
@@ -39,7 +40,7 @@ class RunSettings:
     swa_full: bool = False  # --swa-full: sliding-window layers keep the whole context
     n_batch: int = 2048  # -b
     n_ubatch: int = 512  # -ub
-    mmproj: str | None = None  # a vision projector GGUF path or "auto" (llama.cpp --mmproj)
+    mmproj: str | Companion | None = None  # a projector GGUF path, "auto" (llama.cpp --mmproj) or one already read
     draft: str | ModelSpec | None = None  # a draft model for speculative decoding (llama.cpp -md)
     total_memory: bool = False  # plan for an idle machine (all RAM/VRAM) instead of the memory free now
     calibrated: bool = True  # apply this machine's measured speed factor (llmfit calibrate), when there is one
