@@ -146,6 +146,23 @@ def test_n_gpu_layers_minus_one_is_what_fits_the_vram(tmp_path):
     assert changes == {} and d.n_gpu_layers == -1 and not d.fits
 
 
+def test_n_gpu_layers_minus_one_on_this_cpu_only_build(models):
+    """llama-cpp-python passes -1 on as 2**31-1 (every layer); a CPU-only build assigns every layer to the CPU. Auto
+    mode chooses 0 (the same load); warn mode keeps -1. Either way llama.cpp's buffers are the priced ones."""
+    hw = _profile(0.6)
+    out, err = _load(models["long"], "auto", hw, n_gpu_layers=-1)
+    d = out["decision"]
+    assert d["chosen"] == ["n_ctx", "n_gpu_layers"] and d["n_gpu_layers"] == 0 and d["fits"]
+    log = parse_llama_log(err)
+    assert err.count("assigned to device CPU") == LONG.n_layers + 1 and "offloaded" not in err
+    assert 0 < log.total_bytes <= d["budget_bytes"]
+    assert log.total_bytes <= d["predicted_total_bytes"] <= log.total_bytes * 1.25
+    kept, err_kept = _load(models["long"], "warn", hw, n_gpu_layers=-1, n_ctx=d["n_ctx"])
+    assert kept["decision"]["n_gpu_layers"] == -1 and kept["decision"]["chosen"] == []
+    assert kept["decision"]["predicted_total_bytes"] == d["predicted_total_bytes"]
+    assert parse_llama_log(err_kept).total_bytes == log.total_bytes  # -1 and 0 are the same load here
+
+
 def test_guard_modes_and_env(monkeypatch):
     import llmfit_core.guard as guard
 
