@@ -251,3 +251,18 @@ def test_download_arguments_parsed_like_hf_and_traversal_refused(capsys):
         assert check_download([repo, "x.gguf"]) == 2
         (line,) = capsys.readouterr().err.splitlines()
         assert "is not a Hugging Face repo id" in line
+
+
+def test_offline_download_of_an_uncached_file_is_one_line(hf_env, fake_hub):
+    """HF_HUB_OFFLINE=1 and nothing cached: hf can only fail, so one line and exit 1 (not hf's own error after
+    a warning); once the file is cached the same command goes through to hf."""
+    offline = dict(hf_env["env"], HF_HUB_OFFLINE="1")
+    for extra in (["--dry-run"], []):
+        res = _llmfit(offline, "hf", "download", "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf", *extra)
+        assert res.returncode == 1, res.stderr
+        assert res.stderr.strip().splitlines() == [
+            "llmfit: error: fake-org/Tiny-GGUF tiny-Q4_K_M.gguf: not in the local Hugging Face cache, and "
+            "HF_HUB_OFFLINE is set (unset it to download)"]
+    assert _llmfit(hf_env["env"], "hf", "download", "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf").returncode == 0
+    res = _llmfit(offline, "hf", "download", "fake-org/Tiny-GGUF", "tiny-Q4_K_M.gguf")
+    assert res.returncode == 0 and "tiny-Q4_K_M.gguf" in res.stdout, res.stderr

@@ -16,7 +16,7 @@ import click
 from llmfit_core.check_switches import CheckSwitches
 from llmfit_core.downloads import describe
 from llmfit_core.errors import LlmfitError
-from llmfit_hf.predownload import parse_download_args
+from llmfit_hf.predownload import offline_refusal, parse_download_args
 from llmfit_hf.targets import HubDownload
 
 EXIT_NO_FIT = 3
@@ -127,6 +127,10 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # fail open unless --strict: the user's command is never lost
+        refusal = offline_refusal(d, exc)  # ... unless it can only fail: one line, not hf's own error
+        if refusal:
+            click.echo(f"llmfit: error: {refusal}", err=True)
+            return 1
         msg = " ".join(str(exc).split())[:300] or type(exc).__name__
         if strict and not d.dry_run:
             click.echo(f"llmfit: error: fit check failed ({msg}); stopping (--strict)", err=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llmfit_core.downloads import CheckedModel, CheckResult, PlannedFile, consult_plugins
-from llmfit_core.errors import AuthRequiredError, LlmfitError, NotFoundError
+from llmfit_core.errors import AuthRequiredError, LlmfitError, NotFoundError, OfflineError
 
 from llmfit_hf import hub
 from llmfit_hf.files import gguf_variants, safetensors_files
@@ -126,6 +126,16 @@ def plan_download(d: DownloadArgs, hf_hub_download=None, snapshot_download=None)
                 allow, ignore = regular + [f"{f.rstrip('/')}/**" for f in subfolders], None
             infos = snapshot_download(repo_id=d.repo_id, allow_patterns=allow, ignore_patterns=ignore, **common)
     return [PlannedFile(i.filename, i.file_size, bool(i.will_download)) for i in infos]
+
+
+def offline_refusal(d: DownloadArgs, exc: Exception) -> str | None:
+    """The one error line for a download that cannot happen: HF_HUB_OFFLINE is set and huggingface_hub's own plan
+    found the files missing from the cache (then `hf download`, dry run or not, can only fail with its own
+    multi-line error). None when it might still work (a network error with the Hub reachable later, a cache hit)."""
+    if not isinstance(exc, OfflineError) or not hub.hf().constants.HF_HUB_OFFLINE:
+        return None
+    what = " ".join([d.repo_id, *d.filenames]) + (f" (revision {d.revision})" if d.revision else "")
+    return f"{what}: not in the local Hugging Face cache, and HF_HUB_OFFLINE is set (unset it to download)"
 
 
 def is_weight_file(name: str) -> bool:
