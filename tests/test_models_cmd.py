@@ -41,6 +41,22 @@ def test_models_source_filter_and_no_fit(hf_env, tmp_path, monkeypatch):
     assert res.exit_code == 0 and "no models found" in res.output
 
 
+def test_offline_models_lists_the_shipped_catalogs_matches(tmp_path, monkeypatch):
+    """Offline the Hub cannot be searched: the shipped catalog answers, first-party releases first, each scored."""
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "no-ollama-store"))
+    monkeypatch.setenv("OLLAMA_HOST", dead_host())
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    res = run("models", "llama", "--offline", "--hardware", "workstation-4090", "--limit", "30", "--json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert len(rows) == 30 and {r["source"] for r in rows} == {"catalog"}
+    assert rows[0]["ref"].startswith("meta-llama/") and all("llama" in r["ref"].lower() for r in rows)
+    assert "meta-llama/Llama-3.1-8B-Instruct" in [r["ref"] for r in rows]
+    assert all(r["verdict"] in ("runs", "offload", "tight", "no-fit") for r in rows), [r for r in rows if r.get("error")]
+    res = run("models", "qwen3", "--source", "catalog", "--no-fit", "--json")  # asked for by name, online too
+    assert res.exit_code == 0 and {r["source"] for r in json.loads(res.stdout)} == {"catalog"}
+
+
 def test_system_lists_the_runtime_of_the_installed_llama_cpp_build():
     res = run("system", "--json")
     assert res.exit_code == 0, res.output

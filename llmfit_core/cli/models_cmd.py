@@ -8,17 +8,36 @@ import click
 
 from llmfit_core.cli.common import (VERDICT_STYLE, Col, context_option, csv_option, friendly_errors, hardware_option,
                                    json_option, limit_option, make_console, offline_option, print_table, styled)
+from llmfit_core.plugin_types import ModelRef
 from llmfit_core.units import fmt_gib
+
+CATALOG_SOURCE = "catalog"
+
+
+def catalog_models(query: str, limit: int) -> list[ModelRef]:
+    """Shipped-catalog models matching QUERY (the rule of `llmfit search`): the source that needs no network.
+    The models `recommend` shows by default (first-party releases, well-known tunes) come first, modified uploads
+    (abliterated, merges, ...) last."""
+    from llmfit_core.catalog import load_catalog
+    from llmfit_core.catalog.publishers import visible
+    from llmfit_core.catalog.search import search_entries
+
+    hits = sorted(search_entries(load_catalog().entries, query), key=lambda e: (not visible(e), bool(e.modified)))
+    return [ModelRef(ref=e.id, source=CATALOG_SOURCE, name=e.id) for e in hits[:limit]]
 
 
 def list_source_models(query: str, source: str | None = None, limit: int = 20, offline: bool = False) -> list:
-    """ModelRefs from every source plugin (Hub search, installed Ollama models, third-party sources)."""
+    """ModelRefs from every source plugin (Hub search, installed Ollama models, third-party sources); offline (or
+    `source="catalog"`) the shipped catalog's matches follow them, since the Hub cannot be searched then."""
     from llmfit_core.plugins import call_hook
 
     options = {"source": source, "limit": limit, "offline": offline}
     refs = []
-    for result in call_hook("llmfit_list_models", query=query, options=options):
-        refs.extend(result or [])
+    if source != CATALOG_SOURCE:
+        for result in call_hook("llmfit_list_models", query=query, options=options):
+            refs.extend(result or [])
+    if (offline and source is None) or source == CATALOG_SOURCE:
+        refs += catalog_models(query, limit)
     return refs[:limit] if limit else refs
 
 
@@ -48,17 +67,18 @@ def register(cli) -> None:
 
     @cli.command("models")
     @click.argument("query", required=False, default="")
-    @click.option("--source", help="Only this source (huggingface, ollama, or a plugin's source name).")
+    @click.option("--source", help="Only this source (huggingface, ollama, catalog, or a plugin's source name).")
     @limit_option(20, "models", minimum=1, maximum=500)
     @context_option()
-    @offline_option("Only sources that need no network.")
+    @offline_option("Only sources that need no network (local stores, the shipped catalog).")
     @click.option("--no-fit", is_flag=True, help="List only; do not resolve and score each model.")
     @hardware_option
     @json_option
     @csv_option
     @friendly_errors
     def models_command(query, source, limit, context, offline, no_fit, hardware, as_json, as_csv):
-        """Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."""
+        """Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins; offline the
+        shipped catalog), with their fit."""
         refs = list_source_models(query, source=source, limit=limit, offline=offline)
         if no_fit:
             rows = [{"ref": r.ref, "source": r.source, "name": r.name or r.ref, "quant": r.quant,
