@@ -192,8 +192,9 @@ def place(spec: ModelSpec, mem: MemoryEstimate, hardware, backend=None, gpu_laye
     gpu_head = [c - p for p, c in zip(per, caps)]
     ram_head = ram_avail - cpu
     ram_margin = margin_for(ram_total or ram_avail)
+    # --gpu-layers 0 asks for a CPU run: not a split, so its verdict is the CPU run's own (runs / tight / no-fit)
     fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_total or ram_avail,
-                                    all_on_gpu=gl == total_layers)
+                                    unsplit=gl == total_layers or gpu_layers == 0)
 
     # reported per-GPU bytes include the runtime's context on every GPU in use (CUDA context, cuBLAS)
     per = [p + overhead if p else 0 for p in per]
@@ -316,7 +317,7 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
     gpu_head = [c - p for p, c in zip(per, caps)]
     ram_head = ram_avail - cpu
     ram_margin = margin_for(ram_total or ram_avail)
-    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_total or ram_avail, all_on_gpu=k == 0)
+    fits, verdict, where = _verdict(gpu_head, caps, per, overhead, ram_head, ram_total or ram_avail, unsplit=k == 0)
     per = [p + overhead if p else 0 for p in per]
     per_gpu = [{"name": g.name, "bytes": int(p), "capacity_bytes": int(c + overhead), "layers": int(nl)}
                for g, p, c, nl in zip(gpus, per, caps, per_layers)]
@@ -340,17 +341,18 @@ def place_expert_offload(spec: ModelSpec, mem: MemoryEstimate, hardware, backend
     )
 
 
-def _verdict(gpu_head, caps, per, overhead, ram_head, ram_capacity, all_on_gpu: bool) -> tuple[bool, Verdict, str]:
+def _verdict(gpu_head, caps, per, overhead, ram_head, ram_capacity, unsplit: bool) -> tuple[bool, Verdict, str]:
     """(fits, verdict, the memory a "tight" verdict is short of) from the spare bytes of each GPU in use and of RAM:
-    "runs" / "tight" with everything on the GPUs, "offload" / "tight" with part in RAM, else "no-fit"."""
+    "runs" / "tight" when the model is not split (every layer on the GPUs, or every layer in RAM as asked),
+    "offload" / "tight" with part in RAM, else "no-fit"."""
     fits = all(h >= 0 for h in gpu_head) and ram_head >= 0
     if not fits:
         return False, Verdict.NO_FIT, ""
-    if all_on_gpu and any(is_tight(h, c + overhead) for h, c, p in zip(gpu_head, caps, per) if p):
+    if unsplit and any(is_tight(h, c + overhead) for h, c, p in zip(gpu_head, caps, per) if p):
         return True, Verdict.TIGHT, "VRAM"
     if is_tight(ram_head, ram_capacity):
         return True, Verdict.TIGHT, "RAM"
-    return True, (Verdict.RUNS if all_on_gpu else Verdict.OFFLOAD), ""
+    return True, (Verdict.RUNS if unsplit else Verdict.OFFLOAD), ""
 
 
 def _shortfall_reasons(verdict: Verdict, where: str, cpu: int, ram_avail: int, ram_head: int, short: int,
@@ -455,8 +457,8 @@ def _place_unified(spec, mem, hardware, be, total_layers, ram_avail, ram_total, 
         verdict = Verdict.TIGHT if tight else Verdict.RUNS
         reasons.append(f"all {total_layers} layers on the {g.name} GPU: {fmt_bytes(p)} of its "
                        f"{fmt_bytes(gpu_cap)} Metal working set")
-    elif gl == 0 and gpu_layers == 0:
-        verdict = Verdict.TIGHT if is_tight(pool_head, ram_total or ram_avail) else Verdict.OFFLOAD
+    elif gl == 0 and gpu_layers == 0:  # a CPU run by request: not a split
+        verdict = Verdict.TIGHT if is_tight(pool_head, ram_total or ram_avail) else Verdict.RUNS
         reasons.append(f"CPU only by request (--gpu-layers 0): all {total_layers} layers run on the CPU cores, "
                        f"none on the {g.name} GPU")
     else:

@@ -84,13 +84,28 @@ def test_two_gpus_split_by_free_memory():
 def test_explicit_gpu_layers_and_tied_embeddings():
     hw = _hw(32, 28, [{"vendor": "nvidia", "name": "RTX 4090", "vram_gb": 24}])
     p = place(_spec(), _mem(), hw, "cuda", gpu_layers=0)
-    assert p.gpu_layers == 0 and p.verdict == "offload"
+    # CPU only as asked: nothing is split between GPU and RAM, so not "offload"; the verdict of a CPU run
+    assert p.gpu_layers == 0 and p.verdict == "runs" and any("CPU only by request" in r for r in p.reasons)
     assert p.per_gpu_bytes == [(300 + 400) * MIB]  # compute buffer (big matmuls are offloaded) + context
     full = place(_spec(), _mem(), hw, "cuda")
     tied = place(_spec(tied=True), _mem(), hw, "cuda")
     assert tied.per_gpu_bytes[0] - full.per_gpu_bytes[0] == 500 * MIB  # token_embd duplicated for the output
     with pytest.raises(LlmfitError):
         place(_spec(), _mem(), hw, "cuda", gpu_layers=-1)
+
+
+def test_cpu_only_by_request_gets_a_cpu_runs_verdict():
+    """--gpu-layers 0: the verdict of a CPU run (runs / tight / no-fit by RAM), never "offload"; the GPU still
+    holds llama.cpp's compute buffer and context, so VRAM can make it tight too."""
+    gpu = [{"vendor": "nvidia", "name": "RTX 4090", "vram_gb": 24}]
+    need = (11000 + 1000 + 300 + 30) * MIB  # everything in RAM (the GPU keeps its compute buffer)
+    assert place(_spec(), _mem(), _hw(64, 60, gpu), "cuda", gpu_layers=0).verdict == "runs"
+    tight = place(_spec(), _mem(), _hw(64, need / GIB + 0.5, gpu), "cuda", gpu_layers=0)
+    assert tight.fits and tight.verdict == "tight"
+    assert place(_spec(), _mem(), _hw(64, 8, gpu), "cuda", gpu_layers=0).verdict == "no-fit"
+    mac = _hw(64, 56, [{"vendor": "apple", "name": "Apple M2 Max"}], unified=True)
+    p = place(_spec(), _mem("llama.cpp-metal", 100), mac, "metal", gpu_layers=0)
+    assert (p.gpu_layers, p.verdict) == (0, "runs") and any("CPU only by request" in r for r in p.reasons)
 
 
 def test_apple_unified_llamacpp_metal_and_mlx():
