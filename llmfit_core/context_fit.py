@@ -31,7 +31,7 @@ class ContextFit:
     """The answer of `context_fit`: the largest context that fits and why it stops there."""
 
     max_context: int | None  # None: not even MIN_CONTEXT fits
-    limit: int  # the largest context searched: the trained context (rounded down to 256) or the unknown cap
+    limit: int  # the largest context searched: the trained context or its RoPE extension (to 256), or the unknown cap
     trained_context: int | None  # the model's trained context, None when unknown
     reasons: list[str] = field(default_factory=list)
 
@@ -64,11 +64,13 @@ def _hardware(hardware):
 
 
 def context_cap(spec: ModelSpec) -> tuple[int, int | None]:
-    """(largest context to search, trained context or None when unknown)."""
+    """(largest context to search, trained context or None when unknown). The search goes up to the extension
+    the model's own RoPE scaling declares (ModelSpec.extended_context) when there is one."""
     trained = int(spec.max_context or 0)
     if trained <= 0:
         return UNKNOWN_TRAINED_CAP, None
-    return max(trained // KV_PAD * KV_PAD, min(trained, MIN_CONTEXT)), trained
+    top = spec.extended_context or trained
+    return max(top // KV_PAD * KV_PAD, min(top, MIN_CONTEXT)), trained
 
 
 def estimate_and_place(spec: ModelSpec, hardware, backend, context: int,
@@ -84,7 +86,8 @@ def estimate_and_place(spec: ModelSpec, hardware, backend, context: int,
 
 
 def context_fit(spec: ModelSpec, hardware, backend=None, settings: RunSettings | None = None) -> ContextFit:
-    """The largest context (a multiple of 256, at most the trained context) that fits, with the reasons."""
+    """The largest context (a multiple of 256, at most the trained context or the extension of the model's own
+    RoPE scaling) that fits, with the reasons."""
     settings = settings or RunSettings()
     be = _backend(backend)
     hw = _hardware(hardware)
@@ -103,8 +106,9 @@ def context_fit(spec: ModelSpec, hardware, backend=None, settings: RunSettings |
         return ContextFit(None, limit, trained, reasons)
     top = probe(limit)
     best = limit if top.fits else largest_fitting(probe, low, top)
-    what = ("the trained context" if trained and best == limit else
-            "the unknown-context cap" if best == limit else "the largest that fits")
+    what = ("the unknown-context cap" if best == limit and not trained else
+            f"the model's RoPE scaling: {spec.rope_scaling.describe(trained)}" if best == limit and spec.extended_context
+            else "the trained context" if best == limit else "the largest that fits")
     held = _held(settings, be, spec.n_layers + 1)
     reasons.append(f"max context {context_text(best)} tokens ({what}{held})")
     return ContextFit(best, limit, trained, reasons)

@@ -5,6 +5,34 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 
+# RoPE scaling types that stretch the positions past the pretraining length (HF config rope_scaling.rope_type,
+# GGUF {arch}.rope.scaling.type): the documented extension is factor x the original context
+EXTENDING_ROPE_TYPES = ("yarn", "linear", "dynamic", "longrope", "llama3", "su")
+MAX_ROPE_FACTOR = 256.0  # published extensions are x4 (Qwen) to x40 (DeepSeek); a larger factor is not believed
+
+
+@dataclass
+class RopeScaling:
+    """The RoPE scaling a model's own config (or GGUF header) declares."""
+
+    type: str  # yarn | linear | dynamic | longrope | llama3 | ...
+    factor: float
+    original_context: int = 0  # the context it scales from (0: not given; the model's max_context)
+
+    def extended_context(self, trained: int) -> int | None:
+        """factor x the original context, for a type that extends the context; None otherwise."""
+        if self.type not in EXTENDING_ROPE_TYPES or not 1 < self.factor <= MAX_ROPE_FACTOR:
+            return None
+        base = self.original_context or trained
+        return int(self.factor * base) if base else None
+
+    def describe(self, trained: int) -> str:
+        """'YaRN x4 over 32,768 = 131,072 tokens'."""
+        name = {"yarn": "YaRN", "llama3": "Llama 3", "longrope": "LongRoPE"}.get(self.type, self.type)
+        base = self.original_context or trained
+        return f"{name} x{self.factor:g} over {base:,} = {self.extended_context(trained) or 0:,} tokens"
+
+
 @dataclass
 class ModelSpec:
     """What the estimators need to know about a model.
@@ -65,6 +93,7 @@ class ModelSpec:
     exact: bool = False  # weight bytes exact (from tensor infos)
     notes: list[str] = field(default_factory=list)  # what was guessed
     metadata: dict = field(default_factory=dict)  # reader-specific extras (small values only)
+    rope_scaling: RopeScaling | None = None  # as declared by the model (config.json / GGUF rope.scaling.*)
     # llama.cpp-style tensor list (name, ggml shape ne0-first, type name) in file order, or None;
     # lets quant.apply_quant redo llama.cpp's per-tensor mix
     tensors: list[tuple[str, tuple[int, ...], str]] | None = None
@@ -77,6 +106,12 @@ class ModelSpec:
     def recurrent_state_elems(self) -> int:
         """f32 elements of recurrent state per sequence (all recurrent layers), 0 when none or unknown."""
         return max(int(self.n_recurrent_layers), 0) * (max(int(self.recurrent_r), 0) + max(int(self.recurrent_s), 0))
+
+    @property
+    def extended_context(self) -> int | None:
+        """The context the model's own RoPE scaling reaches (factor x original), when above max_context."""
+        ext = self.rope_scaling.extended_context(self.max_context) if self.rope_scaling else None
+        return ext if ext and ext > (self.max_context or 0) else None
 
     @property
     def v_head_dim(self) -> int:

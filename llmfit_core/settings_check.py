@@ -118,15 +118,25 @@ def check_request(hardware, backend: str | Backend | None = None, quant: str | N
 
 
 def check_context(context: int | None, spec, allow_extension: bool = False) -> str | None:
-    """A context above the model's trained length: LlmfitError unless allowed; allowed -> the reason line to show."""
+    """A context above the model's trained length: LlmfitError unless allowed; allowed -> the reason line to show.
+
+    Up to the extension the model's own RoPE scaling declares (config.json rope_scaling / GGUF rope.scaling.*:
+    factor x original context, ModelSpec.extended_context) it is allowed without asking, with a reason: llama.cpp
+    reads that scaling from the GGUF and applies it, and the model card documents the extended length."""
     trained = getattr(spec, "max_context", None)
     if not context or not trained or context <= trained or getattr(spec, "source", "") == "hub-size":
         return None
+    extended = getattr(spec, "extended_context", None)
+    if extended and context <= extended:
+        return (f"context {context} is above the trained length {trained}, within the model's own RoPE scaling "
+                f"({spec.rope_scaling.describe(trained)}), which llama.cpp applies from the model's metadata")
+    limit = extended or trained
     factor = context / trained
     how = (f"llama.cpp --rope-scaling yarn --rope-scale {factor:.3g}" if factor > 1 else "")
     if not allow_extension:
-        raise UnsupportedSettingError(f"context {context} is above {spec.ref}'s trained length {trained}: it needs RoPE scaling "
-                          f"({how}) and answers degrade past the trained length; pass {ALLOW_CONTEXT_FLAG} to "
-                          f"price it anyway, or use -c {trained} or less")
+        own = f" (its RoPE scaling reaches {extended})" if extended else ""
+        raise UnsupportedSettingError(f"context {context} is above {spec.ref}'s trained length {trained}{own}: it needs "
+                                      f"RoPE scaling ({how}) and answers degrade past it; pass {ALLOW_CONTEXT_FLAG} to "
+                                      f"price it anyway, or use -c {limit} or less")
     return (f"context {context} is above the trained length {trained}: priced as extended with RoPE scaling "
-            f"({how}); quality past {trained} tokens is not what the model was trained for")
+            f"({how}); quality past {limit} tokens is not what the model was trained for")

@@ -226,15 +226,55 @@ def test_context_above_trained_length_needs_the_override(tiny_gguf, capsys):
     assert rc == 0, err
 
 
+@pytest.fixture(scope="module")
+def yarn_gguf(tmp_path_factory, tiny_gguf):
+    """tiny.gguf's header with the RoPE scaling keys convert_hf_to_gguf writes for a YaRN x4 config."""
+    import gguf
+
+    from llmfit_core.readers.gguf import read_gguf
+    from llmfit_core.synth import finish_sparse_gguf, header_gguf_writer
+
+    path = tmp_path_factory.mktemp("yarn") / "yarn.gguf"
+    w, tensors = header_gguf_writer(path, read_gguf(tiny_gguf), "F16")
+    w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+    w.add_rope_scaling_factor(4.0)
+    w.add_rope_scaling_orig_ctx_len(4096)
+    w.add_tokenizer_model("llama")
+    w.add_token_list([f"t{i}" for i in range(32000)])
+    finish_sparse_gguf(w, path, tensors)
+    return str(path)
+
+
+def test_context_within_the_models_own_rope_scaling_is_allowed_with_a_reason(yarn_gguf, tmp_path, capsys):
+    """YaRN x4 over 4096 declared by the model: up to 16384 needs no override (llama.cpp applies it from the
+    metadata), and max_context searches up to it; past it the error names 16384, not the bare 4096."""
+    rc, out, err = _main(["fit", yarn_gguf, "--hardware", "RTX 4090", "-c", "16k", "--json"], capsys)
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["context"] == 16384 and d["max_context"] == 16384
+    assert any("within the model's own RoPE scaling (YaRN x4 over 4,096 = 16,384 tokens)" in r for r in d["reasons"])
+    rc, out, err = _main(["check", yarn_gguf, "--hardware", "RTX 4090", "-c", "20k"], capsys)
+    line = _one_error_line(err)
+    assert rc == 1 and "its RoPE scaling reaches 16384" in line and "-c 16384 or less" in line
+    # the same from a transformers config.json (rope_scaling with original_max_position_embeddings)
+    from fakehub import llama_config
+
+    cfg = llama_config(context=4096, rope_scaling={"rope_type": "yarn", "factor": 4.0,
+                                                   "original_max_position_embeddings": 4096})
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    rc, out, err = _main(["fit", str(tmp_path), "--hardware", "RTX 4090", "-c", "16k", "--json"], capsys)
+    assert rc == 0 and json.loads(out)["max_context"] == 16384, err
+
+
 def test_gpu_layers_0_is_cpu_only_by_request(tiny_gguf):
     import llmfit_core
 
     r = llmfit_core.fit(tiny_gguf, hardware="RTX 4090", gpu_layers=0)
-    assert r.gpu_layers == 0
+    assert r.gpu_layers == 0 and r.verdict == "runs"  # a CPU run that fits, not a GPU/RAM split ("offload")
     assert any("CPU only by request" in x for x in r.reasons)
     assert not any("no layer fits" in x for x in r.reasons)
     m = llmfit_core.fit(tiny_gguf, hardware="m3-max", gpu_layers=0)
-    assert any("CPU only by request" in x for x in m.reasons)
+    assert any("CPU only by request" in x for x in m.reasons) and m.verdict == "runs"
 
 
 def test_batch_reports_each_bad_setting_as_an_error_object(tiny_gguf, tmp_path, capsys):

@@ -11,7 +11,7 @@ import os
 import re
 
 from llmfit_core.errors import LlmfitError, ModelReadError
-from llmfit_core.model_spec import ModelSpec
+from llmfit_core.model_spec import ModelSpec, RopeScaling
 from llmfit_core.quant import MixContext, file_type_name, llamacpp_tensor_types, quantizable
 from llmfit_core.readers.gguf_header import KEEP_ARRAY, GGUFHeader, read_gguf_header
 from llmfit_core.readers.source import DEFAULT_MAX_BYTES, ByteSource, HTTPRangeSource, LocalSource
@@ -345,8 +345,18 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         exact=True,
         notes=notes,
         metadata=md,
+        rope_scaling=_rope_scaling(k),
         tensors=[(t.name, t.shape, t.type.name) for t in tensors],
     )
+
+
+def _rope_scaling(k) -> RopeScaling | None:
+    """The header's {arch}.rope.scaling.type / .factor / .original_context_length (convert_hf_to_gguf writes them
+    from config.json's rope_scaling), None when absent or "none"."""
+    kind, factor = k("rope.scaling.type"), k("rope.scaling.factor")
+    if not isinstance(kind, str) or kind == "none" or not isinstance(factor, (int, float)) or isinstance(factor, bool):
+        return None
+    return RopeScaling(kind, float(factor), _int(k("rope.scaling.original_context_length")))
 
 
 def _mix_differences(tensors, ftype, arch, n_layers, n_heads, n_kv, n_experts) -> int:

@@ -18,7 +18,7 @@ import math
 import re
 
 from llmfit_core.errors import HeaderTooLargeError, UnknownArchitectureError, UnknownQuantizationError
-from llmfit_core.model_spec import ModelSpec
+from llmfit_core.model_spec import ModelSpec, RopeScaling
 from llmfit_core.quant import apply_quant, normalize_quant, quant_fact, quantizable, tensor_nbytes
 from llmfit_core.recurrent import (
     FULL_ATTENTION_INTERVAL,
@@ -62,6 +62,19 @@ def _get(cfg: dict, *names, default=None):
         if v is not None:
             return v
     return default
+
+
+def _rope_scaling(cfg: dict) -> RopeScaling | None:
+    """config.json's rope_scaling (transformers 5: rope_parameters) when it declares a type and a factor."""
+    rs = _get(cfg, "rope_scaling", "rope_parameters")
+    if not isinstance(rs, dict):
+        return None
+    kind, factor = rs.get("rope_type", rs.get("type")), rs.get("factor")
+    if not isinstance(kind, str) or isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        return None
+    if not math.isfinite(factor):
+        return None
+    return RopeScaling(kind.lower(), float(factor), _int(rs.get("original_max_position_embeddings")))
 
 
 def _int(v, default=0) -> int:
@@ -139,9 +152,7 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     if not max_ctx:
         max_ctx = 4096
         notes.append("context length guessed: 4096")
-    rs = cfg.get("rope_scaling")
-    if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "yarn" and mt.startswith("qwen"):
-        pass  # Qwen's yarn factor is opt-in; llama.cpp uses max_position_embeddings
+    rope = _rope_scaling(cfg)  # declared: the context may be extended to factor x original (settings_check)
     tied = cfg.get("tie_word_embeddings")
     if tied is None:
         tied = mt in ("gemma", "gemma2", "gemma3", "gemma3_text")
@@ -280,6 +291,7 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         head_dim_v=hd_v,
         vocab_size=vocab,
         max_context=max_ctx,
+        rope_scaling=rope,
         ffn_size=ffn,
         sliding_window=sliding if swa else None,
         swa_layers=swa,
