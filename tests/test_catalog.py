@@ -400,6 +400,32 @@ def test_context_beyond_the_documented_limit_is_cut_with_its_evidence():
     assert long.max_context == 1_048_576
 
 
+def test_qwen35_and_gemma4_rows_check_context_vocab_and_layers():
+    """Qwen 3.5 / Gemma 4 rows (facts as the llmfit 1.1.17 list records the first-party configs): a community upload
+    claiming more context is cut to the documented limit, a first-party entry's wrong vocabulary is replaced, a
+    drafter with another layer count is not taken for the model; the rows never stand in for a config (hybrids)."""
+    from llmfit_core.catalog.facts import DOCUMENTED, documented_for
+
+    q9 = {"id": "someone/Qwen3.5-9B-Uncensored", "family": "qwen-3.5", "arch": "qwen3_5", "params": 9_653_104_368,
+          "active_params": 0, "n_layers": 32,
+          "hidden_size": 4096, "n_heads": 16, "n_kv_heads": 4, "head_dim": 256, "vocab_size": 248320,
+          "max_context": 1_048_576, "ffn_size": 12288}
+    e = CatalogEntry.from_dict(q9)
+    assert any("max_context 1,048,576 -> 262,144" in r and "Qwen3.5-9B" in r for r in validate_entry(e))
+    assert e.max_context == 262144
+    g = CatalogEntry.from_dict({"id": "google/gemma-4-E4B-it", "family": "gemma-4", "arch": "gemma4",
+                                "params": 7_996_156_490, "active_params": 0, "n_layers": 42,
+                                "hidden_size": 2560, "n_heads": 8, "n_kv_heads": 2, "head_dim": 256, "vocab_size": 256000,
+                                "max_context": 131072, "ffn_size": 10240})
+    assert any("vocab_size 256,000 -> 262,144" in r for r in validate_entry(g)) and g.vocab_size == 262144
+    drafter = CatalogEntry.from_dict({**q9, "id": "google/gemma-4-31B-it-assistant", "n_layers": 4, "hidden_size": 1024})
+    assert documented_for(drafter) is None  # the 4-layer speculative drafter is another shape: not gemma-4-31B's row
+    assert documented_for(CatalogEntry.from_dict({**q9, "id": "google/gemma-4-31B-it", "n_layers": 60,
+                                                  "hidden_size": 5376})).name == "gemma-4-31B"
+    rows = [d for d in DOCUMENTED if d.name.startswith(("Qwen3.5", "gemma-4"))]
+    assert len(rows) == 13 and not any(d.full for d in rows)
+
+
 @pytest.mark.parametrize("model_id,context", [
     ("meta-llama/Llama-3.1-8B-Instruct", 131072), ("meta-llama/Llama-3.1-70B-Instruct", 131072),
     ("meta-llama/Llama-3.2-1B-Instruct", 131072), ("meta-llama/Llama-3.2-3B-Instruct", 131072),

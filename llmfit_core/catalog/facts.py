@@ -84,6 +84,16 @@ _Q3S = dict(arch="qwen3", vocab_size=151936, max_context=40960, tied=True, relea
 _Q3 = dict(arch="qwen3", vocab_size=151936, max_context=131072, released="2025-04-29",
            uses=("chat", "reasoning", "coding", "tool-use"))
 _Q3MOE = dict(arch="qwen3_moe", vocab_size=151936, head_dim=128, tied=False, n_experts=128, n_experts_used=8)
+# Qwen 3.5 and Gemma 4 (released 2026, after the rows above were written from the configs): the layer counts, widths,
+# vocabulary and context of the first-party entries of the llmfit 1.1.17 model list (llmfit_core/data/
+# CATALOG_SOURCES.md), which that tool read from each repo's config.json. Hybrids (Qwen 3.5's linear-attention
+# layers, Gemma 4's per-layer embeddings) are not fully described by these fields, so the rows leave the FFN and
+# expert widths, parameters, release date and uses open: they check a matching entry's context, vocabulary and layer
+# count, and never stand in for a missing config (Documented.full is False).
+LIST_1_1_17 = "as the llmfit 1.1.17 model list records it"
+_Q35 = dict(arch="qwen3_5", head_dim=256, vocab_size=248320, max_context=262144)
+_Q35MOE = dict(arch="qwen3_5_moe", vocab_size=248320, max_context=262144, head_dim=256, n_kv_heads=2)
+_G4 = dict(arch="gemma4", vocab_size=262144, head_dim=256)
 _G2 = dict(arch="gemma2", vocab_size=256000, max_context=8192, tied=True, uses=("chat",))
 _G3 = dict(arch="gemma3", vocab_size=262208, max_context=131072, tied=True, released="2025-03-12",
            uses=("chat", "vision"))
@@ -188,6 +198,35 @@ DOCUMENTED: tuple[Documented, ...] = (
     Documented("Qwen3-235B-A22B", _w(r"qwen3-235b-a22b"), QWEN, _cfg("Qwen", "Qwen3-235B-A22B"),
                n_layers=94, hidden_size=4096, n_heads=64, n_kv_heads=4, expert_ffn_size=1536, max_context=262144,
                released="2025-04-29", uses=("chat", "reasoning", "coding", "tool-use"), **_Q3MOE),
+    # --- Qwen 3.5 (Qwen/Qwen3.5-*/config.json text_config, LIST_1_1_17)
+    Documented("Qwen3.5-0.8B", _w(r"qwen3\.5-0\.8b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-0.8B')} {LIST_1_1_17}",
+               n_layers=24, hidden_size=1024, n_heads=8, n_kv_heads=2, **_Q35),
+    Documented("Qwen3.5-2B", _w(r"qwen3\.5-2b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-2B')} {LIST_1_1_17}",
+               n_layers=24, hidden_size=2048, n_heads=8, n_kv_heads=2, **_Q35),
+    Documented("Qwen3.5-4B", _w(r"qwen3\.5-4b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-4B')} {LIST_1_1_17}",
+               n_layers=32, hidden_size=2560, n_heads=16, n_kv_heads=4, **_Q35),
+    Documented("Qwen3.5-9B", _w(r"qwen3\.5-9b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-9B')} {LIST_1_1_17}",
+               n_layers=32, hidden_size=4096, n_heads=16, n_kv_heads=4, **_Q35),
+    Documented("Qwen3.5-27B", _w(r"qwen3\.5-27b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-27B')} {LIST_1_1_17}",
+               n_layers=64, hidden_size=5120, n_heads=24, n_kv_heads=4, **_Q35),
+    Documented("Qwen3.5-35B-A3B", _w(r"qwen3\.5-35b-a3b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-35B-A3B')} {LIST_1_1_17}",
+               n_layers=40, hidden_size=2048, n_heads=16, **_Q35MOE),
+    Documented("Qwen3.5-122B-A10B", _w(r"qwen3\.5-122b-a10b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-122B-A10B')} {LIST_1_1_17}",
+               n_layers=48, hidden_size=3072, n_heads=32, **_Q35MOE),
+    Documented("Qwen3.5-397B-A17B", _w(r"qwen3\.5-397b-a17b"), QWEN, f"{_cfg('Qwen', 'Qwen3.5-397B-A17B')} {LIST_1_1_17}",
+               n_layers=60, hidden_size=4096, n_heads=32, **_Q35MOE),
+    # --- Gemma 4 (google/gemma-4-*/config.json text_config, LIST_1_1_17)
+    Documented("gemma-4-E2B", _w(r"gemma-4-e2b"), GOOGLE, f"{_cfg('google', 'gemma-4-E2B-it')} {LIST_1_1_17}",
+               n_layers=35, hidden_size=1536, n_heads=8, n_kv_heads=1, max_context=131072, **_G4),
+    Documented("gemma-4-E4B", _w(r"gemma-4-e4b"), GOOGLE, f"{_cfg('google', 'gemma-4-E4B-it')} {LIST_1_1_17}",
+               n_layers=42, hidden_size=2560, n_heads=8, n_kv_heads=2, max_context=131072, **_G4),
+    Documented("gemma-4-12B", _w(r"gemma-4-12b"), GOOGLE, f"{_cfg('google', 'gemma-4-12B-it')} {LIST_1_1_17}",
+               arch="gemma4_unified", n_layers=48, hidden_size=3840, n_heads=16, n_kv_heads=8, head_dim=256,
+               vocab_size=262144, max_context=262144),
+    Documented("gemma-4-26B-A4B", _w(r"gemma-4-26b-a4b"), GOOGLE, f"{_cfg('google', 'gemma-4-26B-A4B-it')} {LIST_1_1_17}",
+               n_layers=30, hidden_size=2816, n_heads=16, n_kv_heads=8, max_context=262144, **_G4),
+    Documented("gemma-4-31B", _w(r"gemma-4-31b"), GOOGLE, f"{_cfg('google', 'gemma-4-31B-it')} {LIST_1_1_17}",
+               n_layers=60, hidden_size=5376, n_heads=32, n_kv_heads=16, max_context=262144, **_G4),
     # --- Gemma 2 / 3 (google/gemma-*/config.json; text_config of the multimodal 4B-27B)
     Documented("gemma-2-2b", _w(r"gemma-2-2b"), GOOGLE, _cfg("google", "gemma-2-2b-it"), n_layers=26, hidden_size=2304,
                n_heads=8, n_kv_heads=4, head_dim=256, ffn_size=9216, released="2024-07-31", **_G2),
