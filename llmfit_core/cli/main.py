@@ -39,7 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              ("Several models on one machine, or (--target-tps) the smallest device for one model; with --cluster, one "
               "model across machines (engines ranked, memory per device, launch lines).")),
     "models": ("llmfit_core.cli.models_cmd",
-               "Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins), with their fit."),
+               "Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins; offline the "
+               "shipped catalog), with their fit."),
     "plugins": ("llmfit_core.cli.plugins_cmd",
                 "List plugins (entry-point group `llmfit`): whether the adapter loaded, its hooks, and whether the runner it adapts (llama-cpp-python, Ollama, mlx, huggingface_hub) is installed."),
     "hooks": ("llmfit_core.cli.hooks_cmd",
