@@ -128,7 +128,8 @@ def test_mlx_generations_record_mlx_lms_own_statistics(model_dir, tmp_path, monk
     from click.testing import CliRunner
 
     from llmfit_core.bench import store
-    from llmfit_core.bench.fingerprint import fingerprint, this_machine
+    from llmfit_core.bench.fingerprint import this_machine
+    from llmfit_core.hardware.fingerprint import fingerprint
     from llmfit_core.cli.main import cli
 
     proc = _observe(model_dir, tmp_path)
