@@ -19,7 +19,15 @@ sys.path.insert(0, str(REPO))
 
 from llmfit_core.backends import BACKENDS  # noqa: E402
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo  # noqa: E402
-from llmfit_core.throughput import hardware_arrays, hardware_figures, load_correction, model_arrays, model_figures, predict, predict_batch  # noqa: E402
+from llmfit_core.throughput import (  # noqa: E402
+    hardware_arrays,
+    hardware_figures,
+    load_correction,
+    model_arrays,
+    model_figures,
+    predict,
+    predict_batch,
+)
 from training.model_configs import ARCHS, build_spec  # noqa: E402
 
 QUANTS = ["Q4_0", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16", "Q3_K_S"]

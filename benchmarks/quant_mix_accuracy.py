@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fixtures.models.gen import make_gguf  # noqa: E402
 
-from llmfit_core.quant import FILE_TYPES, apply_quant, llamacpp_tensor_types, _mix_context  # noqa: E402
+from llmfit_core.quant import FILE_TYPES, _mix_context, apply_quant, llamacpp_tensor_types  # noqa: E402
 from llmfit_core.readers.gguf import read_gguf  # noqa: E402
 
 QUANTIZE = textwrap.dedent("""

@@ -61,11 +61,11 @@ def in_process(repeat: int) -> list[dict]:
         for label, text in CASES:
             c = parse_constraints(text)
             res = recommend(c, hardware=hw, catalog=cat, refine=False)  # warm-up (group bpw, correction model)
-            med, best = _median_ms(lambda: recommend(c, hardware=hw, catalog=cat, refine=False), repeat)
+            med, best = _median_ms(lambda c=c, hw=hw: recommend(c, hardware=hw, catalog=cat, refine=False), repeat)
             rows.append({"what": f"rank: {label}", "hardware": hw.name, "median_ms": med, "min_ms": best,
                          "pairs": res.pairs_considered, "models": res.models_considered,
                          "pairs_all": len(cat.models) * len(DEFAULT_LADDER)})
-        med, best = _median_ms(lambda: recommend(parse_constraints(""), hardware=hw, catalog=cat, top=10), max(2, repeat // 2))
+        med, best = _median_ms(lambda hw=hw: recommend(parse_constraints(""), hardware=hw, catalog=cat, top=10), max(2, repeat // 2))
         rows.append({"what": "rank + full re-score of top 10", "hardware": hw.name, "median_ms": med, "min_ms": best})
     return rows
 

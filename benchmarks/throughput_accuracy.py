@@ -20,7 +20,16 @@ sys.path.insert(0, str(REPO))
 
 from training.breakdown import format_breakdown  # noqa: E402
 from training.train_throughput import (  # noqa: E402
-    CANDIDATES, HEADS, LOCAL_RECORDS, N_FOLDS, evaluate, format_coverage, format_far, format_sources, format_table, primary_mask,
+    CANDIDATES,
+    HEADS,
+    LOCAL_RECORDS,
+    N_FOLDS,
+    evaluate,
+    format_coverage,
+    format_far,
+    format_sources,
+    format_table,
+    primary_mask,
 )
 
 

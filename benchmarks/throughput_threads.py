@@ -78,9 +78,7 @@ def main(argv=None) -> int:
              "are the --cv section and weights/MODEL_CARD.md)")
     sections = [(title, scored_by_head(rows, pred, t))]
     if args.cv:
-        from training.train_throughput import evaluate
-
-        from training.train_throughput import LOCAL_RECORDS
+        from training.train_throughput import LOCAL_RECORDS, evaluate
 
         tt, evals, _ = evaluate([str(LOCAL_RECORDS)], nested=True)
         all_rows = tt.rows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-
 # RoPE scaling types that stretch the positions past the pretraining length (HF config rope_scaling.rope_type,
 # GGUF {arch}.rope.scaling.type): the documented extension is factor x the original context
 EXTENDING_ROPE_TYPES = ("yarn", "linear", "dynamic", "longrope", "llama3", "su")

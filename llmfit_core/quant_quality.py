@@ -82,9 +82,10 @@ def _interp_delta(bpw: float) -> float:
     elif bpw >= pts[-1][0]:
         return pts[-1][1]
     else:
-        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-            if x0 <= bpw <= x1:
+        for lo, hi in zip(pts, pts[1:]):
+            if lo[0] <= bpw <= hi[0]:
                 break
+        (x0, y0), (x1, y1) = lo, hi
     t = (bpw - x0) / (x1 - x0)
     return math.exp(math.log(max(y0, 1e-4)) + t * (math.log(max(y1, 1e-4)) - math.log(max(y0, 1e-4))))
 

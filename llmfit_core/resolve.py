@@ -145,9 +145,8 @@ def apply_requested_quant(spec: ModelSpec, quant: str | None, picked_by_source: 
     source already picked the GGUF file for that quant."""
     if not quant:
         return spec
-    from llmfit_core.quant import apply_quant, normalize_quant
-
     from llmfit_core.errors import UnknownQuantizationError
+    from llmfit_core.quant import apply_quant, normalize_quant
 
     want = normalize_quant(quant)
     try:

@@ -10,7 +10,6 @@ Fake Hugging Face Hub (tests/fakehub.py):
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 

@@ -28,8 +28,7 @@ from pathlib import Path
 import pytest
 
 from llmfit_core import shims
-from llmfit_core.errors import (HardwareProfileError, LlmfitError, ModelReadError, ResolveError,
-                                UnknownQuantizationError)
+from llmfit_core.errors import HardwareProfileError, LlmfitError, ModelReadError, ResolveError, UnknownQuantizationError
 
 AS_LIMIT = 3 << 30
 TOKEN = "hf_wrong_secret_token_do_not_print_123"

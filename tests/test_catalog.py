@@ -477,7 +477,7 @@ def test_recompute_models_llama4_interleaving_and_the_nemotron_h_hybrid():
 def test_facts_come_only_from_the_publisher_never_a_community_twin():
     cat = load_catalog()
     for e in cat:
-        for f, src in e.src.items():
+        for src in e.src.values():
             if src.startswith("filled from"):
                 twin = src.split("model ", 1)[1].split(" ", 1)[0]
                 assert cat.get(twin) is None or cat.get(twin).publisher == "first-party", (e.id, src)

@@ -15,9 +15,9 @@ import re
 
 import pytest
 from click.testing import CliRunner
-
-from fakeollama import dead_host, install_local, make_model
 from fakehub import GGUFShape
+from fakeollama import dead_host, install_local, make_model
+
 from llmfit_core import plugins
 from llmfit_core.cli.main import cli
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import gguf
 import pytest
 from click.testing import CliRunner
-
 from fakehub import FakeFile
+
 from llmfit_core.api import fit
 from llmfit_core.cli.main import cli
 from llmfit_core.companions import best_sibling, quant_bits, read_mmproj

@@ -15,7 +15,7 @@ from llmfit_core.backends import get_backend
 from llmfit_core.cli.main import cli
 from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.profile import HardwareProfile
-from llmfit_core.memory import MIB, RUNTIME_OVERHEAD, estimate_memory, expert_layer_bytes
+from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_memory, expert_layer_bytes
 from llmfit_core.placement import place, place_expert_offload
 from llmfit_core.throughput import predict
 from llmfit_core.throughput.predict import hardware_arrays, model_arrays, predict_batch
@@ -159,7 +159,6 @@ def test_expert_inputs_default_to_the_old_roofline(qwen_moe):
 
 
 def test_expert_offload_roofline_terms(qwen_moe):
-    mf = model_figures(qwen_moe)
     hf = hardware_figures(HW16, "cuda", None, n_layers=48)
     mem = estimate_memory(qwen_moe, get_backend("llama.cpp-cuda"), 4096)
     res = {}

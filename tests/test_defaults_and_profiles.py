@@ -12,7 +12,6 @@ import llmfit_core
 from llmfit_core import defaults
 from llmfit_core.hardware import registry
 
-
 # ---------------------------------------------------------------- the rule
 
 

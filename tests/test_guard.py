@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import warnings
-
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 hh = pytest.importorskip("huggingface_hub")
 
 from llmfit_core import guard  # noqa: E402
+from llmfit_core.errors import LlmfitError  # noqa: E402
 
 SLACK = 1 << 20
 
@@ -207,7 +207,7 @@ def test_autoinstall_is_opt_in(monkeypatch, guarded, capsys):
     assert guard.autoinstall() is None and "not warn|block" in capsys.readouterr().err
     monkeypatch.setenv("LLMFIT_GUARD", "block")
     assert guard.autoinstall() == "block" and guard.installed_mode() == "block"
-    with pytest.raises(Exception):
+    with pytest.raises(LlmfitError):
         guard.install("explode")
 
 
@@ -288,6 +288,7 @@ def test_hffs_warn_then_same_bytes(hf_env, fake_hub, guarded, tiny_box, tmp_path
 def test_hffs_recursive_get_of_a_sharded_repo_is_checked_once(hf_env, fake_hub, guarded, tiny_box, sharded_repo,
                                                               tmp_path, monkeypatch):
     from huggingface_hub import HfFileSystem
+
     from llmfit_hf import targets
 
     seen = []
@@ -325,6 +326,7 @@ def test_hffs_small_model_and_configs_pass_silently(hf_env, fake_hub, guarded, t
 
 def test_hffs_uninstall_restores_the_methods(guarded):
     from huggingface_hub import HfFileSystem
+
     from llmfit_core import patching
 
     get_file, code, own = HfFileSystem.get_file, HfFileSystem.get_file.__code__, dict(vars(HfFileSystem))

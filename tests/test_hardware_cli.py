@@ -13,7 +13,6 @@ from click.testing import CliRunner
 from llmfit_core.cli.main import cli
 from llmfit_core.hardware import bandwidth, registry
 
-
 pytestmark = pytest.mark.usefixtures("own_hardware_cache")
 
 

@@ -223,7 +223,8 @@ def test_detect_replayed_two_nvidia_gpus_and_amd(monkeypatch):
     assert prof.cpu.mem_bandwidth_gbs == 96.0 and prof.estimated == ["cpu.mem_bandwidth_gbs"]
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),

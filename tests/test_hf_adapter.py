@@ -107,9 +107,9 @@ def test_server_ignoring_range_is_capped(hf_env, fake_hub):
 
 
 def test_no_network_is_offline_error(hf_env, monkeypatch):
-    from huggingface_hub import constants
-
     import socket
+
+    from huggingface_hub import constants
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

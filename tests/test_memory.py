@@ -7,7 +7,11 @@ import pytest
 
 from llmfit_core.errors import LlmfitError, UnknownQuantizationError
 from llmfit_core.memory import (
-    estimate_memory, estimate_totals, ggml_row_bytes, kv_cells, swa_cells,
+    estimate_memory,
+    estimate_totals,
+    ggml_row_bytes,
+    kv_cells,
+    swa_cells,
 )
 from llmfit_core.synth import shape_spec
 

@@ -129,8 +129,8 @@ def test_mlx_generations_record_mlx_lms_own_statistics(model_dir, tmp_path, monk
 
     from llmfit_core.bench import store
     from llmfit_core.bench.fingerprint import this_machine
-    from llmfit_core.hardware.fingerprint import fingerprint
     from llmfit_core.cli.main import cli
+    from llmfit_core.hardware.fingerprint import fingerprint
 
     proc = _observe(model_dir, tmp_path)
     recs = store.read_records(tmp_path)

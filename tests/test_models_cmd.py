@@ -4,8 +4,8 @@
 import json
 
 from click.testing import CliRunner
-
 from fakeollama import dead_host, install_local, make_model
+
 from llmfit_core.cli.main import cli
 
 

@@ -7,9 +7,9 @@ import os
 
 import pytest
 from click.testing import CliRunner
-
 from fakeollama import FakeOllama, dead_host, install_local, make_model
-from llmfit_core.errors import LlmfitError, ModelReadError, ResolveError
+
+from llmfit_core.errors import ModelReadError, ResolveError
 
 
 @pytest.fixture(scope="module")

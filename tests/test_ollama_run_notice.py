@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
-
 from fakeollama import FakeOllama, install_local, make_model
+
 from llmfit_core import shims
 
 

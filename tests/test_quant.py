@@ -7,15 +7,15 @@ import sys
 import textwrap
 
 import pytest
-
 from fixtures.models.gen import make_gguf
+
 from llmfit_core.errors import UnknownQuantizationError
 from llmfit_core.quant import (
+    MixContext,
     apply_quant,
     base_file_type,
     bits_per_weight,
     llamacpp_tensor_types,
-    MixContext,
     normalize_quant,
     quant_fact,
     tensor_nbytes,
@@ -204,9 +204,9 @@ NAME_TABLE = [
 @pytest.mark.parametrize("name,canon,family,bits,base", NAME_TABLE)
 def test_one_normaliser_for_every_path(name, canon, family, bits, base):
     """quant.py (readers, resolve, catalog, fit) and the throughput model give the same answer for a name."""
-    from llmfit_core.throughput.calibration import family_of
     from llmfit_core.model_spec import ModelSpec
     from llmfit_core.quant import quant_fact_or_none
+    from llmfit_core.throughput.calibration import family_of
     from llmfit_core.throughput.quantfamily import quant_family
     from llmfit_core.throughput.roofline import model_figures
 

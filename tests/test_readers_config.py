@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fixtures.models.gen import llama_hf_config
+
 from llmfit_core.errors import UnknownArchitectureError
 from llmfit_core.readers.hf_config import hf_module_name, spec_from_config
 

@@ -7,10 +7,10 @@ import struct
 import gguf
 import numpy as np
 import pytest
+from fixtures.models.gen import make_gguf, make_gguf_header_only
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.models.gen import make_gguf, make_gguf_header_only
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import tensor_nbytes

@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import pytest
+from fixtures.models.gen import make_gguf
 from werkzeug.wrappers import Response
 
-from fixtures.models.gen import make_gguf
 from llmfit_core.errors import AuthRequiredError, HeaderTooLargeError, NotFoundError, OfflineError
 from llmfit_core.readers.gguf import read_gguf, read_gguf_url
 from llmfit_core.readers.source import HTTPRangeSource

@@ -6,12 +6,11 @@ import json
 import struct
 
 import pytest
+from fixtures.models.gen import hf_llama_tensors, llama_hf_config, make_gguf, write_safetensors
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.models.gen import hf_llama_tensors, llama_hf_config, make_gguf, write_safetensors
 from llmfit_core.errors import HeaderTooLargeError, LlmfitError, ModelReadError
-from llmfit_core.model_spec import ModelSpec
 from llmfit_core.readers.hf_config import spec_from_config
 from llmfit_core.readers.local import read_local
 from llmfit_core.readers.safetensors import read_safetensors, read_safetensors_model

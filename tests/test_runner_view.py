@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import subprocess
@@ -11,9 +10,9 @@ import sys
 import psutil
 import pytest
 from click.testing import CliRunner
+from fakeollama import FakeOllama, dead_host
 
 import llmfit_llamacpp as lc
-from fakeollama import FakeOllama, dead_host
 from llmfit_core import runner_view
 from llmfit_core.api import fit_spec
 from llmfit_core.cli.main import cli

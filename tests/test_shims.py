@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fakeollama import FakeOllama, dead_host, make_model
+
 from llmfit_core import shims
 
 FAKE_REAL = """#!/bin/sh
@@ -267,7 +267,6 @@ def test_ollama_run_of_an_installed_model_is_told_not_stopped(shimenv, ollama_re
 
 def test_the_shim_execs_so_signals_reach_the_real_program(shimenv):
     import signal
-    import time
 
     (shimenv["real"] / "ollama").write_text(
         "#!/bin/sh\ntrap 'echo got-term; exit 77' TERM\necho $$\nwhile :; do sleep 0.05; done\n")

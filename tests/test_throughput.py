@@ -416,8 +416,8 @@ def test_memory_class_of_the_weights_memory_comes_from_the_device_table():
     """HBM datacenter cards, GDDR consumer cards, unified Apple memory and CPU placement get distinct classes;
     an unknown GPU falls back to GDDR (unified on a unified-memory machine), and the feature column carries it."""
     from llmfit_core.throughput.features import FEATURES, build_features
-    from llmfit_core.throughput.roofline import MEM_CLASS, roofline_arrays
     from llmfit_core.throughput.predict import _ROOF_KEYS
+    from llmfit_core.throughput.roofline import MEM_CLASS, roofline_arrays
 
     def cls(hw, backend="llama.cpp-cuda"):
         return hardware_figures(hw, backend).mem_class

@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest

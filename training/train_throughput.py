@@ -19,13 +19,19 @@ import numpy as np
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.model_selection import GroupKFold
 
-from llmfit_core.throughput.correction import ARCH_BAND_WIDEN, DEPTH_BAND_WIDEN, HEADS, UNSEEN_CLASS_WIDEN, thin_data_widen
+from llmfit_core.throughput.correction import (
+    ARCH_BAND_WIDEN,
+    DEPTH_BAND_WIDEN,
+    HEADS,
+    UNSEEN_CLASS_WIDEN,
+    thin_data_widen,
+)
 from llmfit_core.throughput.features import FEATURES
 from llmfit_core.throughput.roofline import BACKEND_KINDS
-from training.data import DATA_DIR, PUBLIC_FILES, REPO, load_rows
 from training.breakdown import format_breakdown
-from training.threads_data import PI_HOST_WEIGHT
+from training.data import DATA_DIR, PUBLIC_FILES, REPO, load_rows
 from training.table import Table, build_table
+from training.threads_data import PI_HOST_WEIGHT
 
 SEED = 0
 N_FOLDS = 5

@@ -72,8 +72,8 @@ def gguf_quant_sizes(siblings) -> dict[str, int]:
         if not name or not name.lower().endswith(".gguf") or "mmproj" in name.lower() or size is None:
             continue
         stem = _SHARD.sub(".gguf", name.rsplit("/", 1)[-1])[: -len(".gguf")]
-        m = None
-        for m in _GGUF_QUANT.finditer(stem):
+        m = None  # the last quant name in the stem
+        for m in _GGUF_QUANT.finditer(stem):  # noqa: B007 (m is read after the loop)
             pass
         if m is None:
             continue

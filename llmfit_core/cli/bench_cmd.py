@@ -93,7 +93,7 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
 
     from llmfit_core.bench.fingerprint import this_machine
     from llmfit_core.bench.records import make_record, predict_for, read_spec, used_backend
-    from llmfit_core.bench.runner import BenchSettings, default_threads, run_bench
+    from llmfit_core.bench.runner import BenchSettings, default_threads
 
     settings = BenchSettings(pp=pp, tg=tg, repeats=repeats, threads=threads or default_threads(), n_ctx=n_ctx,
                              n_batch=n_batch, n_ubatch=n_ubatch, cache_type_k=cache_type_k, cache_type_v=cache_type_v,

@@ -9,10 +9,16 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import (VERDICT_STYLE, context_option, csv_option, friendly_errors, hardware_option,
-                                   json_option, limit_option)
+from llmfit_core.cli.common import (
+    VERDICT_STYLE,
+    context_option,
+    csv_option,
+    friendly_errors,
+    hardware_option,
+    json_option,
+    limit_option,
+)
 from llmfit_core.units import fmt_gib
-
 
 
 def _console(stderr: bool = False):

@@ -7,13 +7,24 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import (VERDICT_STYLE, Col, PairTable, context_option, friendly_errors, hardware_option,
-                                   json_option, make_console, offline_option, print_bullet, print_pairs, print_table,
-                                   styled)
+from llmfit_core.cli.common import (
+    VERDICT_STYLE,
+    Col,
+    PairTable,
+    context_option,
+    friendly_errors,
+    hardware_option,
+    json_option,
+    make_console,
+    offline_option,
+    print_bullet,
+    print_pairs,
+    print_table,
+    styled,
+)
 from llmfit_core.errors import LlmfitError
 from llmfit_core.settings import RunSettings, did_you_mean
 from llmfit_core.units import context_text, fmt_ctx, fmt_gib
-
 
 # The options of `fit` / `check`, also the keys a --batch line may use (with '-' or '_'), in two kinds:
 # CLI option name -> RunSettings field (what the runner is asked) ...

@@ -6,8 +6,20 @@ import json
 
 import click
 
-from llmfit_core.cli.common import (VERDICT_STYLE, Col, context_option, csv_option, friendly_errors, hardware_option,
-                                   json_option, limit_option, make_console, offline_option, print_table, styled)
+from llmfit_core.cli.common import (
+    VERDICT_STYLE,
+    Col,
+    context_option,
+    csv_option,
+    friendly_errors,
+    hardware_option,
+    json_option,
+    limit_option,
+    make_console,
+    offline_option,
+    print_table,
+    styled,
+)
 from llmfit_core.plugin_types import ModelRef
 from llmfit_core.units import fmt_gib
 

@@ -6,8 +6,17 @@ import json
 
 import click
 
-from llmfit_core.cli.common import (Col, PairTable, csv_option, friendly_errors, hardware_option, json_option,
-                                   make_console, print_pairs, print_table)
+from llmfit_core.cli.common import (
+    Col,
+    PairTable,
+    csv_option,
+    friendly_errors,
+    hardware_option,
+    json_option,
+    make_console,
+    print_pairs,
+    print_table,
+)
 from llmfit_core.errors import UnsupportedSettingError
 from llmfit_core.units import GIB, fmt_number
 

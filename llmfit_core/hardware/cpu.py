@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+
 from llmfit_core.hardware.profile import CPUInfo
 
 # x86 /proc/cpuinfo flag -> our ISA name (only what matters for inference kernels)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import platform
 import sys
 
-from llmfit_core.hardware import apple, cpu as cpu_mod, nvidia, sysfs_gpu
+from llmfit_core.hardware import apple, nvidia, sysfs_gpu
+from llmfit_core.hardware import cpu as cpu_mod
 from llmfit_core.hardware.profile import GIB, CPUInfo, HardwareProfile, MemoryInfo
 
 

@@ -97,11 +97,11 @@ def query_nvml() -> dict:
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
             g = {"name": _s(pynvml.nvmlDeviceGetName(h)), "memory_total": int(mem.total), "memory_free": int(mem.free)}
             for key, fn in (
-                ("compute_capability", lambda: list(pynvml.nvmlDeviceGetCudaComputeCapability(h))),
-                ("bus_width", lambda: int(pynvml.nvmlDeviceGetMemoryBusWidth(h))),
-                ("max_mem_clock_mhz", lambda: int(pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_MEM))),
-                ("power_limit_mw", lambda: int(pynvml.nvmlDeviceGetEnforcedPowerLimit(h))),
-                ("default_power_limit_mw", lambda: int(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(h))),
+                ("compute_capability", lambda h=h: list(pynvml.nvmlDeviceGetCudaComputeCapability(h))),
+                ("bus_width", lambda h=h: int(pynvml.nvmlDeviceGetMemoryBusWidth(h))),
+                ("max_mem_clock_mhz", lambda h=h: int(pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_MEM))),
+                ("power_limit_mw", lambda h=h: int(pynvml.nvmlDeviceGetEnforcedPowerLimit(h))),
+                ("default_power_limit_mw", lambda h=h: int(pynvml.nvmlDeviceGetPowerManagementDefaultLimit(h))),
             ):
                 try:
                     g[key] = fn()

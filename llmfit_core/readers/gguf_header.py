@@ -150,7 +150,7 @@ def _skip_strings(c: _Cursor, count: int, what: str) -> None:
         most = min(left, (src.max_bytes - src.bytes_read) // 8)  # lengths the cap still allows
         pos, end, walked = 0, len(block), 0
         try:
-            for walked in range(most):  # the hot loop: one unpack and one comparison per string
+            for walked in range(most):  # noqa: B007 (read after the loop) -- the hot loop: one unpack and one comparison per string
                 after = pos + 8 + _U64(block, pos)[0]
                 if after > end:  # the string runs past the block (so each walked one is < MAX_STRING_LEN)
                     break
@@ -310,7 +310,7 @@ def _read_tensor_infos(c: _Cursor, n_tensors: int) -> list[GGUFTensor]:
         t = GGUFTensor(name, tuple(int(d) for d in shape), gtype, offset)
         if t.n_elements > 1 << 48:
             raise ModelReadError(f"{source.name}: tensor {name!r} declares {t.n_elements} elements")
-        t.nbytes  # validates block alignment of ne0
+        t.nbytes  # noqa: B018 -- the property validates block alignment of ne0
         tensors.append(t)
     return tensors
 

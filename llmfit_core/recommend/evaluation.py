@@ -18,8 +18,8 @@ from llmfit_core.memory import RUNTIME_OVERHEAD, estimate_totals
 from llmfit_core.placement import MOE_TIE
 from llmfit_core.quant_quality import quality_penalty
 from llmfit_core.recommend.arrays import CatalogArrays
-from llmfit_core.recommend.budgets import MemoryBudgets, budgets
 from llmfit_core.recommend.bpw import group_bpw
+from llmfit_core.recommend.budgets import MemoryBudgets, budgets
 from llmfit_core.recommend.candidates import native_pairs
 from llmfit_core.recommend.points import (
     FIRST_PARTY_POINTS,

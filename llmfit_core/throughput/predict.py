@@ -17,8 +17,8 @@ from llmfit_core.throughput.roofline import (
     UBATCH,
     HardwareFigures,
     ModelFigures,
-    hardware_figures,
     expert_offload_inputs,
+    hardware_figures,
     model_figures,
     roofline_arrays,
 )

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from llmfit_core.hardware.power import compute_fraction, describe as describe_power_limit
+from llmfit_core.hardware.power import compute_fraction
+from llmfit_core.hardware.power import describe as describe_power_limit
 from llmfit_core.quant import quant_fact_or_none
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 

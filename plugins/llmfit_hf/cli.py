@@ -11,8 +11,16 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import (VERDICT_STYLE, Col, csv_option, friendly_errors, hardware_option, json_option,
-                                   print_table, styled)
+from llmfit_core.cli.common import (
+    VERDICT_STYLE,
+    Col,
+    csv_option,
+    friendly_errors,
+    hardware_option,
+    json_option,
+    print_table,
+    styled,
+)
 from llmfit_core.errors import LlmfitError
 from llmfit_hf import parse_ref
 from llmfit_hf.checked_download import DOWNLOAD_HELP, download_main, human_size

@@ -18,11 +18,19 @@ from llmfit_core.memory import fmt_bytes
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.plugin_types import ModelRef
 from llmfit_core.scoring import quant_pick_points
-
 from llmfit_hf import hub
 from llmfit_hf.files import gguf_variants, safetensors_files
-from llmfit_hf.resolver import (RepoListing, config_spec, fetch_config, gguf_spec, guessed_spec, listing_from_info,
-                                read_projector, repo_listing, safetensors_spec)
+from llmfit_hf.resolver import (
+    RepoListing,
+    config_spec,
+    fetch_config,
+    gguf_spec,
+    guessed_spec,
+    listing_from_info,
+    read_projector,
+    repo_listing,
+    safetensors_spec,
+)
 
 SEARCH_EXPAND = ["author", "downloads", "likes", "tags", "library_name", "pipeline_tag", "gguf", "safetensors",
                  "config", "siblings", "sha", "gated"]

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from llmfit_core.downloads import CheckedModel, CheckResult, PlannedFile, consult_plugins
 from llmfit_core.errors import AuthRequiredError, LlmfitError, NotFoundError, OfflineError
-
 from llmfit_hf import hub
 from llmfit_hf.files import gguf_variants, safetensors_files
 

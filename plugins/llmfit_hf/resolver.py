@@ -18,10 +18,9 @@ from pathlib import Path
 from llmfit_core.companions import Companion, mmproj_from_header
 from llmfit_core.errors import AuthRequiredError, LlmfitError, ModelReadError, NotFoundError, OfflineError
 from llmfit_core.model_spec import ModelSpec
-from llmfit_core.readers.gguf_header import read_gguf_header as gguf_header
 from llmfit_core.readers.gguf import read_gguf_url
+from llmfit_core.readers.gguf_header import read_gguf_header as gguf_header
 from llmfit_core.readers.source import HTTPRangeSource
-
 from llmfit_hf import hub
 from llmfit_hf.files import GGUFVariant, canonical_quant, gguf_variants, pick_variant, safetensors_files
 

@@ -29,11 +29,11 @@ def runner_status() -> tuple[bool, str]:
     dev = mlx_device()
     if dev is None:
         return False, "mlx not importable (pip install 'llmfit-core[mlx]'; on Linux it needs mlx[cpu])"
-    import mlx.core as mx
-
     # mlx_lm's import costs seconds (transformers): ask the installed metadata instead
     import importlib.metadata
     import importlib.util
+
+    import mlx.core as mx
 
     if importlib.util.find_spec("mlx_lm") is None:
         lm = "mlx-lm missing"
