@@ -31,6 +31,16 @@ def fmt_gib(n: float | None, digits: int = 1, none: str = "-") -> str:
     return f"{n / GIB:.{digits}f} GiB"
 
 
+def fmt_gib_over(need: float, limit: float) -> str:
+    """"9.1 GiB > 8.0 GiB" for a size over a limit, with as many digits (up to 3) as it takes for the two to read
+    differently: "8.0 GiB > 8.0 GiB" tells the reader nothing."""
+    for digits in (1, 2, 3):
+        a, b = fmt_gib(need, digits), fmt_gib(limit, digits)
+        if a != b:
+            break
+    return f"{a} > {b}"
+
+
 def fmt_number(value, unit: str = "", digits: int = 1) -> str:
     """A measured figure with its unit and no trailing zeros ("16 GiB", "936.2 GB/s"); None as "-"."""
     if value is None:

@@ -43,3 +43,11 @@ def test_commands_label_sizes_in_binary_units(args, isolated_catalog):
     # the figures llmfit formats; reasons may quote a source's decimal units (GB/s, "4.7 GB read per token")
     figures = [line for line in res.output.splitlines() if not line.lstrip().startswith("•")]
     assert not [line for line in figures if DECIMAL_SIZE.search(line)], res.output
+
+
+def test_a_size_over_a_limit_never_reads_equal():
+    from llmfit_core.units import GIB, fmt_gib_over
+
+    assert fmt_gib_over(9.1 * GIB, 8 * GIB) == "9.1 GiB > 8.0 GiB"
+    assert fmt_gib_over(8.04 * GIB, 8 * GIB) == "8.04 GiB > 8.00 GiB"  # was "8.0 GiB > 8.0 GiB"
+    assert fmt_gib_over(8.0004 * GIB, 8 * GIB) == "8.000 GiB > 8.000 GiB"  # three digits at most

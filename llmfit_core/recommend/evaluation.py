@@ -31,7 +31,7 @@ from llmfit_core.recommend.points import (
 from llmfit_core.throughput.predict import hardware_arrays, predict_batch
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 from llmfit_core.throughput.roofline import hardware_figures
-from llmfit_core.units import fmt_gib
+from llmfit_core.units import fmt_gib, fmt_gib_over
 from llmfit_core.verdict import Verdict, is_tight
 
 DEFAULT_CONTEXT = 4096
@@ -92,13 +92,13 @@ class Evaluation:
         """First constraint quant j of model i breaks, in words ("Q6_K needs 9.1 GB > 8.0 GB")."""
         t = self.total[i, j]
         if c.max_memory_bytes and t > c.max_memory_bytes:
-            return f"{quant} needs {fmt_gib(t)} > {fmt_gib(c.max_memory_bytes)}"
+            return f"{quant} needs {fmt_gib_over(t, c.max_memory_bytes)}"
         if c.fits and not self.fits[i, j]:
             vram, ram = self.budgets.vram, self.budgets.ram
             avail = vram + ram if vram and ram != vram else ram
             return f"{quant} needs {fmt_gib(t)}, does not fit ({fmt_gib(avail)} usable)"
         if c.max_vram_bytes and self.gpu_bytes[i, j] > c.max_vram_bytes:
-            return f"{quant} needs {fmt_gib(self.gpu_bytes[i, j])} VRAM > {fmt_gib(c.max_vram_bytes)}"
+            return f"{quant} needs {fmt_gib_over(self.gpu_bytes[i, j], c.max_vram_bytes)} of VRAM"
         if c.min_tps and self.decode[i, j] < c.min_tps:
             return f"{quant} decodes at {self.decode[i, j]:.1f} tok/s < {c.min_tps:g}"
         if c.min_prefill_tps and self.prefill[i, j] < c.min_prefill_tps:

@@ -27,7 +27,7 @@ from llmfit_core.recommend.points import FIRST_PARTY_POINTS, INSTRUCT_POINTS, sp
 from llmfit_core.recommend.result import Recommendation, RecommendResult
 from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
-from llmfit_core.units import fmt_gib
+from llmfit_core.units import fmt_gib, fmt_gib_over
 
 # Without a speed constraint, prefer models that generate at least reading speed; dropped (with a note)
 # when nothing on this machine reaches it.
@@ -193,9 +193,9 @@ def _broken_by_report(r: FitReport, c: Constraints) -> str | None:
     if c.fits and not r.fits:
         return f"does not fit ({fmt_gib(r.memory.total_bytes)})"
     if c.max_memory_bytes and r.memory.total_bytes > c.max_memory_bytes:
-        return f"needs {fmt_gib(r.memory.total_bytes)} > {fmt_gib(c.max_memory_bytes)}"
+        return f"needs {fmt_gib_over(r.memory.total_bytes, c.max_memory_bytes)}"
     if c.max_vram_bytes and r.memory.gpu_bytes > c.max_vram_bytes:
-        return f"needs {fmt_gib(r.memory.gpu_bytes)} VRAM > {fmt_gib(c.max_vram_bytes)}"
+        return f"needs {fmt_gib_over(r.memory.gpu_bytes, c.max_vram_bytes)} of VRAM"
     if c.min_tps and r.decode_tok_s < c.min_tps:
         return f"{r.decode_tok_s:.1f} tok/s < {c.min_tps:g}"
     if c.min_prefill_tps and r.prefill_tok_s < c.min_prefill_tps:
