@@ -16,6 +16,7 @@ from llmfit_core.cluster.links import LINKS, ClusterSpecError
 from llmfit_core.cluster.plan import plan_cluster, plan_cluster_target
 from llmfit_core.cluster.spec import load_cluster
 from llmfit_core.cluster.speed import decode_time
+from llmfit_core.errors import LlmfitError
 from llmfit_core.memory import estimate_memory, kv_cache_layers
 from llmfit_core.readers.hf_config import spec_from_config
 from llmfit_core.resolve import resolve_model
@@ -352,7 +353,7 @@ def test_ranges_hold_the_prediction_and_are_wider_without_rows():
 
 
 def test_prefill_range_is_wide_and_said_where_no_prompt_rows_exist():
-    plan = plan_cluster(QWEN235, macs(2), quant="MLX-8bit")
+    plan = plan_cluster(QWEN235, macs(2))  # each engine its own weights: exo MLX, RPC a GGUF
     by_engine = {p.engine: p for p in [plan.best] + plan.alternatives if p.speed}
     exo, rpc = by_engine["exo"], by_engine["llama.cpp-rpc"]
     assert any("no prompt-speed rows for exo" in r for r in exo.reasons)
@@ -387,3 +388,20 @@ def test_cpu_only_machines_run_llama_cpp_rpc_on_the_remote_cpu():
     assert two.best.engine == one.best.engine == "llama.cpp-rpc" and two.best.fits
     assert two.best.split.mode == "layer" and one.best.split.mode == "single"  # the layers sit on node1's CPU
     assert two.best.decode_tok_s < one.best.decode_tok_s  # and every token crosses the link
+
+
+def test_a_quant_an_engine_cannot_load_rules_that_engine_out(tmp_path):
+    """--quant MLX-8bit was priced as MLX weights on llama.cpp RPC too, which loads only GGUF."""
+    plan = plan_cluster(QWEN235, macs(2), quant="MLX-8bit")
+    by_engine = {p.engine: p for p in [plan.best] + plan.alternatives}
+    assert plan.best.engine == "exo"
+    rpc = by_engine["llama.cpp-rpc"]
+    assert rpc.verdict == "unavailable" and "does not load MLX-8bit weights" in " ".join(rpc.reasons)
+    with pytest.raises(LlmfitError, match="llama.cpp RPC does not load MLX-8bit weights: they run in mlx-lm"):
+        plan_cluster(QWEN235, macs(2), engine="llama.cpp-rpc", quant="MLX-8bit")
+    with pytest.raises(LlmfitError, match="exo does not load Q4_K_M weights"):
+        plan_cluster(QWEN235, macs(2), engine="exo", quant="Q4_K_M")
+    f = tmp_path / "macs.json"
+    f.write_text(json.dumps(macs(2)))
+    proc = _cli("plan", QWEN235, "--cluster", str(f), "--engine", "llama.cpp-rpc", "--quant", "MLX-8bit")
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "does not load MLX-8bit" in proc.stderr

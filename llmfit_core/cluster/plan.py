@@ -14,8 +14,10 @@ from llmfit_core.cluster.constants import ClusterConstants, load_constants
 from llmfit_core.cluster.device_memory import MemoryPlan, plan_memory
 from llmfit_core.cluster.spec import ClusterSpec, load_cluster
 from llmfit_core.cluster.speed import SpeedEstimate, estimate
-from llmfit_core.errors import LlmfitError
+from llmfit_core.errors import LlmfitError, UnknownQuantizationError, UnsupportedSettingError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import quant_fact
+from llmfit_core.settings_check import RUNS_ELSEWHERE
 from llmfit_core.units import fmt_bytes
 from llmfit_core.verdict import is_tight
 
@@ -194,6 +196,31 @@ class _Specs:
         return (spec, note) if spec is not None else (self.base, None)
 
 
+# The weight families (quant.QuantFact.family) each engine loads: llama.cpp RPC ggml types (GGUF; float as F16/BF16
+# GGUF), exo mlx-lm's MLX weights, vLLM / SGLang safetensors checkpoints (float, FP8, GPTQ, AWQ, bitsandbytes, and
+# MXFP4 as gpt-oss publishes it), not MLX's packing.
+ENGINE_WEIGHTS = {
+    "llama.cpp-rpc": ("gguf", "float"),
+    "exo": ("mlx", "float"),
+    "vllm": ("float", "fp8", "gptq", "awq", "bnb", "gguf"),
+    "sglang": ("float", "fp8", "gptq", "awq", "bnb", "gguf"),
+}
+
+
+def quant_problem(engine: str, quant: str | None) -> str | None:
+    """Why `engine` cannot load weights quantized as `quant` (None when it can, or when the name is not ours to judge)."""
+    if not quant:
+        return None
+    try:
+        fam = quant_fact(quant).family
+    except UnknownQuantizationError:
+        return None
+    if fam in ENGINE_WEIGHTS.get(engine, (fam,)):
+        return None
+    return (f"{eng.ENGINES[engine].label} does not load {quant} weights: they run in "
+            f"{RUNS_ELSEWHERE.get(fam, 'another runtime')}")
+
+
 def _check_numbers(context, concurrency) -> tuple[int, int]:
     from llmfit_core.api import parse_count
 
@@ -255,6 +282,11 @@ def plan_cluster(model, cluster, engine: str | None = None, context=None, quant:
 def _plan_with(specs: "_Specs", engine: str, cluster: ClusterSpec, ctx: int, conc: int, tp=None, pp=None,
                exo_mode=None, constants=None, strict: bool = True) -> EnginePlan:
     spec, note = specs.for_engine(engine)
+    problem = quant_problem(engine, specs.quant)
+    if problem:
+        if strict:
+            raise UnsupportedSettingError(problem)
+        return EnginePlan(engine, cluster, reasons=[problem])
     p = plan_engine(engine, spec, cluster, ctx, conc, tp, pp, exo_mode, constants, strict=strict)
     if note and p.verdict != "unavailable":
         p.reasons.insert(0, note)
