@@ -175,6 +175,7 @@ def test_models_and_ollama_ls_at_80_columns(hf_env, tmp_path, monkeypatch):
     piped = run(["ollama", "ls", "--hardware", "workstation-4090"], terminal=False)
     line = whole_on_a_line(piped, "a-rather-long-ollama-model-name:8b-instruct-q4_K_M")
     assert "runs" in line and "4096" in line or "error" in line, line
+    assert "runs" not in line or "GiB" in line, line  # sizes labelled as everywhere else (was "4.6G")
 
 
 def test_plugins_at_80_columns_says_adapter_loaded_and_runner_missing(monkeypatch):

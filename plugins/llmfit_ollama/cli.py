@@ -17,6 +17,7 @@ import click
 
 from llmfit_core.cli.common import Col, csv_option, fail, friendly_errors, hardware_option, json_option, print_table
 from llmfit_core.errors import LlmfitError, RemoteError
+from llmfit_core.units import fmt_gib
 from llmfit_ollama import localapi, timings
 from llmfit_ollama.installed import installed_models
 from llmfit_ollama.names import parse_name
@@ -25,10 +26,6 @@ from llmfit_ollama.names import parse_name
 # `llmfit ollama --help` stays as quick as `llmfit --help` (start-up time).
 
 EXIT_NO_FIT = 3
-
-
-def _gib(n) -> str:
-    return "-" if n is None else f"{n / 2**30:.1f}G"
 
 
 @click.group("ollama")
@@ -71,8 +68,8 @@ def ls_cmd(hardware, context, as_json, as_csv):
         if r["verdict"] == "error":
             cells = [None, None, None, r["error"]]
         else:
-            cells = [_gib(r["total_bytes"]), str(r["context"]), f"{r['decode_tok_s']:.1f}"] + ([None] if errors else [])
-        table.append([r["name"], _gib(r["size_bytes"]), r["quant"], r["verdict"], *cells])
+            cells = [fmt_gib(r["total_bytes"]), str(r["context"]), f"{r['decode_tok_s']:.1f}"] + ([None] if errors else [])
+        table.append([r["name"], fmt_gib(r["size_bytes"]), r["quant"], r["verdict"], *cells])
     print_table(cols, table, as_csv=as_csv)
 
 
