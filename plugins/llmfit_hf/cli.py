@@ -14,10 +14,12 @@ import click
 from llmfit_core.cli.common import (
     VERDICT_STYLE,
     Col,
+    context_option,
     csv_option,
     friendly_errors,
     hardware_option,
     json_option,
+    limit_option,
     print_table,
     styled,
 )
@@ -70,9 +72,9 @@ def hf_group():
 
 @hf_group.command("search")
 @click.argument("query")
-@click.option("--limit", default=20, show_default=True, type=int, help="How many repos to list.")
+@limit_option(20, "repos")
 @click.option("--exact", is_flag=True, help="Read headers (slower; exact memory figures).")
-@click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
+@context_option()
 @hardware_option
 @json_option
 @csv_option
@@ -95,7 +97,7 @@ def search_command(query, limit, exact, context, hardware, as_json, as_csv):
 @click.argument("repo_id")
 @click.option("--revision", default=None, help="Branch, tag or commit.")
 @click.option("--exact", is_flag=True, help="Read every file's header (default: one header per repo).")
-@click.option("--context", default=None, help="Context length to reserve (e.g. 8192, 32k).")
+@context_option()
 @click.option("--no-mmproj", is_flag=True, help="Leave out the vision projector llama-server -hf loads (text only).")
 @hardware_option
 @json_option

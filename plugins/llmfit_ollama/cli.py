@@ -15,7 +15,16 @@ import sys
 
 import click
 
-from llmfit_core.cli.common import Col, csv_option, fail, friendly_errors, hardware_option, json_option, print_table
+from llmfit_core.cli.common import (
+    Col,
+    context_option,
+    csv_option,
+    fail,
+    friendly_errors,
+    hardware_option,
+    json_option,
+    print_table,
+)
 from llmfit_core.errors import LlmfitError, RemoteError
 from llmfit_core.units import fmt_gib
 from llmfit_ollama import localapi, timings
@@ -35,7 +44,7 @@ def ollama_group():
 
 @ollama_group.command("ls")
 @hardware_option
-@click.option("--context", default=None, help="Context to reserve (default: what Ollama would use).")
+@context_option("what Ollama would use")
 @json_option
 @csv_option
 @friendly_errors
@@ -119,7 +128,7 @@ def timings_cmd(name, from_file, tokens, as_json):
 @ollama_group.command("pull")
 @click.argument("name")
 @hardware_option
-@click.option("--context", default=None, help="Context to reserve (default: what Ollama would use).")
+@context_option("what Ollama would use")
 @click.option("--force", is_flag=True, help="Pull even when the model does not fit.")
 @click.option("--strict", is_flag=True, help="Stop when the check itself fails (default: warn and pull).")
 @friendly_errors
