@@ -123,6 +123,8 @@ class FitReport:
             "prefill_tok_s": round(float(self.prefill_tok_s), 2),
             "decode_tok_s": round(float(self.decode_tok_s), 2),
             "decode_tok_s_range": [round(float(x), 2) for x in self.decode_tok_s_range],
+            "prefill_tok_s_range": (None if self.prefill_tok_s_range is None
+                                    else [round(float(x), 2) for x in self.prefill_tok_s_range]),
             "depth": int(self.depth),
             "reasons": list(self.reasons),
         }

@@ -12,7 +12,8 @@ from llmfit_core.cli.main import cli
 from llmfit_core.synth import shape_spec, write_synthetic_gguf
 
 CONTRACT_KEYS = {"model", "hardware", "backend", "context", "max_context", "memory", "gpu_layers", "total_layers", "n_cpu_moe", "fits", "depth",
-                 "verdict", "score", "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "reasons"}
+                 "verdict", "score", "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "prefill_tok_s_range",
+                 "reasons"}
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,8 @@ def test_api_fit_local_gguf_on_a_named_gpu_profile(tiny_gguf):
     assert d["memory"]["gpu_bytes"] + d["memory"]["cpu_bytes"] >= d["memory"]["weights_bytes"]
     lo, hi = d["decode_tok_s_range"]
     assert 0 < lo <= d["decode_tok_s"] <= hi
+    plo, phi = d["prefill_tok_s_range"]
+    assert 0 < plo < d["prefill_tok_s"] < phi
     assert d["prefill_tok_s"] > d["decode_tok_s"] > 0
     assert 0 < d["score"] <= 100
 

@@ -51,7 +51,9 @@ def test_report_to_dict_is_the_contract():
     )
     d = rep.to_dict()
     assert set(d) == {"model", "hardware", "backend", "context", "max_context", "memory", "gpu_layers", "total_layers", "n_cpu_moe",
-                      "fits", "verdict", "score", "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "depth", "reasons"}
+                      "fits", "verdict", "score", "prefill_tok_s", "decode_tok_s", "decode_tok_s_range", "prefill_tok_s_range",
+                      "depth", "reasons"}
+    assert d["prefill_tok_s_range"] is None  # a report built without a prefill band says so, never invents one
     assert set(d["model"]) == {"ref", "arch", "params", "active_params", "quant", "file_bytes"}
     assert set(d["memory"]) == {"weights_bytes", "kv_cache_bytes", "compute_bytes", "overhead_bytes", "total_bytes",
                                 "gpu_bytes", "cpu_bytes", "detail"}

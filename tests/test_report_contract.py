@@ -23,7 +23,7 @@ from training.model_configs import build_spec  # noqa: E402
 
 TOP = {"backend", "context", "decode_tok_s", "decode_tok_s_range", "depth", "fits", "gpu_layers", "hardware",
        "hardware.name", "max_context", "memory", "model", "model.active_params", "model.arch", "model.file_bytes",
-       "model.params", "model.quant", "model.ref", "n_cpu_moe", "prefill_tok_s", "reasons", "score", "total_layers",
+       "model.params", "model.quant", "model.ref", "n_cpu_moe", "prefill_tok_s", "prefill_tok_s_range", "reasons", "score", "total_layers",
        "verdict"}
 MEMORY = {"memory.compute_bytes", "memory.cpu_bytes", "memory.detail", "memory.gpu_bytes", "memory.kv_cache_bytes",
           "memory.overhead_bytes", "memory.total_bytes", "memory.weights_bytes"}

@@ -247,7 +247,11 @@ def print_report(report) -> None:
     table.add_row("verdict", f"[{style}]{report.verdict}[/{style}]   score {report.score}/100")
     lo, hi = report.decode_tok_s_range
     at = f" @ depth {report.depth}" if report.depth else ""
-    table.add_row(f"prefill (pp{report.prompt_tokens}{at})", f"{report.prefill_tok_s:,.1f} tok/s")
+    prefill = f"{report.prefill_tok_s:,.1f} tok/s"
+    if report.prefill_tok_s_range is not None:
+        plo, phi = report.prefill_tok_s_range
+        prefill += f"  (likely {plo:,.0f}–{phi:,.0f})"
+    table.add_row(f"prefill (pp{report.prompt_tokens}{at})", prefill)
     table.add_row(f"decode (tg{report.gen_tokens}{at})", f"{report.decode_tok_s:,.1f} tok/s  (likely {lo:,.1f}–{hi:,.1f})")
     print_pairs(table, console)
     for reason in report.reasons:
