@@ -312,6 +312,11 @@ OPTION_CASES = [
     ("hf download without a repo", ["hf", "download"], 2, ["missing REPO_ID"]),
     ("hf download option without value", ["hf", "download", "org/name", "--revision"], 2, ["--revision needs a value"]),
     ("hf file traversal", ["hf", "download", "org/name", "../../etc/passwd"], 2, ["invalid file name"]),
+    # a command typo names the closest commands, also those not imported yet (lazy) and the plugins' groups
+    ("command typo", ["recomend"], 2, ["No such command 'recomend'", "Did you mean 'recommend'?"]),
+    ("plugin group typo", ["hff", "ls"], 2, ["Did you mean 'hf'?"]),
+    ("command not close to any", ["zzz"], 2, ["Commands: ", "fit", "recommend", "hf"]),
+    ("subcommand typo", ["hardware", "shw"], 2, ["Did you mean 'show'?"]),
 ]
 
 

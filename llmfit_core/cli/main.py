@@ -106,6 +106,14 @@ class LazyGroup(click.Group):
                 self._import_lazy(name)
         return self.commands.get(name)
 
+    def resolve_command(self, ctx, args):
+        """click's, with the typo matched against every command, not only the ones imported so far."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            raise click.exceptions.NoSuchCommand(exc.command_name, possibilities=self.list_commands(ctx),
+                                                 ctx=ctx) from None
+
     def format_commands(self, ctx, formatter):
         """The command list of `llmfit --help`: built-ins' and lazy plugin commands' help from their tables,
         without importing them."""
@@ -152,6 +160,8 @@ def main(argv=None) -> None:
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
         message = " ".join(exc.format_message().split())[:500]
+        if isinstance(exc, click.exceptions.NoSuchCommand) and not exc.possibilities and ctx is not None:
+            message += f" Commands: {', '.join(ctx.command.list_commands(ctx))}."  # nothing close: name them all
         click.echo(f"llmfit: error: {message}{hint}", err=True)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, click.exceptions.Abort):
