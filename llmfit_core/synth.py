@@ -313,6 +313,18 @@ def header_gguf_writer(path: str | os.PathLike, spec: ModelSpec, quant: str):
     w.add_feed_forward_length(spec.ffn_size)
     w.add_head_count(spec.n_heads)
     w.add_head_count_kv(spec.n_kv_heads)
+    # the keys convert_hf_to_gguf.py writes when the shape is not the default (head_dim != n_embd / n_head), for
+    # MoE models (llama.cpp refuses an MoE file without n_expert_used) and sliding-window attention
+    if spec.head_dim and spec.head_dim * spec.n_heads != spec.hidden_size:
+        w.add_key_length(spec.head_dim)
+        w.add_value_length(spec.head_dim_v or spec.head_dim)
+    if spec.n_experts:
+        w.add_expert_count(spec.n_experts)
+        w.add_expert_used_count(spec.n_experts_used)
+        if spec.expert_ffn_size:
+            w.add_expert_feed_forward_length(spec.expert_ffn_size)
+    if spec.sliding_window:
+        w.add_sliding_window(spec.sliding_window)
     w.add_file_type(int(getattr(gguf.LlamaFileType, f"MOSTLY_{quant.upper()}")))
     return w, [(name, shape, t) for (name, shape, _), t in zip(spec.tensors, types)]
 

@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from llmfit_core.errors import LlmfitError
-from llmfit_core.synth import SHAPES, shape_params, shape_spec, shape_tensors, write_synthetic_gguf
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.readers.hf_config import spec_from_config
+from llmfit_core.synth import (
+    SHAPES,
+    finish_sparse_gguf,
+    header_gguf_writer,
+    shape_params,
+    shape_spec,
+    shape_tensors,
+    write_synthetic_gguf,
+)
 
 
 def _field(reader, key):
@@ -89,3 +99,20 @@ def test_quantizer_types_without_imatrix(tmp_path, quant, ffn_type):
     path = write_synthetic_gguf(tmp_path / f"{quant}.gguf", "llama-tiny", quant=quant)
     types = {t.name: t.tensor_type.name for t in gguf.GGUFReader(path).tensors}
     assert types["blk.0.ffn_gate.weight"] == ffn_type
+
+
+def test_header_writer_keeps_moe_and_head_dim_keys(tmp_path):
+    """A header-only GGUF of an MoE model whose head_dim is not n_embd / n_head (Qwen3-30B-A3B) reads back as the
+    same model: without expert_used_count it read as a dense 30B (decode 7x too slow), without key_length its KV
+    cache was half size."""
+    config = dict(model_type="qwen3_moe", hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
+                  num_key_value_heads=4, head_dim=128, intermediate_size=6144, moe_intermediate_size=768,
+                  num_experts=128, num_experts_per_tok=8, vocab_size=151936, max_position_embeddings=40960)
+    spec = spec_from_config(config, "Qwen3-30B-A3B")
+    path = tmp_path / "Qwen3-30B-A3B-Q4_K_M.gguf"
+    writer, tensors = header_gguf_writer(path, spec, "Q4_K_M")
+    finish_sparse_gguf(writer, path, tensors)
+    back = read_gguf(path)
+    assert (back.n_experts, back.n_experts_used, back.expert_ffn_size) == (128, 8, 768)
+    assert back.head_dim == 128
+    assert back.active_params < back.params / 8
