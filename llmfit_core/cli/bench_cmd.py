@@ -315,10 +315,3 @@ def data_import_command(files, as_json):
                    f"{o['total']} records in {o['rows']}")
         for why in o["rejected"][:10]:
             click.echo(f"  rejected {why}", err=True)
-
-
-def register(cli) -> None:
-    """Add bench, calibrate and data import to the `llmfit` group."""
-    cli.add_command(bench_command)
-    cli.add_command(calibrate_command)
-    cli.add_command(data_group)

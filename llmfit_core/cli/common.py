@@ -1,8 +1,10 @@
 """Shared CLI pieces: error handling (one line on stderr, never a traceback), the options several commands take,
 and the table layouts.
 
-Command style (every built-in command, tests/test_cli_style.py checks it): a command module has `register(cli)`;
-each command's callback is wrapped in `friendly_errors` (innermost decorator) and reports bad input by raising a
+Command style (every built-in command and the adapters' commands, tests/test_cli_style.py checks it): a command is
+a module-level click command or group (`@click.command("name")`, `@click.group("name")`, subcommands
+`@name_group.command(...)`), never declared inside a function; `cli/main.py`'s COMMANDS table names it
+"module:attribute", as a plugin's `llmfit_register_commands` does with `cli.add_lazy_command`; each command's callback is wrapped in `friendly_errors` (innermost decorator) and reports bad input by raising a
 named LlmfitError from errors.py, never by printing and exiting itself; an option several commands share is
 declared once here (`--json`, `--csv`, `--hardware`, `--context`, `--offline`, `--limit`) and used as a
 decorator, so its name, parameter and help read the same everywhere.

@@ -95,60 +95,58 @@ def split_options(options: dict, base: RunSettings | None = None) -> tuple[RunSe
     return RunSettings.build(base, **fields), model
 
 
-def register(cli) -> None:
-    """Add `fit` and `check`."""
+@click.command("fit")
+@click.argument("ref", required=False)
+@fit_options
+@click.option("--batch", "batch", type=click.Path(allow_dash=True), help="JSONL file of queries ('-' = stdin).")
+@click.option("--max-context", "context_table", is_flag=True,
+              help="Print a context-vs-memory table (4k ... trained) per KV cache type, with the largest that fits.")
+@friendly_errors
+def fit_command(ref, batch, as_json, context_table=False, **params):
+    """Will REF run here? Memory, placement, speed and verdict.
 
-    @cli.command("fit")
-    @click.argument("ref", required=False)
-    @fit_options
-    @click.option("--batch", "batch", type=click.Path(allow_dash=True), help="JSONL file of queries ('-' = stdin).")
-    @click.option("--max-context", "context_table", is_flag=True,
-                  help="Print a context-vs-memory table (4k ... trained) per KV cache type, with the largest that fits.")
-    @friendly_errors
-    def fit_command(ref, batch, as_json, context_table=False, **params):
-        """Will REF run here? Memory, placement, speed and verdict.
+    REF: a local GGUF / model dir / config.json, org/name[:QUANT], ollama:NAME[:TAG], or a catalog name.
+    """
+    settings, model = split_options(params)
+    if batch:
+        run_batch(batch, settings, model)
+        return
+    if not ref:
+        raise LlmfitError("missing model reference (or use --batch FILE)")
+    from llmfit_core.api import fit
 
-        REF: a local GGUF / model dir / config.json, org/name[:QUANT], ollama:NAME[:TAG], or a catalog name.
-        """
-        settings, model = split_options(params)
-        if batch:
-            run_batch(batch, settings, model)
-            return
-        if not ref:
-            raise LlmfitError("missing model reference (or use --batch FILE)")
-        from llmfit_core.api import fit
+    report = fit(ref, settings=settings, **model)
+    if context_table:
+        print_context_table(report, as_json)
+    elif as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        print_report(report)
 
-        report = fit(ref, settings=settings, **model)
-        if context_table:
-            print_context_table(report, as_json)
-        elif as_json:
-            click.echo(json.dumps(report.to_dict(), indent=2))
-        else:
-            print_report(report)
 
-    @cli.command("check")
-    @click.argument("ref")
-    @fit_options
-    @friendly_errors
-    def check_command(ref, as_json, **params):
-        """Exit 0 if REF fits here, 3 if it does not, 1 on an error (for scripts).
+@click.command("check")
+@click.argument("ref")
+@fit_options
+@friendly_errors
+def check_command(ref, as_json, **params):
+    """Exit 0 if REF fits here, 3 if it does not, 1 on an error (for scripts).
 
-        \b
-        Exit codes (also with --json):
-          0  it fits (runs, or runs with offload)
-          3  it does not fit
-          1  no verdict: unknown model or hardware, bad option, no network
-        """
-        from llmfit_core.api import fit
+    \b
+    Exit codes (also with --json):
+      0  it fits (runs, or runs with offload)
+      3  it does not fit
+      1  no verdict: unknown model or hardware, bad option, no network
+    """
+    from llmfit_core.api import fit
 
-        settings, model = split_options(params)
-        report = fit(ref, settings=settings, **model)
-        if as_json:
-            click.echo(json.dumps(report.to_dict(), indent=2))
-        else:
-            click.echo(one_line(report))
-        if not report.fits:
-            sys.exit(3)
+    settings, model = split_options(params)
+    report = fit(ref, settings=settings, **model)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(one_line(report))
+    if not report.fits:
+        sys.exit(3)
 
 
 def one_line(report) -> str:

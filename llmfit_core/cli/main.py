@@ -9,54 +9,61 @@ import click
 
 from llmfit_core import __version__
 
-# Built-in commands: name -> (module whose `register(cli)` adds it, its one-line help). `llmfit --help`
-# lists them from this table and a command's module is imported only when that command runs or shows its
-# help (start-up time, issue 15). tests/test_cold_start.py checks the table against the real commands.
+# One command style (tests/test_cli_style.py): every command is a module-level click command or group, named here
+# by "package.module:attribute", the same form a plugin gives `cli.add_lazy_command` in `llmfit_register_commands`.
+# Built-in commands: name -> (target, its one-line help). `llmfit --help` lists them from this table and a
+# command's module is imported only when that command runs or shows its help (start-up time, issue 15).
+# tests/test_cold_start.py checks the table against the real commands.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "system": ("llmfit_core.cli.system_cmd",
+    "system": ("llmfit_core.cli.system_cmd:system_command",
                "Show this machine's profile (CPU, ISA, RAM, bandwidth, GPUs) or a named/file profile."),
-    "hardware": ("llmfit_core.cli.system_cmd",
+    "hardware": ("llmfit_core.cli.system_cmd:hardware_group",
                  "The built-in device table and hardware profiles."),
-    "fit": ("llmfit_core.cli.fit_cmd",
+    "fit": ("llmfit_core.cli.fit_cmd:fit_command",
             "Will REF run here? Memory, placement, speed and verdict."),
-    "check": ("llmfit_core.cli.fit_cmd",
+    "check": ("llmfit_core.cli.fit_cmd:check_command",
               "Exit 0 if REF fits here, 3 if it does not, 1 on an error (for scripts)."),
-    "bench": ("llmfit_core.cli.bench_cmd",
+    "bench": ("llmfit_core.cli.bench_cmd:bench_command",
               "Run a GGUF like llama-bench (pp/tg tok/s, peak memory) and record it; REF is a local GGUF path."),
-    "calibrate": ("llmfit_core.cli.bench_cmd",
+    "calibrate": ("llmfit_core.cli.bench_cmd:calibrate_command",
                   "Fit this machine's correction (per backend, test and quant family) from the local bench records."),
-    "data": ("llmfit_core.cli.bench_cmd",
+    "data": ("llmfit_core.cli.bench_cmd:data_group",
              "Shared benchmark data: import exported bench files into the training rows."),
-    "catalog": ("llmfit_core.cli.catalog_cmd",
+    "catalog": ("llmfit_core.cli.catalog_cmd:catalog_group",
                 "The model catalog: shipped data, private registries (LLMFIT_CATALOG_PATH), Hub updates."),
-    "search": ("llmfit_core.cli.catalog_cmd",
+    "search": ("llmfit_core.cli.catalog_cmd:search_command",
                "Find catalog models by name (all words must match)."),
-    "list": ("llmfit_core.cli.catalog_cmd",
+    "list": ("llmfit_core.cli.catalog_cmd:list_command",
              "List catalog models, filtered."),
-    "recommend": ("llmfit_core.cli.catalog_cmd",
+    "recommend": ("llmfit_core.cli.catalog_cmd:recommend_command",
                   "Best models for this machine (or --hardware), e.g."),
-    "plan": ("llmfit_core.cli.catalog_cmd",
+    "plan": ("llmfit_core.cli.catalog_cmd:plan_command",
              ("Several models on one machine, or (--target-tps) the smallest device for one model; with --cluster, one "
               "model across machines (engines ranked, memory per device, launch lines).")),
-    "models": ("llmfit_core.cli.models_cmd",
+    "models": ("llmfit_core.cli.models_cmd:models_command",
                "Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins; offline the "
                "shipped catalog), with their fit."),
-    "plugins": ("llmfit_core.cli.plugins_cmd",
+    "plugins": ("llmfit_core.cli.plugins_cmd:plugins_command",
                 "List plugins (entry-point group `llmfit`): whether the adapter loaded, its hooks, and whether the runner it adapts (llama-cpp-python, Ollama, mlx, huggingface_hub) is installed."),
-    "hooks": ("llmfit_core.cli.hooks_cmd",
+    "hooks": ("llmfit_core.cli.hooks_cmd:hooks_group",
               "Shims that check a model fits before `hf download`, `ollama pull`, `llama-cli -hf` download it."),
 }
-COMMAND_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
+
+
+def load_target(target: str) -> click.Command:
+    """The click command at `target` ("package.module:attribute"), its module imported now."""
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class LazyGroup(click.Group):
     """A click group that imports a command's module on first use. Built-in commands come from COMMANDS;
-    plugins add theirs through the hook `llmfit_register_commands` (usually with `add_lazy_command`), asked
-    (which loads the plugin entry points) only when listing every command or when a name is not built in."""
+    plugins add theirs through the hook `llmfit_register_commands` (usually with `add_lazy_command`, the same
+    "module:attribute" form as COMMANDS), asked (which loads the plugin entry points) only when listing every
+    command or when a name is not built in."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._imported: set[str] = set()
         self._lazy: dict[str, tuple[str, str]] = {}  # plugin command name -> ("module:attr", one-line help)
         self._plugins_asked = False
 
@@ -66,16 +73,14 @@ class LazyGroup(click.Group):
         if name not in COMMANDS and name not in self.commands:  # a plugin never replaces a command
             self._lazy.setdefault(name, (target, short_help))
 
-    def _import(self, module: str) -> None:
-        if module not in self._imported:
-            self._imported.add(module)
-            importlib.import_module(module).register(self)
+    def _import_builtin(self, name: str) -> None:
+        if name not in self.commands:
+            self.add_command(load_target(COMMANDS[name][0]), name)
 
     def _import_lazy(self, name: str) -> None:
         target = self._lazy.pop(name)[0]
-        module, _, attr = target.partition(":")
         try:
-            command = getattr(importlib.import_module(module), attr)
+            command = load_target(target)
         except Exception as exc:  # a broken plugin: its command is unknown, the others work
             click.echo(f"llmfit: warning: plugin command {name!r} ({target}) failed to load: "
                        f"{type(exc).__name__}: {exc}", err=True)
@@ -99,7 +104,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx, name):
         if name in COMMANDS:
-            self._import(COMMANDS[name][0])
+            self._import_builtin(name)
         elif name not in self.commands:
             self._plugin_commands()
             if name in self._lazy:
@@ -142,8 +147,8 @@ def cli():
 
 def load_all_commands() -> None:
     """Import every built-in command module and the plugins' commands (what `cli.commands` then holds)."""
-    for module in COMMAND_MODULES:
-        cli._import(module)
+    for name in COMMANDS:
+        cli._import_builtin(name)
     cli._plugin_commands()
     for name in list(cli._lazy):
         cli._import_lazy(name)

@@ -74,51 +74,48 @@ def annotate(refs: list, hardware=None, context=None, offline: bool = False) -> 
     return rows
 
 
-def register(cli) -> None:
-    """Add `llmfit models`."""
-
-    @cli.command("models")
-    @click.argument("query", required=False, default="")
-    @click.option("--source", help="Only this source (huggingface, ollama, catalog, or a plugin's source name).")
-    @limit_option(20, "models", minimum=1, maximum=500)
-    @context_option()
-    @offline_option("Only sources that need no network (local stores, the shipped catalog).")
-    @click.option("--no-fit", is_flag=True, help="List only; do not resolve and score each model.")
-    @hardware_option
-    @json_option
-    @csv_option
-    @friendly_errors
-    def models_command(query, source, limit, context, offline, no_fit, hardware, as_json, as_csv):
-        """Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins; offline the
-        shipped catalog), with their fit."""
-        refs = list_source_models(query, source=source, limit=limit, offline=offline)
-        if no_fit:
-            rows = [{"ref": r.ref, "source": r.source, "name": r.name or r.ref, "quant": r.quant,
-                     "size_bytes": r.size_bytes, "format": r.format} for r in refs]
-        else:
-            rows = annotate(refs, hardware=hardware, context=context, offline=offline)
-        if as_json:
-            click.echo(json.dumps(rows, indent=2))
-            return
-        if not rows:
-            click.echo(f"no models found for {query!r}" + (f" in source {source!r}" if source else ""))
-            return
-        cols = [Col("source"), Col("model", key=True), Col("quant"), Col("size", right=True), Col("verdict"),
-                Col("memory", right=True), Col("decode tok/s", right=True), Col("fit score", right=True)]
-        table = []
-        for row in rows:
-            table.append([
-                row["source"], row["ref"], row.get("quant"),
-                fmt_gib(row.get("size_bytes") or None),
-                styled(row.get("verdict", "-"), VERDICT_STYLE.get(row.get("verdict"))),
-                fmt_gib(row.get("memory_bytes") or None),
-                f"{row['decode_tok_s']:.1f}" if row.get("decode_tok_s") else None,
-                f"{row['score']}/100" if row.get("score") is not None else None,
-            ])
-        print_table(cols, table, title=f"models for {query!r}" if query else "models", as_csv=as_csv)
-        if as_csv:
-            return
-        console = make_console()
-        for row in rows:
-            if row.get("error"):
-                console.print(f"  • {row['ref']}: {row['error']}", markup=False)
+@click.command("models")
+@click.argument("query", required=False, default="")
+@click.option("--source", help="Only this source (huggingface, ollama, catalog, or a plugin's source name).")
+@limit_option(20, "models", minimum=1, maximum=500)
+@context_option()
+@offline_option("Only sources that need no network (local stores, the shipped catalog).")
+@click.option("--no-fit", is_flag=True, help="List only; do not resolve and score each model.")
+@hardware_option
+@json_option
+@csv_option
+@friendly_errors
+def models_command(query, source, limit, context, offline, no_fit, hardware, as_json, as_csv):
+    """Models the installed sources offer for QUERY (Hub search, installed Ollama models, plugins; offline the
+    shipped catalog), with their fit."""
+    refs = list_source_models(query, source=source, limit=limit, offline=offline)
+    if no_fit:
+        rows = [{"ref": r.ref, "source": r.source, "name": r.name or r.ref, "quant": r.quant,
+                 "size_bytes": r.size_bytes, "format": r.format} for r in refs]
+    else:
+        rows = annotate(refs, hardware=hardware, context=context, offline=offline)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no models found for {query!r}" + (f" in source {source!r}" if source else ""))
+        return
+    cols = [Col("source"), Col("model", key=True), Col("quant"), Col("size", right=True), Col("verdict"),
+            Col("memory", right=True), Col("decode tok/s", right=True), Col("fit score", right=True)]
+    table = []
+    for row in rows:
+        table.append([
+            row["source"], row["ref"], row.get("quant"),
+            fmt_gib(row.get("size_bytes") or None),
+            styled(row.get("verdict", "-"), VERDICT_STYLE.get(row.get("verdict"))),
+            fmt_gib(row.get("memory_bytes") or None),
+            f"{row['decode_tok_s']:.1f}" if row.get("decode_tok_s") else None,
+            f"{row['score']}/100" if row.get("score") is not None else None,
+        ])
+    print_table(cols, table, title=f"models for {query!r}" if query else "models", as_csv=as_csv)
+    if as_csv:
+        return
+    console = make_console()
+    for row in rows:
+        if row.get("error"):
+            console.print(f"  • {row['ref']}: {row['error']}", markup=False)

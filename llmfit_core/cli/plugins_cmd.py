@@ -38,8 +38,3 @@ def plugins_command(as_json: bool, as_csv: bool) -> None:
     cols = [Col("plugin", key=True), Col("adapter", wrap=True), Col("hooks", wrap=True), Col("runner", wrap=True),
             Col("from", wrap=True)]
     print_table(cols, rows, title="llmfit plugins", as_csv=as_csv)
-
-
-def register(cli) -> None:
-    """Add `plugins` to the `llmfit` group."""
-    cli.add_command(plugins_command)

@@ -113,111 +113,112 @@ def _calibration_note(profile) -> None:
             click.echo(f"llmfit: note: {note}", err=True)
 
 
-def register(cli) -> None:
-    """Add `llmfit system` and `llmfit hardware list|show|validate`."""
+@click.command("system")
+@hardware_option
+@click.option("--measure-bandwidth", is_flag=True, help="Measure RAM bandwidth (a ~1 s multi-threaded streaming-read test) and cache it.")
+@click.option("--seconds", default=1.0, show_default=True, type=click.FloatRange(0.1, 30.0),
+              help="Duration of the bandwidth test.")
+@json_option
+@friendly_errors
+def system_command(hardware, measure_bandwidth, seconds, as_json):
+    """Show this machine's profile (CPU, ISA, RAM, bandwidth, GPUs) or a named/file profile."""
+    from llmfit_core.hardware import registry
 
-    @cli.command("system")
-    @hardware_option
-    @click.option("--measure-bandwidth", is_flag=True, help="Measure RAM bandwidth (a ~1 s multi-threaded streaming-read test) and cache it.")
-    @click.option("--seconds", default=1.0, show_default=True, type=click.FloatRange(0.1, 30.0),
-                  help="Duration of the bandwidth test.")
-    @json_option
-    @friendly_errors
-    def system_cmd(hardware, measure_bandwidth, seconds, as_json):
-        """Show this machine's profile (CPU, ISA, RAM, bandwidth, GPUs) or a named/file profile."""
-        from llmfit_core.hardware import registry
+    if measure_bandwidth:
+        if hardware:
+            raise UnsupportedSettingError("--measure-bandwidth measures this machine; it cannot be combined with "
+                                          "--hardware")
+        from llmfit_core.hardware.bandwidth import measure_bandwidth as measure
 
-        if measure_bandwidth:
-            if hardware:
-                raise UnsupportedSettingError("--measure-bandwidth measures this machine; it cannot be combined with "
-                                              "--hardware")
-            from llmfit_core.hardware.bandwidth import measure_bandwidth as measure
+        detected = registry.resolve_hardware(None)
+        gbs = measure(seconds, cpu_model=detected.cpu.model)
+        registry.clear_detection_cache()
+        if not as_json:
+            click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (for {detected.cpu.model!r})")
+    profile = registry.resolve_hardware(hardware)
+    if measure_bandwidth:
+        _calibration_note(profile)
+    runtimes = None if hardware else runtimes_here(profile)  # installed runners only describe this machine
+    if measure_bandwidth and profile.sources.get("cpu.mem_bandwidth_gbs") != "measured":
+        # the cache could not be written: show the measurement anyway
+        profile.cpu.mem_bandwidth_gbs = round(gbs, 1)
+        profile.sources["cpu.mem_bandwidth_gbs"] = "measured"
+        profile.estimated = [e for e in profile.estimated if e != "cpu.mem_bandwidth_gbs"]
+        profile.notes = [n for n in profile.notes if "bandwidth" not in n.lower()]
+    if as_json:
+        data = profile.to_dict()
+        if runtimes is not None:
+            data["runtimes"] = runtimes
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print_profile(profile, runtimes)
 
-            detected = registry.resolve_hardware(None)
-            gbs = measure(seconds, cpu_model=detected.cpu.model)
-            registry.clear_detection_cache()
-            if not as_json:
-                click.echo(f"measured RAM bandwidth: {gbs:.1f} GB/s (for {detected.cpu.model!r})")
-        profile = registry.resolve_hardware(hardware)
-        if measure_bandwidth:
-            _calibration_note(profile)
-        runtimes = None if hardware else runtimes_here(profile)  # installed runners only describe this machine
-        if measure_bandwidth and profile.sources.get("cpu.mem_bandwidth_gbs") != "measured":
-            # the cache could not be written: show the measurement anyway
-            profile.cpu.mem_bandwidth_gbs = round(gbs, 1)
-            profile.sources["cpu.mem_bandwidth_gbs"] = "measured"
-            profile.estimated = [e for e in profile.estimated if e != "cpu.mem_bandwidth_gbs"]
-            profile.notes = [n for n in profile.notes if "bandwidth" not in n.lower()]
-        if as_json:
-            data = profile.to_dict()
-            if runtimes is not None:
-                data["runtimes"] = runtimes
-            click.echo(json.dumps(data, indent=2))
-        else:
-            _print_profile(profile, runtimes)
 
-    @cli.group("hardware")
-    def hardware_group():
-        """The built-in device table and hardware profiles.
+@click.group("hardware")
+def hardware_group():
+    """The built-in device table and hardware profiles.
 
-        A profile file is JSON (sizes ending in _gb are GiB, bandwidths in GB/s); every field, its unit and what
-        is filled in from the device table: docs/hardware-profile.md in the llmfit-core repository.
-        """
+    A profile file is JSON (sizes ending in _gb are GiB, bandwidths in GB/s); every field, its unit and what
+    is filled in from the device table: docs/hardware-profile.md in the llmfit-core repository.
+    """
 
-    @hardware_group.command("list")
-    @click.option("--kind", type=click.Choice(["gpu", "cpu", "apple", "profile"]), default=None,
-                  help="Only one kind of entry.")
-    @json_option
-    @csv_option
-    @friendly_errors
-    def list_cmd(kind, as_json, as_csv):
-        """Devices of the built-in table and the built-in profiles."""
-        from llmfit_core.hardware import devices, registry
 
-        devs = [] if kind == "profile" else devices.all_devices(kind)
-        profiles = registry.builtin_profile_names() if kind in (None, "profile") else []
-        if as_json:
-            rows = [d.to_dict() for d in devs]
-            rows += [{"name": n, "kind": "profile"} for n in profiles]
-            click.echo(json.dumps(rows, indent=2))
+@hardware_group.command("list")
+@click.option("--kind", type=click.Choice(["gpu", "cpu", "apple", "profile"]), default=None,
+              help="Only one kind of entry.")
+@json_option
+@csv_option
+@friendly_errors
+def list_cmd(kind, as_json, as_csv):
+    """Devices of the built-in table and the built-in profiles."""
+    from llmfit_core.hardware import devices, registry
+
+    devs = [] if kind == "profile" else devices.all_devices(kind)
+    profiles = registry.builtin_profile_names() if kind in (None, "profile") else []
+    if as_json:
+        rows = [d.to_dict() for d in devs]
+        rows += [{"name": n, "kind": "profile"} for n in profiles]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    console = make_console()
+    if devs:
+        cols = [Col("name", key=True), Col("kind"), Col("memory GiB", right=True), Col("GB/s", right=True),
+                Col("FP16 TFLOPS", right=True), Col("CC / cores")]
+        rows = []
+        for d in devs:
+            mem = "/".join(fmt_number(m) for m in d.mem_gb) or "-"
+            extra = d.compute_capability or (f"{d.gpu_cores} GPU cores" if d.gpu_cores else
+                                             (f"{d.cpu_cores} cores" if d.cpu_cores else "-"))
+            rows.append([d.name, d.kind, mem, fmt_number(d.bandwidth_gbs), fmt_number(d.fp16_tflops), extra])
+        print_table(cols, rows, title=f"Devices ({len(devs)})", as_csv=as_csv, console=console)
+        if as_csv:
             return
-        console = make_console()
-        if devs:
-            cols = [Col("name", key=True), Col("kind"), Col("memory GiB", right=True), Col("GB/s", right=True),
-                    Col("FP16 TFLOPS", right=True), Col("CC / cores")]
-            rows = []
-            for d in devs:
-                mem = "/".join(fmt_number(m) for m in d.mem_gb) or "-"
-                extra = d.compute_capability or (f"{d.gpu_cores} GPU cores" if d.gpu_cores else
-                                                 (f"{d.cpu_cores} cores" if d.cpu_cores else "-"))
-                rows.append([d.name, d.kind, mem, fmt_number(d.bandwidth_gbs), fmt_number(d.fp16_tflops), extra])
-            print_table(cols, rows, title=f"Devices ({len(devs)})", as_csv=as_csv, console=console)
-            if as_csv:
-                return
-        if profiles:
-            console.print("Built-in profiles: " + ", ".join(profiles), markup=False)
+    if profiles:
+        console.print("Built-in profiles: " + ", ".join(profiles), markup=False)
 
-    @hardware_group.command("show")
-    @click.argument("name_or_path")
-    @json_option
-    @friendly_errors
-    def show_cmd(name_or_path, as_json):
-        """A profile for a device name, built-in profile or profile file, with gaps filled."""
-        from llmfit_core.hardware import registry
 
-        profile = registry.resolve_hardware(name_or_path)
-        if as_json:
-            click.echo(json.dumps(profile.to_dict(), indent=2))
-        else:
-            _print_profile(profile)
+@hardware_group.command("show")
+@click.argument("name_or_path")
+@json_option
+@friendly_errors
+def show_cmd(name_or_path, as_json):
+    """A profile for a device name, built-in profile or profile file, with gaps filled."""
+    from llmfit_core.hardware import registry
 
-    @hardware_group.command("validate")
-    @click.argument("path", type=click.Path(dir_okay=True))
-    @friendly_errors
-    def validate_cmd(path):
-        """Check a hardware-profile JSON file: exit 0 when valid, 1 with what is wrong."""
-        from llmfit_core.hardware import registry
+    profile = registry.resolve_hardware(name_or_path)
+    if as_json:
+        click.echo(json.dumps(profile.to_dict(), indent=2))
+    else:
+        _print_profile(profile)
 
-        profile = registry.fill_missing(registry.load_profile_file(path))
-        est = f"; estimated: {', '.join(profile.estimated)}" if profile.estimated else ""
-        click.echo(f"{path}: valid ({profile.name}: {len(profile.gpus)} GPU(s), {profile.memory.total_gb:g} GiB RAM{est})")
+
+@hardware_group.command("validate")
+@click.argument("path", type=click.Path(dir_okay=True))
+@friendly_errors
+def validate_cmd(path):
+    """Check a hardware-profile JSON file: exit 0 when valid, 1 with what is wrong."""
+    from llmfit_core.hardware import registry
+
+    profile = registry.fill_missing(registry.load_profile_file(path))
+    est = f"; estimated: {', '.join(profile.estimated)}" if profile.estimated else ""
+    click.echo(f"{path}: valid ({profile.name}: {len(profile.gpus)} GPU(s), {profile.memory.total_gb:g} GiB RAM{est})")
