@@ -51,3 +51,25 @@ def test_a_size_over_a_limit_never_reads_equal():
     assert fmt_gib_over(9.1 * GIB, 8 * GIB) == "9.1 GiB > 8.0 GiB"
     assert fmt_gib_over(8.04 * GIB, 8 * GIB) == "8.04 GiB > 8.00 GiB"  # was "8.0 GiB > 8.0 GiB"
     assert fmt_gib_over(8.0004 * GIB, 8 * GIB) == "8.000 GiB > 8.000 GiB"  # three digits at most
+
+
+def test_cluster_table_sizes_read_in_one_unit():
+    """`plan --cluster`'s per-device columns are compared down the column: GiB (fmt_gib), as fit's and recommend's
+    columns, not a mix of "983 MiB" above "1.1 GiB" and "0 KiB" (its own formatter before)."""
+    from rich.console import Console
+
+    from llmfit_core.cli.cluster_cmd import show_cluster_plan
+    from llmfit_core.cluster.plan import plan_cluster
+
+    plan = plan_cluster("meta-llama/Llama-3.1-8B-Instruct", "examples/cluster.json", engine="llama.cpp-rpc")
+    console = Console(width=300, record=True, highlight=False)
+    show_cluster_plan(plan, False, console)
+    devices = plan.best.memory.devices
+    nodes = {dev.node for dev in devices}
+    rows = [line for line in console.export_text().splitlines() if line.split(" ")[0] in nodes][:len(devices)]
+    assert len(rows) == len(devices) >= 2
+    for dev, row in zip(devices, rows):
+        m = dev.memory
+        want = [fmt_gib(m.weights_bytes), fmt_gib(m.kv_cache_bytes), fmt_gib(m.compute_bytes + m.engine_reserve_bytes),
+                fmt_gib(m.total_bytes), fmt_gib(m.capacity_bytes)]
+        assert re.split(r"\s{2,}", row.strip())[-6:-1] == want, row

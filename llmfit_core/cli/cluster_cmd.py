@@ -7,11 +7,7 @@ import json
 
 import click
 
-from llmfit_core.units import fmt_bytes
-
-
-def _gib(n) -> str:
-    return fmt_bytes(n or 0)
+from llmfit_core.units import fmt_gib
 
 
 def _engine_block(con, p, title: str) -> None:
@@ -30,15 +26,17 @@ def _engine_block(con, p, title: str) -> None:
     if d["kv_capacity_tokens"] is not None:
         head += f", KV {d['kv_capacity_tokens']:,} tokens = {d['max_concurrency']:.1f} x context"
     con.print(head)
-    # 80 columns: the device name folds; compute + engine reserve share one column ("other")
+    # 80 columns: the device name folds; compute + engine reserve share one column ("other"); sizes in GiB with one
+    # decimal (units.fmt_gib, as fit's and recommend's columns), two would fold every size column at 80
     t = Table(show_header=True, header_style="bold", pad_edge=False, box=None)
     for h in ("node", "device", "layers", "weights", "KV", "other", "total", "of", "fits"):
         t.add_column(h, justify="left" if h in ("node", "device") else "right", overflow="fold",
                      max_width=22 if h == "device" else None)
     for dev in p.memory.devices:
         m = dev.memory
-        t.add_row(escape(dev.node), escape(dev.device), str(dev.layers), _gib(m.weights_bytes), _gib(m.kv_cache_bytes),
-                  _gib(m.compute_bytes + m.engine_reserve_bytes), _gib(m.total_bytes), _gib(m.capacity_bytes),
+        t.add_row(escape(dev.node), escape(dev.device), str(dev.layers), fmt_gib(m.weights_bytes),
+                  fmt_gib(m.kv_cache_bytes), fmt_gib(m.compute_bytes + m.engine_reserve_bytes), fmt_gib(m.total_bytes),
+                  fmt_gib(m.capacity_bytes),
                   "yes" if dev.fits else "[red]no[/]")
     con.print(t)
     for c in d["commands"]:

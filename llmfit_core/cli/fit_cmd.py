@@ -211,13 +211,9 @@ def run_batch(path: str, settings: RunSettings, model: dict) -> None:
             click.echo(json.dumps(out))
 
 
-def _gib(n: int) -> str:
-    """The report table's sizes: GiB with two decimals, so the parts read against the total."""
-    return fmt_gib(n, 2)
-
-
 def print_report(report) -> None:
-    """A rich table with the memory breakdown, placement, speed and the reasons."""
+    """A rich table with the memory breakdown, placement, speed and the reasons (sizes in GiB with two decimals,
+    so the parts read against the total)."""
     console = make_console()
     m = report.memory
     title = f"{report.model_ref}  ·  {report.quant or '?'}  ·  {report.hardware_name}  ·  {report.backend}"
@@ -225,15 +221,18 @@ def print_report(report) -> None:
     params = f"{report.params / 1e9:.2f}B"
     if report.active_params and report.active_params != report.params:
         params += f" ({report.active_params / 1e9:.2f}B active)"
-    table.add_row("model", f"{report.arch}, {params} params" + (f", file {_gib(report.file_bytes)}" if report.file_bytes else ""))
-    table.add_row("weights", _gib(m.weights_bytes))
+    file = f", file {fmt_gib(report.file_bytes, 2)}" if report.file_bytes else ""
+    table.add_row("model", f"{report.arch}, {params} params{file}")
+    table.add_row("weights", fmt_gib(m.weights_bytes, 2))
     ctk = report.settings.cache_types()[0]
-    table.add_row("KV cache", f"{_gib(m.kv_cache_bytes)}  ({report.context} tokens, {ctk})")
-    table.add_row("compute buffers", _gib(m.compute_bytes))
-    table.add_row("runtime overhead", _gib(m.overhead_bytes))
-    table.add_row("total", f"[bold]{_gib(m.total_bytes)}[/bold]  (GPU {_gib(m.gpu_bytes)}, RAM {_gib(m.cpu_bytes)})")
+    table.add_row("KV cache", f"{fmt_gib(m.kv_cache_bytes, 2)}  ({report.context} tokens, {ctk})")
+    table.add_row("compute buffers", fmt_gib(m.compute_bytes, 2))
+    table.add_row("runtime overhead", fmt_gib(m.overhead_bytes, 2))
+    table.add_row("total", f"[bold]{fmt_gib(m.total_bytes, 2)}[/bold]  "
+                           f"(GPU {fmt_gib(m.gpu_bytes, 2)}, RAM {fmt_gib(m.cpu_bytes, 2)})")
     if m.detail is not None and m.detail.repack_mapped_bytes:  # mmap + CPU repacking: llama.cpp maps more than must stay resident
-        table.add_row("llama.cpp allocates", f"{_gib(m.detail.allocated_bytes)}  (incl. repacked weights' mapped originals)")
+        table.add_row("llama.cpp allocates",
+                      f"{fmt_gib(m.detail.allocated_bytes, 2)}  (incl. repacked weights' mapped originals)")
     layers = f"{report.gpu_layers} / {report.total_layers}"
     if report.n_cpu_moe:
         n = report.total_layers - 1

@@ -22,6 +22,7 @@ from llmfit_core.throughput.roofline import (
     model_figures,
     roofline_arrays,
 )
+from llmfit_core.units import fmt_bytes
 
 
 @dataclass
@@ -295,7 +296,7 @@ def predict(
                  f"({x * mf.weight_bytes / 1e9:.2f} GB) on CPU at {hf.cpu_bw_gbs:.0f} GB/s")
         reasons.append(f"expert offload: per token the CPU reads {x:.0%} of the weight bytes (the active experts in "
                        f"RAM) and hands {n_cpu_moe} layers to and from the GPU; prefill streams those layers' experts "
-                       f"({inputs['expert_cpu_bytes'] / 2**30:.1f} GiB) over PCIe per {UBATCH}-token batch (a larger -ub, "
+                       f"({fmt_bytes(inputs['expert_cpu_bytes'])}) over PCIe per {UBATCH}-token batch (a larger -ub, "
                        "e.g. 2048, amortises it over more tokens)")
     elif hf.gpu_frac >= 1.0:
         eff = DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[FAMILY_CODE[mf.quant_family]]
