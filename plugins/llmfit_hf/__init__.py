@@ -11,7 +11,9 @@ without it the adapter stays loaded but answers nothing, and `llmfit plugins` sa
 from __future__ import annotations
 
 import os
+import sys
 
+from llmfit_core.errors import OfflineError
 from llmfit_core.hookspecs import hookimpl
 from llmfit_core.plugin_types import ShimTool
 from llmfit_core.plugins import after_loading
@@ -22,14 +24,14 @@ _URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingfa
 
 def runner_status() -> tuple[bool, str]:
     """Whether huggingface_hub (and the `hf` CLI) are installed (no network)."""
-    from llmfit_hf.hub import available
+    from llmfit_hf.hub import available  # lazy: start-up time (loaded at every llmfit start; hub: 1 ms)
 
     return available()
 
 
 def parse_ref(ref: str) -> tuple[str, str | None] | None:
     """`org/name`, `org/name:QUANT`, `hf.co/org/name[:QUANT]` → (repo_id, quant); None when not a repo ref."""
-    from llmfit_hf.hub import is_repo_id
+    from llmfit_hf.hub import is_repo_id  # lazy: start-up time (loaded at every llmfit start)
 
     r = ref.strip()
     for p in _URL_PREFIXES:
@@ -64,7 +66,7 @@ def llmfit_download_target(tool: str, args: list):
     """`hf download ...` / `huggingface-cli download ...` of a model repo (llmfit_hf.targets)."""
     if tool not in TOOLS:
         return None
-    from llmfit_hf.targets import download_target  # start-up time: loaded only for a command to check
+    from llmfit_hf.targets import download_target  # lazy: start-up time (loaded only for a command to check)
 
     return download_target(tool, args)
 
@@ -72,7 +74,7 @@ def llmfit_download_target(tool: str, args: list):
 @hookimpl
 def llmfit_guard_downloads(guard):
     """huggingface_hub's hf_hub_download, snapshot_download and HfFileSystem copies (llmfit_hf.download_guard)."""
-    from llmfit_hf.download_guard import HubDownloads  # start-up time: loaded only when the guard is installed
+    from llmfit_hf.download_guard import HubDownloads  # lazy: start-up time (only when the guard is installed)
 
     return HubDownloads(guard).functions()
 
@@ -86,20 +88,19 @@ def llmfit_resolve_model(ref: str, options: dict):
     if parsed is None:
         return None
     try:
-        import huggingface_hub.constants
+        import huggingface_hub.constants  # lazy: optional runner (without it only this adapter stands aside)
     except ImportError:
         return None  # the catalog may still know it; `llmfit plugins` explains
     options = options or {}
     repo_id, tag = parsed
     if options.get("offline") or huggingface_hub.constants.HF_HUB_OFFLINE:
-        from llmfit_core.errors import OfflineError
-        from llmfit_hf.resolver import resolve_from_cache
+        from llmfit_hf.resolver import resolve_from_cache  # lazy: start-up time (readers: ~50 ms)
 
         spec = resolve_from_cache(repo_id, options.get("quant") or tag, options.get("file"), options.get("revision"))
         if spec is None:
             raise OfflineError(f"offline: {repo_id} is not in the local Hugging Face cache")
         return spec
-    from llmfit_hf.resolver import resolve_repo
+    from llmfit_hf.resolver import resolve_repo  # lazy: start-up time (readers: ~50 ms)
 
     return resolve_repo(repo_id, quant=options.get("quant") or tag, file=options.get("file"),
                         revision=options.get("revision"), exact=options.get("exact", True))
@@ -112,17 +113,14 @@ def llmfit_list_models(query: str, options: dict):
     if options.get("source") not in (None, "huggingface", "hf") or options.get("offline"):
         return None
     try:
-        import huggingface_hub  # noqa: F401
+        import huggingface_hub  # noqa: F401  # lazy: optional runner (without it only this adapter stands aside)
     except ImportError:
         return None
-    from llmfit_core.errors import OfflineError
-    from llmfit_hf.listing import search_refs
+    from llmfit_hf.listing import search_refs  # lazy: start-up time (listing imports the predictor: ~170 ms)
 
     try:
         return search_refs(query, limit=int(options.get("limit") or 20))
     except OfflineError as exc:  # one unreachable source must not sink a listing of all sources
-        import sys
-
         print(f"llmfit: warning: {exc}; Hub results left out", file=sys.stderr)
         return None
 
@@ -134,8 +132,8 @@ def llmfit_mmproj_for(spec):
     repo = meta.get("hf_repo")
     if not repo or not spec.files or spec.format != "gguf":
         return None
-    from .listing import projector_for
-    from .resolver import repo_listing
+    from .listing import projector_for  # lazy: start-up time (listing imports the predictor: ~170 ms)
+    from .resolver import repo_listing  # lazy: start-up time (readers: ~50 ms)
 
     revision = meta.get("hf_revision")
     return projector_for(repo_listing(repo, revision), spec.files[0], revision)
@@ -143,7 +141,7 @@ def llmfit_mmproj_for(spec):
 
 def _autoinstall_guard() -> None:
     try:
-        from llmfit_core.guard import autoinstall  # opt-in, so not imported unless LLMFIT_GUARD is set
+        from llmfit_core.guard import autoinstall  # lazy: start-up time (opt-in: only with LLMFIT_GUARD set)
 
         autoinstall()
     except Exception:  # never break plugin loading

@@ -81,7 +81,7 @@ def hf_group():
 @friendly_errors
 def search_command(query, limit, exact, context, hardware, as_json, as_csv):
     """Search the Hub; each repo annotated with verdict, memory, decode tok/s and the best quant here."""
-    from llmfit_hf.listing import search  # start-up time: `hf download` and `hf --help` need no listing code
+    from llmfit_hf.listing import search  # lazy: start-up time (`hf download`, `hf --help` need no listing: ~250 ms)
 
     rows = search(query, limit=limit, exact=exact, hardware=hardware, context=context)
     if as_json:
@@ -105,7 +105,7 @@ def search_command(query, limit, exact, context, hardware, as_json, as_csv):
 @friendly_errors
 def ls_command(repo_id, revision, exact, context, no_mmproj, hardware, as_json, as_csv):
     """List a repo's model files (GGUF variants, safetensors/MLX weights), each annotated for this machine."""
-    from llmfit_hf.listing import ls_repo  # start-up time: `hf download` and `hf --help` need no listing code
+    from llmfit_hf.listing import ls_repo  # lazy: start-up time (`hf download`, `hf --help` need no listing: ~250 ms)
 
     parsed = parse_ref(repo_id)
     if parsed is None:

@@ -207,7 +207,7 @@ def planned_files(infos) -> list[PlannedFile]:
 
 def plan_files(fs, repo_id: str, files: list[str], revision, token) -> list[PlannedFile]:
     """Dry runs of huggingface_hub's own hf_hub_download for these files (cached files, sizes, errors as it sees them)."""
-    from huggingface_hub import file_download  # loaded: the call being checked is huggingface_hub's
+    from huggingface_hub import file_download  # lazy: optional runner (loaded by now: the call checked is its own)
 
     download = patching.undiverted(file_download.hf_hub_download)
     return planned_files([download(repo_id=repo_id, filename=f, revision=revision, token=token,
@@ -220,8 +220,8 @@ def fs_plans(fs, original, args: tuple, kwargs: dict) -> list:
     The files are the ones fsspec's `get` itself will copy (same expand_path call; the listing it fetches
     stays in the filesystem's cache for the real call).
     """
-    from huggingface_hub import constants  # loaded: the call being checked is huggingface_hub's
-    from huggingface_hub.hf_file_system import HfFileSystemResolvedRepositoryPath
+    from huggingface_hub import constants  # lazy: optional runner (loaded by now: the call checked is its own)
+    from huggingface_hub.hf_file_system import HfFileSystemResolvedRepositoryPath  # lazy: optional runner (as above)
 
     try:
         bound = inspect.signature(original).bind(fs, *args, **kwargs)

@@ -7,10 +7,13 @@ shows the token), no network → OfflineError.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from contextlib import contextmanager
 
-from llmfit_core.errors import AuthRequiredError, LlmfitError, NotFoundError, OfflineError, RemoteError
+from llmfit_core.errors import AuthRequiredError, LlmfitError, ModelReadError, NotFoundError, OfflineError, RemoteError
+from llmfit_core.net import http_timeout
 
 INSTALL_HINT = "huggingface_hub is not installed: pip install 'llmfit-core[hf]'"
 LOGIN_HINT = "log in with `hf auth login` (or set HF_TOKEN)"
@@ -20,7 +23,7 @@ _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]{0,95}/[A-Za-z0-9][\w.\-]{0,95}$")
 def hf():
     """The huggingface_hub module, or a clear LlmfitError when it is missing."""
     try:
-        import huggingface_hub
+        import huggingface_hub  # lazy: optional runner (without it only this adapter stands aside)
     except ImportError:
         raise LlmfitError(INSTALL_HINT) from None
     return huggingface_hub
@@ -29,11 +32,9 @@ def hf():
 def available() -> tuple[bool, str]:
     """(installed, message) for `llmfit plugins`."""
     try:
-        import huggingface_hub
+        import huggingface_hub  # lazy: optional runner (without it only this adapter stands aside)
     except ImportError:
         return False, INSTALL_HINT
-    import shutil
-
     cli = "hf CLI on PATH" if shutil.which("hf") else "hf CLI not on PATH"
     return True, f"huggingface_hub {huggingface_hub.__version__}; {cli}"
 
@@ -60,8 +61,6 @@ def check_filename(name: str) -> str:
 def request_timeout() -> float:
     """Seconds to wait for the Hub per request: LLMFIT_HTTP_TIMEOUT, default 20 (huggingface_hub's own client
     waits forever for an API answer, so a server that accepts and stalls would hang every command)."""
-    from llmfit_core.net import http_timeout
-
     return http_timeout()
 
 
@@ -85,8 +84,6 @@ def token_override(token):
     if not isinstance(token, str) or not token:
         yield
         return
-    import os
-
     old = os.environ.get("HF_TOKEN")
     os.environ["HF_TOKEN"] = token
     try:
@@ -150,7 +147,5 @@ def translate(exc: BaseException, what: str) -> LlmfitError:
     if isinstance(seen, errors.NotASafetensorsRepoError):
         return NotFoundError(f"{what} has no safetensors weights", 404)
     if isinstance(seen, errors.SafetensorsParsingError):
-        from llmfit_core.errors import ModelReadError
-
         return ModelReadError(f"bad safetensors header in {what}: {seen}")
     return RemoteError(f"Hub request for {what} failed: {type(seen).__name__}: {' '.join(str(seen).split())[:200]}")

@@ -12,16 +12,20 @@ from __future__ import annotations
 import concurrent.futures as cf
 from dataclasses import dataclass, field
 
+from llmfit_core.api import fit_spec
 from llmfit_core.companions import Companion, best_sibling
 from llmfit_core.errors import AuthRequiredError, LlmfitError, OfflineError
+from llmfit_core.hardware.registry import resolve_hardware
 from llmfit_core.memory import fmt_bytes
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.plugin_types import ModelRef
+from llmfit_core.quant import apply_quant, quant_fact
 from llmfit_core.scoring import quant_pick_points
 from llmfit_hf import hub
 from llmfit_hf.files import gguf_variants, safetensors_files
 from llmfit_hf.resolver import (
     RepoListing,
+    _scale_weights,
     config_spec,
     fetch_config,
     gguf_spec,
@@ -78,8 +82,6 @@ class Annotator:
         self.context = context
         self.error = None
         try:
-            from llmfit_core.hardware.registry import resolve_hardware
-
             self.hardware = resolve_hardware(hardware)
         except LlmfitError:
             raise
@@ -92,8 +94,6 @@ class Annotator:
         if self.error:
             return None, self.error
         try:
-            from llmfit_core.api import fit_spec
-
             return fit_spec(spec, hardware=self.hardware, context=self.context, mmproj=mmproj), None
         except LlmfitError as exc:
             return None, str(exc)
@@ -149,8 +149,6 @@ def _what_if_best(spec: ModelSpec, ann: Annotator) -> str | None:
     """Best quantization of a safetensors model for this machine (what-if via quant.apply_quant)."""
     if not getattr(spec, "tensors", None):
         return None
-    from llmfit_core.quant import apply_quant
-
     rows = []
     for q in WHAT_IF:
         try:
@@ -349,8 +347,6 @@ def _quick_rows(listing: RepoListing, ann: Annotator) -> list[Row]:
                 rows.append(row)
                 continue
             try:
-                from llmfit_core.quant import quant_fact
-
                 bits = quant_fact(v.quant).bits if v.quant else 4.8
             except Exception:
                 bits = 4.8
@@ -369,8 +365,6 @@ def _quick_rows(listing: RepoListing, ann: Annotator) -> list[Row]:
         st = listing.safetensors or {}
         nbytes = _bytes_from_param_counts(st.get("parameters") or {})
         if nbytes:
-            from llmfit_hf.resolver import _scale_weights
-
             _scale_weights(spec, nbytes)
         if kind == "mlx":
             spec.format = "mlx"

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llmfit_core.companions import Companion, mmproj_from_header
-from llmfit_core.errors import AuthRequiredError, LlmfitError, ModelReadError, NotFoundError, OfflineError
+from llmfit_core.errors import AuthRequiredError, ModelReadError, NotFoundError, OfflineError
 from llmfit_core.model_spec import ModelSpec
-from llmfit_core.readers.gguf import read_gguf_url
+from llmfit_core.quant import apply_quant
+from llmfit_core.readers.gguf import read_gguf, read_gguf_url
 from llmfit_core.readers.gguf_header import read_gguf_header as gguf_header
+from llmfit_core.readers.hf_config import spec_from_config
 from llmfit_core.readers.source import HTTPRangeSource
 from llmfit_hf import hub
 from llmfit_hf.files import GGUFVariant, canonical_quant, gguf_variants, pick_variant, safetensors_files
@@ -201,10 +203,6 @@ def _stream_capped(url: str, cap: int) -> bytes:
 
 
 def config_spec(config: dict, ref: str, quant: str | None = None) -> ModelSpec:
-    try:
-        from llmfit_core.readers.hf_config import spec_from_config
-    except ImportError as exc:
-        raise LlmfitError(f"config.json reader unavailable ({exc})") from None
     return spec_from_config(config, ref, quant=quant)
 
 
@@ -219,7 +217,7 @@ def safetensors_spec(listing: RepoListing, revision: str | None = None, exact: b
     file_bytes = sum(listing.files[w] or 0 for w in weights) or None
     if exact and weights:
         # every shard's header by capped Range reads (readers.safetensors): exact bytes per tensor group
-        from llmfit_core.readers.safetensors import read_safetensors_model
+        from llmfit_core.readers.safetensors import read_safetensors_model  # lazy: start-up time (`fit` of a GGUF)
 
         urls = [hub.file_url(repo, w, revision) for w in weights]
         with hub.hub_errors(repo):
@@ -275,8 +273,6 @@ def resolve_repo(repo_id: str, quant: str | None = None, file: str | None = None
                                         f"{hub.LOGIN_HINT}", 401) from None
             raise
         if quant and kind == "safetensors":
-            from llmfit_core.quant import apply_quant
-
             spec = apply_quant(spec, canonical_quant(quant))
         return spec
     if "config.json" in listing.files:
@@ -293,7 +289,7 @@ def cached_listing(repo_id: str, revision: str | None = None):
     """(RepoListing of the complete files in the local HF cache, snapshot path) or None (huggingface_hub.scan_cache_dir)."""
     try:
         h = hub.hf()
-        from huggingface_hub import constants
+        from huggingface_hub import constants  # lazy: optional runner (without it only this adapter stands aside)
 
         cache = Path(constants.HF_HUB_CACHE)
         # the cache keeps a repo in models--ORG--NAME; when that is missing the scan cannot find it, and
@@ -323,8 +319,6 @@ def resolve_from_cache(repo_id: str, quant: str | None = None, file: str | None 
     listing, snapshot = found
     note = "read from the local Hugging Face cache (offline)"
     if listing.kind == "gguf":
-        from llmfit_core.readers.gguf import read_gguf
-
         variant = pick_variant(listing.variants, quant, file, repo_id)
         spec = read_gguf(str(snapshot / variant.first), ref=f"{repo_id}:{variant.quant}" if variant.quant else repo_id)
         spec.format, spec.file_bytes, spec.files = "gguf", variant.size, list(variant.files)
