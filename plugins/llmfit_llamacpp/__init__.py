@@ -22,8 +22,10 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 
+from llmfit_core.errors import ResolveError
 from llmfit_core.hookspecs import hookimpl
 from llmfit_core.plugin_types import ShimTool
+from llmfit_core.plugins import call_hook
 
 TOOLS = ("llama-cli", "llama-server")  # the programs whose `-hf REPO` command lines the shims check
 HF_OPTIONS = ("-hf", "-hfr", "--hf-repo")  # llama.cpp's options naming a Hub model (common/arg.cpp)
@@ -103,7 +105,7 @@ def detect_build() -> LlamaCppBuild:
     lib_dir = _lib_dir()
     llama = _shared_library(os.environ.get("LLAMA_CPP_LIB_PATH") or lib_dir, "llama")  # llama_cpp.py's override
     if llama is None:  # Windows, another layout: the package's own loader
-        import llama_cpp
+        import llama_cpp  # lazy: optional runner (without it only this adapter is disabled)
 
         info, offload = llama_cpp.llama_print_system_info(), llama_cpp.llama_supports_gpu_offload()
     else:
@@ -149,7 +151,7 @@ def llmfit_detect_hardware(profile):
       else in order; a GPU device the profiler missed is added (its figures are filled from the device table).
     ggml's CPU device reports all RAM as free, so RAM stays the OS's "available" figure.
     """
-    from .devices import build_isa, read_devices, unknown_to_build
+    from .devices import build_isa, read_devices, unknown_to_build  # lazy: start-up time (loaded at every llmfit start)
 
     try:
         build = detect_build()
@@ -166,7 +168,7 @@ def llmfit_detect_hardware(profile):
 
 def apply_devices(profile, devs) -> None:
     """Write the GPU devices ggml reports (GgmlDevice list) into `profile`: free memory, size where unknown."""
-    from llmfit_core.hardware.profile import GIB, GPUInfo
+    from llmfit_core.hardware.profile import GIB, GPUInfo  # lazy: start-up time (loaded at every llmfit start)
 
     unmatched = list(range(len(profile.gpus)))
     for d in devs:
@@ -200,9 +202,9 @@ def apply_devices(profile, devs) -> None:
 @hookimpl
 def llmfit_guard_loads(guard):
     """`Llama(...)` / `Llama.from_pretrained(...)` through the load guard (patched when llama_cpp is imported)."""
-    from llmfit_core.autopilot import patch_on_import
+    from llmfit_core.autopilot import patch_on_import  # lazy: start-up time (only when the load guard installs)
 
-    from . import autopilot, observe
+    from . import autopilot, observe  # lazy: start-up time (only when the load guard installs)
 
     # observe: the timings of normal use (LLMFIT_RECORD=0: off)
     return patch_on_import("llama_cpp", lambda mod: autopilot.patch(mod, guard), observe.patch)
@@ -220,7 +222,7 @@ def llmfit_download_target(tool: str, args: list):
     """`llama-cli|llama-server -hf REPO[:QUANT] ...` (llmfit_llamacpp.targets)."""
     if tool not in TOOLS:
         return None
-    from llmfit_llamacpp.targets import download_target  # start-up time: loaded only for a command to check
+    from llmfit_llamacpp.targets import download_target  # lazy: start-up time (only for a command to check)
 
     return download_target(tool, args)
 
@@ -228,7 +230,7 @@ def llmfit_download_target(tool: str, args: list):
 @hookimpl
 def llmfit_backends(hardware):
     """The backend of the installed llama-cpp-python build (a CPU-only build on a GPU machine is CPU)."""
-    from llmfit_core.backends import BACKENDS
+    from llmfit_core.backends import BACKENDS  # lazy: start-up time (loaded at every llmfit start)
 
     try:
         b = detect_build()
@@ -242,13 +244,10 @@ def resolve_from_pretrained(repo_id: str, filename: str | None = None, **options
 
     `filename` may be a glob, as from_pretrained allows (`*Q4_K_M.gguf`): it then selects by quant.
     """
-    from llmfit_core.errors import ResolveError
-    from llmfit_core.plugins import call_hook
-
     opts = dict(options)
     if filename:
         if any(c in filename for c in "*?["):
-            from llmfit_hf.files import quant_from_name
+            from llmfit_hf.files import quant_from_name  # lazy: start-up time (loaded at every llmfit start)
 
             quant = quant_from_name(re.sub(r"[*?\[\]]+", "-", filename))
             if quant:
@@ -307,7 +306,7 @@ _CTX_STEPS = (131072, 65536, 32768, 16384, 8192, 4096, 2048, 1024, 512)
 def suggest_settings(spec, hardware=None, context=None, backend=None) -> LlamaCppSettings:
     """The largest n_ctx (up to `context`, default the model's maximum) that fits, and the GPU layers
     for it. On this machine the installed build's backend is used (CPU-only build -> n_gpu_layers=0)."""
-    from llmfit_core.api import fit_spec, parse_count
+    from llmfit_core.api import fit_spec, parse_count  # lazy: start-up time (loaded at every llmfit start)
 
     if backend is None and hardware is None:
         try:

@@ -15,6 +15,8 @@ import os
 
 from llmfit_core.autopilot import LoadDecision, LoadGuard, patch_attr
 from llmfit_core.memory import RUNNER_DEFAULTS
+from llmfit_core.settings import RunSettings
+from llmfit_llamacpp import detect_build
 
 RUNNER = "llama-cpp-python"
 
@@ -30,7 +32,7 @@ def _cache_type(value) -> str:
     """A ggml type number (Llama's type_k / type_v) as llmfit's cache type name; None = f16."""
     if value is None:
         return "f16"
-    import gguf
+    import gguf  # lazy: start-up time (the guard loads this module; gguf: 0.2 s)
 
     return gguf.GGMLQuantizationType(int(value)).name.lower()
 
@@ -42,7 +44,7 @@ def _swa_full(value) -> bool:
 
 def _hardware(guard: LoadGuard):
     """The guard's hardware, else this machine with the memory free right now (detection re-run per load)."""
-    from llmfit_core.hardware import registry
+    from llmfit_core.hardware import registry  # lazy: start-up time (the guard loads this module at import)
 
     if guard.target_hardware is not None:
         return registry.resolve_hardware(guard.target_hardware)
@@ -52,12 +54,9 @@ def _hardware(guard: LoadGuard):
 
 def decide(model_path: str, kwargs: dict, guard: LoadGuard, defaults: dict) -> tuple[LoadDecision, dict]:
     """(the decision for this load, the keyword arguments auto mode changes)."""
-    from llmfit_core.api import fit_spec
-    from llmfit_core.context_fit import context_fit
-    from llmfit_core.readers.gguf import read_gguf
-    from llmfit_core.settings import RunSettings
-
-    from . import detect_build
+    from llmfit_core.api import fit_spec  # lazy: start-up time (predictor: 0.1-0.3 s, only at a model load)
+    from llmfit_core.context_fit import context_fit  # lazy: start-up time (as above)
+    from llmfit_core.readers.gguf import read_gguf  # lazy: start-up time (as above)
 
     spec = read_gguf(model_path)
     hw = _hardware(guard)
