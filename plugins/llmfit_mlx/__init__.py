@@ -9,13 +9,16 @@ overrides); this adapter scores them with backend "mlx" and times tiny fp16 mode
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
+
 from llmfit_core.hookspecs import hookimpl
 
 
 def mlx_device() -> str | None:
     """"gpu" (Metal), "cpu" (e.g. `mlx[cpu]` on Linux), or None when mlx does not import."""
     try:
-        import mlx.core as mx
+        import mlx.core as mx  # lazy: optional runner (without it only this adapter is disabled)
     except Exception:  # ImportError, or a wheel without a usable backend
         return None
     try:
@@ -29,12 +32,9 @@ def runner_status() -> tuple[bool, str]:
     dev = mlx_device()
     if dev is None:
         return False, "mlx not importable (pip install 'llmfit-core[mlx]'; on Linux it needs mlx[cpu])"
+    import mlx.core as mx  # lazy: optional runner (importable: mlx_device said so)
+
     # mlx_lm's import costs seconds (transformers): ask the installed metadata instead
-    import importlib.metadata
-    import importlib.util
-
-    import mlx.core as mx
-
     if importlib.util.find_spec("mlx_lm") is None:
         lm = "mlx-lm missing"
     else:
@@ -49,7 +49,7 @@ def runner_status() -> tuple[bool, str]:
 def recommended_working_set() -> int | None:
     """MLX's recommended Metal working-set size in bytes (`max_recommended_working_set_size`), None without Metal."""
     try:
-        import mlx.core as mx
+        import mlx.core as mx  # lazy: optional runner (without it only this adapter is disabled)
 
         if not mx.metal.is_available():
             return None
@@ -63,7 +63,7 @@ def recommended_working_set() -> int | None:
 @hookimpl
 def llmfit_detect_hardware(profile):
     """Metal's working-set limit as MLX reads it, on the Apple GPU of the detected profile (the GPU's share of RAM)."""
-    from llmfit_core.hardware.profile import GIB
+    from llmfit_core.hardware.profile import GIB  # lazy: start-up time (loaded at every llmfit start)
 
     ws = recommended_working_set()
     if not ws:
@@ -78,9 +78,9 @@ def llmfit_detect_hardware(profile):
 def llmfit_guard_loads(guard):
     """`mlx_lm.load` (and, in auto mode, generation's KV size) through the load guard, once mlx_lm is imported;
     generations' own statistics recorded as observed timings (observe.py)."""
-    from llmfit_core.autopilot import patch_on_import
+    from llmfit_core.autopilot import patch_on_import  # lazy: start-up time (only when the load guard installs)
 
-    from . import autopilot, observe
+    from . import autopilot, observe  # lazy: start-up time (only when the load guard installs)
 
     # observe: the timings of normal use (LLMFIT_RECORD=0: off)
     return patch_on_import("mlx_lm", lambda mod: autopilot.patch(mod, guard), observe.patch)
@@ -89,7 +89,7 @@ def llmfit_guard_loads(guard):
 @hookimpl
 def llmfit_backends(hardware):
     """`mlx` where it can run on a GPU: Apple Silicon hardware profiles (MLX uses Metal + unified memory)."""
-    from llmfit_core.backends import BACKENDS
+    from llmfit_core.backends import BACKENDS  # lazy: start-up time (loaded at every llmfit start)
 
     if hardware is not None and any(getattr(g, "vendor", None) == "apple" for g in getattr(hardware, "gpus", [])):
         return [BACKENDS["mlx"]]
@@ -98,7 +98,7 @@ def llmfit_backends(hardware):
 
 def working_set_bytes(hardware) -> int | None:
     """Metal's recommended GPU working set on an Apple hardware profile (None elsewhere)."""
-    from llmfit_core.placement import metal_working_set
+    from llmfit_core.placement import metal_working_set  # lazy: start-up time (loaded at every llmfit start)
 
     for g in getattr(hardware, "gpus", []):
         if g.vendor == "apple":
@@ -108,7 +108,7 @@ def working_set_bytes(hardware) -> int | None:
 
 def fit_mlx(ref_or_spec, hardware=None, context=None, **kwargs):
     """The FitReport for running a model with mlx-lm (backend "mlx"): unified memory, working-set limit."""
-    from llmfit_core.api import fit
+    from llmfit_core.api import fit  # lazy: start-up time (loaded at every llmfit start)
 
     report = fit(ref_or_spec, hardware=hardware, context=context, backend="mlx", **kwargs)
     hw = report.hardware

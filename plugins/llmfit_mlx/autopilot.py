@@ -24,10 +24,10 @@ MODEL_PATH_ATTR = "_llmfit_model_path"  # the directory it was loaded from (read
 
 def decide(model_path: str, guard: LoadGuard) -> LoadDecision:
     """The decision for loading the mlx-lm model directory `model_path`."""
-    from llmfit_core.api import fit_spec
-    from llmfit_core.context_fit import context_fit
-    from llmfit_core.hardware import registry
-    from llmfit_core.readers.local import read_local
+    from llmfit_core.api import fit_spec  # lazy: start-up time (predictor: 0.1-0.3 s, only at a model load)
+    from llmfit_core.context_fit import context_fit  # lazy: start-up time (as above)
+    from llmfit_core.hardware import registry  # lazy: start-up time (as above)
+    from llmfit_core.readers.local import read_local  # lazy: start-up time (as above)
 
     spec = read_local(model_path)
     if guard.target_hardware is None:

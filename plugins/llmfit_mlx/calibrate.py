@@ -13,7 +13,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from llmfit_core.errors import BenchError
+from llmfit_core.bench.records import record_head
+from llmfit_core.errors import BenchError, ModelReadError
+from llmfit_core.readers.hf_config import spec_from_config
 
 
 @dataclass
@@ -38,9 +40,9 @@ class MLXRun:
 def write_tiny_model(path, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2, ffn: int = 128,
                      vocab: int = 256, dtype: str = "float16", seed: int = 0) -> Path:
     """A random-weight llama in mlx-lm's layout; returns the directory."""
-    import mlx.core as mx
-    from mlx.utils import tree_flatten
-    from mlx_lm.models import llama
+    import mlx.core as mx  # lazy: optional runner (this module imports without mlx)
+    from mlx.utils import tree_flatten  # lazy: optional runner (this module imports without mlx)
+    from mlx_lm.models import llama  # lazy: optional runner (this module imports without mlx)
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -62,9 +64,9 @@ def time_generation(model_dir, prompt_tokens: int = 64, gen_tokens: int = 16, se
 
     `warmup` runs a 2-token generation first so one-time kernel setup is not counted as prefill."""
     try:
-        import mlx.core as mx
-        from mlx_lm.generate import generate_step
-        from mlx_lm.utils import load_model
+        import mlx.core as mx  # lazy: optional runner (this module imports without mlx)
+        from mlx_lm.generate import generate_step  # lazy: optional runner (this module imports without mlx)
+        from mlx_lm.utils import load_model  # lazy: optional runner (this module imports without mlx)
     except ImportError as exc:
         raise BenchError(f"mlx / mlx-lm not importable: {exc}") from None
     if prompt_tokens < 1 or gen_tokens < 2:
@@ -102,14 +104,10 @@ def time_generation(model_dir, prompt_tokens: int = 64, gen_tokens: int = 16, se
 
 def spec_for_dir(model_dir, ref: str | None = None):
     """ModelSpec of an mlx-lm directory from its config.json (quantization included) via the readers."""
-    from llmfit_core.readers.hf_config import spec_from_config
-
     model_dir = Path(model_dir)
     try:
         config = json.loads((model_dir / "config.json").read_text())
     except (OSError, ValueError) as exc:
-        from llmfit_core.errors import ModelReadError
-
         raise ModelReadError(f"{model_dir}/config.json: {exc}") from None
     spec = spec_from_config(config, ref or str(model_dir))
     files = sorted(model_dir.glob("*.safetensors"))
@@ -121,8 +119,6 @@ def spec_for_dir(model_dir, ref: str | None = None):
 def make_record(run: MLXRun, hardware, spec=None, source: str = "mlx") -> dict:
     """A calibration record shaped like `llmfit bench` records, with runtime "mlx" (`source` "observed": a
     generation of normal use, llmfit_mlx.observe)."""
-    from llmfit_core.bench.records import record_head
-
     return {
         **record_head(source, hardware, spec, run.model_dir),
         "settings": {"n_prompt": run.prompt_tokens, "n_gen": run.gen_tokens, "n_gpu_layers": 0 if run.device == "cpu" else -1},
