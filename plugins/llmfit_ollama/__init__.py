@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 
+from llmfit_core.errors import LlmfitError
 from llmfit_core.hookspecs import hookimpl
 from llmfit_core.plugin_types import ModelRef, ShimTool
 
@@ -20,7 +21,7 @@ def runner_status() -> tuple[bool, str]:
     """Whether Ollama itself (the CLI or its Python client) is available here."""
     exe = shutil.which("ollama")
     try:
-        import ollama  # noqa: F401
+        import ollama  # noqa: F401  # lazy: optional runner (without it only this adapter is disabled)
 
         client = "python client installed"
     except ImportError:
@@ -49,7 +50,7 @@ def llmfit_download_target(tool: str, args: list):
     """`ollama pull NAME`, `ollama run NAME` (llmfit_ollama.targets)."""
     if tool != "ollama":
         return None
-    from .targets import download_target  # start-up time: loaded only for a command to check
+    from .targets import download_target  # lazy: start-up time (only for a command to check)
 
     return download_target(tool, args)
 
@@ -58,7 +59,7 @@ def llmfit_download_target(tool: str, args: list):
 def llmfit_resolve_model(ref, options):
     if not is_ollama_ref(ref):
         return None
-    from .resolver import resolve_ollama
+    from .resolver import resolve_ollama  # lazy: start-up time (loaded at every llmfit start)
 
     return resolve_ollama(ref, options or {})
 
@@ -69,7 +70,7 @@ def llmfit_list_models(query, options):
     options = options or {}
     if options.get("source") not in (None, "ollama"):
         return None
-    from .installed import installed_models
+    from .installed import installed_models  # lazy: start-up time (loaded at every llmfit start)
 
     q = (query or "").lower()
     if q.startswith("ollama:"):
@@ -85,10 +86,9 @@ def llmfit_detect_hardware(profile):
 
     Only for a server on this machine (OLLAMA_HOST loopback); no server or an error: nothing (one short try).
     """
-    from llmfit_core.errors import LlmfitError
-    from llmfit_core.hardware.profile import MemoryHolder
+    from llmfit_core.hardware.profile import MemoryHolder  # lazy: start-up time (loaded at every llmfit start)
 
-    from . import localapi
+    from . import localapi  # lazy: start-up time (loaded at every llmfit start)
 
     if not localapi.is_local():
         return

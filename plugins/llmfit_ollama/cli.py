@@ -50,7 +50,7 @@ def ollama_group():
 @friendly_errors
 def ls_cmd(hardware, context, as_json, as_csv):
     """Installed models (local store, else the local server), each with its fit on this machine."""
-    from llmfit_core.api import fit, parse_count
+    from llmfit_core.api import fit, parse_count  # lazy: start-up time (predictor: 0.3 s; not for --help)
 
     context = parse_count(context)  # bad input: one error, not one per model
     rows = []
@@ -92,8 +92,8 @@ def ls_cmd(hardware, context, as_json, as_csv):
 @friendly_errors
 def timings_cmd(name, from_file, tokens, as_json):
     """Record the timings Ollama reports for NAME (eval / prompt_eval counts and durations) as 'observed' runs."""
-    from llmfit_core.bench.fingerprint import this_machine
-    from llmfit_core.bench.store import append_record
+    from llmfit_core.bench.fingerprint import this_machine  # lazy: start-up time (only `timings` records)
+    from llmfit_core.bench.store import append_record  # lazy: start-up time (only `timings` records)
 
     if from_file:
         answers = []
@@ -134,8 +134,8 @@ def timings_cmd(name, from_file, tokens, as_json):
 @friendly_errors
 def pull_cmd(name, hardware, context, force, strict):
     """Check NAME from its manifest and GGUF header, then run the real pull (exit 3 if it does not fit)."""
-    from llmfit_core.downloads import summary
-    from llmfit_ollama.targets import OllamaDownload
+    from llmfit_core.downloads import summary  # lazy: start-up time (only `pull` checks)
+    from llmfit_ollama.targets import OllamaDownload  # lazy: start-up time (only `pull` checks: 0.2 s)
 
     oname = parse_name(name)  # rejects path traversal and odd names before anything else
     try:

@@ -13,14 +13,13 @@ import socket
 from urllib.parse import urlsplit
 
 from llmfit_core.errors import OfflineError, RemoteError, ResolveError
+from llmfit_core.net import http_timeout
 
 TIMEOUT = 5.0
 
 
 def _timeout() -> float:
     """TIMEOUT, or LLMFIT_HTTP_TIMEOUT seconds when set (the same knob as the Hub adapter's)."""
-    from llmfit_core.net import http_timeout
-
     return http_timeout(TIMEOUT)
 
 
@@ -48,7 +47,7 @@ def base_url(host: str | None = None) -> str:
 
 
 def _request(method: str, path: str, body: dict | None = None, timeout: float | None = None):
-    import httpx
+    import httpx  # lazy: start-up time (0.15 s; `fit` asks a server only when one listens)
 
     url = base_url() + path
     try:
@@ -138,8 +137,8 @@ def show(model: str) -> dict | None:
 
 def pull(model: str):
     """`/api/pull` through the `ollama` client, streaming: yields progress dicts (status, digest, total, completed)."""
-    import httpx
-    import ollama
+    import httpx  # lazy: start-up time (as in _request)
+    import ollama  # lazy: optional runner (no client: only pulls are disabled)
 
     client = ollama.Client(host=base_url(), timeout=None)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from llmfit_core.errors import ResolveError
+from llmfit_core.errors import ModelReadError, ResolveError
 
 PREFIX = "ollama:"
 DEFAULT_TAG = "latest"
@@ -89,7 +89,5 @@ def blob_name(digest: str) -> str:
     """`sha256:<hex>` -> `sha256-<hex>` (the blob file name); anything else is rejected."""
     m = DIGEST.match(digest or "") if isinstance(digest, str) else None
     if not m:
-        from llmfit_core.errors import ModelReadError
-
         raise ModelReadError(f"invalid blob digest {str(digest)[:80]!r} in Ollama manifest")
     return "sha256-" + m.group(1)

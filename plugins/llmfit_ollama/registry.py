@@ -13,6 +13,7 @@ from llmfit_core.errors import (
     OfflineError,
     RemoteError,
 )
+from llmfit_core.net import http_timeout
 
 from .names import OllamaName, blob_name
 
@@ -26,8 +27,6 @@ TIMEOUT = 15.0
 
 def _timeout() -> float:
     """TIMEOUT, or LLMFIT_HTTP_TIMEOUT seconds when set (the same knob as the Hub adapter's)."""
-    from llmfit_core.net import http_timeout
-
     return http_timeout(TIMEOUT)
 
 
@@ -38,7 +37,7 @@ def registry_url() -> str:
 
 def client():
     """One httpx client for the registry calls of a resolve (manifest, params and config blobs)."""
-    import httpx
+    import httpx  # lazy: start-up time (0.15 s; a model in the local store needs no HTTP)
 
     return httpx.Client(timeout=_timeout(), follow_redirects=True)
 
@@ -53,7 +52,7 @@ def _check(resp, what: str) -> None:
 
 
 def _get_capped(client, url: str, what: str, cap: int, headers=None) -> bytes:
-    import httpx
+    import httpx  # lazy: start-up time (as in client())
 
     try:
         with client.stream("GET", url, headers=headers or {}) as resp:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 from llmfit_core.errors import (
     AuthRequiredError,
@@ -16,6 +17,8 @@ from llmfit_core.errors import (
     ResolveError,
 )
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.plugins import call_hook
+from llmfit_core.readers import gguf as gguf_reader
 
 from . import localapi, registry, store
 from .names import OllamaName, parse_name
@@ -91,16 +94,12 @@ def _parse_params_text(text: str | None) -> dict:
 
 def read_gguf_file(path, ref: str) -> ModelSpec:
     """GGUF header of a local blob (the readers package; header bytes only)."""
-    from llmfit_core.readers.gguf import read_gguf
-
-    return read_gguf(str(path), ref=ref)
+    return gguf_reader.read_gguf(str(path), ref=ref)
 
 
 def read_gguf_url(url: str, ref: str, size: int | None) -> ModelSpec:
     """GGUF header of a registry blob by Range reads (no auth headers: this is not the Hub)."""
-    from llmfit_core.readers.gguf import read_gguf_url as _read
-
-    spec = _read(url, ref=ref, headers={}, max_bytes=registry.MAX_HEADER)
+    spec = gguf_reader.read_gguf_url(url, ref=ref, headers={}, max_bytes=registry.MAX_HEADER)
     if size and not spec.file_bytes:
         spec.file_bytes = size
     return spec
@@ -180,11 +179,7 @@ def _from_api(name: OllamaName) -> ModelSpec | None:
         weight_bytes=int(size or 0), source="ollama-api", exact=False,
         notes=["from the Ollama server's /api/show: weight bytes approximated by the model size"],
     )
-    from dataclasses import replace
-
-    from llmfit_core.readers.gguf import recurrent_fields
-
-    rec, rec_notes = recurrent_fields(arch, info, spec.n_layers, f"ollama:{name.short}")
+    rec, rec_notes = gguf_reader.recurrent_fields(arch, info, spec.n_layers, f"ollama:{name.short}")
     if rec or rec_notes:  # hybrid / recurrent models: their state, and only their attention layers' KV
         spec = replace(spec, **rec, notes=spec.notes + rec_notes)
     return _finish(spec, name, "local-api", _parse_params_text(shown.get("parameters")), None)
@@ -237,8 +232,6 @@ def resolve_ollama(ref: str, options: dict | None = None) -> ModelSpec:
 def _from_hub(name: OllamaName, options: dict) -> ModelSpec:
     """`hf.co/org/repo:QUANT`: Ollama pulls that GGUF from the Hub, so the Hub adapter reads its header.
     Without a quant tag Ollama takes Q4_K_M when the repo has it."""
-    from llmfit_core.plugins import call_hook
-
     repo = f"{name.namespace}/{name.name}"
     opts = {k: v for k, v in options.items() if k in ("offline", "revision")}
     if name.tag != "latest":

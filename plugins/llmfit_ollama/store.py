@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,6 @@ def _list_host(root: Path, base: Path, host: str) -> list[InstalledModel]:
                     name = parse_name(f"{prefix}{model.name}:{tag.name}")
                     manifest = read_local_manifest(name, root)
                 except Exception as exc:  # a stray or broken file is not a model: say so, keep listing the rest
-                    import sys
-
                     print(f"llmfit: warning: skipped {tag} in the Ollama store ({' '.join(str(exc).split())[:200]})",
                           file=sys.stderr)
                     continue

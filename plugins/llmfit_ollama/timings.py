@@ -8,6 +8,8 @@ llama-cpp-python generation's (source "observed"), so `llmfit calibrate` can use
 
 from __future__ import annotations
 
+from llmfit_core.backends import default_backend
+
 from . import localapi
 
 MIN_GEN_TOKENS = 4  # fewer generated tokens time the call, not the decoder
@@ -34,10 +36,9 @@ def _on_gpu(model: str) -> bool | None:
 
 def observed_record(model: str, answer: dict, hw, on_gpu: bool | None = None) -> dict | None:
     """The bench-store record of one answer's counters (None when it generated too little)."""
-    from llmfit_core.backends import default_backend
-    from llmfit_core.bench.records import record_head
-    from llmfit_core.bench.runner import default_threads
-    from llmfit_core.resolve import resolve_model
+    from llmfit_core.bench.records import record_head  # lazy: start-up time (`ollama ls`/`pull` load this module)
+    from llmfit_core.bench.runner import default_threads  # lazy: start-up time (as above)
+    from llmfit_core.resolve import resolve_model  # lazy: start-up time (as above)
 
     def count(k):
         v = answer.get(k)
