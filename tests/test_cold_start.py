@@ -89,6 +89,25 @@ def test_help_and_fit_import_only_what_they_need():
     assert "llmfit_core.cli.catalog_cmd" not in fit.stderr.split()
 
 
+def test_help_loads_the_adapters_without_their_runners_or_the_predictor():
+    """Every `llmfit` start imports the built-in adapters (entry points): what only some of their hooks need, and
+    the runners they adapt, stay out of `llmfit --help` (their `# lazy: start-up time` / `optional runner` imports)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmfit_core.cli.main import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "recommend" in res.stdout, res.stderr
+    loaded = set(res.stderr.split())
+    adapters = ("llmfit_hf", "llmfit_llamacpp", "llmfit_mlx", "llmfit_ollama")
+    assert {m for m in loaded if m.split(".")[0] in adapters} == {*adapters, "llmfit_ollama.names"}
+    heavy = {"huggingface_hub", "llama_cpp", "mlx", "mlx_lm", "ollama", "httpx", "llmfit_core.api",
+             "llmfit_core.backends", "llmfit_core.hardware.profile", "llmfit_core.guard", "llmfit_core.autopilot"}
+    assert not loaded & heavy
+
+
 def test_a_plugin_command_is_listed_and_runs():
     import click
     from click.testing import CliRunner
