@@ -185,7 +185,7 @@ def install(mode: str, hardware=None, strict: bool = False) -> None:
     uninstall()
     _installing = True
     try:
-        from llmfit_core.plugins import call_hook
+        from llmfit_core.plugins import call_hook  # lazy: start-up: pluggy and adapters load when a guard installs
 
         undos = call_hook("llmfit_guard_loads", guard=guard)
     except ImportError:  # start-up: try again when a runner is imported

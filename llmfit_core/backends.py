@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from llmfit_core.errors import UnsupportedSettingError
@@ -48,7 +49,6 @@ def get_backend(name: str) -> Backend:
         return BACKENDS[key]
     if f"llama.cpp-{key}" in BACKENDS:
         return BACKENDS[f"llama.cpp-{key}"]
-    import difflib
 
     close = difflib.get_close_matches(key, list(BACKENDS) + [b.device for b in BACKENDS.values()], n=3, cutoff=0.5)
     close = list(dict.fromkeys(c if c in BACKENDS else f"llama.cpp-{c}" for c in close))

@@ -19,6 +19,9 @@ import re
 from dataclasses import dataclass, field
 
 from llmfit_core.hardware.profile import GIB, HardwareProfile
+from llmfit_core.memory import estimate_memory
+from llmfit_core.readers.gguf_header import read_gguf_header
+from llmfit_core.readers.source import LocalSource
 from llmfit_core.units import fmt_bytes
 
 MMPROJ_KEYWORD = "mmproj"  # common/download.cpp find_best_mmproj
@@ -117,8 +120,6 @@ def mmproj_from_header(header, name: str, flash_attn: bool = True) -> Companion:
 
 def read_mmproj(path: str, flash_attn: bool = True) -> Companion:
     """The projector companion of a local mmproj GGUF."""
-    from llmfit_core.readers.gguf_header import read_gguf_header
-    from llmfit_core.readers.source import LocalSource
 
     return mmproj_from_header(read_gguf_header(LocalSource(path)), os.path.basename(path), flash_attn)
 
@@ -137,7 +138,6 @@ def local_mmproj(model_file: str) -> str | None:
 def draft_companion(spec, backend, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
                     flash_attn=None) -> Companion:
     """A draft model's weights, KV cache (same context as the main model) and compute buffer."""
-    from llmfit_core.memory import estimate_memory
 
     mem = estimate_memory(spec, backend, context, cache_type_k=cache_type_k, cache_type_v=cache_type_v,
                           flash_attn=flash_attn)

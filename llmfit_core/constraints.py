@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field, fields, replace
 
 from llmfit_core.catalog.entry import USES
-from llmfit_core.errors import ConstraintError
+from llmfit_core.errors import ConstraintError, UnknownQuantizationError
+from llmfit_core.quant import normalize_quant
 from llmfit_core.units import GIB, fmt_gib
 
 _USE_ALIASES = {
@@ -152,9 +153,6 @@ def parse_format(text: str) -> str:
 
 
 def parse_quant(text: str) -> str:
-    from llmfit_core.errors import UnknownQuantizationError
-    from llmfit_core.quant import normalize_quant
-
     try:
         return normalize_quant(text)
     except UnknownQuantizationError as exc:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 
 from llmfit_core.backends import Backend, get_backend
 from llmfit_core.errors import LlmfitError
+from llmfit_core.hardware.profile import HardwareProfile
+from llmfit_core.hardware.registry import resolve_hardware
 from llmfit_core.memory import KV_PAD, MemoryEstimate, estimate_memory
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.placement import Placement, place, place_expert_offload
@@ -54,11 +56,8 @@ def _backend(backend) -> Backend:
 
 
 def _hardware(hardware):
-    from llmfit_core.hardware.profile import HardwareProfile
-
     if isinstance(hardware, HardwareProfile):
         return hardware
-    from llmfit_core.hardware.registry import resolve_hardware
 
     return resolve_hardware(hardware)
 

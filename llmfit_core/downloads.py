@@ -89,7 +89,7 @@ class DownloadTarget:
         `context`: what to reserve when the command line does not say. An `LlmfitError` (unknown model, offline)
         propagates: the caller fails open or stops by its own policy.
         """
-        from llmfit_core.api import fit  # the predictor (numpy, readers): not on the guard's start-up path
+        from llmfit_core.api import fit  # lazy: start-up: the predictor (numpy, readers) stays off the guard's path
 
         context = self.context or context
         report = fit(self.ref, hardware=hardware, quant=self.quant, context=context, file=self.file, stored=True)

@@ -36,7 +36,7 @@ def read_devices(lib=None) -> list[GgmlDevice] | None:
     """
     try:
         if lib is None:
-            from llama_cpp import _ggml
+            from llama_cpp import _ggml  # lazy: optional runner (llama-cpp-python)
 
             lib = _ggml.libggml
         size_p = ctypes.POINTER(ctypes.c_size_t)

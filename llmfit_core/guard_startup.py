@@ -31,7 +31,7 @@ def run() -> None:
 
 def _install_guard(_module) -> None:
     patching.cancel_watches(_install_guard)  # the first trigger installs everything
-    from llmfit_core import guard
+    from llmfit_core import guard  # lazy: start-up: runs in every interpreter; the guard loads on a trigger
 
     if guard.installed_mode() is None:  # an explicit install() or `python -m llmfit_core.guard` came first
         guard.autoinstall()

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from llmfit_core.quant import bits_per_weight, normalize_quant
+
 SOURCE = "llama.cpp tools/quantize/quantize.cpp QUANT_OPTIONS (llama-cpp-python 0.3.36), ppl delta vs F16 on Llama-3-8B"
 
 # name -> (Llama-3-8B file size in GiB as printed, +ppl over F16, reference model) — copied from QUANT_OPTIONS.
@@ -69,8 +71,6 @@ _CURVE_MIXES = {"Q2_K": "Q2_K", "Q3_K_M": "Q3_K", "Q4_K_M": "Q4_K", "Q5_K_M": "Q
 
 
 def _curve() -> list[tuple[float, float]]:
-    from llmfit_core.quant import bits_per_weight
-
     return sorted((bits_per_weight(t), PUBLISHED[mix][1]) for mix, t in _CURVE_MIXES.items())
 
 
@@ -100,7 +100,6 @@ _ASSUMED = {
 
 def quant_quality(quant: str) -> QuantQuality:
     """Perplexity delta (vs F16) of `quant`, from llama.cpp's published table where it has one."""
-    from llmfit_core.quant import normalize_quant
 
     q = normalize_quant(quant)
     base = q[3:] if q.startswith("UD-") else q

@@ -8,6 +8,7 @@ the model's runtime defaults, else llama.cpp's). `api.fit_spec` resolves them; t
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING
 
@@ -82,7 +83,6 @@ class RunSettings:
 def did_you_mean(name: str, valid, sep: str = "_") -> str:
     """" (did you mean 'context'?)" for the closest valid name, "" when none is close; `sep` joins words as the
     user wrote them ('-' for CLI-style keys)."""
-    import difflib  # only on the error path: not at start-up
 
     close = difflib.get_close_matches(name.replace("-", "_"), list(valid), n=1, cutoff=0.6)
     return f" (did you mean {close[0].replace('_', sep)!r}?)" if close else ""

@@ -13,6 +13,7 @@ import difflib
 
 from llmfit_core.backends import BACKENDS, Backend, default_backend, get_backend, unavailable_reason
 from llmfit_core.errors import UnknownQuantizationError, UnsupportedSettingError
+from llmfit_core.quant import quant_fact
 
 # llama.cpp common/arg.cpp `kv_cache_types`: the only values -ctk / -ctv accept ("Unsupported cache type" otherwise).
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
@@ -60,8 +61,6 @@ def planned_backend(hardware, backend: str | Backend | None, quant: str | None) 
 
 
 def _family(quant: str) -> str | None:
-    from llmfit_core.quant import quant_fact
-
     try:
         return quant_fact(quant).family
     except UnknownQuantizationError:
@@ -72,7 +71,6 @@ def check_quant_on_backend(quant: str | None, backend: Backend) -> None:
     """A requested quantization the backend's runtime cannot run: one LlmfitError saying where it runs instead."""
     if not quant:
         return
-    from llmfit_core.quant import quant_fact
 
     try:
         fact = quant_fact(quant)

@@ -369,7 +369,6 @@ class VisionShape:
 def write_synthetic_mmproj(path: str | os.PathLike, shape: VisionShape = VisionShape(), dtype: str = "F16") -> Path:
     """A gemma3 vision projector GGUF with zero weights that libmtmd loads (tools/mtmd/clip.cpp load_hparams /
     load_tensors: the keys and tensors it requires); the data region is a hole like finish_sparse_gguf's."""
-    import gguf
 
     s, path = shape, Path(path)
     w = gguf.GGUFWriter(str(path), "clip")
