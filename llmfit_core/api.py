@@ -6,12 +6,20 @@ import dataclasses
 import os
 from dataclasses import replace
 
+from llmfit_core import memory, placement, runner_view, settings_check, throughput
 from llmfit_core.backends import Backend, default_backend, format_note, get_backend
+from llmfit_core.constraints import parse_tokens
+from llmfit_core.context_fit import context_fit
+from llmfit_core.errors import LlmfitError
+from llmfit_core.hardware.registry import resolve_hardware
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.placement import moe_flag
 from llmfit_core.report import FitReport, MemoryBreakdown, MemoryDetail
+from llmfit_core.resolve import apply_requested_quant, resolve_model
 from llmfit_core.scoring import fit_score
 from llmfit_core.settings import RunSettings
 from llmfit_core.throughput.calibration import apply_calibration, machine_calibration
+from llmfit_core.throughput.roofline import CPU_BW_ESTIMATED
 from llmfit_core.units import fmt_gib
 
 DEFAULT_CONTEXT = 4096
@@ -23,11 +31,8 @@ def parse_count(value) -> int | None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value <= 0:
-            from llmfit_core.errors import LlmfitError
-
             raise LlmfitError(f"token count must be positive, got {value!r}")
         return int(value)
-    from llmfit_core.constraints import parse_tokens
 
     return parse_tokens(str(value))
 
@@ -48,8 +53,6 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
     Returns a FitReport whose `to_dict()` is the `fit --json` contract. Impossible settings (settings_check)
     raise LlmfitError before the model is read.
     """
-    from llmfit_core import settings_check
-    from llmfit_core.hardware.registry import resolve_hardware
 
     if context is not None:
         options["context"] = context
@@ -63,12 +66,8 @@ def fit(ref: str | ModelSpec, hardware=None, quant: str | None = None, context=N
     if isinstance(ref, ModelSpec):
         spec = ref
         if quant:
-            from llmfit_core.resolve import apply_requested_quant
-
             spec = apply_requested_quant(spec, quant)
     else:
-        from llmfit_core.resolve import resolve_model
-
         spec = resolve_model(ref, quant=quant, file=file, offline=offline, runtime=None if stored else planned.runtime)
     extension_note = settings_check.check_context(parse_count(settings.context), spec, allow_context_extension)
     report = fit_spec(spec, hardware=hardware, settings=settings)
@@ -105,8 +104,6 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
     prefill attends over them, decode reads their KV; the context reserved grows to hold them. `swa_full`,
     `n_batch`, `n_ubatch`: llama.cpp's --swa-full / -b / -ub (llama-cpp-python's Llama() uses other defaults:
     settings.RUNNER_DEFAULTS). The report's `settings` are these with every default resolved."""
-    from llmfit_core import memory, runner_view
-    from llmfit_core.hardware.registry import resolve_hardware
 
     if settings is not None and not isinstance(settings, RunSettings):
         raise TypeError(f"fit_spec's third argument is a RunSettings, got {settings!r} (the context is context=...)")
@@ -124,7 +121,7 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
     comps = _companions(spec, be, ctx, ctk, ctv, run.flash_attn, run.mmproj, run.draft)
     machine = hw
     if comps:
-        from llmfit_core import companions
+        from llmfit_core import companions  # lazy: start-up: only --mmproj / --draft read companions
 
         hw = companions.reserve(hw, comps, gpu_backend=be.gpu)
     mem = memory.estimate_memory(spec, be, ctx, **run.memory_kwargs(), cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
@@ -134,14 +131,11 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
     if run.calibrated:  # this machine's factors (llmfit calibrate), read once per version of the file
         tp = apply_calibration(tp, machine_calibration(hw), hw, spec, backend=be)
 
-    from llmfit_core.context_fit import context_fit
-
     ctx_settings = _context_settings(run, be, hw, plc)
     ctx_fit = context_fit(spec, hw, be, ctx_settings)
     breakdown = _breakdown(mem, plc, comps)
     verdict = plc.verdict
     reasons = list(plc.reasons) + list(getattr(tp, "reasons", []) or [])
-    from llmfit_core.throughput.roofline import CPU_BW_ESTIMATED
 
     if any("CPU memory bandwidth" in n for n in hw.notes):  # the hardware note says it, with the measure hint
         reasons = [r for r in reasons if not r.startswith(CPU_BW_ESTIMATED)]
@@ -164,8 +158,6 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
         reasons.insert(0, fmt_note)
     if be.runtime == "llama.cpp" and be.gpu and plc.fits:
         if plc.n_cpu_moe:
-            from llmfit_core.placement import moe_flag
-
             reasons.append(f"llama.cpp settings: {moe_flag(plc.n_cpu_moe, spec.n_layers)} -c {ctx} "
                            "(llama-server / llama-cli flags)")
         else:
@@ -242,7 +234,6 @@ def _context_settings(run: RunSettings, be, hw, plc) -> RunSettings:
 def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_tokens: int) -> int:
     """Tokens already in the context (0 when not asked); an error when they exceed the model's trained context
     (unless `context` raises it explicitly) or an explicit context."""
-    from llmfit_core.errors import LlmfitError
 
     if depth is None or depth == "" or depth == 0 or depth == "0":
         return 0
@@ -263,8 +254,6 @@ def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_to
 def _place_and_predict(spec, mem, hw, be, ctx, speed: dict, run: RunSettings):
     """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick.
     `speed`: predict()'s prompt_tokens, gen_tokens, depth and flash_attn."""
-    from llmfit_core import placement, throughput
-    from llmfit_core.errors import LlmfitError
 
     def predicted(plc):
         return plc, throughput.predict(spec, hw, be, plc, ctx, **speed)
@@ -338,8 +327,7 @@ def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
     """The projector / draft model companions asked for (llmfit_core.companions), read from their headers."""
     if not mmproj and draft is None:
         return []
-    from llmfit_core import companions
-    from llmfit_core.errors import LlmfitError
+    from llmfit_core import companions  # lazy: start-up: only --mmproj / --draft read companions
 
     if be.runtime != "llama.cpp":
         raise LlmfitError(f"--mmproj / --draft are llama.cpp companions (backend {be.name})")
@@ -351,7 +339,7 @@ def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
         found = companions.local_mmproj(local) if local else None
         comp = companions.read_mmproj(found, flash_attn is not False) if found else None
         if comp is None and not local:
-            from llmfit_core.plugins import call_hook
+            from llmfit_core.plugins import call_hook  # lazy: start-up: pluggy + adapters, for remote --mmproj auto
 
             comp = call_hook("llmfit_mmproj_for", spec=spec)
         if comp is None:
@@ -363,9 +351,6 @@ def _companions(spec, be, ctx, ctk, ctv, flash_attn, mmproj, draft) -> list:
             raise LlmfitError(f"--mmproj {mmproj}: no such file (a projector GGUF, or 'auto')")
         out.append(companions.read_mmproj(mmproj, flash_attn is not False))  # llama-server -fa auto: on
     if draft is not None:
-        from llmfit_core.model_spec import ModelSpec
-        from llmfit_core.resolve import resolve_model
-
         dspec = draft if isinstance(draft, ModelSpec) else resolve_model(str(draft))
         out.append(companions.draft_companion(dspec, be, ctx, ctk, ctv, flash_attn))
     return out

@@ -10,8 +10,12 @@ import os
 import re
 from pathlib import Path
 
-from llmfit_core.errors import AuthRequiredError, OfflineError, RemoteError, ResolveError
+from llmfit_core import defaults
+from llmfit_core.catalog import find_entry, load_catalog, resolve_catalog_ref
+from llmfit_core.catalog.store import closest_ids
+from llmfit_core.errors import AuthRequiredError, OfflineError, RemoteError, ResolveError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import apply_quant, normalize_quant
 
 _REPO_RE = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 # Ollama's library names: `name:tag` without an owner (llama3.1:8b, qwen3:30b-a3b, gpt-oss:20b)
@@ -53,7 +57,7 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
 
     path = Path(ref).expanduser()
     if path.exists():
-        from llmfit_core.readers.local import read_local
+        from llmfit_core.readers.local import read_local  # lazy: start-up: a catalog name reads no local files
 
         spec = read_local(path)
         return apply_requested_quant(spec, quant)
@@ -65,15 +69,13 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
     spec = None
     remote_error: RemoteError | None = None
     try:
-        from llmfit_core.plugins import call_hook
+        from llmfit_core.plugins import call_hook  # lazy: start-up: pluggy + adapters, remote refs only
 
         spec = call_hook("llmfit_resolve_model", ref=ref, options=options)
     except (OfflineError, AuthRequiredError) as exc:  # no network, or a gated repo without a login: the catalog
         remote_error = exc
 
     if spec is None:
-        from llmfit_core.catalog import resolve_catalog_ref
-
         spec = resolve_catalog_ref(ref, quant)
         if spec is None:
             hint = _closest_hint(ref)
@@ -97,8 +99,6 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
 
 def _closest_hint(ref: str) -> str:
     """'; closest catalog names: ...' for an unknown reference, or '' when nothing is near."""
-    from llmfit_core.catalog import load_catalog
-    from llmfit_core.catalog.store import closest_ids
 
     names = closest_ids(load_catalog(), ref)
     ollama = f"an Ollama model? write ollama:{ref}" if _OLLAMA_NAME_RE.match(ref) else ""
@@ -109,8 +109,6 @@ def _closest_hint(ref: str) -> str:
 
 def bare_reference(spec: ModelSpec, runtime: str) -> ModelSpec:
     """`spec` as a `runtime` user downloads it when the reference names no quant (unquantized weights only)."""
-    from llmfit_core import defaults
-    from llmfit_core.quant import apply_quant
 
     if not defaults.stores_unquantized(spec):
         return spec
@@ -123,8 +121,6 @@ def bare_reference(spec: ModelSpec, runtime: str) -> ModelSpec:
 
 def _bare_catalog_reference(ref: str, spec: ModelSpec, runtime: str) -> ModelSpec:
     """The catalog's spec of a bare reference under the same rule as bare_reference (the catalog prices a GGUF)."""
-    from llmfit_core import defaults
-    from llmfit_core.catalog import find_entry, resolve_catalog_ref
 
     entry = find_entry(ref)
     if entry is None or entry.format != "safetensors" or (entry.quant or "BF16").upper() not in ("BF16", "F16", "F32"):
@@ -145,8 +141,6 @@ def apply_requested_quant(spec: ModelSpec, quant: str | None, picked_by_source: 
     source already picked the GGUF file for that quant."""
     if not quant:
         return spec
-    from llmfit_core.errors import UnknownQuantizationError
-    from llmfit_core.quant import apply_quant, normalize_quant
 
     want = normalize_quant(quant)
     try:

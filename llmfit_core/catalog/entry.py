@@ -155,7 +155,7 @@ class CatalogEntry:
 
     def to_spec(self, quant: str | None = None):
         """A ModelSpec for this model stored as `quant` (default: Q4_K_M for GGUF-able models)."""
-        from llmfit_core.catalog.sizes import spec_for_entry
+        from llmfit_core.catalog.sizes import spec_for_entry  # lazy: start-up: check of a file prices no entry
 
         return spec_for_entry(self, quant)
 

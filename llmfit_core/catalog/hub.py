@@ -14,9 +14,26 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url
+from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
 from llmfit_core.catalog.entry import CatalogEntry, family_of, uses_from_name
-from llmfit_core.catalog.store import HUB_UPDATES
-from llmfit_core.errors import CatalogError, LlmfitError, ModelReadError
+from llmfit_core.catalog.store import HUB_UPDATES, clear_cache, load_catalog, user_catalog_dir
+from llmfit_core.catalog.validate import validate_entry
+from llmfit_core.errors import (
+    AuthRequiredError,
+    CatalogError,
+    LlmfitError,
+    ModelReadError,
+    NotFoundError,
+    OfflineError,
+    RemoteError,
+)
+from llmfit_core.net import http_timeout
+from llmfit_core.quant import normalize_quant
+from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.readers.hf_config import spec_from_config
+from llmfit_core.readers.safetensors import _read_json
 
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$", re.I)
 _GGUF_QUANT = re.compile(r"(?:^|[-_.])((?:UD-)?(?:I?Q\d(?:_[A-Z0-9]+)*|F16|BF16|F32|MXFP4(?:_MOE)?))(?:[-_.]|$)", re.I)
@@ -63,7 +80,6 @@ def entry_from_spec(spec, repo_id: str, info=None, params: int | None = None) ->
 
 def gguf_quant_sizes(siblings) -> dict[str, int]:
     """{quant: total bytes} of the GGUF files of a repo listing (split files summed, mmproj skipped)."""
-    from llmfit_core.quant import normalize_quant
 
     out: dict[str, int] = {}
     for s in siblings or []:
@@ -86,16 +102,11 @@ def gguf_quant_sizes(siblings) -> dict[str, int]:
 
 
 def _api():
-    from huggingface_hub import HfApi
-
     return HfApi()
 
 
 def _hub_call(fn, *a, **kw):
     """Call huggingface_hub, mapping its errors to one-line LlmfitErrors."""
-    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
-
-    from llmfit_core.errors import AuthRequiredError, NotFoundError, OfflineError, RemoteError
 
     try:
         return fn(*a, **kw)
@@ -115,7 +126,6 @@ def _hub_call(fn, *a, **kw):
 
 def _timeout() -> float:
     """Seconds per Hub request (LLMFIT_HTTP_TIMEOUT, default 20): huggingface_hub's API client waits forever."""
-    from llmfit_core.net import http_timeout
 
     return http_timeout()
 
@@ -125,15 +135,10 @@ MAX_CONFIG = 16 << 20  # a config.json larger than this is refused before it is 
 
 def fetch_entry(repo_id: str, api=None) -> CatalogEntry:
     """A validated catalog entry for a safetensors/MLX Hub repo (config.json + Hub metadata)."""
-    from huggingface_hub import hf_hub_download
-
-    from llmfit_core.catalog.validate import validate_entry
-    from llmfit_core.readers.hf_config import spec_from_config
 
     api = api or _api()
     info = _hub_call(api.model_info, repo_id, expand=["safetensors", "tags", "createdAt", "config"],
                      timeout=_timeout())
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     meta = _hub_call(get_hf_file_metadata, hf_hub_url(repo_id, "config.json"), timeout=_timeout())
     if meta.size is not None and meta.size > MAX_CONFIG:
@@ -163,7 +168,6 @@ def update_catalog(search: str | None = None, author: str | None = None, limit: 
     `refresh_gguf`: also read the file list of the first GGUF repo of the N catalog models with the most
     GGUF repos (their quantizations and exact sizes replace the assumed set). `limit=0`: no listing.
     """
-    from llmfit_core.catalog.store import clear_cache, load_catalog, user_catalog_dir
 
     if limit < 0 or limit > 5000:
         raise CatalogError(f"--limit must be between 0 and 5000, got {limit}")
@@ -268,14 +272,10 @@ def _write_jsonl(path: Path, entries: dict[str, dict]) -> None:
 
 def add_ref(ref: str, out_dir: Path | None = None) -> CatalogEntry:
     """Record a local model (GGUF file, model dir or config.json) or a Hub repo in the user catalog."""
-    from llmfit_core.catalog.store import clear_cache, user_catalog_dir
-    from llmfit_core.catalog.validate import validate_entry
 
     p = Path(ref).expanduser()
     if p.exists():
         if p.is_file() and p.suffix.lower() == ".gguf":
-            from llmfit_core.readers.gguf import read_gguf
-
             spec = read_gguf(str(p))
             entry = entry_from_spec(spec, f"local:{p.stem}")
             entry.gguf = [{"repo": str(p.resolve()), "quants": {spec.quant or "unknown": p.stat().st_size},
@@ -283,11 +283,9 @@ def add_ref(ref: str, out_dir: Path | None = None) -> CatalogEntry:
         else:
             if not (p.is_dir() or p.is_file()):  # a FIFO would block, a device would be read without end
                 raise ModelReadError(f"{p}: not a regular file or directory (a device, pipe or socket?)")
-            from llmfit_core.readers.safetensors import _read_json  # capped at 16 MiB
 
             cfg_path = p / "config.json" if p.is_dir() else p
             config = _read_json(str(cfg_path))
-            from llmfit_core.readers.hf_config import spec_from_config
 
             name = (p if p.is_dir() else p.parent).name
             spec = spec_from_config(config, f"local:{name}")

@@ -26,9 +26,10 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from platformdirs import user_data_dir
 
 from llmfit_core.catalog.columns import COLUMNS_FILE, CatalogColumns, ColumnsFile, open_columns, source_digest
-from llmfit_core.catalog.entry import CatalogEntry, trusted_entry
+from llmfit_core.catalog.entry import ARCH_FIELDS, CatalogEntry, trusted_entry
 from llmfit_core.errors import CatalogError, ResolveError
 
 ENV_PATH = "LLMFIT_CATALOG_PATH"
@@ -94,7 +95,7 @@ class Catalog:
             if self._stored is not None:
                 self._columns = self._stored.columns()
             else:
-                from llmfit_core.catalog.columnize import columns_of  # the regexes: only for entries without columns
+                from llmfit_core.catalog.columnize import columns_of  # lazy: start-up: regexes, for unstored entries
 
                 self._columns = columns_of(list(self.entries))
         return self._columns
@@ -206,7 +207,6 @@ def user_catalog_dir() -> Path:
     home = os.environ.get("LLMFIT_HOME")
     if home:
         return Path(home) / "catalog"
-    from platformdirs import user_data_dir
 
     return Path(user_data_dir("llmfit")) / "catalog"
 
@@ -265,13 +265,12 @@ def read_entries(path: Path) -> tuple[list[dict], list[str]]:
 def parse_entry(raw, where: str, repairs: list[str] | None = None, validate: bool = True) -> CatalogEntry:
     """One raw dict -> validated CatalogEntry; CatalogError names `where` and the reason. The repairs validation
     made (a context beyond the documented limit, a recomputed parameter count, ...) are appended to `repairs`."""
-    from llmfit_core.catalog.validate import validate_entry
+    from llmfit_core.catalog.validate import validate_entry  # lazy: start-up: private/user files only
 
     if not isinstance(raw, dict):
         raise CatalogError(f"{where}: entry is a {type(raw).__name__}, not an object")
     if not isinstance(raw.get("id"), str):
         raise CatalogError(f"{where}: entry has no string 'id'")
-    from llmfit_core.catalog.entry import ARCH_FIELDS
 
     missing = [f for f in ("arch", "params") + ARCH_FIELDS if raw.get(f) in (None, "")]
     if missing:
@@ -288,7 +287,7 @@ def parse_entry(raw, where: str, repairs: list[str] | None = None, validate: boo
         raise CatalogError(f"{where}: {e.id}: 'src' must be an object")
     e.family = e.family or e.arch
     if "publisher" not in raw:
-        from llmfit_core.catalog.publishers import classify
+        from llmfit_core.catalog.publishers import classify  # lazy: start-up: private/user files only
 
         e.publisher, e.modified = classify(e)
     if validate:
@@ -404,7 +403,7 @@ def _load(private_spec: str | None, user_dir: str, include_shipped: bool) -> Cat
     if not private:
         return Catalog(StoredEntries(stored, shipped), warnings, sources, stored)
     # a private entry replaces the shipped one with its id in place (as a dict update keeps the order), others follow
-    from llmfit_core.catalog.columnize import columns_of  # the regexes, for the private entries only
+    from llmfit_core.catalog.columnize import columns_of  # lazy: start-up: the regexes, for the private entries only
 
     columns = stored.columns()
     position = {model_id: i for i, model_id in enumerate(columns.id)}

@@ -7,7 +7,9 @@ import re
 
 from llmfit_core.errors import ModelReadError
 from llmfit_core.model_spec import ModelSpec
+from llmfit_core.quant import normalize_quant
 from llmfit_core.readers.gguf import read_gguf
+from llmfit_core.readers.hf_config import spec_from_config
 from llmfit_core.readers.safetensors import _read_json, read_safetensors_model
 
 _SHARD_RE = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
@@ -55,8 +57,6 @@ def read_local(path: str | os.PathLike, quant: str | None = None) -> ModelSpec:
 
 
 def _from_dir(d: str, quant: str | None, config_only_ok: bool) -> ModelSpec:
-    from llmfit_core.readers.hf_config import spec_from_config
-
     cfg_path = os.path.join(d, "config.json")
     has_st = os.path.isfile(os.path.join(d, "model.safetensors.index.json")) or any(
         f.endswith(".safetensors") for f in os.listdir(d))
@@ -69,8 +69,6 @@ def _from_dir(d: str, quant: str | None, config_only_ok: bool) -> ModelSpec:
         spec.notes.append("no weight files next to config.json: sizes derived from the config")
         return spec
     if quant and len(ggufs) > 1:
-        from llmfit_core.quant import normalize_quant
-
         q = normalize_quant(quant).replace("_", "").lower()
         ggufs = [g for g in ggufs if q in os.path.basename(g).replace("_", "").replace("-", "").lower()] or ggufs
     if len(ggufs) == 1:

@@ -17,6 +17,7 @@ from llmfit_core.errors import (
     OfflineError,
     RemoteError,
 )
+from llmfit_core.net import http_timeout
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 FIRST_CHUNK = 64 * 1024
@@ -135,7 +136,7 @@ class MemorySource(ByteSource):
 
 def _is_hf_url(url: str) -> bool:
     try:
-        from huggingface_hub import constants
+        from huggingface_hub import constants  # lazy: start-up: local files never load huggingface_hub
 
         hub = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
     except Exception:  # pragma: no cover - huggingface_hub is a dependency
@@ -160,14 +161,13 @@ class HTTPRangeSource(ByteSource):
         self.url = url
         self.name = url.rsplit("/", 1)[-1].split("?")[0] or url
         if timeout is None:  # the one LLMFIT_HTTP_TIMEOUT knob, also for header reads of the Ollama registry
-            from llmfit_core.net import http_timeout
 
             timeout = http_timeout()
         self.timeout = timeout
         self.headers = dict(headers or {})
         if headers is None and _is_hf_url(url):
             try:
-                from huggingface_hub.utils import build_hf_headers
+                from huggingface_hub.utils import build_hf_headers  # lazy: start-up: HTTP reads only (huggingface_hub)
 
                 self.headers = build_hf_headers()
             except Exception:
@@ -211,12 +211,12 @@ class HTTPRangeSource(ByteSource):
 
     # -- transport ---------------------------------------------------------------------------
     def _client(self):
-        from huggingface_hub import get_session
+        from huggingface_hub import get_session  # lazy: start-up: HTTP reads only (huggingface_hub)
 
         return get_session()
 
     def _errors(self):
-        import httpx2
+        import httpx2  # lazy: start-up: HTTP reads only (huggingface_hub's HTTP client)
 
         return httpx2
 

@@ -144,7 +144,7 @@ def catalog_arrays(entries: list[CatalogEntry]) -> CatalogArrays:
     """The arrays of a list of entries (their name facts derived now: ~50 µs an entry)."""
     # start-up time: columnize brings the name regexes and the fact tables (~60 ms), which the shipped catalog's
     # stored columns do not need
-    from llmfit_core.catalog.columnize import columns_of
+    from llmfit_core.catalog.columnize import columns_of  # lazy: start-up: regexes, for unstored entries
 
     return arrays_of(columns_of(entries), entries, np.arange(len(entries)))
 
