@@ -97,7 +97,7 @@ def _array_bytes(l3_kb: int | None, available_bytes: int | None) -> int:
 def run_bandwidth_test(seconds: float = 1.0, threads: int | None = None, array_bytes: int | None = None,
                        l3_kb: int | None = None) -> BandwidthResult:
     """Measure streaming read (the figure) and copy bandwidth with `threads` workers; best of the passes that fit in `seconds`."""
-    import psutil  # only when measuring: start-up time of every command that reads the bandwidth cache
+    import psutil  # lazy: start-up: psutil (~20 ms), only when measuring
 
     threads = max(1, threads or psutil.cpu_count(logical=False) or 1)
     nbytes = array_bytes or _array_bytes(l3_kb, psutil.virtual_memory().available)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import platform
 import sys
 
+import psutil
+
 from llmfit_core.hardware import apple, nvidia, sysfs_gpu
 from llmfit_core.hardware import cpu as cpu_mod
 from llmfit_core.hardware.profile import GIB, CPUInfo, HardwareProfile, MemoryInfo
+from llmfit_core.plugins import call_hook
 
 
 def _os_name() -> str:
@@ -23,21 +26,18 @@ def _os_name() -> str:
 
 
 def _memory() -> MemoryInfo:
-    import psutil
-
     vm = psutil.virtual_memory()
     return MemoryInfo(total_gb=round(vm.total / GIB, 2), available_gb=round(vm.available / GIB, 2))
 
 
 def _fallback_cpu() -> CPUInfo:
     """py-cpuinfo (slow, ~1 s) when /proc/cpuinfo and sysctl are not there (Windows, BSD)."""
-    import psutil
 
     cores = psutil.cpu_count(logical=False) or 1
     threads = psutil.cpu_count(logical=True) or cores
     model, isa = platform.processor() or "unknown CPU", []
     try:
-        import cpuinfo  # py-cpuinfo
+        import cpuinfo  # lazy: start-up: py-cpuinfo (~40 ms), only when the OS files say nothing
 
         info = cpuinfo.get_cpu_info()
         model = info.get("brand_raw") or model
@@ -101,8 +101,6 @@ def detect_hardware(run_hooks: bool = True, root: str = "/") -> HardwareProfile:
         sources=sources,
     )
     if run_hooks:
-        from llmfit_core.plugins import call_hook
-
         call_hook("llmfit_detect_hardware", profile=profile)
     return profile
 

@@ -7,6 +7,7 @@ Loaded lazily on first use. Look-ups go exact name -> alias -> normalised name -
 from __future__ import annotations
 
 import csv
+import difflib
 import functools
 import re
 from dataclasses import dataclass
@@ -170,8 +171,6 @@ def require_device(name: str, gpu_cores: int | None = None) -> Device:
     """Like lookup_device, but raise HardwareProfileError with close names when nothing matches."""
     dev = lookup_device(name, gpu_cores)
     if dev is None:
-        import difflib
-
         names = [d.name for d in _table()]
         close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
         hint = f" (did you mean: {', '.join(close)}?)" if close else " (see `llmfit hardware list`)"

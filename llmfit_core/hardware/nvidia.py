@@ -79,7 +79,7 @@ def query_nvml() -> dict:
             ctypes.CDLL("libnvidia-ml.so.1")
         except OSError:
             raise OSError("NVML Shared Library Not Found (libnvidia-ml.so.1)") from None
-    import pynvml  # start-up time: a large module, imported only where the driver's library is
+    import pynvml  # lazy: optional (nvidia-ml-py), and large: only where the driver is
 
     pynvml.nvmlInit()
     try:

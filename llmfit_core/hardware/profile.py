@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from llmfit_core.errors import HardwareProfileError
+
 GIB = 1024**3
 
 
@@ -108,7 +110,6 @@ class HardwareProfile:
     @classmethod
     def from_dict(cls, data: dict) -> "HardwareProfile":
         """Build from the documented JSON shape; unknown fields are ignored."""
-        from llmfit_core.errors import HardwareProfileError
 
         if not isinstance(data, dict):
             raise HardwareProfileError("hardware profile must be a JSON object")

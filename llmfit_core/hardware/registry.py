@@ -334,7 +334,7 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
             if dev.unified and g.vendor != "apple" and g.vram_gb is None:
                 profile.unified_memory = True
         if g.bandwidth_gbs is None and g.memory_bus_width and g.max_mem_clock_mhz:
-            from llmfit_core.hardware.nvidia import bandwidth_from_bus
+            from llmfit_core.hardware.nvidia import bandwidth_from_bus  # lazy: start-up: ~20 ms, NVIDIA GPUs only
 
             g.bandwidth_gbs = bandwidth_from_bus(g.memory_bus_width, g.max_mem_clock_mhz)
             profile.sources[f"{p}.bandwidth_gbs"] = "bus width x memory clock"
@@ -357,7 +357,7 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
     cpu = profile.cpu
     key = "cpu.mem_bandwidth_gbs"
     if cpu.mem_bandwidth_gbs is None and use_measured:
-        from llmfit_core.hardware.bandwidth import cached_bandwidth
+        from llmfit_core.hardware.bandwidth import cached_bandwidth  # lazy: start-up: ~5 ms, rarely needed
 
         measured = cached_bandwidth(cpu.model)
         if measured:
@@ -395,7 +395,7 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
 
 @functools.lru_cache(maxsize=1)
 def _detected() -> HardwareProfile:
-    from llmfit_core.hardware.detect import detect_hardware
+    from llmfit_core.hardware.detect import detect_hardware  # lazy: start-up: detection for this machine only
 
     return detect_hardware()
 

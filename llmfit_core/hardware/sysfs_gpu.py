@@ -158,7 +158,7 @@ def read_drm_cards(root: str = "/") -> dict[str, dict[str, str]]:
 def detect_amdsmi(notes: list[str]) -> list[GPUInfo] | None:
     """AMD GPUs through amdsmi when it is importable (None when it is not)."""
     try:
-        import amdsmi  # type: ignore
+        import amdsmi  # lazy: optional (amdsmi)
     except ImportError:
         return None
     try:
