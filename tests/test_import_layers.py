@@ -278,9 +278,6 @@ NOT_YET_CHECKED: set[str] = {
     "llmfit_core/cluster/plan.py",
     "llmfit_core/cluster/spec.py",
     "llmfit_core/llamacpp_runner.py",
-    "llmfit_core/throughput/correction.py",
-    "llmfit_core/throughput/predict.py",
-    "llmfit_core/throughput/roofline.py",
 }
 
 

@@ -128,7 +128,7 @@ def _shrink_lookup(shrink: dict[int, float]) -> np.ndarray:
 
 
 def _load_head(path: Path) -> Head:
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: start-up: onnxruntime (~70 ms) loads at the first prediction
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1

@@ -7,6 +7,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from llmfit_core.backends import default_backend
+from llmfit_core.errors import LlmfitError
 from llmfit_core.throughput.correction import FALLBACK_BAND, UNSEEN_CLASS_WIDEN, load_correction
 from llmfit_core.throughput.features import EXTRA_DEFAULTS, build_features
 from llmfit_core.throughput.quantfamily import FAMILY_CODE
@@ -256,13 +258,10 @@ def predict(
     backend: a llmfit_core.backends.Backend or name (None: the hardware's default). placement: any object
     or dict with gpu_layers, total_layers (and optionally per_gpu_bytes); None = all layers on the GPU.
     """
-    from llmfit_core.backends import default_backend
 
     if backend is None:
         backend = default_backend(hardware)
     if prompt_tokens < 1 or gen_tokens < 1 or depth < 0:
-        from llmfit_core.errors import LlmfitError
-
         raise LlmfitError("prompt_tokens and gen_tokens must be at least 1, depth at least 0")
     mf = model_figures(spec, kv_bytes_per_elem=kv_bytes_per_elem)
     hf = hardware_figures(hardware, backend, placement, n_layers=mf.n_layers, threads=threads)

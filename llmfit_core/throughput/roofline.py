@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from llmfit_core.backends import get_backend
+from llmfit_core.errors import LlmfitError
+from llmfit_core.hardware.devices import lookup_device
 from llmfit_core.hardware.power import compute_fraction
 from llmfit_core.hardware.power import describe as describe_power_limit
+from llmfit_core.memory import expert_layer_bytes
 from llmfit_core.quant import quant_fact_or_none
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 
@@ -281,7 +285,6 @@ def gpu_generation(gpu) -> float:
 def gpu_memory_class(gpu, unified: bool = False) -> int:
     """MEM_CLASS code of a GPU's memory, from the device table's memory column (HBM / GDDR / LPDDR);
     a GPU not in the table counts as unified when the machine has unified memory, else GDDR."""
-    from llmfit_core.hardware.devices import lookup_device
 
     try:
         dev = lookup_device(str(gpu.name or ""), gpu_cores=getattr(gpu, "gpu_cores", None))
@@ -308,8 +311,6 @@ def _gfx(gpu) -> str:
     """The gfx target of an AMD GPU (profile arch, else the device table), lower case, "" when unknown."""
     arch = str(getattr(gpu, "arch", None) or "").lower()
     if not arch.startswith("gfx"):
-        from llmfit_core.hardware.devices import lookup_device
-
         try:
             dev = lookup_device(str(gpu.name or ""))
         except Exception:  # a hostile name must not break a prediction
@@ -324,7 +325,6 @@ def _intel_xe2(gpu) -> bool:
         return True
     if "xe" in text or re.search(r"\ba\d{3}\b|alchemist", text):
         return False
-    from llmfit_core.hardware.devices import lookup_device
 
     try:
         dev = lookup_device(str(gpu.name or ""))
@@ -370,8 +370,6 @@ def backend_kind(backend) -> str:
     if backend is None:
         return "cpu"
     if isinstance(backend, str):
-        from llmfit_core.backends import get_backend
-
         backend = get_backend(backend)
     if backend.runtime == "mlx":
         return "mlx"
@@ -390,8 +388,6 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
             notes.append(f"bits per weight of {spec.quant!r} unknown: assumed 16")
     total = float(spec.weight_bytes) if spec.weight_bytes else spec.params * bpw / 8.0
     if not _pos(total) or not _pos(spec.params or spec.weight_bytes):
-        from llmfit_core.errors import LlmfitError
-
         raise LlmfitError(f"{spec.ref}: no parameter count or weight size, cannot predict its speed")
     gb = spec.group_bytes or {}
     if gb:
@@ -822,7 +818,6 @@ def roofline_arrays(
 def expert_offload_inputs(spec, n_cpu_moe: int, mf: ModelFigures | None = None) -> dict[str, float]:
     """roofline_arrays' expert-offload inputs for `spec` with the experts of its first `n_cpu_moe` layers in RAM
     (all zeros for 0 or a dense model)."""
-    from llmfit_core.memory import expert_layer_bytes
 
     k = max(min(int(n_cpu_moe or 0), int(spec.n_layers)), 0)
     zero = {"expert_cpu_frac": 0.0, "expert_cpu_bytes": 0.0, "expert_cpu_layers": 0.0, "expert_used_ratio": 0.0}
