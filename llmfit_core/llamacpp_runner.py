@@ -9,14 +9,18 @@ functions below. A segfault or an out-of-memory kill in native code becomes a `B
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import gguf
 
 from llmfit_core.errors import BenchError
 from llmfit_core.settings_check import KV_CACHE_TYPES as KV_TYPES  # llama.cpp's --cache-type-k/v names
@@ -214,8 +218,6 @@ class LoadReport:
 
 
 def _ggml_type_id(name: str) -> int:
-    import gguf
-
     key = name.strip().upper()
     try:
         if key.lower() not in KV_TYPES:
@@ -268,8 +270,6 @@ def load_and_measure(path: str | os.PathLike, n_ctx: int = 2048, n_batch: int = 
         raise BenchError(f"llama.cpp run timed out after {timeout:.0f} s on {path.name}") from None
     if res.returncode != 0:
         if res.returncode < 0:
-            import signal
-
             sig = signal.Signals(-res.returncode).name
             raise BenchError(f"llama.cpp crashed ({sig}) on {path.name}; try extra_bufts=False or a portable build")
         raise BenchError(f"llama.cpp failed on {path.name}: {_failure_line(res.stderr, res.returncode)}")
@@ -319,7 +319,6 @@ def _mapped_ranges(path: str) -> list[tuple[int, int]]:
 
 def _page_out(path: str) -> None:
     """Evict the mapped pages of `path` from this process (they come back from the page cache or disk when touched)."""
-    import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     for a, b in _mapped_ranges(path):
@@ -344,7 +343,7 @@ def _mapped_rss(path: str) -> int:
 def _load_mmproj(path: str, model, flash_attn_type: int, threads: int) -> bool:
     """Load a projector with libmtmd on the CPU, warmup included (its compute buffer is reserved and logged).
     The context is left for the process to free at exit."""
-    from llama_cpp import mtmd_cpp
+    from llama_cpp import mtmd_cpp  # lazy: optional runner (llama-cpp-python)
 
     p = mtmd_cpp.mtmd_context_params_default()
     p.use_gpu, p.warmup, p.n_threads, p.flash_attn_type = False, True, threads, flash_attn_type
@@ -373,9 +372,8 @@ def _child(argv: list[str]) -> int:
     a = ap.parse_args(argv)
 
     rss_start = _rss()
-    import ctypes
 
-    import llama_cpp
+    import llama_cpp  # lazy: optional runner (llama-cpp-python)
 
     @llama_cpp.llama_log_callback
     def _log(level, text, user_data):  # every llama.cpp/ggml log line goes to our stderr

@@ -14,6 +14,8 @@ import resource
 import sys
 import time
 
+from llmfit_core.ggml_devices import DEVICE_TYPES, read_devices
+
 
 def _emit(obj: dict) -> None:
     sys.stdout.write(json.dumps(obj) + "\n")
@@ -50,7 +52,6 @@ def _current_rss_bytes() -> int:
 def _devices(L) -> list[dict] | None:
     """The ggml backend devices of this llama.cpp build: [{name, description, type, backend}], None if not reachable
     (llmfit_core.ggml_devices: standard library + ctypes, like this child)."""
-    from llmfit_core.ggml_devices import DEVICE_TYPES, read_devices
 
     codes = {kind: code for code, kind in DEVICE_TYPES.items()}
     devs = read_devices(L._ggml.libggml if hasattr(L, "_ggml") else None)
@@ -66,7 +67,7 @@ GPU_REGISTRIES = ("CUDA", "ROCm", "HIP", "Metal", "MTL", "Vulkan", "SYCL", "MUSA
 
 def main() -> int:
     s = json.loads(sys.stdin.read())
-    import llama_cpp as L
+    import llama_cpp as L  # lazy: optional runner (llama-cpp-python)
 
     L.llama_backend_init()
     rng = random.Random(s.get("seed", 1234))

@@ -8,6 +8,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from llmfit_core.api import parse_count
+from llmfit_core.catalog import find_entry
 from llmfit_core.cluster import engines as eng
 from llmfit_core.cluster.commands import Command, launch_commands
 from llmfit_core.cluster.constants import ClusterConstants, load_constants
@@ -17,6 +19,7 @@ from llmfit_core.cluster.speed import SpeedEstimate, estimate
 from llmfit_core.errors import LlmfitError, UnknownQuantizationError, UnsupportedSettingError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import quant_fact
+from llmfit_core.resolve import apply_requested_quant, resolve_model
 from llmfit_core.settings_check import RUNS_ELSEWHERE
 from llmfit_core.units import fmt_bytes
 from llmfit_core.verdict import is_tight
@@ -150,8 +153,6 @@ def engine_default_quant(engine: str, ref: str) -> tuple[str | None, str | None]
     q = next((t for t in SERVED_QUANTS if re.search(rf"(^|[-_.]){t}($|[-_.])", name, re.I)), None)
     q = q or next((v for pattern, v in NATIVE_QUANT if pattern.search(name.lower())), None)
     if q is None:
-        from llmfit_core.catalog import find_entry
-
         try:
             entry = find_entry(ref)
         except LlmfitError:
@@ -165,11 +166,8 @@ def engine_default_quant(engine: str, ref: str) -> tuple[str | None, str | None]
 def _resolve(model, quant):
     if isinstance(model, ModelSpec):
         if quant:
-            from llmfit_core.resolve import apply_requested_quant
-
             return apply_requested_quant(model, quant)
         return model
-    from llmfit_core.resolve import resolve_model
 
     return resolve_model(model, quant=quant)
 
@@ -222,8 +220,6 @@ def quant_problem(engine: str, quant: str | None) -> str | None:
 
 
 def _check_numbers(context, concurrency) -> tuple[int, int]:
-    from llmfit_core.api import parse_count
-
     ctx = parse_count(context) or DEFAULT_CONTEXT
     if ctx > 16 * 1024 * 1024:
         raise LlmfitError(f"context of {ctx} tokens is beyond any model we know")

@@ -10,6 +10,7 @@ machine listed is the head (llama.cpp's main host, vLLM/SGLang's rank 0). Every 
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from llmfit_core.errors import HardwareProfileError
 from llmfit_core.hardware.profile import GIB, GPUInfo, HardwareProfile
 from llmfit_core.hardware.registry import resolve_hardware
 from llmfit_core.placement import metal_working_set
+from llmfit_core.throughput.roofline import MEM_CLASS, gpu_memory_class
 
 MAX_FILE_BYTES = 1 << 20
 MAX_MACHINES = 256
@@ -131,7 +133,6 @@ def machine_devices(index: int, profile: HardwareProfile) -> list[Device]:
 
 def _default_gpu_link(profile: HardwareProfile) -> Link:
     """NVLink for SXM-class datacenter GPUs (HBM), PCIe otherwise (an assumption the plan states)."""
-    from llmfit_core.throughput.roofline import MEM_CLASS, gpu_memory_class
 
     multi = len(profile.gpus) > 1
     if multi and all(gpu_memory_class(g) == MEM_CLASS["hbm"] and "pcie" not in g.name.lower() for g in profile.gpus):
@@ -162,8 +163,6 @@ def _read(path: Path) -> dict:
 
 
 def _unknown_key(d: dict, allowed: tuple[str, ...], where: str) -> None:
-    import difflib
-
     for k in d:
         if k not in allowed:
             close = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.5)
