@@ -108,6 +108,27 @@ def test_help_loads_the_adapters_without_their_runners_or_the_predictor():
     assert not loaded & heavy
 
 
+
+def test_a_commands_help_loads_none_of_what_it_runs():
+    """The `# lazy: start-up: --help and usage errors skip it` imports of llmfit_core/cli are claims: `llmfit CMD --help`
+    of every built-in command imports its module, but not the pipeline, catalog, plugins, bench runner or rich."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from llmfit_core.cli.main import COMMANDS, main\n"
+            "for name in COMMANDS:\n"
+            "    try:\n        main([name, '--help'])\n    except SystemExit:\n        pass\n"
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "Usage: llmfit recommend" in res.stdout, res.stderr
+    loaded = set(res.stderr.split())
+    assert {m for m in loaded if m.startswith("llmfit_core.cli.") and m.endswith("_cmd")} >= {
+        "llmfit_core.cli.fit_cmd", "llmfit_core.cli.bench_cmd", "llmfit_core.cli.catalog_cmd"}
+    heavy = {"numpy", "rich", "onnxruntime", "pluggy", "gguf", "huggingface_hub", "psutil", "llama_cpp",
+             "llmfit_core.api", "llmfit_core.catalog", "llmfit_core.plugins", "llmfit_core.hardware.registry",
+             "llmfit_core.recommend", "llmfit_core.bench.runner", "llmfit_core.shims", "llmfit_core.cluster"}
+    assert not loaded & heavy
+
 def test_a_plugin_command_is_listed_and_runs():
     import click
     from click.testing import CliRunner

@@ -261,27 +261,8 @@ def test_the_lazy_import_check_sees_nested_imports_and_reads_the_reason(tmp_path
         "pkg/m.py:7: import json", "pkg/m.py:14: import csv  # type: ignore", "pkg/m.py:16: import io  # lazy:"]
 
 
-# llmfit_core's modules whose function-level imports are still being moved or explained (issue 15); this set only
-# shrinks, and a module leaves it as soon as it is done (the test below says so when it is stale)
-NOT_YET_CHECKED: set[str] = {
-    "llmfit_core/cli/bench_cmd.py",
-    "llmfit_core/cli/catalog_cmd.py",
-    "llmfit_core/cli/cluster_cmd.py",
-    "llmfit_core/cli/common.py",
-    "llmfit_core/cli/fit_cmd.py",
-    "llmfit_core/cli/hooks_cmd.py",
-    "llmfit_core/cli/main.py",
-    "llmfit_core/cli/models_cmd.py",
-    "llmfit_core/cli/plugins_cmd.py",
-    "llmfit_core/cli/system_cmd.py",
-}
-
-
 def test_every_function_level_import_in_llmfit_core_says_why_it_is_lazy():
     found = function_level_imports_without_reason(PACKAGE)
-    pending = {f for f in found if f.split(":")[0] in NOT_YET_CHECKED}
-    assert not set(found) - pending, (
+    assert not found, (
         "imports inside functions without a `# lazy: <reason>` comment: move them to the top of the module, or say "
-        "why they must stay lazy (start-up time, measured; an optional runner):\n" + "\n".join(f for f in found if f not in pending))
-    done = NOT_YET_CHECKED - {f.split(":")[0] for f in found}
-    assert not done, f"take these modules out of NOT_YET_CHECKED, they are done: {sorted(done)}"
+        "why they must stay lazy (start-up time, measured; an optional runner):\n" + "\n".join(found))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from llmfit_core.bench.history import history_rows
 from llmfit_core.cli.common import Col, friendly_errors, json_option, make_console, print_table
 from llmfit_core.errors import BenchError
 from llmfit_core.units import fmt_bytes
@@ -20,7 +21,7 @@ def _local_gguf(ref: str) -> Path:
     if p.exists():
         return p
     try:
-        from llmfit_core.resolve import resolve_model
+        from llmfit_core.resolve import resolve_model  # lazy: start-up: --help and usage errors skip it
 
         spec = resolve_model(ref, offline=True)
         for f in spec.files or []:
@@ -36,7 +37,7 @@ def _local_gguf(ref: str) -> Path:
 
 
 def _progress_console():
-    from rich.console import Console
+    from rich.console import Console  # lazy: start-up: rich, only while benchmarking
 
     return Console(stderr=True)
 
@@ -69,7 +70,7 @@ def _progress_console():
 def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ubatch, cache_type_k, cache_type_v,
                   flash_attn, repack, gpu_layers, timeout, no_record, export_file, history, as_json):
     """Run a GGUF like llama-bench (pp/tg tok/s, peak memory) and record it; REF is a local GGUF path."""
-    from llmfit_core.bench import store
+    from llmfit_core.bench import store  # lazy: start-up: --help and usage errors skip it
 
     if history:
         if ref or synthetic or export_file:
@@ -80,7 +81,7 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
     if export_file:
         if ref or synthetic:
             raise BenchError("--export writes the recorded runs; do not give a model with it")
-        from llmfit_core.bench.exchange import export_records
+        from llmfit_core.bench.exchange import export_records  # lazy: start-up: --help and usage errors skip it
 
         n = export_records(store.read_records(), export_file)
         if as_json:
@@ -91,9 +92,17 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
     if bool(ref) == bool(synthetic):
         raise BenchError("give either a local GGUF path or --synthetic SHAPE:QUANT")
 
-    from llmfit_core.bench.fingerprint import this_machine
-    from llmfit_core.bench.records import make_record, predict_for, read_spec, used_backend
-    from llmfit_core.bench.runner import BenchSettings, default_threads
+    from llmfit_core.bench.fingerprint import this_machine  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.bench.records import (  # lazy: start-up: --help and usage errors skip it
+        make_record,
+        predict_for,
+        read_spec,
+        used_backend,
+    )
+    from llmfit_core.bench.runner import (  # lazy: start-up: --help and usage errors skip it
+        BenchSettings,
+        default_threads,
+    )
 
     settings = BenchSettings(pp=pp, tg=tg, repeats=repeats, threads=threads or default_threads(), n_ctx=n_ctx,
                              n_batch=n_batch, n_ubatch=n_ubatch, cache_type_k=cache_type_k, cache_type_v=cache_type_v,
@@ -101,7 +110,11 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
     settings.validate()
     console = _progress_console()
     if synthetic:
-        from llmfit_core.bench.synthetic import parse_ref, synthetic_model, synthetic_spec
+        from llmfit_core.bench.synthetic import (  # lazy: start-up: --help and usage errors skip it
+            parse_ref,
+            synthetic_model,
+            synthetic_spec,
+        )
 
         parse_ref(synthetic)
         with console.status(f"generating synthetic {synthetic} (first use only)..."):
@@ -109,13 +122,13 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
         spec = synthetic_spec(synthetic, path)
         source = "synthetic"
     else:
-        from llmfit_core.bench.runner import check_gguf_file
+        from llmfit_core.bench.runner import check_gguf_file  # lazy: start-up: --help and usage errors skip it
 
         path = check_gguf_file(_local_gguf(ref))
         spec = read_spec(path)
         source = "local"
 
-    from llmfit_core.bench.runner import check_memory
+    from llmfit_core.bench.runner import check_memory  # lazy: start-up: --help and usage errors skip it
 
     mem_estimate = check_memory(spec, settings)
     hw = this_machine()
@@ -143,8 +156,6 @@ def bench_command(ref, synthetic, pp, tg, repeats, threads, n_ctx, n_batch, n_ub
 
 
 def _print_history(records: list[dict], as_json: bool) -> None:
-    from llmfit_core.bench.history import history_rows
-
     rows = history_rows(records)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in rows], indent=1))
@@ -152,8 +163,8 @@ def _print_history(records: list[dict], as_json: bool) -> None:
     if not rows:
         click.echo("no recorded runs yet (llmfit bench, or generations under the guard: LLMFIT_GUARD=auto)")
         return
-    from rich.console import Console
-    from rich.table import Table
+    from rich.console import Console  # lazy: start-up: rich, only for the history table
+    from rich.table import Table  # lazy: start-up: rich, only for the history table
 
     t = Table(title=f"Recorded runs ({len(rows)})", title_justify="left")
     for col, just in (("when", "left"), ("source", "left"), ("model", "left"), ("backend", "left"), ("ctx", "right"),
@@ -170,9 +181,14 @@ def _print_history(records: list[dict], as_json: bool) -> None:
 
 
 def _run_with_progress(path, settings, console, quiet: bool):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (  # lazy: start-up: rich.progress, only while benchmarking
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
-    from llmfit_core.bench.runner import offload_warning, run_bench
+    from llmfit_core.bench.runner import offload_warning, run_bench  # lazy: start-up: --help and usage errors skip it
 
     steps = 1 + settings.repeats * ((settings.pp > 0) + (settings.tg > 0))
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -239,10 +255,10 @@ def calibrate_command(dry_run, as_json):
     Only factors that lower the left-out error (one model left out at a time, or one record with a single
     model) are saved; a saved factor is tied to the bandwidth, ISA and correction version it was fitted against.
     """
-    from llmfit_core.bench.calibration import calibrate
-    from llmfit_core.bench.fingerprint import this_machine
-    from llmfit_core.bench.store import read_records
-    from llmfit_core.throughput.calibration import calibration_path
+    from llmfit_core.bench.calibration import calibrate  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.bench.fingerprint import this_machine  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.bench.store import read_records  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.throughput.calibration import calibration_path  # lazy: start-up: --help and usage errors skip it
 
     hw = this_machine()
     cal, report = calibrate(read_records(), hw, save=not dry_run)
@@ -300,7 +316,7 @@ def data_group():
 @friendly_errors
 def data_import_command(files, as_json):
     """Validate and merge `llmfit bench --export` files (deduplicated by record id)."""
-    from llmfit_core.bench.exchange import import_file
+    from llmfit_core.bench.exchange import import_file  # lazy: start-up: --help and usage errors skip it
 
     out = []
     for f in files:

@@ -5,24 +5,33 @@ Heavy modules (numpy, the catalog, rich) are imported inside the commands: `llmf
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import json
 import sys
+from pathlib import Path
 
 import click
 
 from llmfit_core.cli.common import (
     VERDICT_STYLE,
+    Col,
     context_option,
     csv_option,
     friendly_errors,
     hardware_option,
     json_option,
     limit_option,
+    make_console,
+    print_table,
+    styled,
 )
+from llmfit_core.errors import LlmfitError, ResolveError
 from llmfit_core.units import fmt_gib
 
 
 def _console(stderr: bool = False):
-    from rich.console import Console
+    from rich.console import Console  # lazy: start-up: rich, not for --json, --csv or --help
 
     stream = sys.stderr if stderr else sys.stdout
     return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 200)
@@ -30,7 +39,6 @@ def _console(stderr: bool = False):
 
 def _status(text: str):
     """A spinner on stderr while something loads (silent when stderr is not a terminal)."""
-    import contextlib
 
     if not sys.stderr.isatty():
         return contextlib.nullcontext()
@@ -38,7 +46,7 @@ def _status(text: str):
 
 
 def _load():
-    from llmfit_core.catalog import load_catalog
+    from llmfit_core.catalog import load_catalog  # lazy: start-up: --help and usage errors skip it
 
     with _status("loading the model catalog..."):
         cat = load_catalog()
@@ -54,14 +62,10 @@ def _params(n) -> str:
 
 
 def _print_json(obj) -> None:
-    import json
-
     click.echo(json.dumps(obj, indent=2, default=str))
 
 
 def _print_csv(header: list[str], rows: list[list]) -> None:
-    import csv
-
     w = csv.writer(sys.stdout, lineterminator="\n")
     w.writerow(header)
     w.writerows(rows)
@@ -91,7 +95,6 @@ def _show_entries(entries, total: int, as_json: bool, as_csv: bool, limit: int) 
     if as_json:
         _print_json({"count": len(entries), "models": [e.to_dict() for e in shown]})
         return
-    from llmfit_core.cli.common import Col, print_table
 
     columns = [Col("id", key=True), Col("family"), Col("params", right=True), Col("context", right=True),
                Col("uses", wrap=True), Col("formats", wrap=True), Col("license")]
@@ -110,7 +113,7 @@ def _ctx(n) -> str:
 
 
 def _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=False):
-    from llmfit_core.constraints import from_flags
+    from llmfit_core.constraints import from_flags  # lazy: start-up: --help and usage errors skip it
 
     return from_flags(context=context, use=use, license=license, family=family, fmt=fmt,
                       min_params=min_params, max_params=max_params, fits=fits)
@@ -124,7 +127,6 @@ REC_COLUMNS = (("rank", True), ("model", False), ("quant", False), ("params", Tr
 def _print_recommendations(res, c, as_csv: bool, explain: bool, per_quant: bool = False) -> None:
     """The recommend table through cli.common.print_table: a rich table when it fits the terminal, the narrow layout
     at 80 columns (the model name whole on its own line), one plain line per row when piped; --csv for scripts."""
-    from llmfit_core.cli.common import Col, make_console, print_table, styled
 
     rows = []
     for n, r in enumerate(res.items, 1):
@@ -178,7 +180,6 @@ def catalog_info(as_json):
 @friendly_errors
 def catalog_show(ref):
     """All catalog facts of one model, with the source of each field."""
-    from llmfit_core.errors import ResolveError
 
     e = _load().find(ref)
     if e is None:
@@ -192,9 +193,8 @@ def catalog_show(ref):
 @friendly_errors
 def catalog_validate(file, as_json):
     """Check a catalog file; every bad entry is reported with the reason (exit 1 if any)."""
-    from pathlib import Path
 
-    from llmfit_core.catalog.store import load_file
+    from llmfit_core.catalog.store import load_file  # lazy: start-up: --help and usage errors skip it
 
     good, problems = load_file(Path(file), f"file {file}")
     fixed = [p for p in problems if ": fixed " in p]
@@ -217,7 +217,7 @@ def catalog_validate(file, as_json):
 @friendly_errors
 def catalog_add(ref):
     """Record a local model (GGUF, model dir, config.json) or a Hub repo in your catalog."""
-    from llmfit_core.catalog.hub import add_ref
+    from llmfit_core.catalog.hub import add_ref  # lazy: start-up: huggingface_hub, only catalog add/update
 
     with _status(f"reading {ref}..."):
         e = add_ref(ref)
@@ -234,10 +234,10 @@ def catalog_add(ref):
 @friendly_errors
 def catalog_update(search, author, limit, refresh_gguf, as_json):
     """Fetch models (and exact GGUF file sizes) from the Hub into your catalog (HF_ENDPOINT honoured)."""
-    from llmfit_core.catalog.hub import update_catalog
+    from llmfit_core.catalog.hub import update_catalog  # lazy: start-up: huggingface_hub, only catalog add/update
 
     if sys.stderr.isatty() and not as_json:
-        from rich.progress import Progress
+        from rich.progress import Progress  # lazy: start-up: rich.progress, only catalog update
 
         with Progress(console=_console(stderr=True), transient=True) as prog:
             task = prog.add_task("querying the Hub", total=None)
@@ -269,13 +269,11 @@ def catalog_update(search, author, limit, refresh_gguf, as_json):
 @friendly_errors
 def search_command(query, family, min_params, max_params, use, fmt, license, context, limit, as_json, as_csv):
     """Find catalog models by name (all words must match)."""
-    from llmfit_core.catalog.search import search_entries
-    from llmfit_core.recommend.listing import filter_entries
+    from llmfit_core.catalog.search import search_entries  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.recommend.listing import filter_entries  # lazy: start-up: --help and usage errors skip it
 
     query = " ".join(query)
     if len(query) > 200:
-        from llmfit_core.errors import LlmfitError
-
         raise LlmfitError("search query longer than 200 characters")
     cat = _load()
     c = _constraints_from(family, min_params, max_params, use, fmt, license, context)
@@ -294,7 +292,7 @@ def search_command(query, family, min_params, max_params, use, fmt, license, con
 @friendly_errors
 def list_command(family, min_params, max_params, use, fmt, license, context, fits, hardware, limit, show_all, as_json, as_csv):
     """List catalog models, filtered."""
-    from llmfit_core.recommend.listing import filter_entries
+    from llmfit_core.recommend.listing import filter_entries  # lazy: start-up: --help and usage errors skip it
 
     cat = _load()
     c = _constraints_from(family, min_params, max_params, use, fmt, license, context, fits=fits)
@@ -334,8 +332,8 @@ def recommend_command(constraints, hardware, top, min_tps, prefill_min, max_memo
     The "rank" column is rank points (higher is better, no upper bound; --explain shows its terms), not fit's
     0-100 score. `--model NAME` lists every quantization of one model instead.
     """
-    from llmfit_core.constraints import from_flags, parse_constraints
-    from llmfit_core.recommend import recommend, recommend_quants
+    from llmfit_core.constraints import from_flags, parse_constraints  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.recommend import recommend, recommend_quants  # lazy: start-up: --help and usage errors skip it
 
     c = parse_constraints(list(constraints)).merge(from_flags(
         min_tps=min_tps, prefill_min=prefill_min, max_memory=max_memory, max_vram=max_vram, context=context, use=use,
@@ -374,21 +372,17 @@ def plan_command(models, hardware, target_tps, quant, context, as_json, as_csv, 
              exo_mode):
     """Several models on one machine, or (--target-tps) the smallest device for one model; with --cluster, one
     model across machines (engines ranked, memory per device, launch lines)."""
-    from llmfit_core.plan import plan_models, plan_target
+    from llmfit_core.plan import plan_models, plan_target  # lazy: start-up: --help and usage errors skip it
 
     if cluster is not None:
-        from llmfit_core.cli.cluster_cmd import run_cluster_plan
+        from llmfit_core.cli.cluster_cmd import run_cluster_plan  # lazy: start-up: plan --cluster only
 
         return run_cluster_plan(models, cluster, engine, target_tps, quant, context, concurrency, tp, pp, exo_mode,
                                 hardware, as_json, as_csv, _console)
     if any(v is not None for v in (engine, tp, pp, exo_mode)) or concurrency != 1:
-        from llmfit_core.errors import LlmfitError
-
         raise LlmfitError("--engine, --concurrency, --tp, --pp and --exo-mode plan across machines: add --cluster FILE")
     if target_tps is not None:
         if len(models) != 1:
-            from llmfit_core.errors import LlmfitError
-
             raise LlmfitError("--target-tps takes exactly one model")
         with _status("checking every device of the table..."):
             tp = plan_target(models[0], target_tps, hardware=hardware, quant=quant, context=context)
@@ -411,7 +405,7 @@ def plan_command(models, hardware, target_tps, quant, context, as_json, as_csv, 
         for line in tp.lacks:
             con.print(f"  - {line}")
         if rows:
-            from rich.table import Table
+            from rich.table import Table  # lazy: start-up: rich, not for --json
 
             t = Table(title=f"devices reaching {target_tps:g} tok/s (smallest first)")
             for h in ("device", "kind", "memory", "bandwidth GB/s", "decode tok/s", "verdict"):
@@ -431,7 +425,7 @@ def plan_command(models, hardware, target_tps, quant, context, as_json, as_csv, 
     if as_csv:
         _print_csv(header, rows)
         return
-    from rich.table import Table
+    from rich.table import Table  # lazy: start-up: rich, not for --json
 
     verdict = "[bold green]fits[/]" if p.fits else "[bold red]does not fit together[/]"
     t = Table(title=f"{len(p.items)} models on {p.hardware_name}: {verdict}",

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 
 import click
+from rich.markup import escape
+from rich.table import Table
 
+from llmfit_core.cluster.plan import plan_cluster, plan_cluster_target
+from llmfit_core.errors import LlmfitError
 from llmfit_core.units import fmt_gib
 
 
 def _engine_block(con, p, title: str) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
     d = p.to_dict()
     if p.verdict == "unavailable":
         con.print(f"[bold]{title}[/] {p.engine}: [dim]{escape(d['reasons'][0])}[/]")
@@ -67,7 +68,6 @@ def show_cluster_target(target, as_json: bool, console) -> None:
         _engine_block(console, target.plan, "plan:")
     else:
         console.print(f"[red]no part of the cluster reaches {target.target_tps:g} tok/s[/] with {target.model}")
-    from rich.markup import escape
 
     for line in target.lacks:
         console.print(escape(f"  - {line}"))
@@ -76,8 +76,6 @@ def show_cluster_target(target, as_json: bool, console) -> None:
 def run_cluster_plan(models, cluster, engine, target_tps, quant, context, concurrency, tp, pp, exo_mode, hardware,
                      as_json, as_csv, console_factory) -> None:
     """`llmfit plan MODEL --cluster FILE [...]` (catalog_cmd's plan hands over here)."""
-    from llmfit_core.cluster.plan import plan_cluster, plan_cluster_target
-    from llmfit_core.errors import LlmfitError
 
     if len(models) != 1:
         raise LlmfitError(f"--cluster plans one model at a time, got {len(models)}")

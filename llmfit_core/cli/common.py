@@ -12,7 +12,9 @@ decorator, so its name, parameter and help read the same everywhere.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import os
 import sys
 from dataclasses import dataclass
@@ -124,7 +126,7 @@ class Col:
 
 def cell_text(value) -> "Text":  # noqa: F821
     """A cell as rich Text: Text as is, None as "-", anything else as plain text (no markup)."""
-    from rich.text import Text
+    from rich.text import Text  # lazy: start-up: rich, only when printing tables (check prints none)
 
     if isinstance(value, Text):
         return value
@@ -138,14 +140,14 @@ VERDICT_STYLE = {Verdict.RUNS: "bold green", Verdict.OFFLOAD: "bold yellow", Ver
 
 def styled(value, style: str | None) -> "Text":  # noqa: F821
     """A plain value with a rich style (e.g. a verdict colour); the style is dropped in plain output."""
-    from rich.text import Text
+    from rich.text import Text  # lazy: start-up: rich, only when printing tables (check prints none)
 
     return Text("-" if value is None else str(value), style=style or "")
 
 
 def make_console():
     """A rich Console on stdout that does not wrap lines when it is not a terminal (pipes keep whole lines)."""
-    from rich.console import Console
+    from rich.console import Console  # lazy: start-up: rich, only when printing tables (check prints none)
 
     console = Console(highlight=False)
     if not console.is_terminal:
@@ -155,7 +157,7 @@ def make_console():
 
 def cell_len(text: str) -> int:
     """Terminal cells of `text` (wide characters count 2)."""
-    from rich.cells import cell_len as _cell_len
+    from rich.cells import cell_len as _cell_len  # lazy: start-up: rich, only when printing tables (check prints none)
 
     return _cell_len(text)
 
@@ -177,9 +179,6 @@ def print_table(columns: list[Col], rows: list[list], title: str | None = None, 
                 console=None) -> None:
     """Print rows (lists of str | rich Text | None, one per column) in the layout that fits (see above)."""
     if as_csv:
-        import csv
-        import io
-
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow([c.header for c in columns])
@@ -208,8 +207,8 @@ def _print_plain(columns: list[Col], rows: list[list], title: str | None) -> Non
 
 
 def _print_rich(columns: list[Col], rows: list[list], title: str | None, console) -> None:
-    from rich.table import Table
-    from rich.text import Text
+    from rich.table import Table  # lazy: start-up: rich, only when printing tables (check prints none)
+    from rich.text import Text  # lazy: start-up: rich, only when printing tables (check prints none)
 
     if title:  # above the table, so it wraps at the terminal's width, not the table's
         console.print(Text(title, style="bold"))
@@ -227,7 +226,7 @@ def _print_rich(columns: list[Col], rows: list[list], title: str | None, console
 
 def _print_narrow(columns: list[Col], rows: list[list], title: str | None, console) -> None:
     """Row name on its own line; the other cells aligned under it, split over more lines when one is too wide."""
-    from rich.text import Text
+    from rich.text import Text  # lazy: start-up: rich, only when printing tables (check prints none)
 
     indent = "  "
     key = next((i for i, c in enumerate(columns) if c.key), 0)
@@ -283,8 +282,8 @@ class PairTable:
 
 def print_pairs(table: PairTable, console=None) -> None:
     """Print a PairTable: bordered on a terminal, `what  value` lines (markup stripped) when piped."""
-    from rich.table import Table
-    from rich.text import Text
+    from rich.table import Table  # lazy: start-up: rich, only when printing tables (check prints none)
+    from rich.text import Text  # lazy: start-up: rich, only when printing tables (check prints none)
 
     console = console or make_console()
     if not console.is_terminal:
@@ -306,8 +305,8 @@ def print_pairs(table: PairTable, console=None) -> None:
 
 def print_bullet(text: str, console=None, bullet: str = "•") -> None:
     """`  • text` (plain text, no markup); on a terminal continuation lines are indented under the text."""
-    from rich.table import Table
-    from rich.text import Text
+    from rich.table import Table  # lazy: start-up: rich, only when printing tables (check prints none)
+    from rich.text import Text  # lazy: start-up: rich, only when printing tables (check prints none)
 
     console = console or make_console()
     if not console.is_terminal:

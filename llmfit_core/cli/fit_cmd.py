@@ -113,7 +113,7 @@ def fit_command(ref, batch, as_json, context_table=False, **params):
         return
     if not ref:
         raise LlmfitError("missing model reference (or use --batch FILE)")
-    from llmfit_core.api import fit
+    from llmfit_core.api import fit  # lazy: start-up: --help and usage errors skip it
 
     report = fit(ref, settings=settings, **model)
     if context_table:
@@ -137,7 +137,7 @@ def check_command(ref, as_json, **params):
       3  it does not fit
       1  no verdict: unknown model or hardware, bad option, no network
     """
-    from llmfit_core.api import fit
+    from llmfit_core.api import fit  # lazy: start-up: --help and usage errors skip it
 
     settings, model = split_options(params)
     report = fit(ref, settings=settings, **model)
@@ -175,7 +175,7 @@ def _bounded_lines(stream, limit: int = MAX_BATCH_LINE):
 def run_batch(path: str, settings: RunSettings, model: dict) -> None:
     """One JSON query per input line → one JSON report (or an `error` object) per output line, in order.
     A line's keys go over the command line's `settings` and model options (`model`: fit() keywords)."""
-    from llmfit_core.api import fit
+    from llmfit_core.api import fit  # lazy: start-up: --help and usage errors skip it
 
     try:
         stream = sys.stdin if path == "-" else open(path, encoding="utf-8")
@@ -195,7 +195,7 @@ def run_batch(path: str, settings: RunSettings, model: dict) -> None:
                 opts = {**model, **line_model}
                 hw_key = json.dumps(opts.get("hardware"), sort_keys=True, default=str)
                 if hw_key not in hw_cache:
-                    from llmfit_core.hardware.registry import resolve_hardware
+                    from llmfit_core.hardware.registry import resolve_hardware  # lazy: start-up: not for --help
 
                     hw_cache[hw_key] = resolve_hardware(opts.get("hardware"))
                 opts["hardware"] = hw_cache[hw_key]
@@ -266,7 +266,7 @@ def _max_context_text(report) -> str:
 
 def print_context_table(report, as_json: bool = False) -> None:
     """`fit REF --max-context`: resident memory at 4k, 8k, ... up to the trained context, per KV cache type."""
-    from llmfit_core.context_fit import context_table
+    from llmfit_core.context_fit import context_table  # lazy: start-up: --help and usage errors skip it
 
     rows, best = context_table(report.spec, report.hardware, report.backend, report.max_context_settings)
     types = list(best)

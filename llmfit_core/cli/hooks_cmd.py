@@ -27,7 +27,7 @@ def hooks_group():
 @friendly_errors
 def install_cmd(directory, python, overwrite):
     """Write the shims and print the line to add to your shell profile."""
-    from llmfit_core import shims
+    from llmfit_core import shims  # lazy: start-up: --help and usage errors skip it
 
     res = shims.install(directory, python=python, overwrite=overwrite)
     for path in res.written:
@@ -46,7 +46,7 @@ def install_cmd(directory, python, overwrite):
 @friendly_errors
 def uninstall_cmd(directory):
     """Remove the shims (other files in the directory stay)."""
-    from llmfit_core import shims
+    from llmfit_core import shims  # lazy: start-up: --help and usage errors skip it
 
     removed = shims.uninstall(directory)
     for path in removed:
@@ -62,7 +62,7 @@ def uninstall_cmd(directory):
 @friendly_errors
 def status_cmd(directory):
     """Which shims are installed and active, and the real programs they run."""
-    from llmfit_core import shims
+    from llmfit_core import shims  # lazy: start-up: --help and usage errors skip it
 
     d, on_path, rows = shims.status(directory)
     click.echo(f"shim directory: {d} ({'on PATH' if on_path else 'not on PATH'})")

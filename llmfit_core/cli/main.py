@@ -92,7 +92,7 @@ class LazyGroup(click.Group):
             return
         self._plugins_asked = True
         try:
-            from llmfit_core.plugins import call_hook  # start-up time: plugins load only when asked for
+            from llmfit_core.plugins import call_hook  # lazy: start-up: built-ins never load pluggy + adapters
 
             call_hook("llmfit_register_commands", cli=self)
         except Exception as exc:  # never let a plugin break the CLI

@@ -20,6 +20,7 @@ from llmfit_core.cli.common import (
     print_table,
     styled,
 )
+from llmfit_core.errors import LlmfitError
 from llmfit_core.plugin_types import ModelRef
 from llmfit_core.units import fmt_gib
 
@@ -30,9 +31,9 @@ def catalog_models(query: str, limit: int) -> list[ModelRef]:
     """Shipped-catalog models matching QUERY (the rule of `llmfit search`): the source that needs no network.
     The models `recommend` shows by default (first-party releases, well-known tunes) come first, modified uploads
     (abliterated, merges, ...) last."""
-    from llmfit_core.catalog import load_catalog
-    from llmfit_core.catalog.publishers import visible
-    from llmfit_core.catalog.search import search_entries
+    from llmfit_core.catalog import load_catalog  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.catalog.publishers import visible  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.catalog.search import search_entries  # lazy: start-up: --help and usage errors skip it
 
     hits = sorted(search_entries(load_catalog().entries, query), key=lambda e: (not visible(e), bool(e.modified)))
     return [ModelRef(ref=e.id, source=CATALOG_SOURCE, name=e.id) for e in hits[:limit]]
@@ -41,7 +42,7 @@ def catalog_models(query: str, limit: int) -> list[ModelRef]:
 def list_source_models(query: str, source: str | None = None, limit: int = 20, offline: bool = False) -> list:
     """ModelRefs from every source plugin (Hub search, installed Ollama models, third-party sources); offline (or
     `source="catalog"`) the shipped catalog's matches follow them, since the Hub cannot be searched then."""
-    from llmfit_core.plugins import call_hook
+    from llmfit_core.plugins import call_hook  # lazy: start-up: --help and usage errors skip it
 
     options = {"source": source, "limit": limit, "offline": offline}
     refs = []
@@ -55,9 +56,8 @@ def list_source_models(query: str, source: str | None = None, limit: int = 20, o
 
 def annotate(refs: list, hardware=None, context=None, offline: bool = False) -> list[dict]:
     """One row per ModelRef: the ref's facts plus verdict, memory, speed and score (or the error)."""
-    from llmfit_core.api import fit
-    from llmfit_core.errors import LlmfitError
-    from llmfit_core.hardware.registry import resolve_hardware
+    from llmfit_core.api import fit  # lazy: start-up: --help and usage errors skip it
+    from llmfit_core.hardware.registry import resolve_hardware  # lazy: start-up: --help and usage errors skip it
 
     hw = resolve_hardware(hardware)
     rows = []

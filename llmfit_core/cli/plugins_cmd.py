@@ -19,7 +19,7 @@ def plugins_command(as_json: bool, as_csv: bool) -> None:
 
     Filter with LLMFIT_PLUGINS=a,b (allow-list) or LLMFIT_DISABLE_PLUGINS=a,b.
     """
-    from llmfit_core.plugins import plugin_infos
+    from llmfit_core.plugins import plugin_infos  # lazy: start-up: --help and usage errors skip it
 
     infos = plugin_infos()
     if as_json:

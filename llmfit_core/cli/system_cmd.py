@@ -30,7 +30,7 @@ def _src(profile, key: str) -> str:
 
 def runtimes_here(profile) -> list[str]:
     """Backends the installed runner adapters report for this machine (hook `llmfit_backends`)."""
-    from llmfit_core.plugins import call_hook
+    from llmfit_core.plugins import call_hook  # lazy: start-up: --help and usage errors skip it
 
     names: list[str] = []
     for result in call_hook("llmfit_backends", hardware=profile):
@@ -42,7 +42,7 @@ def runtimes_here(profile) -> list[str]:
 
 def _print_profile(profile, runtimes: list[str] | None = None) -> None:
     """A table of a HardwareProfile (CPU, ISA, cores, RAM, bandwidth and where it came from, GPUs)."""
-    from rich.markup import escape
+    from rich.markup import escape  # lazy: start-up: --help and usage errors skip it
 
     console = make_console()
     t = PairTable(f"Hardware: {profile.name}")
@@ -104,7 +104,10 @@ def _print_profile(profile, runtimes: list[str] | None = None) -> None:
 def _calibration_note(profile) -> None:
     """After a new bandwidth measurement: say (on stderr) that a calibration fitted against the old figure is
     no longer applied, and how to refit it."""
-    from llmfit_core.throughput.calibration import machine_calibration, stale_note
+    from llmfit_core.throughput.calibration import (  # lazy: start-up: --help and usage errors skip it
+        machine_calibration,
+        stale_note,
+    )
 
     cal = machine_calibration(profile)
     if cal is not None and cal.calibrated_backends():
@@ -122,13 +125,13 @@ def _calibration_note(profile) -> None:
 @friendly_errors
 def system_command(hardware, measure_bandwidth, seconds, as_json):
     """Show this machine's profile (CPU, ISA, RAM, bandwidth, GPUs) or a named/file profile."""
-    from llmfit_core.hardware import registry
+    from llmfit_core.hardware import registry  # lazy: start-up: --help and usage errors skip it
 
     if measure_bandwidth:
         if hardware:
             raise UnsupportedSettingError("--measure-bandwidth measures this machine; it cannot be combined with "
                                           "--hardware")
-        from llmfit_core.hardware.bandwidth import measure_bandwidth as measure
+        from llmfit_core.hardware.bandwidth import measure_bandwidth as measure  # lazy: start-up: not for --help
 
         detected = registry.resolve_hardware(None)
         gbs = measure(seconds, cpu_model=detected.cpu.model)
@@ -171,7 +174,7 @@ def hardware_group():
 @friendly_errors
 def list_cmd(kind, as_json, as_csv):
     """Devices of the built-in table and the built-in profiles."""
-    from llmfit_core.hardware import devices, registry
+    from llmfit_core.hardware import devices, registry  # lazy: start-up: --help and usage errors skip it
 
     devs = [] if kind == "profile" else devices.all_devices(kind)
     profiles = registry.builtin_profile_names() if kind in (None, "profile") else []
@@ -203,7 +206,7 @@ def list_cmd(kind, as_json, as_csv):
 @friendly_errors
 def show_cmd(name_or_path, as_json):
     """A profile for a device name, built-in profile or profile file, with gaps filled."""
-    from llmfit_core.hardware import registry
+    from llmfit_core.hardware import registry  # lazy: start-up: --help and usage errors skip it
 
     profile = registry.resolve_hardware(name_or_path)
     if as_json:
@@ -217,7 +220,7 @@ def show_cmd(name_or_path, as_json):
 @friendly_errors
 def validate_cmd(path):
     """Check a hardware-profile JSON file: exit 0 when valid, 1 with what is wrong."""
-    from llmfit_core.hardware import registry
+    from llmfit_core.hardware import registry  # lazy: start-up: --help and usage errors skip it
 
     profile = registry.fill_missing(registry.load_profile_file(path))
     est = f"; estimated: {', '.join(profile.estimated)}" if profile.estimated else ""
