@@ -357,7 +357,7 @@ def fill_missing(profile: HardwareProfile, use_measured: bool = False) -> Hardwa
     cpu = profile.cpu
     key = "cpu.mem_bandwidth_gbs"
     if cpu.mem_bandwidth_gbs is None and use_measured:
-        from llmfit_core.hardware.bandwidth import cached_bandwidth  # lazy: start-up: ~5 ms, rarely needed
+        from llmfit_core.hardware.bandwidth import cached_bandwidth  # lazy: start-up: ~5 ms, no-bandwidth profiles only
 
         measured = cached_bandwidth(cpu.model)
         if measured:
