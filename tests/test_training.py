@@ -144,3 +144,24 @@ def test_local_bench_records_are_their_own_device_with_the_measured_bandwidth():
     assert all(r.hardware.sources.get("cpu.mem_bandwidth_gbs") == "measured" and r.hardware.cpu.mem_bandwidth_gbs == 55.0
                for r in local)
     assert {r.test for r in local} == {"pp", "tg"} and all(r.threads == 2 for r in local)
+
+
+def test_gate_also_judges_the_correction_on_rows_whose_quant_is_stated():
+    """Rows priced at an assumed quantization carry the assumption's error in their residuals: the per-backend gate
+    must not open because the correction fits them when it makes the rows whose quant is stated worse."""
+    from training.train_throughput import GATE_TOLERANCE, HeadData, gate_row_sets
+
+    n = 10
+    assumed = np.array([False] * 2 + [True] * 8)
+    d = HeadData(X=np.zeros((n, 1)), y=np.zeros(n), w=np.ones(n), g=np.array(list("aabbccddee")), bk=np.array([5] * 8 + [0] * 2),
+                 meas=np.where(assumed, 2.0, 1.0), roof=np.ones(n), prim=np.ones(n, bool), stated=~assumed)
+    tr = np.arange(n)
+    sets = gate_row_sets(d, tr, 5)
+    assert [s.tolist() for s in sets] == [[True] * 8 + [False] * 2, [True] * 2 + [False] * 8]
+    # a backend whose rows are all assumed (or all stated) is judged on all of them
+    assert [s.tolist() for s in gate_row_sets(d, tr, 0)] == [[False] * 8 + [True] * 2]
+    # the roofline is exact on the stated rows and 2x off on the assumed ones: a correction of +log 2 "wins" on all
+    # of the backend's rows but loses on the stated ones: one set says no, so the gate keeps the roofline
+    corr = np.full(n, np.log(2.0))
+    verdicts = [d.mape(tr[r], corr[r]) <= GATE_TOLERANCE * d.mape(tr[r], np.zeros(int(r.sum()))) for r in sets]
+    assert verdicts == [True, False]

@@ -43,6 +43,9 @@ PRIMARY_MIN_WEIGHT = 0.5  # rows below this weight (unverified transcriptions) a
 # - gate: the correction of a backend is used only if, in an inner group CV on the TRAINING devices,
 #   roofline x correction beats the roofline alone on that backend's rows (else: roofline only). This is
 #   "shrinkage toward the roofline where data is thin" decided by the training data, never the test fold.
+#   Where some of a backend's rows are priced at an assumed quant, the correction must also beat the roofline on
+#   the rows whose quant is stated (`gate_row_sets`): the 2023 "unspecified" i9-13900K rows had opened the CPU
+#   decode gate where the correction made the stated rows worse (this machine's decode 12% -> 27%).
 # - shrink_k: the log correction of a backend is multiplied by n / (n + shrink_k), n = physical devices
 #   with rows of that backend (0 = no shrinkage).
 # - balance: sample weights divided by sqrt(rows of the row's device).
@@ -84,6 +87,7 @@ class HeadData:
     meas: np.ndarray
     roof: np.ndarray
     prim: np.ndarray
+    stated: np.ndarray | None = None  # the source states the row's quantization (None: every row does)
 
     def mape(self, idx: np.ndarray, log_corr: np.ndarray) -> float:
         """MAPE of roofline x exp(log_corr) over rows idx (primary rows when there are any)."""
@@ -94,7 +98,8 @@ class HeadData:
 
 def head_data(t: Table, mask: np.ndarray) -> HeadData:
     return HeadData(t.X[mask], t.target[mask], t.weight[mask], t.groups[mask], t.inputs["backend_code"][mask],
-                    t.measured[mask], t.roofline[mask], primary_mask(t)[mask])
+                    t.measured[mask], t.roofline[mask], primary_mask(t)[mask],
+                    None if t.quant_assumed is None else ~t.quant_assumed[mask])
 
 
 def shrink_factors(backends: np.ndarray, groups: np.ndarray, k: float) -> dict[int, float]:
@@ -120,10 +125,22 @@ def fit_config(cfg: dict, d: HeadData, tr: np.ndarray) -> tuple[GradientBoosting
     if cfg.get("gate") and len(set(d.g[tr])) >= N_INNER:
         inner = group_cv({**cfg, "gate": False}, d, tr, GATE_FOLDS)
         for b in factors:
-            rows = d.bk[tr] == b
-            if d.mape(tr[rows], inner[rows]) > GATE_TOLERANCE * d.mape(tr[rows], np.zeros(int(rows.sum()))):
+            if any(d.mape(tr[rows], inner[rows]) > GATE_TOLERANCE * d.mape(tr[rows], np.zeros(int(rows.sum())))
+                   for rows in gate_row_sets(d, tr, b)):
                 factors[b] = 0.0  # on unseen devices of this backend the correction did not help: roofline only
     return m, factors
+
+
+def gate_row_sets(d: HeadData, tr: np.ndarray, backend: int) -> list[np.ndarray]:
+    """The row sets of `tr` the gate of `backend` judges the correction on: all of the backend's rows and, when the
+    backend has primary rows priced at an assumed quantization (Ollama default tags, "unspecified"), also those whose
+    source states it: an assumed quant puts the assumption's error into a row's residual, and a correction that only
+    fits that error must not open the gate (the correction has to help on both sets)."""
+    rows = d.bk[tr] == backend
+    if d.stated is None:
+        return [rows]
+    stated = rows & d.stated[tr]
+    return [rows, stated] if (stated & d.prim[tr]).any() and not stated[rows].all() else [rows]
 
 
 def fit_predict(cfg: dict, d: HeadData, tr: np.ndarray, te: np.ndarray) -> np.ndarray:
