@@ -266,3 +266,17 @@ def test_every_function_level_import_in_llmfit_core_says_why_it_is_lazy():
     assert not found, (
         "imports inside functions without a `# lazy: <reason>` comment: move them to the top of the module, or say "
         "why they must stay lazy (start-up time, measured; an optional runner):\n" + "\n".join(found))
+
+
+# The runner adapters follow the same rule: plugins/ and the example third-party adapter. What stays lazy there is
+# the runner itself (`# lazy: optional runner`: a missing one disables only its adapter) or what the entry-point
+# modules, imported at every `llmfit` start, need in some hooks only (`# lazy: start-up time`; test_cold_start checks
+# that `llmfit --help` loads neither).
+ADAPTER_ROOTS = (PACKAGE.parent / "plugins", PACKAGE.parent / "examples" / "third_party_plugin")
+
+
+def test_every_function_level_import_in_the_adapters_says_why_it_is_lazy():
+    found = [f for root in ADAPTER_ROOTS for f in function_level_imports_without_reason(root)]
+    assert not found, ("imports inside functions without a `# lazy: <reason>` comment: move them to the top of the "
+                       "module, or say why they must stay lazy (start-up time, measured; an optional runner):\n"
+                       + "\n".join(found))
