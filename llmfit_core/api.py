@@ -81,7 +81,7 @@ def choose_backend(spec: ModelSpec, hw, backend: str | Backend | None) -> Backen
     if isinstance(backend, Backend):
         return backend
     if backend:
-        return get_backend(backend)
+        return get_backend(backend, hw)
     if spec.format == "mlx" and any(g.vendor == "apple" for g in hw.gpus):
         return get_backend("mlx")
     return default_backend(hw)

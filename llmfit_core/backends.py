@@ -1,4 +1,10 @@
-"""Backends: the runtimes a model can run on, and which one a hardware profile implies."""
+"""Backends: the runtimes a model can run on, and which one a hardware profile implies.
+
+The backends are the built-in table (BACKENDS: llama.cpp's and MLX's, which the predictor's tables are fitted for)
+and those the runner adapters declare through the hook `llmfit_backends`: a third-party adapter's backend is accepted
+by `--backend`, named in its errors and resolved like a built-in one. The adapters are asked only for a name that is
+not built in (loading them costs start-up time); a built-in name is never replaced.
+"""
 
 from __future__ import annotations
 
@@ -41,30 +47,59 @@ _BACKEND_ALIASES = {"hip": "llama.cpp-rocm", "llama.cpp-hip": "llama.cpp-rocm", 
 _DEFAULT_BY_VENDOR = {"nvidia": "llama.cpp-cuda", "apple": "llama.cpp-metal", "amd": "llama.cpp-rocm", "intel": "llama.cpp-vulkan"}
 
 
-def get_backend(name: str) -> Backend:
-    """Look a backend up by name (`cuda`, `llama.cpp-cuda`, `mlx`, ... are accepted)."""
-    key = name.strip().lower().replace("llamacpp", "llama.cpp").replace("llama-cpp", "llama.cpp").replace("_", "-")
-    key = _BACKEND_ALIASES.get(key, key)
-    if key in BACKENDS:
-        return BACKENDS[key]
-    if f"llama.cpp-{key}" in BACKENDS:
-        return BACKENDS[f"llama.cpp-{key}"]
+def _key(name: str) -> str:
+    return name.strip().lower().replace("llamacpp", "llama.cpp").replace("llama-cpp", "llama.cpp").replace("_", "-")
 
-    close = difflib.get_close_matches(key, list(BACKENDS) + [b.device for b in BACKENDS.values()], n=3, cutoff=0.5)
-    close = list(dict.fromkeys(c if c in BACKENDS else f"llama.cpp-{c}" for c in close))
+
+def _builtin(key: str) -> Backend | None:
+    key = _BACKEND_ALIASES.get(key, key)
+    return BACKENDS.get(key) or BACKENDS.get(f"llama.cpp-{key}")
+
+
+def adapter_backends(hardware=None) -> dict[str, Backend]:
+    """The backends the runner adapters declare (hook `llmfit_backends`, asked with `hardware`) that are not built in,
+    by lower-case name."""
+    from llmfit_core.plugins import call_hook  # lazy: a built-in backend name never loads the plugins (start-up time)
+
+    out: dict[str, Backend] = {}
+    for result in call_hook("llmfit_backends", hardware=hardware):
+        for backend in result or []:
+            if isinstance(backend, Backend) and _builtin(_key(backend.name)) is None:
+                out.setdefault(_key(backend.name), backend)
+    return out
+
+
+def get_backend(name: str, hardware=None) -> Backend:
+    """Look a backend up by name (`cuda`, `llama.cpp-cuda`, `mlx`, ... are accepted): a built-in one, else one a
+    runner adapter declares (asked with `hardware`, the profile it is for); an unknown name is one error line naming
+    the closest valid ones."""
+    key = _key(name)
+    found = _builtin(key)
+    if found is not None:
+        return found
+    declared = adapter_backends(hardware)
+    if key in declared:
+        return declared[key]
+    valid = [*BACKENDS, *(b.name for b in declared.values())]
+    close = difflib.get_close_matches(key, [*BACKENDS, *declared, *(b.device for b in BACKENDS.values())], n=3,
+                                      cutoff=0.5)
+    close = list(dict.fromkeys(declared[c].name if c in declared else c if c in BACKENDS else f"llama.cpp-{c}"
+                               for c in close))
     hint = f"closest: {', '.join(close)}; " if close else ""
-    raise UnsupportedSettingError(f"unknown backend {name!r} ({hint}valid: {', '.join(BACKENDS)})")
+    raise UnsupportedSettingError(f"unknown backend {name!r} ({hint}valid: {', '.join(valid)})")
 
 
 def unavailable_reason(backend: Backend, hardware) -> str | None:
-    """Why `backend` cannot run on `hardware` (one line), or None when it can: the vendor table in BACKENDS."""
+    """Why `backend` cannot run on `hardware` (one line), or None when it can: the vendor table in BACKENDS (and the
+    adapters' backends' own `gpu_vendors`)."""
     if not backend.gpu_vendors:
         return None
     vendors = {g.vendor for g in hardware.gpus}
     if vendors & set(backend.gpu_vendors):
         return None
     have = ", ".join(dict.fromkeys(_gpu_label(g) for g in hardware.gpus))
-    fits = [b.name for b in BACKENDS.values() if not b.gpu_vendors or vendors & set(b.gpu_vendors)]
+    known = [*BACKENDS.values(), *adapter_backends(hardware).values()]
+    fits = [b.name for b in known if not b.gpu_vendors or vendors & set(b.gpu_vendors)]
     return (f"backend {backend.name} needs {backend.requires}; {hardware.name} has "
             f"{'only ' + have if have else 'no GPU'} (backends that run there: {', '.join(fits)})")
 

@@ -52,8 +52,15 @@ def llmfit_detect_hardware(profile):
 
 @hookspec
 def llmfit_backends(hardware):
-    """Runtimes available here and their characteristics.
+    """The backends this adapter's runner provides on `hardware`, with their characteristics.
 
+    `llmfit system` lists them as the runtimes here. A backend whose name is not built in
+    (`llmfit_core.backends.BACKENDS`, never replaced) is accepted like a built-in one: `--backend NAME` on fit /
+    check / --batch and `fit(..., backend=NAME)` resolve it, its errors name it among the valid and closest choices,
+    and it is priced by its `device` (that device's roofline figures) with llama.cpp's memory model. Asked only when a
+    backend name is not built in, or for an error line listing the valid ones.
+
+    :param hardware: the HardwareProfile the backend is for (None when no profile is known yet).
     :return: a list of Backend (llmfit_core.backends), or None.
     """
 

@@ -1,6 +1,7 @@
 """Impossible settings, rejected before any prediction with one line saying why (and what would work).
 
-Checked by `api.fit` (the CLI's fit / check / --batch and the Python API): a backend the hardware cannot run
+Checked by `api.fit` (the CLI's fit / check / --batch and the Python API): an unknown backend (valid: the built-in
+ones and those the runner adapters declare, backends.get_backend), a backend the hardware cannot run
 (backends.unavailable_reason), a KV cache type llama.cpp does not accept, a requested quantization the backend's
 runtime cannot run, a quantized V cache with flash attention off, and a context above the model's trained length
 unless the user allows the extension explicitly. Internal callers of `fit_spec` (recommend, plan, bench) pick
@@ -54,7 +55,7 @@ def planned_backend(hardware, backend: str | Backend | None, quant: str | None) 
     if isinstance(backend, Backend):
         return backend
     if backend:
-        return get_backend(str(backend))
+        return get_backend(str(backend), hardware)  # a built-in one or one a runner adapter declares
     if quant and _family(quant) == "mlx" and any(g.vendor == "apple" for g in hardware.gpus):
         return BACKENDS["mlx"]
     return default_backend(hardware)

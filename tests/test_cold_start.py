@@ -129,6 +129,27 @@ def test_a_commands_help_loads_none_of_what_it_runs():
              "llmfit_core.recommend", "llmfit_core.bench.runner", "llmfit_core.shims", "llmfit_core.cluster"}
     assert not loaded & heavy
 
+
+def test_a_builtin_backend_name_loads_no_plugin(tmp_path):
+    """`--backend` accepts the adapters' backends too, but a built-in name is resolved without loading them."""
+    import subprocess
+    import sys
+
+    from llmfit_core.synth import write_synthetic_gguf
+
+    gguf = tmp_path / "llama-tiny-F16.gguf"
+    write_synthetic_gguf(gguf, "llama-tiny", "F16")
+    code = ("import sys; from llmfit_core.cli.main import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('llmfit_') and not m.startswith('llmfit_core')"
+            " or m == 'llmfit_core.plugins')), file=sys.stderr)")
+    for backend in ("cuda", "llama.cpp-vulkan", "cpu"):
+        res = subprocess.run([sys.executable, "-c", code, "check", str(gguf), "--hardware", "workstation-4090",
+                              "--backend", backend], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0 and res.stdout.startswith("runs"), res.stderr
+        assert res.stderr.split() == [], res.stderr
+
+
 def test_a_plugin_command_is_listed_and_runs():
     import click
     from click.testing import CliRunner

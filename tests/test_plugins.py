@@ -193,7 +193,7 @@ def test_third_party_plugin_installs_and_is_used(tmp_path):
                          env=dict(env, LLMFIT_PLUGINS="zoo"))
     (zoo,) = json.loads(res.stdout)
     assert zoo["status"] == "loaded" and zoo["runner_installed"] is True
-    assert set(zoo["hooks"]) == {"llmfit_resolve_model", "llmfit_list_models", "llmfit_register_commands",
+    assert set(zoo["hooks"]) == {"llmfit_resolve_model", "llmfit_list_models", "llmfit_backends", "llmfit_register_commands",
                                  "llmfit_shim_tools", "llmfit_download_target", "llmfit_before_download"}
     res = _llmfit("fit", "zoo:toy-1b", "--json", env=env)
     assert res.returncode == 0, res.stderr
@@ -294,6 +294,40 @@ def test_example_adapter_adds_its_command(zoo):
     res = CliRunner().invoke(group, ["zoo", "ls", "--hardware", "workstation-4090"])
     assert res.exit_code == 0, res.output
     assert res.output.startswith("zoo:toy-1b  runs  ~")
+
+
+def test_example_adapters_backend_is_accepted_like_a_builtin_one(zoo, capsys):
+    from llmfit_core.api import fit
+    from llmfit_core.backends import get_backend
+    from llmfit_core.cli.main import main
+    from llmfit_core.errors import UnsupportedSettingError
+
+    report = fit("zoo:toy-1b", hardware="workstation-4090", backend="zoo")
+    assert report.backend == "zoo" and report.fits and report.gpu_layers == 0  # the zoo runs on the CPU
+    assert get_backend("ZOO") is zoo.BACKEND and get_backend("cuda").name == "llama.cpp-cuda"
+    # a mistyped backend: one line naming the adapter's as the closest, and it among the valid ones
+    with pytest.raises(UnsupportedSettingError, match=r"unknown backend 'zooo' \(closest: zoo; valid: llama.cpp-cuda, .*mlx, zoo\)"):
+        fit("zoo:toy-1b", hardware="workstation-4090", backend="zooo")
+    # a built-in backend the hardware cannot run: the adapter's is among those that do
+    with pytest.raises(UnsupportedSettingError, match=r"backends that run there: llama.cpp-cuda, llama.cpp-vulkan, "
+                                                      r"llama.cpp-cpu, zoo\)"):
+        fit("zoo:toy-1b", hardware="workstation-4090", backend="mlx")
+    for command in ("fit", "check"):  # the CLI's --backend and --json, as with a built-in backend
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "zoo:toy-1b", "--backend", "zoo", "--json"])
+        assert exit_.value.code == 0 and json.loads(capsys.readouterr().out)["backend"] == "zoo"
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", "zoo:toy-1b", "--backend", "zoo-cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 1 and len(err) == 1 and "unknown backend 'zoo-cpu' (closest: zoo, llama.cpp-cpu;" in err[0]
+
+
+def test_a_plugin_backend_is_unknown_without_its_adapter():
+    from llmfit_core.backends import get_backend
+    from llmfit_core.errors import UnsupportedSettingError
+
+    with pytest.raises(UnsupportedSettingError, match=r"unknown backend 'zoo' \(valid: llama.cpp-cuda, .*, mlx\)"):
+        get_backend("zoo")
 
 
 def test_example_adapter_reads_its_command_line_into_a_download(zoo, tmp_path, monkeypatch):

@@ -4,6 +4,8 @@ command line downloads them with `zoo pull NAME[:QUANT]`.
 It does what the built-in adapters (Hugging Face, llama.cpp, MLX, Ollama) do, through the same hooks:
 
 - `llmfit_resolve_model` / `llmfit_list_models`: a model source (`llmfit fit zoo:toy-1b`, `llmfit models toy`);
+- `llmfit_backends`: its runtime as a backend, `zoo` (on the CPU): `llmfit fit zoo:toy-1b --backend zoo` is accepted,
+  named in the errors of a mistyped `--backend` and listed by `llmfit system`, like llama.cpp's and MLX's backends;
 - `llmfit_register_commands`: its own command, `llmfit zoo ls` (llmfit_example_plugin.cli, imported only when it
   runs; `llmfit --help` lists it from the one-line help given here);
 - `llmfit_shim_tools` + `llmfit_download_target`: `llmfit hooks install` writes a `zoo` shim that runs llmfit's
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import os
 
+from llmfit_core.backends import Backend
 from llmfit_core.downloads import DownloadTarget
 from llmfit_core.errors import NotFoundError
 from llmfit_core.hookspecs import hookimpl
@@ -36,6 +39,8 @@ ZOO = {
     },
 }
 MAX_DOWNLOAD_ENV = "ZOO_MAX_DOWNLOAD_GB"
+# The zoo runtime as a backend: it runs on the CPU (no GPU vendors), so llmfit prices it with its CPU figures
+BACKEND = Backend("zoo", runtime="zoo", device="cpu", gpu=False, requires="a CPU (the zoo runner)")
 
 
 def runner_status() -> tuple[bool, str]:
@@ -60,6 +65,12 @@ def llmfit_resolve_model(ref: str, options: dict):
 def llmfit_list_models(query: str, options: dict):
     """Zoo models whose name contains `query`."""
     return [ModelRef(ref=f"zoo:{n}", source="zoo", name=n) for n in ZOO if query.lower() in n]
+
+
+@hookimpl
+def llmfit_backends(hardware):
+    """The zoo backend: it runs wherever there is a CPU, so on every hardware profile."""
+    return [BACKEND]
 
 
 @hookimpl
