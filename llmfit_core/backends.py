@@ -56,17 +56,22 @@ def _builtin(key: str) -> Backend | None:
     return BACKENDS.get(key) or BACKENDS.get(f"llama.cpp-{key}")
 
 
-def adapter_backends(hardware=None) -> dict[str, Backend]:
-    """The backends the runner adapters declare (hook `llmfit_backends`, asked with `hardware`) that are not built in,
-    by lower-case name."""
+def reported_backends(hardware=None) -> list[Backend]:
+    """Every backend the runner adapters report for `hardware` (hook `llmfit_backends`), each name once, in the order
+    reported: the installed runners' backends (`llmfit system`), built-in or not."""
     from llmfit_core.plugins import call_hook  # lazy: a built-in backend name never loads the plugins (start-up time)
 
     out: dict[str, Backend] = {}
     for result in call_hook("llmfit_backends", hardware=hardware):
         for backend in result or []:
-            if isinstance(backend, Backend) and _builtin(_key(backend.name)) is None:
+            if isinstance(backend, Backend):
                 out.setdefault(_key(backend.name), backend)
-    return out
+    return list(out.values())
+
+
+def adapter_backends(hardware=None) -> dict[str, Backend]:
+    """The backends the runner adapters declare that are not built in, by lower-case name."""
+    return {_key(b.name): b for b in reported_backends(hardware) if _builtin(_key(b.name)) is None}
 
 
 def get_backend(name: str, hardware=None) -> Backend:

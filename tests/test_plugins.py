@@ -300,11 +300,14 @@ def test_example_adapters_backend_is_accepted_like_a_builtin_one(zoo, capsys):
     from llmfit_core.api import fit
     from llmfit_core.backends import get_backend
     from llmfit_core.cli.main import main
+    from llmfit_core.cli.system_cmd import runtimes_here
     from llmfit_core.errors import UnsupportedSettingError
+    from llmfit_core.hardware.registry import resolve_hardware
 
     report = fit("zoo:toy-1b", hardware="workstation-4090", backend="zoo")
     assert report.backend == "zoo" and report.fits and report.gpu_layers == 0  # the zoo runs on the CPU
     assert get_backend("ZOO") is zoo.BACKEND and get_backend("cuda").name == "llama.cpp-cuda"
+    assert "zoo" in runtimes_here(resolve_hardware("workstation-4090"))  # `llmfit system` lists it, as before
     # a mistyped backend: one line naming the adapter's as the closest, and it among the valid ones
     with pytest.raises(UnsupportedSettingError, match=r"unknown backend 'zooo' \(closest: zoo; valid: llama.cpp-cuda, .*mlx, zoo\)"):
         fit("zoo:toy-1b", hardware="workstation-4090", backend="zooo")
@@ -312,9 +315,9 @@ def test_example_adapters_backend_is_accepted_like_a_builtin_one(zoo, capsys):
     with pytest.raises(UnsupportedSettingError, match=r"backends that run there: llama.cpp-cuda, llama.cpp-vulkan, "
                                                       r"llama.cpp-cpu, zoo\)"):
         fit("zoo:toy-1b", hardware="workstation-4090", backend="mlx")
-    for command in ("fit", "check"):  # the CLI's --backend and --json, as with a built-in backend
-        with pytest.raises(SystemExit) as exit_:
-            main([command, "zoo:toy-1b", "--backend", "zoo", "--json"])
+    for args in (["fit", "zoo:toy-1b"], ["check", "zoo:toy-1b"], ["recommend", "max 4GB", "--top", "2"]):
+        with pytest.raises(SystemExit) as exit_:  # the CLI's --backend and --json, as with a built-in backend
+            main([*args, "--backend", "zoo", "--json"])
         assert exit_.value.code == 0 and json.loads(capsys.readouterr().out)["backend"] == "zoo"
     with pytest.raises(SystemExit) as exit_:
         main(["check", "zoo:toy-1b", "--backend", "zoo-cpu"])

@@ -459,3 +459,34 @@ def test_mla_models_kv_agrees_between_recommend_and_fit(model_id):
     assert full.memory.kv_cache_bytes < e.n_layers * e.n_kv_heads * e.head_dim * 2 * 2 * ctx / 5  # the latent
     assert abs(r.to_dict()["memory"]["kv_cache_bytes"] / full.memory.kv_cache_bytes - 1) < 0.02
     assert abs(r.total_bytes / full.memory.total_bytes - 1) < 0.08
+
+
+def test_recommend_prices_every_pair_with_the_backend_asked_for():
+    cat = load_catalog()
+    c = parse_constraints(["max 8GB"])
+    default = recommend(c, hardware="workstation-4090", top=3, catalog=cat)
+    vulkan = recommend(c, hardware="workstation-4090", top=3, catalog=cat, backend="vulkan")
+    assert default.backend == "llama.cpp-cuda" and vulkan.backend == "llama.cpp-vulkan"
+    assert vulkan.items and all(r.report.backend == "llama.cpp-vulkan" for r in vulkan.items)
+    cpu = recommend(c, hardware="workstation-4090", top=3, catalog=cat, backend="llama.cpp-cpu")
+    assert all(r.report.backend == "llama.cpp-cpu" and r.report.gpu_layers == 0 for r in cpu.items)
+    assert max(r.decode_tok_s for r in cpu.items) < min(r.decode_tok_s for r in default.items)
+    # MLX on Apple silicon: MLX's own quantizations are ranked
+    mlx = recommend(c, hardware="m3-max", top=3, catalog=cat, backend="mlx")
+    assert mlx.backend == "mlx" and all(r.quant.startswith("MLX") and r.report.backend == "mlx" for r in mlx.items)
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--hardware", "workstation-4090", "--backend", "metal"], ["llama.cpp-metal", "backends that run there"]),
+    (["--hardware", "workstation-4090", "--backend", "cudaa"], ["unknown backend 'cudaa'", "closest: llama.cpp-cuda"]),
+    (["--hardware", "workstation-4090", "--backend", "cuda", "--quant", "MLX-4bit"], ["MLX-4bit", "do not run in llama.cpp"]),
+    (["--model", "meta-llama/Llama-3.1-8B-Instruct", "--hardware", "cpu-16gb", "--backend", "rocm"], ["llama.cpp-rocm"]),
+])
+def test_recommend_backend_it_cannot_use_is_one_error_line(args, needles):
+    from llmfit_core.cli.main import cli
+
+    res = CliRunner().invoke(cli, ["recommend", *args])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == 1 and "Traceback" not in res.output, res.output
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])

@@ -16,6 +16,7 @@ import click
 from llmfit_core.cli.common import (
     VERDICT_STYLE,
     Col,
+    backend_option,
     context_option,
     csv_option,
     friendly_errors,
@@ -306,6 +307,7 @@ def list_command(family, min_params, max_params, use, fmt, license, context, fit
 @click.command("recommend")
 @click.argument("constraints", nargs=-1)
 @hardware_option
+@backend_option
 @click.option("--top", default=10, show_default=True, help="How many models.")
 @click.option("--min-tps", default=None, help="Minimum decode tokens/s.")
 @click.option("--prefill-min", default=None, help="Minimum prefill tokens/s.")
@@ -324,9 +326,9 @@ def list_command(family, min_params, max_params, use, fmt, license, context, fit
 @json_option
 @csv_option
 @friendly_errors
-def recommend_command(constraints, hardware, top, min_tps, prefill_min, max_memory, max_vram, family, min_params,
-                  max_params, use, fmt, license, context, quant, include_no_fit, all_variants, community, modified,
-                  sort, explain, model_ref, as_json, as_csv):
+def recommend_command(constraints, hardware, backend, top, min_tps, prefill_min, max_memory, max_vram, family,
+                      min_params, max_params, use, fmt, license, context, quant, include_no_fit, all_variants, community,
+                      modified, sort, explain, model_ref, as_json, as_csv):
     """Best models for this machine (or --hardware), e.g. `llmfit recommend "min 20 tok/s, max 8GB" use coding`.
 
     The "rank" column is rank points (higher is better, no upper bound; --explain shows its terms), not fit's
@@ -342,10 +344,10 @@ def recommend_command(constraints, hardware, top, min_tps, prefill_min, max_memo
     cat = _load()
     with _status("ranking models × quantizations..."):
         if model_ref:
-            res = recommend_quants(model_ref, c, hardware=hardware, catalog=cat, sort=sort)
+            res = recommend_quants(model_ref, c, hardware=hardware, catalog=cat, sort=sort, backend=backend)
         else:
             res = recommend(c, hardware=hardware, top=top, catalog=cat, distinct=not all_variants,
-                            community=community or modified, modified=modified, sort=sort)
+                            community=community or modified, modified=modified, sort=sort, backend=backend)
     if as_json:
         _print_json(res.to_dict())
         return
@@ -369,7 +371,7 @@ def recommend_command(constraints, hardware, top, min_tps, prefill_min, max_memo
 @click.option("--exo-mode", default=None, help="With --cluster --engine exo: tensor or pipeline.")
 @friendly_errors
 def plan_command(models, hardware, target_tps, quant, context, as_json, as_csv, cluster, engine, concurrency, tp, pp,
-             exo_mode):
+                 exo_mode):
     """Several models on one machine, or (--target-tps) the smallest device for one model; with --cluster, one
     model across machines (engines ranked, memory per device, launch lines)."""
     from llmfit_core.plan import plan_models, plan_target  # lazy: start-up: --help and usage errors skip it

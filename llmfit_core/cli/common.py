@@ -6,7 +6,7 @@ a module-level click command or group (`@click.command("name")`, `@click.group("
 `@name_group.command(...)`), never declared inside a function; `cli/main.py`'s COMMANDS table names it
 "module:attribute", as a plugin's `llmfit_register_commands` does with `cli.add_lazy_command`; each command's callback is wrapped in `friendly_errors` (innermost decorator) and reports bad input by raising a
 named LlmfitError from errors.py, never by printing and exiting itself; an option several commands share is
-declared once here (`--json`, `--csv`, `--hardware`, `--context`, `--offline`, `--limit`) and used as a
+declared once here (`--json`, `--csv`, `--hardware`, `--backend`, `--context`, `--offline`, `--limit`) and used as a
 decorator, so its name, parameter and help read the same everywhere.
 """
 
@@ -74,6 +74,13 @@ def hardware_option(fn):
         metavar="NAME|PATH",
         help="A built-in device/profile name or a hardware-profile JSON file (default: this machine).",
     )(fn)
+
+
+def backend_option(fn):
+    """`--backend NAME` (parameter `backend`): a built-in backend or one a runner adapter declares."""
+    return click.option("--backend", "backend", default=None,
+                        help="llama.cpp-cuda|-metal|-vulkan|-rocm|-sycl|-cpu, mlx or a plugin's backend (default: from "
+                             "the hardware; one the hardware cannot run is an error).")(fn)
 
 
 def json_option(fn):

@@ -11,6 +11,7 @@ from llmfit_core.cli.common import (
     VERDICT_STYLE,
     Col,
     PairTable,
+    backend_option,
     context_option,
     friendly_errors,
     hardware_option,
@@ -44,8 +45,7 @@ def fit_options(fn):
         click.option("--quant", help="Quantization: picks the GGUF file of a repo, or a what-if for other formats."),
         click.option("--file", "file", help="The exact file in a repo (e.g. model-Q4_K_M.gguf)."),
         context_option(),
-        click.option("--backend", help="llama.cpp-cuda|-metal|-vulkan|-rocm|-sycl|-cpu, mlx or a plugin's backend "
-                                       "(default: from the hardware; one the hardware cannot run is an error)."),
+        backend_option,
         click.option("--allow-context-extension", "allow_context_extension", is_flag=True,
                      default=None, help="Allow a --context above the model's trained length (priced with RoPE scaling)."),
         click.option("--cache-type", help="KV cache type for K and V (llama.cpp): f32, f16, bf16, q8_0, q4_0, q4_1, "

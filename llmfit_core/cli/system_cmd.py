@@ -6,6 +6,7 @@ import json
 
 import click
 
+from llmfit_core.backends import reported_backends
 from llmfit_core.cli.common import (
     Col,
     PairTable,
@@ -30,14 +31,7 @@ def _src(profile, key: str) -> str:
 
 def runtimes_here(profile) -> list[str]:
     """Backends the installed runner adapters report for this machine (hook `llmfit_backends`)."""
-    from llmfit_core.plugins import call_hook  # lazy: start-up: --help and usage errors skip it
-
-    names: list[str] = []
-    for result in call_hook("llmfit_backends", hardware=profile):
-        for backend in result or []:
-            if backend.name not in names:
-                names.append(backend.name)
-    return names
+    return [backend.name for backend in reported_backends(profile)]
 
 
 def _print_profile(profile, runtimes: list[str] | None = None) -> None:

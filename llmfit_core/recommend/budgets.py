@@ -31,12 +31,12 @@ class MemoryBudgets:
     unified: bool
 
 
-def budgets(hw: HardwareProfile, mlx: bool = False) -> MemoryBudgets:
-    """Memory budgets of a profile. `mlx`: the models are MLX quantizations (run with MLX on Apple Silicon, like
-    `fit` chooses)."""
-    be = default_backend(hw)
+def budgets(hw: HardwareProfile, mlx: bool = False, backend: Backend | None = None) -> MemoryBudgets:
+    """Memory budgets of a profile. `backend`: the one asked for (`recommend --backend`), else `fit`'s choice: MLX for
+    MLX quantizations (`mlx`) on Apple Silicon, the hardware's default otherwise."""
+    be = backend or default_backend(hw)
     apple = any(g.vendor == "apple" for g in hw.gpus)
-    if mlx and apple:
+    if mlx and apple and backend is None:
         be = get_backend("mlx")
     ram = hw.memory.available_bytes if hw.memory.available_gb else hw.memory.total_bytes
     if hw.unified_memory:

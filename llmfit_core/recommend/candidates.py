@@ -14,12 +14,13 @@ DEFAULT_LADDER = tuple(q for q in GGUF_LADDER if q != "F16")  # F16 only when as
 MLX_LADDER = ("MLX-3bit", "MLX-4bit", "MLX-6bit", "MLX-8bit")
 
 
-def quant_ladder(c: Constraints, arr: CatalogArrays | None = None) -> tuple[str, ...]:
-    """The quantizations to evaluate: the asked-for ones, the format's, or the GGUF ladder plus the publishers' own
-    GGUF quantizations of the models in `arr` (gpt-oss's MXFP4_MOE), which only those models are priced as."""
+def quant_ladder(c: Constraints, arr: CatalogArrays | None = None, runtime: str | None = None) -> tuple[str, ...]:
+    """The quantizations to evaluate: the asked-for ones, the format's (MLX's for the mlx `runtime`), or the GGUF
+    ladder plus the publishers' own GGUF quantizations of the models in `arr` (gpt-oss's MXFP4_MOE), which only those
+    models are priced as."""
     if c.quants:
         return tuple(c.quants)
-    if c.formats and all(f in ("mlx",) for f in c.formats):
+    if (c.formats and all(f in ("mlx",) for f in c.formats)) or (runtime == "mlx" and not c.formats):
         return MLX_LADDER
     if c.formats and all(f in ("awq", "gptq") for f in c.formats):
         fam = c.formats[0].upper()

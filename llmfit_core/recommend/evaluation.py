@@ -241,9 +241,10 @@ def _expert_offload(arr: CatalogArrays, w: _WeightBytes, total: np.ndarray, per_
 
 
 def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
-             correct_models: int = CORRECT_MODELS) -> Evaluation:
-    """Memory, placement, speed and rank points for every model × quant of `ladder` on profile `hw`."""
-    b = budgets(hw, mlx=all(q.startswith("MLX") for q in ladder))
+             correct_models: int = CORRECT_MODELS, backend: Backend | None = None) -> Evaluation:
+    """Memory, placement, speed and rank points for every model × quant of `ladder` on profile `hw` (with `backend`,
+    else the one `fit` would choose)."""
+    b = budgets(hw, mlx=all(q.startswith("MLX") for q in ladder), backend=backend)
     be = b.backend
     n = len(arr)
     ctx = np.minimum(_col(arr.max_ctx), DEFAULT_CONTEXT) if not c.context else np.full((n, 1), float(c.context))

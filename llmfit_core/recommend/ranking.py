@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from llmfit_core.api import fit_spec
+from llmfit_core.backends import Backend
 from llmfit_core.catalog import load_catalog
 from llmfit_core.constraints import Constraints, describe_field
 from llmfit_core.errors import ConstraintError, ResolveError
@@ -27,6 +28,7 @@ from llmfit_core.recommend.points import FIRST_PARTY_POINTS, INSTRUCT_POINTS, sp
 from llmfit_core.recommend.result import Recommendation, RecommendResult
 from llmfit_core.report import FitReport, MemoryBreakdown
 from llmfit_core.scoring import fit_score
+from llmfit_core.settings_check import check_quant_on_backend, check_request
 from llmfit_core.units import fmt_gib, fmt_gib_over
 
 # Without a speed constraint, prefer models that generate at least reading speed; dropped (with a note)
@@ -44,13 +46,15 @@ def _check_sort(sort: str) -> None:
 
 def recommend(constraints: Constraints | None = None, hardware=None, top: int = 10, catalog=None,
               refine: bool = True, distinct: bool = True, community: bool = False, modified: bool = False,
-              sort: str = "rank") -> RecommendResult:
+              sort: str = "rank", backend: str | Backend | None = None) -> RecommendResult:
     """Best models × quantizations for `hardware` under `constraints` (points.py: the rank points).
 
     `distinct`: fine-tunes with the same architecture and size as a model already listed (same figures)
     are counted in its `similar` list instead of taking a row each. By default only first-party models, the
     listed well-known tunes and private entries are considered; `community` adds other unmodified uploads,
     `modified` also uncensored / abliterated / merged / pruned ones. `sort`: rank, speed, quality, memory, context.
+    `backend`: price every pair with this backend (a built-in one or one a runner adapter declares; one the hardware
+    cannot run, or that cannot run the quantizations asked for, is an error), else the one `fit` would choose.
 
     Raises ConstraintError naming the constraint that excluded everything.
     """
@@ -59,6 +63,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         raise ConstraintError(f"--top must be between 1 and 1000, got {top}")
     _check_sort(sort)
     hw = resolve_hw(hardware)
+    be = check_request(hw, backend) if backend else None
     cat = catalog or load_catalog()
     t0 = time.perf_counter()
     full = model_arrays(cat)
@@ -77,13 +82,13 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         raise ConstraintError(_explain_empty({k: v[:, None] for k, v in mmask.items()}, {}, None, c))
     idx = np.nonzero(sel)[0]
     arr = full.take(idx)
-    ladder = quant_ladder(c, arr)
-    ev = evaluate(arr, hw, c, ladder)
+    ladder = _checked_ladder(quant_ladder(c, arr, be and be.runtime), be)
+    ev = evaluate(arr, hw, c, ladder, backend=be)
     res.backend = ev.backend.name
     ok = ev.passing(c)
     res.pairs_considered, res.pairs_passing = int(ev.total.size), int(ok.sum())
     if not ok.any():  # explain over the whole catalog: a model-level constraint may be the culprit
-        ev_all = evaluate(full, hw, c, ladder, correct_models=0)
+        ev_all = evaluate(full, hw, c, ladder, correct_models=0, backend=be)
         raise ConstraintError(_explain_empty({k: v[:, None] for k, v in mmask.items()}, ev_all.pair_masks(c), ev_all, c))
     rc = c
     if not c.min_tps:
@@ -124,7 +129,7 @@ def recommend(constraints: Constraints | None = None, hardware=None, top: int = 
         for j in js:
             rec = _recommendation(ev, rc, ladder, e, int(i), int(j), arr)
             if refine and len(res.items) < REFINE_MAX:
-                if _apply_report(rec, _full_report(e, ladder[j], hw, rec.context)):
+                if _apply_report(rec, _full_report(e, ladder[j], hw, rec.context, be)):
                     why = _broken_by_report(rec.report, rc)
                     if why:
                         dropped.append(f"{e.id} {ladder[j]}: {why}")
@@ -203,10 +208,18 @@ def _broken_by_report(r: FitReport, c: Constraints) -> str | None:
     return None
 
 
-def _full_report(entry, quant, hw, context) -> FitReport | None:
+def _checked_ladder(ladder: tuple[str, ...], backend: Backend | None) -> tuple[str, ...]:
+    """`ladder`, or one error line when the asked-for backend's runtime cannot run one of its quantizations."""
+    if backend is not None:
+        for quant in ladder:
+            check_quant_on_backend(quant, backend)
+    return ladder
+
+
+def _full_report(entry, quant, hw, context, backend: Backend | None = None) -> FitReport | None:
     """FitReport from the full per-model pipeline, or None when a stage is not available (an optional library)."""
     try:
-        return fit_spec(entry.to_spec(quant), hardware=hw, context=context)
+        return fit_spec(entry.to_spec(quant), hardware=hw, context=context, backend=backend)
     except ImportError:
         return None
 
@@ -274,7 +287,7 @@ def _explain_empty(model_masks: dict, pair_masks: dict, ev: Evaluation | None, c
 
 
 def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=None, catalog=None,
-                     sort: str = "rank") -> RecommendResult:
+                     sort: str = "rank", backend: str | Backend | None = None) -> RecommendResult:
     """Which quantization of THIS model: every quantization of the ladder for one catalog model, the passing ones
     best first (by `sort`), then the ones breaking a constraint with the constraint they break."""
     c = constraints or Constraints()
@@ -284,10 +297,11 @@ def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=
     if e is None:
         raise ResolveError(f"{ref!r} is not in the catalog (try `llmfit search {str(ref).split('/')[-1]}`)")
     hw = resolve_hw(hardware)
+    be = check_request(hw, backend) if backend else None
     arr = catalog_arrays([e])
-    full_ladder = quant_ladder(c, arr)
+    full_ladder = _checked_ladder(quant_ladder(c, arr, be and be.runtime), be)
     ladder = tuple(q for q, a in zip(full_ladder, native_pairs(arr, full_ladder)[0][0]) if a)
-    ev = evaluate(arr, hw, c, ladder)
+    ev = evaluate(arr, hw, c, ladder, backend=be)
     ok = ev.passing(c)
     res = RecommendResult(hardware_name=hw.name, backend=ev.backend.name, context=c.context, constraints=c,
                           models_considered=1, pairs_considered=len(ladder), pairs_passing=int(ok.sum()))
@@ -295,7 +309,7 @@ def recommend_quants(ref: str, constraints: Constraints | None = None, hardware=
     for j in range(len(ladder)):
         rec = _recommendation(ev, c, ladder, e, 0, j, arr)
         rec.rejected_better = None
-        if _apply_report(rec, _full_report(e, ladder[j], hw, rec.context)):
+        if _apply_report(rec, _full_report(e, ladder[j], hw, rec.context, be)):
             broken = _broken_by_report(rec.report, c)
         else:
             parts = (int(ev.weights[0, j]), int(ev.kv[0, j]), int(ev.overhead))
