@@ -126,7 +126,8 @@ def _shared(decorator) -> click.Option:
 
 
 SHARED = {"--json": _shared(common.json_option), "--csv": _shared(common.csv_option),
-          "--hardware": _shared(common.hardware_option), "--offline": _shared(common.offline_option())}
+          "--hardware": _shared(common.hardware_option), "--backend": _shared(common.backend_option),
+          "--offline": _shared(common.offline_option())}
 OWN_HELP = {"--offline"}  # the same option, its help says what it leaves out for that command
 FILTERS = ("search", "list", "recommend")  # their --context is catalog_cmd's filter (a needed context)
 
