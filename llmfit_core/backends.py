@@ -16,8 +16,11 @@ from llmfit_core.errors import UnsupportedSettingError
 
 @dataclass(frozen=True)
 class Backend:
+    """A runtime on a device. The built-in ones are BACKENDS; a runner adapter declares its own (hook `llmfit_backends`),
+    priced by its `device`'s figures with llama.cpp's memory model (MLX's when its runtime is mlx)."""
+
     name: str  # llama.cpp-cuda | llama.cpp-metal | llama.cpp-vulkan | llama.cpp-rocm | llama.cpp-sycl | llama.cpp-cpu | mlx
-    runtime: str  # llama.cpp | mlx
+    runtime: str  # llama.cpp | mlx (or an adapter's runtime)
     device: str  # cuda | metal | vulkan | rocm | sycl | cpu
     gpu: bool  # offloads to an accelerator
     gpu_vendors: tuple[str, ...] = ()  # GPU vendors its kernels run on (see BACKENDS); () = the CPU
