@@ -225,3 +225,41 @@ def test_unknown_quant_and_architecture_get_an_estimate_a_wider_band_and_the_rea
         assert math.log(width(p)) > 1.4 * math.log(width(base))  # x1.5 in log units
         assert p.decode_range[0] < p.decode_tok_s < p.decode_range[1]
         assert any(word in r and "band widened" in r for r in p.reasons), p.reasons
+
+
+def test_a_slow_host_bounds_decode_of_small_models_on_mesa_vulkan():
+    """An eGPU on a Raspberry Pi: the host builds and submits each token's graph; with Mesa's Vulkan drivers (AMD,
+    Intel) a small model's decode waits for that host, with NVIDIA's driver and with a large model it does not."""
+    small, large = build_spec("llama-3.2-3b", "Q4_K_M"), build_spec("llama-3.1-70b", "Q4_K_M")
+    pi = CPUInfo(model="Cortex-A76", cores=4, threads=4, arch="arm64", isa=["neon", "dotprod"], mem_bandwidth_gbs=17.1)
+
+    def decode(spec, vendor, name, bw, tflops, cpu=None, **kw):
+        hw = box(vendor, name, bw, tflops, vram=48.0, **kw)
+        if cpu is not None:
+            hw = dataclasses.replace(hw, cpu=cpu)
+        return predict(spec, hw, "llama.cpp-vulkan", apply_correction=False).decode_tok_s
+
+    amd = dict(vendor="amd", name="Radeon AI PRO R9700", bw=640.0, tflops=191.0, arch="gfx1201")
+    nvidia = dict(vendor="nvidia", name="RTX 4090", bw=1008.0, tflops=330.0)
+    assert decode(small, cpu=pi, **amd) < 0.7 * decode(small, **amd)
+    hw = dataclasses.replace(box(amd["vendor"], amd["name"], amd["bw"], amd["tflops"], vram=48.0, arch=amd["arch"]), cpu=pi)
+    reasons = predict(small, hw, "llama.cpp-vulkan", apply_correction=False).reasons
+    assert any(r.startswith("decode waits for the host CPU") and "Cortex-A76" in r for r in reasons)
+    assert decode(small, cpu=pi, **nvidia) == pytest.approx(decode(small, **nvidia), rel=0.01)
+    assert decode(large, cpu=pi, **amd) == pytest.approx(decode(large, **amd), rel=0.01)
+    # hyper-threads do not make the desktop host's cores slower: its decode stays GPU-bound
+    desktop = box(amd["vendor"], amd["name"], amd["bw"], amd["tflops"], vram=48.0, arch=amd["arch"])
+    smt = predict(small, desktop, "llama.cpp-vulkan", threads=32, apply_correction=False)
+    assert smt.decode_tok_s == pytest.approx(decode(small, **amd), rel=0.01)
+    assert not any(r.startswith("decode waits for the host CPU") for r in smt.reasons)
+
+
+def test_bf16_experts_decoded_on_vulkan_are_named_doubtful_with_the_kernel_reason():
+    from training.data import DATA_DIR, LoadReport
+    from training.threads_data import VULKAN_BF16_MOE_DECODE, doubt_reason, threads_rows
+
+    rows = threads_rows(DATA_DIR, LoadReport())
+    named = [r for r in rows if doubt_reason(r) == VULKAN_BF16_MOE_DECODE]
+    assert {r.model_ref for r in named} >= {"zai-org/GLM-4.7-Flash", "Qwen/Qwen3.5-35B-A3B"}
+    assert all(r.backend == "llama.cpp-vulkan" and r.test == "tg" and r.spec.quant == "BF16" for r in named)
+    assert not any(doubt_reason(r) == VULKAN_BF16_MOE_DECODE for r in rows if r.backend == "llama.cpp-rocm")

@@ -5,7 +5,8 @@
 Fitted (each only where its rows come from at least MIN_DEVICES physical devices; else the documented starting
 value in roofline.py stays): per KERNEL_CLASSES entry the prefill fraction of the quoted FP16 peak and the decode
 fraction of the bandwidth; per backend the MoE half-efficiency batch (MOE_HALF_BATCH), the MoE per-layer decode
-cost (MOE_LAYER_OVERHEAD_S) and the BF16 factors; globally the recurrent-scan cost. Loss: robust (soft-L1) log
+cost (MOE_LAYER_OVERHEAD_S) and the BF16 factors; globally the recurrent-scan cost and the per-layer host cost of
+Vulkan's Mesa drivers (VULKAN_MESA_HOST_LAYER_S, binding only on slow hosts). Loss: robust (soft-L1) log
 residuals of the roofline alone against the measured tok/s of the primary rows, each device's rows weighted
 1/sqrt(rows) so that a few devices with many rows do not dominate, plus a weak pull (sigma = log 3) toward the
 documented starting value. Prints the fitted tables (pasted into roofline.py with this command named) and, with
@@ -52,6 +53,7 @@ def parameters(t, use):
         cand.append(("BF16_PREFILL_EFF", b, (bk == b) & bf & ~dec))
         cand.append(("BF16_DECODE_EFF", b, (bk == b) & bf & dec))
     cand.append(("RECURRENT_FLOPS_PER_STATE", None, rec & ~dec))
+    cand.append(("VULKAN_MESA_HOST_LAYER_S", None, np.isin(kc, R.MESA_KERNEL_CLASSES) & dec))
     out = []
     for name, i, rows in cand:
         m = rows & use

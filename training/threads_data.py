@@ -317,8 +317,17 @@ DOUBT_RULES = (
 )
 
 
+# ggml-vulkan decodes routed experts with its mat-vec kernel only for F32 / F16 / quantized weights
+# (ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id): BF16 experts take the tile (mat-mat) kernels at batch 1, 2-3x slower
+# than their bytes say on the one device with such rows (Strix Halo). Not priced: one device cannot fit it.
+VULKAN_BF16_MOE_DECODE = ("BF16 experts on Vulkan decode through the tile kernels (ggml_vk_use_mul_mat_vec_id excludes BF16), "
+                          "not priced: only one device has such rows")
+
+
 def doubt_reason(row) -> str:
     """The reason a row is doubtful, from its source and note ("" when none is known)."""
+    if row.backend == "llama.cpp-vulkan" and row.test == "tg" and row.spec.is_moe and str(row.spec.quant).upper() == "BF16":
+        return VULKAN_BF16_MOE_DECODE
     if getattr(row, "bench_kind", 0) == 1:
         return "Dec-2023 `./main` run: prompt length unknown, old multi-GPU code (not scored as primary)"
     if "unverified" in row.source:

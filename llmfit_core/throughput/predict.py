@@ -95,6 +95,7 @@ def hardware_arrays(hf: HardwareFigures) -> dict:
         "gpu_power_keep": hf.gpu_power_keep,
         "kernel_class": hf.kernel_class,
         "gpu_present": hf.gpu_present,
+        "host_core_gflops": hf.host_core_gflops,
     }
 
 
@@ -113,7 +114,7 @@ _ROOF_KEYS = (
 # Optional inputs (roofline_arrays defaults when absent): MoE expert offload, llama.cpp --n-cpu-moe.
 _EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio", "moe_expert_bytes")
 # Optional inputs of roofline_arrays (its defaults when absent): the above and the depth / architecture inputs.
-_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "kernel_class", "gpu_present") + tuple(k for k in ARCH_KEYS if k not in _EXPERT_KEYS)
+_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "kernel_class", "gpu_present", "host_core_gflops") + tuple(k for k in ARCH_KEYS if k not in _EXPERT_KEYS)
 
 
 def optional_inputs(spec, mf: ModelFigures, hf: HardwareFigures) -> dict:
@@ -210,6 +211,8 @@ def predict_batch(
         "decode_mem_s": roof["decode_mem_s"],
         "decode_compute_s": roof["decode_compute_s"],
         "decode_bytes": roof["decode_bytes"],
+        "decode_gpu_s": roof["decode_gpu_s"],
+        "decode_host_s": roof["decode_host_s"],
     }
 
 
@@ -310,6 +313,10 @@ def predict(
         reasons.insert(0, f"decode is memory-bound: {gb:.2f} GB read per token at {where}")
     else:
         reasons.insert(0, f"decode is compute-bound (dequantizing {mf.quant_family} weights): {gb:.2f} GB per token, {where}")
+    host_s = f("decode_host_s")
+    if host_s > 0 and host_s >= f("decode_gpu_s"):
+        reasons.append(f"decode waits for the host CPU: building and submitting each token's graph takes {host_s * 1e3:.1f} ms "
+                       f"on {hardware.cpu.model or 'this CPU'} (a slow host drives the GPU)")
     if hf.n_gpus > 1:
         reasons.append(f"layer split over {hf.n_gpus} GPUs: decode runs through them one after another")
     applied = bool(out["correction_applied"]) and bool(np.asarray(out["corrected_decode"]).reshape(-1)[0])

@@ -35,6 +35,20 @@ DECODE_BW_EFF = np.array([0.80, 0.80, 0.70, 0.70, 0.60, 0.75, 0.80])
 LAYER_OVERHEAD_S = np.array([4e-6, 8e-6, 10e-6, 8e-6, 12e-6, 20e-6, 10e-6])
 # Fixed per-token cost (graph build, sampling, host sync), seconds.
 TOKEN_OVERHEAD_S = np.array([0.3e-3, 0.4e-3, 0.5e-3, 0.4e-3, 0.6e-3, 0.1e-3, 0.5e-3])
+# Host-bound decode (a slow host CPU driving a fast GPU, e.g. an eGPU on a Raspberry Pi): llama.cpp's host thread
+# builds every token's graph and hands each node to the GPU driver while the GPU runs the earlier ones (ggml-vulkan
+# records command buffers node by node and submits every <= 100 nodes, ggml_vk_graph_compute; ggml-cuda replays a
+# captured CUDA graph; ggml-metal encodes command buffers on several threads). A GPU faster than its host waits for
+# it: the GPU part of a token takes max(GPU time, host time). Host time per layer, on a reference host core
+# (HOST_REF_CORE_GFLOPS), by backend (BACKEND_KINDS); it scales with the host's per-core FP32 GFLOPS (a proxy for its
+# single-thread speed: a Cortex-A76 at 2.4 GHz is 0.4 of a desktop x86 core). On desktop hosts it stays hidden behind
+# the GPU time. Vulkan here is NVIDIA's driver (eGPUs on a Pi CM5 decode at the roofline: the host is not the limit);
+# the Mesa drivers (RADV for AMD, ANV / Xe for Intel) take VULKAN_MESA_HOST_LAYER_S, fitted by training/fit_kernels.py
+# on the AMD / Intel eGPUs on Raspberry Pi hosts (4 devices). The others are launch costs of documented order
+# (a kernel launch or a command encoding ~2-5 us, ~15 graph nodes per layer; CUDA / MLX replay graphs), not fitted.
+HOST_REF_CORE_GFLOPS = 96.0  # a desktop x86 core: 3 GHz x 32 FP32 FLOP/cycle (AVX2 FMA)
+HOST_LAYER_S = np.array([10e-6, 20e-6, 25e-6, 40e-6, 40e-6, 0.0, 20e-6])
+VULKAN_MESA_HOST_LAYER_S = 165e-6
 # CPU thread barriers: every layer waits for all threads several times; the cost grows with the count.
 CPU_BARRIER_S_PER_THREAD = 1.0e-6
 # Prefill also streams activations through memory between the ~20 non-matmul ops of each layer (norms,
@@ -72,6 +86,10 @@ BF16_DECODE_EFF = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 1.0, 1.0])
 # whose rows come from >= 3 devices, by class (never per device), on the public rows + the threads table; the others
 # keep their starting value. Roofline MAPE 30.3% -> 27.6% in-sample, 30.1% leaving each device out of the fit; refitted
 # in round 8 after the BF16 / float-expert physics below (26.3% -> 26.0% in-sample on its 1180 rows of 71 devices).
+# Round 9 (Vulkan): the Vulkan entries refitted after the host-bound decode term (HOST_LAYER_S); the KHR coopmat prompt
+# fraction has primary rows of one device only (Strix Halo), so it is not fitted but set from the ROCm WMMA class (0.35,
+# fitted on 3 devices) times the Vulkan / ROCm prompt speed measured on the same GPU (median 0.93 over 19 model x quant
+# pairs of the Strix Halo logs; llama.cpp's Vulkan scoreboard puts RDNA3/4 cards at the same fraction).
 KERNEL_CLASSES = (
     # name, prefill fraction of quoted FP16, decode fraction of bandwidth
     ("backend default", 0.0, 0.0),  # 0: PREFILL_COMPUTE_EFF / DECODE_BW_EFF of the backend
@@ -82,8 +100,8 @@ KERNEL_CLASSES = (
     ("rocm MFMA (CDNA)", 0.35, 0.65),
     ("rocm int8-dot (RDNA1/2, Vega)", 0.63, 0.70),
     ("rocm no int8 dot (GCN4 and older)", 0.35, 0.60),
-    ("vulkan NVIDIA coopmat", 0.28, 0.70),
-    ("vulkan KHR coopmat (RDNA3/4)", 0.21, 0.68),
+    ("vulkan NVIDIA coopmat", 0.26, 0.70),
+    ("vulkan KHR coopmat (RDNA3/4)", 0.33, 0.73),
     ("vulkan AMD scalar (RDNA2, GCN)", 0.35, 0.65),
     ("vulkan Intel scalar (Xe-HPG)", 0.08, 0.45),
     ("vulkan Intel coopmat (Xe2)", 0.05, 0.55),
@@ -91,6 +109,9 @@ KERNEL_CLASSES = (
     ("mlx", 0.60, 0.77),
 )
 KERNEL_CLASS_CODE = {name: i for i, (name, _, _) in enumerate(KERNEL_CLASSES)}
+# Vulkan kernel classes of AMD and Intel GPUs: their Linux drivers are Mesa's (RADV, ANV / Xe), see HOST_LAYER_S
+MESA_KERNEL_CLASSES = [i for i, (name, _, _) in enumerate(KERNEL_CLASSES)
+                       if name.startswith(("vulkan KHR", "vulkan AMD", "vulkan Intel"))]
 CLASS_PREFILL_EFF = np.array([c[1] for c in KERNEL_CLASSES])
 CLASS_DECODE_EFF = np.array([c[2] for c in KERNEL_CLASSES])
 
@@ -135,14 +156,14 @@ MOE_LAYER_HANDOVER_S = 30e-6
 # Routed experts in prompt processing: each expert multiplies only the tokens routed to it (ubatch x k / E of them;
 # 32 for Qwen3-30B-A3B's 128 experts, 10 for Qwen3-Next's 512): small GEMM tiles run far below the dense rate
 # (ggml mul_mat_id: one tile pass per expert). Efficiency = t / (t + MOE_HALF_BATCH) at t tokens per expert, by backend.
-# ROCm takes Vulkan's fitted value (MMQ's expert tiles on HIP are the same kind of tile pass; ROCm's own MoE prompt rows
-# come from two devices, too few to fit it: its starting value 32 left them 1.4-1.8x too fast on both).
-MOE_HALF_BATCH = np.array([16.0, 16.0, 54.0, 54.0, 48.0, 16.0, 16.0])
+# ROCm takes Vulkan's round-8 fitted value, 54 (MMQ's expert tiles on HIP are the same kind of tile pass; ROCm's own
+# MoE prompt rows come from two devices, too few to fit it: its starting value 32 left them 1.4-1.8x too fast on both).
+MOE_HALF_BATCH = np.array([16.0, 16.0, 84.0, 54.0, 48.0, 16.0, 16.0])
 # Decode of a MoE layer launches router, top-k, argsort, three mul_mat_id and the weighted sum: a per-layer fixed
 # cost on top of the dense layer's (seconds, by backend); with ~3B active parameters it dominates
 # (the issue's 40-70 tok/s on very different GPUs). CUDA, Vulkan, ROCm and Vulkan's MOE_HALF_BATCH: fitted by
 # training/fit_kernels.py (8-38 rows of 3-6 devices each); the others are the starting values.
-MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 37e-6, 29e-6, 40e-6, 15e-6, 15e-6])
+MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 48e-6, 29e-6, 40e-6, 15e-6, 15e-6])
 # Float (F16/BF16) experts in prompt batches on CUDA / HIP: MMQ covers quantized experts only and the fused float kernel
 # (mmf) only small batches, so ggml_cuda_mul_mat_id (ggml-cuda/ggml-cuda.cu) copies the router's choices to the host
 # (two cudaStreamSynchronize), then runs one cuBLAS / hipBLAS GEMM per expert: per MoE layer and micro-batch, for
@@ -239,6 +260,7 @@ class HardwareFigures:
     gpu_power_keep: float = 1.0
     kernel_class: int = 0  # KERNEL_CLASSES code of the first GPU used with this backend (0 = backend default)
     gpu_present: bool = False  # a GPU of this backend is there (large prompt batches go to it even at -ngl 0)
+    host_core_gflops: float = HOST_REF_CORE_GFLOPS  # FP32 GFLOPS of one host core (its speed driving the GPU)
 
 
 # Memory technology the weights stream from (decode efficiency differs by class: HBM stacks reach a lower
@@ -619,7 +641,16 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
         gpu_power_keep=power_keep,
         kernel_class=kclass,
         gpu_present=bool(gpus),
+        host_core_gflops=cpu_gflops / max(min(used, int(_pos(hardware.cpu.cores) or used)), 1),
     )
+
+
+def host_layer_s(bk, kc, core_flops) -> np.ndarray:
+    """Host seconds per layer and token to build and submit the decode graph (see HOST_LAYER_S): by backend code `bk`,
+    Mesa drivers for AMD / Intel GPUs under Vulkan (kernel class `kc`), scaled by the host's per-core FLOP/s."""
+    mesa = np.isin(kc, MESA_KERNEL_CLASSES)
+    per_layer = np.where(mesa, VULKAN_MESA_HOST_LAYER_S, HOST_LAYER_S[bk])
+    return per_layer * HOST_REF_CORE_GFLOPS * 1e9 / np.maximum(core_flops, 1e6)
 
 
 def roofline_arrays(
@@ -661,6 +692,7 @@ def roofline_arrays(
     bf16=0.0,
     prefill_attn_ratio=1.0,
     n_experts=0.0,
+    host_core_gflops=None,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
 
@@ -680,7 +712,8 @@ def roofline_arrays(
     `moe_flop_frac` (layers with routed experts and their share of the per-token FLOPs; with `expert_used_ratio`
     = k / E and `moe_expert_bytes`: small per-expert prompt batches and the experts a micro-batch touches),
     `rec_state_elems` / `n_rec_layers` (recurrent scan state per token and recurrent layer count), `bf16` (1 for
-    BF16 weights: the backend's BF16 path).
+    BF16 weights: the backend's BF16 path), `host_core_gflops` (one host core's FP32 GFLOPS: a slow host bounds decode,
+    HOST_LAYER_S; default: cpu_gflops / threads).
     """
     a = np.asarray
     W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
@@ -733,6 +766,9 @@ def roofline_arrays(
     g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
     t_gpu = (np.maximum(g_mem, g_cmp) + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s)
              + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S)
+    core = cfl / np.maximum(a(threads, float), 1.0) if host_core_gflops is None else a(host_core_gflops, float) * 1e9
+    t_host = f * L * host_layer_s(bk, kc, core)
+    t_gpu = np.maximum(t_gpu, t_host)
     c_mem = ((1 - f) * bytes_tok + x_bytes) / (cbw * DECODE_BW_EFF[cpu_code])
     no_dot = np.isin(a(isa_code, int), (0, 3)) & (qf != 0)
     cpu_q = np.where(no_dot, CPU_NO_DOT_FACTOR, 1.0)
@@ -778,7 +814,8 @@ def roofline_arrays(
     per_expert = np.isin(bk, [BACKEND_CODE[b] for b in MOE_FLOAT_PER_EXPERT_BACKENDS]) & (qf == FAMILY_CODE["float"])
     moe_id_s = np.where(per_expert & (batch > MMF_MAX_ID_BATCH), 3.0 * n_moe * (
         np.maximum(a(n_experts, float), 0.0) * MOE_FLOAT_GEMM_LAUNCH_S + 2.0 * MOE_ID_HOST_SYNC_S), 0.0)
-    pt_gpu = np.maximum(pg_cmp, pg_mem) + pg_act + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s + moe_id_s) / batch
+    pt_gpu = np.maximum(np.maximum(pg_cmp, pg_mem) + pg_act + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s + moe_id_s) / batch,
+                        t_host / batch)  # the host builds one graph per micro-batch
     pc_cmp = (1 - f) * (eff_flops + rec_flops) / (cfl * CPU_PREFILL_EFF[isa_c] * cpu_q)
     pc_mem = (1 - f) * W / (batch * cbw * DECODE_BW_EFF[cpu_code])
     pt_cpu = np.maximum(pc_cmp, pc_mem)
@@ -806,6 +843,7 @@ def roofline_arrays(
         "decode_tok_s": 1.0 / t_dec,
         "prefill_tok_s": 1.0 / t_pre,
         "decode_gpu_s": np.where(on_gpu, t_gpu, 0.0),  # the GPU part of the time per token (partial offload)
+        "decode_host_s": np.where(on_gpu, t_host, 0.0),  # the host's graph build + submission per token (see HOST_LAYER_S)
         "prefill_gpu_s": np.where(on_gpu, pt_gpu, 0.0),
         "decode_mem_s": np.where(on_gpu, g_mem, 0.0) + c_mem,
         "decode_compute_s": np.where(on_gpu, g_cmp, 0.0) + c_cmp,
