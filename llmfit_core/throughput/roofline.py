@@ -86,10 +86,11 @@ BF16_DECODE_EFF = np.array([1.0, 1.0, 1.0, 1.0, 0.5, 1.0, 1.0])
 # whose rows come from >= 3 devices, by class (never per device), on the public rows + the threads table; the others
 # keep their starting value. Roofline MAPE 30.3% -> 27.6% in-sample, 30.1% leaving each device out of the fit; refitted
 # in round 8 after the BF16 / float-expert physics below (26.3% -> 26.0% in-sample on its 1180 rows of 71 devices).
-# Round 9 (Vulkan): the Vulkan entries refitted after the host-bound decode term (HOST_LAYER_S); the KHR coopmat prompt
-# fraction has primary rows of one device only (Strix Halo), so it is not fitted but set from the ROCm WMMA class (0.35,
-# fitted on 3 devices) times the Vulkan / ROCm prompt speed measured on the same GPU (median 0.93 over 19 model x quant
-# pairs of the Strix Halo logs; llama.cpp's Vulkan scoreboard puts RDNA3/4 cards at the same fraction).
+# Round 9 (Vulkan): the KHR coopmat prompt fraction has primary rows of one device only (Strix Halo), so it is not
+# fitted but set from the ROCm WMMA class (0.35, fitted on 3 devices) times the Vulkan / ROCm prompt speed measured on
+# the same GPU (median 0.93 over 19 model x quant pairs of the Strix Halo logs; llama.cpp's Vulkan scoreboard puts
+# RDNA3/4 cards at the same fraction); Vulkan's MOE_HALF_BATCH refitted with it. The decode fractions refitted after the
+# host-bound term (HOST_LAYER_S: KHR coopmat 0.68 -> 0.72) were not taken: left-out decode got worse with them.
 KERNEL_CLASSES = (
     # name, prefill fraction of quoted FP16, decode fraction of bandwidth
     ("backend default", 0.0, 0.0),  # 0: PREFILL_COMPUTE_EFF / DECODE_BW_EFF of the backend
@@ -100,8 +101,8 @@ KERNEL_CLASSES = (
     ("rocm MFMA (CDNA)", 0.35, 0.65),
     ("rocm int8-dot (RDNA1/2, Vega)", 0.63, 0.70),
     ("rocm no int8 dot (GCN4 and older)", 0.35, 0.60),
-    ("vulkan NVIDIA coopmat", 0.26, 0.70),
-    ("vulkan KHR coopmat (RDNA3/4)", 0.33, 0.73),
+    ("vulkan NVIDIA coopmat", 0.28, 0.70),
+    ("vulkan KHR coopmat (RDNA3/4)", 0.33, 0.68),
     ("vulkan AMD scalar (RDNA2, GCN)", 0.35, 0.65),
     ("vulkan Intel scalar (Xe-HPG)", 0.08, 0.45),
     ("vulkan Intel coopmat (Xe2)", 0.05, 0.55),
@@ -158,12 +159,13 @@ MOE_LAYER_HANDOVER_S = 30e-6
 # (ggml mul_mat_id: one tile pass per expert). Efficiency = t / (t + MOE_HALF_BATCH) at t tokens per expert, by backend.
 # ROCm takes Vulkan's round-8 fitted value, 54 (MMQ's expert tiles on HIP are the same kind of tile pass; ROCm's own
 # MoE prompt rows come from two devices, too few to fit it: its starting value 32 left them 1.4-1.8x too fast on both).
+# Vulkan's refitted in round 9 (38 rows of 3 devices) with its KHR coopmat prompt fraction below.
 MOE_HALF_BATCH = np.array([16.0, 16.0, 84.0, 54.0, 48.0, 16.0, 16.0])
 # Decode of a MoE layer launches router, top-k, argsort, three mul_mat_id and the weighted sum: a per-layer fixed
 # cost on top of the dense layer's (seconds, by backend); with ~3B active parameters it dominates
 # (the 40-70 tok/s on very different GPUs). CUDA, Vulkan, ROCm and Vulkan's MOE_HALF_BATCH: fitted by
 # training/fit_kernels.py (8-38 rows of 3-6 devices each); the others are the starting values.
-MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 48e-6, 29e-6, 40e-6, 15e-6, 15e-6])
+MOE_LAYER_OVERHEAD_S = np.array([10e-6, 20e-6, 37e-6, 29e-6, 40e-6, 15e-6, 15e-6])
 # Float (F16/BF16) experts in prompt batches on CUDA / HIP: MMQ covers quantized experts only and the fused float kernel
 # (mmf) only small batches, so ggml_cuda_mul_mat_id (ggml-cuda/ggml-cuda.cu) copies the router's choices to the host
 # (two cudaStreamSynchronize), then runs one cuBLAS / hipBLAS GEMM per expert: per MoE layer and micro-batch, for
