@@ -612,6 +612,15 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
 
 ## Limits
 {targets_text(s)}
+- Round 9, Vulkan / SYCL / Intel (issue 11): a slow host bounds decode: the GPU part of a token takes max(GPU time,
+  host time), host time = layers x a per-layer graph-build cost by backend, scaled by the host core's speed
+  (HOST_LAYER_S). With NVIDIA's driver eGPUs on a Pi CM5 decode at the roofline; with Mesa (AMD RADV, Intel ANV)
+  small models on a Pi decode 2x slower than their bytes say: VULKAN_MESA_HOST_LAYER_S fitted on 7 devices.
+  14B / 20B models on AMD eGPUs on a Pi stay 5x slower than any host cost explains (named above). The KHR coopmat
+  (RDNA3/4) prompt fraction, with primary rows of one device, is the ROCm WMMA class's x the Vulkan / ROCm ratio on
+  that GPU (0.93 over 19 pairs); Vulkan's small-expert-batch constant refitted with it (ROCm keeps 54). BF16
+  experts decoded on Vulkan take the tile kernels (ggml_vk_use_mul_mat_vec_id excludes BF16): named doubtful,
+  not priced (one device). SYCL: three rows of one device (Intel's IPEX-LLM fork): nothing fitted.
 - Round 8 (issue 11, physics read from llama.cpp's kernels, constants never fitted to one device): BF16 decode
   reads like F16 on CUDA / HIP (ggml-cuda/mmvf.cu) and Vulkan (mul_mat_vec_bf16 shaders), BF16 prompts run at the
   F16 rate on HIP RDNA3+ / CDNA (bf16_mma_hardware_available); float (F16/BF16) experts in prompt batches on
