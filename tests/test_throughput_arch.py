@@ -263,3 +263,15 @@ def test_bf16_experts_decoded_on_vulkan_are_named_doubtful_with_the_kernel_reaso
     assert {r.model_ref for r in named} >= {"zai-org/GLM-4.7-Flash", "Qwen/Qwen3.5-35B-A3B"}
     assert all(r.backend == "llama.cpp-vulkan" and r.test == "tg" and r.spec.quant == "BF16" for r in named)
     assert not any(doubt_reason(r) == VULKAN_BF16_MOE_DECODE for r in rows if r.backend == "llama.cpp-rocm")
+
+
+def test_egpu_rows_on_a_raspberry_pi_host_are_named_for_the_host():
+    """The geerlingguy table's eGPU rows on a Pi (llama.cpp Vulkan) name the host as their doubt, as the threads table's do."""
+    from training.data import load_rows
+    from training.threads_data import PI_HOST_REASON, doubt_reason
+
+    rows, _ = load_rows([])
+    pi = [r for r in rows if r.source.startswith("geerlingguy") and r.hardware.gpus and "Raspberry Pi" in r.hardware.cpu.model]
+    assert {r.device for r in pi} >= {"Radeon AI PRO R9700", "RTX 4090"}
+    assert all(doubt_reason(r) == PI_HOST_REASON for r in pi)
+    assert any(doubt_reason(r).startswith("Ollama table") for r in rows if r.source.startswith("geerlingguy") and r not in pi)

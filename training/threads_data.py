@@ -301,10 +301,11 @@ def threads_rows(data_dir: Path, report) -> list:
     return rows
 
 
+PI_HOST_REASON = "eGPU on a Raspberry Pi / RISC-V host (PCIe x1, slow host CPU)"
 # Why a row may be far from any model of llama.cpp's speed (named in the model card when a row is > 3x off).
 DOUBT_RULES = (
     (r"excessively slow", "its issue reports this prompt speed as a bug (excessively slow PP)"),
-    (r"Raspberry Pi|Pi CM5|Pi 5\b|Pi 500|SiFive|RISC-V", "eGPU on a Raspberry Pi / RISC-V host (PCIe x1, slow host CPU)"),
+    (r"Raspberry Pi|Pi CM5|Pi 5\b|Pi 500|SiFive|RISC-V", PI_HOST_REASON),
     (r"regression", "from a regression report (one of its builds has a known prompt-speed regression)"),
     (r"spread|high variance", "the source shows a very large run-to-run spread"),
     (r"first run shown", "first run of a fresh build as shown in the comment (the thread reports it as unexpectedly slow)"),
@@ -332,6 +333,8 @@ def doubt_reason(row) -> str:
         return "Dec-2023 `./main` run: prompt length unknown, old multi-GPU code (not scored as primary)"
     if "unverified" in row.source:
         return "secondary transcription, not verified against the original page"
+    if row.hardware.gpus and "Raspberry Pi" in (row.hardware.cpu.model or ""):
+        return PI_HOST_REASON  # before the Ollama-table reason: the geerlingguy eGPU rows on a Pi are llama.cpp Vulkan runs
     if row.source.startswith("geerlingguy"):
         return "Ollama table: quantization and placement not stated (assumed)"
     text = f"{row.note} {row.device}"
