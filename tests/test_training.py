@@ -165,3 +165,21 @@ def test_gate_also_judges_the_correction_on_rows_whose_quant_is_stated():
     corr = np.full(n, np.log(2.0))
     verdicts = [d.mape(tr[r], corr[r]) <= GATE_TOLERANCE * d.mape(tr[r], np.zeros(int(r.sum()))) for r in sets]
     assert verdicts == [True, False]
+
+
+def test_breakdown_scores_each_backend_on_its_rows_whose_quant_is_stated():
+    from types import SimpleNamespace
+
+    from training.breakdown import Scored, breakdown, row_labels
+
+    def row(backend, assumed):
+        spec = SimpleNamespace(n_recurrent_layers=0, kv_lora_rank=0, swa_layers=None, is_moe=False)
+        hw = SimpleNamespace(gpus=[])
+        return SimpleNamespace(backend=backend, spec=spec, hardware=hw, device="d", quant_assumed=assumed)
+
+    rows = [row("llama.cpp-cpu", False), row("llama.cpp-cpu", True), row("llama.cpp-rocm", False)]
+    labels = row_labels(rows)
+    assert labels["quant stated"].tolist() == ["cpu", "assumed (any backend)", "rocm"]
+    out = breakdown([Scored("decode", np.array([1.0, 3.0, 1.5]), np.ones(3), labels)], dims=("quant stated",))
+    cpu = next(r for r in out if r["label"] == "cpu")["decode"]
+    assert cpu["n"] == 1 and cpu["mape"] == 0.0  # the assumed-quant CPU row (3x off) is not in the CPU figure

@@ -49,6 +49,8 @@ def row_labels(rows) -> dict[str, np.ndarray]:
         "depth": np.array(["at depth" if getattr(r, "depth", 0) else "empty context" for r in rows]),
         "gpus": np.array(["multi-GPU" if len(r.hardware.gpus) > 1 and r.backend != "llama.cpp-cpu" else "one device" for r in rows]),
         "arch": np.array([arch(r) for r in rows]),
+        # rows priced at an assumed quantization (Ollama default tags, "unspecified") apart, the others per backend
+        "quant stated": np.array(["assumed (any backend)" if getattr(r, "quant_assumed", False) else backend(r) for r in rows]),
         "device": np.array([r.device for r in rows]),
     }
 
@@ -62,7 +64,7 @@ def far_off(pred, meas) -> np.ndarray:
     return (ratio > FAR_OFF) | (ratio < 1.0 / FAR_OFF)
 
 
-def breakdown(scored: list[Scored], dims=("all", "backend", "vendor", "moe", "depth", "gpus", "arch")) -> list[dict]:
+def breakdown(scored: list[Scored], dims=("all", "backend", "vendor", "moe", "depth", "gpus", "arch", "quant stated")) -> list[dict]:
     """One dict per (dimension, label): rows, MAPE and median APE per head, rows > 3x off."""
     out = []
     for dim in dims:

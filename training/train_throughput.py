@@ -555,8 +555,9 @@ Skipped rows:
 
 ## Cross-validated error (group {N_FOLDS}-fold by physical device: whole devices left out)
 Shipped procedure: source weights, a per-backend GATE (the correction of a backend is used only where an
-inner {N_INNER}-fold group CV on the training devices shows it beating the roofline alone on that backend's
-rows; elsewhere the roofline is used unchanged), and the GBR loss / row subsampling chosen from the grid
+inner {GATE_FOLDS}-fold group CV on the training devices shows it beating the roofline alone on that backend's
+rows, and, where some of them are priced at an assumed quant, also on the rows whose source states the quant;
+elsewhere the roofline is used unchanged), and the GBR loss / row subsampling chosen from the grid
 {grid} by an inner {N_INNER}-fold group CV. Factors of the shipped files ({{backend: factor}}):
 {gates}.
 The row "nested selection" scores exactly this procedure: in each outer fold the grid choice and the gate
@@ -632,6 +633,25 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   CUDA decode's gate in one outer fold on a 0.176 vs 0.175 tie, CUDA decode 8% -> 13% there); both were chosen
   after looking at this CV. The correction still hurts ROCm / Vulkan prefill in the outer folds where the inner
   CV opens their gate. Qwen3-Next rows of builds b7189-b7423 are named doubtful (pre-fused delta-net kernels).
+- Round 9 (issue 11, ROCm / CPU): where a backend has rows priced at an assumed quant, the gate also asks the
+  correction to beat the roofline on the rows whose quant is stated: the 2023 "unspecified" i9-13900K rows had opened
+  the CPU decode gate while the correction made the stated rows worse (this machine's decode 12% -> 27% left out;
+  now 12%); nested decode 16.7% -> 16.5%, CPU decode 33% -> 27% (median 26% -> 16%), Vulkan decode 48% -> 49% (Arc
+  B580's 4 rows: its fold's Vulkan gate now closes). The breakdown "quant stated" scores each backend on its rows
+  whose quant is stated. Why ROCm prefill is off (read per device, not fixed here): (1) the RX 7900 XTX tables (PRs
+  #18537, #26284; the MI50's #27841 too) have no fa column, and llama-bench's default there is "auto" (on under HIP): read as flash
+  attention off, their attention is priced 2.4x too dear; (2) the R9700 rows at depth 16384 (build b7423, Dec 2025)
+  run their extra attention FLOPs at ~6% of its quoted peak, the 7900 XTX at depth 4096 (a 2026 build) at ~29% of
+  its own, as the WMMA flash-attention path of today's fattn.cu would: the build's flash-attention kernel, not the
+  GPU generation, sets the cost, and two devices cannot fit it per generation; (3) the gate's inner CV is dominated
+  by the two devices of one author's toolboxes (R9700, Strix Halo: 48 of the 72 scored ROCm prompt rows, the same
+  scripts, -fa 1), which agree with each other and not with the other ROCm devices, so the ROCm prompt gate opens
+  in the folds where it hurts and closes where it would help. Tried and not kept: ROCm's MMQ-or-hipBLAS choice per
+  GPU generation and type (ggml_cuda_should_use_mmq: RDNA3 Q2_K / Q6_K / IQ2_XS+S above 128 tokens, CDNA1/2
+  K-quants above 256, Vega 10 dense) priced as the F16 copy's traffic: right in direction on the 7900 XTX's Q2_K
+  rows (0.66x its Q4_K speed measured, 0.83x priced) but their roofline error grows (the RDNA3 class constant
+  under-prices that card): ROCm prompt roofline 39.0% -> 39.4%; a ROCm MoE prompt constant (2 devices); refitting
+  the x86 CPU prompt efficiency (0.8 is the optimum on the modern rows; left-device-out refits were worse).
 - Round 7 (issue 11) added the llama-bench threads table (`llamabench_threads.csv`: 2023-2026 GitHub threads
   and raw-log repositories; MoE and hybrid models, ROCm / Vulkan / SYCL, contexts filled to 32k) and moved
   architecture and backend knowledge into the roofline: depth and flash attention, sliding windows, MLA,
