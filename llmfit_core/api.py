@@ -8,7 +8,6 @@ from dataclasses import replace
 
 from llmfit_core import memory, placement, runner_view, settings_check, throughput
 from llmfit_core.backends import Backend, default_backend, format_note, get_backend
-from llmfit_core.constraints import parse_tokens
 from llmfit_core.context_fit import context_fit
 from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.registry import resolve_hardware
@@ -20,7 +19,7 @@ from llmfit_core.scoring import fit_score
 from llmfit_core.settings import RunSettings
 from llmfit_core.throughput.calibration import apply_calibration, machine_calibration
 from llmfit_core.throughput.roofline import CPU_BW_ESTIMATED
-from llmfit_core.units import fmt_gib
+from llmfit_core.units import fmt_gib, parse_tokens
 
 DEFAULT_CONTEXT = 4096
 

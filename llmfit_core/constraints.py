@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from llmfit_core.catalog.entry import USES
 from llmfit_core.errors import ConstraintError, UnknownQuantizationError
 from llmfit_core.quant import normalize_quant
-from llmfit_core.units import GIB, fmt_gib
+from llmfit_core.units import fmt_gib, parse_size, parse_tokens
 
 _USE_ALIASES = {
     "code": "coding", "coder": "coding", "coding": "coding", "programming": "coding",
@@ -102,31 +102,6 @@ def describe_field(name: str, v) -> str:
 
 # ------------------------------------------------------------------------------------------------
 # value parsers (also used for CLI flags)
-
-
-def parse_size(text: str) -> int:
-    """'8GB', '8 GiB', '512MB', '1.5T', '8' (GiB) -> bytes (GiB-based, like hardware profiles)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(t|tb|tib|g|gb|gib|m|mb|mib|k|kb|kib)?\s*", str(text), re.I)
-    if not m:
-        raise ConstraintError(f"not a memory size: {text!r} (use e.g. 8GB or 512MB)")
-    unit = (m.group(2) or "g").lower()[0]
-    mult = {"t": 1024**4, "g": GIB, "m": 1024**2, "k": 1024}[unit]
-    value = int(float(m.group(1)) * mult)
-    if value <= 0:
-        raise ConstraintError(f"memory size must be positive: {text!r}")
-    return value
-
-
-def parse_tokens(text: str) -> int:
-    """'16k', '16K', '16384', '1m' -> tokens (k = 1024, as llama.cpp users mean it)."""
-    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(k|m)?\s*(tokens?)?\s*", str(text), re.I)  # '-' only to say "positive"
-    if not m:
-        raise ConstraintError(f"not a token count: {text!r} (use e.g. 16k or 8192)")
-    mult = {"k": 1024, "m": 1024 * 1024}.get((m.group(2) or "").lower(), 1)
-    value = int(float(m.group(1)) * mult)
-    if value <= 0:
-        raise ConstraintError(f"token count must be positive: {text!r}")
-    return value
 
 
 def parse_params(text: str) -> int:

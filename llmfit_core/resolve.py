@@ -11,8 +11,6 @@ import re
 from pathlib import Path
 
 from llmfit_core import defaults
-from llmfit_core.catalog import find_entry, load_catalog, resolve_catalog_ref
-from llmfit_core.catalog.store import closest_ids
 from llmfit_core.errors import AuthRequiredError, OfflineError, RemoteError, ResolveError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import apply_quant, normalize_quant
@@ -76,6 +74,8 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
         remote_error = exc
 
     if spec is None:
+        from llmfit_core.catalog import resolve_catalog_ref  # lazy: a local file's check never loads the catalog
+
         spec = resolve_catalog_ref(ref, quant)
         if spec is None:
             hint = _closest_hint(ref)
@@ -100,6 +100,9 @@ def resolve_model(ref: str, quant: str | None = None, file: str | None = None, o
 def _closest_hint(ref: str) -> str:
     """'; closest catalog names: ...' for an unknown reference, or '' when nothing is near."""
 
+    from llmfit_core.catalog import load_catalog  # lazy: only an unknown name loads the catalog
+    from llmfit_core.catalog.store import closest_ids  # lazy: as above
+
     names = closest_ids(load_catalog(), ref)
     ollama = f"an Ollama model? write ollama:{ref}" if _OLLAMA_NAME_RE.match(ref) else ""
     catalog = f"closest catalog names: {', '.join(names)}" if names else ""
@@ -121,6 +124,8 @@ def bare_reference(spec: ModelSpec, runtime: str) -> ModelSpec:
 
 def _bare_catalog_reference(ref: str, spec: ModelSpec, runtime: str) -> ModelSpec:
     """The catalog's spec of a bare reference under the same rule as bare_reference (the catalog prices a GGUF)."""
+
+    from llmfit_core.catalog import find_entry, resolve_catalog_ref  # lazy: a local file's check never loads it
 
     entry = find_entry(ref)
     if entry is None or entry.format != "safetensors" or (entry.quant or "BF16").upper() not in ("BF16", "F16", "F32"):

@@ -1,11 +1,15 @@
 """Units: bytes and token counts the way llmfit prints them, one convention for every command.
 
 Bytes are binary and labelled binary: GiB = 2**30, MiB = 2**20, KiB = 2**10, like the memory the OS, drivers
-and llama.cpp's logs report ("8GB" typed by a user also means 8 GiB: constraints.py, hardware profiles).
+and llama.cpp's logs report ("8GB" typed by a user also means 8 GiB: parse_size below, hardware profiles).
 Decimal units appear only for rates a source states in them (bandwidth GB/s, weights read per token in GB).
 """
 
 from __future__ import annotations
+
+import re
+
+from llmfit_core.errors import ConstraintError
 
 KIB = 1024
 MIB = 1024**2
@@ -58,3 +62,31 @@ def fmt_ctx(n: int) -> str:
 def context_text(n: int) -> str:
     """A context length for prose: 32768 -> "32k", 92672 -> "92,672"."""
     return fmt_ctx(n) if n % 1024 == 0 else f"{n:,}"
+
+
+# -- what people type: sizes and token counts ------------------------------------------------------------------
+
+
+def parse_size(text: str) -> int:
+    """'8GB', '8 GiB', '512MB', '1.5T', '8' (GiB) -> bytes (GiB-based, like hardware profiles)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(t|tb|tib|g|gb|gib|m|mb|mib|k|kb|kib)?\s*", str(text), re.I)
+    if not m:
+        raise ConstraintError(f"not a memory size: {text!r} (use e.g. 8GB or 512MB)")
+    unit = (m.group(2) or "g").lower()[0]
+    mult = {"t": 1024**4, "g": GIB, "m": 1024**2, "k": 1024}[unit]
+    value = int(float(m.group(1)) * mult)
+    if value <= 0:
+        raise ConstraintError(f"memory size must be positive: {text!r}")
+    return value
+
+
+def parse_tokens(text: str) -> int:
+    """'16k', '16K', '16384', '1m' -> tokens (k = 1024, as llama.cpp users mean it)."""
+    m = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*(k|m)?\s*(tokens?)?\s*", str(text), re.I)  # '-' only to say "positive"
+    if not m:
+        raise ConstraintError(f"not a token count: {text!r} (use e.g. 16k or 8192)")
+    mult = {"k": 1024, "m": 1024 * 1024}.get((m.group(2) or "").lower(), 1)
+    value = int(float(m.group(1)) * mult)
+    if value <= 0:
+        raise ConstraintError(f"token count must be positive: {text!r}")
+    return value

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from llmfit_core.constraints import (
-    GIB,
-    Constraints,
-    from_flags,
-    parse_constraints,
-    parse_params,
-    parse_size,
-    parse_tokens,
-)
+from llmfit_core.constraints import Constraints, from_flags, parse_constraints, parse_params
 from llmfit_core.errors import ConstraintError
+from llmfit_core.units import GIB, parse_size, parse_tokens
 
 
 @pytest.mark.parametrize("text, expected", [

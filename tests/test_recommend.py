@@ -13,10 +13,11 @@ from llmfit_core.api import fit_spec
 from llmfit_core.catalog import load_catalog
 from llmfit_core.catalog.entry import CatalogEntry
 from llmfit_core.catalog.store import Catalog
-from llmfit_core.constraints import GIB, Constraints, parse_constraints
+from llmfit_core.constraints import Constraints, parse_constraints
 from llmfit_core.errors import ConstraintError
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.recommend import recommend
+from llmfit_core.units import GIB
 
 CPU16 = HardwareProfile(name="cpu-16gb", cpu=CPUInfo(model="desktop", cores=8, threads=16, isa=["avx2", "fma"],
                                                     mem_bandwidth_gbs=60.0), memory=MemoryInfo(total_gb=16, available_gb=14))

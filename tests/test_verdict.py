@@ -9,9 +9,10 @@ from test_recommend import _llama8b
 
 from llmfit_core.catalog.store import Catalog
 from llmfit_core.cli.common import VERDICT_STYLE
-from llmfit_core.constraints import GIB, Constraints
+from llmfit_core.constraints import Constraints
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.recommend import recommend
+from llmfit_core.units import GIB
 from llmfit_core.verdict import MARGIN_MIN, VERDICTS, Verdict, is_tight, margin_for
 
 pytestmark = pytest.mark.usefixtures("isolated_catalog")
