@@ -125,7 +125,8 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
         hw = companions.reserve(hw, comps, gpu_backend=be.gpu)
     mem = memory.estimate_memory(spec, be, ctx, **run.memory_kwargs(), cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
     speed = {"prompt_tokens": run.prompt_tokens, "gen_tokens": run.gen_tokens, "depth": run.depth,
-             "flash_attn": bool(getattr(mem, "flash_attn", True))}
+             "flash_attn": bool(getattr(mem, "flash_attn", True)), "n_ubatch": run.n_ubatch,
+             "n_batch": run.n_batch}
     plc, tp, moe_reasons = _place_and_predict(spec, mem, hw, be, ctx, speed, run)
     if run.calibrated:  # this machine's factors (llmfit calibrate), read once per version of the file
         tp = apply_calibration(tp, machine_calibration(hw), hw, spec, backend=be)
@@ -252,7 +253,7 @@ def _depth(depth, spec: ModelSpec, context, ctx: int, prompt_tokens: int, gen_to
 
 def _place_and_predict(spec, mem, hw, be, ctx, speed: dict, run: RunSettings):
     """Placement + speed; for MoE models also llama.cpp's expert offload (see fit_spec), with the reasons of the pick.
-    `speed`: predict()'s prompt_tokens, gen_tokens, depth and flash_attn."""
+    `speed`: predict()'s prompt_tokens, gen_tokens, depth, flash_attn, n_ubatch and n_batch."""
 
     def predicted(plc):
         return plc, throughput.predict(spec, hw, be, plc, ctx, **speed)

@@ -100,7 +100,70 @@ def test_recurrent_scan_and_mla_costs():
     c = predict(no_scan, hw, "llama.cpp-rocm", apply_correction=False)
     assert b.prefill_tok_s < c.prefill_tok_s and b.decode_tok_s < c.decode_tok_s  # the scans cost time
     mla = dataclasses.replace(base, kv_lora_rank=512, head_dim=576, head_dim_v=512, n_kv_heads=1)
-    assert model_figures(mla).prefill_attn_ratio == pytest.approx(256 / 576)
+    assert model_figures(mla).mla_k_share == pytest.approx(576 / (576 + 512))
+
+
+def test_mla_attends_in_the_latent_and_reads_it_once_on_cuda():
+    """llama.cpp's deepseek2 graph absorbs MLA for every batch (prompt attention per position costs what decode's does,
+    one latent K/V stream shared by all heads: flash attention near GEMM rate); CUDA/HIP's MMA kernel reads V from the
+    K tile, Vulkan reads the V view again."""
+    from llmfit_core.throughput.roofline import ATTN_FA_COST, BACKEND_CODE, MLA_FA_COST, roofline_arrays
+
+    assert MLA_FA_COST < min(ATTN_FA_COST[BACKEND_CODE[b]] for b in ("cuda", "vulkan", "rocm"))
+    common = dict(weight_bytes=2e9, kv_bytes_per_pos=47 * 1088 * 2.0, active_params=3e9, attn_dim_layers=47 * 20 * 576.0,
+                  n_layers=47, qfam_code=2, gpu_frac=1.0, n_gpus=1, gpu_bw_gbs=1000.0, gpu_tflops=200.0, cpu_bw_gbs=80.0,
+                  cpu_gflops=1000.0, unified=False, prompt_tokens=512, depth=16384.0, flash_attn=1.0)
+
+    def run(backend, mla):
+        return roofline_arrays(**common, backend_code=BACKEND_CODE[backend], decode_pos=16384.0 + 512,
+                               mla_k_share=576 / 1088 if mla else 0.0)
+
+    for be in ("cuda", "vulkan"):
+        assert run(be, True)["prefill_tok_s"] > 1.1 * run(be, False)["prefill_tok_s"]  # cheaper attention FLOPs
+    assert run("cuda", True)["decode_bytes"] < 0.6 * run("cuda", False)["decode_bytes"] + 0.4 * 2e9
+    assert run("vulkan", True)["decode_bytes"] == pytest.approx(run("vulkan", False)["decode_bytes"])
+
+
+def test_micro_batch_size_sets_pipelining_and_expert_batches(llama8b):
+    """-ub 2048: one micro-batch per 2048-token batch (a layer split has nothing to pipeline), four times the tokens per
+    expert (MoE prompt tiles run nearer the dense rate); -b 512 likewise leaves nothing to pipeline."""
+    two = box(n=2)
+    split = {"gpu_layers": 33, "total_layers": 33, "per_gpu_bytes": [1.0, 1.0]}
+    kw = dict(apply_correction=False, prompt_tokens=2048)
+    base = predict(llama8b, two, "llama.cpp-cuda", split, **kw).prefill_tok_s
+    assert predict(llama8b, two, "llama.cpp-cuda", split, n_ubatch=2048, **kw).prefill_tok_s < 0.8 * base
+    assert predict(llama8b, two, "llama.cpp-cuda", split, n_batch=512, **kw).prefill_tok_s < 0.8 * base
+    moe = build_spec("qwen3-30b-a3b", "Q4_K_M")
+    small, big = (predict(moe, box(), "llama.cpp-vulkan", n_ubatch=ub, **kw).prefill_tok_s for ub in (512, 2048))
+    assert big > 1.2 * small
+    with pytest.raises(llmfit_core.errors.LlmfitError):
+        predict(moe, box(), "llama.cpp-vulkan", n_ubatch=0)
+
+
+def test_fit_prices_the_asked_micro_batch():
+    from llmfit_core.api import fit_spec
+
+    moe = build_spec("qwen3-30b-a3b", "Q4_K_M")
+    a, b = (fit_spec(moe, hardware=box(), backend="llama.cpp-vulkan", prompt_tokens=2048, n_ubatch=ub, calibrated=False)
+            for ub in (512, 2048))
+    assert b.prefill_tok_s > 1.1 * a.prefill_tok_s
+
+
+def test_blank_fa_column_of_2026_llama_bench_tables_is_flash_attention_on():
+    """llama-bench prints fa only when not its default, which is "auto" (on for GPUs) in the 2026 threads; -ub as the
+    row's note gives it."""
+    from training.data import DATA_DIR, LoadReport
+    from training.threads_data import fa_by_default, threads_rows
+
+    assert fa_by_default("https://github.com/ggml-org/llama.cpp/pull/26284")
+    assert not fa_by_default("https://github.com/ggml-org/llama.cpp/pull/7676")
+    assert fa_by_default("https://github.com/ggml-org/llama.cpp/pull/17505")  # a flash-attention kernel PR
+    rows = threads_rows(DATA_DIR, LoadReport())
+    xtx = [r for r in rows if r.device == "RX 7900 XTX" and r.depth == 4096]
+    assert xtx and all(r.flash_attn for r in xtx)
+    long_r9700 = [r for r in rows if "R9700" in r.device and r.depth == 16384]
+    assert long_r9700 and all(r.n_ubatch == 2048 for r in long_r9700)
+    assert all(r.n_ubatch == 512 for r in rows if "microbatch size=512" in r.note)
 
 
 def test_bf16_takes_the_slow_path_on_vulkan_not_on_cuda():
@@ -275,3 +338,39 @@ def test_egpu_rows_on_a_raspberry_pi_host_are_named_for_the_host():
     assert {r.device for r in pi} >= {"Radeon AI PRO R9700", "RTX 4090"}
     assert all(doubt_reason(r) == PI_HOST_REASON for r in pi)
     assert any(doubt_reason(r).startswith("Ollama table") for r in rows if r.source.startswith("geerlingguy") and r not in pi)
+
+
+def test_prompt_scan_of_a_hybrid_runs_token_by_token():
+    """The gated delta-net / Mamba-2 prompt scans loop over the micro-batch's tokens (ggml-cuda gated_delta_net.cu,
+    ssm-scan.cu; Vulkan gated_delta_net.comp): latency-bound, a large share of a ~3B-active hybrid MoE's prompt time
+    (Qwen3.5-35B-A3B: 30 delta-net layers, 16.5M state elements per token)."""
+    from llmfit_core.throughput.roofline import BACKEND_CODE, roofline_arrays
+
+    common = dict(weight_bytes=1.8e9, kv_bytes_per_pos=20480.0, active_params=3e9, attn_dim_layers=40960.0, n_layers=40,
+                  qfam_code=2, backend_code=BACKEND_CODE["rocm"], gpu_frac=1.0, n_gpus=1, gpu_bw_gbs=256.0,
+                  gpu_tflops=59.4, cpu_bw_gbs=80.0, cpu_gflops=1000.0, unified=True, prompt_tokens=512, decode_pos=576.0,
+                  n_moe_layers=40.0, moe_flop_frac=0.34, expert_used_ratio=8 / 256, n_experts=256.0)
+    scan = roofline_arrays(**common, rec_state_elems=16.47e6, n_rec_layers=30.0)["prefill_tok_s"]
+    none = roofline_arrays(**common)["prefill_tok_s"]
+    assert scan < 0.8 * none
+
+
+def test_attention_cost_does_not_depend_on_the_weights_type():
+    """Prompt attention at depth runs in the F16 attention kernels and decode streams the F16 KV cache whatever the
+    weights are: BF16's slow Vulkan GEMM path and a K-quant's dequantizing do not slow the attention part."""
+    from llmfit_core.throughput.quantfamily import FAMILY_CODE
+    from llmfit_core.throughput.roofline import BACKEND_CODE, roofline_arrays
+
+    common = dict(weight_bytes=8e9, kv_bytes_per_pos=131072.0, active_params=8e9, attn_dim_layers=131072.0, n_layers=32,
+                  backend_code=BACKEND_CODE["vulkan"], gpu_frac=1.0, n_gpus=1, gpu_bw_gbs=256.0, gpu_tflops=59.4,
+                  cpu_bw_gbs=80.0, cpu_gflops=1000.0, unified=True, prompt_tokens=512, kernel_class=9)
+
+    def extra_time(head, **kw):  # seconds per token that 32k tokens of context add
+        at = lambda d: 1.0 / roofline_arrays(**common, **kw, depth=d, decode_pos=d + 512.0)[f"{head}_tok_s"]  # noqa: E731
+        return at(32768.0) - at(0.0)
+
+    f16 = extra_time("prefill", qfam_code=FAMILY_CODE["float"])
+    assert extra_time("prefill", qfam_code=FAMILY_CODE["float"], bf16=1.0) == pytest.approx(f16, rel=0.02)
+    assert extra_time("prefill", qfam_code=FAMILY_CODE["kquant"]) == pytest.approx(f16, rel=0.02)
+    kv = extra_time("decode", qfam_code=FAMILY_CODE["float"])
+    assert extra_time("decode", qfam_code=FAMILY_CODE["iq"]) == pytest.approx(kv, rel=0.02)

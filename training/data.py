@@ -124,6 +124,8 @@ class Row:
     n_gpus: int = 0  # GPUs of a layer split as the row names them ("... xN")
     test_label: str = ""  # the row's test as printed (pp2048@d16384)
     backend_label: str = ""  # the row's backend column as printed
+    n_ubatch: int = 512  # llama-bench -ub (micro-batch of prompt processing)
+    n_batch: int = 2048  # llama-bench -b (the batch a layer split pipelines)
 
 
 @dataclass
@@ -397,7 +399,8 @@ def record_rows(path: Path, report: LoadReport) -> list[Row]:
                 kind = "pp" if key.startswith("pp") else "tg"
                 prompt, pos = (n, 0.0) if kind == "pp" else (512, n / 2.0)
                 rows.append(Row(f"bench:{path.name}", device, spec, hw, backend, kind, prompt, pos,
-                                float(res["tok_s"]), float(rec.get("weight", 1.0)), st.get("threads"), 0, placement))
+                                float(res["tok_s"]), float(rec.get("weight", 1.0)), st.get("threads"), 0, placement,
+                                n_ubatch=int(st.get("n_ubatch") or 512), n_batch=int(st.get("n_batch") or 2048)))
                 report.used[f"bench:{path.name}"] += 1
         except (KeyError, TypeError, ValueError, LlmfitError) as exc:
             report.skipped[f"bad record ({type(exc).__name__})"] += 1

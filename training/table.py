@@ -59,6 +59,7 @@ def build_table(rows) -> Table:
         if r.test == "tg":
             d["decode_pos"] = r.decode_pos + depth
         d["depth"], d["flash_attn"] = depth, float(bool(getattr(r, "flash_attn", False)))
+        d["n_ubatch"], d["n_batch"] = float(getattr(r, "n_ubatch", 512)), float(getattr(r, "n_batch", 2048))
         d.update(row_model_inputs(r.spec, mf, hf))
         per_row.append(d)
         bw = hf.gpu_bw_gbs if hf.gpu_frac > 0 else (r.hardware.cpu.mem_bandwidth_gbs or hf.cpu_bw_gbs)

@@ -104,6 +104,14 @@ ARCH_FACTS = {
 QUANT_ALIASES = {"UD-Q4_K_XL": "Q4_K_M", "Q2_K_M": "Q2_K", "MXFP4": "MXFP4_MOE"}
 # flash-attention kernel PRs whose tables leave the fa column out: their runs are flash attention on
 FA_PRS = ("/pull/10171", "/pull/15982", "/pull/17505")
+# llama-bench prints the fa column only when it is not the default, and its default is "auto" in the llama.cpp of the
+# late-2025 / 2026 threads (tools/llama-bench/llama-bench.cpp cmd_params_defaults: LLAMA_FLASH_ATTN_TYPE_AUTO, on for
+# the GPU backends): a blank fa column in a llama.cpp thread numbered from here on is flash attention on
+FA_AUTO_FROM_THREAD = 17000
+LLAMA_CPP_THREAD = re.compile(r"ggml-org/llama\.cpp/(?:pull|issues)/(\d+)")
+# llama-bench -ub / -b as a row's note states them (else llama-bench's defaults, 512 / 2048)
+UBATCH_NOTE = re.compile(r"n_ubatch=(\d+)|-ub (\d+)|microbatch size=(\d+)")
+NBATCH_NOTE = re.compile(r"n_batch=(\d+)|-b (\d+)")
 PI_HOST_WEIGHT = 0.3  # below training.train_throughput.PRIMARY_MIN_WEIGHT: counted in "all rows" only
 PI_HOST = re.compile(r"Raspberry Pi|Pi CM5|Pi 5\b|Pi 500|SiFive|RISC-V", re.I)
 
@@ -256,6 +264,12 @@ BACKEND_NAMES = {"cuda": "llama.cpp-cuda", "rocm": "llama.cpp-rocm", "vulkan": "
                  "metal": "llama.cpp-metal", "cpu": "llama.cpp-cpu"}
 
 
+def fa_by_default(source_url: str) -> bool:
+    """Whether a table without an fa column ran flash attention (a FA kernel PR, or llama-bench's "auto" default)."""
+    m = LLAMA_CPP_THREAD.search(source_url)
+    return source_url.endswith(FA_PRS) or bool(m and int(m.group(1)) >= FA_AUTO_FROM_THREAD)
+
+
 def threads_rows(data_dir: Path, report) -> list:
     """Rows of llamabench_threads.csv (see the module docstring); skipped rows counted in `report`."""
     from training.data import Row
@@ -292,11 +306,13 @@ def threads_rows(data_dir: Path, report) -> list:
             # eGPUs on Raspberry Pi / RISC-V hosts (PCIe x1, a slow host CPU submitting every kernel): physics this
             # predictor does not model (SOURCES caveat: prefill and sometimes decode depressed) -> secondary weight
             weight = PI_HOST_WEIGHT if PI_HOST.search(r["note"]) and hw.gpus else 1.0
-            fa = r["flash_attn"].strip() == "1" or (not r["flash_attn"].strip() and r["source_url"].endswith(FA_PRS))
+            fa = r["flash_attn"].strip() == "1" or (not r["flash_attn"].strip() and fa_by_default(r["source_url"]))
+            ub, nb = (next(int(g) for g in m.groups() if g) if m else d
+                      for m, d in ((UBATCH_NOTE.search(r["note"]), 512), (NBATCH_NOTE.search(r["note"]), 2048)))
             rows.append(Row(THREADS_FILE, group, spec, hw, backend, kind, prompt if kind == "pp" else 512, pos,
                             float(r["tok_s"]), weight, int(_num(r["threads"])) if _num(r["threads"]) else None, 0, placement,
                             r["note"], depth=depth, flash_attn=fa, model_ref=ref, n_gpus=n_gpus, test_label=r["test"].strip(),
-                            backend_label=r["backend"].strip()))
+                            backend_label=r["backend"].strip(), n_ubatch=ub, n_batch=max(nb, ub)))
             report.used[THREADS_FILE] += 1
     return rows
 

@@ -16,6 +16,7 @@ from llmfit_core.throughput.roofline import (
     BACKEND_CODE,
     DECODE_BW_EFF,
     GPU_DECODE_FAMILY_EFF,
+    NBATCH,
     UBATCH,
     HardwareFigures,
     ModelFigures,
@@ -57,7 +58,7 @@ class ThroughputPrediction:
 
 # optional per-model roofline inputs carried by ModelFigures (zeros = a dense full-attention transformer)
 ARCH_KEYS = ("swa_frac", "swa_window", "n_moe_layers", "moe_flop_frac", "moe_expert_bytes", "expert_used_ratio",
-             "rec_state_elems", "n_rec_layers", "bf16", "prefill_attn_ratio", "n_experts")
+             "rec_state_elems", "n_rec_layers", "bf16", "mla_k_share", "n_experts")
 MODEL_KEYS = ("weight_bytes", "kv_bytes_per_pos", "active_params", "attn_dim_layers", "n_layers", "qfam_code", "bits_per_weight")
 
 
@@ -114,7 +115,8 @@ _ROOF_KEYS = (
 # Optional inputs (roofline_arrays defaults when absent): MoE expert offload, llama.cpp --n-cpu-moe.
 _EXPERT_KEYS = ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers", "expert_used_ratio", "moe_expert_bytes")
 # Optional inputs of roofline_arrays (its defaults when absent): the above and the depth / architecture inputs.
-_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "kernel_class", "gpu_present", "host_core_gflops") + tuple(k for k in ARCH_KEYS if k not in _EXPERT_KEYS)
+_OPTIONAL_KEYS = _EXPERT_KEYS + ("depth", "flash_attn", "kernel_class", "gpu_present", "host_core_gflops", "n_ubatch",
+                                  "n_batch") + tuple(k for k in ARCH_KEYS if k not in _EXPERT_KEYS)
 
 
 def optional_inputs(spec, mf: ModelFigures, hf: HardwareFigures) -> dict:
@@ -123,13 +125,14 @@ def optional_inputs(spec, mf: ModelFigures, hf: HardwareFigures) -> dict:
     return {}
 
 
-def _layer_split_rows(inputs: Mapping[str, object], shape) -> np.ndarray:
-    """Rows that put only part of the layers on a GPU (0 < gpu_frac < 1, or -ngl 0 beside a GPU), without expert offload."""
+def _split_rows(inputs: Mapping[str, object], shape) -> np.ndarray:
+    """Rows that run part of the work off the GPU: a layer split (0 < gpu_frac < 1, or -ngl 0 beside a GPU) or
+    expert offload (the experts of some layers in RAM, --n-cpu-moe)."""
     f = np.broadcast_to(np.asarray(inputs["gpu_frac"], float), shape)
     gpu_backend = np.broadcast_to(np.asarray(inputs["backend_code"], int) != BACKEND_CODE["cpu"], shape)
     present = np.broadcast_to(np.asarray(inputs.get("gpu_present", False), bool), shape)
     x = np.broadcast_to(np.asarray(inputs.get("expert_cpu_frac", 0.0), float), shape)
-    return gpu_backend & (f < 1.0) & ((f > 0.0) | present) & (x <= 0.0)
+    return gpu_backend & (((f < 1.0) & ((f > 0.0) | present)) | (x > 0.0))
 
 
 def predict_batch(
@@ -161,22 +164,20 @@ def predict_batch(
     used = corr is not None and corr.ok
     n = np.broadcast(rd, rp).shape
     if used:
-        feat_in = inputs
-        if "expert_cpu_frac" in inputs and np.any(np.asarray(inputs["expert_cpu_frac"], float) > 0):
-            # expert offload is not in the training rows: the correction sees the equivalent partial offload,
-            # the share of the per-token bytes read on the GPU as gpu_frac (the roofline figures stay its own)
-            x = np.clip(np.asarray(inputs["expert_cpu_frac"], float), 0.0, 1.0)
-            feat_in = {**inputs, "gpu_frac": np.asarray(inputs["gpu_frac"], float) * (1.0 - x)}
-        split = _layer_split_rows(inputs, n)
+        split = _split_rows(inputs, n)
         if split.any():
-            # a layer split: the correction describes the GPU's kernels, so it is taken where the model is whole on
-            # the GPU (gpu_frac 1) and applied to the GPU part of the time only; the CPU part stays physics. Then
-            # moving a layer to the GPU never makes prefill or decode slower (issue 12: 32 of 33 layers was faster).
-            full_in = {**feat_in, "gpu_frac": np.where(split, 1.0, np.broadcast_to(np.asarray(feat_in["gpu_frac"], float), n))}
-            full_roof = roofline_arrays(**{**roof_in, "gpu_frac": full_in["gpu_frac"]})
-            X = build_features(full_in, full_roof)
+            # a layer split or expert offload: the correction describes the GPU's kernels, so it is taken where the
+            # model is whole on the GPU (gpu_frac 1, no experts in RAM) and applied to the GPU part of the time only;
+            # the CPU part stays physics. Then moving a layer to the GPU never makes prefill or decode slower (issue
+            # 12: 32 of 33 layers was faster), and layer and expert offload of one model get the same GPU factor:
+            # their ranking is the physics' (no expert-offload rows were ever trained on)
+            whole = {"gpu_frac": np.where(split, 1.0, np.broadcast_to(np.asarray(inputs["gpu_frac"], float), n))}
+            for k in ("expert_cpu_frac", "expert_cpu_bytes", "expert_cpu_layers"):  # no experts in RAM
+                if k in inputs:
+                    whole[k] = np.where(split, 0.0, np.broadcast_to(np.asarray(inputs[k], float), n))
+            X = build_features({**inputs, **whole}, roofline_arrays(**{**roof_in, **whole}))
         else:
-            X = build_features(feat_in, feature_roof)
+            X = build_features(inputs, feature_roof)
         logs = corr.apply(X)
         ld, lp = logs["decode"], logs["prefill"]
         td, tp = corr.trained(X, "decode"), corr.trained(X, "prefill")
@@ -255,17 +256,21 @@ def predict(
     weights_dir=None,
     depth: int = 0,
     flash_attn: bool = True,
+    n_ubatch: int = UBATCH,
+    n_batch: int = NBATCH,
 ) -> ThroughputPrediction:
     """Predict prefill and decode tok/s of `spec` on `hardware` with `backend` and `placement`.
 
     backend: a llmfit_core.backends.Backend or name (None: the hardware's default). placement: any object
     or dict with gpu_layers, total_layers (and optionally per_gpu_bytes); None = all layers on the GPU.
+    n_ubatch, n_batch: llama.cpp's -ub and -b, the micro-batch prompt processing runs in and the batch a layer
+    split pipelines.
     """
 
     if backend is None:
         backend = default_backend(hardware)
-    if prompt_tokens < 1 or gen_tokens < 1 or depth < 0:
-        raise LlmfitError("prompt_tokens and gen_tokens must be at least 1, depth at least 0")
+    if prompt_tokens < 1 or gen_tokens < 1 or depth < 0 or n_ubatch < 1 or n_batch < 1:
+        raise LlmfitError("prompt_tokens, gen_tokens, n_ubatch and n_batch must be at least 1, depth at least 0")
     mf = model_figures(spec, kv_bytes_per_elem=kv_bytes_per_elem)
     hf = hardware_figures(hardware, backend, placement, n_layers=mf.n_layers, threads=threads)
     inputs = {**model_arrays([mf]), **hardware_arrays(hf)}
@@ -280,6 +285,7 @@ def predict(
     inputs["decode_pos"] = decode_position(prompt_tokens, gen_tokens, context, depth)
     inputs["depth"] = float(depth)
     inputs["flash_attn"] = float(bool(flash_attn))
+    inputs["n_ubatch"], inputs["n_batch"] = float(n_ubatch), float(n_batch)
     out = predict_batch(inputs, apply_correction=apply_correction, weights_dir=weights_dir)
     unseen = unseen_inputs(spec, mf)
     if unseen:  # no public rows say how far off the estimate is for these: a wider band
@@ -298,7 +304,7 @@ def predict(
                  f"({x * mf.weight_bytes / 1e9:.2f} GB) on CPU at {hf.cpu_bw_gbs:.0f} GB/s")
         reasons.append(f"expert offload: per token the CPU reads {x:.0%} of the weight bytes (the active experts in "
                        f"RAM) and hands {n_cpu_moe} layers to and from the GPU; prefill streams those layers' experts "
-                       f"({fmt_bytes(inputs['expert_cpu_bytes'])}) over PCIe per {UBATCH}-token batch (a larger -ub, "
+                       f"({fmt_bytes(inputs['expert_cpu_bytes'])}) over PCIe per {n_ubatch}-token batch (a larger -ub, "
                        "e.g. 2048, amortises it over more tokens)")
     elif hf.gpu_frac >= 1.0:
         eff = DECODE_BW_EFF[bk] * GPU_DECODE_FAMILY_EFF[FAMILY_CODE[mf.quant_family]]
@@ -328,8 +334,8 @@ def predict(
             f"prefill x{f('prefill_tok_s') / f('roofline_prefill'):.2f} over the roofline"
         )
         if x > 0:
-            reasons.append(f"expert offload is roofline physics not seen in the training data: the correction is "
-                           f"applied as for a partial offload with {1 - x:.0%} of the bytes on the GPU")
+            reasons.append("expert offload is roofline physics not seen in the training data: the correction is "
+                           "applied to its GPU part only, as for a layer split")
     elif apply_correction:
         reasons.append(load_correction(weights_dir).reason)
     return ThroughputPrediction(

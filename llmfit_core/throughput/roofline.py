@@ -176,10 +176,15 @@ MOE_FLOAT_GEMM_LAUNCH_S = 10e-6
 MOE_ID_HOST_SYNC_S = 20e-6
 MOE_FLOAT_PER_EXPERT_BACKENDS = ("cuda", "rocm")
 MMF_MAX_ID_BATCH = 128  # ggml_cuda_should_use_mmf: mul_mat_id with > 128 tokens (large experts) leaves the fused path
-# Recurrent layers (gated delta-net, Mamba-2 scans, short convs): llama.cpp runs the scan as a chain of small ops
-# per chunk (ggml_ssm_scan / the delta-net graph of llama-model.cpp); cost in FLOP-equivalents per state element
-# and token at the SIMT rate (GPU_DECODE_COMPUTE_FRACTION of the quoted peak), and a per-layer launch cost in decode.
-RECURRENT_FLOPS_PER_STATE = 40.0
+# Recurrent layers (gated delta-net, Mamba-2 scans, short convs): cost in FLOP-equivalents per state element and token
+# at the SIMT rate (GPU_DECODE_COMPUTE_FRACTION of the quoted peak), and a per-layer launch cost in decode. A prompt's
+# scan runs token after token: ggml-cuda/gated_delta_net.cu and ssm-scan.cu (HIP too), Vulkan's gated_delta_net.comp /
+# ssm_scan.comp give each warp a column of the state and loop over the micro-batch's tokens, ~8 FLOPs per state element
+# and token behind global loads and warp reductions: a small fraction of the SIMT rate, latency-bound. 320 (~8 FLOPs at
+# 2.5% of it): least-squares over the hybrid prompt rows of today's kernels (Qwen3.5 27B / 35B-A3B / 122B-A10B,
+# Nemotron-3-Nano; Radeon 8060S ROCm + Vulkan, R9700 ROCm; the Qwen3-Next rows of the first builds left out, see
+# training/threads_data.DOUBT_RULES): hybrid prompt MAPE of the roofline 46% -> 25% per device; was 40, a guess.
+RECURRENT_FLOPS_PER_STATE = 320.0
 RECURRENT_LAYER_OVERHEAD_S = np.array([8e-6, 12e-6, 20e-6, 15e-6, 25e-6, 15e-6, 12e-6])
 # ggml's scheduler offloads a host-resident weight's op to the GPU when its batch is at least this
 # (ggml-cuda.cu ggml_backend_cuda_device_offload_op: GGML_OP_OFFLOAD_MIN_BATCH, default 32)
@@ -193,7 +198,19 @@ ATTN_PREFILL_COST = np.array([8.0, 2.0, 6.0, 6.0, 6.0, 3.0, 2.0])  # by backend 
 # memory and softmax is fused: attention runs near its matmul FLOPs, a little above them (the FA kernels'
 # tiles are less efficient than the weight GEMMs: fattn-mma / fattn-tile on CUDA/HIP, flash_attn_cm2 / cm1 /
 # scalar shaders on Vulkan, kernel_flash_attn_ext on Metal, the tiled CPU path ggml_compute_forward_flash_attn_ext).
-ATTN_FA_COST = np.array([1.5, 1.5, 2.5, 2.5, 3.0, 1.5, 1.5])  # by backend
+# Both costs are against the weight GEMMs' matrix rate of the GPU without the quant family's or the BF16 path's
+# factor: attention reads the F16 KV cache whatever the weights are. ROCm 4.0 (was 2.5): HIP runs the SIMT tile kernel
+# (fattn-tile) on GCN / RDNA1-2, on RDNA3-4 for models without GQA and in the builds before its WMMA path; least
+# squares per device over the three devices with long-context ROCm rows (Instinct MI50 pp16384, RX 7900 XTX
+# pp2048@d4096, Radeon AI PRO R9700 pp2048@d16384): the devices' mean MAPE 27.5% -> 24.8%.
+ATTN_FA_COST = np.array([1.5, 1.5, 2.5, 4.0, 3.0, 1.5, 1.5])  # by backend
+# MLA under flash attention (absorbed, see _arch_figures): every head of a layer attends to the same single latent
+# K row, so the kernels tile all heads x tokens of a micro-batch against one K/V stream (CUDA fattn-mma 576/512 with
+# the GQA grouping, Vulkan's flash_attn shaders with gqa_ratio = n_head): near the weight GEMMs' rate. 1.2 from
+# GLM-4.7-Flash prompt rows at depth 0..32k on two devices (RTX 5090 Vulkan: 0.23 of the quoted peak per attention
+# FLOP against 0.28 for its GEMMs; Radeon 8060S Vulkan: 0.19 against 0.21), for every backend.
+MLA_FA_COST = 1.2
+MLA_V_FROM_K_BACKENDS = ("cuda", "rocm")  # ggml-cuda/fattn-mma-f16.cuh V_is_K_view: V read from the K tile
 
 # CPU prefill (batched matmul) efficiency of the FP32 FMA peak, by isa_code. On x86 llama.cpp runs prompt
 # matmuls through llamafile's tinyBLAS (F16/BF16/Q8_0/Q4_0) or int8 dot-product kernels over Q8_K
@@ -235,7 +252,7 @@ class ModelFigures:
     rec_state_elems: float = 0.0  # recurrent scan state elements per token (all recurrent layers)
     n_rec_layers: float = 0.0  # recurrent layers
     bf16: float = 0.0  # 1 when the weights are BF16
-    prefill_attn_ratio: float = 1.0  # prefill attention FLOPs per position relative to decode's (MLA: < 1)
+    mla_k_share: float = 0.0  # MLA: the K row's share of the K + V bytes per position (V is a view of K); 0 = not MLA
     n_experts: float = 0.0  # routed experts per MoE layer (0 = dense)
 
 
@@ -487,10 +504,10 @@ def _arch_figures(spec) -> dict:
     if str(spec.quant or "").upper() == "BF16":
         out["bf16"] = 1.0
     if getattr(spec, "kv_lora_rank", 0) and spec.head_dim:
-        # MLA: decode attends in the compressed latent (K = kv_lora + rope, V = kv_lora: the head_dim the cache
-        # stores); prompt batches decompress K/V per head (llama-model.cpp deepseek2, n_tokens > 1): about
-        # kv_lora_rank / 2 per head for K and V
-        out["prefill_attn_ratio"] = min(0.5 * float(spec.kv_lora_rank) / float(spec.head_dim), 1.0)
+        # MLA: llama.cpp attends in the compressed latent for every batch size, prompt batches included (src/models/
+        # deepseek2.cpp absorbs wk_b into Q, applies wv_b after attention: MQA, K = kv_lora + rope = head_dim, V = the
+        # first kv_lora of the same cached row, llama-kv-cache.cpp has_v = !is_mla)
+        out["mla_k_share"] = float(spec.head_dim) / float(spec.head_dim + (spec.v_head_dim or 0))
     return out
 
 
@@ -692,9 +709,11 @@ def roofline_arrays(
     rec_state_elems=0.0,
     n_rec_layers=0.0,
     bf16=0.0,
-    prefill_attn_ratio=1.0,
+    mla_k_share=0.0,
     n_experts=0.0,
     host_core_gflops=None,
+    n_ubatch=UBATCH,
+    n_batch=NBATCH,
 ) -> dict[str, np.ndarray]:
     """Vectorised roofline. All arguments broadcast; returns tok/s and the time terms (seconds/token).
 
@@ -715,12 +734,18 @@ def roofline_arrays(
     = k / E and `moe_expert_bytes`: small per-expert prompt batches and the experts a micro-batch touches),
     `rec_state_elems` / `n_rec_layers` (recurrent scan state per token and recurrent layer count), `bf16` (1 for
     BF16 weights: the backend's BF16 path), `host_core_gflops` (one host core's FP32 GFLOPS: a slow host bounds decode,
-    HOST_LAYER_S; default: cpu_gflops / threads).
+    HOST_LAYER_S; default: cpu_gflops / threads). `n_ubatch` / `n_batch` (llama.cpp -ub / -b, default 512 / 2048): the
+    micro-batch a prompt is cut into (weights are read once per micro-batch, experts see its tokens) and the batch
+    whose micro-batches a layer split pipelines (-ub 2048 or -b 512: one micro-batch per batch, nothing to overlap).
     """
     a = np.asarray
     W, kvp, P = a(weight_bytes, float), a(kv_bytes_per_pos, float), a(active_params, float)
     L = a(n_layers, float)
     qf, bk = a(qfam_code, int), a(backend_code, int)
+    mla_k = np.clip(a(mla_k_share, float), 0.0, 1.0)
+    is_mla = mla_k > 0
+    # MLA: CUDA / HIP's MMA flash-attention kernel reuses the K tile as V (V_is_K_view); the others read V again
+    kvp = np.where(is_mla & np.isin(bk, [BACKEND_CODE[b] for b in MLA_V_FROM_K_BACKENDS]), kvp * mla_k, kvp)
     f = np.clip(a(gpu_frac, float), 0.0, 1.0)
     ng = a(n_gpus, float)
     gbw = np.maximum(a(gpu_bw_gbs, float), 1e-3) * 1e9
@@ -756,6 +781,7 @@ def roofline_arrays(
     kc = np.clip(a(kernel_class, int), 0, len(KERNEL_CLASSES) - 1)
     dec_eff = np.where(kc > 0, CLASS_DECODE_EFF[kc], DECODE_BW_EFF[bk])
     pre_eff = np.where(kc > 0, CLASS_PREFILL_EFF[kc], PREFILL_COMPUTE_EFF[bk])
+    attn_eff = pre_eff  # the attention kernels' F16 matrix rate: no BF16 or dequantizing penalty (see gpu_flop_s)
     is_bf16 = a(bf16, float) > 0
     dec_eff = dec_eff * np.where(is_bf16, BF16_DECODE_EFF[bk], 1.0)
     pre_eff = pre_eff * np.where(is_bf16, BF16_PREFILL_EFF[bk], 1.0)
@@ -764,7 +790,8 @@ def roofline_arrays(
     # per-layer fixed costs of MoE and recurrent layers (launches, routing, scans), per token
     arch_layer_s = n_moe * MOE_LAYER_OVERHEAD_S[bk] + n_rec * RECURRENT_LAYER_OVERHEAD_S[bk]
     arch_layer_cpu_s = n_moe * MOE_LAYER_OVERHEAD_S[cpu_code] + n_rec * RECURRENT_LAYER_OVERHEAD_S[cpu_code]
-    g_mem = f * (bytes_tok - x_bytes) / (gbw * dec_eff * GPU_DECODE_FAMILY_EFF[qf])
+    kv_tok = bytes_tok - W  # the F16 KV cache (and K.Q scores) the attention kernels stream: no dequantizing
+    g_mem = f * ((W - x_bytes) / GPU_DECODE_FAMILY_EFF[qf] + kv_tok) / (gbw * dec_eff)
     g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
     t_gpu = (np.maximum(g_mem, g_cmp) + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s)
              + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S)
@@ -782,17 +809,19 @@ def roofline_arrays(
     t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync + np.where(on_gpu, TOKEN_OVERHEAD_S[bk], TOKEN_OVERHEAD_S[cpu_code])
 
     # ---- prefill: FLOPs per token / effective compute, capped by one micro-batch's weight read ----
-    batch = np.minimum(pp, UBATCH)
+    ub = np.maximum(a(n_ubatch, float), 1.0)
+    batch = np.minimum(pp, ub)
     # llama-bench / a prompt computes logits for the LAST token only: the output head (and the token
     # embedding, a lookup) are not multiplied for every prompt token
     Pm = np.maximum(P - a(head_params, float), 0.5 * P)
     # attention of each prompt token over the `depth` earlier positions and on average half the prompt
     d0 = np.maximum(a(depth, float), 0.0)
     ctx_att = attended(d0 + pp / 2.0)
-    attn_cost = np.where(a(flash_attn, float) > 0, ATTN_FA_COST[bk], ATTN_PREFILL_COST[bk])
-    pflops = 2.0 * Pm + attn_cost * 4.0 * a(attn_dim_layers, float) * a(prefill_attn_ratio, float) * ctx_att
+    fa_on = a(flash_attn, float) > 0
+    attn_cost = np.where(fa_on, np.where(is_mla, MLA_FA_COST, ATTN_FA_COST[bk]), ATTN_PREFILL_COST[bk])
+    pflops = 2.0 * Pm + attn_cost * 4.0 * a(attn_dim_layers, float) * ctx_att
     # layer split: the micro-batches of one n_batch pipeline through the GPUs (llama.cpp pipeline parallelism)
-    n_ub = np.ceil(np.minimum(pp, NBATCH) / UBATCH)
+    n_ub = np.ceil(np.minimum(pp, np.maximum(a(n_batch, float), ub)) / ub)
     g = np.maximum(ng, 1.0)
     pipeline = n_ub * g / (n_ub + g - 1.0)
     # routed experts: a micro-batch gives each expert batch x k / E tokens; small tiles run below the dense rate
@@ -804,8 +833,13 @@ def roofline_arrays(
     rec_flops = RECURRENT_FLOPS_PER_STATE * rec_state
     attn_flops = pflops - 2.0 * Pm
     eff_flops = 2.0 * Pm * dense_share + attn_flops
-    pg_cmp = f * (eff_flops / (gfl * pre_eff * PREFILL_FAMILY_EFF[qf] * pipeline)
-                  + rec_flops / (gfl * GPU_DECODE_COMPUTE_FRACTION * pipeline))
+    # GPU FLOP-time of a prompt token: weight matmuls at the quant family's (and BF16 path's) rate; attention runs in
+    # the F16 attention kernels at the GPU's matrix rate (ATTN_*_COST: their cost against the weight GEMMs), whatever
+    # the weights' type; scans at the SIMT rate
+    w_eff = pre_eff * PREFILL_FAMILY_EFF[qf]
+    gpu_flop_s = (2.0 * Pm * dense_share / (gfl * w_eff) + attn_flops / (gfl * attn_eff)
+                  + rec_flops / (gfl * GPU_DECODE_COMPUTE_FRACTION))
+    pg_cmp = f * gpu_flop_s / pipeline
     # one micro-batch reads the weights once (of a MoE model: every expert any of its tokens routed to) and the
     # KV cache of the context once (per KV head group)
     used_b = 1.0 - (1.0 - x_used) ** batch
@@ -825,8 +859,7 @@ def roofline_arrays(
     # layer's experts it copies those any token of the micro-batch routed to (see x_copied below), which for a
     # 512-token batch is all of them, not the one-token share in W
     stream_bw = np.where(uni, gbw, PCIE_GBS * 1e9)
-    pt_stream = ((1 - f) * (W + moe_more) / (batch * stream_bw)
-                 + (1 - f) * (eff_flops / (gfl * pre_eff * PREFILL_FAMILY_EFF[qf]) + rec_flops / (gfl * GPU_DECODE_COMPUTE_FRACTION)))
+    pt_stream = (1 - f) * ((W + moe_more) / (batch * stream_bw) + gpu_flop_s)
     has_gpu = on_gpu if gpu_present is None else (a(gpu_present, bool) & (bk != cpu_code))
     pt_cpu = np.where(has_gpu & (batch >= OP_OFFLOAD_MIN_BATCH), np.minimum(pt_cpu, pt_stream), pt_cpu)
     # expert offload: from OP_OFFLOAD_MIN_BATCH tokens up the scheduler runs the CPU layers' expert matmuls on the
