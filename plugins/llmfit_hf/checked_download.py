@@ -16,6 +16,7 @@ import click
 from llmfit_core.check_switches import CheckSwitches
 from llmfit_core.downloads import describe
 from llmfit_core.errors import LlmfitError
+from llmfit_core.units import fmt_bytes
 from llmfit_hf.predownload import offline_refusal, parse_download_args
 from llmfit_hf.targets import HubDownload
 
@@ -34,18 +35,6 @@ Exit code 3 when the model does not fit (nothing downloaded). With --dry-run
 the verdict is printed, then hf's own dry run. LLMFIT_FORCE=1, LLMFIT_STRICT=1,
 LLMFIT_BYPASS=1 act like --force, --strict, no check.
 """
-
-
-def human_size(n) -> str:
-    """Bytes in binary units (B .. TiB); "?" when unknown."""
-    if n is None:
-        return "?"
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return "?"
 
 
 def split_llmfit_options(args: list[str]) -> tuple[dict, list[str]]:
@@ -145,7 +134,7 @@ def check_download(args: list[str], force=False, strict=False, hardware=None, co
     if res.status == "unchecked":
         click.echo(f"llmfit: note: {res.message}", err=True)
         return None
-    size = human_size(res.download_bytes)
+    size = "?" if res.download_bytes is None else fmt_bytes(res.download_bytes)
     lines = describe(res)
     hw_names = sorted({m.report.hardware_name for m in res.models if m.report is not None})
     where = f"on {', '.join(hw_names)}" if hardware and hw_names else "on this machine"

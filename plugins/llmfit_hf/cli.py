@@ -24,8 +24,9 @@ from llmfit_core.cli.common import (
     styled,
 )
 from llmfit_core.errors import LlmfitError
+from llmfit_core.units import fmt_gib
 from llmfit_hf import parse_ref
-from llmfit_hf.checked_download import DOWNLOAD_HELP, download_main, human_size
+from llmfit_hf.checked_download import DOWNLOAD_HELP, download_main
 from llmfit_hf.extension import install_extension
 
 
@@ -50,8 +51,8 @@ def _print_rows(rows, title: str, show_file: bool, as_csv: bool = False) -> None
         name = (r.file if show_file else r.repo_id) or r.repo_id
         verdict = (r.verdict or "?") + ("" if r.exact or r.verdict is None else "~")
         style = VERDICT_STYLE.get(r.verdict or "", "dim")
-        table.append([name, r.quant, human_size(r.size_bytes), styled(verdict, style),
-                      human_size(r.memory_bytes) if r.memory_bytes else None,
+        table.append([name, r.quant, fmt_gib(r.size_bytes, none="?"), styled(verdict, style),
+                      fmt_gib(r.memory_bytes) if r.memory_bytes else None,
                       f"{r.decode_tok_s:.1f}" if r.decode_tok_s is not None else None,
                       f"{r.score}/100" if r.score is not None else None, _best_cell(r, show_file),
                       *([r.note] if show_note else [])])
