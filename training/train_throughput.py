@@ -640,7 +640,8 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   B580's 4 rows: its fold's Vulkan gate now closes). The breakdown "quant stated" scores each backend on its rows
   whose quant is stated. Why ROCm prefill is off (read per device, not fixed here): (1) the RX 7900 XTX tables (PRs
   #18537, #26284; the MI50's #27841 too) have no fa column, and llama-bench's default there is "auto" (on under HIP): read as flash
-  attention off, their attention is priced 2.4x too dear; (2) the R9700 rows at depth 16384 (build b7423, Dec 2025)
+  attention off, their attention was priced 2.4x too dear (fixed in the architecture round below:
+  threads_data.FA_AUTO_FROM_THREAD); (2) the R9700 rows at depth 16384 (build b7423, Dec 2025)
   run their extra attention FLOPs at ~6% of its quoted peak, the 7900 XTX at depth 4096 (a 2026 build) at ~29% of
   its own, as the WMMA flash-attention path of today's fattn.cu would: the build's flash-attention kernel, not the
   GPU generation, sets the cost, and two devices cannot fit it per generation; (3) the gate's inner CV is dominated
@@ -652,6 +653,13 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   rows (0.66x its Q4_K speed measured, 0.83x priced) but their roofline error grows (the RDNA3 class constant
   under-prices that card): ROCm prompt roofline 39.0% -> 39.4%; a ROCm MoE prompt constant (2 devices); refitting
   the x86 CPU prompt efficiency (0.8 is the optimum on the modern rows; left-device-out refits were worse).
+- Round 9 (issue 11, architectures and depth): llama-bench -ub / -b read from a row's note and priced (one
+  micro-batch per batch leaves a layer split nothing to pipeline; experts see the micro-batch's tokens); a blank fa
+  column in a llama.cpp thread from #17000 on is flash attention on (llama-bench's default "auto"); attention priced
+  at the GPU's matrix rate whatever the weights' type, ROCm's flash-attention cost 2.5 -> 4.0 (HIP's SIMT tile kernel;
+  3 devices); MLA absorbed in every batch (src/models/deepseek2.cpp), CUDA / HIP reading V from the K tile; hybrid
+  prompt scans latency-bound (gated_delta_net.cu, ssm-scan.cu: 320 FLOP-equivalents per state element, 2 devices);
+  expert offload corrected on its GPU part only. Nested prefill 26.1% -> 24.3%, ROCm prefill 45% -> 26%.
 - Round 7 (issue 11) added the llama-bench threads table (`llamabench_threads.csv`: 2023-2026 GitHub threads
   and raw-log repositories; MoE and hybrid models, ROCm / Vulkan / SYCL, contexts filled to 32k) and moved
   architecture and backend knowledge into the roofline: depth and flash attention, sliding windows, MLA,
