@@ -491,3 +491,41 @@ def test_recommend_backend_it_cannot_use_is_one_error_line(args, needles):
     assert res.exit_code == 1 and len(lines) == 1 and "Traceback" not in res.output, res.output
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+# model kinds whose roofline inputs go beyond a dense full-attention decoder: sliding windows, MLA, hybrids (a state of
+# unknown and of known size), routed experts
+MODEL_KINDS = ["google/gemma-3-12b-it", "zai-org/GLM-4.7-Flash", "Qwen/Qwen3.5-35B-A3B", "MiniMaxAI/MiniMax-Text-01",
+               "Qwen/Qwen3-30B-A3B"]
+
+
+@pytest.mark.parametrize("model_id", MODEL_KINDS)
+def test_ranking_prices_each_model_kind_with_the_architecture_inputs_fit_uses(model_id, monkeypatch):
+    """The ranking's vectorised speed gets the same MLA, recurrent-scan, sliding-window and expert inputs that
+    throughput.model_figures gives fit for the same model: with fit's weight bytes it predicts fit's tok/s."""
+    import numpy as np
+
+    import llmfit_core.recommend.evaluation as evaluation
+    from llmfit_core.recommend.arrays import catalog_arrays
+    from llmfit_core.throughput.predict import ARCH_KEYS, model_arrays, predict, predict_batch
+    from llmfit_core.throughput.roofline import model_figures
+
+    big = HardwareProfile(name="big", cpu=CPUInfo(model="x", cores=64, threads=128, isa=["avx2"], mem_bandwidth_gbs=400.0),
+                          memory=MemoryInfo(total_gb=2048, available_gb=2000),
+                          gpus=[GPUInfo("nvidia", "H200", 1024.0, bandwidth_gbs=4800.0, fp16_tflops=990.0, compute_capability="9.0")])
+    seen = []
+    monkeypatch.setattr(evaluation, "predict_batch", lambda inputs, **kw: seen.append(dict(inputs)) or predict_batch(inputs, **kw))
+    e = next(m for m in load_catalog().models if m.id == model_id)
+    ev = evaluation.evaluate(catalog_arrays([e]), big, Constraints(), ("Q8_0",), correct_models=0)
+    got = {k: np.asarray(v).reshape(-1)[0] for k, v in seen[-1].items()}
+    spec = e.to_spec("Q8_0")
+    want = {k: v[0] for k, v in model_arrays([model_figures(spec)]).items()}
+    weights = ("weight_bytes", "bits_per_weight", "moe_expert_bytes")  # the ranking's own per-quant byte tables
+    for k in [*ARCH_KEYS, "kv_bytes_per_pos", "attn_dim_layers", "n_layers", "active_params", "head_params"]:
+        if k not in weights:
+            assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-12), k
+    assert got["swa_frac"] > 0 or got["mla_k_share"] > 0 or got["n_rec_layers"] > 0 or got["n_experts"] > 0
+    same_bytes = predict_batch({**got, **{k: want[k] for k in weights}}, apply_correction=False)["decode_tok_s"]
+    assert fit_spec(spec, hardware=big, context=int(ev.ctx[0, 0])).gpu_layers == spec.n_layers + 1  # all on the GPU
+    fit = predict(spec, big, context=int(ev.ctx[0, 0]), apply_correction=False)  # fit's speed, without the correction
+    assert float(np.asarray(same_bytes).reshape(-1)[0]) == pytest.approx(fit.decode_tok_s, rel=1e-6)

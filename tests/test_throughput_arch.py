@@ -124,6 +124,42 @@ def test_mla_attends_in_the_latent_and_reads_it_once_on_cuda():
     assert run("vulkan", True)["decode_bytes"] == pytest.approx(run("vulkan", False)["decode_bytes"])
 
 
+def test_mla_geometry_is_the_latent_whatever_the_spec_head_dim_says():
+    """A config.json / catalog spec of an MLA model states the per-head widths of the uncompressed attention
+    (GLM-4.7-Flash: 20 KV heads of 102); llama.cpp attends in the latent (K 512 + 64 RoPE dims, V its first 512, one
+    row per layer), as a GGUF states it. Both must price the same bytes and FLOPs."""
+    from llmfit_core.catalog import load_catalog
+
+    e = next(m for m in load_catalog().models if m.id == "zai-org/GLM-4.7-Flash")
+    cfg = e.to_spec("Q4_K_M")
+    assert cfg.head_dim != 576 and cfg.kv_lora_rank == 512  # the catalog's per-head widths
+    gguf = dataclasses.replace(cfg, head_dim=576, head_dim_v=512, n_kv_heads=1)
+    a, b = model_figures(cfg), model_figures(gguf)
+    assert a.kv_bytes_per_pos == b.kv_bytes_per_pos == cfg.kv_layers * (576 + 512) * 2
+    assert a.attn_dim_layers == b.attn_dim_layers == cfg.kv_layers * cfg.n_heads * 576
+    assert a.mla_k_share == b.mla_k_share == pytest.approx(576 / 1088)
+
+
+def test_bf16_experts_decode_through_vulkan_tile_kernels():
+    """ggml-vulkan has no BF16 mat-vec-id kernel (ggml_vk_use_mul_mat_vec_id): BF16 experts of a decoded token run
+    through the prompt tile kernels, one token per expert. Quantized experts, dense BF16 models and the backends with
+    a BF16 mat-vec-id (CUDA / HIP mmvf) keep the bandwidth-bound mat-vec."""
+    moe_bf, moe_q = build_spec("qwen3-30b-a3b", "BF16"), build_spec("qwen3-30b-a3b", "Q8_0")
+    dense_bf = build_spec("llama-3.1-8b", "BF16")
+    hw = box("amd", "Radeon 8060S", 256.0, 59.4, vram=96.0, arch="gfx1151")
+
+    def ratio(spec):  # Vulkan over ROCm decode: the same bandwidth, the kernels differ
+        v, r = (predict(spec, hw, be, apply_correction=False).decode_tok_s for be in ("llama.cpp-vulkan", "llama.cpp-rocm"))
+        return v / r
+
+    assert ratio(moe_bf) < 0.8 * ratio(moe_q)
+    assert ratio(dense_bf) == pytest.approx(ratio(build_spec("llama-3.1-8b", "F16")), rel=0.02)
+    # the tile cost is the prompt path's: prefill of the same model is untouched
+    from llmfit_core.throughput.roofline import MOE_DECODE_TILE_PATHS
+
+    assert ("vulkan", "bf16") in {(k, t) for k, t, _ in MOE_DECODE_TILE_PATHS}
+
+
 def test_micro_batch_size_sets_pipelining_and_expert_batches(llama8b):
     """-ub 2048: one micro-batch per 2048-token batch (a layer split has nothing to pipeline), four times the tokens per
     expert (MoE prompt tiles run nearer the dense rate); -b 512 likewise leaves nothing to pipeline."""

@@ -335,10 +335,11 @@ DOUBT_RULES = (
 
 
 # ggml-vulkan decodes routed experts with its mat-vec kernel only for F32 / F16 / quantized weights
-# (ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id): BF16 experts take the tile (mat-mat) kernels at batch 1, 2-3x slower
-# than their bytes say on the one device with such rows (Strix Halo). Not priced: one device cannot fit it.
-VULKAN_BF16_MOE_DECODE = ("BF16 experts on Vulkan decode through the tile kernels (ggml_vk_use_mul_mat_vec_id excludes BF16), "
-                          "not priced: only one device has such rows")
+# (ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id): BF16 experts take the tile (mat-mat) kernels at batch 1. Priced since
+# round 10 (roofline.MOE_DECODE_TILE_PATHS: the prompt path's tile cost at one token per expert, not fitted on these
+# rows); GLM-4.7-Flash and Qwen3.5-35B-A3B stay 1.6-2.1x slower than that on the one device with such rows (Strix Halo).
+VULKAN_BF16_MOE_DECODE = ("BF16 experts on Vulkan decode through the tile kernels (ggml_vk_use_mul_mat_vec_id excludes BF16): "
+                          "priced at the prompt path's tile cost, only one device has such rows to check it")
 
 
 def doubt_reason(row) -> str:

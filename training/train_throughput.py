@@ -613,6 +613,13 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
 
 ## Limits
 {targets_text(s)}
+- Round 10 (issue 11, model kinds; physics read from llama.cpp, nothing fitted): routed experts a backend has no
+  decode mat-vec kernel for run through its prompt tile kernels at one token per expert (MOE_DECODE_TILE_PATHS:
+  Vulkan BF16, ggml_vk_use_mul_mat_vec_id), priced with the prompt path's small-expert-batch tile cost; the six
+  Strix Halo Vulkan BF16 MoE decode rows were 1.2-2.9x over-predicted, now 0.9-2.1x. MLA attention is priced from
+  the latent (kv_lora_rank + RoPE dims as K, kv_lora_rank as V, one row per layer) whatever head_dim a config.json or
+  the catalog states (they state the uncompressed per-head widths: GLM-4.7-Flash's KV read was priced 3.7x too large
+  and its attention FLOPs 5.6x too small when resolved from its config; GGUF specs and the training rows unchanged).
 - Round 9, Vulkan / SYCL / Intel (issue 11): a slow host bounds decode: the GPU part of a token takes max(GPU time,
   host time), host time = layers x a per-layer graph-build cost by backend, scaled by the host core's speed
   (HOST_LAYER_S). With NVIDIA's driver eGPUs on a Pi CM5 decode at the roofline; with Mesa (AMD RADV, Intel ANV)
@@ -621,7 +628,7 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   (RDNA3/4) prompt fraction, with primary rows of one device, is the ROCm WMMA class's x the Vulkan / ROCm ratio on
   that GPU (0.93 over 19 pairs); Vulkan's small-expert-batch constant refitted with it (ROCm keeps 54). BF16
   experts decoded on Vulkan take the tile kernels (ggml_vk_use_mul_mat_vec_id excludes BF16): named doubtful,
-  not priced (one device). SYCL: three rows of one device (Intel's IPEX-LLM fork): nothing fitted.
+  priced from round 10 on. SYCL: three rows of one device (Intel's IPEX-LLM fork): nothing fitted.
 - Round 8 (issue 11, physics read from llama.cpp's kernels, constants never fitted to one device): BF16 decode
   reads like F16 on CUDA / HIP (ggml-cuda/mmvf.cu) and Vulkan (mul_mat_vec_bf16 shaders), BF16 prompts run at the
   F16 rate on HIP RDNA3+ / CDNA (bf16_mma_hardware_available); float (F16/BF16) experts in prompt batches on

@@ -16,8 +16,11 @@ import numpy as np
 from llmfit_core.catalog.columns import CatalogColumns, format_bits, source_digest, use_bits, write_columns
 from llmfit_core.catalog.entry import CatalogEntry, trusted_entry, uses_from_name
 from llmfit_core.catalog.publishers import visible
+from llmfit_core.catalog.sizes import entry_config
 from llmfit_core.catalog.validate import _PACKED
 from llmfit_core.defaults import LLAMACPP_DEFAULT_QUANT, default_quant
+from llmfit_core.errors import LlmfitError
+from llmfit_core.readers.hf_config import recurrent_of_config
 from llmfit_core.recurrent import kv_layer_fraction
 
 _PACKED_HINTS = ("bit", "fp4", "fp8", "int4", "int8", "awq", "gptq", "bnb", "mlx", "autoround", "hqq", "exl2", "w4a16",
@@ -47,6 +50,16 @@ def release_year_month(released: str | None) -> tuple[float, float]:
     return np.nan, np.nan
 
 
+def recurrent_facts(e: CatalogEntry) -> tuple[int, int]:
+    """(recurrent layers, their state elements per sequence) fit's config reader gives the entry (0, 0 for none; the
+    state 0 when the catalog's config does not fix its size)."""
+    try:
+        n, r, s = recurrent_of_config(entry_config(e), e.id)
+    except LlmfitError:  # a size the reader refuses: priced as attention layers, as fit's reader would fail
+        return 0, 0
+    return n, n * (r + s)
+
+
 def columns_of(entries) -> CatalogColumns:
     """The columns of a list of entries, in order."""
     n = len(entries)
@@ -55,6 +68,7 @@ def columns_of(entries) -> CatalogColumns:
         return np.fromiter((getattr(e, name) or 0 for e in entries), dtype=np.float64, count=n)
 
     released = [release_year_month(e.released) for e in entries]
+    rec = [recurrent_facts(e) for e in entries]
     return CatalogColumns(
         id=[e.id for e in entries], arch=[e.arch for e in entries], family=[e.family for e in entries],
         license=[e.license or "" for e in entries], native_quant=[native_quant(e) for e in entries],
@@ -65,6 +79,8 @@ def columns_of(entries) -> CatalogColumns:
         released_year=np.array([y for y, _ in released], np.float64),
         released_month=np.array([m for _, m in released], np.float64),
         kv_layer_fraction=np.array([kv_layer_fraction(e.arch, e.n_layers, e.hidden_size) for e in entries], np.float64),
+        recurrent_layers=np.array([r[0] for r in rec], np.float64),
+        recurrent_state=np.array([r[1] for r in rec], np.float64),
         tied_embeddings=np.array([bool(e.tied_embeddings) for e in entries], bool),
         variant=np.array([bool(e.variant_of) for e in entries], bool),
         modified=np.array([bool(e.modified) for e in entries], bool),

@@ -72,6 +72,8 @@ class CatalogColumns:
     released_year: np.ndarray  # NaN: no usable release date
     released_month: np.ndarray
     kv_layer_fraction: np.ndarray  # layers with a KV cache (recurrent.kv_layer_fraction; hybrids < 1)
+    recurrent_layers: np.ndarray  # recurrent layers as fit reads the entry's config (hf_config.recurrent_of_config)
+    recurrent_state: np.ndarray  # their f32 state elements per sequence, all layers (0: size not known)
     tied_embeddings: np.ndarray  # bool from here on
     variant: np.ndarray  # a quantized copy of another entry (variant_of)
     modified: np.ndarray  # uncensored / abliterated / merged / pruned ... (publishers)

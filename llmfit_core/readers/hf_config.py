@@ -327,6 +327,23 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     return spec
 
 
+def recurrent_of_config(config: dict, ref: str = "config") -> tuple[int, int, int]:
+    """(recurrent layers, n_embd_r, n_embd_s) that spec_from_config reads from `config` (0, 0, 0 for a model without
+    recurrent layers): the same model type, size and head normalisation, then recurrent_from_config."""
+    cfg = _text_config(config)
+    mt = str(cfg.get("model_type") or config.get("model_type") or "").lower()
+    mt = _DEEPSEEK_LIKE.get(mt, mt)
+    hidden = _int(_get(cfg, "hidden_size", "n_embd", "d_model", "dim"))
+    n_layers = _int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+    if not hidden or not n_layers or n_layers > MAX_LAYERS or hidden > MAX_HIDDEN:
+        return 0, 0, 0
+    n_heads = _int(_get(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads")) or max(1, hidden // 128)
+    rec = recurrent_from_config(cfg, mt, n_layers, hidden, n_heads, ref)
+    if rec is None:
+        return 0, 0, 0
+    return sum(rec[0]), int(rec[2]), int(rec[3])
+
+
 def _full_attention(layer_type) -> bool:
     """A config's layer_types entry names a softmax-attention layer ("full_attention", "attention"; not "linear_attention")."""
     return "attention" in str(layer_type) and "linear" not in str(layer_type)

@@ -56,6 +56,10 @@ class CatalogArrays:
     dense_layer: np.ndarray  # attention + dense FFN + shared expert params
     experts: np.ndarray  # routed expert params (all experts)
     expert_frac: np.ndarray  # fraction of experts used per token
+    n_experts: np.ndarray  # routed experts per MoE layer (0: dense)
+    experts_used: np.ndarray  # of them, used per token
+    expert_ffn: np.ndarray  # one expert's FFN width
+    arch_names: list[str]  # model_type
     quality: np.ndarray  # size + generation points
     size_pts: np.ndarray
     gen_pts: np.ndarray
@@ -67,6 +71,10 @@ class CatalogArrays:
     kv_swa_frac: np.ndarray  # fraction of KV layers using a sliding window
     kv_layer_frac: np.ndarray  # fraction of layers with a KV cache (hybrids: the rest keep a recurrent state)
     window: np.ndarray  # sliding-window size (0: none)
+    rec_layers: np.ndarray  # recurrent layers (hybrids, SSMs), as fit reads the config
+    rec_state: np.ndarray  # their state elements per sequence (0: size not known)
+    mla_k: np.ndarray  # MLA: the latent row attention reads as K (kv_lora_rank + RoPE dims); 0: not MLA
+    mla_v: np.ndarray  # MLA: its first kv_lora_rank, read as V
     instruct: np.ndarray  # 1.0 for instruction-tuned (chat) models
     avail: np.ndarray  # availability points: 2 per known GGUF repo (max 3) + 1 per merged re-upload (max 3)
     packed: np.ndarray  # repo id looks like a quantized re-upload (MLX/NVFP4/bnb/...) without GGUF repos
@@ -129,12 +137,15 @@ def arrays_of(cols: CatalogColumns, entries: Sequence[CatalogEntry], rows: np.nd
         vocab=V, ffn=np.where(moe, np.maximum(Eu, 1) * eF + sF, F), max_ctx=cols.max_context, emb=emb, out=out,
         dense_layer=(attn + dense_ffn) * scale, experts=experts * scale,
         expert_frac=np.where(moe, Eu / np.maximum(E, 1), 1.0),
+        n_experts=np.where(moe, E, 0.0), experts_used=np.where(moe, Eu, 0.0), expert_ffn=np.where(moe, eF, 0.0), arch_names=cols.arch,
         quality=size_pts + gen_pts, size_pts=size_pts, gen_pts=gen_pts, ctx_pts=context_points(cols.max_context),
         first_party=cols.first_party.astype(float), modified=cols.modified,
         id_order=np.argsort(np.argsort(np.array(cols.id, dtype=object), kind="stable"), kind="stable"),
         has_gguf=cols.n_gguf > 0,
         kv_swa_frac=np.array([SWA_FRACTION.get(a, 0.0) for a in cols.arch]) * has_window,
         kv_layer_frac=cols.kv_layer_fraction, window=cols.sliding_window,
+        rec_layers=cols.recurrent_layers, rec_state=cols.recurrent_state,
+        mla_k=mla_width, mla_v=np.array([MLA_ATTENTION.get(a, (0, 0))[0] for a in cols.arch], dtype=np.float64),
         instruct=np.where(cols.uses & CHAT_BIT, 1.0, 0.0),
         avail=availability_points(cols.n_gguf, cols.n_mirrors), packed=cols.packed,
     )

@@ -30,7 +30,7 @@ from llmfit_core.recommend.points import (
 )
 from llmfit_core.throughput.predict import hardware_arrays, predict_batch
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
-from llmfit_core.throughput.roofline import hardware_figures
+from llmfit_core.throughput.roofline import STATE_RW_BYTES, hardware_figures, scan_state_elems
 from llmfit_core.units import fmt_gib, fmt_gib_over
 from llmfit_core.verdict import Verdict, is_tight
 
@@ -268,13 +268,26 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
         return np.broadcast_to(_col(x), shape).ravel()
 
     inputs = dict(hardware_arrays(hfig))
+    # the architecture inputs throughput.model_figures gives fit for the same config: MLA attends in its latent (K =
+    # kv_lora + RoPE dims, V = kv_lora, one row per KV layer), hybrids attend in their KV layers only and scan the rest
+    mla = arr.mla_k > 0
+    attn_layers = arr.layers * arr.kv_layer_frac  # layers with a KV cache
+    rec_state = scan_state_elems(arr.rec_layers, arr.rec_state, arr.hidden)
+    per_tok = per_tok + _col(STATE_RW_BYTES * arr.rec_state)  # a known recurrent state is read and written per token
     inputs.update({
-        "weight_bytes": per_tok.ravel(),
-        "kv_bytes_per_pos": per_model(arr.layers * arr.kv_layer_frac * arr.cache_heads * arr.head_dim * 2 * 2),
+        "weight_bytes": np.broadcast_to(per_tok, shape).ravel(),
+        "kv_bytes_per_pos": per_model(np.where(mla, attn_layers * (arr.mla_k + arr.mla_v) * 2,
+                                               attn_layers * arr.cache_heads * arr.head_dim * 2 * 2)),
         "active_params": per_model(arr.active),
         # embedding + output head (counted once when tied): prefill does not run the head per prompt token
         "head_params": per_model(np.minimum(arr.emb + arr.out, 0.5 * arr.active)),
-        "attn_dim_layers": per_model(arr.layers * arr.heads * arr.head_dim),
+        "attn_dim_layers": per_model(attn_layers * arr.heads * np.where(mla, arr.mla_k, arr.head_dim)),
+        "mla_k_share": per_model(np.where(mla, arr.mla_k / np.maximum(arr.mla_k + arr.mla_v, 1.0), 0.0)),
+        "swa_frac": per_model(arr.kv_swa_frac),
+        "swa_window": per_model(np.where(arr.kv_swa_frac > 0, arr.window, 0.0)),
+        "n_rec_layers": per_model(arr.rec_layers),
+        "rec_state_elems": per_model(np.where(arr.rec_layers > 0, rec_state, 0.0)),
+        "bf16": np.broadcast_to(np.array([q.upper() == "BF16" for q in ladder], float)[None, :], shape).ravel(),
         "n_layers": per_model(arr.layers),
         "qfam_code": np.broadcast_to(fam_codes, shape).ravel(),
         "bits_per_weight": (weights * 8 / np.maximum(_col(arr.params), 1)).ravel(),
@@ -285,9 +298,14 @@ def evaluate(arr: CatalogArrays, hw, c: Constraints, ladder: tuple[str, ...],
     moe = w.experts > 0
     inputs["moe_expert_bytes"] = np.where(moe, w.experts, 0.0).ravel()
     inputs["expert_used_ratio"] = np.broadcast_to(np.where(moe, _col(arr.expert_frac), 0.0), shape).ravel()
-    inputs["n_moe_layers"] = np.broadcast_to(np.where(moe, _col(arr.layers), 0.0), shape).ravel()
-    moe_flops = np.minimum(_col(arr.experts) * _col(arr.expert_frac) / np.maximum(_col(arr.active), 1.0), 0.95)
-    inputs["moe_flop_frac"] = np.broadcast_to(np.where(moe, moe_flops, 0.0), shape).ravel()
+    # nemotron_h: one kind per layer (mamba, attention or MoE), as model_figures counts its MoE layers
+    nemo = np.array([a.startswith("nemotron_h") for a in arr.arch_names], bool)
+    moe_layers = np.where(nemo, np.maximum(arr.layers - arr.rec_layers - attn_layers, 1.0), arr.layers)
+    inputs["n_moe_layers"] = np.broadcast_to(np.where(moe, _col(moe_layers), 0.0), shape).ravel()
+    inputs["n_experts"] = np.broadcast_to(np.where(moe, _col(arr.n_experts), 0.0), shape).ravel()
+    routed = 3.0 * arr.hidden * arr.expert_ffn * arr.experts_used * moe_layers
+    moe_flops = np.where(routed > 0, np.minimum(routed / np.maximum(arr.active, 1.0), 0.95), 0.5)
+    inputs["moe_flop_frac"] = np.broadcast_to(np.where(moe, _col(moe_flops), 0.0), shape).ravel()
     if not b.unified and b.vram > 0 and be.runtime == "llama.cpp" and hfig.backend_kind != "cpu":
         _expert_offload(arr, w, total, per_tok, inputs, p, b)
     allowed, native = native_pairs(arr, ladder)

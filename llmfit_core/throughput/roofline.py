@@ -19,7 +19,7 @@ from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.devices import lookup_device
 from llmfit_core.hardware.power import compute_fraction
 from llmfit_core.hardware.power import describe as describe_power_limit
-from llmfit_core.memory import expert_layer_bytes
+from llmfit_core.memory import expert_layer_bytes, mla_rope_dims
 from llmfit_core.quant import quant_fact_or_none
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 
@@ -176,6 +176,17 @@ MOE_FLOAT_GEMM_LAUNCH_S = 10e-6
 MOE_ID_HOST_SYNC_S = 20e-6
 MOE_FLOAT_PER_EXPERT_BACKENDS = ("cuda", "rocm")
 MMF_MAX_ID_BATCH = 128  # ggml_cuda_should_use_mmf: mul_mat_id with > 128 tokens (large experts) leaves the fused path
+# Routed experts a backend has no decode (mat-vec) kernel for, by backend and weight type: llama.cpp multiplies them
+# with its prompt-batch tile kernels at one token per expert. A tile pass does the work of a whole tile, so the
+# expert matmuls of a decoded token cost what the tile model of prompt processing above says for t = 1 token per
+# expert: their FLOPs x (1 + MOE_HALF_BATCH) at the backend's prompt rate of that weight type (BF16_PREFILL_EFF),
+# when that exceeds reading their bytes. Facts (backend kind, weight type, source), read from llama.cpp's source:
+# - vulkan, BF16: ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id takes the mat-vec path (mul_mat_vec_id_*) only for
+#   F32 / F16 / quantized src0; BF16 experts go through ggml_vk_mul_mat_id_q_f16 (matmul_id_bf16 tiles). In the
+#   vendored source of llama-cpp-python 0.3.36 and in builds b9187 / b9193 of the Strix Halo rows (BF16 MoE decode
+#   there 0.34-0.83 of the mat-vec roofline on three models, dense BF16 not slower). CUDA / HIP (mmvf.cu), Metal and
+#   the CPU have BF16 mat-vec-id kernels.
+MOE_DECODE_TILE_PATHS = (("vulkan", "bf16", "ggml-vulkan.cpp ggml_vk_use_mul_mat_vec_id: no BF16 mat-vec-id"),)
 # Recurrent layers (gated delta-net, Mamba-2 scans, short convs): cost in FLOP-equivalents per state element and token
 # at the SIMT rate (GPU_DECODE_COMPUTE_FRACTION of the quoted peak), and a per-layer launch cost in decode. A prompt's
 # scan runs token after token: ggml-cuda/gated_delta_net.cu and ssm-scan.cu (HIP too), Vulkan's gated_delta_net.comp /
@@ -417,6 +428,31 @@ def backend_kind(backend) -> str:
     return backend.device if backend.device in BACKEND_CODE else "vulkan"
 
 
+STATE_RW_BYTES = 2.0 * 4.0  # a decoded token reads and writes each f32 recurrent state element once
+ASSUMED_STATE_PER_HIDDEN = 256.0  # a state of unknown size: about hidden x 256 elements per recurrent layer
+
+
+def scan_state_elems(n_rec, state, hidden):
+    """Recurrent scan state elements per token the roofline prices: the known `state` (all layers), else
+    ASSUMED_STATE_PER_HIDDEN x hidden per recurrent layer (numbers or numpy arrays)."""
+    return np.where(np.asarray(state) > 0, state, np.asarray(n_rec) * np.asarray(hidden) * ASSUMED_STATE_PER_HIDDEN)
+
+
+def mla_dims(spec) -> tuple[int, int] | None:
+    """(K, V) widths per head that llama.cpp attends with for an MLA model, None for other attention.
+
+    llama.cpp attends in the compressed latent for every batch size, prompt batches included (src/models/deepseek2.cpp
+    absorbs wk_b into Q and applies wv_b after attention: MQA over one cached row per token and layer, K = kv_lora_rank
+    + the RoPE dims, V = the first kv_lora_rank of the same row; llama-kv-cache.cpp has_v = !is_mla). From the
+    latent's size, not the spec's head_dim: a GGUF states the absorbed widths (key_length 576), a config.json (and the
+    catalog) the per-head ones of the uncompressed attention (GLM-4.7-Flash: 20 heads of 102), which are not what
+    runs."""
+    rank = int(getattr(spec, "kv_lora_rank", 0) or 0)
+    if rank <= 0:
+        return None
+    return rank + mla_rope_dims(spec), rank
+
+
 def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
     """Bytes and FLOPs per token of a ModelSpec (exact group bytes when the reader had them)."""
     notes: list[str] = []
@@ -445,12 +481,15 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
             notes.append("per-token MoE bytes from the active-parameter ratio")
     per_token = max(per_token, total * 0.01)
     # recurrent layers read and write their f32 conv + SSM state once per decoded token (0 for other models)
-    state = 2.0 * 4.0 * float(getattr(spec, "recurrent_state_elems", 0) or 0)
+    state = STATE_RW_BYTES * float(getattr(spec, "recurrent_state_elems", 0) or 0)
     if state:
         per_token += state
         notes.append(f"recurrent state read + written per token: {state / 2**20:.1f} MiB")
     kv_heads = spec.layer_kv_heads
-    if kv_heads:
+    mla = mla_dims(spec)
+    if mla:  # one latent row per KV layer, read as K and (its first kv_lora dims) as V
+        kv_per_pos = spec.kv_layers * (mla[0] + mla[1]) * kv_bytes_per_elem
+    elif kv_heads:
         kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
         if 0 not in kv_heads:  # hybrids: the zeros already mark the layers without a KV cache
             kv_per_pos *= spec.kv_layers / max(len(kv_heads), 1)
@@ -471,7 +510,7 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         weight_bytes=per_token,
         kv_bytes_per_pos=float(kv_per_pos),
         active_params=float(spec.active_params or spec.params),
-        attn_dim_layers=float(spec.kv_layers * spec.n_heads * spec.head_dim),
+        attn_dim_layers=float(spec.kv_layers * spec.n_heads * (mla[0] if mla else spec.head_dim)),
         n_layers=int(spec.n_layers),
         quant_family=fam,
         bits_per_weight=float(bpw),
@@ -498,16 +537,13 @@ def _arch_figures(spec) -> dict:
                    moe_expert_bytes=float(gb.get("ffn_experts", 0)))
     n_rec = int(getattr(spec, "n_recurrent_layers", 0) or 0)
     if n_rec > 0:
-        state = float(spec.recurrent_state_elems)
-        # size unknown: a delta-net / Mamba state of about hidden x 256 per layer
-        out.update(n_rec_layers=float(n_rec), rec_state_elems=state if state > 0 else n_rec * float(spec.hidden_size) * 256.0)
+        out.update(n_rec_layers=float(n_rec),
+                   rec_state_elems=float(scan_state_elems(n_rec, float(spec.recurrent_state_elems), float(spec.hidden_size))))
     if str(spec.quant or "").upper() == "BF16":
         out["bf16"] = 1.0
-    if getattr(spec, "kv_lora_rank", 0) and spec.head_dim:
-        # MLA: llama.cpp attends in the compressed latent for every batch size, prompt batches included (src/models/
-        # deepseek2.cpp absorbs wk_b into Q, applies wv_b after attention: MQA, K = kv_lora + rope = head_dim, V = the
-        # first kv_lora of the same cached row, llama-kv-cache.cpp has_v = !is_mla)
-        out["mla_k_share"] = float(spec.head_dim) / float(spec.head_dim + (spec.v_head_dim or 0))
+    mla = mla_dims(spec)
+    if mla:
+        out["mla_k_share"] = mla[0] / float(mla[0] + mla[1])
     return out
 
 
@@ -672,6 +708,20 @@ def host_layer_s(bk, kc, core_flops) -> np.ndarray:
     return per_layer * HOST_REF_CORE_GFLOPS * 1e9 / np.maximum(core_flops, 1e6)
 
 
+def moe_decode_tile_s(bk, is_bf16, moe_flop_frac, active_expert_bytes, active_params, qf, gfl, gbw, dec_eff, pre_eff):
+    """Extra GPU seconds per decoded token where the backend multiplies routed experts of this weight type with its
+    prompt tile kernels (MOE_DECODE_TILE_PATHS): one token per expert at the tile model's efficiency 1 / (1 + H),
+    minus the mat-vec read of their bytes already priced (0 elsewhere)."""
+    tiled = np.zeros(np.broadcast(bk, is_bf16).shape, bool)
+    for kind, wtype, _source in MOE_DECODE_TILE_PATHS:
+        if wtype == "bf16":
+            tiled = tiled | ((bk == BACKEND_CODE[kind]) & is_bf16)
+    mf = np.clip(moe_flop_frac, 0.0, 1.0)
+    tile = 2.0 * active_params * mf * (1.0 + MOE_HALF_BATCH[bk]) / (gfl * pre_eff * PREFILL_FAMILY_EFF[qf])
+    read = active_expert_bytes / (GPU_DECODE_FAMILY_EFF[qf] * gbw * dec_eff)
+    return np.where(tiled & (mf > 0), np.maximum(tile - read, 0.0), 0.0)
+
+
 def roofline_arrays(
     *,
     weight_bytes,
@@ -797,7 +847,8 @@ def roofline_arrays(
              + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S)
     core = cfl / np.maximum(a(threads, float), 1.0) if host_core_gflops is None else a(host_core_gflops, float) * 1e9
     t_host = f * L * host_layer_s(bk, kc, core)
-    t_gpu = np.maximum(t_gpu, t_host)
+    t_gpu = np.maximum(t_gpu, t_host) + f * moe_decode_tile_s(
+        bk, is_bf16, a(moe_flop_frac, float), a(moe_expert_bytes, float) * x_used, P, qf, gfl, gbw, dec_eff, pre_eff)
     c_mem = ((1 - f) * bytes_tok + x_bytes) / (cbw * DECODE_BW_EFF[cpu_code])
     no_dot = np.isin(a(isa_code, int), (0, 3)) & (qf != 0)
     cpu_q = np.where(no_dot, CPU_NO_DOT_FACTOR, 1.0)
