@@ -410,3 +410,22 @@ def test_attention_cost_does_not_depend_on_the_weights_type():
     assert extra_time("prefill", qfam_code=FAMILY_CODE["kquant"]) == pytest.approx(f16, rel=0.02)
     kv = extra_time("decode", qfam_code=FAMILY_CODE["float"])
     assert extra_time("decode", qfam_code=FAMILY_CODE["iq"]) == pytest.approx(kv, rel=0.02)
+
+
+def test_per_layer_embedding_tables_are_a_row_lookup():
+    """Gemma 3n / Gemma 4 E2B-E4B: a token reads one row of its per-layer embedding table (gemma3n.cpp, gemma4.cpp
+    ggml_get_rows), even with tied embeddings where the token embedding is read whole as the output head; the table
+    does no multiply-adds either."""
+    from llmfit_core.quant import tensor_nbytes
+
+    base = dataclasses.replace(build_spec("llama-3.1-8b", "Q4_K_M"), tied_embeddings=True)
+    shape = (256 * base.n_layers, base.vocab_size)
+    ple = tensor_nbytes("Q8_0", shape)
+    gb = dict(base.group_bytes)
+    gb["token_embd"] += ple
+    with_ple = dataclasses.replace(base, group_bytes=gb, weight_bytes=base.weight_bytes + ple,
+                                   params=base.params + shape[0] * shape[1], active_params=base.params + shape[0] * shape[1],
+                                   tensors=[*(base.tensors or []), ("per_layer_token_embd.weight", shape, "Q8_0")])
+    a, b = model_figures(base), model_figures(with_ple)
+    assert ple > 0.2 * a.weight_bytes  # a table that would be a large share of the bytes if it were read whole
+    assert b.weight_bytes == pytest.approx(a.weight_bytes) and b.active_params == pytest.approx(base.params)

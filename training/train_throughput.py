@@ -620,6 +620,11 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   the latent (kv_lora_rank + RoPE dims as K, kv_lora_rank as V, one row per layer) whatever head_dim a config.json or
   the catalog states (they state the uncompressed per-head widths: GLM-4.7-Flash's KV read was priced 3.7x too large
   and its attention FLOPs 5.6x too small when resolved from its config; GGUF specs and the training rows unchanged).
+  Per-layer embedding tables (Gemma 3n, Gemma 4 E2B / E4B: per_layer_token_embd, filed with the token embedding) are
+  a row lookup per token (gemma3n.cpp / gemma4.cpp ggml_get_rows), no longer read whole as part of a tied output head
+  nor counted as multiply-adds (no rows of such models: not measured). `recommend`'s vectorised ranking now prices the
+  MLA, recurrent-scan, sliding-window, expert-count and BF16 inputs fit's model_figures gives the same config (the
+  catalog columns carry the recurrent layers and state fit's config reader gives each entry).
 - Round 9, Vulkan / SYCL / Intel (issue 11): a slow host bounds decode: the GPU part of a token takes max(GPU time,
   host time), host time = layers x a per-layer graph-build cost by backend, scaled by the host core's speed
   (HOST_LAYER_S). With NVIDIA's driver eGPUs on a Pi CM5 decode at the roofline; with Mesa (AMD RADV, Intel ANV)

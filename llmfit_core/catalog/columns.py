@@ -24,7 +24,7 @@ from llmfit_core.catalog.entry import FORMATS, USES
 from llmfit_core.errors import CatalogError
 
 COLUMNS_FILE = "catalog_columns.npz"
-FORMAT_TAG = "llmfit-catalog-columns/1"
+FORMAT_TAG = "llmfit-catalog-columns/2"  # 2: the recurrent_layers / recurrent_state columns
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed member dates: the same JSON always gives the same bytes
 _SEP = "\n"  # between the strings of a text column (ids, names and JSON rows never hold a raw newline)
 

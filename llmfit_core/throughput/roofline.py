@@ -20,7 +20,7 @@ from llmfit_core.hardware.devices import lookup_device
 from llmfit_core.hardware.power import compute_fraction
 from llmfit_core.hardware.power import describe as describe_power_limit
 from llmfit_core.memory import expert_layer_bytes, mla_rope_dims
-from llmfit_core.quant import quant_fact_or_none
+from llmfit_core.quant import quant_fact_or_none, tensor_nbytes
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
 
 # Backends by device (llmfit_core.backends.Backend.device, "mlx" for runtime mlx).
@@ -438,6 +438,23 @@ def scan_state_elems(n_rec, state, hidden):
     return np.where(np.asarray(state) > 0, state, np.asarray(n_rec) * np.asarray(hidden) * ASSUMED_STATE_PER_HIDDEN)
 
 
+# Per-layer embeddings (Gemma 3n, Gemma 4 E2B / E4B): a table of n_layer x n_embd_per_layer values per vocabulary
+# entry, of which a token reads its own row (src/models/gemma3n.cpp, gemma4.cpp: ggml_get_rows(per_layer_tok_embd,
+# tokens)); llama.cpp files it with the token embedding (tensor_layout.tensor_group), which is read whole per token only
+# as a tied output head.
+PER_LAYER_EMBEDDING_TENSORS = ("per_layer_token_embd.",)
+
+
+def per_layer_embedding(spec) -> tuple[float, float]:
+    """(bytes, parameters) of the model's per-layer embedding tables, from its tensor list (0, 0 without one)."""
+    nbytes = params = 0.0
+    for name, shape, gtype in getattr(spec, "tensors", None) or ():
+        if name.startswith(PER_LAYER_EMBEDDING_TENSORS):
+            nbytes += tensor_nbytes(gtype, shape)
+            params += float(np.prod([float(d) for d in shape]))
+    return nbytes, params
+
+
 def mla_dims(spec) -> tuple[int, int] | None:
     """(K, V) widths per head that llama.cpp attends with for an MLA model, None for other attention.
 
@@ -467,9 +484,11 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
     if not _pos(total) or not _pos(spec.params or spec.weight_bytes):
         raise LlmfitError(f"{spec.ref}: no parameter count or weight size, cannot predict its speed")
     gb = spec.group_bytes or {}
+    ple_bytes, ple_params = per_layer_embedding(spec)
     if gb:
-        # the token embedding is a row lookup, not a full read (unless tied: then it is the output head)
-        embd = 0.0 if spec.tied_embeddings else float(gb.get("token_embd", 0))
+        # the token embedding is a row lookup, not a full read (unless tied: then it is the output head); so is a
+        # per-layer embedding table, tied or not
+        embd = ple_bytes if spec.tied_embeddings else float(gb.get("token_embd", 0))
         per_token = total - embd
         experts = float(gb.get("ffn_experts", 0))
         if spec.is_moe and experts and spec.n_experts_used:
@@ -509,7 +528,7 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         head_params=min(head, 0.5 * float(spec.active_params or spec.params or 0)),
         weight_bytes=per_token,
         kv_bytes_per_pos=float(kv_per_pos),
-        active_params=float(spec.active_params or spec.params),
+        active_params=max(float(spec.active_params or spec.params) - ple_params, 1.0),
         attn_dim_layers=float(spec.kv_layers * spec.n_heads * (mla[0] if mla else spec.head_dim)),
         n_layers=int(spec.n_layers),
         quant_family=fam,
