@@ -143,6 +143,8 @@ def fit_spec(spec: ModelSpec, hardware=None, settings: RunSettings | None = None
     reasons += [n for n in getattr(mem, "notes", []) or [] if n not in reasons]  # caveats of the memory figure
     reasons += [n for n in hw.notes if n not in reasons]
     reasons += moe_reasons + build_reasons
+    if spec.load_error and be.runtime == "llama.cpp":  # the first thing to know about this file
+        reasons = [spec.load_error] + [r for r in reasons if r != spec.load_error]
     if run.flash_attn is None and be.runtime == "llama.cpp" and not runtime:  # (Ollama sets its own defaults)
         py_note = memory.python_defaults_note(spec, mem, n_seq=run.n_seq, cpu_isa=hw.cpu.isa, cpu_arch=hw.cpu.arch)
         if py_note:

@@ -91,6 +91,7 @@ class ModelSpec:
     source: str = "unknown"  # gguf-header | safetensors-header | config+quant | catalog | ollama
     exact: bool = False  # weight bytes exact (from tensor infos)
     notes: list[str] = field(default_factory=list)  # what was guessed
+    load_error: str = ""  # why llama.cpp will refuse to load this file (its loader asserts), empty when none is known
     metadata: dict = field(default_factory=dict)  # reader-specific extras (small values only)
     rope_scaling: RopeScaling | None = None  # as declared by the model (config.json / GGUF rope.scaling.*)
     # llama.cpp-style tensor list (name, ggml shape ne0-first, type name) in file order, or None;

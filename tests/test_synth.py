@@ -116,3 +116,45 @@ def test_header_writer_keeps_moe_and_head_dim_keys(tmp_path):
     assert (back.n_experts, back.n_experts_used, back.expert_ffn_size) == (128, 8, 768)
     assert back.head_dim == 128
     assert back.active_params < back.params / 8
+
+
+@pytest.mark.parametrize("drop, n_used", [(("expert_used_count",), 8), (("expert_count", "expert_used_count"), 8)])
+def test_moe_header_without_expert_counts_is_read_as_moe_with_a_warning(tmp_path, drop, n_used):
+    """A real MoE GGUF that lacks expert_used_count (or expert_count too) is one llama.cpp refuses to load: it must
+    not read as a dense or one-expert model, and the reasons must say llama.cpp will not load it."""
+    config = dict(model_type="qwen3_moe", hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
+                  num_key_value_heads=4, head_dim=128, intermediate_size=6144, moe_intermediate_size=768,
+                  num_experts=128, num_experts_per_tok=8, vocab_size=151936, max_position_embeddings=40960)
+    spec = spec_from_config(config, "Qwen3-30B-A3B")
+    path = tmp_path / "Qwen3-30B-A3B-Q4_K_M.gguf"
+    writer, tensors = header_gguf_writer(path, spec, "Q4_K_M")
+    for key in drop:
+        del writer.kv_data[0][f"{spec.arch}.{key}"]
+    finish_sparse_gguf(writer, path, tensors)
+    back = read_gguf(path)
+    assert (back.n_experts, back.n_experts_used) == (128, n_used)
+    assert back.active_params < back.params / 8
+    assert "will not load" in back.load_error and "expert_used_count" in back.load_error
+    assert back.notes[0] == back.load_error
+    assert ("expert_count missing" in " ".join(back.notes)) == ("expert_count" in drop)
+
+
+def test_check_of_an_moe_file_llama_cpp_will_not_load_exits_1(tmp_path):
+    """`check` is the scripts' gate: a file whose memory fits but which llama.cpp refuses must not exit 0."""
+    from click.testing import CliRunner
+
+    from llmfit_core.cli.main import cli
+
+    config = dict(model_type="qwen3_moe", hidden_size=512, num_hidden_layers=4, num_attention_heads=8,
+                  num_key_value_heads=2, head_dim=64, intermediate_size=1024, moe_intermediate_size=256,
+                  num_experts=16, num_experts_per_tok=4, vocab_size=32000, max_position_embeddings=4096)
+    spec = spec_from_config(config, "tiny-moe")
+    path = tmp_path / "tiny-moe-Q4_K_M.gguf"
+    writer, tensors = header_gguf_writer(path, spec, "Q4_K_M")
+    del writer.kv_data[0][f"{spec.arch}.expert_used_count"]
+    finish_sparse_gguf(writer, path, tensors)
+    result = CliRunner().invoke(cli, ["check", str(path), "--backend", "llama.cpp-cpu"])
+    assert result.exit_code == 1, result.output
+    assert "will not load" in result.stderr and result.stdout == ""
+    fit = CliRunner().invoke(cli, ["fit", str(path), "--backend", "llama.cpp-cpu"])
+    assert fit.exit_code == 0 and "will not load" in fit.stdout

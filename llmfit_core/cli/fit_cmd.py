@@ -135,16 +135,21 @@ def check_command(ref, as_json, **params):
     Exit codes (also with --json):
       0  it fits (runs, or runs with offload)
       3  it does not fit
-      1  no verdict: unknown model or hardware, bad option, no network
+      1  no verdict: unknown model or hardware, bad option, no network,
+         or a file llama.cpp will not load
     """
     from llmfit_core.api import fit  # lazy: start-up: --help and usage errors skip it
 
     settings, model = split_options(params)
     report = fit(ref, settings=settings, **model)
+    load_error = report.spec.load_error if report.spec is not None and report.backend.startswith("llama.cpp") else ""
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
-    else:
+    elif not load_error:
         click.echo(one_line(report))
+    if load_error:  # memory may fit, but the runner refuses the file: no "fits" for a script to act on
+        click.echo(f"error: {report.model_ref}: {load_error}", err=True)
+        sys.exit(1)
     if not report.fits:
         sys.exit(3)
 

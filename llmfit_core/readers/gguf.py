@@ -165,6 +165,37 @@ def recurrent_fields(arch: str, meta: dict, n_layers: int, where: str = "model")
     return out, [note] if note else []
 
 
+# top-k assumed when a file has routed experts but no expert_used_count: the common choice at each expert count
+# (Mixtral 8 -> 2, gpt-oss-20b 32 -> 4, Qwen3 / DeepSeek / GLM 64-256 -> 8)
+_ASSUMED_TOP_K = ((16, 2), (32, 4))
+_ASSUMED_TOP_K_MANY = 8
+
+
+def _expert_counts(arch: str, tensors, n_experts: int, n_used: int, notes: list[str]) -> tuple[int, int, str]:
+    """Expert count, experts used per token and the load error of a file with routed-expert tensors, with a note
+    when the header lacks the counts. llama.cpp's load_hparams asserts n_expert_used > 0 whenever n_expert > 0
+    (llama-model.cpp), and a file without expert_count cannot create its `*_exps` tensors: either way llama.cpp
+    will not load it."""
+    missing = []
+    if n_experts <= 1:
+        shapes = [t.shape for t in tensors if t.name.endswith("_exps.weight") and len(t.shape) == 3]
+        if not shapes:
+            return n_experts, n_used, ""
+        n_experts = int(shapes[0][-1])  # ggml dims, innermost first: (n_embd, n_ff_exp, n_expert)
+        missing.append(f"{arch}.expert_count")
+        notes.append(f"{arch}.expert_count missing: {n_experts} experts counted from the expert tensors")
+    if n_used <= 0 and n_experts > 1:
+        n_used = next((k for limit, k in _ASSUMED_TOP_K if n_experts <= limit), _ASSUMED_TOP_K_MANY)
+        missing.append(f"{arch}.expert_used_count")
+        notes.append(f"{arch}.expert_used_count missing: speed assumes {n_used} of {n_experts} experts per token")
+    if not missing:
+        return n_experts, n_used, ""
+    error = (f"{' and '.join(missing)} missing from an MoE file: llama.cpp will not load it "
+             "(llama-model.cpp load_hparams asserts n_expert_used > 0); re-convert it with convert_hf_to_gguf.py")
+    notes.insert(0, error)
+    return n_experts, n_used, error
+
+
 def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> ModelSpec:
     """Map one or more (split) GGUF headers to a ModelSpec."""
     meta = headers[0].metadata
@@ -244,7 +275,7 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         swa = None
 
     n_experts = _int(k("expert_count"))
-    n_used = _int(k("expert_used_count"))
+    n_used = _scalar_or_max(k("expert_used_count"))  # llama.cpp reads a scalar or a per-layer array (get_key_or_arr)
     expert_ff = _scalar_or_max(k("expert_feed_forward_length"))
 
     # sizes
@@ -267,6 +298,9 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         types[t.type.name] = types.get(t.type.name, 0) + 1
         if quantizable(t.name, len(t.shape)):
             qbytes[t.type.name] = qbytes.get(t.type.name, 0) + nb
+    load_error = ""
+    if expert_params:
+        n_experts, n_used, load_error = _expert_counts(arch, tensors, n_experts, n_used, notes)
     active = params
     if n_experts > 1 and expert_params:
         per_expert = expert_params // n_experts
@@ -323,6 +357,7 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         n_kv_layers=n_kv_layers,
         n_experts=n_experts,
         n_experts_used=n_used,
+        load_error=load_error,
         expert_ffn_size=expert_ff,
         n_shared_experts=_int(k("expert_shared_count")),
         shared_expert_ffn_size=_int(k("expert_shared_feed_forward_length")),
