@@ -29,6 +29,7 @@ from llmfit_core.memory import _weights_split
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.throughput import predict
 from llmfit_core.throughput.roofline import MULTI_GPU_HOP_S
+from llmfit_core.units import fmt_bytes
 
 RPC_ROUND_TRIPS = 3  # ggml-rpc.cpp per device per graph: SET_TENSOR (input), GRAPH_COMPUTE/RECOMPUTE, GET_TENSOR (output)
 NCCL_CALL_S = 10e-6  # one NCCL / custom all-reduce launch with a tiny message (order of NCCL's small-message latency)
@@ -140,7 +141,7 @@ def rpc_speed(spec, cluster, split, speeds: list[DeviceSpeed], k: ClusterConstan
                        f"{RPC_ROUND_TRIPS} round trips on {cluster.link.name} "
                        f"({RPC_ROUND_TRIPS * cluster.link.latency_us:.0f} us) + ~{k.rpc_hop_s * 1e3:.1f} ms fixed "
                        "(fitted); decode is never faster than one device holding it all")
-        reasons.append(f"prefill: the main host moves each RPC device's activations ({2 * n_ubatch * n_embd * 4 / 2**20:.0f} MiB "
+        reasons.append(f"prefill: the main host moves each RPC device's activations ({fmt_bytes(2 * n_ubatch * n_embd * 4)} "
                        f"per {n_ubatch}-token micro-batch) itself at ~{rate / 1e6:.0f} MB/s; with many devices that, not "
                        "their compute, sets the prompt speed")
     return sample, prompt_tokens / max(total, 1e-12), reasons

@@ -22,6 +22,7 @@ from llmfit_core.hardware.power import describe as describe_power_limit
 from llmfit_core.memory import expert_layer_bytes, mla_rope_dims
 from llmfit_core.quant import quant_fact_or_none, tensor_nbytes
 from llmfit_core.throughput.quantfamily import FAMILY_CODE, quant_family
+from llmfit_core.units import fmt_bytes
 
 # Backends by device (llmfit_core.backends.Backend.device, "mlx" for runtime mlx).
 # Reason given when the CPU memory bandwidth is a guess (api.fit drops it when the hardware note says it).
@@ -503,7 +504,7 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
     state = STATE_RW_BYTES * float(getattr(spec, "recurrent_state_elems", 0) or 0)
     if state:
         per_token += state
-        notes.append(f"recurrent state read + written per token: {state / 2**20:.1f} MiB")
+        notes.append(f"recurrent state read + written per token: {fmt_bytes(state)}")
     kv_heads = spec.layer_kv_heads
     mla = mla_dims(spec)
     if mla:  # one latent row per KV layer, read as K and (its first kv_lora dims) as V
