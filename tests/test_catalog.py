@@ -542,3 +542,43 @@ def test_private_models_are_recommended_by_default_hub_updates_by_publisher(tmp_
     ours, theirs = cat.get("acme/Our-Llama-8B"), cat.get("someone/Llama-8B-Tune")
     assert ours.publisher == "community" and shown_by_default(ours)  # the user's own registry
     assert theirs.publisher == "community" and not shown_by_default(theirs)
+
+
+GPU24_CATALOG = "workstation-4090"
+
+
+def test_gemma4_from_the_catalog_keeps_its_sliding_window():
+    """The catalog keeps no window for Gemma 4: priced with a full KV cache on all 60 layers, the 31B needed 30 GiB
+    of KV at 32k tokens. Its published config: 1024-token window on 5 of 6 layers."""
+    from llmfit_core.api import fit_spec
+
+    e = load_catalog().get("google/gemma-4-31B-it")
+    spec = e.to_spec("Q4_K_M")
+    assert spec.sliding_window == 1024 and sum(spec.swa_layers) == 50
+    ctx = 32768
+    kv = fit_spec(spec, hardware=GPU24_CATALOG, context=ctx).memory.kv_cache_bytes
+    per_layer_token = 2 * spec.n_kv_heads * spec.head_dim * 2  # K+V, f16
+    assert 10 * ctx * per_layer_token <= kv < (10 * ctx + 50 * 2048) * per_layer_token * 1.01
+    assert any("gemma-4-31B-it/config.json" in n for n in spec.notes)
+
+
+@pytest.mark.parametrize("model_id, own_size", [("Qwen/Qwen3.5-35B-A3B", True), ("Qwen/Qwen3.5-9B", False)])
+def test_qwen35_from_the_catalog_is_priced_as_a_hybrid_not_a_llama(model_id, own_size):
+    """Qwen 3.5 catalog entries get the gated delta-net state of the published config of their size (or of the
+    family's reference size, said as assumed): no 'not modelled exactly' reason, a recurrent state, a scan cost."""
+    from llmfit_core.api import fit_spec
+
+    spec = load_catalog().get(model_id).to_spec("Q4_K_M")
+    assert spec.recurrent_r > 0 and spec.recurrent_s > 0 and spec.n_recurrent_layers == 3 * spec.n_layers // 4
+    assert not any("not modelled exactly" in n for n in spec.notes)
+    note = next(n for n in spec.notes if "gated delta-net" in n)
+    assert ("assumed as in" in note) == (not own_size)
+    report = fit_spec(spec, hardware=GPU24_CATALOG, context=8192)
+    assert not any("llama-like decoder" in r for r in report.reasons)
+
+
+def test_reference_configs_leave_other_families_alone():
+    from llmfit_core.catalog.reference_configs import reference_keys
+
+    assert reference_keys("llama", 4096, 32) == ({}, "")
+    assert reference_keys("nemotron_h", 4480, 56) == ({}, "")  # the published pattern is for 52 layers only

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from llmfit_core.catalog.reference_configs import reference_keys
 from llmfit_core.defaults import default_quant
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.quant import apply_quant, normalize_quant, tensor_nbytes
@@ -48,6 +49,8 @@ def entry_config(e) -> dict:
     }
     if e.sliding_window:
         cfg["sliding_window"] = e.sliding_window
+    keys, _ = reference_keys(e.arch, e.hidden_size, e.n_layers)
+    cfg.update({k: v for k, v in keys.items() if k not in cfg})
     if e.is_moe:
         cfg.update(num_experts=e.n_experts, num_local_experts=e.n_experts, num_experts_per_tok=e.n_experts_used,
                    moe_intermediate_size=e.expert_ffn_size)
@@ -122,6 +125,9 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     spec.metadata = dict(spec.metadata or {}, catalog_id=e.id, family=e.family, license=e.license)
     if assumed:
         spec.notes = list(spec.notes) + [assumed]
+    _, reference_note = reference_keys(e.arch, e.hidden_size, e.n_layers)
+    if reference_note:
+        spec.notes = list(spec.notes) + [reference_note]
     if e.arch in MLA_ATTENTION and not spec.kv_lora_rank:
         spec.kv_lora_rank, rope = MLA_ATTENTION[e.arch]
         spec.metadata["qk_rope_head_dim"] = rope

@@ -49,7 +49,10 @@ _ARCH = {
     "starcoder2": "starcoder2", "internlm2": "internlm2", "exaone": "exaone", "phimoe": "phimoe",
 }
 _KNOWN = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
-          "gemma3_text", "phi3", "deepseek_v2", "deepseek_v3", "gpt_oss"}
+          "gemma3_text", "phi3", "deepseek_v2", "deepseek_v3", "gpt_oss",
+          # hybrids and sliding-window families priced by their own terms (recurrent state and scans, windows)
+          "qwen3_next", "qwen3_5", "qwen3_5_text", "qwen3_5_moe", "qwen3_5_moe_text", "gemma4", "gemma4_text",
+          "nemotron_h"}
 # model types llama.cpp converts with DeepseekV2Model (conversion/deepseek.py, conversion/glm.py's Glm4MoeLiteModel
 # subclasses it): MLA attention and DeepSeek-V3's routed + shared experts with a selection bias
 _DEEPSEEK_LIKE = {"kimi_k2": "deepseek_v3", "glm4_moe_lite": "deepseek_v3"}
@@ -228,7 +231,7 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         swa = [str(t).startswith("sliding") for t in layer_types]
     elif sliding and family == "gemma2":
         swa = [i % 2 == 0 for i in range(n_layers)]
-    elif sliding and family in ("gemma3", "gemma3_text", "cohere2"):
+    elif sliding and family in ("gemma3", "gemma3_text", "cohere2", "gemma4", "gemma4_text", "gemma4_unified"):
         pat = _int(_get(cfg, "sliding_window_pattern", "_sliding_window_pattern"), 6 if "gemma" in family else 4)
         swa = [pat == 0 or i % pat < pat - 1 for i in range(n_layers)]
     elif family in ("llama4", "llama4_text") and _int(cfg.get("attention_chunk_size")):

@@ -10,6 +10,7 @@ import numpy as np
 
 from llmfit_core.catalog.columns import CatalogColumns, use_bits
 from llmfit_core.catalog.entry import CatalogEntry
+from llmfit_core.catalog.reference_configs import reference_window
 from llmfit_core.catalog.sizes import MLA_ATTENTION
 from llmfit_core.catalog.store import Catalog
 from llmfit_core.recommend.points import (
@@ -23,7 +24,8 @@ from llmfit_core.recommend.points import (
 
 # Share of layers with sliding-window attention (readers.hf_config's patterns): gemma2 and gpt-oss every
 # other layer, gemma3 five of six, cohere2 three of four.
-SWA_FRACTION = {"gemma2": 0.5, "gpt_oss": 0.5, "gemma3": 5 / 6, "gemma3_text": 5 / 6, "cohere2": 0.75}
+SWA_FRACTION = {"gemma2": 0.5, "gpt_oss": 0.5, "gemma3": 5 / 6, "gemma3_text": 5 / 6, "cohere2": 0.75, "gemma4": 5 / 6,
+                "gemma4_text": 5 / 6, "gemma4_unified": 5 / 6}
 CHAT_BIT = use_bits({"chat"})
 
 
@@ -125,7 +127,10 @@ def arrays_of(cols: CatalogColumns, entries: Sequence[CatalogEntry], rows: np.nd
     scale = rest / np.maximum(attn + dense_ffn + experts, 1.0)  # match the validated declared count
     size_pts = size_points(params, active, moe)
     gen_pts = generation_points(cols.released_year, cols.released_month, cols.family)
-    has_window = cols.sliding_window > 0
+    # the catalog keeps no window for some families (Gemma 4): their reference config's, as catalog.sizes prices them
+    windows = {a: reference_window(a) for a in set(cols.arch)}
+    window = np.where(cols.sliding_window > 0, cols.sliding_window, [windows[a] for a in cols.arch])
+    has_window = window > 0
     # MLA caches one latent row (kv_lora_rank + RoPE dims) as K and no V per token and layer (memory.kv_cache_layers):
     # the K+V heads of head_dim that hold the same bytes
     mla_width = np.array([sum(MLA_ATTENTION.get(a, (0, 0))) for a in cols.arch], dtype=np.float64)
@@ -143,7 +148,7 @@ def arrays_of(cols: CatalogColumns, entries: Sequence[CatalogEntry], rows: np.nd
         id_order=np.argsort(np.argsort(np.array(cols.id, dtype=object), kind="stable"), kind="stable"),
         has_gguf=cols.n_gguf > 0,
         kv_swa_frac=np.array([SWA_FRACTION.get(a, 0.0) for a in cols.arch]) * has_window,
-        kv_layer_frac=cols.kv_layer_fraction, window=cols.sliding_window,
+        kv_layer_frac=cols.kv_layer_fraction, window=window,
         rec_layers=cols.recurrent_layers, rec_state=cols.recurrent_state,
         mla_k=mla_width, mla_v=np.array([MLA_ATTENTION.get(a, (0, 0))[0] for a in cols.arch], dtype=np.float64),
         instruct=np.where(cols.uses & CHAT_BIT, 1.0, 0.0),
