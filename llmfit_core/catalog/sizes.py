@@ -131,6 +131,9 @@ def spec_for_entry(e, quant: str | None = None) -> ModelSpec:
     if e.arch in MLA_ATTENTION and not spec.kv_lora_rank:
         spec.kv_lora_rank, rope = MLA_ATTENTION[e.arch]
         spec.metadata["qk_rope_head_dim"] = rope
+        # as readers.hf_config stores MLA (llama.cpp deepseek2): one latent "head" of kv_lora + rope dims as K and
+        # kv_lora as V; the per-head fields priced attention at depth ~3x too fast and decode's KV reads too slow
+        spec.n_kv_heads, spec.head_dim, spec.head_dim_v = 1, spec.kv_lora_rank + rope, spec.kv_lora_rank
         spec.notes = list(spec.notes) + [f"MLA KV cache: kv_lora_rank {spec.kv_lora_rank} + {rope} RoPE dims per token "
                                           f"and layer, as {e.arch}'s reference config (not stated by the catalog)"]
     return spec

@@ -267,7 +267,8 @@ def split_tp_pp(engine: str, spec: ModelSpec, cluster: ClusterSpec, tp: int | No
 def exo_tensor_problem(spec: ModelSpec, cluster: ClusterSpec) -> str | None:
     """None when exo's tensor sharding applies, else why not (with the nearest valid node count)."""
     n = len(cluster.machines)
-    kv = int(spec.n_kv_heads or spec.n_heads)
+    # MLA: mlx-lm's shard() splits the attention heads and keeps the one latent KV row whole on every rank
+    kv = int(spec.n_heads if spec.kv_lora_rank else (spec.n_kv_heads or spec.n_heads))
     if n < 2:
         return "tensor sharding needs at least 2 Macs"
     if kv % n:
