@@ -131,9 +131,9 @@ def test_mla_geometry_is_the_latent_whatever_the_spec_head_dim_says():
     from llmfit_core.catalog import load_catalog
 
     e = next(m for m in load_catalog().models if m.id == "zai-org/GLM-4.7-Flash")
-    cfg = e.to_spec("Q4_K_M")
-    assert cfg.head_dim != 576 and cfg.kv_lora_rank == 512  # the catalog's per-head widths
-    gguf = dataclasses.replace(cfg, head_dim=576, head_dim_v=512, n_kv_heads=1)
+    gguf = e.to_spec("Q4_K_M")
+    assert (gguf.head_dim, gguf.head_dim_v, gguf.n_kv_heads, gguf.kv_lora_rank) == (576, 512, 1, 512)  # catalog: the latent
+    cfg = dataclasses.replace(gguf, head_dim=102, head_dim_v=None, n_kv_heads=20)  # a config's per-head widths
     a, b = model_figures(cfg), model_figures(gguf)
     assert a.kv_bytes_per_pos == b.kv_bytes_per_pos == cfg.kv_layers * (576 + 512) * 2
     assert a.attn_dim_layers == b.attn_dim_layers == cfg.kv_layers * cfg.n_heads * 576
