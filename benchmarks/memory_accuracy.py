@@ -36,6 +36,8 @@ KV_TYPES = ["f16", "q8_0"]
 REAL = [("llama-1b", "Q4_K_M", [512, 8192])]
 # recurrent shapes: llama.cpp's RS buffer (conv + SSM state per sequence) is part of our KV figure
 RECURRENT = [("lfm2-tiny", [2048, 8192]), ("mamba2-tiny", [2048, 8192])]
+# per-layer KV rows: gemma4 (global vs sliding head dims and KV heads, shared-KV layers without a cache), FA on / off
+PER_LAYER_KV = [("gemma4-tiny", [2048, 8192])]
 
 
 def _pct(est: float, real: float) -> float:
@@ -115,6 +117,22 @@ def _measure(a, shapes, quants, contexts, console) -> list[dict]:
                 console.print(f"{shape} ctx={r['context']} n_seq={r['n_seq']}: RS {r['llama']['rs'] / MIB:.2f} / "
                               f"{r['est']['rs'] / MIB:.2f} MiB, total {r['err_pct']['total']:+.2f}%")
             path.unlink()
+        for shape, ctxs in ([] if a.quick else PER_LAYER_KV):
+            rows += per_layer_kv_rows(Path(tmp), shape, ctxs, a.threads, console)
+    return rows
+
+
+def per_layer_kv_rows(tmp: Path, shape: str, ctxs: list[int], threads: int, console) -> list[dict]:
+    """A gemma4 shape at each context with flash attention on and off (off: V rows padded to the widest layer's)."""
+    path = tmp / f"{shape}-F16.gguf"
+    write_synthetic_gguf(path, shape, quant="F16", n_threads=threads)
+    spec = read_gguf(path)
+    rows = [run_case(path, spec, shape, "F16", ctx, kv, threads, flash_attn=fa)
+            for ctx in ctxs for kv, fa in (("f16", True), ("f16", False), ("q8_0", True))]
+    for r in rows:
+        console.print(f"{shape} ctx={r['context']} kv={r['kv_type']} fa={r['flash_attn']}: KV {r['llama']['kv'] / MIB:.2f} "
+                      f"/ {r['est']['kv'] / MIB:.2f} MiB, compute {r['err_pct']['compute']:+.1f}%")
+    path.unlink()
     return rows
 
 

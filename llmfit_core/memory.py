@@ -203,6 +203,12 @@ def _is_swa(spec: ModelSpec) -> list[bool]:
     return [False] * spec.n_layers  # window known but not which layers: treat as full attention
 
 
+def per_layer_embd_width(spec: ModelSpec) -> int:
+    """Width of Gemma 4's (E2B/E4B) per-layer input embeddings ({arch}.embedding_length_per_layer_input), 0 if none."""
+    v = (spec.metadata or {}).get(f"{spec.arch}.embedding_length_per_layer_input")
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
 def mla_rope_dims(spec: ModelSpec) -> int:
     """MLA: the RoPE dims cached beside the kv_lora_rank latent (qk_rope_head_dim; 64 in every DeepSeek-style config)."""
     return int(spec.metadata.get("qk_rope_head_dim") or spec.metadata.get("rope_dim") or 64)
@@ -210,22 +216,32 @@ def mla_rope_dims(spec: ModelSpec) -> int:
 
 def kv_cache_layers(spec: ModelSpec, context: int, cache_type_k: str = "f16", cache_type_v: str = "f16",
                     n_ubatch: int = 512, n_seq: int = 1, kv_unified: bool = False,
-                    swa_full: bool = False) -> tuple[list[int], int, int | None]:
-    """Per-layer KV bytes, full-attention cells, sliding-window cells (None without SWA layers)."""
+                    swa_full: bool = False, flash_attn: bool = True) -> tuple[list[int], int, int | None]:
+    """Per-layer KV bytes, full-attention cells, sliding-window cells (None without SWA layers).
+
+    llama-kv-cache.cpp: a layer with a cache of its own holds K rows of n_embd_k_gqa(il) = kv_heads(il) x
+    head_dim_k(il) and V rows of kv_heads(il) x head_dim_v(il) (sliding-window layers have their own head dims in
+    Gemma 4); layers that read an earlier layer's cache (has_kv(il) false: spec.n_kv_shared_layers) hold none.
+    Without flash attention the V cache is transposed, and when V rows differ in width between layers every layer's
+    V rows are padded to the widest ([TAG_V_CACHE_VARIABLE]: n_embd_v_gqa_max()).
+    """
     full = kv_cells(context, n_seq, kv_unified)
     swa_flags = _is_swa(spec)
     n_swa_cells = swa_cells(context, int(spec.sliding_window), n_ubatch, n_seq, kv_unified, swa_full) if any(swa_flags) else None
+    heads = _layer_kv_heads(spec)
+    dims = spec.layer_head_dims()
+    v_max = None if flash_attn else max((h * d[1] for h, d in zip(heads, dims)), default=0)
     out = []
-    for heads, swa in zip(_layer_kv_heads(spec), swa_flags):
-        if heads <= 0:
+    for il, (h, (dk, dv), swa) in enumerate(zip(heads, dims, swa_flags)):
+        if h <= 0 or not spec.has_own_kv(il):
             out.append(0)
             continue
         cells = n_swa_cells if swa else full
         if spec.kv_lora_rank:  # MLA (DeepSeek): one latent row (kv_lora_rank + rope dims) as K, no V cache
             k_row, v_row = ggml_row_bytes(cache_type_k, spec.kv_lora_rank + mla_rope_dims(spec)), 0
         else:
-            k_row = ggml_row_bytes(cache_type_k, heads * spec.head_dim)
-            v_row = ggml_row_bytes(cache_type_v, heads * spec.v_head_dim)
+            k_row = ggml_row_bytes(cache_type_k, h * dk)
+            v_row = ggml_row_bytes(cache_type_v, v_max if v_max else h * dv)
         out.append(cells * (k_row + v_row))
     return out, full, n_swa_cells
 
@@ -256,8 +272,11 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
     """
     T = max(int(n_ubatch), 1)
     n_embd = spec.hidden_size
-    n_q = spec.n_heads * spec.head_dim
-    n_kv_embd = spec.n_kv_heads * max(spec.head_dim, spec.v_head_dim)
+    # the widest layer's Q and K/V rows (Gemma 4's global and sliding layers differ in head dim and KV heads)
+    dims = spec.layer_head_dims()
+    n_q = spec.n_heads * max((d[0] for d in dims), default=spec.head_dim)
+    n_kv_embd = max((h * max(d) for h, d in zip(_layer_kv_heads(spec), dims)), default=0) or \
+        spec.n_kv_heads * max(spec.head_dim, spec.v_head_dim)
     if spec.is_moe and spec.expert_ffn_size:
         ff = spec.n_experts_used * spec.expert_ffn_size + spec.n_shared_experts * (spec.shared_expert_ffn_size or spec.expert_ffn_size)
         ff = max(ff, spec.ffn_size if spec.n_dense_layers else 0)
@@ -277,14 +296,22 @@ def compute_buffer_bytes(spec: ModelSpec, n_kv: int, n_ubatch: int, flash_attn: 
         n_kv, n_kv_swa = 0, None
     mask = T * n_kv * mbytes + (T * n_kv_swa * mbytes if n_kv_swa else 0)
     ffn_residuals = 3 if qkv and mask >= T * n_embd * 4 else 4
+    # gemma4.cpp: the output stage keeps a third residual with flash attention too (measured, CPU, 512-4k, FA on/off)
+    third = qkv or not flash_attn or no_attn or spec.arch == "gemma4"
+    # Gemma 4 E2B/E4B per-layer input embeddings (gemma4.cpp project_per_layer_inputs): an f32 [n_embd_per_layer,
+    # T, n_layer] tensor every layer reads stays alive through the layers, beside their temporaries. Measured on
+    # the CPU (two widths, 0.7-8k context, FA on/off): 1.0-2.25x its size above the same model without it in the
+    # layer stages; at small contexts with flash attention the output stage's peak holds about as much more (plus
+    # up to 2 residuals, the allocator's layout). We add 2x to every stage.
+    ple = 2 * T * 4 * per_layer_embd_width(spec) * spec.n_layers
     stages = {
-        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (3 if qkv or not flash_attn or no_attn else 2),
-        "ffn": mask + T * 4 * (ffn_residuals * n_embd + 3 * ff) + (128 * 1024 if qkv else 0),
+        "output": T * spec.vocab_size * 4 + T * n_embd * 4 * (3 if third else 2) + ple,
+        "ffn": mask + T * 4 * (ffn_residuals * n_embd + 3 * ff) + (128 * 1024 if qkv else 0) + ple,
     }
     if flash_attn:
-        stages["attn"] = mask + T * 4 * (3 * n_embd + n_q + 2 * n_kv_embd)
+        stages["attn"] = mask + T * 4 * (3 * n_embd + n_q + 2 * n_kv_embd) + ple
     else:
-        stages["attn"] = T * n_kv * spec.n_heads * 4 + mask + T * 4 * ((5 + extra_embd) * n_embd + 2 * n_kv_embd)
+        stages["attn"] = T * n_kv * spec.n_heads * 4 + mask + T * 4 * ((5 + extra_embd) * n_embd + 2 * n_kv_embd) + ple
     stages["inputs"] = T * 16  # token ids, positions, KV indices, output ids
     return stages
 
@@ -454,7 +481,8 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
         fa = True
     n_batch_eff = min(n_batch, context)  # llama-context.cpp: n_batch = min(n_ctx, n_batch) for causal models
     T = min(n_ubatch, n_batch_eff)
-    kv_layers, n_full, n_swa = kv_cache_layers(spec, context, cache_type_k, cache_type_v, T, n_seq, kv_unified, swa_full)
+    kv_layers, n_full, n_swa = kv_cache_layers(spec, context, cache_type_k, cache_type_v, T, n_seq, kv_unified, swa_full,
+                                               flash_attn=fa)
     attn_kv = sum(kv_layers)
     rs_layers = state_layer_bytes(spec, n_seq, n_rs_seq)
     rs_total = sum(rs_layers)
@@ -487,6 +515,9 @@ def estimate_memory(spec: ModelSpec, backend, context: int, cache_type_k: str = 
     if spec.kv_lora_rank:
         notes.append(f"MLA KV cache: llama.cpp stores one {spec.kv_lora_rank}-wide latent (+ RoPE dims) per token and layer")
     notes += _recurrent_notes(spec, rs_total)
+    if spec.n_kv_shared_layers:
+        notes.append(f"the last {spec.n_kv_shared_layers} of {spec.n_layers} layers read an earlier layer's KV cache "
+                     "and keep none of their own")
     if spec.sliding_window and not any(_is_swa(spec)):
         notes.append("sliding-window layers unknown: KV cache counted at full context for all layers")
     return MemoryEstimate(
@@ -543,9 +574,10 @@ def _estimate_mlx(spec: ModelSpec, be: Backend, context: int, n_seq: int) -> Mem
     cells = _pad(context, MLX_KV_STEP) * max(n_seq, 1)
     swa_flags = _is_swa(spec)
     kv_layers = []
-    for heads, swa in zip(_layer_kv_heads(spec), swa_flags):
+    for il, (heads, (dk, dv), swa) in enumerate(zip(_layer_kv_heads(spec), spec.layer_head_dims(), swa_flags)):
         c = min(cells, int(spec.sliding_window) * max(n_seq, 1)) if swa else cells
-        kv_layers.append(c * heads * (spec.head_dim + spec.v_head_dim) * 2)
+        # shared-KV layers (gemma3n / Gemma 4) get no cache of their own, as in llama.cpp (assumed for mlx-lm)
+        kv_layers.append(c * heads * (dk + dv) * 2 if spec.has_own_kv(il) else 0)
     T = min(MLX_PREFILL_STEP, context)
     ff = spec.n_experts_used * spec.expert_ffn_size if spec.is_moe and spec.expert_ffn_size else (spec.ffn_size or 4 * spec.hidden_size)
     # mlx-lm's prefill evaluates only the cache state per chunk (MLX is lazy: chunk logits are never

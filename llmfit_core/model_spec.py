@@ -48,7 +48,7 @@ class ModelSpec:
     hidden_size: int
     n_heads: int
     n_kv_heads: int
-    head_dim: int  # K head dim
+    head_dim: int  # K head dim (of the full-attention layers when sliding-window layers have their own)
     vocab_size: int
     max_context: int
     head_dim_v: int | None = None  # V head dim when it differs from K (MLA, some gemma)
@@ -56,10 +56,17 @@ class ModelSpec:
     sliding_window: int | None = None
     # per-layer flags: True where the layer uses sliding-window attention (len == n_layers), or None
     swa_layers: list[bool] | None = None
-    # per-layer KV heads when they differ between layers (e.g. OpenELM), else None
+    # K / V head dims of the sliding-window layers when they differ from the full-attention layers' (Gemma 4:
+    # GGUF {arch}.attention.key_length_swa / value_length_swa, llama_hparams::n_embd_head_k(il)), else None
+    head_dim_swa: int | None = None
+    head_dim_v_swa: int | None = None
+    # per-layer KV heads when they differ between layers (e.g. OpenELM, Gemma 4), else None
     layer_kv_heads: list[int] | None = None
-    # number of layers that carry a KV cache (hybrid SSM/attention models have fewer), None = all
+    # number of layers with attention over a KV cache (hybrid SSM/attention models have fewer), None = all
     n_kv_layers: int | None = None
+    # the last N layers attend to an earlier layer's KV cache and keep none of their own (gemma3n, Gemma 4:
+    # {arch}.attention.shared_kv_layers, llama.cpp n_layer_kv_from_start = n_layer - N and has_kv(il))
+    n_kv_shared_layers: int = 0
     n_experts: int = 0
     n_experts_used: int = 0
     expert_ffn_size: int = 0
@@ -116,6 +123,23 @@ class ModelSpec:
     @property
     def v_head_dim(self) -> int:
         return self.head_dim_v if self.head_dim_v is not None else self.head_dim
+
+    def layer_head_dims(self) -> list[tuple[int, int]]:
+        """(K, V) head dim of each layer: the sliding-window layers' own where the model has them (llama.cpp
+        n_embd_head_k(il) / n_embd_head_v(il): is_swa(il) ? *_swa : *_full)."""
+        full = (int(self.head_dim), int(self.v_head_dim))
+        swa_flags = self.swa_layers if self.swa_layers and len(self.swa_layers) == self.n_layers else None
+        if swa_flags is None or (self.head_dim_swa is None and self.head_dim_v_swa is None):
+            return [full] * self.n_layers
+        # each defaults to the full-attention layers' value (llama-model.cpp load_hparams)
+        swa = (int(self.head_dim_swa if self.head_dim_swa is not None else full[0]),
+               int(self.head_dim_v_swa if self.head_dim_v_swa is not None else full[1]))
+        return [swa if f else full for f in swa_flags]
+
+    def has_own_kv(self, layer: int) -> bool:
+        """Whether layer `layer` keeps a KV cache of its own rather than reading an earlier layer's
+        (llama_hparams::has_kv: il < n_layer_kv_from_start)."""
+        return layer < self.n_layers - max(int(self.n_kv_shared_layers or 0), 0)
 
     @property
     def is_moe(self) -> bool:

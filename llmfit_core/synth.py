@@ -67,6 +67,13 @@ class SynthShape:
     ssm_d_state: int = 0
     ssm_n_group: int = 0
     ssm_dt_rank: int = 0  # mamba2: number of SSM heads (d_inner / head_dim)
+    # gemma4 (src/models/gemma4.cpp, conversion/gemma.py Gemma4Model): head_dim / n_kv_heads are the global
+    # (full-attention) layers', these the sliding layers'; the last kv_shared_layers layers read an earlier layer's
+    # KV cache (no K/V projections written); per_layer_embd: per-layer input embeddings (E2B/E4B)
+    head_dim_swa: int = 0
+    n_kv_heads_swa: int = 0
+    kv_shared_layers: int = 0
+    per_layer_embd: int = 0
 
 
 # Small shapes keep tests fast; real-scale shapes (marked by `real`) copy published configs.
@@ -90,6 +97,9 @@ SHAPES: dict[str, SynthShape] = {
                             conv_l_cache=3),
     "mamba2-tiny": SynthShape("mamba2", 4, 256, 0, 0, 0, 0, 4096, ctx_train=4096, tied=True, ssm_d_conv=4,
                               ssm_d_inner=512, ssm_d_state=64, ssm_n_group=2, ssm_dt_rank=8),
+    # 8 layers (3 sliding, 1 global) x 2; the last 4 read layer 2's (sliding) or layer 3's (global) KV cache
+    "gemma4-tiny": SynthShape("gemma4", 8, 256, 4, 2, 128, 768, 4096, ctx_train=8192, tied=True, sliding_window=256,
+                              swa_pattern=4, head_dim_swa=64, n_kv_heads_swa=1, kv_shared_layers=4, per_layer_embd=32),
     "phi3-mini": SynthShape("phi3", 32, 3072, 32, 32, 96, 8192, 32064, ctx_train=4096, fused_qkv=True, real="Phi-3-mini-4k"),
 }
 
@@ -110,8 +120,31 @@ def get_shape(shape: str | SynthShape) -> SynthShape:
         raise LlmfitError(f"unknown synthetic shape {shape!r}; choose one of: {', '.join(SHAPES)}") from None
 
 
+def _swa_flags(s: SynthShape) -> list[bool] | None:
+    """Sliding-window layers of a shape: the first swa_pattern - 1 of every swa_pattern layers (llama.cpp's
+    set_swa_pattern), None without a window."""
+    if not s.sliding_window:
+        return None
+    return [bool(s.swa_pattern) and (i % s.swa_pattern) < (s.swa_pattern - 1) for i in range(s.n_layers)]
+
+
+def _gemma4_attention(s: SynthShape) -> tuple[list[int], list[int]]:
+    """(head dim, KV heads) of each layer of a gemma4 shape (KV heads 0 past the layers that keep a KV cache)."""
+    swa = _swa_flags(s) or [False] * s.n_layers
+    dims = [s.head_dim_swa if f else s.head_dim for f in swa]
+    heads = [(s.n_kv_heads_swa if f else s.n_kv_heads) if i < s.n_layers - s.kv_shared_layers else 0
+             for i, f in enumerate(swa)]
+    return dims, heads
+
+
 def shape_layout(s: SynthShape) -> Layout:
     """The tensor_layout.Layout of a shape."""
+    if s.arch == "gemma4":
+        dims, heads = _gemma4_attention(s)
+        return Layout(n_layers=s.n_layers, hidden=s.n_embd, vocab=s.vocab, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads,
+                      head_dim=s.head_dim, ffn=s.n_ff, tied=s.tied, qk_norm=True, post_norms=True,
+                      layer_head_dims=tuple(dims), layer_kv_heads=tuple(heads), per_layer_embd=s.per_layer_embd,
+                      rope_freqs=s.head_dim // 2)
     kinds = ()
     if s.arch == "mamba2":
         kinds = (SSM,) * s.n_layers
@@ -158,6 +191,14 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
     if s.arch == "lfm2":  # per-layer KV heads: 0 marks a short-conv (recurrent) layer
         w.add_head_count_kv([s.n_kv_heads if i in (s.attn_layers or ()) else 0 for i in range(s.n_layers)])
         w.add_shortconv_l_cache(s.conv_l_cache)
+    elif s.arch == "gemma4":  # conversion/gemma.py Gemma4Model.set_gguf_parameters
+        w.add_head_count_kv([s.n_kv_heads_swa if f else s.n_kv_heads for f in _swa_flags(s)])
+        w.add_key_length_swa(s.head_dim_swa)
+        w.add_value_length_swa(s.head_dim_swa)
+        w.add_rope_dimension_count(s.head_dim)
+        w.add_rope_dimension_count_swa(s.head_dim_swa)
+        w.add_shared_kv_layers(s.kv_shared_layers)
+        w.add_embedding_length_per_layer_input(s.per_layer_embd)
     else:
         w.add_head_count_kv(s.n_kv_heads)
     if s.arch == "mamba2":
@@ -168,12 +209,12 @@ def _write_float_gguf(path: Path, s: SynthShape, name: str, dtype: str, seed: in
         w.add_ssm_group_count(s.ssm_n_group)
     w.add_layer_norm_rms_eps(1e-6)
     w.add_rope_freq_base(10000.0)
-    if s.n_heads and s.head_dim != s.n_embd // s.n_heads:
+    if s.n_heads and (s.head_dim != s.n_embd // s.n_heads or s.arch == "gemma4"):
         w.add_key_length(s.head_dim)
         w.add_value_length(s.head_dim)
     if s.sliding_window:
         w.add_sliding_window(s.sliding_window)
-        w.add_sliding_window_pattern(s.swa_pattern)
+        w.add_sliding_window_pattern(_swa_flags(s) if s.arch == "gemma4" else s.swa_pattern)
     if s.arch == "gemma2":
         w.add_attn_logit_softcapping(50.0)
         w.add_final_logit_softcapping(30.0)
@@ -281,8 +322,10 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
     if s.n_experts:
         per_expert = 3 * s.n_embd * s.expert_ff
         active -= s.n_layers * per_expert * (s.n_experts - s.n_experts_used)
-    swa = [bool(s.swa_pattern) and (i % s.swa_pattern) < (s.swa_pattern - 1) for i in range(s.n_layers)] if s.sliding_window else None
+    swa = _swa_flags(s)
     rec_flags, rec_r, rec_s, layer_kv = None, 0, 0, None
+    if s.arch == "gemma4":
+        layer_kv = [s.n_kv_heads_swa if f else s.n_kv_heads for f in swa]
     if s.arch in ("lfm2", "mamba2"):
         rec_flags = [s.arch == "mamba2" or i not in (s.attn_layers or ()) for i in range(s.n_layers)]
         rec_r, rec_s = state_sizes(s.n_embd, d_conv=s.ssm_d_conv, d_inner=s.ssm_d_inner, d_state=s.ssm_d_state,
@@ -290,13 +333,16 @@ def shape_spec(shape: str | SynthShape, vocab: int | None = None) -> ModelSpec:
         layer_kv = [0 if f else s.n_kv_heads for f in rec_flags]
     return ModelSpec(
         ref=shape if isinstance(shape, str) else s.arch, arch=s.arch, params=total_params, active_params=active,
-        n_layers=s.n_layers, hidden_size=s.n_embd, n_heads=s.n_heads, n_kv_heads=s.n_kv_heads, head_dim=s.head_dim,
+        n_layers=s.n_layers, hidden_size=s.n_embd, n_heads=s.n_heads, n_kv_heads=max(layer_kv or [s.n_kv_heads]),
+        head_dim=s.head_dim,
         vocab_size=s.vocab, max_context=s.ctx_train, ffn_size=s.n_ff, sliding_window=s.sliding_window or None,
         swa_layers=swa, layer_kv_heads=layer_kv, n_kv_layers=rec_flags.count(False) if rec_flags else None,
         n_recurrent_layers=sum(rec_flags) if rec_flags else 0, recurrent_r=rec_r, recurrent_s=rec_s,
-        recurrent_layers=rec_flags, n_experts=s.n_experts, n_experts_used=s.n_experts_used, expert_ffn_size=s.expert_ff,
+        recurrent_layers=rec_flags, head_dim_swa=s.head_dim_swa or None, head_dim_v_swa=s.head_dim_swa or None,
+        n_kv_shared_layers=s.kv_shared_layers, n_experts=s.n_experts, n_experts_used=s.n_experts_used, expert_ffn_size=s.expert_ff,
         tied_embeddings=s.tied, format="gguf", quant="F16", weight_bytes=total, group_bytes=groups,
         layer_bytes=layer_bytes, source="synthetic-shape", exact=True,
+        metadata={f"{s.arch}.embedding_length_per_layer_input": s.per_layer_embd} if s.per_layer_embd else {},
     )
 
 

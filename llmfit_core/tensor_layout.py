@@ -134,6 +134,13 @@ class Layout:
     ssm_n_group: int = 0
     ssm_dt_rank: int = 0  # number of SSM heads
     embd_norm: bool = False  # lfm2: a token_embd_norm where others have output_norm
+    # per-layer attention where layers differ (src/models/gemma4.cpp: sliding layers have their own head dim and KV
+    # heads); empty = head_dim / n_kv_heads in every layer. 0 KV heads: no K/V projections (gemma4.cpp makes them
+    # optional in the layers that read an earlier layer's KV cache)
+    layer_head_dims: tuple[int, ...] = ()
+    layer_kv_heads: tuple[int, ...] = ()
+    per_layer_embd: int = 0  # gemma4.cpp E2B/E4B: per-layer input embeddings of this width (n_embd_per_layer)
+    rope_freqs: int = 0  # gemma4.cpp: one rope_freqs tensor of this many elements (global layers' proportional RoPE)
 
     def is_moe_layer(self, i: int) -> bool:
         return self.n_experts > 1 and (not self.moe_layers or self.moe_layers[i])
@@ -141,14 +148,24 @@ class Layout:
     def kind(self, i: int) -> str:
         return self.layer_kinds[i] if self.layer_kinds else ATTENTION
 
+    def head_dim_of(self, i: int) -> int:
+        return self.layer_head_dims[i] if self.layer_head_dims else self.head_dim
+
+    def kv_heads_of(self, i: int) -> int:
+        return self.layer_kv_heads[i] if self.layer_kv_heads else self.n_kv_heads
+
 
 def layout_tensors(lay: Layout) -> list[tuple[str, tuple[int, ...]]]:
     """(GGUF name, ggml shape) of every tensor of `lay`, in file order. Raises HeaderTooLargeError past the
     MAX_LAYERS / MAX_HIDDEN bounds (the list grows with them)."""
     if lay.n_layers > MAX_LAYERS or lay.hidden > MAX_HIDDEN:
         raise HeaderTooLargeError(f"{lay.n_layers} layers of width {lay.hidden} (limits {MAX_LAYERS} and {MAX_HIDDEN})")
-    H = lay.hidden
-    out = [(tensor_name(M.TOKEN_EMBD), (H, lay.vocab))]
+    H, P = lay.hidden, lay.per_layer_embd
+    out = [(tensor_name(M.ROPE_FREQS), (lay.rope_freqs,))] if lay.rope_freqs else []
+    out.append((tensor_name(M.TOKEN_EMBD), (H, lay.vocab)))
+    if P:
+        out += [(tensor_name(M.PER_LAYER_TOKEN_EMBD), (P * lay.n_layers, lay.vocab)),
+                (tensor_name(M.PER_LAYER_MODEL_PROJ), (H, P * lay.n_layers)), (tensor_name(M.PER_LAYER_PROJ_NORM), (P,))]
     for i in range(lay.n_layers):
         out.append((tensor_name(M.ATTN_NORM, i), (H,)))
         kind = lay.kind(i)
@@ -163,6 +180,9 @@ def layout_tensors(lay: Layout) -> list[tuple[str, tuple[int, ...]]]:
         out += _feed_forward(lay, i)
         if lay.post_norms:
             out.append((tensor_name(M.FFN_POST_NORM, i), (H,)))
+        if P:
+            out += [(tensor_name(M.PER_LAYER_INP_GATE, i), (H, P)), (tensor_name(M.PER_LAYER_PROJ, i), (P, H)),
+                    (tensor_name(M.PER_LAYER_POST_NORM, i), (H,))]
     out.append((tensor_name(M.TOKEN_EMBD_NORM if lay.embd_norm else M.OUTPUT_NORM), (H,)))
     if not lay.tied:
         out.append((tensor_name(M.OUTPUT), (H, lay.vocab)))
@@ -175,8 +195,10 @@ def n_params(tensors: Iterable[tuple]) -> int:
 
 
 def _attention(lay: Layout, i: int) -> list[tuple[str, tuple[int, ...]]]:
-    H, nh, nkv, hd = lay.hidden, lay.n_heads, lay.n_kv_heads, lay.head_dim
+    H, nh, nkv, hd = lay.hidden, lay.n_heads, lay.kv_heads_of(i), lay.head_dim_of(i)
     t = lambda kind, shape, suffix="weight": (tensor_name(kind, i, suffix), shape)  # noqa: E731
+    if nkv == 0 and not (lay.kv_lora or lay.fused_qkv):  # reads an earlier layer's KV cache: Q and output only
+        return [t(M.ATTN_Q, (H, nh * hd)), t(M.ATTN_OUT, (nh * hd, H))] + ([t(M.ATTN_Q_NORM, (hd,))] if lay.qk_norm else [])
     if lay.kv_lora:
         qk = lay.nope_dim + lay.rope_dim
         q = ([t(M.ATTN_Q_A, (H, lay.q_lora)), t(M.ATTN_Q_A_NORM, (lay.q_lora,)), t(M.ATTN_Q_B, (lay.q_lora, nh * qk))]

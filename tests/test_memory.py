@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -155,6 +157,62 @@ def test_real_loads_match(tmp_path, shape, ctx, ctk, fa, quant):
     assert -0.001 < (m.compute_bytes - rep.log.compute_bytes) / rep.log.compute_bytes < tol
     assert abs(rep.log.model_bytes - m.weights_bytes) <= 0.01 * MIB
     assert abs(rep.log.total_bytes - m.buffers_bytes) / rep.log.total_bytes < 0.03
+
+
+# Recorded from llama-cpp-python 0.3.36 (CPU) loading synth's gemma4-tiny (8 layers: three sliding ones of head dim 64
+# and 1 KV head, then a global one of head dim 128 and 2 KV heads, twice; the last 4 read layer 2's or 3's cache):
+# "llama_kv_cache: size = ... (cells, layers, ...), K (type): X MiB, V (type): Y MiB", global cache first, then SWA.
+GEMMA4_KV_LOG = [  # context, flash attention, cache type, [(cells, layers, K MiB, V MiB) per cache]
+    (3000, True, "f16", [(3072, 1, 1.5, 1.5), (768, 3, 0.28, 0.28)]),
+    (3000, False, "f16", [(3072, 1, 1.5, 1.5), (768, 3, 0.28, 1.12)]),  # no FA: V rows padded to the widest layer's
+    (1000, True, "q8_0", [(1024, 1, 0.27, 0.27), (768, 3, 0.15, 0.15)]),
+    (5000, None, "f16", [(5120, 1, 2.5, 2.5), (768, 3, 0.28, 0.28)]),
+]
+
+
+def _per_cache(spec, m):
+    """(cells, layers, MiB) of the global cache and of the SWA cache, from our per-layer KV bytes."""
+    swa = spec.swa_layers or [False] * spec.n_layers
+    out = []
+    for want_swa, cells in ((False, m.n_ctx), (True, m.n_ctx_swa)):
+        layers = [b for b, f in zip(m.kv_layer_bytes, swa) if f == want_swa and b]
+        out.append((cells, len(layers), sum(layers) / MIB))
+    return out
+
+
+@pytest.mark.parametrize("ctx,fa,ctk,caches", GEMMA4_KV_LOG)
+def test_gemma4_kv_matches_recorded(ctx, fa, ctk, caches):
+    """Per-layer head dims (global key_length vs key_length_swa), per-layer KV heads, shared-KV layers without a cache
+    and, without flash attention, V rows padded to the widest: llama.cpp's KV buffers to its log's 0.01 MiB."""
+    spec = shape_spec("gemma4-tiny")
+    m = estimate_memory(spec, "cpu", ctx, cache_type_k=ctk, cache_type_v=ctk, flash_attn=fa, repack=False)
+    for (cells, layers, mib), (l_cells, l_layers, k_mib, v_mib) in zip(_per_cache(spec, m), caches, strict=True):
+        assert (cells, layers) == (l_cells, l_layers)
+        assert abs(mib - (k_mib + v_mib)) <= 0.01 + 1e-9
+    assert m.kv_layer_bytes[4:] == [0, 0, 0, 0]  # the shared-KV layers
+    assert m.kv_cache_bytes < 0.5 * estimate_memory(  # one head dim and a cache in every layer: over 2x too much
+        replace(spec, head_dim_swa=None, head_dim_v_swa=None, n_kv_shared_layers=0, layer_kv_heads=None),
+        "cpu", ctx, cache_type_k=ctk, cache_type_v=ctk, flash_attn=fa, repack=False).kv_cache_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ctx,fa,ctk,caches", GEMMA4_KV_LOG[:3])
+def test_gemma4_real_load_matches(tmp_path, ctx, fa, ctk, caches):
+    """A real gemma4 GGUF (no K/V projections in its shared-KV layers) read by our reader: KV per cache as llama.cpp
+    logs it, weights exact; compute within the envelope of gemma4's per-layer inputs (see compute_buffer_bytes)."""
+    from llmfit_core.llamacpp_runner import load_and_measure
+    from llmfit_core.readers.gguf import read_gguf
+    from llmfit_core.synth import write_synthetic_gguf
+
+    path = write_synthetic_gguf(tmp_path / "g4.gguf", "gemma4-tiny")
+    rep = load_and_measure(path, n_ctx=ctx, type_k=ctk, type_v=ctk, flash_attn=fa, n_threads=1)
+    spec = read_gguf(path)
+    m = estimate_memory(spec, "cpu", ctx, cache_type_k=ctk, cache_type_v=ctk, flash_attn=fa, repack=False)
+    assert [(c, n) for c, n, _ in _per_cache(spec, m)] == list(zip(rep.log.kv_cells, rep.log.kv_layers, strict=True))
+    for (_, _, mib), k_mib, v_mib in zip(_per_cache(spec, m), rep.log.kv_k_mib, rep.log.kv_v_mib, strict=True):
+        assert abs(mib - (k_mib + v_mib)) <= 0.01 + 1e-9
+    assert abs(rep.log.model_bytes - m.weights_bytes) <= 0.01 * MIB
+    assert -0.15 < (m.compute_bytes - rep.log.compute_bytes) / rep.log.compute_bytes < 0.08
 
 
 def test_mla_and_hybrid_kv():

@@ -99,6 +99,41 @@ def test_quantized_checkpoints():
     assert hf_module_name("blk.3.ffn_down.weight") == "model.layers.3.mlp.down_proj"
 
 
+def _gemma4_tiny_config(**extra):
+    """A Gemma 4 text config shaped like synth's gemma4-tiny (the keys conversion/gemma.py Gemma4Model reads)."""
+    text = {"model_type": "gemma4_text", "hidden_size": 256, "num_hidden_layers": 8, "num_attention_heads": 4,
+            "num_key_value_heads": 1, "num_global_key_value_heads": 2, "head_dim": 64, "global_head_dim": 128,
+            "intermediate_size": 768, "vocab_size": 4096, "max_position_embeddings": 8192, "sliding_window": 256,
+            "layer_types": (["sliding_attention"] * 3 + ["full_attention"]) * 2, "num_kv_shared_layers": 4,
+            "hidden_size_per_layer_input": 32, "torch_dtype": "bfloat16", **extra}
+    return {"model_type": "gemma4", "text_config": text}
+
+
+@pytest.mark.parametrize("fa", [True, False])
+def test_gemma4_config_priced_as_its_converted_gguf(fa):
+    """A Gemma 4 config.json is priced as llama.cpp prices the GGUF it converts to: the KV cache and compute buffer
+    of synth's gemma4-tiny, whose KV figures match llama.cpp's log (tests/test_memory.py)."""
+    from llmfit_core.memory import estimate_memory
+    from llmfit_core.synth import shape_spec
+
+    spec = spec_from_config(_gemma4_tiny_config(), "g4")
+    gguf_spec = shape_spec("gemma4-tiny")
+    assert (spec.arch, spec.head_dim, spec.head_dim_swa, spec.n_kv_shared_layers) == ("gemma4", 128, 64, 4)
+    assert spec.layer_kv_heads == gguf_spec.layer_kv_heads == [1, 1, 1, 2] * 2
+    for ctx in (700, 5000):
+        ours, want = (estimate_memory(s, "cpu", ctx, flash_attn=fa, repack=False) for s in (spec, gguf_spec))
+        assert ours.kv_layer_bytes == want.kv_layer_bytes
+        assert ours.compute_bytes == want.compute_bytes
+    # global-layer attention weights at their own head dim: q/o 4x128 wide, k/v 2x128
+    shapes = {name: shape for name, shape, _ in spec.tensors}
+    assert shapes["blk.3.attn_q.weight"] == (256, 512) and shapes["blk.0.attn_q.weight"] == (256, 256)
+    assert shapes["blk.3.attn_k.weight"] == (256, 256) and shapes["blk.0.attn_k.weight"] == (256, 64)
+    # without global_head_dim: per_layer_config's first full-attention layer (conversion/gemma.py's fallback)
+    alt = spec_from_config(_gemma4_tiny_config(global_head_dim=None, num_global_key_value_heads=None,
+                                               per_layer_config={"3": {"head_dim": 128, "num_key_value_heads": 2}}), "g4")
+    assert (alt.head_dim, alt.head_dim_swa, alt.layer_kv_heads) == (128, 64, [1, 1, 1, 2] * 2)
+
+
 def test_unknown_architecture():
     spec = spec_from_config({"model_type": "brandnew", "hidden_size": 512, "num_hidden_layers": 4}, "x")
     assert spec.params > 0 and any("brandnew" in n for n in spec.notes)

@@ -75,6 +75,30 @@ def test_sliding_window_pattern_key_and_per_layer_kv(tmp_path):
     assert spec.swa_layers == ([True] * 5 + [False]) * 2
 
 
+def test_gemma4_head_dims_and_shared_kv_layers(tmp_path):
+    """gemma4: key_length is the global layers' head dim, key_length_swa the sliding ones'; head_count_kv per layer;
+    the last shared_kv_layers layers keep no KV cache, and their missing K projections do not make it a hybrid."""
+    from llmfit_core.synth import write_synthetic_gguf
+
+    spec = read_gguf(write_synthetic_gguf(tmp_path / "g4.gguf", "gemma4-tiny"))
+    assert (spec.head_dim, spec.head_dim_v, spec.head_dim_swa, spec.head_dim_v_swa) == (128, None, 64, 64)
+    assert spec.swa_layers == [True, True, True, False] * 2
+    assert spec.layer_kv_heads == [1, 1, 1, 2] * 2
+    assert spec.layer_head_dims() == [(64, 64)] * 3 + [(128, 128)] + [(64, 64)] * 3 + [(128, 128)]
+    assert spec.n_kv_shared_layers == 4 and spec.n_kv_layers is None and spec.n_recurrent_layers == 0
+    assert [spec.has_own_kv(i) for i in range(8)] == [True] * 4 + [False] * 4
+    assert not any(t[0].startswith("blk.5.attn_k") for t in spec.tensors)
+
+
+def test_kv_shared_layers_per_architecture():
+    from llmfit_core.readers.gguf import kv_shared_layers
+
+    assert kv_shared_layers("gemma3n", {"gemma3n.attention.shared_kv_layers": 3}, 35) == 15  # gemma3n.cpp: 20 keep one
+    assert kv_shared_layers("gemma4", {"gemma4.attention.shared_kv_layers": 20}, 35) == 20
+    assert kv_shared_layers("gemma4", {}, 30) == 0
+    assert kv_shared_layers("llama", {"llama.attention.shared_kv_layers": 4}, 32) == 0  # llama.cpp ignores it
+
+
 def test_split_gguf_summed(tmp_path, llama_file):
     w = gguf.GGUFWriter(str(tmp_path / "m.gguf"), "llama", split_max_tensors=20)
     w.add_block_count(2); w.add_embedding_length(64); w.add_head_count(2); w.add_context_length(128)

@@ -429,3 +429,18 @@ def test_per_layer_embedding_tables_are_a_row_lookup():
     a, b = model_figures(base), model_figures(with_ple)
     assert ple > 0.2 * a.weight_bytes  # a table that would be a large share of the bytes if it were read whole
     assert b.weight_bytes == pytest.approx(a.weight_bytes) and b.active_params == pytest.approx(base.params)
+
+
+def test_gemma4_kv_reads_per_layer_head_dims():
+    """Gemma 4: every attention layer reads K/V rows at its own width (sliding: 1 KV head of 64, global: 2 of 128;
+    shared-KV layers read an earlier layer's rows); the sliding layers' share is their share of those bytes."""
+    from llmfit_core.synth import shape_spec
+
+    spec = shape_spec("gemma4-tiny")
+    mf = model_figures(spec)
+    per_pos = 6 * 1 * (64 + 64) + 2 * 2 * (128 + 128)  # elements per cached position, all 8 layers
+    assert mf.kv_bytes_per_pos == 2.0 * per_pos
+    assert mf.swa_frac == pytest.approx(6 * 128 / per_pos)
+    assert mf.attn_dim_layers == 4 * (6 * 64 + 2 * 128)
+    one_dim = model_figures(dataclasses.replace(spec, head_dim_swa=None, head_dim_v_swa=None))
+    assert one_dim.kv_bytes_per_pos == 2.0 * (6 * 1 + 2 * 2) * 256 and one_dim.swa_frac == 0.75  # the old pricing

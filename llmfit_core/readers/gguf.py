@@ -36,6 +36,22 @@ _SWA_PATTERN = {
 }
 
 
+# Layers that keep a KV cache of their own (llama_hparams::n_layer_kv_from_start, set in load_arch_hparams,
+# src/models/*.cpp); the layers after them read an earlier layer's cache (llama-model.cpp create_memory: `reuse`):
+# gemma3n.cpp the first 20 whatever the header says; gemma4.cpp all but attention.shared_kv_layers.
+_KV_FROM_START_FIXED = {"gemma3n": 20}
+_KV_SHARED_KEY = {"gemma4"}
+
+
+def kv_shared_layers(arch: str, meta: dict, n_layers: int) -> int:
+    """How many trailing layers read an earlier layer's KV cache instead of keeping their own (0 for most)."""
+    if arch in _KV_FROM_START_FIXED:
+        return max(n_layers - _KV_FROM_START_FIXED[arch], 0)
+    if arch in _KV_SHARED_KEY:
+        return min(max(_int(meta.get(f"{arch}.attention.shared_kv_layers")), 0), max(n_layers, 0))
+    return 0
+
+
 def _swa_layers(n_pattern: int, dense_first: bool, n_layers: int) -> list[bool]:
     if dense_first:
         return [n_pattern == 0 or (i % n_pattern != 0) for i in range(n_layers)]
@@ -226,15 +242,26 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
     head_dim_v = _int(k("attention.value_length")) or None
     if head_dim_v == head_dim:
         head_dim_v = None
+    # sliding-window layers' own head dims (Gemma 4: key_length is the global layers'), each defaulting to the
+    # full-attention layers' (llama-model.cpp load_hparams)
+    head_dim_swa = _int(k("attention.key_length_swa")) or None
+    head_dim_v_swa = _int(k("attention.value_length_swa")) or None
+    if head_dim_swa == head_dim:
+        head_dim_swa = None
+    if head_dim_v_swa == (head_dim_v or head_dim):
+        head_dim_v_swa = None
+    n_shared_kv = kv_shared_layers(arch, meta, n_layers)
 
     by_name = {t.name: t for t in tensors}
     vocab = _int(k("vocab_size")) or counts.get("tokenizer.ggml.tokens", 0)
     if not vocab and "token_embd.weight" in by_name:
         vocab = by_name["token_embd.weight"].shape[-1]
 
-    # layers with a KV cache: those with attention K projections (hybrid SSM models have fewer)
+    # layers with a KV cache: those with attention K projections (hybrid SSM models have fewer); shared-KV layers
+    # attend too, and may come without K projections (gemma4.cpp: attn_k optional where !has_kv(il))
     attn_layers = {tensor_layer(t.name) for t in tensors
                    if re.search(r"\.attn_(k|qkv|kv_a_mqa|k_b)\.weight$", t.name)} - {None}
+    attn_layers |= set(range(n_layers - n_shared_kv, n_layers)) if attn_layers and n_shared_kv else set()
     n_kv_layers = None
     if layer_kv and len(layer_kv) == n_layers and any(x == 0 for x in layer_kv):
         n_kv_layers = sum(1 for x in layer_kv if x > 0)
@@ -348,6 +375,9 @@ def header_to_spec(headers: list[GGUFHeader], ref: str, files: list[str]) -> Mod
         n_kv_heads=n_kv,
         head_dim=head_dim,
         head_dim_v=head_dim_v,
+        head_dim_swa=head_dim_swa if swa else None,
+        head_dim_v_swa=head_dim_v_swa if swa else None,
+        n_kv_shared_layers=n_shared_kv,
         vocab_size=vocab,
         max_context=_int(k("context_length")),
         ffn_size=ffn,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 from llmfit_core.errors import HeaderTooLargeError, UnknownArchitectureError, UnknownQuantizationError
 from llmfit_core.model_spec import ModelSpec, RopeScaling
@@ -47,6 +48,7 @@ _ARCH = {
     "gemma3_text": "gemma3", "phi3": "phi3", "deepseek_v2": "deepseek2", "deepseek_v3": "deepseek2",
     "gpt_oss": "gpt-oss", "llama4": "llama4", "llama4_text": "llama4", "granite": "granite", "olmo2": "olmo2", "smollm3": "smollm3", "cohere2": "cohere2",
     "starcoder2": "starcoder2", "internlm2": "internlm2", "exaone": "exaone", "phimoe": "phimoe",
+    "gemma4": "gemma4", "gemma4_text": "gemma4", "gemma4_unified": "gemma4",  # conversion/gemma.py: MODEL_ARCH.GEMMA4
 }
 _KNOWN = {"llama4", "llama4_text", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gemma", "gemma2", "gemma3",
           "gemma3_text", "phi3", "deepseek_v2", "deepseek_v3", "gpt_oss",
@@ -100,6 +102,45 @@ def _text_config(config: dict) -> dict:
             merged["model_type"] = config["model_type"]
         return merged
     return config
+
+
+@dataclass(frozen=True)
+class Gemma4Attention:
+    """Gemma 4's per-layer attention as llama.cpp's converter writes it (conversion/gemma.py Gemma4Model
+    .set_gguf_parameters): key_length = the global layers' head dim (global_head_dim, else the first full-attention
+    entry of per_layer_config), key_length_swa = head_dim; head_count_kv per layer (num_key_value_heads for sliding,
+    num_global_key_value_heads for global layers) when both are given; shared_kv_layers = num_kv_shared_layers;
+    embedding_length_per_layer_input = hidden_size_per_layer_input."""
+
+    swa: tuple[bool, ...]  # per layer (layer_types)
+    head_dim: int  # global layers'
+    head_dim_swa: int  # sliding layers'
+    layer_kv_heads: tuple[int, ...]
+    n_kv_shared_layers: int
+    per_layer_embd: int
+
+
+def gemma4_attention(cfg: dict, n_layers: int, n_kv: int, head_dim: int) -> Gemma4Attention | None:
+    """The Gemma 4 facts of a gemma4* config with layer_types (None otherwise)."""
+    layer_types = cfg.get("layer_types")
+    if not (isinstance(layer_types, list) and len(layer_types) == n_layers):
+        return None
+    swa = tuple(t == "sliding_attention" for t in layer_types)
+    per_layer = cfg.get("per_layer_config") if isinstance(cfg.get("per_layer_config"), dict) else {}
+
+    def first_full(key: str) -> int:
+        for idx, layer in per_layer.items():
+            i = int(idx) if str(idx).isdigit() else -1  # JSON object keys are strings
+            if 0 <= i < n_layers and not swa[i] and isinstance(layer, dict) and _int(layer.get(key)):
+                return _int(layer.get(key))
+        return 0
+
+    hd_full = _int(cfg.get("global_head_dim")) or first_full("head_dim") or head_dim
+    kv_full = _int(cfg.get("num_global_key_value_heads")) or first_full("num_key_value_heads") or n_kv
+    return Gemma4Attention(swa=swa, head_dim=hd_full, head_dim_swa=head_dim,
+                           layer_kv_heads=tuple(n_kv if f else kv_full for f in swa),
+                           n_kv_shared_layers=min(_int(cfg.get("num_kv_shared_layers")), n_layers),
+                           per_layer_embd=_int(cfg.get("hidden_size_per_layer_input")))
 
 
 def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelSpec:
@@ -211,7 +252,14 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         rope_dim = _int(cfg.get("qk_rope_head_dim"), 64)
         nope_dim = _int(cfg.get("qk_nope_head_dim"), 128)
         v_dim = _int(cfg.get("v_head_dim"), 128)
+    g4 = gemma4_attention(cfg, n_layers, n_kv, head_dim) if mt.startswith("gemma4") else None
+    g4_layout = {} if g4 is None else dict(  # gemma4.cpp load_arch_tensors: q/k norms, post norms, rope_freqs
+        layer_head_dims=tuple(g4.head_dim_swa if f else g4.head_dim for f in g4.swa),
+        layer_kv_heads=g4.layer_kv_heads, per_layer_embd=g4.per_layer_embd, rope_freqs=g4.head_dim // 2)
+    if g4 is not None:
+        qk_norm = post_norms = True
     layout = Layout(
+        **g4_layout,
         n_layers=n_layers, hidden=hidden, vocab=vocab, n_heads=n_heads, n_kv_heads=n_kv, head_dim=head_dim,
         ffn=ffn if fused else dense_ffn, tied=tied, fused_qkv=fused, qkv_bias=qkv_bias, out_bias=o_bias,
         qk_norm=qk_norm, post_norms=post_norms, gpt_oss=gpt_oss, kv_lora=kv_lora, q_lora=q_lora, rope_dim=rope_dim,
@@ -274,6 +322,14 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         kv_heads, hd_k, hd_v = 1, kv_lora + rope_dim, kv_lora
     else:
         kv_heads, hd_k, hd_v = n_kv, head_dim, None
+    g4_spec = {}
+    if g4 is not None:  # priced as llama.cpp prices the converted GGUF (readers.gguf reads the same keys)
+        kv_heads, hd_k = max(g4.layer_kv_heads), g4.head_dim
+        layer_kv_heads = list(g4.layer_kv_heads) if len(set(g4.layer_kv_heads)) > 1 else layer_kv_heads
+        own_swa = g4.head_dim_swa if g4.head_dim_swa != g4.head_dim and swa else None  # key/value_length_swa
+        g4_spec = dict(head_dim_swa=own_swa, head_dim_v_swa=own_swa, n_kv_shared_layers=g4.n_kv_shared_layers)
+        if g4.per_layer_embd:
+            g4_spec["metadata"] = {"gemma4.embedding_length_per_layer_input": g4.per_layer_embd}
 
     params = n_params(T)
     expert_params = n_params(t for t in T if tensor_group(t[0]) == "ffn_experts")
@@ -317,8 +373,9 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
         source="config",
         exact=False,
         notes=notes,
-        metadata={"hf_model_type": mt, "torch_dtype": dtype},
+        metadata={"hf_model_type": mt, "torch_dtype": dtype, **g4_spec.pop("metadata", {})},
         tensors=T,
+        **g4_spec,
     )
     _fill_sizes(spec, [tensor_nbytes(t, s) for _, s, t in T])
 
