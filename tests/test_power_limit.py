@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from llmfit_core.hardware.power import compute_fraction, power_limit_share
+from llmfit_core.hardware.power import board_power_fraction, compute_fraction, power_limit_share
 from llmfit_core.hardware.profile import CPUInfo, GPUInfo, HardwareProfile, MemoryInfo
 from llmfit_core.model_spec import ModelSpec
 from llmfit_core.throughput import predict
@@ -98,3 +98,32 @@ def test_bad_limit_in_a_profile_file_is_one_error_line(tmp_path, value):
     assert r.returncode != 0
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and "power_limit_w" in err[0] and "Traceback" not in r.stderr
+
+
+def _board(name, tflops, cc, bw):
+    return HardwareProfile(name="box", cpu=CPUInfo(model="x86", cores=16, threads=32, isa=["avx2", "fma"], mem_bandwidth_gbs=80.0),
+                           memory=MemoryInfo(128.0),
+                           gpus=[GPUInfo("nvidia", name, 48.0, bandwidth_gbs=bw, fp16_tflops=tflops, compute_capability=cc)])
+
+
+@pytest.mark.parametrize("name,tflops,cc,expected", [
+    ("RTX 4090", 330.3, "8.9", 1.0),  # its generation's reference board
+    ("RTX 4080", 194.9, "8.9", 1.0),  # needs 265 W of its 320 W at the 4090's TFLOPS per watt
+    ("RTX 6000 Ada", 364.2, "8.9", (300 / (364.2 / (330.3 / 450))) ** (1 / 3)),  # 496 W needed, 300 W board
+    ("RTX A6000", 154.8, "8.6", (300 / (154.8 / (142 / 350))) ** (1 / 3)),
+    ("A100 PCIe 80GB", 312.0, "8.0", 1.0),  # a datacenter die: no consumer reference in its generation
+    ("RTX 4090 Laptop GPU", 171.5, "8.9", 1.0),  # laptop power is the maker's choice: not in the table
+    ("Mystery GPU", 300.0, "8.9", 1.0),
+    ("RTX 6000 Ada", None, "8.9", 1.0),  # no quoted TFLOPS: nothing to scale
+])
+def test_board_power_fraction(name, tflops, cc, expected):
+    assert board_power_fraction(name, tflops, cc) == pytest.approx(expected)
+
+
+def test_power_bound_board_prefills_slower_than_its_quoted_tflops_say():
+    spec = spec_8b()
+    # the same quoted figures: the workstation board (300 W) cannot hold the clock the 4090 (450 W) holds
+    ws, gf = _board("RTX 6000 Ada", 330.3, "8.9", 1008.0), _board("RTX 4090", 330.3, "8.9", 1008.0)
+    a, b = (predict(spec, h, "llama.cpp-cuda", apply_correction=False) for h in (ws, gf))
+    assert a.decode_tok_s == pytest.approx(b.decode_tok_s, rel=1e-6)  # bandwidth-bound: unchanged
+    assert a.prefill_tok_s < 0.95 * b.prefill_tok_s

@@ -313,6 +313,16 @@ def test_qwen3_next_rows_of_the_first_builds_are_named_doubtful():
     assert rows and all("GATED_DELTA_NET" in doubt_reason(r) for r in rows)
 
 
+def test_a_test_its_source_calls_high_variance_is_named_doubtful_and_only_that_test():
+    from training.data import DATA_DIR, LoadReport
+    from training.threads_data import doubt_reason, threads_rows
+
+    rows = [r for r in threads_rows(DATA_DIR, LoadReport()) if "pp512 has huge variance" in r.note]
+    named = [r for r in rows if "run-to-run spread" in doubt_reason(r)]
+    assert named and all(r.test_label == "pp512" for r in named)
+    assert any(r.test_label != "pp512" for r in rows)  # the comment's other tests keep no such reason
+
+
 def test_unknown_quant_and_architecture_get_an_estimate_a_wider_band_and_the_reason(llama8b):
     width = lambda p: p.decode_range[1] / p.decode_range[0]  # noqa: E731
     base = predict(llama8b, box(), "llama.cpp-cuda")

@@ -75,7 +75,8 @@ def _set(name, i, value):
 
 
 def predict_log(t):
-    out = R.roofline_arrays(**{k: t.inputs[k] for k in _ROOF_KEYS}, **{k: t.inputs[k] for k in _OPTIONAL_KEYS if k in t.inputs})
+    roof_in = {**{k: t.inputs[k] for k in _ROOF_KEYS}, **{k: t.inputs[k] for k in _OPTIONAL_KEYS if k in t.inputs}}
+    out = R.roofline_arrays(**{**roof_in, "gpu_tflops": t.inputs["gpu_tflops"] * t.inputs["gpu_power_keep"]})  # as table.py
     return np.log(np.where(t.is_decode, out["decode_tok_s"], out["prefill_tok_s"]))
 
 

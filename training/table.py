@@ -66,8 +66,12 @@ def build_table(rows) -> Table:
         heur.append(bw * 1e9 / r.spec.weight_bytes if r.test == "tg" else np.nan)
     keys = list(per_row[0].keys())
     inputs = {k: np.array([d[k] for d in per_row]) for k in keys}
-    roof = roofline_arrays(**{k: inputs[k] for k in _ROOF_KEYS}, **{k: inputs[k] for k in _OPTIONAL_KEYS if k in inputs})
-    X = build_features(inputs, roof)
+    roof_in = {**{k: inputs[k] for k in _ROOF_KEYS}, **{k: inputs[k] for k in _OPTIONAL_KEYS if k in inputs}}
+    feature_roof = roofline_arrays(**roof_in)
+    # power-bound boards (hardware_figures' gpu_power_keep): physics with the compute they keep, features on the quoted
+    # figures, as predict_batch does at inference
+    roof = roofline_arrays(**{**roof_in, "gpu_tflops": inputs["gpu_tflops"] * inputs["gpu_power_keep"]})
+    X = build_features(inputs, feature_roof)
     return Table(
         inputs=inputs,
         roof=roof,

@@ -332,8 +332,15 @@ VULKAN_BF16_MOE_DECODE = ("BF16 experts on Vulkan decode through the tile kernel
                           "priced at the prompt path's tile cost, only one device has such rows to check it")
 
 
+# A comment naming one test of its table as unreliable ("pp512 has huge variance (+-9881.63) - doubtful"): that test's row only
+TEST_VARIANCE_NOTE = re.compile(r"\b((?:pp|tg)\d+) has (?:huge|high|very large) variance")
+
+
 def doubt_reason(row) -> str:
     """The reason a row is doubtful, from its source and note ("" when none is known)."""
+    m = TEST_VARIANCE_NOTE.search(row.note or "")
+    if m and m.group(1) == (getattr(row, "test_label", None) or ""):
+        return f"the source gives this test a run-to-run spread as large as its value ({m.group(0)})"
     if row.backend == "llama.cpp-vulkan" and row.test == "tg" and row.spec.is_moe and str(row.spec.quant).upper() == "BF16":
         return VULKAN_BF16_MOE_DECODE
     if getattr(row, "bench_kind", 0) == 1:

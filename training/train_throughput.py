@@ -665,6 +665,22 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   rows (0.66x its Q4_K speed measured, 0.83x priced) but their roofline error grows (the RDNA3 class constant
   under-prices that card): ROCm prompt roofline 39.0% -> 39.4%; a ROCm MoE prompt constant (2 devices); refitting
   the x86 CPU prompt efficiency (0.8 is the optimum on the modern rows; left-device-out refits were worse).
+- Round 10 (issue 11, NVIDIA): a board whose quoted tensor TFLOPS need more power than its own board limit gives, at
+  its generation's consumer reference board's TFLOPS per watt (RTX 2080 Ti, 3090, 4090, 5090; board powers from
+  NVIDIA's product pages in hardware.power.BOARD_POWER_W), keeps (board W / needed W)^(1/3) of its compute, the cube
+  law already used for a lowered power limit (RTX 6000 Ada x0.85, 5000 Ada x0.89, L40S x0.89, A6000 x0.92, A40 x0.93;
+  datacenter dies and laptops x1). Physics only: the correction's features keep the quoted figures (as for a user's
+  limit). Nested prefill 24.3% -> 22.9% (median 13.3% -> 12.5%), CUDA prefill 21% -> 18%, decode unchanged (15.7%);
+  RTX 6000 Ada prefill 42% -> 24%. Round 6 had tried the same law with the features moved too (not kept).
+  Tried and not kept: NVIDIA's Vulkan prompt path split by generation (ggml-vulkan takes VK_NV_cooperative_matrix2's
+  mul_mm_cm2 shaders, FP16 accumulation, from Ampere on; Turing the KHR coopmat1 ones) with the coopmat2 fraction
+  derived as the CUDA MMQ class's 0.47 x the Vulkan / CUDA pp512 ratio of the llama.cpp scoreboards (RTX 5090 0.74,
+  4090 0.79, 3090 0.90: 0.38): right on the dense rows (RTX 3090 8B 1.9x -> 1.4x under-priced, RTX 4090 3B 2.0x ->
+  1.5x), but the RTX 5090's MLA rows (DeepSeek-V2-Lite "before" runs, GLM-4.7-Flash at depth, whose MLA attention
+  cost was fitted against 0.28) move the other way, Vulkan's roofline MAPE is unchanged (53% -> 54%), and the
+  Vulkan prompt gate, a near-tie in every outer fold that the doubtful RTX 2070 first-run row tips, opens where the
+  correction then halves Strix Halo's rows: nested Vulkan prefill 58% -> 66-82% over three variants. A test whose source calls it
+  high-variance ("pp512 has huge variance") is named doubtful (that test only).
 - Round 9 (issue 11, architectures and depth): llama-bench -ub / -b read from a row's note and priced (one
   micro-batch per batch leaves a layer split nothing to pipeline; experts see the micro-batch's tokens); a blank fa
   column in a llama.cpp thread from #17000 on is flash attention on (llama-bench's default "auto"); attention priced

@@ -17,7 +17,7 @@ import numpy as np
 from llmfit_core.backends import get_backend
 from llmfit_core.errors import LlmfitError
 from llmfit_core.hardware.devices import lookup_device
-from llmfit_core.hardware.power import compute_fraction
+from llmfit_core.hardware.power import board_power_fraction, compute_fraction, describe_board_power
 from llmfit_core.hardware.power import describe as describe_power_limit
 from llmfit_core.memory import expert_layer_bytes, mla_rope_dims
 from llmfit_core.quant import quant_fact_or_none, tensor_nbytes
@@ -286,8 +286,9 @@ class HardwareFigures:
     reasons: list[str] = field(default_factory=list)
     mem_class: int = 0  # memory technology of the weights' main memory: MEM_CLASS
     gpu_gen: float = 0.0  # GPU architecture generation (gpu_generation) of the first GPU used; 0 = CPU / unknown
-    # share of gpu_tflops left under power limits set below the boards' defaults (hardware.power); the roofline
-    # uses gpu_tflops x this, the learned correction sees the board as it ships (its training rows do)
+    # share of gpu_tflops left under power limits (hardware.power: a limit set below the board's default, a board quoted
+    # above what its own limit sustains); the roofline uses gpu_tflops x this, the learned correction's features see
+    # the quoted figures (training/table.py does the same)
     gpu_power_keep: float = 1.0
     kernel_class: int = 0  # KERNEL_CLASSES code of the first GPU used with this backend (0 = backend default)
     gpu_present: bool = False  # a GPU of this backend is there (large prompt batches go to it even at -ngl 0)
@@ -696,9 +697,15 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
             elif f"gpus[{i}].fp16_tflops" in estimated:
                 reasons.append(f"FP16 TFLOPS of {g.name} estimated ({tf:.1f})")
             tf *= tensor_peak_fraction(g)  # the quoted peak is not reachable with llama.cpp's instructions
-            keep = compute_fraction(g)  # a power limit below the board's default lowers the sustained clock
+            # a power limit below the board's default lowers the sustained clock, and so does a board quoted above
+            # what its own power limit sustains (hardware.power.board_power_fraction; NVIDIA boards of the table)
+            keep = compute_fraction(g)
             if keep < 1.0:
                 reasons.append(describe_power_limit(g))
+            board = board_power_fraction(g.name, g.fp16_tflops, g.compute_capability) if g.vendor == "nvidia" else 1.0
+            if board < 1.0:
+                keep *= board
+                reasons.append(describe_board_power(g.name, g.fp16_tflops, g.compute_capability))
             t_bw += (b / total) / bw
             t_fl += (b / total) / tf
             t_fl_kept += (b / total) / (tf * keep)
