@@ -625,6 +625,20 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   nor counted as multiply-adds (no rows of such models: not measured). `recommend`'s vectorised ranking now prices the
   MLA, recurrent-scan, sliding-window, expert-count and BF16 inputs fit's model_figures gives the same config (the
   catalog columns carry the recurrent layers and state fit's config reader gives each entry).
+- Round 10, CPU / Apple (issue 11; physics read from ggml's source, constants fitted across >= 5 devices each):
+  CPU decode pays a ggml_barrier chain per thread (one seq-cst atomic hand-over per thread, ~30 barriers per layer):
+  6 us per layer and thread (was 1; a 3B model on 192 AmpereOne cores decoded 3x slower than predicted, the
+  devices without it prefer >= 6 us too); a CPU mat-vec's loads and arithmetic overlap only in part (time = p-norm,
+  p = 3, of the memory and compute times); AVX2 repacks Q4_K into 8-row blocks (repack.cpp q4_K_8x8_q8_K): x86
+  K-quant decode 0.33 -> 0.40 of peak; Metal unpacks K-quant weights in float (no int8 dot; mul_mv.metal): its
+  K-quant mat-vec runs at 7% of the quoted peak, compute-bound on Apple GPUs with little ALU per byte (M1 Max /
+  M1 Ultra decode 0.6-0.7x of the bandwidth roofline). CPU decode 27% -> 17%, Metal decode 9% -> 7%; roofline-alone
+  decode 22.6% -> 21.1%, nested decode 14.8% (7.3%) -> 13.9% (8.0%), prefill 24.0% (12.8%) -> 24.3% (13.8%): the
+  prefill head sees the decode roofline as a feature, and the GBR refit on the changed targets moves other devices
+  up or down. Not fixed: CPU clocks (the table has none: x86 decode stays compute-bound at a 3.0 GHz default; the
+  i9-13900K's 4- and 8-thread rows are 1.8x / 1.5x faster than predicted, and adding boost clocks made the CPU
+  prompt rows worse, CPU prefill 22% -> 44%, without a refit of the prompt efficiency), the Raspberry Pi 400
+  (Cortex-A72 without dotprod, 2.2x slower than predicted), Intel N150 (E-cores only, 1.6x faster than predicted).
 - Round 9, Vulkan / SYCL / Intel (issue 11): a slow host bounds decode: the GPU part of a token takes max(GPU time,
   host time), host time = layers x a per-layer graph-build cost by backend, scaled by the host core's speed
   (HOST_LAYER_S). With NVIDIA's driver eGPUs on a Pi CM5 decode at the roofline; with Mesa (AMD RADV, Intel ANV)

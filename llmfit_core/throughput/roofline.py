@@ -50,8 +50,15 @@ TOKEN_OVERHEAD_S = np.array([0.3e-3, 0.4e-3, 0.5e-3, 0.4e-3, 0.6e-3, 0.1e-3, 0.5
 HOST_REF_CORE_GFLOPS = 96.0  # a desktop x86 core: 3 GHz x 32 FP32 FLOP/cycle (AVX2 FMA)
 HOST_LAYER_S = np.array([10e-6, 20e-6, 25e-6, 40e-6, 40e-6, 0.0, 20e-6])
 VULKAN_MESA_HOST_LAYER_S = 165e-6
-# CPU thread barriers: every layer waits for all threads several times; the cost grows with the count.
-CPU_BARRIER_S_PER_THREAD = 1.0e-6
+# CPU thread barriers: ggml_graph_compute_thread (ggml-cpu/ggml-cpu.c) ends every graph node with ggml_barrier, and
+# mul_mat adds one after quantising the activations: ~30 barriers per transformer layer in decode. ggml_barrier is a
+# chain of seq-cst atomic_fetch_add on one shared cache line (n_barrier), one per thread, then a spin on a second
+# line: each barrier costs about n_threads cache-line hand-overs between cores (~0.2 us each under contention). Per
+# layer and thread: 6 us, the grid minimum of the summed APE over the CPU decode rows of the devices whose thread
+# count is known or varies (AmpereOne 192 threads, i9-13900K 4..32, Cix P1 12, M2 Max CPU 2..8, Threadripper 3970X 32,
+# the local EPYC 2): the fit without AmpereOne alone also prefers >= 6 us. Was 1 us (a guess): 192-thread decode of a
+# 3B model ran 3x slower than predicted.
+CPU_BARRIER_S_PER_THREAD = 6.0e-6
 # Prefill also streams activations through memory between the ~20 non-matmul ops of each layer (norms,
 # RoPE, softmax, SiLU, adds; F32): about 160 bytes per token per (layer x hidden) element.
 ACT_BYTES_PER_LAYER_HIDDEN = 160.0
@@ -132,13 +139,17 @@ CLASS_DECODE_EFF = np.array([c[2] for c in KERNEL_CLASSES])
 #   is converted, the FMA port also does the conversion); they are memory-bound in practice.
 # - NEON kernels are 128-bit with sdot (dotprod): per cycle the same weights as a 256-bit core at half the
 #   FMA peak, so their fraction of the (smaller) NEON peak is higher; without sdot see CPU_NO_DOT_FACTOR.
+# - On AVX2 llama.cpp repacks Q4_K weights into 8-row interleaved blocks (ggml-cpu/repack.cpp,
+#   ggml_repack_get_optimal_repack_type -> q4_K_8x8_q8_K; ggml_gemv_q4_K_8x8_q8_K multiplies 8 rows per activation
+#   load): x86 K-quant decode 0.40 (was 0.33), the grid minimum of the summed APE over the compute-bound x86 rows of
+#   5 devices (Intel N100, N150, Core i3-14100, Ryzen AI Max+ 395 CPU, the local EPYC).
 # A 512-bit FMA core (Intel AVX-512 server, Zen 5) has a 64-FLOP/cycle peak the 256-bit kernels cannot use:
 # the fraction halves there. AMD Zen 4 AVX-512 is double-pumped 256-bit: cpu_figures reports it as avx2.
 CPU_DECODE_FAMILY_EFF = np.array([
     # float legacy kquant  iq    fp4   mlx   other
     [0.50, 0.25, 0.33, 0.16, 0.20, 0.25, 0.16],  # none (SSE: peak is already small)
-    [0.50, 0.25, 0.33, 0.16, 0.20, 0.25, 0.16],  # avx2 (32 FLOP/cycle)
-    [0.25, 0.125, 0.165, 0.08, 0.10, 0.125, 0.08],  # avx512 with 512-bit FMA units (64 FLOP/cycle peak)
+    [0.50, 0.25, 0.40, 0.16, 0.20, 0.25, 0.16],  # avx2 (32 FLOP/cycle)
+    [0.25, 0.125, 0.20, 0.08, 0.10, 0.125, 0.08],  # avx512 with 512-bit FMA units (64 FLOP/cycle peak)
     [0.50, 0.50, 0.50, 0.25, 0.30, 0.40, 0.25],  # neon
     [0.50, 0.50, 0.50, 0.25, 0.30, 0.40, 0.25],  # neon + dotprod/i8mm
 ])
@@ -147,6 +158,14 @@ CPU_DECODE_FAMILY_EFF = np.array([
 CPU_NO_DOT_FACTOR = 0.35
 # GPU matrix-vector (decode) uses plain SIMT units, roughly a quarter of the tensor FP16 figure.
 GPU_DECODE_COMPUTE_FRACTION = 0.25
+# Metal has no int8 dot product: its K-quant mat-vec (ggml-metal kernels/mul_mv.metal kernel_mul_mv_q4_K_f32_impl and
+# the other _K kernels) unpacks every weight with 16-bit masks into float and multiplies in float, with 6-bit scales
+# unpacked per block and many registers per thread (few threads in flight). On Apple GPUs with little ALU per byte of
+# bandwidth it is compute-bound: Q4_K_M decode at 0.58 (M1 Ultra 48-core, 20 FP32 FLOP/byte), 0.68 (M1 Max, 26), 0.84
+# (M2 Ultra 76-core, 34), 1.04 (M3 Max 40-core, 36), 1.13 (M4 10-core, 36) of the bandwidth roofline. Its FLOP-time
+# runs at this fraction of the quoted peak, the grid minimum of the mean |log ratio| over the Metal decode rows of 7
+# Apple GPUs with K-quant rows (mean |log error| of the roofline 0.176 -> 0.148 over all 117 Metal decode rows).
+METAL_KQUANT_DECODE_FRACTION = 0.07
 MULTI_GPU_HOP_S = 40e-6  # per token, per extra GPU in a layer split (sync + activation copy)
 PARTIAL_OFFLOAD_SYNC_S = 60e-6  # per token, CPU<->GPU hand-over in a partial offload
 PCIE_GBS = 25.0  # host->GPU copy rate used when llama.cpp streams CPU-resident weights for prefill
@@ -739,6 +758,22 @@ def hardware_figures(hardware, backend, placement=None, n_layers: int = 32, thre
     )
 
 
+# A CPU decode mat-vec streams its weights and dequantizes / multiplies them on the same cores: the loads of the next
+# block overlap the arithmetic of this one only in part (the hardware prefetchers and the cores' miss buffers run
+# ahead of a few blocks), so where the memory and compute times are close the pass takes more than the larger of them.
+# Time = the p-norm of the two (p -> infinity: perfect overlap, max; p = 1: none, the sum). p = 3: grid minimum of the
+# APE over the CPU decode rows of 12 devices (x86 and ARM; after the barrier cost above): CPU decode MAPE 20.3% ->
+# 17.7%.
+CPU_OVERLAP_P = 3.0
+
+
+def cpu_overlap(mem_s, cmp_s):
+    """Time of a CPU matmul pass that streams for `mem_s` seconds and computes for `cmp_s` (see CPU_OVERLAP_P)."""
+    p = CPU_OVERLAP_P
+    m = np.maximum(np.maximum(mem_s, cmp_s), 1e-30)
+    return m * ((mem_s / m) ** p + (cmp_s / m) ** p) ** (1.0 / p)
+
+
 def host_layer_s(bk, kc, core_flops) -> np.ndarray:
     """Host seconds per layer and token to build and submit the decode graph (see HOST_LAYER_S): by backend code `bk`,
     Mesa drivers for AMD / Intel GPUs under Vulkan (kernel class `kc`), scaled by the host's per-core FLOP/s."""
@@ -881,7 +916,9 @@ def roofline_arrays(
     arch_layer_cpu_s = n_moe * MOE_LAYER_OVERHEAD_S[cpu_code] + n_rec * RECURRENT_LAYER_OVERHEAD_S[cpu_code]
     kv_tok = bytes_tok - W  # the F16 KV cache (and K.Q scores) the attention kernels stream: no dequantizing
     g_mem = f * ((W - x_bytes) / GPU_DECODE_FAMILY_EFF[qf] + kv_tok) / (gbw * dec_eff)
-    g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * GPU_DECODE_COMPUTE_FRACTION)
+    dec_alu = np.where((bk == BACKEND_CODE["metal"]) & (qf == FAMILY_CODE["kquant"]), METAL_KQUANT_DECODE_FRACTION,
+                       GPU_DECODE_COMPUTE_FRACTION)
+    g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * dec_alu)
     t_gpu = (np.maximum(g_mem, g_cmp) + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s)
              + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S)
     core = cfl / np.maximum(a(threads, float), 1.0) if host_core_gflops is None else a(host_core_gflops, float) * 1e9
@@ -894,7 +931,7 @@ def roofline_arrays(
     isa_c = np.clip(a(isa_code, int), 0, CPU_DECODE_FAMILY_EFF.shape[0] - 1)
     c_cmp = ((1 - f) * flops_tok + x_flops) / (cfl * CPU_DECODE_FAMILY_EFF[isa_c, qf] * cpu_q)
     barrier = LAYER_OVERHEAD_S[cpu_code] + CPU_BARRIER_S_PER_THREAD * np.maximum(a(threads, float), 1.0)
-    t_cpu = np.maximum(c_mem, c_cmp) + ((1 - f) * L + x_layers) * barrier + (1 - f) * arch_layer_cpu_s
+    t_cpu = cpu_overlap(c_mem, c_cmp) + ((1 - f) * L + x_layers) * barrier + (1 - f) * arch_layer_cpu_s
     t_sync = np.where((f > 0) & (f < 1), PARTIAL_OFFLOAD_SYNC_S, 0.0) + x_layers * MOE_LAYER_HANDOVER_S
     t_dec = np.where(on_gpu, t_gpu, 0.0) + t_cpu + t_sync + np.where(on_gpu, TOKEN_OVERHEAD_S[bk], TOKEN_OVERHEAD_S[cpu_code])
 
