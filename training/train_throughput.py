@@ -632,8 +632,9 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   p = 3, of the memory and compute times); AVX2 repacks Q4_K into 8-row blocks (repack.cpp q4_K_8x8_q8_K): x86
   K-quant decode 0.33 -> 0.40 of peak; Metal unpacks K-quant weights in float (no int8 dot; mul_mv.metal): its
   K-quant mat-vec runs at 7% of the quoted peak, compute-bound on Apple GPUs with little ALU per byte (M1 Max /
-  M1 Ultra decode 0.6-0.7x of the bandwidth roofline). CPU decode 27% -> 17%, Metal decode 9% -> 7%; roofline-alone
-  decode 22.6% -> 21.1%, nested decode 14.8% (7.3%) -> 13.9% (8.0%), prefill 24.0% (12.8%) -> 24.3% (13.8%): the
+  M1 Ultra decode 0.6-0.7x of the bandwidth roofline). Measured on top of the model-kinds round: CPU decode 27% ->
+  17%, Metal decode 9% -> 7%; roofline-alone decode 22.6% -> 21.1%, nested decode 14.8% (7.3%) -> 13.9% (8.0%),
+  prefill 24.0% (12.8%) -> 24.3% (13.8%): the
   prefill head sees the decode roofline as a feature, and the GBR refit on the changed targets moves other devices
   up or down. Not fixed: CPU clocks (the table has none: x86 decode stays compute-bound at a 3.0 GHz default; the
   i9-13900K's 4- and 8-thread rows are 1.8x / 1.5x faster than predicted, and adding boost clocks made the CPU
