@@ -183,3 +183,22 @@ def test_breakdown_scores_each_backend_on_its_rows_whose_quant_is_stated():
     out = breakdown([Scored("decode", np.array([1.0, 3.0, 1.5]), np.ones(3), labels)], dims=("quant stated",))
     cpu = next(r for r in out if r["label"] == "cpu")["decode"]
     assert cpu["n"] == 1 and cpu["mape"] == 0.0  # the assumed-quant CPU row (3x off) is not in the CPU figure
+
+
+def test_a_split_prompt_row_below_half_its_one_gpu_row_is_named_doubtful():
+    """The >3x rows the card calls a model error must not include a row its own source contradicts: 4 GPUs of a
+    layer split running a prompt at 0.49x of one of them, where every other split row keeps over half."""
+    from types import SimpleNamespace as NS
+
+    from training.threads_data import doubt_reason
+
+    def row(n_gpus, tok_s, quant="F16"):
+        return NS(source="xiongjiedai_gpu_benchmarks.csv", device="RTX 5000 Ada", note="", test="pp", prompt_tokens=1024,
+                  tok_s=tok_s, bench_kind=0, backend="llama.cpp-cuda", hardware=NS(gpus=[object()] * n_gpus, cpu=NS(model="x")),
+                  spec=NS(ref="llama-3-8b", quant=quant, is_moe=False))
+
+    one, slow, fine = row(1, 5835.4), row(4, 2877.7), row(4, 6530.8)
+    rows = [one, slow, fine, row(1, 4467.5, "Q4_K_M")]
+    assert "0.49x the same source's one-GPU row" in doubt_reason(slow, rows)
+    assert doubt_reason(fine, rows) == "" and doubt_reason(one, rows) == ""
+    assert doubt_reason(slow) == ""  # without the table there is nothing to compare with

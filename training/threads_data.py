@@ -336,8 +336,28 @@ VULKAN_BF16_MOE_DECODE = ("BF16 experts on Vulkan decode through the tile kernel
 TEST_VARIANCE_NOTE = re.compile(r"\b((?:pp|tg)\d+) has (?:huge|high|very large) variance")
 
 
-def doubt_reason(row) -> str:
-    """The reason a row is doubtful, from its source and note ("" when none is known)."""
+# a layer split never runs a llama-bench prompt at less than this share of one of its GPUs elsewhere in the public
+# tables (xiongjiedai: 114 of 116 split / one-GPU pairs of the same model, quant and test keep 0.83x or more)
+SPLIT_PROMPT_FLOOR = 0.5
+
+
+def _split_prompt_doubt(row, rows) -> str:
+    """A layer-split prompt row far below the same source's one-GPU row of the same model, quant and test."""
+    n = len(row.hardware.gpus)
+    if rows is None or row.test != "pp" or n < 2 or getattr(row, "bench_kind", 0) != 0:
+        return ""
+    one = next((r for r in rows if r.source == row.source and r.device == row.device and len(r.hardware.gpus) == 1
+                and r.test == "pp" and r.prompt_tokens == row.prompt_tokens and r.spec.ref == row.spec.ref
+                and r.spec.quant == row.spec.quant and getattr(r, "bench_kind", 0) == 0), None)
+    if one is None or row.tok_s >= SPLIT_PROMPT_FLOOR * one.tok_s:
+        return ""
+    return (f"{n} GPUs run this prompt at {row.tok_s / one.tok_s:.2f}x the same source's one-GPU row ({row.tok_s:.0f} "
+            f"vs {one.tok_s:.0f} tok/s); every other llama-bench split row of the public tables keeps over half of one GPU's rate")
+
+
+def doubt_reason(row, rows=None) -> str:
+    """The reason a row is doubtful, from its source and note ("" when none is known); `rows`: the table it is in,
+    for reasons read from the source's other rows."""
     m = TEST_VARIANCE_NOTE.search(row.note or "")
     if m and m.group(1) == (getattr(row, "test_label", None) or ""):
         return f"the source gives this test a run-to-run spread as large as its value ({m.group(0)})"
@@ -355,4 +375,4 @@ def doubt_reason(row) -> str:
     for pat, reason in DOUBT_RULES:
         if re.search(pat, text, re.I):
             return reason
-    return ""
+    return _split_prompt_doubt(row, rows)

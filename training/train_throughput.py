@@ -424,7 +424,7 @@ def breakdowns(t: Table, evals: dict) -> dict:
             out["far"].append({"head": head, "device": r.device, "source": r.source, "backend": r.backend,
                                "model": getattr(r, "model_ref", "") or r.spec.ref, "quant": r.spec.quant,
                                "test": getattr(r, "test_label", "") or r.test, "measured": float(t.measured[idx[j]]),
-                               "predicted": float(pred[j]), "reason": doubt_reason(r)})
+                               "predicted": float(pred[j]), "reason": doubt_reason(r, t.rows)})
     out["far_limit"] = FAR_OFF
     return out
 
