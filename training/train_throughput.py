@@ -640,6 +640,16 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   i9-13900K's 4- and 8-thread rows are 1.8x / 1.5x faster than predicted, and adding boost clocks made the CPU
   prompt rows worse, CPU prefill 22% -> 44%, without a refit of the prompt efficiency), the Raspberry Pi 400
   (Cortex-A72 without dotprod, 2.2x slower than predicted), Intel N150 (E-cores only, 1.6x faster than predicted).
+- Round 10, AMD (issue 11): RDNA3/4 decode (ROCm WMMA and Vulkan KHR coopmat classes) streams dense weights and the
+  KV cache at 0.85 of the bandwidth (Strix Halo's measured ~212 of 256 GB/s; large dense models decode at 0.85-0.90
+  on Strix Halo's LPDDR5X and the R9700's GDDR6 alike) and pays a fixed 70 us per layer for its dependent kernels
+  (HIP launches without graph replay, one Vulkan dispatch + barrier per node; the time left beyond the bytes on the
+  dense rows of the R9700, RX 7900 XTX and Radeon 8060S): roofline.AMD_DECODE_STREAM. One fitted fraction (~0.65)
+  with an 8-10 us layer cost had priced large dense models 1.3-1.5x too slow on every AMD device. Routed experts keep
+  the class's fitted fraction (small matrices at scattered addresses). The fraction was pinned from the documented
+  rate: fitted with the gap it went above 1 and every left-out device got worse. Nested decode 15.7% -> 15.3%
+  (Radeon 8060S 28.8% -> 25.2%), prefill 24.3% -> 24.0% (measured before the model-kinds round above). Not priced:
+  the build-dependent HIP flash-attention kernel (no device has depth rows at two builds).
 - Round 9, Vulkan / SYCL / Intel (issue 11): a slow host bounds decode: the GPU part of a token takes max(GPU time,
   host time), host time = layers x a per-layer graph-build cost by backend, scaled by the host core's speed
   (HOST_LAYER_S). With NVIDIA's driver eGPUs on a Pi CM5 decode at the roofline; with Mesa (AMD RADV, Intel ANV)

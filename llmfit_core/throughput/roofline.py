@@ -123,6 +123,32 @@ MESA_KERNEL_CLASSES = [i for i, (name, _, _) in enumerate(KERNEL_CLASSES)
                        if name.startswith(("vulkan KHR", "vulkan AMD", "vulkan Intel"))]
 CLASS_PREFILL_EFF = np.array([c[1] for c in KERNEL_CLASSES])
 CLASS_DECODE_EFF = np.array([c[2] for c in KERNEL_CLASSES])
+# AMD RDNA3/4 decode (ROCm / HIP and Vulkan): dense mat-vecs stream near the memory's sustainable rate, and every layer
+# pays a fixed GPU-side gap for its ~15-20 dependent kernels (norms, RoPE, KV copies, attention, mat-vecs, GLU, adds)
+# run one after another: HIP launches each as its own AQL packet behind a barrier (ggml-cuda's CUDA-graph replay is
+# not built for HIP by default: GGML_HIP_GRAPHS), ggml-vulkan records one dispatch per node with a pipeline barrier
+# between dependent ones, and each hand-over drains the queue and writes back / invalidates caches (a few us).
+# One bandwidth fraction (CLASS_DECODE_EFF ~0.65) with the backends' generic LAYER_OVERHEAD_S (8-10 us) had been fitted
+# where the gaps dominate (small models) and priced large dense models 1.3-1.5x too slow on every AMD device with rows
+# (Radeon 8060S ROCm + Vulkan, R9700, RX 7900 XTX): they stream 61 GB at 0.85 of 256 GB/s (gemma-4-31B BF16, Strix
+# Halo's unified LPDDR5X) and 26-54 GB at 0.87-0.90 of 640 GB/s (R9700's GDDR6): the memory class does not set it,
+# the model size does. Fraction 0.85: Strix Halo's ~212 GB/s of 256 measured by rocm_bandwidth_test (device table
+# note) and those large-model rates (refresh, bank and read/write turnarounds cap DRAM streams at ~85-90% of the pin
+# rate; Apple's unified LPDDR reaches 0.78-0.86 on 13-139 GB models in the Metal rows). Pinned, not fitted:
+# fitted together with the gap it went above 1 and every left-out device got worse. The gap: the time per token left
+# beyond the bytes at that rate on three devices' dense rows (R9700 llama-2-7b Q4_0 ~65 us, RX 7900 XTX
+# Llama-3.1-8B Q4_K_M ~75 us, Radeon 8060S gemma-4-31B BF16 / Q8_0 slope and intercept ~60 us per layer); 70 us
+# minimises the roofline's decode error over them (40-85 us scanned). Routed experts keep CLASS_DECODE_EFF: a token's
+# k experts are small matrices at scattered addresses read by one mul_mat_vec_id launch (MoE rows of the same devices
+# decode at that fitted fraction plus MOE_LAYER_OVERHEAD_S). Decode only: prompt batches keep CLASS_DECODE_EFF.
+# KERNEL_CLASSES name: (fraction of the bandwidth, seconds per layer); other classes keep CLASS_DECODE_EFF and their
+# backend's LAYER_OVERHEAD_S.
+AMD_DECODE_STREAM = {
+    "rocm WMMA (RDNA3/4)": (0.85, 70e-6),
+    "vulkan KHR coopmat (RDNA3/4)": (0.85, 70e-6),
+}
+CLASS_STREAM_EFF = np.array([AMD_DECODE_STREAM.get(c[0], (0.0, 0.0))[0] for c in KERNEL_CLASSES])
+CLASS_LAYER_S = np.array([AMD_DECODE_STREAM.get(c[0], (0.0, 0.0))[1] for c in KERNEL_CLASSES])
 
 # Dequantizing CPU matrix-vector products (decode): fraction of the FP32 FMA peak they reach, by ISA row
 # (isa_code 0 none, 1 avx2, 2 avx512, 3 neon, 4 neon+dotprod) and family column (FAMILIES order).
@@ -915,11 +941,17 @@ def roofline_arrays(
     arch_layer_s = n_moe * MOE_LAYER_OVERHEAD_S[bk] + n_rec * RECURRENT_LAYER_OVERHEAD_S[bk]
     arch_layer_cpu_s = n_moe * MOE_LAYER_OVERHEAD_S[cpu_code] + n_rec * RECURRENT_LAYER_OVERHEAD_S[cpu_code]
     kv_tok = bytes_tok - W  # the F16 KV cache (and K.Q scores) the attention kernels stream: no dequantizing
-    g_mem = f * ((W - x_bytes) / GPU_DECODE_FAMILY_EFF[qf] + kv_tok) / (gbw * dec_eff)
+    # dense weights and KV at the class's streaming fraction (AMD_DECODE_STREAM; else dec_eff), routed experts on the GPU
+    # (a token's active ones, less those in RAM) at dec_eff
+    stream_eff = np.where(CLASS_STREAM_EFF[kc] > 0, CLASS_STREAM_EFF[kc] * np.where(is_bf16, BF16_DECODE_EFF[bk], 1.0), dec_eff)
+    x_exp = np.clip(np.maximum(a(moe_expert_bytes, float), 0.0) * x_used - x_bytes, 0.0, W - x_bytes)
+    g_mem = f * (((W - x_bytes - x_exp) / GPU_DECODE_FAMILY_EFF[qf] + kv_tok) / (gbw * stream_eff)
+                 + x_exp / GPU_DECODE_FAMILY_EFF[qf] / (gbw * dec_eff))
     dec_alu = np.where((bk == BACKEND_CODE["metal"]) & (qf == FAMILY_CODE["kquant"]), METAL_KQUANT_DECODE_FRACTION,
                        GPU_DECODE_COMPUTE_FRACTION)
     g_cmp = f * (flops_tok - x_flops) * PREFILL_FAMILY_EFF[qf] ** -1 / (gfl * dec_alu)
-    t_gpu = (np.maximum(g_mem, g_cmp) + f * (L * LAYER_OVERHEAD_S[bk] + arch_layer_s)
+    layer_s = np.where(CLASS_LAYER_S[kc] > 0, CLASS_LAYER_S[kc], LAYER_OVERHEAD_S[bk])
+    t_gpu = (np.maximum(g_mem, g_cmp) + f * (L * layer_s + arch_layer_s)
              + np.maximum(ng - 1, 0) * MULTI_GPU_HOP_S)
     core = cfl / np.maximum(a(threads, float), 1.0) if host_core_gflops is None else a(host_core_gflops, float) * 1e9
     t_host = f * L * host_layer_s(bk, kc, core)
