@@ -648,7 +648,9 @@ x{UNSEEN_CLASS_WIDEN}; a backend without rows keeps the fallback band. Target ab
   with an 8-10 us layer cost had priced large dense models 1.3-1.5x too slow on every AMD device. Routed experts keep
   the class's fitted fraction (small matrices at scattered addresses). The fraction was pinned from the documented
   rate: fitted with the gap it went above 1 and every left-out device got worse. Nested decode 15.7% -> 15.3%
-  (Radeon 8060S 28.8% -> 25.2%), prefill 24.3% -> 24.0% (measured before the model-kinds round above). Not priced:
+  (Radeon 8060S 28.8% -> 25.2%), prefill 24.3% -> 24.0% (measured before the model-kinds round above); landed on top
+  of the board-power and CPU / Apple rounds: nested decode 13.9% (8.0%) -> 12.8% (6.7%), prefill 22.8% (12.8%) ->
+  22.7% (12.3%). Not priced:
   the build-dependent HIP flash-attention kernel (no device has depth rows at two builds).
 - Round 9, Vulkan / SYCL / Intel (issue 11): a slow host bounds decode: the GPU part of a token takes max(GPU time,
   host time), host time = layers x a per-layer graph-build cost by backend, scaled by the host core's speed
