@@ -101,16 +101,25 @@ def test_quantizer_types_without_imatrix(tmp_path, quant, ffn_type):
     assert types["blk.0.ffn_gate.weight"] == ffn_type
 
 
+# Qwen3-30B-A3B's config.json: an MoE model whose head_dim is not n_embd / n_head
+QWEN3_30B_A3B_CONFIG = dict(model_type="qwen3_moe", hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
+                            num_key_value_heads=4, head_dim=128, intermediate_size=6144, moe_intermediate_size=768,
+                            num_experts=128, num_experts_per_tok=8, vocab_size=151936, max_position_embeddings=40960)
+
+
+def _qwen3_30b_header(tmp_path):
+    """(spec, path, writer, tensors) of a header-only Q4_K_M GGUF of Qwen3-30B-A3B, keys not yet written."""
+    spec = spec_from_config(QWEN3_30B_A3B_CONFIG, "Qwen3-30B-A3B")
+    path = tmp_path / "Qwen3-30B-A3B-Q4_K_M.gguf"
+    writer, tensors = header_gguf_writer(path, spec, "Q4_K_M")
+    return spec, path, writer, tensors
+
+
 def test_header_writer_keeps_moe_and_head_dim_keys(tmp_path):
     """A header-only GGUF of an MoE model whose head_dim is not n_embd / n_head (Qwen3-30B-A3B) reads back as the
     same model: without expert_used_count it read as a dense 30B (decode 7x too slow), without key_length its KV
     cache was half size."""
-    config = dict(model_type="qwen3_moe", hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
-                  num_key_value_heads=4, head_dim=128, intermediate_size=6144, moe_intermediate_size=768,
-                  num_experts=128, num_experts_per_tok=8, vocab_size=151936, max_position_embeddings=40960)
-    spec = spec_from_config(config, "Qwen3-30B-A3B")
-    path = tmp_path / "Qwen3-30B-A3B-Q4_K_M.gguf"
-    writer, tensors = header_gguf_writer(path, spec, "Q4_K_M")
+    spec, path, writer, tensors = _qwen3_30b_header(tmp_path)
     finish_sparse_gguf(writer, path, tensors)
     back = read_gguf(path)
     assert (back.n_experts, back.n_experts_used, back.expert_ffn_size) == (128, 8, 768)
@@ -122,12 +131,7 @@ def test_header_writer_keeps_moe_and_head_dim_keys(tmp_path):
 def test_moe_header_without_expert_counts_is_read_as_moe_with_a_warning(tmp_path, drop, n_used):
     """A real MoE GGUF that lacks expert_used_count (or expert_count too) is one llama.cpp refuses to load: it must
     not read as a dense or one-expert model, and the reasons must say llama.cpp will not load it."""
-    config = dict(model_type="qwen3_moe", hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
-                  num_key_value_heads=4, head_dim=128, intermediate_size=6144, moe_intermediate_size=768,
-                  num_experts=128, num_experts_per_tok=8, vocab_size=151936, max_position_embeddings=40960)
-    spec = spec_from_config(config, "Qwen3-30B-A3B")
-    path = tmp_path / "Qwen3-30B-A3B-Q4_K_M.gguf"
-    writer, tensors = header_gguf_writer(path, spec, "Q4_K_M")
+    spec, path, writer, tensors = _qwen3_30b_header(tmp_path)
     for key in drop:
         del writer.kv_data[0][f"{spec.arch}.{key}"]
     finish_sparse_gguf(writer, path, tensors)
