@@ -556,12 +556,16 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
     # Gemma 4: sliding and global layers differ in head dim; every attention layer reads K/V rows of its own width
     # (shared-KV layers read an earlier layer's cache: no cache of their own, but the same reads)
     dims = spec.layer_head_dims()
-    per_layer_dims = len(set(dims)) > 1
+    per_layer_dims = len(set(dims)) > 1 and not mla
+    # K + V elements per position of each layer, where layers differ in width (None elsewhere)
+    widths = None
+    if per_layer_dims:
+        heads = kv_heads if kv_heads and len(kv_heads) == len(dims) else [spec.n_kv_heads] * len(dims)
+        widths = [h * (dk + dv) for h, (dk, dv) in zip(heads, dims)]
     if mla:  # one latent row per KV layer, read as K and (its first kv_lora dims) as V
         kv_per_pos = spec.kv_layers * (mla[0] + mla[1]) * kv_bytes_per_elem
-    elif per_layer_dims:
-        heads = kv_heads if kv_heads and len(kv_heads) == len(dims) else [spec.n_kv_heads] * len(dims)
-        kv_per_pos = sum(h * (dk + dv) for h, (dk, dv) in zip(heads, dims)) * kv_bytes_per_elem
+    elif widths is not None:
+        kv_per_pos = sum(widths) * kv_bytes_per_elem
     elif kv_heads:
         kv_per_pos = sum(kv_heads) * (spec.head_dim + spec.v_head_dim) * kv_bytes_per_elem
         if 0 not in kv_heads:  # hybrids: the zeros already mark the layers without a KV cache
@@ -577,17 +581,15 @@ def model_figures(spec, kv_bytes_per_elem: float = 2.0) -> ModelFigures:
         kv_flags = [not r for r in spec.recurrent_layers] if spec.recurrent_layers and len(spec.recurrent_layers) == len(swa) else [True] * len(swa)
         n_kv = sum(kv_flags) or 1
         swa_frac = sum(1 for w, k in zip(swa, kv_flags) if w and k) / n_kv
-        if per_layer_dims and not mla and len(swa) == len(dims):  # the share of the KV bytes, as documented
-            width = [sum(d) * (kv_heads[i] if kv_heads and len(kv_heads) == len(dims) else spec.n_kv_heads)
-                     for i, d in enumerate(dims)]
-            swa_frac = sum(x for x, w in zip(width, swa) if w) / max(sum(width), 1)
+        if widths is not None and len(swa) == len(widths):  # the share of the KV bytes, as documented
+            swa_frac = sum(x for x, w in zip(widths, swa) if w) / max(sum(widths), 1)
         swa_window = float(spec.sliding_window)
     return ModelFigures(
         head_params=min(head, 0.5 * float(spec.active_params or spec.params or 0)),
         weight_bytes=per_token,
         kv_bytes_per_pos=float(kv_per_pos),
         active_params=max(float(spec.active_params or spec.params) - ple_params, 1.0),
-        attn_dim_layers=float(spec.n_heads * sum(d[0] for d in dims) if per_layer_dims and not mla
+        attn_dim_layers=float(spec.n_heads * sum(d[0] for d in dims) if per_layer_dims
                               else spec.kv_layers * spec.n_heads * (mla[0] if mla else spec.head_dim)),
         n_layers=int(spec.n_layers),
         quant_family=fam,
