@@ -8,8 +8,6 @@ attention, prefill at depth ~3x too fast) all were.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from llmfit_core.api import fit_spec
@@ -21,14 +19,7 @@ GAPS = {"LiquidAI/LFM2-8B-A1B": "no published LFM2 layer_types here: the catalog
 
 
 def _training_spec(ref: str):
-    spec = td._base_spec(ref, "Q4_K_M")
-    facts = dict(td.ARCH_FACTS.get(ref, {}))
-    every = facts.pop("swa_every", None)
-    if every:
-        facts["swa_layers"] = [(i + 1) % every != 0 for i in range(spec.n_layers)]
-    if facts.get("n_recurrent_layers") or facts.get("recurrent_r"):
-        facts.setdefault("n_kv_layers", spec.n_layers - facts.get("n_recurrent_layers", spec.n_recurrent_layers))
-    return dataclasses.replace(spec, **facts)
+    return td.with_arch_facts(td._base_spec(ref, "Q4_K_M"), ref)
 
 
 REFS = sorted(r for r in td._catalog_snapshot() if load_catalog().get(r) is not None)

@@ -138,6 +138,18 @@ def _catalog_snapshot() -> dict:
     return json.loads((DATA_DIR / THREADS_MODELS).read_text())
 
 
+def with_arch_facts(spec, ref: str):
+    """A copy of `spec` with ARCH_FACTS[ref] applied (sliding-window layers, recurrent layers and their KV split)."""
+    facts = dict(ARCH_FACTS.get(ref, {}))
+    every = facts.pop("swa_every", None)
+    if every:
+        facts["swa_layers"] = [(i + 1) % every != 0 for i in range(spec.n_layers)]
+    if facts.get("n_recurrent_layers") or facts.get("recurrent_r"):
+        n_rec = facts.get("n_recurrent_layers", spec.n_recurrent_layers)
+        facts.setdefault("n_kv_layers", spec.n_layers - n_rec)
+    return dataclasses.replace(spec, **facts)
+
+
 def row_spec(model: str, params_b: str, size_gib: str, quant: str):
     """ModelSpec of one table row (None when the model is not mapped)."""
     name = model.strip().lower()
@@ -155,15 +167,7 @@ def row_spec(model: str, params_b: str, size_gib: str, quant: str):
     q = QUANT_ALIASES.get(quant.strip(), quant.strip())
     if ref.startswith("openai/gpt-oss"):
         q = "MXFP4_MOE"  # the F16-labelled file is 12.83 GiB: MXFP4 experts (SOURCES caveat)
-    spec = _base_spec(ref, q)
-    facts = dict(ARCH_FACTS.get(ref, {}))
-    every = facts.pop("swa_every", None)
-    if every:
-        facts["swa_layers"] = [(i + 1) % every != 0 for i in range(spec.n_layers)]
-    if facts.get("n_recurrent_layers") or facts.get("recurrent_r"):
-        n_rec = facts.get("n_recurrent_layers", spec.n_recurrent_layers)
-        facts.setdefault("n_kv_layers", spec.n_layers - n_rec)
-    spec = dataclasses.replace(spec, **facts) if facts else dataclasses.replace(spec)
+    spec = with_arch_facts(_base_spec(ref, q), ref)
     try:
         size = float(size_gib) * GIB if size_gib else None
     except ValueError:
