@@ -61,6 +61,17 @@ _DEEPSEEK_LIKE = {"kimi_k2": "deepseek_v3", "glm4_moe_lite": "deepseek_v3"}
 _DTYPES = {"bfloat16": "BF16", "float16": "F16", "half": "F16", "float32": "F32", "float": "F32"}
 
 
+# the names config.json files of different model types give the same size (first found wins)
+HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
+
+
+def _model_type(cfg: dict, top: dict) -> str:
+    """The lower-case model_type of the text config, else of the top-level config ("" when neither says)."""
+    return str(cfg.get("model_type") or top.get("model_type") or "").lower()
+
+
 def _get(cfg: dict, *names, default=None):
     for n in names:
         v = cfg.get(n)
@@ -153,15 +164,15 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
     top = config
     cfg = _text_config(config)
     notes: list[str] = []
-    mt = str(cfg.get("model_type") or top.get("model_type") or "").lower()
+    mt = _model_type(cfg, top)
     if mt in _DEEPSEEK_LIKE:
         notes.append(f"model_type {mt}: converted by llama.cpp as {_DEEPSEEK_LIKE[mt]} (deepseek2: MLA, routed experts)")
         mt = _DEEPSEEK_LIKE[mt]
     if cfg is not top:
         notes.append("multimodal config: language model only (vision tower not counted)")
 
-    hidden = _int(_get(cfg, "hidden_size", "n_embd", "d_model", "dim"))
-    n_layers = _int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+    hidden = _int(_get(cfg, *HIDDEN_KEYS))
+    n_layers = _int(_get(cfg, *LAYER_KEYS))
     if not hidden or not n_layers:
         raw = {k: cfg[k] for k in ("hidden_size", "num_hidden_layers") if k in cfg}
         bad = "; ".join(f"{k}={v!r}"[:60] for k, v in raw.items() if not _int(v))
@@ -175,7 +186,7 @@ def spec_from_config(config: dict, ref: str, quant: str | None = None) -> ModelS
                                   f"(limits {MAX_LAYERS} and {MAX_HIDDEN})")
     if mt not in _KNOWN:
         notes.append(f"model_type {mt or '?'} not modelled exactly: estimated as a llama-like decoder")
-    n_heads = _int(_get(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads"))
+    n_heads = _int(_get(cfg, *HEAD_KEYS))
     if not n_heads:
         n_heads = max(1, hidden // 128)
         notes.append(f"attention heads guessed: {n_heads}")
@@ -391,13 +402,13 @@ def recurrent_of_config(config: dict, ref: str = "config") -> tuple[int, int, in
     """(recurrent layers, n_embd_r, n_embd_s) that spec_from_config reads from `config` (0, 0, 0 for a model without
     recurrent layers): the same model type, size and head normalisation, then recurrent_from_config."""
     cfg = _text_config(config)
-    mt = str(cfg.get("model_type") or config.get("model_type") or "").lower()
+    mt = _model_type(cfg, config)
     mt = _DEEPSEEK_LIKE.get(mt, mt)
-    hidden = _int(_get(cfg, "hidden_size", "n_embd", "d_model", "dim"))
-    n_layers = _int(_get(cfg, "num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+    hidden = _int(_get(cfg, *HIDDEN_KEYS))
+    n_layers = _int(_get(cfg, *LAYER_KEYS))
     if not hidden or not n_layers or n_layers > MAX_LAYERS or hidden > MAX_HIDDEN:
         return 0, 0, 0
-    n_heads = _int(_get(cfg, "num_attention_heads", "n_head", "num_heads", "n_heads")) or max(1, hidden // 128)
+    n_heads = _int(_get(cfg, *HEAD_KEYS)) or max(1, hidden // 128)
     rec = recurrent_from_config(cfg, mt, n_layers, hidden, n_heads, ref)
     if rec is None:
         return 0, 0, 0
